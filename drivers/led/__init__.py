@@ -1,0 +1,1 @@
+"""Onbon BX-5E/6E LED board driver."""

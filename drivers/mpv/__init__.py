@@ -1,0 +1,1 @@
+"""mpv HDMI player driver."""

@@ -1,0 +1,201 @@
+"""The driver interface: the one small, typed surface between the runtime and a screen.
+
+A driver knows its device and nothing of planning. The runtime calls it from one thread
+per screen, so a slow or hung driver only ever delays its own screen.
+
+Life cycle::
+
+    cls = load_driver("led")                 # entry point group ``signage.drivers``
+    problems = cls.check_options(spec)       # validate time: [] when the options are fine
+    drv = cls(spec, ctx)
+    drv.open()                               # may raise ScreenUnavailable
+    t = drv.show(showable)                   # blocks until the content is confirmed on screen;
+                                             # returns that instant on ctx.clock.monotonic()
+    drv.poll_end()                           # clip reached its end by itself? (mpv end-file)
+    drv.clear(); drv.close()
+
+Two real confirmations shaped this: an LED board confirms by ACK after a slow serial write
+(0.8 s for 768 bytes at 9600 baud), mpv confirms by ``playback-restart`` after the first frame is
+drawn. Both are "return the confirmed instant", and both report how long a switch takes
+(``switch_latency_s``) so the runtime can send early enough for the start to land on time.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+ENTRY_POINT_GROUP = "signage.drivers"
+
+
+class DriverError(Exception):
+    """Base of the typed driver errors."""
+
+
+class ScreenUnavailable(DriverError):
+    """The screen cannot show anything right now (port gone, player dead, no reply).
+
+    The runtime records screen down, retries with backoff and records screen up when
+    ``open()`` or ``show()`` succeeds again.
+    """
+
+
+class ContentRejected(DriverError):
+    """This item cannot be shown (missing, corrupt or unsupported file, undrawable text).
+
+    The screen itself is fine: the runtime substitutes another item at once.
+    """
+
+
+class UnknownDriver(LookupError):
+    """No driver of that name is registered in the ``signage.drivers`` entry-point group."""
+
+
+class ItemKind(str, Enum):
+    TEXT = "text"
+    IMAGE = "image"
+    CLIP = "clip"
+
+
+@dataclass(frozen=True, slots=True)
+class Showable:
+    """One item as the driver needs it: what to show, never when or why."""
+
+    item_id: str
+    kind: ItemKind
+    duration_s: float
+    anti_fraud: bool
+    text: str = ""
+    path: Path | None = None  # absolute, already checked to lie inside the media root
+    category: str | None = None
+
+
+class Clock(Protocol):
+    """The injected clock. Real: time.monotonic / time.time. Virtual: advanced by a loop."""
+
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float:
+        """Wall time, seconds since the epoch (may step)."""
+        ...
+
+    def sleep_until(self, monotonic_deadline: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenSpec:
+    """What a driver knows of its screen: identity, geometry and its own options table."""
+
+    screen_id: str
+    width: int
+    height: int
+    options: Mapping[str, Any]
+    media_root: Path
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DriverContext:
+    """Run-time context handed to a driver instance."""
+
+    clock: Clock
+    run_dir: Path  # private, writable; e.g. var/ (simulator frames, mpv sockets)
+    log: Callable[[str], None] = field(default=lambda _msg: None)
+    virtual: bool = False  # True under `signage simulate`: no device, no real waiting
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+class Driver(abc.ABC):
+    """Base class of every screen driver."""
+
+    #: name in the entry-point group, e.g. "simulator", "led", "mpv"
+    name: ClassVar[str]
+
+    def __init__(self, spec: ScreenSpec, ctx: DriverContext) -> None:
+        self.spec = spec
+        self.ctx = ctx
+
+    # ---- validate time (pure, no device) -------------------------------------------------
+    @classmethod
+    def check_options(cls, spec: ScreenSpec) -> list[str]:
+        """Problems with the screen's driver options, each "option: what is wrong, what is
+        allowed". Empty when fine. Must never raise."""
+        return []
+
+    @classmethod
+    def text_duration_s(cls, spec: ScreenSpec, text: str) -> float | None:
+        """Duration model for a text item on this screen (e.g. scroll time on an LED board).
+
+        None means "no model": the item's stated duration (or the site default) applies."""
+        return None
+
+    @classmethod
+    def check_text(cls, spec: ScreenSpec, text: str) -> list[str]:
+        """Problems drawing this text on this screen (e.g. characters the font lacks)."""
+        return []
+
+    # ---- run time --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect to the device. Raises ScreenUnavailable."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the device. Never raises."""
+
+    @abc.abstractmethod
+    def show(self, item: Showable) -> float:
+        """Put ``item`` on screen, replacing what is there. Blocks until the device confirms,
+        and returns the confirmed instant on ``ctx.clock.monotonic()``.
+
+        Raises ContentRejected (this item cannot play) or ScreenUnavailable (device gone)."""
+
+    def poll_end(self) -> float | None:
+        """Monotonic instant at which the current item ended by itself (a clip's end of file),
+        or None while it is still on screen. Most drivers hold content until replaced."""
+        return None
+
+    @abc.abstractmethod
+    def clear(self) -> None:
+        """Blank the screen (outside opening hours). Raises ScreenUnavailable."""
+
+    def health(self) -> Health:
+        return Health(ok=True)
+
+    @property
+    def switch_latency_s(self) -> float:
+        """Typical time from the start of ``show()`` to the confirmed instant (measured).
+        The runtime calls ``show()`` this much before the planned start."""
+        return 0.0
+
+
+DriverClass = type[Driver]
+
+
+def available_drivers() -> list[str]:
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def load_driver(name: str) -> DriverClass:
+    """Load a driver class by entry-point name, lazily, with a clear error."""
+    eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not eps:
+        known = ", ".join(available_drivers()) or "none installed"
+        raise UnknownDriver(f"unknown driver {name!r}; installed drivers: {known}")
+    try:
+        obj = eps[0].load()
+    except Exception as exc:  # a third-party plugin may fail in any way on import
+        raise UnknownDriver(f"driver {name!r} failed to load ({eps[0].value}): {exc}") from exc
+    if not (isinstance(obj, type) and issubclass(obj, Driver)):
+        raise UnknownDriver(f"driver {name!r} ({eps[0].value}) is not a signage.driver.Driver")
+    return obj

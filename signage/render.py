@@ -1,0 +1,225 @@
+"""Text to pixels, in one place: the simulator, the LED driver, mpv slides and audit reports
+all draw slogans through this module.
+
+Fonts are found through fontconfig (``fc-match``), never by a hard-coded path, so a site can
+install any CJK font. GNU Unifont is the pixel font for boards up to 16 px high; WenQuanYi
+Micro Hei (or Noto CJK) for taller boards and slides. Which characters a font can draw is read
+from its cmap with fontTools, so "this slogan cannot be drawn" is exact, not guessed.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageDraw, ImageFont
+
+#: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
+PIXEL_FONT = "Unifont"
+SMOOTH_FONT = "WenQuanYi Micro Hei"
+FALLBACKS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Unifont")
+
+
+class FontNotFound(LookupError):
+    pass
+
+
+@functools.lru_cache(maxsize=32)
+def find_font(pattern: str) -> Path:
+    """Resolve a fontconfig pattern (or a path) to a font file that can draw Chinese."""
+    p = Path(pattern)
+    if p.suffix.lower() in {".ttf", ".otf", ".ttc", ".pcf", ".bdf"} and p.is_file():
+        return p
+    fc = shutil.which("fc-match")
+    if fc is None:
+        raise FontNotFound("fc-match not found: install fontconfig (apt install fontconfig)")
+    for pat in (pattern, *FALLBACKS):
+        out = subprocess.run(  # argument list, no shell
+            [fc, "-f", "%{file}", f"{pat}:lang=zh-cn"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.strip()
+        if out and ord("防") in _cmap(out):
+            return Path(out)
+    raise FontNotFound(
+        f"no CJK font for {pattern!r}: install fonts-wqy-microhei and fonts-unifont"
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _cmap(path: str) -> frozenset[int]:
+    try:
+        font = TTFont(path, lazy=True, fontNumber=0)
+        return frozenset(font.getBestCmap() or {})
+    except Exception:  # not a font fontTools reads: treat as empty
+        return frozenset()
+
+
+def font_for_height(px: int) -> str:
+    """The default font pattern for a line of ``px`` pixels."""
+    return PIXEL_FONT if px <= 16 else SMOOTH_FONT
+
+
+def missing_glyphs(text: str, font_pattern: str) -> list[str]:
+    """Characters of ``text`` that the font cannot draw (whitespace is always drawable)."""
+    cmap = _cmap(str(find_font(font_pattern)))
+    seen: dict[str, None] = {}
+    for ch in text:
+        if ch.isspace() or ord(ch) in cmap:
+            continue
+        seen.setdefault(ch, None)
+    return list(seen)
+
+
+def sanitize(text: str) -> str:
+    """Drop control and format characters (ANSI escapes, bidi overrides) before drawing or
+    printing; keep ordinary spaces."""
+    return "".join(
+        " " if ch in "\t\n\r" else ch
+        for ch in text
+        if ch in "\t\n\r" or unicodedata.category(ch)[0] != "C"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _font(font_pattern: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(find_font(font_pattern)), size=size)
+
+
+def _pixel_size(font_pattern: str, height: int) -> int:
+    # Unifont is drawn crisp only at multiples of 16 px.
+    if "unifont" in str(find_font(font_pattern)).lower():
+        return max(16, (height // 16) * 16)
+    return max(8, height)
+
+
+def text_width(text: str, height: int, font_pattern: str | None = None) -> int:
+    """Rendered width in pixels of one line of ``text`` drawn ``height`` px high."""
+    pat = font_pattern or font_for_height(height)
+    font = _font(pat, _pixel_size(pat, height))
+    return int(round(font.getlength(sanitize(text))))
+
+
+def render_line(text: str, height: int, font_pattern: str | None = None) -> Image.Image:
+    """One line of text, white on black, mode "L", exactly ``height`` px high, as wide as the
+    text. On a pixel font at its native size the result is already 1-bit clean."""
+    pat = font_pattern or font_for_height(height)
+    size = _pixel_size(pat, height)
+    font = _font(pat, size)
+    clean = sanitize(text)
+    width = max(1, int(round(font.getlength(clean))))
+    img = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(img)
+    draw.fontmode = "1" if height <= 32 else "L"
+    ascent, descent = font.getmetrics()
+    y = (height - (ascent + descent)) // 2
+    draw.text((0, y), clean, font=font, fill=255)
+    return img
+
+
+def render_bitmap(text: str, width: int, height: int, font_pattern: str | None = None,
+                  scroll: bool = False) -> Image.Image:
+    """A 1-bit image for an LED board: centred when it fits and ``scroll`` is off, otherwise
+    the full line (the board scrolls it). Mode "1", lit = 1."""
+    line = render_line(text, height, font_pattern).point(lambda v: 255 if v >= 128 else 0)
+    if scroll or line.width > width:
+        return line.convert("1")
+    canvas = Image.new("L", (width, height), 0)
+    canvas.paste(line, ((width - line.width) // 2, 0))
+    return canvas.convert("1")
+
+
+@dataclass(frozen=True, slots=True)
+class SlideStyle:
+    background: tuple[int, int, int] = (160, 20, 20)
+    foreground: tuple[int, int, int] = (255, 255, 255)
+    banner: str = "防范电信网络诈骗"
+
+
+def wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
+    """Greedy wrap by character (CJK has no spaces), keeping Latin words whole when possible."""
+    lines: list[str] = []
+    cur = ""
+    for ch in text:
+        if font.getlength(cur + ch) <= max_width or not cur:
+            cur += ch
+        else:
+            lines.append(cur)
+            cur = ch.lstrip()
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def render_slide(text: str, width: int, height: int, *, style: SlideStyle = SlideStyle(),
+                 anti_fraud: bool = True) -> Image.Image:
+    """A full HDMI slide (RGB) with the slogan wrapped and centred."""
+    bg = style.background if anti_fraud else (20, 60, 120)
+    img = Image.new("RGB", (width, height), bg)
+    draw = ImageDraw.Draw(img)
+    margin = max(4, width // 20)
+    banner_h = max(12, height // 10) if anti_fraud else 0
+    if banner_h:
+        bfont = _font(SMOOTH_FONT, max(10, banner_h * 2 // 3))
+        draw.rectangle((0, 0, width, banner_h), fill=(250, 210, 40))
+        bw = bfont.getlength(style.banner)
+        draw.text(((width - bw) / 2, banner_h / 6), style.banner, font=bfont, fill=(120, 0, 0))
+    clean = sanitize(text)
+    avail_h = height - banner_h - 2 * margin
+    size = max(10, min(height // 6, width // 8))
+    while True:
+        font = _font(SMOOTH_FONT, size)
+        lines = wrap(clean, font, width - 2 * margin)
+        line_h = int(size * 1.3)
+        if len(lines) * line_h <= avail_h or size <= 10:
+            break
+        size -= 2
+    y = banner_h + margin + (avail_h - len(lines) * line_h) / 2
+    for line in lines:
+        lw = font.getlength(line)
+        draw.text(((width - lw) / 2, y), line, font=font, fill=style.foreground)
+        y += line_h
+    return img
+
+
+def dot_matrix(bitmap: Image.Image, *, pitch: int = 4, color: tuple[int, int, int] = (255, 40, 20),
+               offset_x: int = 0, width: int | None = None) -> Image.Image:
+    """Draw a 1-bit LED bitmap as a dot matrix (what the board looks like from the street).
+    ``offset_x`` scrolls the bitmap left; ``width`` is the board width in LEDs."""
+    w = width or bitmap.width
+    h = bitmap.height
+    img = Image.new("RGB", (w * pitch, h * pitch), (15, 15, 15))
+    draw = ImageDraw.Draw(img)
+    src = bitmap.convert("1")
+    px = src.load()
+    assert px is not None
+    dim = (50, 20, 15)
+    r = max(1, pitch // 2 - 1)
+    for y in range(h):
+        for x in range(w):
+            sx = x + offset_x
+            lit = 0 <= sx < src.width and bool(px[sx, y])
+            cx, cy = x * pitch + pitch // 2, y * pitch + pitch // 2
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=color if lit else dim)
+    return img
+
+
+def clip_card(name: str, width: int, height: int, progress: float) -> Image.Image:
+    """What the simulator shows for a video clip: its name and a progress bar."""
+    img = Image.new("RGB", (width, height), (25, 25, 35))
+    draw = ImageDraw.Draw(img)
+    size = max(10, min(height // 8, width // 12))
+    font = _font(SMOOTH_FONT, size)
+    label = "▶ " + sanitize(name)
+    draw.text((width * 0.05, height * 0.35), label, font=font, fill=(230, 230, 230))
+    bar_y = int(height * 0.7)
+    draw.rectangle((width * 0.05, bar_y, width * 0.95, bar_y + max(4, height // 30)),
+                   outline=(200, 200, 200))
+    filled = width * 0.05 + (width * 0.9) * max(0.0, min(1.0, progress))
+    draw.rectangle((width * 0.05, bar_y, filled, bar_y + max(4, height // 30)),
+                   fill=(80, 200, 120))
+    return img
