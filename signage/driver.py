@@ -105,7 +105,10 @@ class DriverContext:
 
     clock: Clock
     run_dir: Path  # private, writable; e.g. var/ (simulator frames, mpv sockets)
-    log: Callable[[str], None] = field(default=lambda _msg: None)
+    #: record a driver event in the proof-of-play log, e.g. event("player_restart",
+    #: {"reason": "rss", "rss_mb": 412}). Screen down/up are recorded by the runtime itself
+    #: when show()/open() raise ScreenUnavailable or succeed again.
+    event: Callable[[str, Mapping[str, Any]], None] = field(default=lambda _k, _d: None)
     virtual: bool = False  # True under `signage simulate`: no device, no real waiting
 
 
@@ -137,6 +140,13 @@ class Driver(abc.ABC):
         """Duration model for a text item on this screen (e.g. scroll time on an LED board).
 
         None means "no model": the item's stated duration (or the site default) applies."""
+        return None
+
+    @classmethod
+    def media_duration_s(cls, spec: ScreenSpec, path: Path) -> float | None:
+        """Probed duration of a clip (e.g. ffprobe), or None when this driver has no probe
+        (the item's stated duration applies). Raises ContentRejected naming the file when the
+        clip cannot be probed. Called at validate time; cache expensive probes."""
         return None
 
     @classmethod
