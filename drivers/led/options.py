@@ -1,0 +1,185 @@
+"""The LED driver's options table (``[screens.X.options]``), parsed and checked in one place.
+
+Every problem is reported as "option: what is wrong, what is allowed"; parsing never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from signage import render
+
+from .area import MAX_AREAS_5E
+from .codec import DEVICE_TYPES, SUPPORTED_MODELS, WILDCARD
+
+BAUD_RATES = (9600, 57600)
+COLORS = ("red", "green", "yellow")
+MAX_SIDE = 4096  # a sanity bound; the area fields are 16-bit
+
+
+@dataclass(frozen=True, slots=True)
+class LedOptions:
+    port: str
+    baud: int = 9600
+    model: str = "any"
+    device_type: int = WILDCARD
+    address: int = WILDCARD
+    width: int = 128
+    height: int = 16
+    x: int = 0
+    y: int = 0
+    colors: int = 1
+    color: str = "red"
+    font: str = ""
+    scroll_px_per_s: float = 32.0
+    speed: int = 1
+    confirm: bool = True
+    timeout_s: float = 1.0
+    retries: int = 2
+    brightness: int | None = None
+    area_id: int = 0
+
+    @property
+    def font_pattern(self) -> str:
+        return self.font or render.font_for_height(self.height)
+
+
+KNOWN_OPTIONS = tuple(k for k in LedOptions.__dataclass_fields__ if k != "device_type")
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 0)
+        except ValueError:
+            return None
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def parse_options(options: Mapping[str, Any], width: int,
+                  height: int) -> tuple[LedOptions | None, list[str]]:
+    """Options → (LedOptions or None, problems). Screen geometry is the default board size."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+
+    def bad(name: str, what: str, allowed: str) -> None:
+        problems.append(f"{name}: {what}, {allowed}")
+
+    for key in options:
+        if key not in KNOWN_OPTIONS:
+            bad(str(key), "unknown option", "known options are " + ", ".join(KNOWN_OPTIONS))
+
+    port = options.get("port")
+    if not isinstance(port, str) or not port.strip():
+        bad("port", f"missing or not a string ({port!r})",
+            "a device path or pyserial URL, e.g. /dev/ttyUSB0, socket://10.0.0.5:5005")
+    else:
+        values["port"] = port.strip()
+
+    def integer(name: str, lo: int, hi: int, allowed: str, default: int) -> None:
+        raw = options.get(name, default)
+        val = _int(raw)
+        if val is None or not lo <= val <= hi:
+            bad(name, f"{raw!r} is not allowed", allowed)
+        else:
+            values[name] = val
+
+    baud = _int(options.get("baud", 9600))
+    if baud not in BAUD_RATES:
+        bad("baud", f"{options.get('baud')!r} is not a BX-5E rate", "allowed: 9600 or 57600")
+    else:
+        values["baud"] = baud
+
+    model = options.get("model", "any")
+    mint = _int(model)
+    names = {v: k for k, v in DEVICE_TYPES.items()}
+    name = model.upper().replace("_", "-") if isinstance(model, str) and mint is None else None
+    if name == "ANY":
+        name = "any"
+    if mint is not None and 0 <= mint <= 0xFFFF:
+        name = names.get(mint, "")
+        values["device_type"] = mint
+        values["model"] = name or f"0x{mint:04X}"
+    elif name in DEVICE_TYPES:
+        values["device_type"] = DEVICE_TYPES[name]
+        values["model"] = name
+    else:
+        bad("model", f"{model!r} is unknown",
+            "allowed: " + ", ".join(SUPPORTED_MODELS) + " or a 16-bit DeviceType number")
+    if name and name not in SUPPORTED_MODELS and name in DEVICE_TYPES:
+        bad("model", f"{name} is not driven by this driver (5Q: RGB565, 6th generation: "
+            "another A7 00 layout)", "allowed: " + ", ".join(SUPPORTED_MODELS))
+
+    integer("address", 0, 0xFFFF, "allowed: the board's screen number 0..65535, or 0xFFFE "
+            "(wildcard, one board per line)", WILDCARD)
+    integer("width", 1, MAX_SIDE, f"allowed: 1..{MAX_SIDE} LEDs", width)
+    integer("height", 1, MAX_SIDE, f"allowed: 1..{MAX_SIDE} LEDs", height)
+    integer("x", 0, 0xFFFF, "allowed: the area's left column on the board, 0..65535", 0)
+    integer("y", 0, 0xFFFF, "allowed: the area's top row on the board, 0..65535", 0)
+    integer("colors", 1, 2, "allowed: 1 (single colour) or 2 (red/green)", 1)
+    integer("speed", 1, 255, "allowed: the board's speed level 1..255 (SDK: 1..65)", 1)
+    integer("retries", 0, 10, "allowed: 0..10 resends", 2)
+    integer("area_id", 0, MAX_AREAS_5E - 1, f"allowed: 0..{MAX_AREAS_5E - 1}", 0)
+    if options.get("brightness") is not None:
+        integer("brightness", 0, 15, "allowed: 0..15 (omit to leave the board's setting)", 0)
+
+    color = options.get("color", "red")
+    if color not in COLORS:
+        bad("color", f"{color!r} is unknown", "allowed: " + ", ".join(COLORS))
+    else:
+        values["color"] = color
+
+    def real(name: str, lo: float, hi: float, allowed: str, default: float) -> None:
+        raw = options.get(name, default)
+        val = _number(raw)
+        if val is None or not lo < val <= hi:
+            bad(name, f"{raw!r} is not allowed", allowed)
+        else:
+            values[name] = val
+
+    real("scroll_px_per_s", 0.0, 1000.0, "allowed: a number > 0 and ≤ 1000 (measure it on "
+         "your board)", 32.0)
+    real("timeout_s", 0.0, 60.0, "allowed: seconds > 0 and ≤ 60", 1.0)
+
+    confirm = options.get("confirm", True)
+    if not isinstance(confirm, bool):
+        bad("confirm", f"{confirm!r} is not a boolean", "allowed: true or false")
+    else:
+        values["confirm"] = confirm
+
+    font = options.get("font", "")
+    if not isinstance(font, str):
+        bad("font", f"{font!r} is not a string", "allowed: a fontconfig pattern or font path")
+    elif font:
+        values["font"] = font
+    _check_font(values.get("font") or render.font_for_height(values.get("height", height)),
+                bad)
+
+    if problems:
+        return None, problems
+    opts = LedOptions(**values)
+    return opts, []
+
+
+def _check_font(pattern: str, bad: Callable[[str, str, str], None]) -> None:
+    try:
+        render.find_font(pattern)
+    except render.FontNotFound as exc:
+        bad("font", str(exc), "allowed: an installed CJK font (fc-list :lang=zh)")
+    except Exception as exc:  # fontconfig missing or broken: report, never raise
+        bad("font", f"cannot resolve {pattern!r}: {exc}", "allowed: an installed CJK font")

@@ -1,0 +1,207 @@
+"""The simulator driver: renders with Pillow what the screen would show.
+
+An LED screen appears as a dot matrix of its pixel size, an HDMI screen as a full slide, a clip
+as a card with its name. Each screen's current frame is written to ``<run_dir>/sim/<id>.png``
+and replaced atomically (write a temporary file, then rename). Frames are rendered once per
+item and kept, so a switch costs one file write. Under ``signage simulate`` (virtual clock)
+nothing is drawn: the confirmed instant is the virtual now.
+
+Fault injection for drills and tests: ``fail_every_af = N`` rejects every N-th anti-fraud
+item (as a missing clip would be rejected); ``latency_ms`` delays every confirmation.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from signage import render
+from signage.driver import (
+    ContentRejected,
+    Driver,
+    DriverContext,
+    Health,
+    ItemKind,
+    ScreenSpec,
+    Showable,
+)
+
+_OPTIONS: Mapping[str, str] = {
+    "kind": '"led" (dot matrix) or "hdmi" (slides); default: led up to 64 px high',
+    "scroll_px_per_s": "a number > 0, LED scroll speed (default 32)",
+    "font": "a fontconfig pattern, e.g. \"Unifont\" or \"WenQuanYi Micro Hei\"",
+    "frames": "true or false: write var/sim/<screen>.png (default true)",
+    "latency_ms": "a number >= 0: delay before confirming each switch (default 0)",
+    "fail_every_af": "an integer >= 0: reject every N-th anti-fraud item (default 0 = never)",
+}
+
+
+def _kind(spec: ScreenSpec) -> str:
+    k = spec.options.get("kind")
+    if isinstance(k, str):
+        return k
+    return "led" if spec.height <= 64 else "hdmi"
+
+
+def _num(opts: Mapping[str, Any], key: str, default: float) -> float:
+    v = opts.get(key, default)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
+
+
+def _font(spec: ScreenSpec) -> str:
+    f = spec.options.get("font")
+    if isinstance(f, str) and f:
+        return f
+    return render.font_for_height(spec.height) if _kind(spec) == "led" else render.SMOOTH_FONT
+
+
+class SimulatorDriver(Driver):
+    name: ClassVar[str] = "simulator"
+
+    def __init__(self, spec: ScreenSpec, ctx: DriverContext) -> None:
+        super().__init__(spec, ctx)
+        self._frames_on = bool(spec.options.get("frames", True)) and not ctx.virtual
+        self._latency_s = _num(spec.options, "latency_ms", 0.0) / 1000.0
+        self._fail_every = int(_num(spec.options, "fail_every_af", 0))
+        self._af_count = 0
+        self._cache: dict[str, bytes] = {}
+        self._out = ctx.run_dir / "sim" / f"{spec.screen_id}.png"
+        self._open = False
+
+    # ---- validate time -------------------------------------------------------------------
+    @classmethod
+    def check_options(cls, spec: ScreenSpec) -> list[str]:
+        out: list[str] = []
+        for key, value in spec.options.items():
+            if key not in _OPTIONS:
+                out.append(f"{key}: unknown option; allowed: {', '.join(_OPTIONS)}")
+                continue
+            ok = True
+            if key == "kind":
+                ok = value in ("led", "hdmi")
+            elif key == "scroll_px_per_s":
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+            elif key in ("latency_ms",):
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+            elif key == "fail_every_af":
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            elif key == "frames":
+                ok = isinstance(value, bool)
+            elif key == "font":
+                ok = isinstance(value, str) and bool(value)
+                if ok:
+                    try:
+                        render.find_font(value)
+                    except render.FontNotFound as exc:
+                        out.append(f"font: {exc}")
+                        continue
+            if not ok:
+                out.append(f"{key}: {value!r} is not allowed; expected {_OPTIONS[key]}")
+        return out
+
+    @classmethod
+    def text_duration_s(cls, spec: ScreenSpec, text: str) -> float | None:
+        if _kind(spec) != "led":
+            return None
+        speed = _num(spec.options, "scroll_px_per_s", 32.0)
+        w = render.text_width(text, spec.height, _font(spec))
+        if w <= spec.width:
+            return None  # fits: shown static for the item's or the site's default time
+        return (w + spec.width) / speed
+
+    @classmethod
+    def check_text(cls, spec: ScreenSpec, text: str) -> list[str]:
+        missing = render.missing_glyphs(text, _font(spec))
+        if missing:
+            shown = " ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:8])
+            return [f"the font {_font(spec)!r} cannot draw {shown}"]
+        return []
+
+    # ---- run time ------------------------------------------------------------------------
+    def open(self) -> None:
+        if self._frames_on:
+            self._out.parent.mkdir(parents=True, exist_ok=True)
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def _frame(self, item: Showable) -> bytes:
+        key = f"{item.kind.value}:{item.item_id}:{item.text}:{item.path}"
+        data = self._cache.get(key)
+        if data is not None:
+            return data
+        w, h = self.spec.width, self.spec.height
+        led = _kind(self.spec) == "led"
+        if item.kind is ItemKind.TEXT:
+            if led:
+                bmp = render.render_bitmap(item.text, w, h, _font(self.spec))
+                img = render.dot_matrix(bmp, width=w, pitch=max(2, min(8, 1024 // w)))
+            else:
+                img = render.render_slide(item.text, w, h, anti_fraud=item.anti_fraud)
+        elif item.kind is ItemKind.IMAGE:
+            img = self._image(item.path, led)
+        else:
+            self._check_file(item.path)
+            img = render.clip_card(Path(str(item.path)).name, min(w, 1280), min(h, 720), 0.0)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", compress_level=1)
+        data = buf.getvalue()
+        if len(self._cache) > 256:
+            self._cache.clear()
+        self._cache[key] = data
+        return data
+
+    def _check_file(self, path: Path | None) -> Path:
+        if path is None or not path.is_file():
+            raise ContentRejected(f"file not found: {path}")
+        return path
+
+    def _image(self, path: Path | None, led: bool) -> Image.Image:
+        p = self._check_file(path)
+        try:
+            with Image.open(p) as src:
+                src.load()
+                img = src.convert("RGB")
+        except (OSError, ValueError) as exc:
+            raise ContentRejected(f"cannot decode image {p}: {exc}") from None
+        w, h = self.spec.width, self.spec.height
+        img.thumbnail((w, h))
+        canvas = Image.new("RGB", (w, h), (0, 0, 0))
+        canvas.paste(img, ((w - img.width) // 2, (h - img.height) // 2))
+        if led:
+            return render.dot_matrix(canvas.convert("1"), width=w, pitch=max(2, min(8, 1024 // w)))
+        return canvas
+
+    def show(self, item: Showable) -> float:
+        if item.anti_fraud and self._fail_every:
+            self._af_count += 1
+            if self._af_count % self._fail_every == 0:
+                raise ContentRejected(f"simulated rejection of {item.item_id} (fail_every_af)")
+        if self._frames_on:
+            data = self._frame(item)
+            tmp = self._out.with_suffix(".png.tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, self._out)
+        elif item.kind is not ItemKind.TEXT:
+            self._check_file(item.path)
+        if self._latency_s and not self.ctx.virtual:
+            time.sleep(self._latency_s)
+        return self.ctx.clock.monotonic()
+
+    def clear(self) -> None:
+        if self._frames_on:
+            img = Image.new("RGB", (min(self.spec.width, 1280), min(self.spec.height, 720)))
+            tmp = self._out.with_suffix(".png.tmp")
+            img.save(tmp, format="PNG")
+            os.replace(tmp, self._out)
+
+    def health(self) -> Health:
+        return Health(ok=self._open)

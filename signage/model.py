@@ -1,0 +1,115 @@
+"""The frozen site model the planner works on: config and playlists compiled per screen,
+with every item's duration resolved for that screen (drivers supply the duration model)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from .config import Hours, ScreenConfig, SiteConfig
+from .driver import ItemKind
+from .playlist import ItemConfig, PlaylistConfig
+from .timeutil import parse_span
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: str
+    playlist: str
+    kind: ItemKind
+    anti_fraud: bool
+    weight: float
+    duration_ms: int
+    text: str = ""
+    path: str = ""  # relative to the media root
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Playlist:
+    id: str
+    name: str
+    anti_fraud: bool
+    window: tuple[date, date] | None
+    dayparts: tuple[tuple[int, int], ...]  # minutes after midnight; empty = all day
+    items: tuple[Item, ...]
+
+    def active_on(self, day: date) -> bool:
+        return self.window is None or self.window[0] <= day <= self.window[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    id: str
+    index: int  # position among the site's screens, for staggering
+    label: str
+    driver: str
+    width: int
+    height: int
+    playlists: tuple[Playlist, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleModel:
+    max_gap_ms: int
+    budget_ms: int  # max_gap - margin: what the planner may spend between anti-fraud showings
+    start_to_start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    name: str
+    tz: ZoneInfo
+    rule: RuleModel
+    hours: Hours
+    screens: tuple[Screen, ...]
+    media_root: Path
+
+    def screen(self, screen_id: str) -> Screen:
+        for s in self.screens:
+            if s.id == screen_id:
+                return s
+        raise KeyError(screen_id)
+
+
+#: (screen config, item config, playlist is anti-fraud) -> duration in seconds on that screen
+DurationFn = Callable[[ScreenConfig, ItemConfig], float]
+
+
+def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root: Path,
+               duration_s: DurationFn) -> Site:
+    """Compile. Assumes references were checked (see signage.validate)."""
+    screens: list[Screen] = []
+    for idx, sc in enumerate(cfg.screens):
+        pls: list[Playlist] = []
+        for pid in sc.playlists:
+            pc = playlists[pid]
+            items = tuple(
+                Item(
+                    id=it.id, playlist=pid, kind=ItemKind(it.type), anti_fraud=pc.anti_fraud,
+                    weight=it.weight, duration_ms=max(1, int(round(duration_s(sc, it) * 1000))),
+                    text=it.text, path=it.path, category=it.category,
+                )
+                for it in pc.items
+            )
+            pls.append(Playlist(
+                id=pid, name=pc.name, anti_fraud=pc.anti_fraud,
+                window=(pc.window.start, pc.window.end) if pc.window else None,
+                dayparts=tuple(sorted(parse_span(s) for s in pc.dayparts)),
+                items=items,
+            ))
+        screens.append(Screen(sc.id, idx, sc.label, sc.driver, sc.width, sc.height, tuple(pls)))
+    rule = cfg.rule
+    return Site(
+        id=cfg.site.id, name=cfg.site.name, tz=cfg.tz,
+        rule=RuleModel(
+            max_gap_ms=int(round(rule.max_gap_s * 1000)),
+            budget_ms=int(round(rule.budget_s * 1000)),
+            start_to_start=rule.measure == "start-to-start",
+        ),
+        hours=cfg.hours, screens=tuple(screens), media_root=media_root,
+    )

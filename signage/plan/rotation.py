@@ -1,0 +1,130 @@
+"""Fair choice: smooth weighted round-robin for anti-fraud items, and a store filler that packs
+each gap as full as the rule allows while following the store weights.
+
+Both are deterministic state machines: same pool, same offset, same sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..model import Item
+
+UNIT_MS = 100  # store packing works on 0.1 s units (durations rounded up: never over budget)
+
+
+class Rotation:
+    """Smooth weighted round-robin (each pick: every item gains its weight, the richest item
+    not shown last is picked and pays the total). Over n picks from a fresh start each item's
+    count stays within one of n·w/W; the same item never comes twice in a row when the pool
+    has two or more. ``offset`` rotates the tie-break order so the screens of a site start
+    their rotations at different items."""
+
+    __slots__ = ("_cur", "_items", "_order", "_prev", "_total", "_weights")
+
+    def __init__(self, items: Sequence[Item], offset: int = 0) -> None:
+        n = len(items)
+        k = offset % n if n else 0
+        self._items = list(items[k:]) + list(items[:k])
+        self._weights = [it.weight for it in self._items]
+        self._total = sum(self._weights)
+        self._cur = [0.0] * n
+        self._order = range(n)
+        self._prev = -1
+
+    def next(self) -> Item:
+        cur, w = self._cur, self._weights
+        best = -1
+        best_v = 0.0
+        prev = self._prev
+        for i in self._order:
+            v = cur[i] + w[i]
+            cur[i] = v
+            if i != prev and (best < 0 or v > best_v):
+                best, best_v = i, v
+        if best < 0:  # a pool of one
+            best = 0
+        cur[best] -= self._total
+        self._prev = best
+        return self._items[best]
+
+    @property
+    def last(self) -> Item | None:
+        return self._items[self._prev] if self._prev >= 0 else None
+
+
+class Filler:
+    """Chooses store items for one gap of at most ``budget_ms``.
+
+    ``best[r]`` is the fullest packing (in 0.1 s units, items repeatable) that fits in ``r``
+    units: an unbounded knapsack, computed once per pool. Within a gap the filler picks, by
+    weighted credit, only items that keep an optimal packing reachable (up to ``slack``), so
+    every gap is packed within ``slack`` of the best possible, and the weights decide which
+    of the good packings plays."""
+
+    __slots__ = ("_best", "_credit", "_items", "_share", "_units", "slack_units")
+
+    def __init__(self, items: Sequence[Item], offset: int = 0, slack_units: int = 0) -> None:
+        n = len(items)
+        k = offset % n if n else 0
+        self._items = list(items[k:]) + list(items[:k])
+        self._units = [-(-it.duration_ms // UNIT_MS) for it in self._items]
+        total = sum(it.weight for it in self._items) or 1.0
+        self._share = [it.weight / total for it in self._items]
+        self._credit = [0.0] * n
+        self._best: list[int] = [0]
+        self.slack_units = slack_units
+
+    def _grow(self, r: int) -> None:
+        best = self._best
+        units = self._units
+        for x in range(len(best), r + 1):
+            b = 0
+            for u in units:
+                if u <= x:
+                    v = u + best[x - u]
+                    if v > b:
+                        b = v
+            best.append(b)
+
+    def best_units(self, budget_ms: int) -> int:
+        r = max(0, budget_ms // UNIT_MS)
+        if r >= len(self._best):
+            self._grow(r)
+        return self._best[r]
+
+    def fill(self, budget_ms: int) -> list[Item]:
+        if not self._items or budget_ms <= 0:
+            return []
+        rem = budget_ms // UNIT_MS
+        if rem >= len(self._best):
+            self._grow(rem)
+        best = self._best
+        target = best[rem] - self.slack_units
+        if target <= 0:
+            return []
+        units, credit, share = self._units, self._credit, self._share
+        picked: list[Item] = []
+        filled = 0
+        n = len(units)
+        while True:
+            choice = -1
+            cv = 0.0
+            for i in range(n):
+                u = units[i]
+                if u <= rem and filled + u + best[rem - u] >= target:
+                    c = credit[i]
+                    if choice < 0 or c > cv:
+                        choice, cv = i, c
+            if choice < 0:
+                break
+            for i in range(n):
+                credit[i] += share[i]
+            credit[choice] -= 1.0
+            picked.append(self._items[choice])
+            u = units[choice]
+            rem -= u
+            filled += u
+            if filled >= target and (rem <= 0 or best[rem] == 0):
+                break
+        return picked

@@ -1,0 +1,163 @@
+"""The planner: a lazily generated, deterministic timeline per screen.
+
+Within each open segment the timeline alternates: one anti-fraud showing, then store content
+packed into the gap budget (``max_gap - margin``; in start-to-start mode the budget also
+pays for the anti-fraud showing itself), then the next anti-fraud showing. Every segment
+opens with an anti-fraud showing, and no entry outlives its segment (the last one is cut at
+the segment's end), so the rule holds across opening, closing and daypart changes.
+
+Rotation state starts fresh each local day (fairness is per day) and is carried across the
+segments of the day and across re-plans, so a re-plan never restarts the rotation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import NamedTuple
+
+from ..model import Item, Screen, Site
+from ..timeutil import local_date
+from .rotation import Filler, Rotation
+from .segments import Segment, day_segments
+
+#: don't start a showing in the last moment of a segment (it would be a flash)
+MIN_SHOWING_MS = 1000
+#: stop looking for an open day after this many closed ones
+MAX_CLOSED_DAYS = 400
+
+
+class Entry(NamedTuple):
+    start_ms: int
+    end_ms: int
+    item: Item
+    anti_fraud: bool
+    #: cut at the end of its segment (closing time or a daypart change)
+    truncated: bool = False
+
+
+class DayState:
+    """Rotation and filler state for one screen on one day, keyed by pool."""
+
+    __slots__ = ("_fillers", "_n", "_rotations", "_screen")
+
+    def __init__(self, screen: Screen, n_screens: int) -> None:
+        self._screen = screen
+        self._n = max(1, n_screens)
+        self._rotations: dict[tuple[str, ...], Rotation] = {}
+        self._fillers: dict[tuple[str, ...], Filler] = {}
+
+    def _offset(self, pool_len: int) -> int:
+        return (self._screen.index * pool_len) // self._n
+
+    def rotation(self, pool: tuple[Item, ...]) -> Rotation:
+        key = tuple(it.id for it in pool)
+        r = self._rotations.get(key)
+        if r is None:
+            r = self._rotations[key] = Rotation(pool, self._offset(len(pool)))
+        return r
+
+    def filler(self, pool: tuple[Item, ...]) -> Filler:
+        key = tuple(it.id for it in pool)
+        f = self._fillers.get(key)
+        if f is None:
+            f = self._fillers[key] = Filler(pool, self._offset(len(pool)))
+        return f
+
+
+def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
+                    start_to_start: bool) -> Iterator[Entry]:
+    """Entries of one segment from ``t0`` (an anti-fraud showing first)."""
+    if not seg.anti_fraud:
+        return
+    rot = state.rotation(seg.anti_fraud)
+    filler = state.filler(seg.store) if seg.store else None
+    t = t0
+    end = seg.end_ms
+    while end - t >= MIN_SHOWING_MS:
+        af = rot.next()
+        stop = t + af.duration_ms
+        if stop >= end:
+            yield Entry(t, end, af, True, stop > end)
+            return
+        yield Entry(t, stop, af, True)
+        budget = budget_ms - af.duration_ms if start_to_start else budget_ms
+        budget = min(budget, end - stop)
+        t = stop
+        if filler is not None and budget > 0:
+            for it in filler.fill(budget):
+                s = t + it.duration_ms
+                yield Entry(t, s, it, False)
+                t = s
+
+
+class Timeline:
+    """One screen's timeline. ``entries(t)`` yields, from the entry in progress at ``t``,
+    everything after it, across days, forever (or until MAX_CLOSED_DAYS closed days).
+
+    ``replan(now)`` yields a fresh timeline that opens with an anti-fraud showing at ``now``
+    and then continues the normal pattern, keeping the day's rotation state: the runtime calls
+    it when reality departed from the plan (a late start, a failed item, a driver error)."""
+
+    def __init__(self, site: Site, screen: Screen) -> None:
+        self.site = site
+        self.screen = screen
+        self._budget = site.rule.budget_ms
+        self._s2s = site.rule.start_to_start
+        self._state_day: date | None = None
+        self._state: DayState | None = None
+
+    def _day_state(self, day: date, fresh: bool) -> DayState:
+        if fresh or self._state is None or self._state_day != day:
+            self._state = DayState(self.screen, len(self.site.screens))
+            self._state_day = day
+        return self._state
+
+    def segments(self, day: date) -> list[Segment]:
+        return day_segments(self.site, self.screen, day)
+
+    def _days_from(self, day: date, t0: int | None, fresh: bool) -> Iterator[Entry]:
+        closed = 0
+        first = True
+        while closed < MAX_CLOSED_DAYS:
+            segs = self.segments(day)
+            if segs:
+                closed = 0
+                state = self._day_state(day, fresh or not first)
+                for seg in segs:
+                    if t0 is not None and first:
+                        if seg.end_ms <= t0:
+                            continue
+                        start = max(seg.start_ms, t0)
+                    else:
+                        start = seg.start_ms
+                    yield from segment_entries(seg, start, state, self._budget, self._s2s)
+            else:
+                closed += 1
+            first = False
+            day = day + timedelta(days=1)
+
+    def entries(self, t_ms: int) -> Iterator[Entry]:
+        """The plan as it stands from the day's opening, from the entry in progress at t."""
+        day = local_date(t_ms, self.site.tz)
+        for e in self._days_from(day, None, fresh=True):
+            if e.end_ms > t_ms:
+                yield e
+
+    def replan(self, now_ms: int) -> Iterator[Entry]:
+        """Re-plan from ``now``: an anti-fraud showing at once (inside a segment), then normal."""
+        day = local_date(now_ms, self.site.tz)
+        return self._days_from(day, now_ms, fresh=self._state_day != day)
+
+
+def worst_gap_ms(entries: list[Entry], start_to_start: bool) -> int:
+    """Longest time within the list with no anti-fraud showing on (end-to-start), or between
+    anti-fraud starts (start-to-start). Contiguity of segments is the caller's concern."""
+    worst = 0
+    last: int | None = None
+    for e in entries:
+        if e.anti_fraud:
+            if last is not None:
+                worst = max(worst, e.start_ms - last)
+            last = e.start_ms if start_to_start else e.end_ms
+    return worst

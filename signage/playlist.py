@@ -1,0 +1,118 @@
+"""playlists/*.toml: one playlist per file, anti-fraud or store content.
+
+The playlist's id is its file name without ``.toml``; screens list playlists by that id.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from .config import Spans, Strict, check_id, check_spans
+from .problems import InputError, Problem, from_validation, read_toml
+
+
+class Window(Strict):
+    """Dates (inclusive, site timezone) on which a playlist plays: a campaign phase."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _order(self) -> Window:
+        if self.end < self.start:
+            raise ValueError(
+                f"date window ends ({self.end}) before it starts ({self.start})"
+            )
+        return self
+
+
+class ItemConfig(Strict):
+    id: str
+    type: Literal["text", "image", "clip"]
+    text: str = Field(default="", max_length=500)
+    path: str = ""
+    weight: float = Field(default=1.0, gt=0, le=1000)
+    category: str | None = Field(default=None, max_length=32)
+    #: seconds on screen. Optional for text (the screen's driver may derive it, e.g. LED
+    #: scroll time, else rule.text_default_s); required for images; for clips until probed.
+    duration_s: float | None = Field(default=None, gt=0, le=3600)
+
+    _id = field_validator("id")(check_id)
+
+    @model_validator(mode="after")
+    def _shape(self) -> ItemConfig:
+        if self.type == "text":
+            if not self.text.strip():
+                raise ValueError("a text item needs text = \"...\" (not empty)")
+            if self.path:
+                raise ValueError("a text item has no path; use type = \"image\" for pictures")
+        else:
+            if not self.path:
+                raise ValueError(f"a {self.type} item needs path = \"...\" under the media root")
+            if self.text:
+                raise ValueError(f"a {self.type} item has no text; use type = \"text\"")
+            if self.type == "image" and self.duration_s is None:
+                raise ValueError("an image item needs duration_s (seconds on screen)")
+        return self
+
+
+class PlaylistConfig(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    #: "anti-fraud" content counts for the rule; "store" content fills the time between
+    content: Literal["anti-fraud", "store"]
+    window: Window | None = None
+    #: times of day this playlist plays, e.g. ["07:00-09:00", "17:00-19:00"]; all day if empty
+    dayparts: Spans = []
+    items: list[ItemConfig] = Field(min_length=1, max_length=10000)
+
+    @field_validator("dayparts")
+    @classmethod
+    def _dayparts(cls, v: list[str]) -> list[str]:
+        return check_spans(v)
+
+    @model_validator(mode="after")
+    def _unique(self) -> PlaylistConfig:
+        seen: set[str] = set()
+        for it in self.items:
+            if it.id in seen:
+                raise ValueError(f"duplicate item id {it.id!r}: item ids must be unique")
+            seen.add(it.id)
+        return self
+
+    @property
+    def anti_fraud(self) -> bool:
+        return self.content == "anti-fraud"
+
+
+def load_playlist(path: Path) -> PlaylistConfig:
+    data, text = read_toml(path)
+    try:
+        return PlaylistConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(from_validation(exc, str(path), text)) from None
+
+
+def load_playlists(directory: Path) -> dict[str, PlaylistConfig]:
+    """Every ``*.toml`` in ``directory``, keyed by file stem. Raises InputError with all
+    problems of all files (nothing is half-loaded)."""
+    if not directory.is_dir():
+        raise InputError([Problem(str(directory), "", "playlist directory not found")])
+    out: dict[str, PlaylistConfig] = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            check_id(path.stem)
+        except ValueError as exc:
+            problems.append(Problem(str(path), "", f"file name: {exc}"))
+            continue
+        try:
+            out[path.stem] = load_playlist(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return out

@@ -1,0 +1,97 @@
+"""Small pure helpers for durations, clock times and instants."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+_DUR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '2m', '24h', '1.5h', '7d', '1h30m' -> seconds. Raises ValueError."""
+    total = 0.0
+    rest = text.strip()
+    if not rest:
+        raise ValueError("empty duration")
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?", rest)
+    joined = "".join(f"{n}{u}" for n, u in parts)
+    if not parts or joined != re.sub(r"\s+", "", rest):
+        raise ValueError(f"not a duration: {text!r} (examples: 90s, 2m, 24h, 1h30m)")
+    for num, unit in parts:
+        total += float(num) * _UNITS[unit or None]
+    return total
+
+
+def parse_hhmm(text: str) -> int:
+    """'08:30' -> minutes after midnight; '24:00' allowed as the end of a day."""
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not m:
+        raise ValueError(f"not a clock time {text!r}: use HH:MM, e.g. 08:30")
+    h, mi = int(m.group(1)), int(m.group(2))
+    if mi >= 60 or h > 24 or (h == 24 and mi != 0):
+        raise ValueError(f"not a clock time {text!r}: hours 00-24, minutes 00-59")
+    return h * 60 + mi
+
+
+def parse_span(text: str) -> tuple[int, int]:
+    """'08:00-22:00' -> (480, 1320) minutes; the end must be after the start."""
+    if "-" not in text:
+        raise ValueError(f"not a time span {text!r}: use HH:MM-HH:MM, e.g. 08:00-22:00")
+    a, b = text.split("-", 1)
+    start, end = parse_hhmm(a), parse_hhmm(b)
+    if start >= 24 * 60:
+        raise ValueError(f"time span {text!r} starts at 24:00")
+    if end <= start:
+        raise ValueError(f"time span {text!r} ends before it starts (use 24:00 for midnight)")
+    return start, end
+
+
+def local_ms(day: date, minute: int, tz: ZoneInfo) -> int:
+    """Epoch milliseconds of ``minute`` after local midnight of ``day`` in ``tz``."""
+    base = datetime.combine(day, time(0), tzinfo=tz)
+    # wall-clock arithmetic: add the minutes as local time, then convert
+    local = (base.replace(tzinfo=None) + timedelta(minutes=minute)).replace(tzinfo=tz)
+    return int(round(local.timestamp() * 1000))
+
+
+def local_date(ms: int, tz: ZoneInfo) -> date:
+    return datetime.fromtimestamp(ms / 1000, tz).date()
+
+
+def parse_when(text: str, tz: ZoneInfo, now_ms: int) -> int:
+    """'now', '2026-03-18', '2026-03-18 08:00', ISO 8601 with or without offset -> epoch ms.
+    Naive times are in the site timezone."""
+    t = text.strip()
+    if t.lower() == "now":
+        return now_ms
+    if t.lower() in {"today", "tomorrow"}:
+        d = local_date(now_ms, tz) + timedelta(days=1 if t.lower() == "tomorrow" else 0)
+        return local_ms(d, 0, tz)
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise ValueError(
+            f"not an instant: {text!r} (use now, today, 2026-03-18 or 2026-03-18T08:00)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return int(round(dt.timestamp() * 1000))
+
+
+def rfc3339_ms(ms: int, tz: ZoneInfo) -> str:
+    """Epoch ms -> '2026-11-28T18:24:21.123+08:00'."""
+    return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="milliseconds")
+
+
+def fmt_duration(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h:
+        return f"{h}h{m:02d}m{sec:02d}s"
+    if m:
+        return f"{m}m{sec:02d}s"
+    return f"{seconds:.1f}s"
