@@ -21,8 +21,8 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from .codec import Group, ProtocolError, request
 from .bitmap import bitmap_size
+from .codec import Group, ProtocolError, request
 
 AREA_TYPE_DYNAMIC = 0x10
 PAGE_PARAMS_LEN = 13

@@ -356,7 +356,8 @@ class Response:
             return "ACK"
         if self.is_nack:
             return f"NACK {self.error} {self.error_name}"
-        return f"reply {self.group:02X} {self.cmd:02X} status {self.status:04X} data {self.data.hex(' ')}"
+        return (f"reply {self.group:02X} {self.cmd:02X} status {self.status:04X} "
+                f"data {self.data.hex(' ')}")
 
     def pack(self) -> bytes:
         return _RESPONSE.pack(0, self.group, self.cmd, self.status, self.error,

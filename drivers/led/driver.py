@@ -1,0 +1,264 @@
+"""``led`` driver: Onbon BX-5E boards over RS232/RS485 or TCP, through the dynamic area.
+
+Every item is drawn by :mod:`signage.render`, packed 1 bit per LED and sent as one
+"update dynamic area" (A7 00) request with ImmePlay = 1 (the board's stored programs stop and
+only our area plays). Text that fits is one static page; wider text is cut into area-wide
+pages that the board scrolls with "continuous move left".
+
+On-screen instant: the moment the board's ACK has been decoded (``confirm = true``), or the
+moment the frame has left the port (``confirm = false``), read on ``ctx.clock.monotonic()``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from PIL import Image, UnidentifiedImageError
+
+from signage import render
+from signage.driver import (
+    ContentRejected,
+    Driver,
+    DriverContext,
+    Health,
+    ItemKind,
+    ScreenSpec,
+    ScreenUnavailable,
+    Showable,
+)
+
+from .area import AreaUpdate, DisplayMode, Page, RunMode, update_area_request
+from .bitmap import bitmap_size, blank, pack_bitmap, paginate, planes_for_image, planes_for_text
+from .codec import ErrorCode, brightness_request
+from .link import Board, Link, LinkDown, Nacked, NoReply, Outcome, wire_time_s
+from .options import LedOptions, parse_options
+
+EWMA_ALPHA = 0.3
+BOARD_PROCESSING_S = 0.02  # first guess of the board's own time to ACK; replaced by measurement
+REPLY_BYTES = 8 + 16 + 9 + 2 + 1  # an ACK frame on the wire (no escaping needed)
+
+
+class LedDriver(Driver):
+    name: ClassVar[str] = "led"
+
+    def __init__(self, spec: ScreenSpec, ctx: DriverContext) -> None:
+        super().__init__(spec, ctx)
+        opts, problems = parse_options(spec.options, spec.width, spec.height)
+        self._problems = problems
+        self.opts: LedOptions = opts or LedOptions(port="", width=spec.width, height=spec.height)
+        self._link = Link(self.opts.port, self.opts.baud)
+        self._board = Board(self._link, address=self.opts.address,
+                            device_type=self.opts.device_type, timeout_s=self.opts.timeout_s,
+                            retries=self.opts.retries)
+        self._latency = self.estimate_latency_s()
+        self._measured = 0
+        self._last_error = ""
+        self.last_outcome: Outcome | None = None
+
+    # ---- validate time -------------------------------------------------------------------
+    @classmethod
+    def check_options(cls, spec: ScreenSpec) -> list[str]:
+        try:
+            return parse_options(spec.options, spec.width, spec.height)[1]
+        except Exception as exc:  # must never raise
+            return [f"options: cannot be checked ({type(exc).__name__}: {exc})"]
+
+    @classmethod
+    def text_duration_s(cls, spec: ScreenSpec, text: str) -> float | None:
+        """Scroll time when the text is wider than the board: (text px + board px) / px per s,
+        i.e. from the first column entering on the right to the last leaving on the left.
+        None (the item's own duration) when the text fits and stands still."""
+        opts, _problems = parse_options(spec.options, spec.width, spec.height)
+        if opts is None:
+            return None
+        width = render.text_width(render.sanitize(text), opts.height, opts.font_pattern)
+        if width <= opts.width:
+            return None
+        return (width + opts.width) / opts.scroll_px_per_s
+
+    @classmethod
+    def check_text(cls, spec: ScreenSpec, text: str) -> list[str]:
+        opts, _problems = parse_options(spec.options, spec.width, spec.height)
+        if opts is None:
+            return []  # check_options reports the options
+        try:
+            return _text_problems(opts, text)
+        except render.FontNotFound as exc:
+            return [f"font: {exc}"]
+
+    # ---- run time --------------------------------------------------------------------------
+    def estimate_latency_s(self) -> float:
+        """Wire time of one full-board static frame and its ACK, plus a processing guess."""
+        o = self.opts
+        page = Page(bitmap=b"\xff" * bitmap_size(o.width, o.height, o.x, o.colors),
+                    valid_len=o.width)
+        frame = self._board.frame(update_area_request(self._area((page,), RunMode.HOLD_LAST)))
+        reply = REPLY_BYTES if o.confirm else 0
+        return wire_time_s(len(frame) + reply, o.baud) + BOARD_PROCESSING_S
+
+    @property
+    def switch_latency_s(self) -> float:
+        return self._latency
+
+    def open(self) -> None:
+        if self._problems:
+            raise ScreenUnavailable("led options: " + "; ".join(self._problems))
+        if self.ctx.virtual:
+            return
+        try:
+            self._link.open()
+            self.ping()
+            if self.opts.brightness is not None:
+                self._board.command(brightness_request(self.opts.brightness))
+        except (LinkDown, NoReply, Nacked) as exc:
+            self._link.close()
+            self._last_error = f"{self.opts.port}: {exc}"
+            raise ScreenUnavailable(self._last_error) from exc
+        self._last_error = ""
+
+    def ping(self) -> tuple[Outcome, float]:
+        """Ping the board; (outcome, round trip in seconds). Raises LinkDown/NoReply/Nacked."""
+        start = time.monotonic()
+        outcome = self._board.ping()
+        self.last_outcome = outcome
+        return outcome, time.monotonic() - start
+
+    def close(self) -> None:
+        self._link.close()
+
+    def show(self, item: Showable) -> float:
+        start = self.ctx.clock.monotonic()
+        if item.kind is ItemKind.CLIP:
+            raise ContentRejected(f"{item.item_id}: an LED board cannot play video clips")
+        text = item.kind is ItemKind.TEXT
+        area = self._text_area(item) if text else self._image_area(item)
+        return self._send(area, start)
+
+    def clear(self) -> None:
+        """An all-dark static page (deleting the area would let stored programs play)."""
+        o = self.opts
+        dark = pack_bitmap(*planes_for_text(blank(o.width, o.height), o.colors, o.color), x=o.x)
+        page = Page(bitmap=dark, valid_len=o.width, display_mode=DisplayMode.STATIC,
+                    speed=o.speed)
+        self._send(self._area((page,), RunMode.HOLD_LAST), self.ctx.clock.monotonic())
+
+    def health(self) -> Health:
+        if self._problems:
+            return Health(ok=False, detail="; ".join(self._problems))
+        if self.ctx.virtual:
+            return Health(ok=True, detail="virtual: nothing is sent")
+        if self._last_error:
+            return Health(ok=False, detail=self._last_error)
+        if not self._link.is_open:
+            return Health(ok=False, detail=f"{self.opts.port} is not open")
+        return Health(ok=True, detail=f"{self.opts.port} @ {self.opts.baud}")
+
+    # ---- internals -------------------------------------------------------------------------
+    def _area(self, pages: tuple[Page, ...], run_mode: RunMode) -> AreaUpdate:
+        o = self.opts
+        return AreaUpdate(area_id=o.area_id, x=o.x, y=o.y, width=o.width, height=o.height,
+                          pages=pages, run_mode=run_mode, imme_play=1)
+
+    def _text_area(self, item: Showable) -> AreaUpdate:
+        o = self.opts
+        try:
+            problems = _text_problems(o, item.text)
+        except render.FontNotFound as exc:
+            raise ContentRejected(f"{item.item_id}: {exc}") from exc
+        if problems:
+            raise ContentRejected(f"{item.item_id}: " + "; ".join(problems))
+        clean = render.sanitize(item.text)
+        line = render.render_bitmap(clean, o.width, o.height, o.font_pattern)
+        stay = max(0, min(0xFFFF, round(item.duration_s * 100)))
+        if line.width <= o.width:
+            packed = pack_bitmap(*planes_for_text(line, o.colors, o.color), x=o.x)
+            page = Page(bitmap=packed, valid_len=o.width, display_mode=DisplayMode.STATIC,
+                        speed=o.speed, stay_10ms=stay)
+            return self._checked(item, self._area((page,), RunMode.HOLD_LAST))
+        pages = tuple(
+            Page(bitmap=pack_bitmap(*planes_for_text(img, o.colors, o.color), x=o.x),
+                 valid_len=valid, display_mode=DisplayMode.CONTINUOUS_LEFT, speed=o.speed)
+            for img, valid in paginate(line, o.width)
+        )
+        return self._checked(item, self._area(pages, RunMode.LOOP))
+
+    def _image_area(self, item: Showable) -> AreaUpdate:
+        o = self.opts
+        path: Path | None = item.path
+        if path is None:
+            raise ContentRejected(f"{item.item_id}: image item without a file")
+        try:
+            with Image.open(path) as img:
+                img.load()
+                planes = planes_for_image(img, o.width, o.height, o.colors)
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError,
+                ValueError) as exc:
+            raise ContentRejected(f"{item.item_id}: cannot read image {path.name}: {exc}") from exc
+        page = Page(bitmap=pack_bitmap(*planes, x=o.x), valid_len=o.width,
+                    display_mode=DisplayMode.STATIC, speed=o.speed,
+                    stay_10ms=max(0, min(0xFFFF, round(item.duration_s * 100))))
+        return self._checked(item, self._area((page,), RunMode.HOLD_LAST))
+
+    def _checked(self, item: Showable, area: AreaUpdate) -> AreaUpdate:
+        problems = area.check(self.opts.colors)
+        if problems:
+            raise ContentRejected(f"{item.item_id}: " + "; ".join(problems))
+        return area
+
+    def _send(self, area: AreaUpdate, start: float) -> float:
+        data = update_area_request(area, rtn_req=self.opts.confirm)
+        if self.ctx.virtual:
+            return self.ctx.clock.monotonic()
+        if self._problems:
+            raise ScreenUnavailable("led options: " + "; ".join(self._problems))
+        if not self._link.is_open:
+            raise ScreenUnavailable(f"{self.opts.port} is not open")
+        try:
+            self.last_outcome = self._board.command(data, confirm=self.opts.confirm)
+        except LinkDown as exc:
+            self._fail(str(exc))
+            raise ScreenUnavailable(self._last_error) from exc
+        except NoReply as exc:
+            self._fail(f"{self.opts.port}: {exc}")
+            raise ScreenUnavailable(self._last_error) from exc
+        except Nacked as exc:
+            if exc.response.error == ErrorCode.ERR_MEMORYVOLUME:
+                raise ContentRejected(f"board memory exceeded: {exc}") from exc
+            self._fail(f"{self.opts.port}: {exc} (check width/height/x/y/model/area_id)")
+            raise ScreenUnavailable(self._last_error) from exc
+        confirmed = self.ctx.clock.monotonic()
+        self._observe(confirmed - start)
+        self._last_error = ""
+        return confirmed
+
+    def _fail(self, message: str) -> None:
+        self._link.close()
+        self._last_error = message
+
+    def _observe(self, seconds: float) -> None:
+        self._measured += 1
+        if self._measured == 1:
+            self._latency = seconds
+        else:
+            self._latency += EWMA_ALPHA * (seconds - self._latency)
+
+
+def _text_problems(opts: LedOptions, text: str) -> list[str]:
+    clean = render.sanitize(text)
+    if not clean.strip():
+        return ["text: empty after removing control characters"]
+    font = opts.font_pattern
+    problems = [
+        f"text: {ch!r} (U+{ord(ch):04X}) is not in font {font!r} ({render.find_font(font).name})"
+        for ch in render.missing_glyphs(clean, font)
+    ]
+    width = render.text_width(clean, opts.height, font)
+    if width > opts.width:
+        pages = -(-width // opts.width)
+        size = pages * bitmap_size(opts.width, opts.height, opts.x, opts.colors)
+        if size > 300 * 1024:
+            problems.append(f"text: {width} px wide needs {size} bytes, over the board's "
+                            "300 KiB dynamic-area limit")
+    return problems
