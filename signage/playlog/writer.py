@@ -1,0 +1,317 @@
+"""The log writer: append, fsync, chain, rotate at local midnight, survive torn tails and a
+full disk. The only code that writes log files.
+
+Thread-safe: every screen's runner appends from its own thread; a lock serialises them.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..driver import Clock
+from . import format as fmt
+
+FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
+STEP_S = 1.0  # wall vs monotonic disagreement recorded as a clock step
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    file: str
+    seq: int
+    mac: str
+
+
+def file_name(day: date, part: int) -> str:
+    return f"signage-{day.isoformat()}{'' if part == 0 else f'.{part}'}.jsonl"
+
+
+def log_files(log_dir: Path) -> list[Path]:
+    """The log's plain files in write order (by date, then part)."""
+    found: list[tuple[str, int, Path]] = []
+    if log_dir.is_dir():
+        for p in log_dir.iterdir():
+            m = FILE_RE.match(p.name)
+            if m and p.is_file():
+                found.append((m.group(1), int(m.group(2) or 0), p))
+    return [p for _d, _n, p in sorted(found)]
+
+
+def _tail(path: Path) -> tuple[bytes | None, int, bytes]:
+    """(last complete line or None, offset where the torn bytes start, torn bytes)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        block = 1 << 16
+        pos = size
+        buf = b""
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            buf = fh.read(step) + buf
+            nl = buf.rfind(b"\n")
+            if nl >= 0:
+                torn = buf[nl + 1:]
+                head = buf[:nl]
+                prev_nl = head.rfind(b"\n")
+                while prev_nl < 0 and pos > 0:
+                    step = min(block, pos)
+                    pos -= step
+                    fh.seek(pos)
+                    head = fh.read(step) + head
+                    prev_nl = head.rfind(b"\n")
+                return head[prev_nl + 1:], size - len(torn), torn
+        return None, 0, buf
+
+
+class LogWriter:
+    def __init__(self, log_dir: Path, key: bytes, tz: ZoneInfo, clock: Clock, *, run_id: str,
+                 boot_id: str, fsync: str = "every", batch_ms: int = 1000,
+                 buffer_records: int = 10000,
+                 on_error: Callable[[str], None] = lambda _m: None) -> None:
+        self.dir = log_dir
+        self._key = key
+        self._tz = tz
+        self._clock = clock
+        self._run = run_id
+        self._boot = boot_id
+        self._fsync_every = fsync == "every"
+        self._batch_s = batch_ms / 1000.0
+        self._last_sync = 0.0
+        self._lock = threading.Lock()
+        self._pending: collections.deque[dict[str, Any]] = collections.deque()
+        self._max_pending = buffer_records
+        self._dropped: collections.Counter[str] = collections.Counter()
+        self._drop_span: list[float] = []
+        self._on_error = on_error
+        self.error: str | None = None
+        self._fd = -1
+        self._size = 0
+        self._day: date | None = None
+        self._part = 0
+        self._seq = 0
+        self._mac = fmt.GENESIS
+        self._offset: float | None = None  # wall - mono at the last record
+        self.path: Path | None = None
+        self.records_written = 0
+
+    # ---- opening -------------------------------------------------------------------------
+    def open(self) -> list[dict[str, Any]]:
+        """Find the chain head in the existing files and open today's file. Returns the
+        records to log first (a torn tail found), which the caller appends after run_start."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        notes: list[dict[str, Any]] = []
+        files = log_files(self.dir)
+        torn_in: Path | None = None
+        for path in reversed(files):
+            last, off, torn = _tail(path)
+            if torn:
+                if torn_in is None:
+                    torn_in = path
+                notes.append({"type": "torn_tail", "file": path.name, "offset": off,
+                              "length": len(torn), "sha256": hashlib.sha256(torn).hexdigest()})
+            if last is not None and (self._adopt(last) or self._adopt_scan(path)):
+                break
+        today = self._today()
+        part = 0
+        if files:
+            m = FILE_RE.match(files[-1].name)
+            assert m is not None
+            if date.fromisoformat(m.group(1)) == today:
+                part = int(m.group(2) or 0) + (1 if torn_in == files[-1] else 0)
+            elif date.fromisoformat(m.group(1)) > today:
+                # wall clock behind the newest file (box booted before NTP): keep writing
+                # after it rather than into the past
+                today = date.fromisoformat(m.group(1))
+                part = int(m.group(2) or 0) + (1 if torn_in == files[-1] else 0)
+        self._open_file(today, part)
+        return notes
+
+    def _adopt(self, line: bytes) -> bool:
+        parts = fmt.split(line)
+        if parts is None:
+            return False
+        try:
+            rec = fmt.decode(line)
+            seq = int(rec["seq"])
+        except (ValueError, KeyError, TypeError):
+            return False
+        self._seq = seq + 1
+        self._mac = parts[1]
+        return True
+
+    def _adopt_scan(self, path: Path) -> bool:
+        """The last complete line was damaged: chain on from the last good line before it
+        (the audit will report the damage)."""
+        good: bytes | None = None
+        with open(path, "rb") as fh:
+            for raw in fh:
+                if raw.endswith(b"\n") and fmt.split(raw[:-1]) is not None:
+                    good = raw[:-1]
+        return good is not None and self._adopt(good)
+
+    def _today(self) -> date:
+        return datetime.fromtimestamp(self._clock.time(), self._tz).date()
+
+    def _open_file(self, day: date, part: int) -> None:
+        path = self.dir / file_name(day, part)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = fd
+        self._size = os.fstat(fd).st_size
+        self._day, self._part, self.path = day, part, path
+        dfd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    # ---- writing -------------------------------------------------------------------------
+    @property
+    def head(self) -> Head:
+        with self._lock:
+            name = self.path.name if self.path else ""
+            return Head(name, self._seq - 1, self._mac.decode())
+
+    def append(self, rtype: str, **fields: Any) -> None:
+        """Make a record now and write it (fsynced) before returning."""
+        wall_s = self._clock.time()
+        mono = self._clock.monotonic()
+        with self._lock:
+            offset = wall_s - mono
+            if self._offset is not None and abs(offset - self._offset) > STEP_S:
+                step = offset - self._offset
+                self._queue(self._body("clock_step", wall_s, mono, {
+                    "step_s": round(step, 3),
+                    "from": self._iso(wall_s - step), "to": self._iso(wall_s)}))
+            self._offset = offset
+            self._queue(self._body(rtype, wall_s, mono, fields))
+            self._flush()
+
+    def _iso(self, wall_s: float) -> str:
+        return datetime.fromtimestamp(wall_s, self._tz).isoformat(timespec="milliseconds")
+
+    def _body(self, rtype: str, wall_s: float, mono: float,
+              fields: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"v": fmt.VERSION, "seq": -1, "type": rtype, "run": self._run,
+                                "boot": self._boot, "wall": self._iso(wall_s),
+                                "mono": round(mono, 3), "_wall_s": wall_s}
+        body.update(fields)
+        return body
+
+    def _queue(self, body: dict[str, Any]) -> None:
+        if len(self._pending) >= self._max_pending:
+            old = self._pending.popleft()
+            self._dropped[old["type"]] += 1
+            if not self._drop_span:
+                self._drop_span = [old["mono"], old["mono"]]
+            self._drop_span[1] = old["mono"]
+        self._pending.append(body)
+
+    def _flush(self) -> None:
+        if self._fd < 0:
+            return
+        try:
+            if self._dropped:
+                first, last = self._drop_span
+                note = self._body("dropped", self._clock.time(), self._clock.monotonic(), {
+                    "count": sum(self._dropped.values()), "types": dict(self._dropped),
+                    "first_mono": first, "last_mono": last})
+                self._write(note)
+                self._dropped.clear()
+                self._drop_span = []
+            while self._pending:
+                self._write(self._pending[0])
+                self._pending.popleft()
+            if not self._fsync_every:
+                now = self._clock.monotonic()
+                if now - self._last_sync >= self._batch_s:
+                    os.fsync(self._fd)
+                    self._last_sync = now
+            if self.error is not None:
+                self.error = None
+                self._on_error("log writing works again")
+        except OSError as exc:
+            msg = f"cannot write the log {self.path}: {exc.strerror or exc}"
+            if exc.errno == errno.ENOSPC:
+                msg += f"; {len(self._pending)} records wait in memory"
+            if self.error != msg:
+                self._on_error(msg)
+            self.error = msg
+
+    def _write(self, body: dict[str, Any]) -> None:
+        day = datetime.fromtimestamp(body["_wall_s"], self._tz).date()
+        if self._day is not None and day > self._day and body["type"] != "seal":
+            self._rotate(day)
+        rec = {k: v for k, v in body.items() if k != "_wall_s"}
+        rec["seq"] = self._seq
+        line, mac = fmt.encode(self._key, self._mac, rec)
+        try:
+            n = os.write(self._fd, line)
+            if n != len(line):
+                raise OSError(errno.ENOSPC, "short write")
+            if self._fsync_every:
+                os.fsync(self._fd)
+        except OSError:
+            try:  # take back a partial line so the file never holds a torn record mid-way
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                pass
+            raise
+        self._size += len(line)
+        self._seq += 1
+        self._mac = mac
+        self.records_written += 1
+
+    def _rotate(self, day: date) -> None:
+        nxt = file_name(day, 0)
+        seal = self._body("seal", self._clock.time(), self._clock.monotonic(),
+                          {"next_file": nxt})
+        self._write(seal)
+        os.fsync(self._fd)
+        self._open_file(day, 0)
+
+    def rotate_if_due(self) -> None:
+        """Called at local midnight (and harmlessly at any time): rotate when the day changed."""
+        with self._lock:
+            today = self._today()
+            if self._day is not None and today > self._day and not self._pending:
+                try:
+                    self._rotate(today)
+                except OSError as exc:
+                    self.error = f"cannot rotate the log: {exc.strerror or exc}"
+                    self._on_error(self.error)
+
+    def close(self) -> None:
+        with self._lock:
+            self._flush()
+            if self._fd >= 0:
+                try:
+                    os.fsync(self._fd)
+                except OSError:
+                    pass
+                os.close(self._fd)
+                self._fd = -1
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
