@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from signage.driver import DriverContext, ScreenSpec
 from signage_drivers.led.cli import RealClock
 from signage_drivers.led.driver import LedDriver
 from signage_drivers.led.fakeboard import FakeBoard
+
+from signage.driver import DriverContext, ScreenSpec
 
 MakeDriver = Callable[..., LedDriver]
 

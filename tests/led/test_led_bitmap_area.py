@@ -5,7 +5,6 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
-
 from signage_drivers.led.area import (
     AreaUpdate,
     DisplayMode,

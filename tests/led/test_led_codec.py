@@ -6,7 +6,6 @@ import struct
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from signage_drivers.led.codec import (
     PREAMBLE,
     WILDCARD,
