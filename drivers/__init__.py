@@ -1,1 +1,4 @@
-"""Built-in screen drivers, installed as ``signage_drivers`` and registered in the ``signage.drivers`` entry-point group."""
+"""Built-in screen drivers.
+
+Installed as ``signage_drivers`` and registered in the ``signage.drivers`` entry-point group.
+"""

@@ -179,6 +179,13 @@ class SimulatorDriver(Driver):
             return render.dot_matrix(canvas.convert("1"), width=w, pitch=max(2, min(8, 1024 // w)))
         return canvas
 
+    def prepare(self, item: Showable) -> None:
+        if self._frames_on:
+            try:
+                self._frame(item)
+            except ContentRejected:
+                pass  # show() will reject it
+
     def show(self, item: Showable) -> float:
         if item.anti_fraud and self._fail_every:
             self._af_count += 1

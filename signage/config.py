@@ -6,8 +6,9 @@ frozen ``SiteConfig`` or raises ``InputError`` listing every problem with file, 
 
 from __future__ import annotations
 
+import itertools
+import datetime as dt
 import re
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,7 +35,7 @@ def check_id(v: str) -> str:
 
 def check_spans(v: list[str]) -> list[str]:
     spans = sorted(parse_span(s) for s in v)
-    for (a0, a1), (b0, _b1) in zip(spans, spans[1:], strict=False):
+    for (a0, a1), (b0, _b1) in itertools.pairwise(spans):
         if b0 < a1:
             raise ValueError(f"time spans overlap: {v}")
         del a0
@@ -63,7 +64,9 @@ class SiteSection(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r}: use an IANA name like Asia/Shanghai") from None
+            raise ValueError(
+                f"unknown timezone {v!r}: use an IANA name like Asia/Shanghai"
+            ) from None
         return v
 
 
@@ -93,8 +96,8 @@ class Rule(Strict):
 
 class HoursException(Strict):
     #: a single day, or a range with `to`
-    date: date
-    to: date | None = None
+    date: dt.date
+    to: dt.date | None = None
     closed: bool = False
     open: Spans = []
     note: str = ""
@@ -132,7 +135,7 @@ class Hours(Strict):
                 check_spans(v)
         return self
 
-    def spans_for(self, day: date) -> list[tuple[int, int]]:
+    def spans_for(self, day: dt.date) -> list[tuple[int, int]]:
         """Open spans (minutes after local midnight) on ``day``, exceptions applied."""
         for ex in self.exceptions:
             if ex.date <= day <= (ex.to or ex.date):

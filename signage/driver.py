@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -56,7 +56,7 @@ class UnknownDriver(LookupError):
     """No driver of that name is registered in the ``signage.drivers`` entry-point group."""
 
 
-class ItemKind(str, Enum):
+class ItemKind(StrEnum):
     TEXT = "text"
     IMAGE = "image"
     CLIP = "clip"
@@ -162,6 +162,12 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the device. Never raises."""
+
+    def prepare(self, item: Showable) -> None:
+        """Get ``item`` ready ahead of its switch (render a bitmap or slide, warm a cache),
+        so that ``show()`` only has to switch. Called right after the previous switch.
+        Must not change what is on screen; errors are left for ``show()`` to raise."""
+        return None
 
     @abc.abstractmethod
     def show(self, item: Showable) -> float:

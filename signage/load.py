@@ -9,7 +9,7 @@ classmethods, never a device) for duration models. It never raises on bad input 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -123,7 +123,7 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
             problems.append(Problem(cfile, f"{sfield}.driver", str(exc),
                                     find_line(ctext, ["screens", si, "driver"])))
             continue
-        for msg in _safe_list(lambda: drv.check_options(spec)):
+        for msg in _safe_list(drv.check_options, spec):
             problems.append(Problem(cfile, f"{sfield}.options", msg,
                                     find_line(ctext, ["screens", si, "options"])))
         has_af = False
@@ -173,10 +173,9 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
     return LoadedSite(config_path, cfg, playlists, site, drivers, digests)
 
 
-def _safe_list(fn: object) -> list[str]:
+def _safe_list(fn: Callable[..., Iterable[object]], *args: object) -> list[str]:
     try:
-        out = fn()  # type: ignore[operator]
-        return [str(x) for x in out]
+        return [str(x) for x in fn(*args)]
     except Exception as exc:  # a plugin's check must not crash validate
         return [f"driver check failed: {exc}"]
 
@@ -185,7 +184,7 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
               media_root: Path, text_default: float) -> tuple[float | None, list[tuple[str, str]]]:
     errs: list[tuple[str, str]] = []
     if it.type == "text":
-        errs.extend(("text", m) for m in _safe_list(lambda: drv.check_text(spec, it.text)))
+        errs.extend(("text", m) for m in _safe_list(drv.check_text, spec, it.text))
         if it.duration_s is not None:
             return it.duration_s, errs
         try:
@@ -224,7 +223,8 @@ def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Probl
                 s = bad[0]
                 yield Problem(cfile, f"screens[{si}].playlists",
                               f"screen {screen.id} has no anti-fraud content from "
-                              f"{rfc3339_ms(s.start_ms, site.tz)} to {rfc3339_ms(s.end_ms, site.tz)}"
+                              f"{rfc3339_ms(s.start_ms, site.tz)} to "
+                              f"{rfc3339_ms(s.end_ms, site.tz)}"
                               " inside opening hours: give it an anti-fraud playlist without "
                               "date window or daypart", find_line(ctext, ["screens", si]))
                 break

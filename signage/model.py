@@ -91,7 +91,7 @@ def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root
             items = tuple(
                 Item(
                     id=it.id, playlist=pid, kind=ItemKind(it.type), anti_fraud=pc.anti_fraud,
-                    weight=it.weight, duration_ms=max(1, int(round(duration_s(sc, it) * 1000))),
+                    weight=it.weight, duration_ms=max(1, round(duration_s(sc, it) * 1000)),
                     text=it.text, path=it.path, category=it.category,
                 )
                 for it in pc.items
@@ -107,8 +107,8 @@ def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root
     return Site(
         id=cfg.site.id, name=cfg.site.name, tz=cfg.tz,
         rule=RuleModel(
-            max_gap_ms=int(round(rule.max_gap_s * 1000)),
-            budget_ms=int(round(rule.budget_s * 1000)),
+            max_gap_ms=round(rule.max_gap_s * 1000),
+            budget_ms=round(rule.budget_s * 1000),
             start_to_start=rule.measure == "start-to-start",
         ),
         hours=cfg.hours, screens=tuple(screens), media_root=media_root,

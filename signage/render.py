@@ -101,7 +101,7 @@ def text_width(text: str, height: int, font_pattern: str | None = None) -> int:
     """Rendered width in pixels of one line of ``text`` drawn ``height`` px high."""
     pat = font_pattern or font_for_height(height)
     font = _font(pat, _pixel_size(pat, height))
-    return int(round(font.getlength(sanitize(text))))
+    return round(font.getlength(sanitize(text)))
 
 
 def render_line(text: str, height: int, font_pattern: str | None = None) -> Image.Image:
@@ -111,7 +111,7 @@ def render_line(text: str, height: int, font_pattern: str | None = None) -> Imag
     size = _pixel_size(pat, height)
     font = _font(pat, size)
     clean = sanitize(text)
-    width = max(1, int(round(font.getlength(clean))))
+    width = max(1, round(font.getlength(clean)))
     img = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(img)
     draw.fontmode = "1" if height <= 32 else "L"

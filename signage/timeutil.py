@@ -54,7 +54,7 @@ def local_ms(day: date, minute: int, tz: ZoneInfo) -> int:
     base = datetime.combine(day, time(0), tzinfo=tz)
     # wall-clock arithmetic: add the minutes as local time, then convert
     local = (base.replace(tzinfo=None) + timedelta(minutes=minute)).replace(tzinfo=tz)
-    return int(round(local.timestamp() * 1000))
+    return round(local.timestamp() * 1000)
 
 
 def local_date(ms: int, tz: ZoneInfo) -> date:
@@ -78,7 +78,7 @@ def parse_when(text: str, tz: ZoneInfo, now_ms: int) -> int:
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    return int(round(dt.timestamp() * 1000))
+    return round(dt.timestamp() * 1000)
 
 
 def rfc3339_ms(ms: int, tz: ZoneInfo) -> str:
@@ -87,7 +87,7 @@ def rfc3339_ms(ms: int, tz: ZoneInfo) -> str:
 
 
 def fmt_duration(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     if h:

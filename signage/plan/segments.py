@@ -6,6 +6,7 @@ A segment is a stretch of opening hours in which the set of active playlists doe
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import date
 
@@ -34,10 +35,11 @@ def day_segments(site: Site, screen: Screen, day: date) -> list[Segment]:
             cuts.update((a, b))
     points = sorted(cuts)
     out: list[Segment] = []
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         if not any(s <= a and b <= e for s, e in spans):
             continue
-        here = [p for p in active if not p.dayparts or any(s <= a and b <= e for s, e in p.dayparts)]
+        here = [p for p in active
+                if not p.dayparts or any(s <= a and b <= e for s, e in p.dayparts)]
         af = tuple(it for p in here if p.anti_fraud for it in p.items)
         st = tuple(it for p in here if not p.anti_fraud for it in p.items)
         start, end = local_ms(day, a, site.tz), local_ms(day, b, site.tz)

@@ -39,7 +39,7 @@ def measure(screen_id: str, entries: Iterable[Entry], start_to_start: bool) -> P
     that lie in one contiguous stretch (no hole in the timeline between them), so closing
     time is not a gap; the first showing after a hole must start at the hole's end."""
     st = PlanStats(screen_id)
-    ref: int | None = None  # gap reference: end (or start) of the last anti-fraud showing
+    ref = 0  # gap reference: end (or start) of the last anti-fraud showing
     prev_end: int | None = None
     for e in entries:
         st.entries += 1

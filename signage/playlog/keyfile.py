@@ -19,7 +19,8 @@ def load_key(path: Path) -> bytes:
         raise KeyFileError(f"{path}: key file not found") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
-            f"{path}: key file is accessible by group or others (mode {stat.S_IMODE(st.st_mode):o});"
+            f"{path}: key file is accessible by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):o});"
             f" run: chmod 600 {path}"
         )
     try:

@@ -7,6 +7,7 @@ Thread-safe: every screen's runner appends from its own thread; a lock serialise
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import hashlib
 import os
@@ -298,10 +299,8 @@ class LogWriter:
         with self._lock:
             self._flush()
             if self._fd >= 0:
-                try:
+                with contextlib.suppress(OSError):
                     os.fsync(self._fd)
-                except OSError:
-                    pass
                 os.close(self._fd)
                 self._fd = -1
 

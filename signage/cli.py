@@ -1,0 +1,251 @@
+"""The command line: parse, call, print. Thin by design."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from datetime import date
+from itertools import takewhile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .load import LoadedSite, load_site
+from .plan import Timeline
+from .plan.stats import mean_af_ms, measure, plan_days, store_bound
+from .playlog.keyfile import KeyFileError
+from .problems import InputError
+from .render import sanitize
+from .timeutil import fmt_duration, parse_duration, parse_when, rfc3339_ms
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Anti-fraud publicity scheduler with a provable gap rule.")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the site's config.toml")]
+
+
+def _load(config: Path) -> LoadedSite:
+    try:
+        return load_site(config)
+    except InputError as exc:
+        for p in exc.problems:
+            err.print(sanitize(str(p)), markup=False, highlight=False)
+        n = len(exc.problems)
+        err.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was changed.",
+                  markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _duration(text: str, what: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        err.print(f"{what}: {exc}", markup=False)
+        raise typer.Exit(3) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@app.command()
+def validate(config: ConfigOpt = Path("config.toml"),
+             days: Annotated[int, typer.Option(help="days planned to measure the gaps")] = 7
+             ) -> None:
+    """Check config.toml and every playlist; print each screen's worst gap and store share."""
+    try:
+        loaded = _load(config)
+        site = loaded.site
+        today = date.today()
+        t = Table(title=f"{sanitize(site.name)}: every screen can comply")
+        for col in ("screen", "driver", "worst planned gap", "limit", "store share",
+                    "store bound", "ratio"):
+            t.add_column(col)
+        for sc in site.screens:
+            st = measure(sc.id, plan_days(site, sc, today, days), site.rule.start_to_start)
+            bound = store_bound(site.rule.budget_ms, mean_af_ms(st))
+            t.add_row(sc.id, sc.driver, f"{st.worst_gap_ms / 1000:.1f} s",
+                      f"{site.rule.max_gap_ms / 1000:g} s", f"{st.store_share:.1%}",
+                      f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
+        out.print(t)
+        out.print(f"valid: {len(site.screens)} screens, {len(loaded.playlists)} playlists "
+                  f"(planned {days} days from {today})")
+    except typer.Exit:
+        raise
+    except Exception as exc:  # never a traceback for the user
+        err.print(f"internal error while validating {config}: {exc!r}", markup=False)
+        raise typer.Exit(3) from None
+
+
+@app.command()
+def plan(config: ConfigOpt = Path("config.toml"),
+         screen: Annotated[str | None, typer.Option(help="only this screen")] = None,
+         from_: Annotated[str, typer.Option("--from", help="now, today, 2026-03-18 08:00")
+         ] = "now",
+         for_: Annotated[str, typer.Option("--for", help="e.g. 10m, 2h, 1d")] = "10m",
+         format_: Annotated[str, typer.Option("--format", help="table or json")] = "table") -> None:
+    """Print the planned timeline and, per screen, max gap, anti-fraud share, counts."""
+    loaded = _load(config)
+    site = loaded.site
+    if format_ not in ("table", "json"):
+        err.print("--format: use table or json", markup=False)
+        raise typer.Exit(3)
+    try:
+        t0 = parse_when(from_, site.tz, int(time.time() * 1000))
+    except ValueError as exc:
+        err.print(f"--from: {exc}", markup=False)
+        raise typer.Exit(3) from None
+    t1 = t0 + int(_duration(for_, "--for") * 1000)
+    screens = [s for s in site.screens if screen is None or s.id == screen]
+    if not screens:
+        err.print(f"--screen: no screen {screen!r}; screens: "
+                  + ", ".join(s.id for s in site.screens), markup=False)
+        raise typer.Exit(3)
+    result: list[dict[str, Any]] = []
+    for sc in screens:
+        entries = list(takewhile(lambda e: e.start_ms < t1, Timeline(site, sc).entries(t0)))
+        st = measure(sc.id, entries, site.rule.start_to_start)
+        result.append({
+            "screen": sc.id,
+            "entries": [{"start": rfc3339_ms(e.start_ms, site.tz),
+                         "end": rfc3339_ms(e.end_ms, site.tz), "item": e.item.id,
+                         "anti_fraud": e.anti_fraud, "truncated": e.truncated,
+                         "text": e.item.text, "path": e.item.path} for e in entries],
+            "max_gap_s": st.worst_gap_ms / 1000, "anti_fraud_share": round(st.af_share, 4),
+            "counts": dict(sorted(st.counts.items())),
+        })
+    if format_ == "json":
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+        return
+    for res in result:
+        t = Table(title=f"{res['screen']}")
+        for col in ("start", "end", "", "item", "content"):
+            t.add_column(col)
+        for e in res["entries"]:
+            t.add_row(e["start"][11:23], e["end"][11:23], "★" if e["anti_fraud"] else "",
+                      e["item"], sanitize(e["text"] or e["path"])[:40])
+        out.print(t)
+        out.print(f"max gap {res['max_gap_s']:.1f} s, anti-fraud share "
+                  f"{res['anti_fraud_share']:.1%}, counts: "
+                  + ", ".join(f"{k} {v}" for k, v in res["counts"].items()), highlight=False)
+
+
+def _summary(rt: Any) -> None:
+    for r in rt.runners:
+        errs = sorted(abs(x) for x in r.start_errors)
+        p99 = errs[min(len(errs) - 1, int(len(errs) * 0.99))] * 1000 if errs else 0.0
+        err.print(f"{r.screen.id}: {r.shown} showings, worst gap today "
+                  f"{r.worst_gap_today:.1f} s, start error p99 {p99:.1f} ms", markup=False)
+
+
+@app.command()
+def run(config: ConfigOpt = Path("config.toml"),
+        for_: Annotated[str | None, typer.Option("--for", help="stop after, e.g. 2m")] = None,
+        live: Annotated[bool, typer.Option(help="live table (default: when a terminal)")] = True
+        ) -> None:
+    """Run the screens (the kiosk daemon). SIGHUP reloads, SIGTERM/SIGINT stop cleanly."""
+    from .runtime.clock import RealClock
+    from .runtime.daemon import RunSettings, Runtime, install_signals
+    from .runtime.live import live_table
+
+    loaded = _load(config)
+    duration = _duration(for_, "--for") if for_ else None
+    stop = threading.Event()
+    try:
+        rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
+        rt.setup()
+    except (KeyFileError, OSError) as exc:
+        err.print(f"cannot start: {exc}", markup=False)
+        raise typer.Exit(3) from None
+    install_signals(rt)
+    err.print(f"signage {__version__}: {len(rt.runners)} screens, log {rt.writer.path}",
+              markup=False)
+    if live and out.is_terminal:
+        from rich.live import Live
+
+        title = f"{loaded.site.name} — signage run"
+        with Live(live_table(rt.runners, loaded.site.tz, title), console=out,
+                  refresh_per_second=4) as lv:
+            rt.run_real(on_tick=lambda: lv.update(live_table(rt.runners, loaded.site.tz, title)))
+    else:
+        rt.run_real()
+    rt.finish()
+    _summary(rt)
+
+
+@app.command()
+def simulate(config: ConfigOpt = Path("config.toml"),
+             start: Annotated[str, typer.Option(help="virtual start, e.g. 2026-12-01")] = "today",
+             for_: Annotated[str, typer.Option("--for", help="simulated time, e.g. 24h")
+             ] = "24h",
+             log: Annotated[Path, typer.Option(help="log directory (never the real log)")] = Path(
+                 "var/simulate-log")) -> None:
+    """Run the same runtime, gap guard and log writer on a virtual clock, all screens on the
+    simulator driver: a day in seconds. The log is marked mode=simulate, with its own key."""
+    from .runtime.clock import VirtualClock
+    from .runtime.daemon import RunSettings, Runtime
+
+    loaded = _load(config)
+    duration = _duration(for_, "--for")
+    try:
+        t0 = parse_when(start, loaded.site.tz, int(time.time() * 1000))
+    except ValueError as exc:
+        err.print(f"--start: {exc}", markup=False)
+        raise typer.Exit(3) from None
+    clock = VirtualClock(t0 / 1000)
+    settings = RunSettings(virtual=True, duration_s=duration, log_dir=log,
+                           key_file=log / "simulate.key")
+    try:
+        rt = Runtime(loaded, clock, settings)
+        rt.setup()
+    except (KeyFileError, OSError) as exc:
+        err.print(f"cannot start: {exc}", markup=False)
+        raise typer.Exit(3) from None
+    w0 = time.perf_counter()
+    rt.run_virtual(clock.monotonic() + duration)
+    rt.stop_reason = "duration reached"
+    rt.finish()
+    wall = time.perf_counter() - w0
+    err.print(f"simulated {fmt_duration(duration)} from "
+              f"{rfc3339_ms(t0, loaded.site.tz)} in {wall:.2f} s "
+              f"({duration / wall:,.0f}x); {rt.writer.records_written} records in {log}",
+              markup=False)
+    _summary(rt)
+
+
+def _mount_optional() -> None:
+    """Commands that live with their parts (audit, LED tools), mounted when present."""
+    try:
+        from .audit.cli import audit_command
+        app.command("audit")(audit_command)
+    except ImportError:
+        pass
+    try:
+        from signage_drivers.led.cli import fakeboard_command, led_app
+        app.add_typer(led_app, name="led", help="LED board tools (probe)")
+        app.command("fakeboard")(fakeboard_command)
+    except ImportError:
+        pass
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["app", "main"]

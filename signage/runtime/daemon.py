@@ -1,0 +1,286 @@
+"""The runtime: wires the site, the log writer, the drivers and one runner per screen, and
+runs them on the real clock (`signage run`) or on a virtual one (`signage simulate`).
+
+Wall-clock house-keeping (heartbeats, the reload check, the midnight log rotation) is driven by
+APScheduler 3 triggers, which answer "next fire time after t" for either clock. Item switches
+are not APScheduler jobs: they are timed on the monotonic clock by each screen's own thread,
+so that a wall-clock step neither fires nor skips a switch and a start lands within a
+millisecond or two.
+"""
+
+from __future__ import annotations
+
+import heapq
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .. import __version__
+from ..config import resolve
+from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
+from ..load import LoadedSite, screen_spec
+from ..playlog.keyfile import create_or_load_key
+from ..playlog.writer import LogWriter, boot_id
+from ..render import sanitize
+from .notify import Notifier
+from .reload import Reloader
+from .runner import ScreenRunner
+from .showables import Showables
+
+
+@dataclass
+class RunSettings:
+    virtual: bool = False
+    duration_s: float | None = None
+    log_dir: Path | None = None  # default: the config's [log] dir
+    key_file: Path | None = None
+    run_dir: Path | None = None  # default: var/ next to the config
+    say: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
+
+
+def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
+    cfg = loaded.cfg
+    items: dict[str, Any] = {}
+    for pid, pc in loaded.playlists.items():
+        for it in pc.items:
+            items[it.id] = {"playlist": pid, "kind": it.type, "anti_fraud": pc.anti_fraud,
+                            "category": it.category, "text": it.text, "path": it.path}
+    return {
+        "site": {"id": cfg.site.id, "name": cfg.site.name, "tz": cfg.site.timezone,
+                 "contact": cfg.site.contact.model_dump()},
+        "rule": {"max_gap_s": cfg.rule.max_gap_s, "margin_s": cfg.rule.margin_s,
+                 "measure": cfg.rule.measure},
+        "hours": cfg.hours.model_dump(mode="json"),
+        "screens": [{"id": s.id, "label": s.label, "driver": s.driver, "width": s.width,
+                     "height": s.height} for s in cfg.screens],
+        "config_sha256": loaded.digests.get(str(loaded.config_path), ""),
+        "playlists_sha256": {Path(k).name: v for k, v in loaded.digests.items()
+                             if k != str(loaded.config_path)},
+        "items": items,
+    }
+
+
+class Runtime:
+    def __init__(self, loaded: LoadedSite, clock: Clock, settings: RunSettings,
+                 stop: threading.Event | None = None) -> None:
+        self.loaded = loaded
+        self.clock = clock
+        self.s = settings
+        self.stop = stop or threading.Event()
+        self.reload_requested = threading.Event()
+        self.stop_reason = "stopped"
+        cfg = loaded.cfg
+        base = loaded.base
+        self.mode = "simulate" if settings.virtual else "run"
+        self.run_dir = settings.run_dir or base / "var"
+        key_path = settings.key_file or resolve(base, cfg.log.key_file)
+        self.writer = LogWriter(
+            settings.log_dir or resolve(base, cfg.log.dir),
+            create_or_load_key(key_path), cfg.tz, clock, run_id=secrets.token_hex(6),
+            boot_id=boot_id() if not settings.virtual else "virtual-" + secrets.token_hex(4),
+            fsync="batch" if settings.virtual else cfg.log.fsync,
+            batch_ms=60_000 if settings.virtual else cfg.log.batch_ms,
+            buffer_records=cfg.log.buffer_records, on_error=lambda m: settings.say(f"LOG: {m}"),
+        )
+        self.notifier = Notifier() if not settings.virtual else Notifier({})
+        self.runners: list[ScreenRunner] = []
+        self.reloader = Reloader(loaded, self._today)
+        self._triggers: list[tuple[str, BaseTrigger]] = [
+            ("heartbeat", IntervalTrigger(seconds=cfg.log.heartbeat_s, timezone=cfg.tz)),
+            ("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz)),
+        ]
+        if not settings.virtual:
+            self._triggers.append(
+                ("reload", IntervalTrigger(seconds=cfg.playlists.reload_check_s, timezone=cfg.tz)))
+
+    def _today(self) -> Any:
+        return datetime.fromtimestamp(self.clock.time(), self.loaded.cfg.tz).date()
+
+    def _iso(self, wall_s: float) -> str:
+        return datetime.fromtimestamp(wall_s, self.loaded.cfg.tz).isoformat(timespec="milliseconds")
+
+    # ---- set-up --------------------------------------------------------------------------
+    def _driver_for(self, sc_index: int) -> Driver:
+        sc = self.loaded.cfg.screens[sc_index]
+        spec = screen_spec(sc, self.loaded.site.media_root)
+        cls: DriverClass
+        if self.s.virtual:
+            cls = load_driver("simulator")
+            kind = "led" if sc.driver == "led" or sc.height <= 64 else "hdmi"
+            if sc.driver == "simulator":
+                kind = str(sc.options.get("kind", kind))
+            spec = type(spec)(spec.screen_id, spec.width, spec.height, {"kind": kind},
+                              spec.media_root, spec.label)
+        else:
+            cls = self.loaded.drivers[sc.driver]
+        sid = sc.id
+
+        def event(kind: str, detail: Mapping[str, Any]) -> None:
+            self.writer.append("driver_event", screen=sid, kind=kind, detail=dict(detail))
+
+        ctx = DriverContext(clock=self.clock, run_dir=self.run_dir, event=event,
+                            virtual=self.s.virtual)
+        return cls(spec, ctx)
+
+    def setup(self) -> None:
+        notes = self.writer.open()
+        self.writer.append("run_start", version=__version__, mode=self.mode,
+                           **site_record(self.loaded, self.mode))
+        for n in notes:
+            rtype = n.pop("type")
+            self.writer.append(rtype, **n)
+        show = Showables(self.loaded.site.media_root)
+        for i, screen in enumerate(self.loaded.site.screens):
+            drv = self._driver_for(i)
+            self.runners.append(ScreenRunner(
+                self.loaded.site, screen, drv, self.writer, show,
+                guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
+                poll_clips=not self.s.virtual, iso=self._iso))
+
+    # ---- house-keeping -------------------------------------------------------------------
+    def _next_fire(self, trig: BaseTrigger, after: float) -> float:
+        now = datetime.fromtimestamp(after, self.loaded.cfg.tz)
+        nxt = trig.get_next_fire_time(None, now + timedelta(microseconds=1))
+        return nxt.timestamp() if nxt is not None else float("inf")
+
+    def housekeeping(self, name: str) -> None:
+        if name == "heartbeat":
+            self.writer.append("heartbeat", screens={r.screen.id: r.status() for r in self.runners})
+            if self.notifier.enabled:
+                self.notifier.send("WATCHDOG=1")
+        elif name == "rotate":
+            self.writer.rotate_if_due()
+        elif name == "reload":
+            self.check_reload(force=self.reload_requested.is_set())
+            self.reload_requested.clear()
+
+    def check_reload(self, force: bool = False) -> None:
+        res = self.reloader.check(force)
+        if res is None:
+            return
+        new, problems = res
+        if new is None:
+            self.s.say("reload rejected, the running schedule continues:\n  "
+                       + "\n  ".join(sanitize(p) for p in problems))
+            self.writer.append("reload", accepted=False, problems=problems[:50],
+                               config_sha256="", playlists_sha256={})
+            return
+        rec = site_record(new, self.mode)
+        self.writer.append("reload", accepted=True, problems=[],
+                           config_sha256=rec["config_sha256"],
+                           playlists_sha256=rec["playlists_sha256"], rule=rec["rule"],
+                           hours=rec["hours"], screens=rec["screens"], items=rec["items"])
+        self.loaded = new
+        for r, screen in zip(self.runners, new.site.screens, strict=True):
+            r.apply_site(new.site, screen)
+        self.s.say("reload accepted: applied at the next item boundary")
+
+    # ---- the two loops -------------------------------------------------------------------
+    def run_virtual(self, end_mono: float) -> None:
+        """Discrete-event loop: all screens in one thread, the clock jumps to each event."""
+        assert self.s.virtual
+        clock = self.clock
+        for r in self.runners:
+            r.start()
+        heap: list[tuple[float, int, int]] = []
+        for i, r in enumerate(self.runners):
+            heapq.heappush(heap, (r.wake_at(), 0, i))
+        hk_times = [self._next_fire(t, clock.time()) for _, t in self._triggers]
+        while heap:
+            t_run = heap[0][0]
+            k = min(range(len(hk_times)), key=hk_times.__getitem__)
+            t_hk = clock.monotonic() + (hk_times[k] - clock.time())
+            t = min(t_run, t_hk)
+            if t >= end_mono:
+                break
+            clock.sleep_until(t)
+            if t_hk <= t_run:
+                self.housekeeping(self._triggers[k][0])
+                hk_times[k] = self._next_fire(self._triggers[k][1], clock.time())
+                continue
+            _, _, i = heapq.heappop(heap)
+            r = self.runners[i]
+            r.act()
+            heapq.heappush(heap, (max(r.wake_at(), clock.monotonic() + 1e-6), 0, i))
+        clock.sleep_until(end_mono)
+
+    def _screen_loop(self, r: ScreenRunner) -> None:
+        r.start()
+        while not self.stop.is_set():
+            t = r.wake_at()
+            if t == float("inf"):
+                self.stop.wait(1.0)
+                continue
+            self.clock.sleep_until(t)
+            if self.stop.is_set():
+                break
+            try:
+                r.act()
+            except Exception as exc:  # a driver bug must not end the screen's thread
+                self.writer.append("driver_error", screen=r.screen.id, item=None,
+                                   error="unavailable", message=f"internal: {exc!r}"[:500])
+                self.stop.wait(0.5)
+
+    def run_real(self, on_tick: Callable[[], None] | None = None) -> None:
+        threads = [threading.Thread(target=self._screen_loop, args=(r,),
+                                    name=f"screen-{r.screen.id}", daemon=True)
+                   for r in self.runners]
+        for t in threads:
+            t.start()
+        if self.notifier.enabled:
+            self.notifier.send("READY=1")
+        t0 = self.clock.monotonic()
+        end = t0 + self.s.duration_s if self.s.duration_s is not None else float("inf")
+        hk_times = [self._next_fire(t, self.clock.time()) for _, t in self._triggers]
+        while not self.stop.is_set():
+            now_mono = self.clock.monotonic()
+            if now_mono >= end:
+                self.stop_reason = "duration reached"
+                break
+            now_wall = self.clock.time()
+            for k, (name, trig) in enumerate(self._triggers):
+                if now_wall >= hk_times[k]:
+                    self.housekeeping(name)
+                    hk_times[k] = self._next_fire(trig, now_wall)
+                elif hk_times[k] - now_wall > 7200:  # the wall clock stepped back: re-arm
+                    hk_times[k] = self._next_fire(trig, now_wall)
+            if self.reload_requested.is_set():
+                self.housekeeping("reload")
+            if on_tick is not None:
+                on_tick()
+            self.stop.wait(min(0.25, max(0.0, end - now_mono)))
+        self.stop.set()
+        if self.notifier.enabled:
+            self.notifier.send("STOPPING=1")
+        for t in threads:
+            t.join(timeout=10)
+
+    def finish(self) -> None:
+        for r in self.runners:
+            r.finish(self.stop_reason)
+        self.writer.append("run_stop", reason=self.stop_reason)
+        self.writer.close()
+
+
+def install_signals(rt: Runtime) -> None:
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        rt.stop_reason = f"signal {signal.Signals(signum).name}"
+        rt.stop.set()
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        rt.reload_requested.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)

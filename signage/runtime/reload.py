@@ -1,0 +1,65 @@
+"""Hot reload: notice edits to config.toml and playlists/, validate, apply or reject."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from ..config import resolve
+from ..load import LoadedSite, load_site
+from ..problems import InputError
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(config_path: Path, playlists_dir: Path) -> Fingerprint:
+    """(name, mtime_ns, size) of the config and every playlist file: cheap to take often."""
+    out: list[tuple[str, int, int]] = []
+    for p in [config_path, *sorted(playlists_dir.glob("*.toml"))]:
+        try:
+            st = p.stat()
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(p), -1, -1))
+    return tuple(out)
+
+
+def screens_shape(loaded: LoadedSite) -> list[tuple[object, ...]]:
+    return [(s.id, s.driver, s.width, s.height, tuple(sorted(s.options.items())))
+            for s in loaded.cfg.screens]
+
+
+class Reloader:
+    """Checks for edits; returns the new site, or the problems that made it reject them."""
+
+    def __init__(self, current: LoadedSite, today: Callable[[], date]) -> None:
+        self.current = current
+        self._today = today
+        self._fp = self._take()
+
+    def _take(self) -> Fingerprint:
+        cur = self.current
+        return fingerprint(cur.config_path, resolve(cur.base, cur.cfg.playlists.dir))
+
+    def check(self, force: bool = False) -> tuple[LoadedSite | None, list[str]] | None:
+        """None when nothing changed. Else (new site, []) when accepted, (None, problems)
+        when rejected (the old schedule keeps running)."""
+        fp = self._take()
+        if fp == self._fp and not force:
+            return None
+        self._fp = fp
+        try:
+            new = load_site(self.current.config_path, self._today())
+        except InputError as exc:
+            return None, [str(p) for p in exc.problems]
+        except Exception as exc:  # never let a reload take the daemon down
+            return None, [f"{self.current.config_path}: cannot load: {exc}"]
+        if new.digests == self.current.digests and not force:
+            return None
+        if screens_shape(new) != screens_shape(self.current):
+            return None, [f"{self.current.config_path}: screens: adding, removing or re-wiring "
+                          "screens (id, driver, geometry, options) needs a restart of the "
+                          "daemon; playlists, rule and hours reload live"]
+        self.current = new
+        return new, []

@@ -1,0 +1,360 @@
+"""One screen's runner: executes the timeline against the driver, guards the gap, logs.
+
+Event-driven so that one code path serves both clocks: ``wake_at()`` says when the runner has
+something to do, ``act()`` does it. The real runtime calls them from one thread per screen
+(a slow driver delays only its own screen); ``signage simulate`` calls them from a single
+discrete-event loop on a virtual clock.
+
+The gap guard, in order of defence:
+1. the planner never plans a gap over ``max_gap - margin``;
+2. every switch happens at its planned instant (minus the driver's switch latency), so
+   lateness never accumulates; a late start only shortens that showing;
+3. no store item starts if its planned end would push the next anti-fraud showing past
+   ``max_gap - guard`` measured from the last real anti-fraud showing: an anti-fraud item
+   plays instead and the timeline is re-planned from now;
+4. a rejected anti-fraud item is replaced at once by the next one in rotation, and finally by
+   a text slogan (never a file that can be missing);
+5. an unavailable screen is retried with exponential backoff; down and up are logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from ..driver import ContentRejected, Driver, ItemKind, ScreenUnavailable, Showable
+from ..model import Item, Screen, Site
+from ..plan import Entry, Timeline
+
+#: the built-in last resort, used only when a screen has no anti-fraud text item of its own
+LAST_RESORT_TEXT = "防范电信诈骗，人人参与，家家受益"
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 30.0
+CLIP_POLL_S = 0.1
+
+
+class Sink(Protocol):
+    def append(self, rtype: str, **fields: Any) -> None: ...
+
+
+@dataclass(slots=True)
+class OnScreen:
+    item: Item
+    planned_ms: int
+    planned_end_mono: float
+    start_mono: float
+    start_wall: float
+
+
+class ScreenRunner:
+    def __init__(self, site: Site, screen: Screen, driver: Driver, log: Sink,
+                 showable: Callable[[Item], Showable], *, guard_s: float = 1.0,
+                 poll_clips: bool = True, iso: Callable[[float], str]) -> None:
+        self.site = site
+        self.screen = screen
+        self.driver = driver
+        self.log = log
+        self.clock = driver.ctx.clock
+        self._showable = showable
+        self._guard = guard_s
+        self._poll = poll_clips
+        self._iso = iso
+        self.timeline = Timeline(site, screen)
+        self._it: Iterator[Entry] = iter(())
+        self.next: Entry | None = None
+        self.on: OnScreen | None = None
+        self.up = False
+        self.down_since: float | None = None
+        self._retry_at = 0.0
+        self._backoff = BACKOFF_MIN_S
+        self._af_on = False
+        self._af_ref: float | None = None  # mono: end (e2s) or start (s2s) of last AF showing
+        self.worst_gap_today = 0.0
+        self._today: date | None = None
+        self._pending_site: tuple[Site, Screen] | None = None
+        self.shown = 0
+        self.start_errors: list[float] = []
+
+    # ---- time mapping --------------------------------------------------------------------
+    def _mono_of(self, wall_ms: int) -> float:
+        return self.clock.monotonic() + (wall_ms / 1000.0 - self.clock.time())
+
+    def _now_ms(self) -> int:
+        return int(self.clock.time() * 1000)
+
+    def _wall_of(self, mono: float) -> float:
+        return self.clock.time() - (self.clock.monotonic() - mono)
+
+    # ---- life cycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the driver and pick up the plan from now."""
+        self._try_open(first=True)
+        if self.up:
+            self._replan(fresh=True)
+
+    def _advance(self) -> None:
+        self.next = next(self._it, None)
+
+    def _replan(self, fresh: bool = False) -> None:
+        now = self._now_ms()
+        self._it = self.timeline.entries(now) if fresh else self.timeline.replan(now)
+        self._advance()
+        if fresh and self.next is not None and self.next.start_ms < now:
+            # joining mid-item: put an anti-fraud item up now, then follow the plan
+            self._it = self.timeline.replan(now)
+            self._advance()
+
+    def apply_site(self, site: Site, screen: Screen) -> None:
+        """A reload: takes effect at the next item boundary."""
+        self._pending_site = (site, screen)
+
+    # ---- scheduling ----------------------------------------------------------------------
+    def wake_at(self) -> float:
+        if not self.up:
+            return self._retry_at
+        nxt = self.next
+        on = self.on
+        t = float("inf")
+        if nxt is not None:
+            t_next = self._mono_of(nxt.start_ms)
+            if on is not None and on.planned_end_mono < t_next - 0.002:
+                t = on.planned_end_mono  # a hole after this showing: clear at its end
+            else:
+                t = t_next - self.driver.switch_latency_s
+        elif on is not None:
+            t = on.planned_end_mono
+        if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
+            t = min(t, self.clock.monotonic() + CLIP_POLL_S)
+        return t
+
+    def act(self) -> None:
+        now = self.clock.monotonic()
+        if not self.up:
+            if now >= self._retry_at:
+                self._try_open(first=False)
+                if self.up:
+                    self._replan()
+            return
+        on = self.on
+        if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
+            ended = self.driver.poll_end()
+            if ended is not None and ended < on.planned_end_mono - 0.2:
+                self._end_showing(ended, "cut_short", "ended early (end of file)")
+                self._replan()
+                self._switch_due()
+                return
+        nxt = self.next
+        if nxt is None:
+            if on is not None and now >= on.planned_end_mono:
+                self._clear(now, "end of plan")
+            return
+        t_next = self._mono_of(nxt.start_ms)
+        if on is not None and on.planned_end_mono < t_next - 0.002:
+            if now >= on.planned_end_mono:
+                self._clear(now, "closed")
+            return
+        if now >= t_next - self.driver.switch_latency_s - 0.0005:
+            self._switch_due()
+
+    # ---- the switch ----------------------------------------------------------------------
+    def _switch_due(self) -> None:
+        if self._pending_site is not None:
+            self.site, self.screen = self._pending_site
+            self._pending_site = None
+            self.timeline = Timeline(self.site, self.screen)
+            self._replan()
+        entry = self.next
+        now = self.clock.monotonic()
+        while entry is not None and self._mono_of(entry.end_ms) <= now + 0.05:
+            self._advance()  # already over (we were blocked): skip; the guard covers gaps
+            entry = self.next
+        if entry is None:
+            return
+        if not entry.anti_fraud and self._would_break(entry, now):
+            self._replan()  # an anti-fraud item now instead
+            entry = self.next
+            if entry is None:
+                return
+        self._show(entry)
+
+    def _would_break(self, entry: Entry, now: float) -> bool:
+        limit = self.site.rule.max_gap_ms / 1000.0 - self._guard
+        if self.site.rule.start_to_start:
+            ref = self._af_ref if self._af_ref is not None else now
+        else:
+            ref = now if self._af_on or self._af_ref is None else self._af_ref
+        return self._mono_of(entry.end_ms) - ref > limit
+
+    def _show(self, entry: Entry) -> None:
+        tried: set[str] = set()
+        while True:
+            item = entry.item
+            try:
+                t_conf = self.driver.show(self._showable(item))
+                break
+            except ContentRejected as exc:
+                now = self.clock.monotonic()
+                self.log.append("driver_error", screen=self.screen.id, item=item.id,
+                                error="rejected", message=str(exc)[:500])
+                self.log.append("showing", **self._showing_fields(
+                    item, entry.start_ms, now, now, "failed", str(exc)[:200]))
+                tried.add(item.id)
+                sub = self._substitute(tried)
+                if sub is None:
+                    self._go_down(f"every anti-fraud item was rejected: {exc}")
+                    return
+                entry = sub
+            except ScreenUnavailable as exc:
+                self.log.append("driver_error", screen=self.screen.id, item=item.id,
+                                error="unavailable", message=str(exc)[:500])
+                self._go_down(str(exc))
+                return
+        self.start_errors.append(t_conf - self._mono_of(entry.start_ms))
+        if self.on is not None:
+            self._end_showing(t_conf, None, "")
+        self._begin(entry, t_conf)
+        self._advance()
+        if self.next is not None:
+            try:
+                self.driver.prepare(self._showable(self.next.item))
+            except Exception:  # prepare is a hint; show() reports real errors
+                pass
+
+    def _substitute(self, tried: set[str]) -> Entry | None:
+        """An anti-fraud entry from now with an item not yet tried in this switch: the
+        rotation's next items first, then any text slogan, then the built-in slogan."""
+        pool = [it for p in self.screen.playlists if p.anti_fraud for it in p.items]
+        for _ in range(len(pool)):
+            self._replan()
+            cand = self.next
+            if cand is not None and cand.anti_fraud and cand.item.id not in tried:
+                return cand
+        now = self._now_ms()
+        for it in pool:
+            if it.kind is ItemKind.TEXT and it.id not in tried:
+                return Entry(now, now + it.duration_ms, it, True)
+        if "builtin-theme" not in tried:
+            it = Item("builtin-theme", "builtin", ItemKind.TEXT, True, 1.0, 8000,
+                      text=LAST_RESORT_TEXT, category="主题")
+            return Entry(now, now + it.duration_ms, it, True)
+        return None
+
+    def _begin(self, entry: Entry, t_conf: float) -> None:
+        item = entry.item
+        wall = self._wall_of(t_conf)
+        self.on = OnScreen(item, entry.start_ms, self._mono_of(entry.end_ms), t_conf, wall)
+        self.shown += 1
+        if item.anti_fraud:
+            if not self._af_on:
+                self._note_gap(t_conf)
+            self._af_on = True
+            if self.site.rule.start_to_start:
+                self._af_ref = t_conf
+        self.log.append("showing_start", screen=self.screen.id, item=item.id,
+                        anti_fraud=item.anti_fraud, planned=self._iso(entry.start_ms / 1000),
+                        planned_mono=round(self._mono_of(entry.start_ms), 3),
+                        start=self._iso(wall), start_mono=round(t_conf, 3))
+
+    def _note_gap(self, t: float) -> None:
+        day = datetime.fromtimestamp(self._wall_of(t), self.site.tz).date()
+        if day != self._today:
+            self._today = day
+            self.worst_gap_today = 0.0
+        if self._af_ref is not None:
+            self.worst_gap_today = max(self.worst_gap_today, t - self._af_ref)
+
+    def _end_showing(self, t_end: float, outcome: str | None, reason: str) -> None:
+        on = self.on
+        if on is None:
+            return
+        if outcome is None:
+            outcome = "completed" if t_end >= on.planned_end_mono - 0.25 else "cut_short"
+        self.log.append("showing", **self._showing_fields(
+            on.item, on.planned_ms, on.start_mono, t_end, outcome, reason))
+        if on.item.anti_fraud:
+            self._af_on = False
+            if not self.site.rule.start_to_start:
+                self._af_ref = t_end
+        self.on = None
+
+    def _showing_fields(self, item: Item, planned_ms: int, start: float, end: float,
+                        outcome: str, reason: str) -> dict[str, Any]:
+        return {
+            "screen": self.screen.id, "item": item.id, "playlist": item.playlist,
+            "kind": item.kind.value, "category": item.category, "anti_fraud": item.anti_fraud,
+            "planned": self._iso(planned_ms / 1000), "start": self._iso(self._wall_of(start)),
+            "end": self._iso(self._wall_of(end)), "start_mono": round(start, 3),
+            "end_mono": round(end, 3), "outcome": outcome, "reason": reason,
+        }
+
+    def _clear(self, now: float, reason: str) -> None:
+        on = self.on
+        end = on.planned_end_mono if on is not None else now
+        self._end_showing(min(now, end), None, "")
+        try:
+            self.driver.clear()
+        except ScreenUnavailable as exc:
+            self._go_down(str(exc))
+            return
+        self.log.append("screen_clear", screen=self.screen.id, reason=reason)
+
+    # ---- availability --------------------------------------------------------------------
+    def _go_down(self, reason: str) -> None:
+        now = self.clock.monotonic()
+        self._end_showing(now, "cut_short", "screen unavailable")
+        if self.up or self.down_since is None:
+            self.log.append("screen_down", screen=self.screen.id, reason=reason[:500])
+            self.down_since = now
+        self.up = False
+        self._retry_at = now + self._backoff
+        self._backoff = min(BACKOFF_MAX_S, self._backoff * 2)
+        try:
+            self.driver.close()
+        except Exception:  # close never raises by contract; a plugin might
+            pass
+
+    def _try_open(self, first: bool) -> None:
+        try:
+            self.driver.open()
+        except ScreenUnavailable as exc:
+            if first:
+                self.log.append("driver_error", screen=self.screen.id, item=None,
+                                error="unavailable", message=str(exc)[:500])
+            self._go_down(str(exc))
+            return
+        now = self.clock.monotonic()
+        if self.down_since is not None:
+            self.log.append("screen_up", screen=self.screen.id,
+                            down_s=round(now - self.down_since, 3))
+        self.down_since = None
+        self.up = True
+        self._backoff = BACKOFF_MIN_S
+
+    def finish(self, reason: str) -> None:
+        """Stop: close the record of what is on screen, release the driver."""
+        if self.on is not None:
+            self._end_showing(self.clock.monotonic(), None, reason)
+        with contextlib.suppress(Exception):
+            self.driver.close()
+
+    # ---- for the live view and heartbeats ------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        on = self.on
+        return {
+            "item": on.item.id if on else None,
+            "anti_fraud": bool(on and on.item.anti_fraud),
+            "since_mono": round(on.start_mono, 3) if on else None,
+        }
+
+    def seconds_to_next_af(self) -> float | None:
+        if self._af_on:
+            return 0.0
+        nxt = self.next
+        if nxt is None:
+            return None
+        if nxt.anti_fraud:
+            return max(0.0, nxt.start_ms / 1000.0 - self.clock.time())
+        return None
