@@ -56,6 +56,7 @@ class LedDriver(Driver):
         self._measured = 0
         self._last_error = ""
         self.last_outcome: Outcome | None = None
+        self._prepared: tuple[tuple[object, ...], AreaUpdate] | None = None
 
     # ---- validate time -------------------------------------------------------------------
     @classmethod
@@ -128,12 +129,20 @@ class LedDriver(Driver):
     def close(self) -> None:
         self._link.close()
 
+    def prepare(self, item: Showable) -> None:
+        """Render and pack the next item now, so that show() only has to send it."""
+        try:
+            self._prepared = (_key(item), self._build(item))
+        except ContentRejected:
+            self._prepared = None  # show() raises it again
+
     def show(self, item: Showable) -> float:
         start = self.ctx.clock.monotonic()
-        if item.kind is ItemKind.CLIP:
-            raise ContentRejected(f"{item.item_id}: an LED board cannot play video clips")
-        text = item.kind is ItemKind.TEXT
-        area = self._text_area(item) if text else self._image_area(item)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == _key(item):
+            area = prepared[1]
+        else:
+            area = self._build(item)
         return self._send(area, start)
 
     def clear(self) -> None:
@@ -156,6 +165,13 @@ class LedDriver(Driver):
         return Health(ok=True, detail=f"{self.opts.port} @ {self.opts.baud}")
 
     # ---- internals -------------------------------------------------------------------------
+    def _build(self, item: Showable) -> AreaUpdate:
+        if item.kind is ItemKind.CLIP:
+            raise ContentRejected(f"{item.item_id}: an LED board cannot play video clips")
+        if item.kind is ItemKind.TEXT:
+            return self._text_area(item)
+        return self._image_area(item)
+
     def _area(self, pages: tuple[Page, ...], run_mode: RunMode) -> AreaUpdate:
         o = self.opts
         return AreaUpdate(area_id=o.area_id, x=o.x, y=o.y, width=o.width, height=o.height,
@@ -243,6 +259,17 @@ class LedDriver(Driver):
             self._latency = seconds
         else:
             self._latency += EWMA_ALPHA * (seconds - self._latency)
+
+
+def _key(item: Showable) -> tuple[object, ...]:
+    """What the prepared frame depends on (an image file changed since is re-read)."""
+    mtime = None
+    if item.path is not None and item.kind is ItemKind.IMAGE:
+        try:
+            mtime = item.path.stat().st_mtime_ns
+        except OSError:
+            mtime = -1
+    return (item.item_id, item.kind, item.text, item.path, mtime, item.duration_s)
 
 
 def _text_problems(opts: LedOptions, text: str) -> list[str]:

@@ -277,3 +277,22 @@ def test_tcp_socket_url(tmp_path: Path, make_driver: MakeDriver) -> None:
         net.replug()
         drv.open()
         drv.show(text("凡是"))
+
+
+def test_prepare_is_used_only_for_the_same_item(board: FakeBoard,
+                                                make_driver: MakeDriver) -> None:
+    drv = make_driver(board.port)
+    drv.open()
+    drv.prepare(text(SLOGAN))
+    drv.show(text(SHORT))  # not the prepared item: SHORT is rendered and shown
+    shown = board.emulator.shown(0)
+    assert shown is not None
+    assert shown.red.tobytes() == render.render_bitmap(SHORT, 128, 16).tobytes()
+    drv.prepare(text(SLOGAN))
+    drv.show(text(SLOGAN))
+    shown = board.emulator.shown(0)
+    assert shown is not None
+    assert shown.red.tobytes() == render.render_bitmap(SLOGAN, 128, 16).tobytes()
+    drv.prepare(Showable("clip", ItemKind.CLIP, 5.0, False))  # a hint: never raises
+    with pytest.raises(ContentRejected):
+        drv.show(Showable("clip", ItemKind.CLIP, 5.0, False))
