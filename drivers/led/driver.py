@@ -136,6 +136,11 @@ class LedDriver(Driver):
         except ContentRejected:
             self._prepared = None  # show() raises it again
 
+    def frame_for(self, item: Showable) -> bytes:
+        """The exact bytes show() would put on the wire for ``item`` (for benches and probes)."""
+        data = update_area_request(self._build(item), rtn_req=self.opts.confirm)
+        return self._board.frame(data)
+
     def show(self, item: Showable) -> float:
         start = self.ctx.clock.monotonic()
         prepared, self._prepared = self._prepared, None
