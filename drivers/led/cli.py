@@ -106,7 +106,8 @@ def probe(port: str, baud: int, options: Mapping[str, Any], *, text: str = SLOGA
     how = "confirmed by ACK" if o.confirm else "frame left the port (no confirmation)"
     report.say(f"show: {text!r} on screen after {report.show_latency_s * 1000:.0f} ms, {how}; "
                f"{shown.frame_bytes if shown else '?'} bytes on the wire; "
-               + (f"scrolls, {scroll:.1f} s per pass at {o.scroll_px_per_s:g} px/s"
+               + (f"{render.text_width(text, o.height, o.font_pattern)} px wide, scrolls, "
+                  f"{scroll:.1f} s per pass at {o.scroll_px_per_s:g} px/s"
                   if scroll else "static"))
     report.say(f"switch latency estimate now {drv.switch_latency_s * 1000:.0f} ms "
                f"(first guess from wire time: {drv.estimate_latency_s() * 1000:.0f} ms)")
