@@ -12,9 +12,13 @@ Images here are PIL mode "1" with lit = 1 (what :func:`signage.render.render_bit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from PIL import Image, ImageOps
 
-COLOR_PLANES = {"red": (True, False), "green": (False, True), "yellow": (True, True)}
+COLOR_PLANES: Mapping[str, tuple[bool, bool]] = MappingProxyType(
+    {"red": (True, False), "green": (False, True), "yellow": (True, True)})
 
 
 def row_bytes(width: int, x: int = 0) -> int:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 
 FRAME_HEAD = 0xA5
 FRAME_TAIL = 0x5A
@@ -32,7 +33,7 @@ WILDCARD = 0xFFFE  # DstAddr / DeviceType wildcard used by the manual's ping exa
 MAX_FRAME_BYTES = 2 * 4 * 300 * 1024 + 64
 
 #: DeviceType values (manual §4). Only the BX-5E family is driven by this package.
-DEVICE_TYPES: dict[str, int] = {
+DEVICE_TYPES: Mapping[str, int] = MappingProxyType({
     "any": WILDCARD,
     "BX-5E1": 0x0154,
     "BX-5E2": 0x0254,
@@ -52,7 +53,7 @@ DEVICE_TYPES: dict[str, int] = {
     "BX-6E3": 0x0374,
     "BX-6E1X": 0x0474,
     "BX-6E2X": 0x0574,
-}
+})
 SUPPORTED_MODELS = ("any", "BX-5E1", "BX-5E2", "BX-5E3")
 
 

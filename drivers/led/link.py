@@ -59,6 +59,8 @@ def wire_time_s(n_bytes: int, baud: int) -> float:
 class Port(Protocol):
     """What this module uses of a pyserial port (every serial_for_url class has it)."""
 
+    write_timeout: float | None
+
     @property
     def in_waiting(self) -> int: ...
 
@@ -92,7 +94,7 @@ class Link:
             port = serial.serial_for_url(
                 self.url, baudrate=self.baud, bytesize=serial.EIGHTBITS,
                 parity=serial.PARITY_NONE, stopbits=serial.STOPBITS_ONE,
-                timeout=READ_SLICE_S, write_timeout=10.0)
+                timeout=READ_SLICE_S, write_timeout=2.0)
         except PORT_ERRORS as exc:
             raise LinkDown(f"cannot open {self.url}: {exc}") from exc
         except ValueError as exc:  # a malformed URL
@@ -117,6 +119,8 @@ class Link:
         try:
             port.reset_input_buffer()
             self.decoder.reset()
+            # the kernel queues ~4 KiB; a bigger frame writes at line speed: allow for it
+            port.write_timeout = 2.0 + 1.5 * wire_time_s(len(frame), self.baud)
             port.write(frame)
             port.flush()
         except serial.SerialTimeoutException as exc:

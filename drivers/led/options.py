@@ -105,25 +105,7 @@ def parse_options(options: Mapping[str, Any], width: int,
     else:
         values["baud"] = baud
 
-    model = options.get("model", "any")
-    mint = _int(model)
-    names = {v: k for k, v in DEVICE_TYPES.items()}
-    name = model.upper().replace("_", "-") if isinstance(model, str) and mint is None else None
-    if name == "ANY":
-        name = "any"
-    if mint is not None and 0 <= mint <= 0xFFFF:
-        name = names.get(mint, "")
-        values["device_type"] = mint
-        values["model"] = name or f"0x{mint:04X}"
-    elif name in DEVICE_TYPES:
-        values["device_type"] = DEVICE_TYPES[name]
-        values["model"] = name
-    else:
-        bad("model", f"{model!r} is unknown",
-            "allowed: " + ", ".join(SUPPORTED_MODELS) + " or a 16-bit DeviceType number")
-    if name and name not in SUPPORTED_MODELS and name in DEVICE_TYPES:
-        bad("model", f"{name} is not driven by this driver (5Q: RGB565, 6th generation: "
-            "another A7 00 layout)", "allowed: " + ", ".join(SUPPORTED_MODELS))
+    _model(options.get("model", "any"), values, bad)
 
     integer("address", 0, 0xFFFF, "allowed: the board's screen number 0..65535, or 0xFFFE "
             "(wildcard, one board per line)", WILDCARD)
@@ -174,6 +156,30 @@ def parse_options(options: Mapping[str, Any], width: int,
         return None, problems
     opts = LedOptions(**values)
     return opts, []
+
+
+def _model(model: Any, values: dict[str, Any], bad: Callable[[str, str, str], None]) -> None:
+    """A model name ("BX-5E1", "any") or a DeviceType number → device_type and model name."""
+    number = _int(model)
+    name = ""
+    if number is not None and 0 <= number <= 0xFFFF:
+        name = next((k for k, v in DEVICE_TYPES.items() if v == number), f"0x{number:04X}")
+        device_type = number
+    elif isinstance(model, str) and number is None:
+        name = model.strip().upper().replace("_", "-")
+        name = "any" if name == "ANY" else name
+        if name not in DEVICE_TYPES:
+            name = ""
+        device_type = DEVICE_TYPES.get(name, WILDCARD)
+    if not name:
+        bad("model", f"{model!r} is unknown",
+            "allowed: " + ", ".join(SUPPORTED_MODELS) + " or a 16-bit DeviceType number")
+    elif name in DEVICE_TYPES and name not in SUPPORTED_MODELS:
+        bad("model", f"{name} is not driven by this driver (5Q: RGB565, 6th generation: "
+            "another A7 00 layout)", "allowed: " + ", ".join(SUPPORTED_MODELS))
+    else:
+        values["device_type"] = device_type
+        values["model"] = name
 
 
 def _check_font(pattern: str, bad: Callable[[str, str, str], None]) -> None:
