@@ -122,7 +122,9 @@ class MpvDriver(Driver):
         except render.FontNotFound as exc:
             return [str(exc)]
         if missing:
-            return [f"the slide font cannot draw {''.join(missing)!r}"]
+            chars = ", ".join(f"{c if c.isprintable() else ''} U+{ord(c):04X}".strip()
+                              for c in missing)
+            return [f"the slide font ({render.SMOOTH_FONT}) cannot draw: {chars}"]
         return []
 
     @classmethod
@@ -178,6 +180,16 @@ class MpvDriver(Driver):
     @property
     def ipc_mode(self) -> IpcMode | None:
         return self._ipc_mode
+
+    @property
+    def player(self) -> MpvProcess | None:
+        """The running mpv and its IPC connection (diagnostics and tests)."""
+        return self._player
+
+    @property
+    def current_entry_id(self) -> int | None:
+        """mpv's playlist entry id of what show()/clear() last confirmed."""
+        return self._current.entry_id if self._current is not None else None
 
     # ---- showing ---------------------------------------------------------------------------
     def show(self, item: Showable) -> float:

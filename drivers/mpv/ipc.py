@@ -26,6 +26,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ class MpvProcess:
 
     def __init__(self, argv: Sequence[str], *, mode: IpcMode, runtime_dir: Path,
                  now: Callable[[], float], start_timeout_s: float = 10.0,
-                 reply_timeout_s: float = 2.0) -> None:
+                 reply_timeout_s: float = 2.0, history: int = 256) -> None:
         self._argv = list(argv)
         self._mode = mode
         self._runtime_dir = runtime_dir
@@ -95,6 +96,7 @@ class MpvProcess:
         self._closed = False
         self._close_reason = ""
         self._seq = 0
+        self._history: deque[Event] = deque(maxlen=history)
 
     # ---- life cycle ------------------------------------------------------------------------
     @property
@@ -283,6 +285,11 @@ class MpvProcess:
                 return out
             out.append(ev)
 
+    def recent_events(self) -> list[Event]:
+        """The last events read (diagnostics and tests), oldest first; does not consume."""
+        with self._lock:
+            return list(self._history)
+
     # ---- reader thread ---------------------------------------------------------------------
     def _read_loop(self) -> None:
         sock = self._sock
@@ -321,7 +328,9 @@ class MpvProcess:
             self._seq += 1
             seq = self._seq
             if "event" in msg:
-                self._events.put(Event(str(msg["event"]), msg, at, seq))
+                ev = Event(str(msg["event"]), msg, at, seq)
+                self._history.append(ev)
+                self._events.put(ev)
                 return
             rid = msg.get("request_id")
             slot = self._pending.get(rid) if isinstance(rid, int) else None

@@ -1,0 +1,1 @@
+"""Tests of the mpv HDMI driver against the real mpv and ffprobe."""
