@@ -15,6 +15,7 @@ from signage_drivers.mpv.driver import MpvDriver
 
 from signage.driver import DriverContext, ItemKind, ScreenSpec, Showable
 
+
 class RealClock:
     """The production clock, written out: time.monotonic / time.time / sleep."""
 
@@ -39,7 +40,9 @@ class EventLog:
 
 
 def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True, timeout=60)
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is needed to generate the test media"
+    subprocess.run([exe, "-v", "error", "-y", *args], check=True, timeout=60)
 
 
 @dataclass(frozen=True)
