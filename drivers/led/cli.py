@@ -138,14 +138,36 @@ def probe_cmd(
     raise typer.Exit(0 if report.ok else 1)
 
 
-FAKEBOARD_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+def fakeboard_command(
+    pty: Annotated[bool, typer.Option("--pty", help="open a pseudo-terminal (default)")] = True,
+    tcp: Annotated[int | None, typer.Option(help="listen on this TCP port instead (a real "
+                                            "board uses 5005)")] = None,
+    host: Annotated[str, typer.Option(help="TCP address to listen on")] = "127.0.0.1",
+    link: Annotated[Path | None, typer.Option(help="stable symlink to the pty, for the "
+                                              "driver's port option")] = None,
+    png: Annotated[Path | None, typer.Option(help="write the board as a PNG on each "
+                                             "update")] = None,
+    width: Annotated[int, typer.Option(help="board width in LEDs")] = 128,
+    height: Annotated[int, typer.Option(help="board height in LEDs")] = 16,
+    colors: Annotated[int, typer.Option(help="1 or 2")] = 1,
+    address: Annotated[str, typer.Option(help="screen number")] = "1",
+    model: Annotated[str, typer.Option(help="BX-5E1, BX-5E2, BX-5E3")] = "BX-5E1",
+    baud: Annotated[int, typer.Option(help="emulate this line rate; 0 = no pacing")] = 0,
+    busy: Annotated[int, typer.Option(help="NACK busy to the first N requests")] = 0,
+    corrupt: Annotated[int, typer.Option(help="corrupt the first N replies")] = 0,
+    silent: Annotated[bool, typer.Option("--silent", help="never answer")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="do not log requests")] = False,
+) -> None:
+    """Run a fake BX-5E LED board on a pty or a TCP port until Ctrl-C."""
+    argv = ["--width", str(width), "--height", str(height), "--colors", str(colors),
+            "--address", address, "--model", model, "--baud", str(baud), "--busy", str(busy),
+            "--corrupt", str(corrupt), "--host", host]
+    argv += ["--tcp", str(tcp)] if tcp is not None else (["--pty"] if pty else [])
+    argv += ["--link", str(link)] if link is not None else []
+    argv += ["--png", str(png)] if png is not None else []
+    argv += ["--silent"] if silent else []
+    argv += ["--quiet"] if quiet else []
+    raise typer.Exit(fakeboard.main(argv))
 
 
-def fakeboard_cmd(ctx: typer.Context) -> None:
-    """Run a fake BX-5E board on a pty or TCP port (all arguments go to the fake board;
-    --help lists them)."""
-    raise typer.Exit(fakeboard.main(list(ctx.args)))
-
-
-led_app.command("fakeboard", context_settings=FAKEBOARD_CONTEXT,
-                add_help_option=False)(fakeboard_cmd)
+led_app.command("fakeboard")(fakeboard_command)

@@ -137,9 +137,10 @@ def test_probe_command_reports_failure(tmp_path: Path) -> None:
 def test_fakeboard_runs_as_a_process_and_probe_talks_to_it(tmp_path: Path) -> None:
     link = tmp_path / "board"
     png = tmp_path / "out.png"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "signage_drivers.led.fakeboard", "--pty", "--link", str(link),
-         "--png", str(png), "--width", "128", "--height", "16", "--quiet"],
+    proc = subprocess.Popen(  # the typer command, which runs fakeboard.main
+        [sys.executable, "-c", "from signage_drivers.led.cli import led_app; led_app()",
+         "fakeboard", "--pty", "--link", str(link), "--png", str(png), "--width", "128",
+         "--height", "16", "--address", "0x0001", "--quiet"],
         stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -153,3 +154,20 @@ def test_fakeboard_runs_as_a_process_and_probe_talks_to_it(tmp_path: Path) -> No
         proc.terminate()
         assert proc.wait(timeout=5) == 0
     assert not link.exists()  # the fake board unplugs on exit
+
+
+def test_fakeboard_module_on_tcp() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "signage_drivers.led.fakeboard", "--tcp", "0", "--quiet",
+         "--colors", "2"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("port = 'socket://127.0.0.1:")
+        url = line.split("'")[1]
+        report = probe(url, 57600, {"colors": 2, "color": "yellow"})
+        assert report.ok, report.lines
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0
