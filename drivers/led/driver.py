@@ -250,6 +250,10 @@ class LedDriver(Driver):
             self._fail(f"{self.opts.port}: {exc} (check width/height/x/y/model/area_id)")
             raise ScreenUnavailable(self._last_error) from exc
         confirmed = self.ctx.clock.monotonic()
+        outcome = self.last_outcome
+        if outcome.attempts > 1:
+            self.ctx.event("led_resend", {"attempts": outcome.attempts,
+                                          "problems": list(outcome.problems)})
         self._observe(confirmed - start)
         self._last_error = ""
         return confirmed

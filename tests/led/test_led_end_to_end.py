@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
 from PIL import Image
 from signage_drivers.led.area import DisplayMode, RunMode
+from signage_drivers.led.cli import RealClock
 from signage_drivers.led.codec import (
     PREAMBLE,
     ErrorCode,
@@ -19,10 +22,18 @@ from signage_drivers.led.codec import (
     parse_request,
     parse_response,
 )
+from signage_drivers.led.driver import LedDriver
 from signage_drivers.led.fakeboard import FakeBoard
 
 from signage import render
-from signage.driver import ContentRejected, ItemKind, ScreenUnavailable, Showable
+from signage.driver import (
+    ContentRejected,
+    DriverContext,
+    ItemKind,
+    ScreenSpec,
+    ScreenUnavailable,
+    Showable,
+)
 
 from .conftest import MakeDriver
 
@@ -101,8 +112,12 @@ def test_wire_time_is_real_at_9600_baud(tmp_path: Path, make_driver: MakeDriver)
         assert drv.estimate_latency_s() == pytest.approx(wire, rel=0.25)
 
 
-def test_busy_nack_resends_whole_frame(board: FakeBoard, make_driver: MakeDriver) -> None:
-    drv = make_driver(board.port)
+def test_busy_nack_resends_whole_frame(board: FakeBoard, make_spec: Callable[..., ScreenSpec],
+                                       tmp_path: Path) -> None:
+    events: list[tuple[str, Mapping[str, Any]]] = []
+    ctx = DriverContext(clock=RealClock(), run_dir=tmp_path,
+                        event=lambda kind, detail: events.append((kind, detail)))
+    drv = LedDriver(make_spec(board.port), ctx)
     drv.open()
     before = len(board.emulator.requests)
     board.faults.busy = 2
@@ -111,6 +126,9 @@ def test_busy_nack_resends_whole_frame(board: FakeBoard, make_driver: MakeDriver
     assert len(sent) == 3 and sent[0] == sent[1] == sent[2]
     assert drv.last_outcome is not None and drv.last_outcome.attempts == 3
     assert [r.error for r in board.emulator.replies[-3:]] == [ErrorCode.ERR_BUSY] * 2 + [0]
+    assert events == [("led_resend", {"attempts": 3,
+                                      "problems": ["NACK 3 ERR_BUSY", "NACK 3 ERR_BUSY"]})]
+    drv.close()
 
 
 def test_busy_beyond_retries_is_screen_unavailable(board: FakeBoard,
