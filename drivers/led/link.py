@@ -83,6 +83,7 @@ class Link:
         self.baud = baud
         self._port: Port | None = None
         self.decoder = FrameDecoder()
+        self._pending: list[Packet | FrameError] = []
 
     @property
     def is_open(self) -> bool:
@@ -101,6 +102,7 @@ class Link:
             raise LinkDown(f"cannot open {self.url}: {exc}") from exc
         self._port = cast(Port, port)
         self.decoder.reset()
+        self._pending.clear()
 
     def close(self) -> None:
         port, self._port = self._port, None
@@ -119,6 +121,7 @@ class Link:
         try:
             port.reset_input_buffer()
             self.decoder.reset()
+            self._pending.clear()
             # the kernel queues ~4 KiB; a bigger frame writes at line speed: allow for it
             port.write_timeout = 2.0 + 1.5 * wire_time_s(len(frame), self.baud)
             port.write(frame)
@@ -133,10 +136,9 @@ class Link:
     def receive(self, deadline: float) -> Packet | FrameError | None:
         """The next decoded frame, or None when ``deadline`` (time.monotonic) passes."""
         port = self._require()
-        pending: list[Packet | FrameError] = []
         while True:
-            if pending:
-                return pending.pop(0)
+            if self._pending:
+                return self._pending.pop(0)
             if time.monotonic() >= deadline:
                 return None
             try:
@@ -145,7 +147,7 @@ class Link:
                 self.close()
                 raise LinkDown(f"{self.url} failed while reading: {exc}") from exc
             if chunk:
-                pending.extend(self.decoder.feed(chunk))
+                self._pending.extend(self.decoder.feed(chunk))
 
 
 @dataclass(frozen=True, slots=True)
