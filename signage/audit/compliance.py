@@ -1,0 +1,436 @@
+"""Compliance with the gap rule, per screen and local day, inside opening hours. Pure: it eats
+the scanner's events in log order and keeps per-screen running state only.
+
+A screen's measured intervals run from a reference point to the start of its next anti-fraud
+showing (``showing`` with anti_fraud true and outcome completed or cut_short). The reference
+is the end of the previous anti-fraud showing ("end-to-start") or its start
+("start-to-start"); at first it is the start of the audited period, or the instant the
+screen appeared in the configuration. Whatever the log cannot prove was anti-fraud content is
+gap. Lengths are taken on the monotonic clock when both ends are in one boot, otherwise on
+the wall clock (flag "reboot"); the interval is placed in opening hours on the wall clock and
+cut there: the parts inside opening hours are the gaps ("pieces"). If wall and monotonic time
+disagree by more than a second across a gap (a clock step), the placement that yields the
+longer gap is used (flag "clock_step").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+
+from ..config import Hours, Rule
+from ..timeutil import local_ms
+from . import scan as S
+from .hours import HoursTimeline
+from .model import CAUSES, Compliance, DayStat, ItemCount, Outage, Violation
+
+STEP_MS = 1000  # wall vs monotonic disagreement counted as a clock step (as the writer does)
+SILENT_MS = 90_000  # a run silent for longer (and > 3 heartbeats) was not running
+
+
+class _Screen:
+    __slots__ = ("active", "blank", "days", "down", "life", "marks", "o0", "o1", "oopen",
+                 "ref_boot", "ref_mono", "ref_wall", "sid")
+
+    def __init__(self, sid: str) -> None:
+        self.sid = sid
+        self.active = False
+        self.ref_wall = 0
+        self.ref_mono: int | None = None
+        self.ref_boot: str | None = None
+        self.marks: list[tuple[str, int, int]] = []
+        self.down: tuple[int, str] | None = None
+        self.blank: int | None = None
+        self.o0 = self.o1 = 0
+        self.oopen = False
+        self.days: dict[date, DayStat] = {}
+        self.life: list[list[int | None]] = []
+
+
+class Engine:
+    def __init__(self, *, limit_override_ms: int | None = None, period_from: int | None = None,
+                 period_to: int | None = None, screens: Iterable[str] | None = None,
+                 on_violation: Callable[[Violation], None] = lambda _v: None) -> None:
+        self.r = Compliance()
+        self.hours = HoursTimeline()
+        self._override = limit_override_ms
+        self._from, self._to = period_from, period_to
+        self._filter = set(screens) if screens is not None else None
+        self._emit = on_violation
+        self.measure = "end-to-start"
+        self.scr: dict[str, _Screen] = {}
+        self.daemon_down: list[tuple[int, int]] = []
+        self.dropped: list[tuple[int, int]] = []
+        self.steps: list[int] = []
+        self.t0 = self.t1 = 0
+        self._run_end: tuple[int, int, str] | None = None
+        self._stop_reason: str | None = None
+        self._hb: dict[str, int] = {}
+        self._d0 = self._d1 = 0
+        self._dday = date(1970, 1, 1)
+        self._unknown: set[str] = set()
+
+    # ---- configuration -----------------------------------------------------------------
+    def start(self, first: tuple[str, str, int, int, str], config: dict[str, Any]) -> None:
+        """Begin with the log's first record header and the first configuration found."""
+        _run, boot, wall, mono, _t = first
+        self.t0 = wall if self._from is None else self._from
+        self.t1 = self._to if self._to is not None else 2**62
+        if self._from is not None and self._from < wall:
+            self._down(self._from, wall, "no_records", "no log records before this")
+        exact = self.t0 == wall
+        if not self._apply(config, self.t0 - 2 * 86_400_000, mono if exact else None,
+                           boot if exact else None, initial=True):
+            raise ValueError("the first run_start record cannot be read")
+        for s in self.scr.values():
+            s.ref_wall = self.t0
+
+    def _apply(self, rec: dict[str, Any], wall: int, mono: int | None, boot: str | None,
+               initial: bool = False) -> bool:
+        try:
+            site = rec["site"]
+            tz = ZoneInfo(str(site["tz"]))
+            hours = Hours.model_validate_json(json.dumps(rec["hours"]))
+            rule = Rule.model_validate_json(json.dumps(rec["rule"]))
+            screens = {str(s["id"]): dict(s) for s in rec["screens"]}
+        except (KeyError, TypeError, ValueError, ValidationError, ZoneInfoNotFoundError) as e:
+            self.r.warnings.append(f"a {rec.get('type')} record (seq {rec.get('seq')}) cannot "
+                                   f"be read and is ignored: {str(e).splitlines()[0]}")
+            return False
+        self.r.site = {"id": site.get("id"), "name": site.get("name"), "tz": site.get("tz"),
+                       "contact": site.get("contact")}
+        self.r.tz = str(site["tz"])
+        limit = self._override or round(rule.max_gap_s * 1000)
+        self.hours.add(wall, hours, tz, limit)
+        self.r.limit_ms = limit
+        self.r.limit_source = "--max-gap" if self._override else "log"
+        self.measure = self.r.measure = rule.measure
+        items = rec.get("items")
+        if isinstance(items, dict):
+            self.r.catalogue.update({str(k): v for k, v in items.items() if isinstance(v, dict)})
+        at = max(wall, self.t0)
+        for sid, entry in screens.items():
+            if self._filter is not None and sid not in self._filter:
+                continue
+            self.r.screens[sid] = entry
+            s = self.scr.get(sid)
+            if s is None:
+                s = self.scr[sid] = _Screen(sid)
+                self.r.days[sid] = s.days
+            if not s.active:
+                s.active = True
+                s.ref_wall, s.ref_mono, s.ref_boot = at, mono, boot
+                s.life.append([at, None])
+        for sid, s in self.scr.items():
+            s.o0 = s.o1 = 0  # the hours may have changed: forget cached stretches
+            if s.active and sid not in screens:
+                self._end_screen(s, wall, mono, boot)
+                s.active = False
+                s.life[-1][1] = wall
+        self._d0 = self._d1 = 0
+        del initial
+        return True
+
+    # ---- events ----------------------------------------------------------------------------
+    def feed(self, events: Iterable[tuple[Any, ...]]) -> None:
+        af = self._af
+        for ev in events:
+            k = ev[0]
+            if k == S.AF:
+                af(ev)
+            elif k == S.MARK:
+                self._mark(ev)
+            elif k == S.STORE:
+                s = self.scr.get(ev[1])
+                if s is not None and s.active:
+                    s.marks.extend(("store_content", a, b) for a, b in ev[2])
+                    self._close_blank(s, ev[2][0][0])
+            elif k == S.CONFIG:
+                _k, _seq, wall, mono, boot, _run, rec = ev
+                if rec.get("type") == "run_start":
+                    self._run_start(wall)
+                self._apply(rec, wall, mono, boot)
+            elif k == S.RUN_END:
+                self.run_end(ev[1], ev[2], ev[3])
+            elif k == S.RUN_STOP:
+                self._stop_reason = ev[4]
+            elif k == S.SILENCE:
+                self.silence(ev[1], ev[2], ev[4] - ev[3], ev[6])
+            elif k == S.CLOCK:
+                self.steps.append(ev[1])
+                self._step(ev[1], ev[2] / 1000, "clock_step record")
+            elif k == S.DROPPED:
+                _k, wall, mono, _b, count, first, _last = ev
+                self.dropped.append((wall - max(0, mono - first), wall))
+                self.r.warnings.append(f"{count} records were dropped (log storage full) "
+                                       f"before {self._iso(wall)}")
+
+    def heartbeat_cadence(self, cadence: dict[str, int]) -> None:
+        for run, ms in cadence.items():
+            self._hb[run] = min(self._hb.get(run, ms), ms)
+
+    def run_end(self, wall: int, mono: int, boot: str) -> None:
+        self._run_end = (wall, mono, boot)
+
+    def silence(self, a: int, b: int, length: int, run: str) -> None:
+        if length > max(SILENT_MS, 3 * self._hb.get(run, 30_000)):
+            self._down(a, b, "daemon_not_running",
+                       f"no records for {length / 1000:.0f} s (daemon hung or stopped)")
+
+    def _run_start(self, wall: int) -> None:
+        if self._run_end is None:
+            return
+        end = self._run_end[0]
+        why = (f"stopped ({self._stop_reason})" if self._stop_reason is not None
+               else "crashed or lost power (no run_stop)")
+        self._down(end, wall, "daemon_not_running", why)
+        for s in self.scr.values():
+            if s.down is not None:
+                self._up(s, end)
+            if s.blank is not None:
+                s.marks.append(("screen_blank", s.blank, end))
+                s.blank = None
+        self._run_end = None
+        self._stop_reason = None
+
+    def _down(self, a: int, b: int, kind: str, why: str) -> None:
+        if b > a:
+            self.daemon_down.append((a, b))
+            self.r.outages.append(Outage(kind, None, a, b, why))
+
+    def _mark(self, ev: tuple[Any, ...]) -> None:
+        _k, what, sid, wall, _mono, _boot, text = ev
+        s = self.scr.get(sid)
+        if s is None or not s.active:
+            return
+        if what in (S.DRIVER_ERROR, S.SHOW_FAILED):
+            s.marks.append(("driver_error", wall, wall))
+        elif what == S.SCREEN_DOWN:
+            if s.down is None:
+                s.down = (wall, text)
+        elif what == S.SCREEN_UP:
+            if s.down is not None:
+                self._up(s, wall)
+        elif what == S.SCREEN_CLEAR and s.blank is None:
+            s.blank = wall
+        if len(s.marks) > 512:
+            s.marks = _compact(s.marks)
+
+    def _up(self, s: _Screen, wall: int) -> None:
+        assert s.down is not None
+        s.marks.append(("screen_down", s.down[0], wall))
+        self.r.outages.append(Outage("screen_down", s.sid, s.down[0], wall, s.down[1]))
+        s.down = None
+
+    def _close_blank(self, s: _Screen, at: int) -> None:
+        if s.blank is not None:
+            s.marks.append(("screen_blank", s.blank, at))
+            s.blank = None
+
+    def _af(self, ev: tuple[Any, ...]) -> None:
+        _k, sid, item, cat, sw, ew, sm, em, boot, _done, spans = ev
+        s = self.scr.get(sid)
+        if s is None or not s.active:
+            self._unknown.add(sid)
+            return
+        if s.blank is not None:
+            self._close_blank(s, spans[0][0] if spans else sw)
+        s2s = self.measure == "start-to-start"
+        same = s.ref_boot == boot and s.ref_mono is not None
+        if (sm > s.ref_mono) if same else (sw > s.ref_wall):
+            self._close(s, sw, sm, boot, spans)
+        # coverage (airtime), inside opening hours and the period
+        if sw >= self.t0 and ew <= self.t1 and s.oopen and s.o0 <= sw and ew <= s.o1:
+            st = self._stat(s, sw)
+            st.af_ms += em - sm
+            st.af_showings += 1
+        elif ew > self.t0 and sw < self.t1:
+            for p0, p1 in self.hours.open_in(max(sw, self.t0), min(ew, self.t1)):
+                self._stat(s, p0).af_ms += p1 - p0
+            if self.t0 <= sw < self.t1:
+                self._stat(s, sw).af_showings += 1
+        if self.t0 <= sw < self.t1:
+            c = self.r.items.get(item)
+            if c is None:
+                c = self.r.items[item] = ItemCount(item, cat)
+            c.showings += 1
+            c.ms += em - sm
+            c.screens.add(sid)
+        # the new reference point
+        if s2s:
+            nw, nm = sw, sm
+        else:
+            nw, nm = ew, em
+        if (nm > s.ref_mono) if same else (nw > s.ref_wall):
+            s.ref_wall, s.ref_mono, s.ref_boot = nw, nm, boot
+        if s.marks:
+            s.marks = [m for m in s.marks if m[2] > s.ref_wall]
+
+    # ---- gaps ------------------------------------------------------------------------------
+    def _close(self, s: _Screen, bw: int, bm: int | None, bboot: str | None,
+               spans: tuple[tuple[int, int], ...] = ()) -> None:
+        aw, am = s.ref_wall, s.ref_mono
+        flags: tuple[str, ...] = ()
+        if am is not None and bm is not None and s.ref_boot == bboot:
+            length = bm - am
+            drift = (bw - aw) - length
+            clock = drift > STEP_MS or drift < -STEP_MS
+        else:
+            length = bw - aw
+            clock = False
+            if s.ref_boot is not None and bboot is not None and s.ref_boot != bboot:
+                flags = ("reboot",)
+        if length <= 0:
+            return
+        if not clock:
+            if not (s.o0 <= aw < s.o1):
+                s.o0, s.o1, s.oopen = self.hours.stretch_at(aw)
+            if aw + length <= s.o1 and aw >= self.t0 and aw + length <= self.t1:
+                if s.oopen:
+                    self._piece(s, aw, aw + length, length, flags, spans)
+                return
+            pieces = self._cut(aw, aw + length)
+        else:
+            flags += ("clock_step",)
+            self._step(bw, drift / 1000, f"observed on {s.sid}")
+            early, late = self._cut(aw, aw + length), self._cut(bw - length, bw)
+            pieces = max(early, late, key=lambda ps: max((b - a for a, b in ps), default=0))
+        for p0, p1 in pieces:
+            self._piece(s, p0, p1, p1 - p0, flags, spans)
+
+    def _cut(self, a: int, b: int) -> list[tuple[int, int]]:
+        return self.hours.open_in(max(a, self.t0), min(b, self.t1))
+
+    def _piece(self, s: _Screen, p0: int, p1: int, length: int, flags: tuple[str, ...],
+               spans: tuple[tuple[int, int], ...]) -> None:
+        st = self._stat(s, p0)
+        if length > st.max_gap_ms:
+            st.max_gap_ms = length
+        hrs = st.hours
+        h0 = min(23, max(0, (p0 - self._d0) // 3_600_000))
+        h1 = min(23, max(0, (p1 - 1 - self._d0) // 3_600_000))
+        for h in range(h0, h1 + 1):
+            if length > hrs[h]:
+                hrs[h] = length
+        limit = self._override if self._override is not None else self.hours.limit_in(p0, p1)
+        if length <= limit:
+            return
+        st.violations += 1
+        st.violation_ms += length
+        self.r.violations += 1
+        causes = self._causes(s, p0, p1, spans)
+        if any(p0 - STEP_MS <= t <= p1 + STEP_MS for t in self.steps) and "clock_step" not in flags:
+            flags += ("clock_step",)
+        cause = next((c for c in CAUSES if c in causes), "unknown")
+        self._emit(Violation(s.sid, self._dday, p0, p1, length, limit, cause,
+                             tuple(c for c in CAUSES if c in causes) or ("unknown",), flags))
+
+    def _causes(self, s: _Screen, p0: int, p1: int,
+                spans: tuple[tuple[int, int], ...]) -> set[str]:
+        got = {c for c, a, b in s.marks if a <= p1 and b >= p0}
+        if any(a <= p1 and b >= p0 for a, b in spans):
+            got.add("store_content")
+        if s.down is not None and s.down[0] <= p1:
+            got.add("screen_down")
+        if s.blank is not None and s.blank <= p1:
+            got.add("screen_blank")
+        if any(a < p1 and b > p0 for a, b in self.daemon_down):
+            got.add("daemon_not_running")
+        if any(a <= p1 and b >= p0 for a, b in self.dropped):
+            got.add("records_dropped")
+        return got
+
+    def _stat(self, s: _Screen, t: int) -> DayStat:
+        if not (self._d0 <= t < self._d1):
+            tz = self.hours.tz_at(t)
+            day = datetime.fromtimestamp(t / 1000, tz).date()
+            self._dday = day
+            self._d0 = local_ms(day, 0, tz)
+            self._d1 = local_ms(day + timedelta(days=1), 0, tz)
+        st = s.days.get(self._dday)
+        if st is None:
+            st = s.days[self._dday] = DayStat()
+        return st
+
+    def _step(self, at: int, step_s: float, source: str) -> None:
+        steps = self.r.clock_steps
+        if len(steps) < 1000 and not any(abs(c["at"] - at) < 60_000 for c in steps[-20:]):
+            steps.append({"at": at, "step_s": round(step_s, 3), "source": source})
+
+    def _end_screen(self, s: _Screen, wall: int, mono: int | None, boot: str | None) -> None:
+        if s.down is not None:
+            self._up(s, wall)
+        self._close_blank(s, wall)
+        if mono is not None and s.ref_mono is not None and s.ref_boot == boot:
+            later = mono > s.ref_mono
+        else:
+            later = wall > s.ref_wall
+        if later:
+            self._close(s, wall, mono, boot)
+
+    # ---- the end ---------------------------------------------------------------------------
+    def finish(self, last: tuple[str, str, int, int, str]) -> Compliance:
+        _run, boot, wall, mono, _t = last
+        t1 = wall if self._to is None else self._to
+        self.t1 = t1
+        if t1 > wall:
+            self._down(wall, t1, "no_records", "no log records after this")
+        exact = t1 == wall
+        for s in self.scr.values():
+            if s.active:
+                self._end_screen(s, t1, mono if exact else None, boot if exact else None)
+                s.life[-1][1] = t1
+        self.r.period = (self.t0, t1)
+        self._open_time()
+        if self._unknown:
+            self.r.warnings.append("showings for screens not in the configuration were "
+                                   f"ignored: {', '.join(sorted(self._unknown)[:10])}")
+        return self.r
+
+    def _open_time(self) -> None:
+        cache: dict[tuple[int, int], list[tuple[date, int]]] = {}
+        for s in self.scr.values():
+            for a, b in s.life:
+                assert a is not None and b is not None
+                lo, hi = max(a, self.t0), min(b, self.t1)
+                got = cache.get((lo, hi))
+                if got is None:
+                    got = cache[(lo, hi)] = list(self._per_day(self.hours.open_in(lo, hi)))
+                for day, ms in got:
+                    st = s.days.get(day)
+                    if st is None:
+                        st = s.days[day] = DayStat()
+                    st.open_ms += ms
+
+    def _per_day(self, pieces: list[tuple[int, int]]) -> Iterable[tuple[date, int]]:
+        for p0, p1 in pieces:
+            a = p0
+            while a < p1:
+                tz = self.hours.tz_at(a)
+                day = datetime.fromtimestamp(a / 1000, tz).date()
+                b = min(p1, local_ms(day + timedelta(days=1), 0, tz))
+                yield day, b - a
+                a = b
+
+    def _iso(self, t: int) -> str:
+        return datetime.fromtimestamp(t / 1000, self.hours.tz_at(t)).isoformat(
+            timespec="seconds")
+
+
+def _compact(marks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Merge marks of one cause less than 15 minutes apart (bounded memory in long gaps)."""
+    out: list[tuple[str, int, int]] = []
+    last: dict[str, int] = {}
+    for c, a, b in sorted(marks, key=lambda m: (m[0], m[1])):
+        i = last.get(c)
+        if i is not None and a - out[i][2] < 900_000:
+            out[i] = (c, out[i][1], max(out[i][2], b))
+        else:
+            last[c] = len(out)
+            out.append((c, a, b))
+    return out

@@ -1,0 +1,245 @@
+"""Integrity: stitch the chunk scans, in log order, into one verdict. Pure.
+
+Each chunk was verified inside (every line against the claimed digest of the line before it);
+here each chunk's first line is verified against the previous chunk's last digest, sequence
+numbers must continue across chunks and files, monotonic time must not go back within a boot
+(across chunks too), a ``seal`` must be its file's last record and name the next file, a file
+that does not follow a seal must begin with ``run_start`` (the daemon restarted), torn tails
+(a last line without newline) are tolerated and matched with the ``torn_tail`` records that
+announce them, and an expected anchor must be found with its digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..playlog import format as fmt
+from .model import FileInfo, Finding, Integrity
+from .scan import MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
+
+BREAKING = frozenset({"digest", "sequence", "mono", "malformed", "seal", "missing", "anchor",
+                      "wrong_key"})
+MAX_FINDINGS = 200
+EDIT_HINT = ("the record was edited, or records before it were deleted, inserted or reordered")
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    file: str
+    seq: int
+    mac: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        parts = text.strip().rsplit(":", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or len(parts[2]) != 64:
+            raise ValueError(f"not an anchor {text!r}: expected FILE:SEQ:MAC as printed by "
+                             "--anchor, e.g. signage-2026-11-28.jsonl:1234:<64 hex digits>")
+        return cls(parts[0], int(parts[1]), parts[2].lower())
+
+
+def plain_name(name: str) -> str:
+    return name[:-3] if name.endswith(".gz") else name
+
+
+class Stitcher:
+    def __init__(self, key: bytes, anchor: Anchor | None = None, *,
+                 complete_dir: bool = True) -> None:
+        self.key = key
+        self.anchor = anchor
+        self.complete_dir = complete_dir  # inputs are whole directories (a missing file is
+        # then a break; with files named one by one, the log may be a part of a longer one)
+        self.r = Integrity()
+        self.prev_mac: bytes | None = None
+        self.prev_seq: int | None = None
+        self.boot_mono: dict[str, int] = {}
+        self.file: FileInfo | None = None
+        self.file_lines = 0
+        self.seal: tuple[str, int] | None = None  # next_file, line of the seal in this file
+        self.after_seal: str | None = None  # next_file named by the previous file's seal
+        self.torn: list[tuple[str, int, int, str]] = []
+        self.notes: set[tuple[str, int, int, str]] = set()
+        self.key_checked = False
+        self.expect_run_start = False
+
+    def add(self, kind: str, file: str, line: int | None, seq: int | None, message: str,
+            breaks: bool | None = None) -> None:
+        brk = kind in BREAKING if breaks is None else breaks
+        self.r.counts[kind] = self.r.counts.get(kind, 0) + 1
+        if brk:
+            self.r.intact = False
+        if len(self.r.findings) < MAX_FINDINGS:
+            self.r.findings.append(Finding(kind, file, line, seq, message, brk))
+
+    # ---- files -----------------------------------------------------------------------------
+    def begin_file(self, info: FileInfo) -> None:
+        self.r.files.append(info)
+        self.file = info
+        self.file_lines = 0
+        self.seal = None
+        if self.after_seal is not None and self.after_seal != plain_name(info.name):
+            self.add("seal", info.name, None, None,
+                     f"the previous file's seal names {self.after_seal} as the next file, "
+                     f"not {plain_name(info.name)}: a file is missing or misplaced")
+        self.expect_run_start = self.prev_seq is not None and self.after_seal is None
+        self.after_seal = None
+
+    def end_file(self) -> None:
+        f = self.file
+        assert f is not None
+        if self.seal is not None:
+            nxt, line = self.seal
+            if line != self.file_lines:
+                self.add("seal", f.name, line, None,
+                         f"records follow the seal (naming {nxt}) in the same file")
+            f.sealed = True
+            self.after_seal = nxt
+
+    # ---- chunks ----------------------------------------------------------------------------
+    def feed(self, c: ChunkScan, offset: int) -> None:
+        """One chunk's scan, ``offset`` = the byte offset of its first line in the file."""
+        f = self.file
+        assert f is not None
+        base = self.file_lines
+        if c.first_seq is not None and c.first_hdr is not None:
+            self._join(f, c, base)
+        if not self.key_checked and c.lines > 1:
+            self.key_checked = True
+            if c.bad_macs >= 0.9 * (c.lines - 1):
+                self._wrong_key(f, base)
+        for kind, idx, seq, msg in c.problems:
+            if kind == "digest" and self.r.wrong_key:
+                continue
+            if kind == "digest":
+                msg = f"{msg}: {EDIT_HINT}"
+            if kind == "mono_jitter":
+                self.add(kind, f.name, base + idx + 1, seq, msg + " (tolerated: see "
+                         "docs/log-format.md)", breaks=False)
+            else:
+                self.add(kind, f.name, base + idx + 1, seq, msg,
+                         breaks=None if kind != "unreadable" else False)
+        for kind, n in c.problem_counts.items():
+            shown = sum(1 for p in c.problems if p[0] == kind)
+            if n > shown:
+                self.r.counts[kind] = self.r.counts.get(kind, 0) + n - shown
+                if kind in BREAKING:
+                    self.r.intact = False
+        for boot, first, last in c.boots:
+            seen = self.boot_mono.get(boot)
+            if seen is not None and first < seen - MONO_SLACK_S * 1000:
+                self.add("mono", f.name, base + 1, c.first_seq,
+                         f"monotonic time goes back {(seen - first) / 1000:.3f} s within "
+                         f"boot {boot}")
+            self.boot_mono[boot] = max(last, seen if seen is not None else last)
+        for ev in c.events:
+            if ev[0] == SEAL:
+                self.seal = (ev[3], base + ev[1] + 1)
+            elif ev[0] == TORN_NOTE:
+                self.notes.add((plain_name(ev[2]), ev[3], ev[4], ev[5]))
+        if c.anchor_mac is not None and self.anchor is not None:
+            self._anchor_seen(f, c.anchor_mac)
+        if c.torn is not None:
+            pos, length, sha = c.torn
+            f.torn = {"offset": offset + pos, "length": length, "sha256": sha}
+            self.torn.append((plain_name(f.name), offset + pos, length, sha))
+        f.records += c.lines
+        self.r.records += c.lines
+        self.file_lines += c.lines
+        if c.last_seq is not None:
+            if f.first_seq is None:
+                f.first_seq = c.first_seq
+            f.last_seq = c.last_seq
+            self.prev_seq = c.last_seq
+            self.prev_mac = c.last_mac
+            self.r.head = (plain_name(f.name), c.last_seq, c.last_mac.decode("ascii", "replace"))
+
+    def _join(self, f: FileInfo, c: ChunkScan, base: int) -> None:
+        assert c.first_seq is not None and c.first_hdr is not None
+        line = base + 1
+        new_file = base == 0
+        if new_file and self.expect_run_start:
+            self.expect_run_start = False
+            if c.first_hdr[4] != "run_start":
+                self.add("missing", f.name, 1, c.first_seq,
+                         "the previous file was not sealed and this one does not begin with "
+                         "run_start: a file is missing before it, or files are out of order")
+        if self.prev_mac is None:
+            if c.first_seq == 0:
+                self.key_checked = True
+                if fmt.verify(self.key, fmt.GENESIS, c.first_line) is None:
+                    if c.lines == 1 or c.bad_macs >= 0.9 * (c.lines - 1):
+                        self._wrong_key(f, base)
+                    else:
+                        self.add("digest", f.name, line, 0,
+                                 "the first record (seq 0) does not verify: it was edited")
+            else:
+                self.add("partial_start", f.name, line, c.first_seq,
+                         f"the log given starts at seq {c.first_seq}, not 0 (older files were "
+                         "removed or not given); this first record's own digest cannot be "
+                         "checked", breaks=False)
+            return
+        assert self.prev_seq is not None
+        if c.first_seq != self.prev_seq + 1:
+            if c.first_seq > self.prev_seq + 1:
+                what = (f"records {self.prev_seq + 1}..{c.first_seq - 1} are missing"
+                        + (" (a file is missing before this one)" if new_file else ""))
+            else:
+                what = f"seq {c.first_seq} after seq {self.prev_seq}: repeated or reordered"
+            self.add("missing" if new_file else "sequence", f.name, line, c.first_seq, what)
+        if not self.r.wrong_key and fmt.verify(self.key, self.prev_mac, c.first_line) is None:
+            self.add("digest", f.name, line, c.first_seq,
+                     f"the digest does not verify: {EDIT_HINT}")
+
+    def _wrong_key(self, f: FileInfo, base: int) -> None:
+        self.key_checked = True
+        if not self.r.wrong_key:
+            self.r.wrong_key = True
+            self.add("wrong_key", f.name, base + 1, None,
+                     "the key does not verify this log (not one record's digest matches): "
+                     "wrong key file, or not this site's log")
+
+    def _anchor_seen(self, f: FileInfo, mac: bytes) -> None:
+        a = self.anchor
+        assert a is not None
+        ok = mac.decode("ascii", "replace") == a.mac and plain_name(a.file) == plain_name(f.name)
+        self.r.anchor = {"file": a.file, "seq": a.seq, "mac": a.mac, "found": ok,
+                         "message": "the log still holds the anchor" if ok else
+                         f"the record with seq {a.seq} differs from the anchor: the log was "
+                         "rewritten after the anchor was taken"}
+        if not ok:
+            self.add("anchor", f.name, None, a.seq, self.r.anchor["message"])
+
+    # ---- the end -----------------------------------------------------------------------------
+    def finish(self) -> Integrity:
+        r = self.r
+        if self.after_seal is not None and r.files and r.files[-1].sealed:
+            self.add("missing", r.files[-1].name, None, self.prev_seq,
+                     f"the log ends with a seal naming {self.after_seal}, which is missing: "
+                     "the log was cut short" if self.complete_dir else
+                     f"the last file given is sealed; its successor {self.after_seal} was not "
+                     "given", breaks=self.complete_dir)
+        last_file = plain_name(r.files[-1].name) if r.files else ""
+        for name, off, length, sha in self.torn:
+            if name == last_file:
+                self.add("torn_tail", name, None, None,
+                         f"ends in a torn line ({length} bytes at offset {off}): a power cut "
+                         "while writing; tolerated", breaks=False)
+            elif (name, off, length, sha) not in self.notes:
+                self.add("torn_tail", name, None, None,
+                         f"torn line ({length} bytes at offset {off}) not announced by a "
+                         "torn_tail record of the next run; tolerated", breaks=False)
+        a = self.anchor
+        if a is not None and r.anchor is None:
+            first = r.files[0].first_seq if r.files else None
+            if self.prev_seq is None or a.seq > self.prev_seq:
+                msg = (f"the log ends at seq {self.prev_seq}, before the anchor's seq {a.seq}: "
+                       "its tail was cut off or rewritten")
+            else:
+                msg = (f"the anchor's seq {a.seq} is not in the files given (they start at "
+                       f"seq {first})")
+            r.anchor = {"file": a.file, "seq": a.seq, "mac": a.mac, "found": False,
+                        "message": msg}
+            self.add("anchor", a.file, None, a.seq, msg)
+        if r.records == 0:
+            self.add("missing", "", None, None, "the log holds no records")
+        return r

@@ -1,0 +1,141 @@
+"""What an audit finds: plain data, shared by the engine and the outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+# exit codes (documented in docs/log-format.md, "Audit output")
+EXIT_OK, EXIT_VIOLATIONS, EXIT_BROKEN, EXIT_INPUT = 0, 1, 2, 3
+
+#: causes of a gap, most serious first; a violation's ``cause`` is the first that applies
+CAUSES = ("daemon_not_running", "screen_down", "driver_error", "records_dropped",
+          "screen_blank", "store_content", "unknown")
+#: flags that may accompany a cause
+FLAGS = ("clock_step", "reboot")
+
+
+class AuditInputError(Exception):
+    """Unreadable input or a usage error: exit 3 with this message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    file: str
+    line: int | None
+    seq: int | None
+    message: str
+    breaks: bool  # True: the log is untrusted; False: a warning
+
+    def text(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        seq = f" (seq {self.seq})" if self.seq is not None else ""
+        return f"{where}{seq}: {self.message}" if where else self.message
+
+
+@dataclass(slots=True)
+class FileInfo:
+    name: str
+    compressed: bool
+    bytes: int
+    records: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    sealed: bool = False
+    torn: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Integrity:
+    intact: bool = True
+    records: int = 0
+    files: list[FileInfo] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # findings per kind, all of them
+    head: tuple[str, int, str] | None = None  # file, seq, mac
+    anchor: dict[str, Any] | None = None
+    wrong_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    screen: str
+    day: date
+    start: int  # epoch ms
+    end: int
+    length_ms: int
+    limit_ms: int
+    cause: str
+    causes: tuple[str, ...]
+    flags: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class DayStat:
+    open_ms: int = 0
+    af_ms: int = 0
+    af_showings: int = 0
+    max_gap_ms: int = 0
+    violations: int = 0
+    violation_ms: int = 0
+    #: longest gap touching each local hour (for the report's chart)
+    hours: list[int] = field(default_factory=lambda: [0] * 24)
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    kind: str  # screen_down | daemon_not_running | no_records
+    screen: str | None
+    start: int
+    end: int
+    reason: str
+
+
+@dataclass(slots=True)
+class ItemCount:
+    item: str
+    category: str | None
+    showings: int = 0
+    ms: int = 0
+    screens: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Compliance:
+    site: dict[str, Any] = field(default_factory=dict)
+    tz: str = "Asia/Shanghai"
+    period: tuple[int, int] = (0, 0)
+    limit_ms: int = 60_000
+    limit_source: str = "log"
+    measure: str = "end-to-start"
+    screens: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> run_start entry
+    days: dict[str, dict[date, DayStat]] = field(default_factory=dict)
+    violations: int = 0
+    outages: list[Outage] = field(default_factory=list)
+    items: dict[str, ItemCount] = field(default_factory=dict)
+    catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clock_steps: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def max_gap_ms(self, screen: str) -> int:
+        return max((d.max_gap_ms for d in self.days.get(screen, {}).values()), default=0)
+
+
+@dataclass(slots=True)
+class AuditResult:
+    integrity: Integrity
+    compliance: Compliance
+    violations: Any  # an iterable of Violation (kept on disk when there are many)
+
+    @property
+    def exit_code(self) -> int:
+        if not self.integrity.intact:
+            return EXIT_BROKEN
+        return EXIT_VIOLATIONS if self.compliance.violations else EXIT_OK
+
+    @property
+    def verdict(self) -> str:
+        return {EXIT_OK: "compliant", EXIT_VIOLATIONS: "violations",
+                EXIT_BROKEN: "integrity_broken"}[self.exit_code]

@@ -1,0 +1,175 @@
+"""Reading log files: find them, order them, cut them into chunks of whole lines. The I/O
+edge of the audit (the scanning itself is pure, in scan.py).
+
+Plain files are cut by byte ranges that each worker reads itself; gzip'd files can only be
+read from the start, so the reading process decompresses them and hands out the bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import AuditInputError
+
+FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl(\.gz)?$")
+CHUNK = 8 << 20
+FILE_PATTERN = "signage-YYYY-MM-DD[.N].jsonl[.gz]"
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    path: Path
+    name: str  # as on disk
+    compressed: bool
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One chunk: either a byte range of a plain file, or bytes already read."""
+
+    file_index: int
+    offset: int  # where the chunk's first line starts in the (uncompressed) file
+    path: str | None = None
+    end: int = 0  # plain: lines that start before ``end`` belong to this chunk
+    size: int = 0  # plain: the file's size when the audit began
+    data: bytes | None = None
+    final: bool = False  # data: the file's last chunk
+
+
+def _key(p: Path) -> tuple[str, int, str]:
+    m = FILE_RE.match(p.name)
+    assert m is not None
+    return m.group(1), int(m.group(2) or 0), p.name
+
+
+def discover(paths: list[Path]) -> tuple[list[LogFile], bool]:
+    """The log files named by ``paths`` (files or directories), in write order, and whether
+    all of them came from directories (then a missing last file is a break)."""
+    if not paths:
+        raise AuditInputError("no log given: name log files or a log directory")
+    found: dict[Path, None] = {}
+    others: list[Path] = []
+    from_dirs = True
+    for p in paths:
+        if p.is_dir():
+            got = [c for c in p.iterdir() if FILE_RE.match(c.name) and c.is_file()]
+            if not got:
+                raise AuditInputError(f"{p}: no log files ({FILE_PATTERN}) in this directory")
+            found.update(dict.fromkeys(got))
+        elif p.is_file():
+            from_dirs = False
+            if FILE_RE.match(p.name):
+                found[p] = None
+            else:
+                others.append(p)
+        elif p.exists():
+            raise AuditInputError(f"{p}: not a regular file or directory")
+        else:
+            raise AuditInputError(f"{p}: no such file or directory")
+    files = sorted(found, key=_key)
+    plain: dict[str, Path] = {}
+    for f in files:
+        base = f.name[:-3] if f.name.endswith(".gz") else f.name
+        if base in plain and plain[base] != f:
+            raise AuditInputError(f"both {plain[base]} and {f} are given: they are the same "
+                                  "log file, plain and compressed; keep one")
+        plain[base] = f
+    if others:
+        if files or len(others) > 1:
+            raise AuditInputError(
+                f"{others[0]}: cannot place this file among the log's files; log files are "
+                f"named {FILE_PATTERN} (as the daemon writes them)")
+        files = others
+    out = []
+    for f in files:
+        try:
+            size = f.stat().st_size
+        except OSError as exc:
+            raise AuditInputError(f"{f}: cannot read: {exc.strerror}") from None
+        out.append(LogFile(f, f.name, f.name.endswith(".gz") or _is_gzip(f), size))
+    return out, from_dirs
+
+
+def _is_gzip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError as exc:
+        raise AuditInputError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def tasks(files: list[LogFile], chunk: int = CHUNK) -> Iterator[Task]:
+    """The chunks of every file, in order (gzip'd files are decompressed here, lazily)."""
+    for i, f in enumerate(files):
+        if f.compressed:
+            yield from _gzip_tasks(i, f, chunk)
+        elif f.size == 0:
+            yield Task(i, 0, str(f.path), 0, 0)
+        else:
+            for start in range(0, f.size, chunk):
+                yield Task(i, start, str(f.path), min(start + chunk, f.size), f.size)
+
+
+def _gzip_tasks(i: int, f: LogFile, chunk: int) -> Iterator[Task]:
+    offset = 0
+    carry = b""
+    try:
+        with gzip.open(f.path, "rb") as fh:
+            while True:
+                block = fh.read(chunk)
+                if not block:
+                    break
+                buf = carry + block
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = buf
+                    continue
+                yield Task(i, offset, data=buf[:cut])
+                offset += cut
+                carry = buf[cut:]
+    except (OSError, EOFError, zlib.error) as exc:
+        raise AuditInputError(f"{f.path}: not a readable gzip file ({exc})") from None
+    yield Task(i, offset, data=carry, final=True)
+
+
+def read_task(t: Task) -> tuple[bytes, int, bool]:
+    """(bytes of whole lines, offset of the first line, final) for a task. Lines starting
+    before ``t.end`` belong to it; the last may run past ``end`` (read up to the size the file
+    had when the audit began)."""
+    if t.data is not None:
+        return t.data, t.offset, t.final
+    assert t.path is not None
+    if t.size == 0:
+        return b"", 0, True
+    with open(t.path, "rb") as fh:
+        start = t.offset
+        if start > 0:
+            fh.seek(start - 1)
+            head = fh.read(t.end - start + 1)
+            nl = head.find(b"\n")
+            if nl < 0:
+                return b"", t.end, False  # one long line started before this chunk
+            start = start + nl
+            data = head[nl + 1:]
+        else:
+            data = fh.read(t.end)
+        if start >= t.end:
+            return b"", t.end, False
+        pos = t.end
+        while not data.endswith(b"\n") and pos < t.size:
+            more = fh.read(min(1 << 16, t.size - pos))
+            if not more:
+                break
+            pos += len(more)
+            nl = more.find(b"\n")
+            if nl >= 0:
+                data += more[:nl + 1]
+                break
+            data += more
+        return data, start, pos >= t.size and not data.endswith(b"\n")
