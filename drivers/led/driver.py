@@ -156,7 +156,7 @@ class LedDriver(Driver):
         dark = pack_bitmap(*planes_for_text(blank(o.width, o.height), o.colors, o.color), x=o.x)
         page = Page(bitmap=dark, valid_len=o.width, display_mode=DisplayMode.STATIC,
                     speed=o.speed)
-        self._send(self._area((page,), RunMode.HOLD_LAST), self.ctx.clock.monotonic())
+        self._send(self._area((page,), RunMode.HOLD_LAST), None)
 
     def health(self) -> Health:
         if self._problems:
@@ -228,7 +228,8 @@ class LedDriver(Driver):
             raise ContentRejected(f"{item.item_id}: " + "; ".join(problems))
         return area
 
-    def _send(self, area: AreaUpdate, start: float) -> float:
+    def _send(self, area: AreaUpdate, start: float | None) -> float:
+        """Send, confirm, and (for a switch, ``start`` given) measure its latency."""
         data = update_area_request(area, rtn_req=self.opts.confirm)
         if self.ctx.virtual:
             return self.ctx.clock.monotonic()
@@ -254,7 +255,8 @@ class LedDriver(Driver):
         if outcome.attempts > 1:
             self.ctx.event("led_resend", {"attempts": outcome.attempts,
                                           "problems": list(outcome.problems)})
-        self._observe(confirmed - start)
+        if start is not None:
+            self._observe(confirmed - start)
         self._last_error = ""
         return confirmed
 
