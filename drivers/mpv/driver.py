@@ -13,17 +13,12 @@ frame instead of ending the file) or an ``end-file`` with reason ``eof`` for our
 
 from __future__ import annotations
 
-import hashlib
-import os
+import shlex
 import shutil
-import stat
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, NoReturn
-
-from PIL import Image
 
 from signage import render
 from signage.driver import (
@@ -48,6 +43,7 @@ from .ipc import (
     read_rss_mb,
     supports_ipc_client,
 )
+from .media import SlideFiles, checked_media_path, ensure_private_dir
 from .options import MpvOptions, build_argv, parse_options
 from .probe import ProbeCache, ProbeError
 
@@ -64,24 +60,6 @@ class _Showing:
     kind: ItemKind | None  # None for the black frame of clear()
     started_at: float
     ended_at: float | None = None
-
-
-def checked_media_path(spec: ScreenSpec, path: Path, label: str) -> Path:
-    """``path`` resolved (symlinks followed) and required to be a readable regular file inside
-    ``spec.media_root``. Raises ContentRejected otherwise; nothing reaches mpv before this."""
-    root = spec.media_root.resolve()
-    candidate = path if path.is_absolute() else root / path
-    try:
-        resolved = candidate.resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loop
-        raise ContentRejected(f"{label}: cannot resolve {path}: {exc}") from exc
-    if not resolved.is_relative_to(root):
-        raise ContentRejected(f"{label}: {path} lies outside the media root {root}")
-    if not resolved.is_file():
-        raise ContentRejected(f"{label}: {path} is missing or not a regular file")
-    if not os.access(resolved, os.R_OK):
-        raise ContentRejected(f"{label}: {path} is not readable")
-    return resolved
 
 
 class MpvDriver(Driver):
@@ -102,7 +80,7 @@ class MpvDriver(Driver):
         self._ipc_mode: IpcMode | None = None
         self._current: _Showing | None = None
         self._latency: float | None = None
-        self._render_tag: str | None = None
+        self._files = SlideFiles(self.runtime_dir, spec.width, spec.height)
 
     # ---- validate time ---------------------------------------------------------------------
     @classmethod
@@ -143,7 +121,7 @@ class MpvDriver(Driver):
         exe = shutil.which(self.options.mpv_path)
         if exe is None:
             raise ScreenUnavailable(f"{self.options.mpv_path} not found: apt install mpv")
-        self._ensure_private_dir(self.runtime_dir)
+        ensure_private_dir(self.runtime_dir)
         if self._ipc_mode is None:
             want = self.options.ipc
             if want == "auto":
@@ -160,11 +138,33 @@ class MpvDriver(Driver):
             player.command(["get_property", "mpv-version"],
                            timeout_s=self.options.start_timeout_s)
             player.command(["observe_property", _EOF_OBSERVER, "eof-reached"])
+            vo_up = self._wait_for_vo(player)
         except IpcError as exc:
             player.kill()
-            raise ScreenUnavailable(f"mpv did not start ({self._ipc_mode} IPC): {exc}") from exc
+            raise ScreenUnavailable(
+                f"mpv did not start (exit status {player.exit_status()}, {self._ipc_mode} IPC): "
+                f"{exc}; command line: {shlex.join(argv)}") from exc
+        if not vo_up:
+            player.kill()
+            raise ScreenUnavailable(
+                f"mpv started but its video output vo={self.options.vo!r} could not be "
+                f"opened (no display/DRM device, or no permission: see docs/drivers/mpv.md); "
+                f"command line: {shlex.join(argv)}")
         self._player = player
         self._current = None
+
+    def _wait_for_vo(self, player: MpvProcess) -> bool:
+        """With --force-window mpv opens its video output at start-up, then emits ``idle``.
+        True once ``current-vo`` exists; False when start-up ended without one."""
+        deadline = time.monotonic() + self.options.start_timeout_s
+        idle_seen = False
+        while True:
+            if _vo_alive(player):
+                return True
+            if idle_seen or time.monotonic() >= deadline:
+                return False
+            ev = player.next_event(min(deadline, time.monotonic() + 0.05))
+            idle_seen = ev is not None and ev.name == "idle"
 
     def close(self) -> None:
         player, self._player = self._player, None
@@ -195,7 +195,7 @@ class MpvDriver(Driver):
     def show(self, item: Showable) -> float:
         label = f"item {item.item_id}"
         if item.kind is ItemKind.TEXT:
-            media = self._slide(item, label)
+            media = self._files.slide(item.text, item.anti_fraud, label)
         elif item.path is None:
             raise ContentRejected(f"{label}: {item.kind.value} item without a path")
         else:
@@ -208,7 +208,7 @@ class MpvDriver(Driver):
         """A black frame, confirmed like any item. Raises ScreenUnavailable."""
         self._restart_if_bloated()
         try:
-            self._load(self._black_frame(), "black frame", None)
+            self._load(self._files.black(), "black frame", None)
         except ContentRejected as exc:
             raise ScreenUnavailable(f"cannot show a black frame: {exc}") from exc
 
@@ -261,12 +261,18 @@ class MpvDriver(Driver):
         deadline = time.monotonic() + self.options.show_timeout_s
         ours = False
         while True:
+            # Wake up at least every reply_timeout_s: a player that falls silent is pinged,
+            # so a hang is found in about twice that, not only after show_timeout_s.
+            wake = min(deadline, time.monotonic() + self.options.reply_timeout_s)
             try:
-                ev = player.next_event(deadline)
+                ev = player.next_event(wake)
             except IpcClosed as exc:
                 raise self._down(exc) from exc
             if ev is None:
-                self._no_confirmation(player, label)
+                if time.monotonic() >= deadline:
+                    self._no_confirmation(player, label)
+                self._ping(player)
+                continue
             if ev.seq < reply_seq:
                 continue  # older than our loadfile: a previous item's event
             eid = ev.data.get("playlist_entry_id")
@@ -275,11 +281,14 @@ class MpvDriver(Driver):
                     entry = eid
                 ours = eid == entry
             elif ev.name == "end-file" and eid == entry:
+                if not _vo_alive(player):
+                    raise self._down(IpcClosed("mpv lost its video output"))
                 raise self._ended_early(ev, label, media)
             elif ev.name == "playback-restart" and ours:
+                self._record_latency(ev.at - t_send)
+                self._require_video(player, label, media)
                 showing = _Showing(entry, kind, ev.at)
                 self._current = showing
-                self._record_latency(ev.at - t_send)
                 return showing
             elif ev.name == "shutdown":
                 raise self._down(IpcClosed("mpv is shutting down"))
@@ -295,12 +304,34 @@ class MpvDriver(Driver):
             return ContentRejected(f"{label}: {media.name} is a playlist, not a media file")
         return ContentRejected(f"{label}: {media.name} ended before its first frame ({reason})")
 
-    def _no_confirmation(self, player: MpvProcess, label: str) -> NoReturn:
-        """No playback-restart in time: a hung player is down, a live one rejects the file."""
+    def _require_video(self, player: MpvProcess, label: str, media: Path) -> None:
+        """A file without a video track (audio only) "starts" on a black window: refuse it,
+        and stop it so its sound does not play on."""
+        try:
+            vid, _ = player.command(["get_property", "vid"])
+        except CommandFailed:
+            vid = False
+        except IpcError as exc:
+            raise self._down(exc) from exc
+        if vid is False or vid is None:
+            try:
+                player.command(["stop"])
+            except CommandFailed:
+                pass
+            except IpcError as exc:
+                raise self._down(exc) from exc
+            raise ContentRejected(f"{label}: {media.name} has no picture (audio only)")
+
+    def _ping(self, player: MpvProcess) -> None:
+        """Raise ScreenUnavailable unless mpv answers within reply_timeout_s."""
         try:
             player.command(["get_property", "pid"])
         except IpcError as exc:
-            raise self._down(IpcTimeout(f"no confirmation and no reply: {exc}")) from exc
+            raise self._down(IpcTimeout(f"mpv stopped answering while loading: {exc}")) from exc
+
+    def _no_confirmation(self, player: MpvProcess, label: str) -> NoReturn:
+        """No playback-restart in time: a hung player is down, a live one rejects the file."""
+        self._ping(player)
         raise ContentRejected(f"{label}: no first frame within "
                               f"{self.options.show_timeout_s:g} s")
 
@@ -334,67 +365,14 @@ class MpvDriver(Driver):
                                           "limit_mb": limit, "pid": player.pid})
         self.open()
 
-    @staticmethod
-    def _ensure_private_dir(path: Path) -> None:
-        try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            st = os.lstat(path)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-                raise ScreenUnavailable(f"{path}: not a directory owned by this user")
-            if stat.S_IMODE(st.st_mode) != 0o700:
-                os.chmod(path, 0o700)
-        except OSError as exc:
-            raise ScreenUnavailable(f"cannot create runtime directory {path}: {exc}") from exc
 
-    def _slide(self, item: Showable, label: str) -> Path:
-        """The item's text rendered by signage.render as a PNG, cached by text and size."""
-        text = item.text
-        if not text.strip():
-            raise ContentRejected(f"{label}: empty text")
-        w, h = self.spec.width, self.spec.height
-        key = hashlib.sha256(
-            f"{self._renderer_tag()}|{w}x{h}|{int(item.anti_fraud)}|{text}".encode()
-        ).hexdigest()[:32]
-        path = self.runtime_dir / "slides" / f"{key}.png"
-        if path.is_file():
-            return path
-        try:
-            img = render.render_slide(text, w, h, anti_fraud=item.anti_fraud)
-        except (render.FontNotFound, OSError, ValueError) as exc:
-            raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
-        self._save_png(img, path)
-        return path
-
-    def _black_frame(self) -> Path:
-        w, h = max(1, self.spec.width), max(1, self.spec.height)
-        path = self.runtime_dir / f"black-{w}x{h}.png"
-        if not path.is_file():
-            self._save_png(Image.new("RGB", (w, h), (0, 0, 0)), path)
-        return path
-
-    def _save_png(self, img: Image.Image, path: Path) -> None:
-        self._ensure_private_dir(path.parent)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-        except OSError as exc:
-            raise ScreenUnavailable(f"cannot write in {path.parent}: {exc}") from exc
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                img.save(fh, format="PNG")
-            os.replace(tmp, path)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise ScreenUnavailable(f"cannot write {path}: {exc}") from exc
-
-    def _renderer_tag(self) -> str:
-        """Digest of the renderer's source, so a changed renderer never serves stale slides."""
-        if self._render_tag is None:
-            try:
-                src = Path(render.__file__).read_bytes()
-            except OSError:
-                src = b""
-            self._render_tag = hashlib.sha256(src).hexdigest()[:12]
-        return self._render_tag
+def _vo_alive(player: MpvProcess) -> bool:
+    """Whether mpv has a video output right now (``current-vo`` exists)."""
+    try:
+        player.command(["get_property", "current-vo"])
+    except CommandFailed:
+        return False
+    return True
 
 
 def _is_eof(ev: Event, entry_id: int | None) -> bool:

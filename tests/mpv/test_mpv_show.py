@@ -100,12 +100,25 @@ def test_killed_mpv_makes_the_screen_unavailable_and_open_recovers(
     assert drv.health().ok
 
 
-def test_hung_mpv_times_out_as_unavailable(make_driver: MakeDriver, media: Media) -> None:
-    drv = make_driver(reply_timeout_s=0.5)
+def _wait_until_stopped(pid: int) -> None:
+    deadline = time.monotonic() + 3.0
+    while "T (stopped)" not in Path(f"/proc/{pid}/status").read_text():
+        assert time.monotonic() < deadline, "SIGSTOP did not take effect"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("settled", [True, False], ids=["stopped-before", "stopped-while-loading"])
+def test_hung_mpv_times_out_as_unavailable(make_driver: MakeDriver, media: Media,
+                                           settled: bool) -> None:
+    drv = make_driver(reply_timeout_s=0.5, show_timeout_s=30.0)
     drv.show(item(ItemKind.IMAGE, media.red))
     old = drv.pid
     assert old is not None
     os.kill(old, signal.SIGSTOP)  # alive but answering nothing
+    if settled:
+        _wait_until_stopped(old)
+    # else: the stop usually lands after mpv accepted the loadfile; then the silent player
+    # is pinged and found hung long before show_timeout_s (30 s here)
     t0 = time.monotonic()
     with pytest.raises(ScreenUnavailable, match="no reply"):
         drv.show(item(ItemKind.IMAGE, media.blue))

@@ -1,0 +1,112 @@
+"""Files the driver hands to mpv: checked media paths, rendered text slides, a black frame.
+
+Nothing reaches mpv before it passed through here: a media path must resolve (symlinks
+followed) to a readable regular file inside the screen's media root; text is drawn by the one
+shared renderer (``signage.render.render_slide``) into a PNG in the driver's private 0700
+runtime directory, cached by text, size and renderer version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from signage import render
+from signage.driver import ContentRejected, ScreenSpec, ScreenUnavailable
+
+
+def checked_media_path(spec: ScreenSpec, path: Path, label: str) -> Path:
+    """``path`` resolved (symlinks followed) and required to be a readable regular file inside
+    ``spec.media_root`` (a relative path is taken relative to it). Raises ContentRejected."""
+    root = spec.media_root.resolve()
+    candidate = path if path.is_absolute() else root / path
+    try:
+        resolved = candidate.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loop
+        raise ContentRejected(f"{label}: cannot resolve {path}: {exc}") from exc
+    if not resolved.is_relative_to(root):
+        raise ContentRejected(f"{label}: {path} lies outside the media root {root}")
+    if not resolved.is_file():
+        raise ContentRejected(f"{label}: {path} is missing or not a regular file")
+    if not os.access(resolved, os.R_OK):
+        raise ContentRejected(f"{label}: {path} is not readable")
+    return resolved
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (mode 0700, owned by us, not a symlink). Raises ScreenUnavailable."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            raise ScreenUnavailable(f"{path}: not a directory owned by this user")
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise ScreenUnavailable(f"cannot create runtime directory {path}: {exc}") from exc
+
+
+def save_png(img: Image.Image, path: Path) -> None:
+    """Atomic write (temp file + rename) into a private directory. Raises ScreenUnavailable."""
+    ensure_private_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
+    except OSError as exc:
+        raise ScreenUnavailable(f"cannot write in {path.parent}: {exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            img.save(fh, format="PNG")
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ScreenUnavailable(f"cannot write {path}: {exc}") from exc
+
+
+class SlideFiles:
+    """Text slides and the black frame of one screen, as PNG files under ``directory``."""
+
+    def __init__(self, directory: Path, width: int, height: int) -> None:
+        self.directory = directory
+        self.width = max(1, width)
+        self.height = max(1, height)
+        self._render_tag: str | None = None
+
+    def slide(self, text: str, anti_fraud: bool, label: str) -> Path:
+        """The text drawn by signage.render as a full-screen slide. Raises ContentRejected
+        (empty or undrawable text) or ScreenUnavailable (cannot write the file)."""
+        if not text.strip():
+            raise ContentRejected(f"{label}: empty text")
+        key = hashlib.sha256(
+            f"{self._renderer_tag()}|{self.width}x{self.height}|{int(anti_fraud)}|{text}"
+            .encode()
+        ).hexdigest()[:32]
+        path = self.directory / "slides" / f"{key}.png"
+        if path.is_file():
+            return path
+        try:
+            img = render.render_slide(text, self.width, self.height, anti_fraud=anti_fraud)
+        except (render.FontNotFound, OSError, ValueError) as exc:
+            raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
+        save_png(img, path)
+        return path
+
+    def black(self) -> Path:
+        path = self.directory / f"black-{self.width}x{self.height}.png"
+        if not path.is_file():
+            save_png(Image.new("RGB", (self.width, self.height), (0, 0, 0)), path)
+        return path
+
+    def _renderer_tag(self) -> str:
+        """Digest of the renderer's source: a changed renderer never serves stale slides."""
+        if self._render_tag is None:
+            try:
+                src = Path(render.__file__).read_bytes()
+            except OSError:
+                src = b""
+            self._render_tag = hashlib.sha256(src).hexdigest()[:12]
+        return self._render_tag
