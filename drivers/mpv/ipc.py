@@ -130,7 +130,7 @@ class MpvProcess:
         self._reader.start()
 
     def _spawn(self, ipc_args: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
-        argv = [self._argv[0], *ipc_args, *self._argv[1:]]
+        argv = [*self._argv, *ipc_args]  # last: nothing earlier can redirect the IPC
         try:
             return subprocess.Popen(  # argument list, never a shell
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

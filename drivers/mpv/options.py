@@ -30,14 +30,22 @@ _MANAGED = {
     "fs": "use the fullscreen option",
     "gpu-context": "use the gpu_context option",
     "playlist": "the driver loads one file at a time",
+    "pause": "items must play",
+    "loop-file": "a clip must end for its end to be reported",
+    "loop-playlist": "the driver loads one file at a time",
 }
 
-# Fixed kiosk arguments besides the ones the brief names: no on-screen controller or OSD
-# messages, no key bindings (a keyboard plugged into the player must not quit it), no user
-# scripts, no network helpers, no external subtitle/audio files picked up next to a clip.
-_KIOSK_ARGS = (
+# What the driver's model of "on screen" rests on. Passed LAST (after extra_args, and after
+# anything a file named by --include sets), so nothing can override them.
+_ESSENTIAL_ARGS = (
     "--idle=yes", "--force-window=yes", "--keep-open=yes", "--keep-open-pause=no",
     "--reset-on-next-file=pause", "--image-display-duration=inf", "--no-terminal",
+    "--pause=no", "--loop-file=no", "--loop-playlist=no",
+)
+# Kiosk defaults: no on-screen controller or OSD messages, no key bindings (a keyboard
+# plugged into the player must not quit it), no user scripts, no network helper, no
+# subtitle/audio files picked up next to a clip. Passed before extra_args: a site may change.
+_KIOSK_ARGS = (
     "--osc=no", "--osd-level=0", "--input-default-bindings=no", "--input-vo-keyboard=no",
     "--cursor-autohide=always", "--load-scripts=no", "--load-stats-overlay=no", "--ytdl=no",
     "--sub-auto=no", "--audio-file-auto=no",
@@ -168,7 +176,7 @@ def parse_options(raw: Mapping[str, Any]) -> tuple[MpvOptions, list[str]]:
 
 def build_argv(opts: MpvOptions, mpv_exe: str, *, screen_id: str, width: int,
                height: int) -> list[str]:
-    """mpv's argument list (without the IPC argument, which the IPC client adds)."""
+    """mpv's argument list (without the IPC argument, which the IPC client appends)."""
     argv = [mpv_exe]
     if not opts.user_config:
         argv.append("--no-config")
@@ -196,4 +204,5 @@ def build_argv(opts: MpvOptions, mpv_exe: str, *, screen_id: str, width: int,
         else:
             argv += [f"--screen-name={opts.display}", f"--fs-screen-name={opts.display}"]
     argv.extend(opts.extra_args)
+    argv.extend(_ESSENTIAL_ARGS)
     return argv

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from signage_drivers.mpv.options import parse_options
 
 from signage.driver import ContentRejected, ItemKind, ScreenUnavailable
 
@@ -54,3 +56,28 @@ def test_audio_only_file_is_rejected_not_confirmed_on_a_black_screen(
         drv.show(item(ItemKind.CLIP, tone))
     drv.show(item(ItemKind.CLIP, media.clip_1s))  # still working
     assert drv.health().ok
+
+
+def test_a_site_include_cannot_break_start_and_end(make_driver: MakeDriver, media: Media,
+                                                   tmp_path: Path) -> None:
+    # --include is allowed for site tuning; settings in it that would make clips start
+    # paused or never end are overridden by the driver's arguments, which come last.
+    site = tmp_path / "site-mpv.conf"
+    site.write_text("pause=yes\nkeep-open-pause=yes\nloop-file=inf\nosd-level=1\n")
+    drv = make_driver(extra_args=[f"--include={site}"])
+    for clip, length in ((media.clip_1s, 1.0), (media.clip_1s, 1.0)):
+        start = drv.show(item(ItemKind.CLIP, clip))
+        deadline = time.monotonic() + length + 3.0
+        end = None
+        while end is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            end = drv.poll_end()
+        assert end is not None and end - start >= length - 0.3
+    assert drv.player is not None
+    osd, _ = drv.player.command(["get_property", "osd-level"])
+    assert osd == 1  # ordinary tuning from the site file does apply
+
+
+def test_managed_loop_and_pause_are_refused_in_extra_args() -> None:
+    _, problems = parse_options({"extra_args": ["--loop-file=inf", "--pause"]})
+    assert len(problems) == 2 and all("managed by the driver" in p for p in problems)

@@ -75,7 +75,11 @@ def test_argv_has_the_kiosk_arguments() -> None:
                 "--hwdec=auto", "--aid=no", "--fullscreen=yes", "--screen=1", "--fs-screen=1",
                 "--title=signage shop_1"):
         assert arg in argv
-    assert argv[-1] == "--drm-mode=1920x1080"  # extra args last
+    # extra args come after the kiosk defaults (a site may change those) but before the
+    # arguments the driver's start/end model rests on (nothing may change those)
+    extra = argv.index("--drm-mode=1920x1080")
+    assert argv.index("--osc=no") < extra < argv.index("--keep-open=yes")
+    assert extra < argv.index("--idle=yes") and extra < argv.index("--keep-open-pause=no")
 
 
 def test_argv_display_names_and_audio() -> None:
