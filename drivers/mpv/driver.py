@@ -258,6 +258,20 @@ class MpvDriver(Driver):
         except IpcError as exc:
             raise self._down(exc) from exc
         entry = data.get("playlist_entry_id") if isinstance(data, dict) else None
+        try:
+            showing = self._confirm(player, entry, reply_seq, media, label, kind)
+        except ContentRejected:
+            # mpv may still be busy with the file (a late first frame, a playlist's entries):
+            # nothing may appear on screen that show() did not confirm.
+            self._stop_quietly(player)
+            raise
+        self._record_latency(showing.started_at - t_send)
+        self._current = showing
+        return showing
+
+    def _confirm(self, player: MpvProcess, entry: int | None, reply_seq: int, media: Path,
+                 label: str, kind: ItemKind | None) -> _Showing:
+        """Wait for the playback-restart that follows the start-file of ``entry``."""
         deadline = time.monotonic() + self.options.show_timeout_s
         ours = False
         while True:
@@ -281,15 +295,16 @@ class MpvDriver(Driver):
                     entry = eid
                 ours = eid == entry
             elif ev.name == "end-file" and eid == entry:
-                if not _vo_alive(player):
+                try:
+                    vo_up = _vo_alive(player)
+                except IpcError as exc:
+                    raise self._down(exc) from exc
+                if not vo_up:
                     raise self._down(IpcClosed("mpv lost its video output"))
                 raise self._ended_early(ev, label, media)
             elif ev.name == "playback-restart" and ours:
-                self._record_latency(ev.at - t_send)
                 self._require_video(player, label, media)
-                showing = _Showing(entry, kind, ev.at)
-                self._current = showing
-                return showing
+                return _Showing(entry, kind, ev.at)
             elif ev.name == "shutdown":
                 raise self._down(IpcClosed("mpv is shutting down"))
 
@@ -314,13 +329,14 @@ class MpvDriver(Driver):
         except IpcError as exc:
             raise self._down(exc) from exc
         if vid is False or vid is None:
-            try:
-                player.command(["stop"])
-            except CommandFailed:
-                pass
-            except IpcError as exc:
-                raise self._down(exc) from exc
             raise ContentRejected(f"{label}: {media.name} has no picture (audio only)")
+
+    def _stop_quietly(self, player: MpvProcess) -> None:
+        """Best effort ``stop`` (idle, black window); a dead player shows up at the next call."""
+        try:
+            player.command(["stop"])
+        except IpcError:
+            pass
 
     def _ping(self, player: MpvProcess) -> None:
         """Raise ScreenUnavailable unless mpv answers within reply_timeout_s."""

@@ -54,6 +54,8 @@ def test_audio_only_file_is_rejected_not_confirmed_on_a_black_screen(
     drv = make_driver(ao=ao)
     with pytest.raises(ContentRejected):
         drv.show(item(ItemKind.CLIP, tone))
+    assert drv.player is not None  # stopped: its sound does not play on
+    assert drv.player.command(["get_property", "idle-active"])[0] is True
     drv.show(item(ItemKind.CLIP, media.clip_1s))  # still working
     assert drv.health().ok
 
@@ -81,3 +83,25 @@ def test_a_site_include_cannot_break_start_and_end(make_driver: MakeDriver, medi
 def test_managed_loop_and_pause_are_refused_in_extra_args() -> None:
     _, problems = parse_options({"extra_args": ["--loop-file=inf", "--pause"]})
     assert len(problems) == 2 and all("managed by the driver" in p for p in problems)
+
+
+def test_a_playlist_file_is_rejected_and_its_entries_never_play(
+        make_driver: MakeDriver, media: Media) -> None:
+    # An .m3u inside the media root could list files outside it: mpv expands it into new
+    # playlist entries (end-file reason "redirect"); the driver must stop them at once.
+    playlist = media.root / "sneaky.m3u"
+    playlist.write_text(f"{media.outside}\n")
+    drv = make_driver()
+    with pytest.raises(ContentRejected, match="playlist"):
+        drv.show(item(ItemKind.CLIP, playlist))
+    assert drv.player is not None
+    deadline = time.monotonic() + 2.0
+    while drv.player.command(["get_property", "idle-active"])[0] is not True:
+        assert time.monotonic() < deadline, "mpv went on with the playlist's entries"
+        time.sleep(0.02)
+    evs = drv.player.recent_events()
+    i = next(i for i, ev in enumerate(evs)
+             if ev.name == "end-file" and ev.data.get("reason") == "redirect")
+    # the stop is sent the moment the redirect is read, long before an image could load
+    assert not [ev for ev in evs[i:] if ev.name in ("file-loaded", "playback-restart")]
+    drv.show(item(ItemKind.IMAGE, media.red))  # still working
