@@ -36,11 +36,10 @@ def _load(config: Path) -> LoadedSite:
     try:
         return load_site(config)
     except InputError as exc:
-        for p in exc.problems:
-            err.print(sanitize(str(p)), markup=False, highlight=False)
+        for p in exc.problems:  # one line per problem, never wrapped
+            print(sanitize(str(p)), file=sys.stderr)
         n = len(exc.problems)
-        err.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was changed.",
-                  markup=False, highlight=False)
+        print(f"{n} problem{'s' if n != 1 else ''} found; nothing was changed.", file=sys.stderr)
         raise typer.Exit(1) from None
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .config import Spans, Strict, check_id, check_spans
-from .problems import InputError, Problem, from_validation, read_toml
+from .problems import InputError, Problem, find_line, from_validation, read_toml
 
 
 class Window(Strict):
@@ -74,15 +74,6 @@ class PlaylistConfig(Strict):
     def _dayparts(cls, v: list[str]) -> list[str]:
         return check_spans(v)
 
-    @model_validator(mode="after")
-    def _unique(self) -> PlaylistConfig:
-        seen: set[str] = set()
-        for it in self.items:
-            if it.id in seen:
-                raise ValueError(f"duplicate item id {it.id!r}: item ids must be unique")
-            seen.add(it.id)
-        return self
-
     @property
     def anti_fraud(self) -> bool:
         return self.content == "anti-fraud"
@@ -91,9 +82,20 @@ class PlaylistConfig(Strict):
 def load_playlist(path: Path) -> PlaylistConfig:
     data, text = read_toml(path)
     try:
-        return PlaylistConfig.model_validate(data)
+        pl = PlaylistConfig.model_validate(data)
     except ValidationError as exc:
         raise InputError(from_validation(exc, str(path), text)) from None
+    seen: dict[str, int] = {}
+    dups: list[Problem] = []
+    for i, it in enumerate(pl.items):
+        if it.id in seen:
+            dups.append(Problem(str(path), f"items[{i}].id",
+                                f"duplicate item id {it.id!r} (also items[{seen[it.id]}]): "
+                                "item ids must be unique", find_line(text, ["items", i, "id"])))
+        seen.setdefault(it.id, i)
+    if dups:
+        raise InputError(dups)
+    return pl
 
 
 def load_playlists(directory: Path) -> dict[str, PlaylistConfig]:

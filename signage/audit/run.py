@@ -97,7 +97,10 @@ def _results(files: list[LogFile], opts: Options) -> Iterator[tuple[Task, int, C
             off, scan = work(t, opts.key, screens, anchor)
             yield t, off, scan
         return
-    ctx = multiprocessing.get_context("spawn")
+    # fork: no re-import of the caller's main module (a script without a main guard works);
+    # nothing here runs threads when the workers are forked (the progress bar has none)
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=opts.jobs, mp_context=ctx) as pool:
         pending: deque[tuple[Task, Future[tuple[int, ChunkScan]]]] = deque()
         it = tasks(files, opts.chunk)

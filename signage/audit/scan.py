@@ -31,6 +31,7 @@ anti-fraud showing within this chunk.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ DRIVER_ERROR, SCREEN_DOWN, SCREEN_UP, SCREEN_CLEAR, SHOW_FAILED = range(5)
 MARK_TYPES = {"driver_error": DRIVER_ERROR, "screen_down": SCREEN_DOWN,
               "screen_up": SCREEN_UP, "screen_clear": SCREEN_CLEAR}
 SILENCE_MS = 45_000  # consecutive records of one run further apart than this are reported
+_SILENCE_S = SILENCE_MS / 1000
 #: monotonic time going back by at most this is a warning (records of two screen threads
 #: written in the other order than their clocks were read), more breaks the log
 MONO_SLACK_S = 2.0
@@ -55,14 +57,18 @@ _MONO_KEY = b'","mono":'
 _HEADER = re.compile(
     rb'\{"v":(\d+),"seq":(-?\d+),"type":"([a-z_]+)","run":"([^"\\]*)","boot":"([^"\\]*)",'
     rb'"wall":"([^"\\]*)","mono":(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)[,}]')
-_STR = rb'"((?:[^"\\]|\\.)*)"'
-_NUM = rb'(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)'
-_SHOWING = re.compile(
-    rb',"screen":' + _STR + rb',"item":' + _STR + rb',"playlist":(?:null|"(?:[^"\\]|\\.)*")'
-    rb',"kind":(?:null|"(?:[^"\\]|\\.)*"),"category":(null|"(?:[^"\\]|\\.)*")'
-    rb',"anti_fraud":(true|false),"planned":(?:null|"[^"\\]*"),"start":"([^"\\]*)"'
-    rb',"end":"([^"\\]*)","start_mono":' + _NUM + rb',"end_mono":' + _NUM +
-    rb',"outcome":"(completed|cut_short|failed)"[,}]')
+_S = rb'"([^"\\]*)"'  # a string without escapes (the fast case)
+_SE = rb'"([^"\\]*(?:\\.[^"\\]*)*)"'  # any JSON string
+_NUM = rb'([-0-9.eE+]+)'
+_AF_TAIL = (rb',"anti_fraud":true,"planned":(?:null|"[^"\\]*"),"start":"([^"\\]*)"'
+            rb',"end":"([^"\\]*)","start_mono":' + _NUM + rb',"end_mono":' + _NUM +
+            rb',"outcome":"(completed|cut_short|failed)"[,}]')
+#: an anti-fraud showing from the end of its screen id on, in the writer's key order
+_AF = re.compile(rb'","item":' + _S + rb',"playlist":(?:null|"[^"\\]*"),"kind":(?:null|"[^"\\]*")'
+                 rb',"category":(?:null|' + _S + rb')' + _AF_TAIL)
+_SN = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # any JSON string, not captured
+_AF_ESC = re.compile(rb'","item":' + _SE + rb',"playlist":(?:null|' + _SN + rb'),"kind":(?:null|'
+                     + _SN + rb'),"category":(?:null|' + _SE + rb')' + _AF_TAIL)
 
 
 class Hmac:
@@ -155,18 +161,23 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
     """Scan ``data``: whole lines from a line start. When ``final`` (the file's last chunk), a
     last line without newline is a torn tail; otherwise ``data`` should end with a newline."""
     out = ChunkScan()
-    mac = Hmac(key)
+    hm = Hmac(key)
+    icopy, ocopy = hm._inner.copy, hm._outer.copy
+    hexlify = binascii.hexlify
     view = memoryview(data)
     find = data.find
     startswith = data.startswith
     events = out.events
+    problem = out.problem
     n = len(data)
     pos = 0
     idx = -1
     prev_mac: bytes | None = None
-    seq_next: bytes | None = None  # b'{"v":1,"seq":N,"type":"' expected next
+    seq_next = b"\0"  # b'{"v":1,"seq":N,"type":"' expected next
+    lsn = 0
     seq = -1
     run_boot = b"\0"  # b'","run":"…","boot":"…","wall":"' of the current stretch
+    lrb = 0
     run = boot = ""
     seg_first = 0  # first mono (ms) of the current boot stretch
     last_mono_f = -1e300  # greatest mono so far in this boot
@@ -174,7 +185,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
     last_wall_b = b""
     last_type_b = b""
     last_hb: dict[str, int] = {}
-    store: dict[str, list[list[int]]] = {}
+    store: dict[str, list[bytes]] = {}  # screen -> [first start, last end] since its last AF
     while pos < n:
         nl = find(b"\n", pos)
         if nl < 0:
@@ -185,25 +196,22 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             nl = n  # not expected from the reader: treat the rest as a line
         idx += 1
         try:
-            claimed = data[nl - 66:nl - 2]
-            if not (nl - pos > _SUFFIX and data[nl - 74:nl - 66] == _MAC_HEAD
-                    and data[nl - 2:nl] == b'"}'):
-                raise _Bad("not a log record (not shaped like a line of log format v1)")
-            # ---- header ----------------------------------------------------------------
-            p = -1
-            if seq_next is not None and startswith(seq_next, pos):
-                te = find(b'"', pos + len(seq_next), nl)
-                if startswith(run_boot, te):
-                    w = te + len(run_boot)
-                    if startswith(_MONO_KEY, w + 29):
-                        seq += 1
-                        rtype_b = data[pos + len(seq_next):te]
-                        wall_b = data[w:w + 29]
-                        p = w + 38
-                        pend = find(b",", p, nl)
-                        mono_f = float(data[p:pend])
-            if p < 0:
-                hdr = _slow_header(data[pos:nl])
+            # ---- header: the fast path checks what the writer must have written --------------
+            pend = -1
+            if startswith(seq_next, pos):
+                te = find(b'"', pos + lsn, nl)
+                if startswith(run_boot, te) and startswith(_MONO_KEY, te + lrb + 29):
+                    w = te + lrb
+                    pend = find(b",", w + 38, nl)
+                    mono_f = float(data[w + 38:pend])
+                    rtype_b = data[pos + lsn:te]
+                    wall_b = data[w:w + 29]
+                    seq += 1
+            if pend < 0:
+                line = data[pos:nl]
+                if fmt.split(line) is None:
+                    raise _Bad("not a log record (not shaped like a line of log format v1)")
+                hdr = _slow_header(line)
                 if isinstance(hdr, str):
                     if hdr.startswith("v="):
                         ver = hdr[2:]
@@ -217,10 +225,9 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     if out.bad_version is None:
                         out.bad_version = (v, idx)
                     raise _Bad(f"format version {v}")
-                if seq_next is not None and rseq != seq + 1:
+                if idx > 0 and seq_next != b"\0" and rseq != seq + 1:
                     what = "repeats or goes back" if rseq <= seq else "skips"
-                    out.problem("sequence", idx, rseq,
-                                f"sequence {what}: seq {rseq} after seq {seq}")
+                    problem("sequence", idx, rseq, f"sequence {what}: seq {rseq} after seq {seq}")
                 seq = rseq
                 rtype_b = rtype.encode()
                 mono_f = float(mono_b)
@@ -235,14 +242,24 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     last_mono_f = -1e300
                 run, boot = rrun, rboot
                 run_boot = f'","run":"{run}","boot":"{boot}","wall":"'.encode()
+                lrb = len(run_boot)
                 k = find(_MONO_KEY, pos, nl)
                 pend = find(b",", k + 9, nl + 1) if k >= 0 else pos
             seq_next = b'{"v":1,"seq":%d,"type":"' % (seq + 1)
-            # ---- digest --------------------------------------------------------------------
+            lsn = len(seq_next)
+            # ---- digest ------------------------------------------------------------------------
+            claimed = data[nl - 66:nl - 2]
             if prev_mac is not None:
-                if mac.hexmac(prev_mac, view[pos:nl - 74]) != claimed:
+                h = icopy()
+                h.update(prev_mac)
+                h.update(view[pos:nl - 74])
+                o = ocopy()
+                o.update(h.digest())
+                if hexlify(o.digest()) != claimed:
+                    if fmt.split(data[pos:nl]) is None:
+                        raise _Bad("not a log record (not shaped like a line of log format v1)")
                     out.bad_macs += 1
-                    out.problem("digest", idx, seq, "the digest does not verify")
+                    problem("digest", idx, seq, "the digest does not verify")
             elif idx == 0:
                 out.first_line = data[pos:nl]
                 out.first_seq = seq
@@ -250,13 +267,13 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             prev_mac = claimed
             if seq == anchor_seq:
                 out.anchor_mac = claimed
-            # ---- time ------------------------------------------------------------------------
+            # ---- time ----------------------------------------------------------------------------
             if mono_f < last_mono_f:
                 back = last_mono_f - mono_f
-                out.problem("mono" if back > MONO_SLACK_S else "mono_jitter", idx, seq,
-                            f"monotonic time goes back {back:.3f} s within boot {boot}")
+                problem("mono" if back > MONO_SLACK_S else "mono_jitter", idx, seq,
+                        f"monotonic time goes back {back:.3f} s within boot {boot}")
             else:
-                if mono_f - prev_mono_f > SILENCE_MS / 1000 and prev_mono_f > -1e299:
+                if mono_f - prev_mono_f > _SILENCE_S and prev_mono_f > -1e299:
                     events.append((SILENCE, wall_ms(last_wall_b), wall_ms(wall_b),
                                    mono_ms(prev_mono_f), mono_ms(mono_f), boot, run))
                 last_mono_f = mono_f
@@ -264,27 +281,52 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             last_wall_b = wall_b
             last_type_b = rtype_b
             # ---- content -----------------------------------------------------------------------
+            if rtype_b == b"showing_start":
+                continue
             if rtype_b == b"showing":
-                m = _SHOWING.match(data, pend, nl)
-                if m is not None:
-                    sid = _str(m.group(1))
-                    if screens is None or sid in screens:
-                        cat = m.group(3)
-                        _showing(events, store, sid, _str(m.group(2)),
-                                 None if cat == b"null" else _str(cat[1:-1]),
-                                 m.group(4) == b"true", m.group(5), m.group(6), m.group(7),
-                                 m.group(8), m.group(9), boot)
-                else:
-                    _showing_slow(out, events, store, data[pos:nl], idx, seq, boot, screens)
-            elif rtype_b == b"showing_start" or rtype_b == b"driver_event":
-                pass
+                af_i = find(b',"anti_fraud":', pend, nl) + 14
+                if startswith(b',"screen":"', pend) and af_i > 14:
+                    se = find(b'"', pend + 11, nl)
+                    sid = data[pend + 11:se].decode()
+                    if screens is not None and sid not in screens:
+                        continue
+                    if startswith(b'false,', af_i):
+                        if find(b',"outcome":"failed"', af_i, nl) >= 0:
+                            events.append((MARK, SHOW_FAILED, sid, wall_ms(wall_b),
+                                           mono_ms(mono_f), boot, ""))
+                            continue
+                        e = find(b',"end":"', af_i, nl) + 8
+                        sp = store.get(sid)
+                        if sp is not None:
+                            sp[1] = data[e:e + 29]
+                            continue
+                        b = find(b',"start":"', af_i, nl) + 10
+                        if b > 10 and e > 8:
+                            store[sid] = [data[b:b + 29], data[e:e + 29]]
+                            continue
+                    elif startswith(b'true,', af_i):
+                        m = _AF.match(data, se, nl) or _AF_ESC.match(data, se, nl)
+                        if m is not None:
+                            item, cat, start, end, smono, emono, outcome = m.groups()
+                            if outcome == b"failed":
+                                events.append((MARK, SHOW_FAILED, sid, wall_ms(end),
+                                               mono_ms(emono), boot, item.decode()))
+                                continue
+                            sp = store.pop(sid, None)
+                            events.append((
+                                AF, sid, item.decode(), None if cat is None else cat.decode(),
+                                wall_ms(start), wall_ms(end), mono_ms(smono), mono_ms(emono),
+                                boot, outcome == b"completed",
+                                () if sp is None else ((wall_ms(sp[0]), wall_ms(sp[1])),)))
+                            continue
+                _showing_slow(out, events, store, data[pos:nl], idx, seq, boot, screens)
             elif rtype_b == b"heartbeat":
                 t = mono_ms(mono_f)
                 lh = last_hb.get(run)
                 if lh is not None and t > lh:
                     out.hb_min_ms[run] = min(out.hb_min_ms.get(run, t - lh), t - lh)
                 last_hb[run] = t
-            else:
+            elif rtype_b != b"driver_event":
                 _rare(out, events, data[pos:nl], idx, seq, rtype_b.decode(), run, boot,
                       wall_ms(wall_b), mono_ms(mono_f), screens)
         except (_Bad, ValueError, IndexError) as exc:
@@ -294,10 +336,11 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 out.not_a_record = fmt.split(line) is None or out.bad_version is not None
             if out.bad_version is None or out.bad_version[1] != idx:
                 msg = str(exc) if isinstance(exc, _Bad) else f"not a log record ({exc})"
-                out.problem("malformed", idx, None, msg)
+                problem("malformed", idx, None, msg)
             prev_mac = None
-            seq_next = None
-        pos = nl + 1
+            seq_next = b"\0"
+        finally:
+            pos = nl + 1
     if last_wall_b:
         out.boots.append((boot, seg_first, mono_ms(max(last_mono_f, prev_mono_f))))
         out.last_hdr = (run, boot, wall_ms(last_wall_b), mono_ms(prev_mono_f),
@@ -305,9 +348,8 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
     out.lines = idx + 1
     out.last_seq = seq if last_wall_b else None
     out.last_mac = prev_mac or b""
-    for sid, spans in store.items():
-        if spans:
-            events.append((STORE, sid, tuple((a, b) for a, b in spans)))
+    for sid, (s0, s1) in store.items():
+        events.append((STORE, sid, ((wall_ms(s0), wall_ms(s1)),)))
     return out
 
 
@@ -315,27 +357,24 @@ class _Bad(Exception):
     pass
 
 
-def _showing(events: list[tuple[Any, ...]], store: dict[str, list[list[int]]], sid: str,
+def _showing(events: list[tuple[Any, ...]], store: dict[str, list[bytes]], sid: str,
              item: str, category: str | None, af: bool, start: bytes, end: bytes,
              start_mono: bytes, end_mono: bytes, outcome: bytes, boot: str) -> None:
     if outcome == b"failed":
         events.append((MARK, SHOW_FAILED, sid, wall_ms(end), mono_ms(end_mono), boot, item))
-        return
-    s_wall = wall_ms(start)
-    e_wall = wall_ms(end)
-    if af:
-        spans = store.pop(sid, None)
-        events.append((AF, sid, item, category, s_wall, e_wall, mono_ms(start_mono),
-                       mono_ms(end_mono), boot, outcome == b"completed",
-                       tuple((a, b) for a, b in spans) if spans else ()))
+    elif af:
+        sp = store.pop(sid, None)
+        events.append((AF, sid, item, category, wall_ms(start), wall_ms(end),
+                       mono_ms(start_mono), mono_ms(end_mono), boot, outcome == b"completed",
+                       () if sp is None else ((wall_ms(sp[0]), wall_ms(sp[1])),)))
     else:
-        spans = store.setdefault(sid, [])
-        if spans and s_wall - spans[-1][1] <= 1000:
-            spans[-1][1] = max(spans[-1][1], e_wall)
-        elif len(spans) < 64:
-            spans.append([s_wall, e_wall])
+        wall_ms(start)
+        wall_ms(end)  # well-formed, or ValueError
+        sp = store.get(sid)
+        if sp is None:
+            store[sid] = [start, end]
         else:
-            spans[-1][1] = max(spans[-1][1], e_wall)
+            sp[1] = end
 
 
 def _decode(out: ChunkScan, line: bytes, idx: int, seq: int, what: str) -> dict[str, Any] | None:
@@ -346,8 +385,8 @@ def _decode(out: ChunkScan, line: bytes, idx: int, seq: int, what: str) -> dict[
         return None
 
 
-def _showing_slow(out: ChunkScan, events: list[tuple[Any, ...]],
-                  store: dict[str, list[list[int]]], line: bytes, idx: int, seq: int, boot: str,
+def _showing_slow(out: ChunkScan, events: list[tuple[Any, ...]], store: dict[str, list[bytes]],
+                  line: bytes, idx: int, seq: int, boot: str,
                   screens: frozenset[str] | None) -> None:
     rec = _decode(out, line, idx, seq, "showing")
     if rec is None:

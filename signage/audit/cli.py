@@ -1,0 +1,204 @@
+"""`signage audit`: the command. Parses options, loads the key, runs the audit, prints.
+
+Exit codes: 0 compliant and intact, 1 gap-rule violations (log intact), 2 integrity broken
+(whatever the violations), 3 unreadable input or usage error."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..playlog.keyfile import KeyFileError, load_key
+from ..render import sanitize
+from ..timeutil import parse_duration
+from .integrity import Anchor
+from .model import (
+    EXIT_BROKEN,
+    EXIT_INPUT,
+    EXIT_OK,
+    AuditInputError,
+    AuditResult,
+    Compliance,
+    Integrity,
+)
+from .output import write_csv, write_json, write_table
+from .reader import LogFile, discover
+from .run import Options, run
+from .spool import Spool
+
+DEFAULT_KEY = Path("var/site.key")
+PROGRESS_BYTES = 32 << 20
+FORMATS = ("table", "json", "csv")
+#: the exit code of the last audit run in this process (None: none ran)
+LAST_CODE: int | None = None
+
+
+def audit_command(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Log files (signage-YYYY-MM-DD[.N].jsonl, also .jsonl.gz) or directories of them.",
+        show_default=False)] = None,
+    from_: Annotated[str | None, typer.Option(
+        "--from", help="Audit from this instant (site time): 2026-11-01, "
+        "2026-11-01T08:00, today. Default: the log's first record.")] = None,
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Audit up to this instant (site time). Default: the log's last record.")
+    ] = None,
+    screen: Annotated[list[str] | None, typer.Option(
+        "--screen", help="Only this screen id (repeat for several).")] = None,
+    max_gap: Annotated[str | None, typer.Option(
+        "--max-gap", help="The limit between anti-fraud showings, e.g. 60 or 60s. Default: "
+        "the rule max_gap_s recorded in the log.")] = None,
+    key: Annotated[Path | None, typer.Option(
+        "--key", help=f"The site key file that signed the log (the daemon's [log] key_file; "
+        f"default {DEFAULT_KEY} in the current directory).")] = None,
+    format_: Annotated[str, typer.Option(
+        "--format", help="Output: table (for people), json or csv (for tools; documented in "
+        "docs/log-format.md).")] = "table",
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Also write a self-contained HTML report to this file.")] = None,
+    anchor: Annotated[bool, typer.Option(
+        "--anchor", help="Print the chain head as FILE:SEQ:MAC (keep it; check it later with "
+        "--expect-anchor).")] = False,
+    expect_anchor: Annotated[str | None, typer.Option(
+        "--expect-anchor", metavar="FILE:SEQ:MAC", help="Prove the log still holds this head "
+        "(printed earlier by --anchor): a cut-off or rewritten tail is detected.")] = None,
+    jobs: Annotated[str | None, typer.Option(
+        "--jobs", help="Worker processes that verify files in parallel. Default: the number "
+        "of CPUs.")] = None,
+) -> None:
+    """Audit a proof-of-play log: its integrity (hash chain, HMAC with the site key, sequence,
+    files, monotonic time), then the gap rule per screen and local day inside opening hours.
+
+    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input
+    or usage error."""
+    code = main(paths or [], from_=from_, to=to, screen=screen, max_gap=max_gap, key=key,
+                format_=format_, report=report, anchor=anchor, expect_anchor=expect_anchor,
+                jobs=jobs)
+    global LAST_CODE
+    LAST_CODE = code
+    raise typer.Exit(code)
+
+
+def _fail(message: str) -> int:
+    print(f"signage audit: {sanitize(message)}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
+         screen: list[str] | None = None, max_gap: str | None = None, key: Path | None = None,
+         format_: str = "table", report: Path | None = None, anchor: bool = False,
+         expect_anchor: str | None = None, jobs: str | None = None) -> int:
+    try:
+        return _main(paths, from_, to, screen, max_gap, key, format_, report, anchor,
+                     expect_anchor, jobs)
+    except AuditInputError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except Exception as exc:  # never a traceback for the inspector
+        if os.environ.get("SIGNAGE_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (a bug; set "
+                     "SIGNAGE_DEBUG=1 to see where)")
+
+
+def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str] | None,
+          max_gap: str | None, key: Path | None, format_: str, report: Path | None,
+          anchor: bool, expect_anchor: str | None, jobs: str | None) -> int:
+    if format_ not in FORMATS:
+        raise AuditInputError(f"--format {format_!r}: use one of {', '.join(FORMATS)}")
+    try:
+        limit = parse_duration(max_gap) if max_gap is not None else None
+    except ValueError as exc:
+        raise AuditInputError(f"--max-gap: {exc}") from None
+    if limit is not None and limit <= 0:
+        raise AuditInputError("--max-gap must be more than 0 s")
+    n_jobs = os.cpu_count() or 1
+    if jobs is not None:
+        if not jobs.isdigit() or not 1 <= int(jobs) <= 256:
+            raise AuditInputError(f"--jobs {jobs!r}: a number of processes, 1 to 256")
+        n_jobs = int(jobs)
+    try:
+        want = Anchor.parse(expect_anchor) if expect_anchor else None
+    except ValueError as exc:
+        raise AuditInputError(f"--expect-anchor: {exc}") from None
+    if report is not None and report.is_dir():
+        raise AuditInputError(f"--report {report}: is a directory; name an .html file")
+    key_path = key or DEFAULT_KEY
+    if key is None and not key_path.exists():
+        raise AuditInputError(f"no key: pass --key FILE, the site key file that signed the "
+                              f"log (the daemon's [log] key_file; {DEFAULT_KEY} by default)")
+    try:
+        site_key = load_key(key_path)
+    except KeyFileError as exc:
+        raise AuditInputError(str(exc)) from None
+    files, complete = discover(paths)
+    spool = Spool()
+    opts = Options(key=site_key, max_gap_s=limit, period_from=from_, period_to=to,
+                   screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool)
+    total = sum(f.size for f in files)
+    try:
+        if sys.stderr.isatty() and total >= PROGRESS_BYTES:
+            integrity, compliance = _with_progress(files, opts, total, complete)
+        else:
+            integrity, compliance = run(files, opts, complete_dir=complete)
+        result = AuditResult(integrity, compliance, spool)
+        return _output(result, format_, report, anchor)
+    finally:
+        spool.close()
+
+
+def _with_progress(files: list[LogFile], opts: Options, total: int,
+                   complete: bool) -> tuple[Integrity, Compliance]:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True, auto_refresh=False) as bar:
+        task = bar.add_task("log", total=total)
+        opts.progress = lambda done: bar.update(task, completed=done, refresh=True)
+        return run(files, opts, complete_dir=complete)
+
+
+def _output(result: AuditResult, format_: str, report: Path | None, anchor: bool) -> int:
+    if report is not None:
+        from .report_html import write_report  # pillow and fonts only when asked for
+
+        try:
+            write_report(result, report)
+        except OSError as exc:
+            raise AuditInputError(f"--report {report}: cannot write: {exc.strerror}") from None
+    if anchor:
+        head = result.integrity.head
+        if not result.integrity.intact or head is None:
+            for x in result.integrity.findings[:20]:
+                print(sanitize(x.text()), file=sys.stderr)
+            print("signage audit: the log's integrity is broken: no anchor to print",
+                  file=sys.stderr)
+            return EXIT_BROKEN
+        if format_ == "json":
+            import json
+
+            print(json.dumps({"file": head[0], "seq": head[1], "mac": head[2]}))
+        else:
+            print(f"{head[0]}:{head[1]}:{head[2]}")
+        return EXIT_OK
+    if format_ == "json":
+        write_json(result, sys.stdout)
+    elif format_ == "csv":
+        write_csv(result, sys.stdout)
+    else:
+        write_table(result, Console(highlight=False))
+    return result.exit_code

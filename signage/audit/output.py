@@ -1,0 +1,237 @@
+"""The audit's outputs for people (a rich table) and tools (JSON, CSV). The JSON and CSV
+shapes are a contract, documented in docs/log-format.md ("Audit output (JSON and CSV)")."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from ..render import sanitize
+from ..timeutil import fmt_duration
+from .integrity import BREAKING
+from .model import AuditResult, Violation
+
+JSON_VERSION = 1
+CSV_COLUMNS = ("screen", "day", "start", "end", "length_s", "limit_s", "cause", "causes",
+               "flags")
+
+
+class Fmt:
+    """Times in the site's timezone, seconds with 3 decimals."""
+
+    def __init__(self, tz: str) -> None:
+        try:
+            self.tz = ZoneInfo(tz)
+        except (ValueError, KeyError):
+            self.tz = ZoneInfo("UTC")
+
+    def t(self, ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, self.tz).isoformat(timespec="milliseconds")
+
+    @staticmethod
+    def s(ms: int) -> float:
+        return round(ms / 1000, 3)
+
+
+def _share(af: int, open_ms: int) -> float | None:
+    return round(af / open_ms, 4) if open_ms > 0 else None
+
+
+def screen_rows(r: AuditResult) -> list[dict[str, Any]]:
+    c = r.compliance
+    rows = []
+    for sid, entry in c.screens.items():
+        days = c.days.get(sid, {}).values()
+        af = sum(d.af_ms for d in days)
+        op = sum(d.open_ms for d in days)
+        rows.append({
+            "screen": sid, "label": entry.get("label", ""), "width": entry.get("width"),
+            "height": entry.get("height"), "max_gap_s": Fmt.s(c.max_gap_ms(sid)),
+            "violations": sum(d.violations for d in days),
+            "violation_s": Fmt.s(sum(d.violation_ms for d in days)),
+            "af_showings": sum(d.af_showings for d in days), "af_s": Fmt.s(af),
+            "open_s": Fmt.s(op), "af_share": _share(af, op)})
+    return rows
+
+
+def day_rows(r: AuditResult) -> Iterator[dict[str, Any]]:
+    c = r.compliance
+    for sid in c.screens:
+        for day, d in sorted(c.days.get(sid, {}).items()):
+            yield {"screen": sid, "day": day.isoformat(), "open_s": Fmt.s(d.open_ms),
+                   "af_s": Fmt.s(d.af_ms), "af_share": _share(d.af_ms, d.open_ms),
+                   "af_showings": d.af_showings, "max_gap_s": Fmt.s(d.max_gap_ms),
+                   "violations": d.violations, "violation_s": Fmt.s(d.violation_ms)}
+
+
+def violation_row(v: Violation, f: Fmt) -> dict[str, Any]:
+    return {"screen": v.screen, "day": v.day.isoformat(), "start": f.t(v.start),
+            "end": f.t(v.end), "length_s": Fmt.s(v.length_ms), "limit_s": Fmt.s(v.limit_ms),
+            "cause": v.cause, "causes": list(v.causes), "flags": list(v.flags)}
+
+
+def outage_rows(r: AuditResult, f: Fmt) -> list[dict[str, Any]]:
+    return [{"kind": o.kind, "screen": o.screen, "start": f.t(o.start), "end": f.t(o.end),
+             "length_s": Fmt.s(o.end - o.start), "reason": o.reason}
+            for o in r.compliance.outages]
+
+
+def item_rows(r: AuditResult) -> list[dict[str, Any]]:
+    c = r.compliance
+    rows = []
+    for it in sorted(c.items.values(), key=lambda i: (-i.showings, i.item)):
+        text = c.catalogue.get(it.item, {}).get("text")
+        rows.append({"item": it.item, "category": it.category, "text": text,
+                     "showings": it.showings, "seconds": Fmt.s(it.ms),
+                     "screens": sorted(it.screens)})
+    return rows
+
+
+def category_rows(r: AuditResult) -> list[dict[str, Any]]:
+    cats: dict[str | None, list[int]] = {}
+    for it in r.compliance.items.values():
+        acc = cats.setdefault(it.category, [0, 0])
+        acc[0] += it.showings
+        acc[1] += it.ms
+    return [{"category": k, "showings": n, "seconds": Fmt.s(ms)}
+            for k, (n, ms) in sorted(cats.items(), key=lambda kv: (-kv[1][0], str(kv[0])))]
+
+
+def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
+    c, i = r.compliance, r.integrity
+    return {
+        "audit_format": JSON_VERSION, "verdict": r.verdict, "exit_code": r.exit_code,
+        "site": c.site,
+        "period": {"from": f.t(c.period[0]), "to": f.t(c.period[1]), "tz": c.tz},
+        "rule": {"max_gap_s": Fmt.s(c.limit_ms), "measure": c.measure,
+                 "source": c.limit_source},
+        "integrity": {
+            "intact": i.intact, "records": i.records, "wrong_key": i.wrong_key,
+            "head": None if i.head is None else dict(zip(("file", "seq", "mac"), i.head,
+                                                         strict=True)),
+            "anchor": i.anchor,
+            "files": [{"name": x.name, "compressed": x.compressed, "bytes": x.bytes,
+                       "records": x.records, "first_seq": x.first_seq, "last_seq": x.last_seq,
+                       "sealed": x.sealed, "torn_tail": x.torn} for x in i.files],
+            "findings": [{"kind": x.kind, "breaks": x.breaks, "file": x.file, "line": x.line,
+                          "seq": x.seq, "message": x.message} for x in i.findings],
+            "finding_counts": dict(sorted(i.counts.items())),
+        },
+    }
+
+
+def write_json(r: AuditResult, out: TextIO) -> None:
+    """One JSON object; the violations are streamed (there may be very many)."""
+    f = Fmt(r.compliance.tz)
+    doc = head(r, f)
+    doc["screens"] = screen_rows(r)
+    doc["days"] = list(day_rows(r))
+    body = json.dumps(doc, ensure_ascii=False, indent=1)
+    out.write(body[:-2] + ',\n "violations": [')
+    for n, v in enumerate(r.violations):
+        out.write(("," if n else "") + "\n  " + json.dumps(violation_row(v, f),
+                                                         ensure_ascii=False))
+    rest = {"outages": outage_rows(r, f), "items": item_rows(r),
+            "categories": category_rows(r),
+            "clock_steps": [{"at": f.t(s["at"]), "step_s": s["step_s"], "source": s["source"]}
+                            for s in r.compliance.clock_steps],
+            "warnings": r.compliance.warnings}
+    tail = json.dumps(rest, ensure_ascii=False, indent=1)
+    out.write("\n ],\n" + tail[2:] + "\n")
+
+
+def write_csv(r: AuditResult, out: TextIO) -> None:
+    """The violations, one per row (the full result is in the JSON output)."""
+    f = Fmt(r.compliance.tz)
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for v in r.violations:
+        row = violation_row(v, f)
+        w.writerow([row["screen"], row["day"], row["start"], row["end"], row["length_s"],
+                    row["limit_s"], row["cause"], "+".join(row["causes"]),
+                    "+".join(row["flags"])])
+
+
+def _dur(seconds: float) -> str:
+    return fmt_duration(seconds)
+
+
+def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
+    c, i = r.compliance, r.integrity
+    f = Fmt(c.tz)
+    site = c.site or {}
+    contact = site.get("contact") or {}
+    s = sanitize
+    con.print(f"[bold]Audit of {s(str(site.get('name', '?')))}[/] ({s(str(site.get('id', '?')))})"
+              f"  contact: {s(str(contact.get('name', '?')))} {s(str(contact.get('phone', '')))}")
+    con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({c.tz}); rule: at most "
+              f"{c.limit_ms / 1000:g} s between anti-fraud showings, {c.measure} "
+              f"({'from the log' if c.limit_source == 'log' else 'set by --max-gap'})",
+              highlight=False)
+    files = len(i.files)
+    if i.intact:
+        con.print(f"integrity: [green]intact[/] — {i.records:,} records in {files} file"
+                  f"{'s' if files != 1 else ''}" + (f", head {i.head[0]}:{i.head[1]}"
+                                                    if i.head else ""))
+    else:
+        n = sum(v for k, v in i.counts.items() if k in BREAKING)
+        con.print(f"integrity: [bold red]BROKEN[/] — {n} problem{'s' if n != 1 else ''} "
+                  f"in {i.records:,} records; the log cannot be trusted")
+    for x in i.findings[:limit]:
+        con.print(("  [red]✗[/] " if x.breaks else "  [yellow]![/] ") + s(x.text()),
+                  highlight=False)
+    if len(i.findings) > limit:
+        con.print(f"  … and {len(i.findings) - limit} more (see --format json)")
+    t = Table(title="Screens", title_justify="left")
+    for col in ("screen", "label", "max gap", "violations", "AF showings", "AF share"):
+        t.add_column(col, justify="right" if col not in ("screen", "label") else "left")
+    for row in screen_rows(r):
+        share = row["af_share"]
+        bad = row["violations"] > 0
+        t.add_row(s(row["screen"]), s(str(row["label"] or "")),
+                  ("[red]" if bad else "") + _dur(row["max_gap_s"]),
+                  ("[red]" if bad else "") + str(row["violations"]),
+                  f"{row['af_showings']:,}", "–" if share is None else f"{share:.1%}")
+    con.print(t)
+    if c.violations:
+        t = Table(title=f"Violations ({c.violations:,})", title_justify="left")
+        for col in ("screen", "start", "end", "length", "cause"):
+            t.add_column(col)
+        for n, v in enumerate(r.violations):
+            if n >= limit:
+                break
+            flags = f" ({', '.join(v.flags)})" if v.flags else ""
+            t.add_row(s(v.screen), f.t(v.start), f.t(v.end), _dur(v.length_ms / 1000),
+                      ", ".join(v.causes) + flags)
+        con.print(t)
+        if c.violations > limit:
+            con.print(f"… and {c.violations - limit:,} more (see --format json or csv)")
+    if c.outages:
+        t = Table(title=f"Outages ({len(c.outages)})", title_justify="left")
+        for col in ("kind", "screen", "start", "end", "length", "reason"):
+            t.add_column(col)
+        for o in c.outages[:limit]:
+            t.add_row(o.kind, s(o.screen or "–"), f.t(o.start), f.t(o.end),
+                      _dur((o.end - o.start) / 1000), s(o.reason))
+        con.print(t)
+    cats = category_rows(r)
+    if cats:
+        t = Table(title="Anti-fraud showings per category", title_justify="left")
+        t.add_column("category")
+        t.add_column("showings", justify="right")
+        t.add_column("airtime", justify="right")
+        for row in cats:
+            t.add_row(s(str(row["category"] or "–")), f"{row['showings']:,}",
+                      _dur(row["seconds"]))
+        con.print(t)
+    for w in c.warnings[:limit]:
+        con.print("[yellow]warning:[/] " + s(w), highlight=False)
+    colour = {"compliant": "green", "violations": "red", "integrity_broken": "bold red"}
+    con.print(f"verdict: [{colour[r.verdict]}]{r.verdict}[/] (exit {r.exit_code})")

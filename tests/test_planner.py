@@ -1,0 +1,197 @@
+"""Property tests of the planner over random playlists, durations, weights, opening hours,
+date windows and dayparts. Each guarantee of the core issue is one property here."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from datetime import date, timedelta
+from itertools import takewhile
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from signage.config import Hours
+from signage.driver import ItemKind
+from signage.model import Item, Playlist, RuleModel, Screen, Site
+from signage.plan import Entry, Timeline
+from signage.plan.rotation import UNIT_MS, Filler
+from signage.plan.segments import day_segments
+from signage.plan.stats import mean_af_ms, measure, plan_days, store_bound
+from signage.timeutil import local_ms
+
+TZ = ZoneInfo("Asia/Shanghai")
+DAY = date(2026, 12, 1)
+EXAMPLES = settings(max_examples=int(os.environ.get("SIGNAGE_EXAMPLES", "150")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def hhmm(m: int) -> str:
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+@st.composite
+def spans(draw: st.DrawFn, min_len: int = 30) -> list[str]:
+    cuts = sorted(set(draw(st.lists(st.integers(0, 96), min_size=2, max_size=6))))
+    out = []
+    for a, b in zip(cuts[::2], cuts[1::2], strict=False):
+        if (b - a) * 15 >= min_len:
+            out.append(f"{hhmm(a * 15)}-{hhmm(b * 15)}")
+    return out or ["08:00-22:00"]
+
+
+def items(draw: st.DrawFn, prefix: str, af: bool, n_min: int, n_max: int,
+          dur_max_ms: int) -> tuple[Item, ...]:
+    n = draw(st.integers(n_min, n_max))
+    return tuple(
+        Item(f"{prefix}{i}", prefix, ItemKind.TEXT, af,
+             float(draw(st.integers(1, 4))), draw(st.integers(min(2000, dur_max_ms), dur_max_ms)), text=f"t{i}")
+        for i in range(n)
+    )
+
+
+@st.composite
+def sites(draw: st.DrawFn, n_screens: int = 1, simple: bool = False) -> Site:
+    max_gap = draw(st.integers(10_000, 120_000))
+    margin = draw(st.integers(0, max_gap // 4))
+    budget = max_gap - margin
+    s2s = False if simple else draw(st.booleans())
+    af_max = min(20_000, budget - 100) if s2s else 20_000
+    pls: list[Playlist] = [
+        Playlist("af", "af", True, None, (), items(draw, "af", True, 1, 8, max(500, af_max)))]
+    if draw(st.booleans()):
+        pls.append(Playlist("st", "st", False, None, (),
+                            items(draw, "st", False, 1, 6, max(500, budget))))
+    if not simple and draw(st.booleans()):  # a campaign phase with a daypart
+        start = DAY + timedelta(days=draw(st.integers(-2, 2)))
+        parts = tuple(sorted((int(a[:2]) * 60 + int(a[3:5]), int(a[6:8]) * 60 + int(a[9:]))
+                             for a in draw(spans())))
+        pls.append(Playlist("ph", "ph", draw(st.booleans()),
+                            (start, start + timedelta(days=draw(st.integers(0, 3)))), parts,
+                            items(draw, "ph", True, 1, 3, 15_000)))
+    hours = Hours(default=["00:00-24:00"] if simple else draw(spans()))
+    screens = tuple(Screen(f"s{i}", i, "", "simulator", 128, 16, tuple(pls))
+                    for i in range(n_screens))
+    return Site("t", "t", TZ, RuleModel(max_gap, budget, s2s), hours, screens, media_root=None)  # type: ignore[arg-type]
+
+
+def day_entries(site: Site, screen: Screen, days: int = 2) -> list[Entry]:
+    return plan_days(site, screen, DAY, days)
+
+
+@EXAMPLES
+@given(sites())
+def test_no_gap_over_budget_inside_opening_hours(site: Site) -> None:
+    screen = site.screens[0]
+    entries = day_entries(site, screen)
+    # every entry lies inside an open segment of its day
+    segs = [s for k in range(3) for s in day_segments(site, screen, DAY + timedelta(days=k))]
+    for e in entries:
+        assert any(s.start_ms <= e.start_ms and e.end_ms <= s.end_ms for s in segs), e
+        assert e.end_ms > e.start_ms
+    # no run of non-anti-fraud content exceeds the budget, and each stretch opens with AF
+    st_ = measure(screen.id, entries, site.rule.start_to_start)
+    assert st_.worst_gap_ms <= site.rule.budget_ms
+    # every open segment with anti-fraud content gets its first showing at its start
+    starts = {e.start_ms for e in entries if e.anti_fraud}
+    t_end = local_ms(DAY + timedelta(days=2), 0, TZ)
+    for s in segs:
+        if s.anti_fraud and s.end_ms - s.start_ms >= 1000 and s.start_ms < t_end:
+            assert s.start_ms in starts
+
+
+@EXAMPLES
+@given(sites(n_screens=3, simple=True), st.integers(0, 2))
+def test_fair_rotation_within_one_of_share_and_no_repeats(site: Site, k: int) -> None:
+    screen = site.screens[k]
+    entries = [e for e in day_entries(site, screen, 1) if e.anti_fraud]
+    pool = screen.playlists[0].items
+    total_w = sum(it.weight for it in pool)
+    n = len(entries)
+    counts = Counter(e.item.id for e in entries)
+    if max(it.weight for it in pool) * 2 <= total_w:  # no item needs more than every other slot
+        for it in pool:
+            share = n * it.weight / total_w
+            assert abs(counts[it.id] - share) <= 1.0 + 1e-9, (it.id, counts[it.id], share)
+    if len(pool) >= 2:
+        for a, b in zip(entries, entries[1:], strict=False):
+            assert a.item.id != b.item.id
+
+
+@EXAMPLES
+@given(sites(n_screens=3, simple=True))
+def test_screens_are_staggered(site: Site) -> None:
+    pool = site.screens[0].playlists[0].items
+    firsts = [day_entries(site, s, 1)[0].item.id for s in site.screens]
+    if len(pool) >= 3 and len({it.weight for it in pool}) == 1:
+        assert len(set(firsts)) == 3, firsts
+    # when some weight is shared by two or more items, the rotations are not all the same
+    weights = Counter(it.weight for it in pool)
+    if max(weights.values()) >= 3:
+        seqs = [tuple(e.item.id for e in day_entries(site, s, 1) if e.anti_fraud)[:20]
+                for s in site.screens]
+        assert len(set(seqs)) > 1
+
+
+def brute_best(units: list[int], cap: int) -> int:
+    reach = [True] + [False] * cap
+    for x in range(1, cap + 1):
+        reach[x] = any(u <= x and reach[x - u] for u in units)
+    return max(x for x in range(cap + 1) if reach[x])
+
+
+@EXAMPLES
+@given(st.lists(st.integers(1, 600), min_size=1, max_size=6), st.integers(0, 900),
+       st.integers(0, 5))
+def test_store_filler_packs_each_gap_optimally(durs: list[int], budget: int, k: int) -> None:
+    pool = [Item(f"s{i}", "st", ItemKind.TEXT, False, float(1 + (i % 3)), d * UNIT_MS)
+            for i, d in enumerate(durs)]
+    f = Filler(pool, k)
+    for _ in range(5):
+        picked = f.fill(budget * UNIT_MS)
+        total = sum(it.duration_ms for it in picked)
+        assert total <= budget * UNIT_MS
+        assert total // UNIT_MS == brute_best(durs, budget)
+
+
+@EXAMPLES
+@given(sites(), st.integers(0, 47 * 3600 * 1000))
+def test_deterministic_and_resumable_from_any_instant(site: Site, offset: int) -> None:
+    screen = site.screens[0]
+    t0 = local_ms(DAY, 0, TZ)
+    full = day_entries(site, screen)
+    t = t0 + offset
+    resumed = list(takewhile(lambda e: e.start_ms < full[-1].end_ms if full else False,
+                             Timeline(site, screen).entries(t)))
+    assert resumed == [e for e in full if e.end_ms > t][: len(resumed)]
+    assert day_entries(site, screen) == full
+
+
+@EXAMPLES
+@given(sites(simple=True), st.integers(60_000, 20 * 3600 * 1000))
+def test_replan_opens_with_anti_fraud_now_and_keeps_the_rule(site: Site, offset: int) -> None:
+    screen = site.screens[0]
+    tl = Timeline(site, screen)
+    t0 = local_ms(DAY, 0, TZ)
+    it = tl.entries(t0)
+    for _ in range(10):
+        next(it)
+    now = t0 + offset
+    re = list(takewhile(lambda e: e.start_ms < now + 3_600_000, tl.replan(now)))
+    assert re[0].anti_fraud and re[0].start_ms == now
+    assert measure(screen.id, re, site.rule.start_to_start).worst_gap_ms <= site.rule.budget_ms
+
+
+def test_store_airtime_reaches_the_bound_on_a_packable_pool() -> None:
+    af = tuple(Item(f"a{i}", "af", ItemKind.TEXT, True, 1.0, 8000 + 500 * i) for i in range(5))
+    st_ = tuple(Item(f"s{i}", "st", ItemKind.TEXT, False, 1.0, d)
+                for i, d in enumerate((10_000, 15_000, 20_000, 25_000, 30_000, 45_000)))
+    pls = (Playlist("af", "af", True, None, (), af), Playlist("st", "st", False, None, (), st_))
+    site = Site("t", "t", TZ, RuleModel(60_000, 55_000, False), Hours(default=["08:00-22:00"]),
+                (Screen("s0", 0, "", "simulator", 1280, 720, pls),), media_root=None)  # type: ignore[arg-type]
+    stats = measure("s0", day_entries(site, site.screens[0], 7), False)
+    bound = store_bound(55_000, mean_af_ms(stats))
+    assert stats.store_share / bound >= 0.97
+    # store items follow their (equal) weights loosely: every one of them plays
+    assert all(stats.counts[f"s{i}"] > 0 for i in range(6))
