@@ -114,6 +114,9 @@ class MpvProcess:
             try:
                 self._proc = self._spawn([f"--input-ipc-client=fd://{theirs.fileno()}"],
                                          pass_fds=(theirs.fileno(),))
+            except IpcError:
+                ours.close()
+                raise
             finally:
                 theirs.close()  # only mpv holds that end now: its exit gives us EOF
             self._sock = ours
@@ -262,15 +265,14 @@ class MpvProcess:
     def next_event(self, deadline: float) -> Event | None:
         """The next queued event, waiting until ``deadline`` (time.monotonic()). None on
         timeout. Raises IpcClosed once the connection is gone and the queue is empty."""
-        while True:
-            try:
-                ev = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return None
-            if ev is None:
-                self._events.put(None)  # keep the end marker for later callers
-                raise IpcClosed(self._close_reason or "connection closed")
-            return ev
+        try:
+            ev = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return None
+        if ev is None:
+            self._events.put(None)  # keep the end marker for later callers
+            raise IpcClosed(self._close_reason or "connection closed")
+        return ev
 
     def pending_events(self) -> list[Event]:
         """All events queued right now, without waiting (never raises)."""
