@@ -176,7 +176,8 @@ class MpvProcess:
         proc = self._proc
         if proc is not None and proc.poll() is None and self.alive():
             try:
-                self._send({"command": ["quit"]}, time.monotonic() + min(grace_s, 0.5))
+                self._send({"command": ["quit"], "request_id": next(self._ids)},
+                           time.monotonic() + min(grace_s, 0.5))  # no need to wait for it
             except IpcError:
                 pass
         if proc is not None:
