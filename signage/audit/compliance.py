@@ -93,7 +93,7 @@ class Engine:
     def _apply(self, rec: dict[str, Any], wall: int, mono: int | None, boot: str | None,
                initial: bool = False) -> bool:
         try:
-            site = rec["site"]
+            site = rec.get("site") or self.r.site  # a reload keeps the site (and timezone)
             tz = ZoneInfo(str(site["tz"]))
             hours = Hours.model_validate_json(json.dumps(rec["hours"]))
             rule = Rule.model_validate_json(json.dumps(rec["rule"]))
