@@ -54,7 +54,7 @@ class DayState:
         key = tuple(it.id for it in pool)
         r = self._rotations.get(key)
         if r is None:
-            r = self._rotations[key] = Rotation(pool, self._offset(len(pool)))
+            r = self._rotations[key] = Rotation(pool, self._screen.index, self._n)
         return r
 
     def filler(self, pool: tuple[Item, ...]) -> Filler:

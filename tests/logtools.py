@@ -1,0 +1,56 @@
+"""Reading a log directory in tests: chain verification and gap measurement, written simply
+and independently of signage.audit, so the two check each other."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from signage.playlog import format as fmt
+from signage.playlog.writer import log_files
+
+
+def records(log_dir: Path, key_file: Path | None = None) -> list[dict[str, Any]]:
+    """All complete records in write order; asserts the chain when a key is given.
+    A torn last line of a file is skipped (it must be followed by a torn_tail record)."""
+    key = key_file.read_bytes().strip() if key_file else None
+    prev = fmt.GENESIS
+    out: list[dict[str, Any]] = []
+    for path in log_files(log_dir):
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        for i, line in enumerate(lines):
+            if i == len(lines) - 1:
+                break  # after the last newline: empty, or a torn tail
+            if key is not None:
+                mac = fmt.verify(key, prev, line)
+                assert mac is not None, f"chain breaks at {path.name} line {i + 1}"
+                prev = mac
+            out.append(json.loads(line))
+    seqs = [r["seq"] for r in out]
+    assert seqs == list(range(len(seqs))), "sequence numbers are not continuous"
+    return out
+
+
+def af_gaps(recs: list[dict[str, Any]], measure: str = "end-to-start") -> dict[str, list[float]]:
+    """Per screen, the gaps between consecutive anti-fraud showings of the same run."""
+    by: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    stretch: dict[str, int] = defaultdict(int)  # a screen_clear (closing) starts a new stretch
+    for r in recs:
+        if r["type"] == "screen_clear":
+            stretch[r["screen"]] += 1
+        if r["type"] == "showing" and r["anti_fraud"] and r["outcome"] != "failed":
+            by[(r["run"], r["screen"], stretch[r["screen"]])].append(r)
+    gaps: dict[str, list[float]] = defaultdict(list)
+    for (_run, screen, _k), shows in by.items():
+        shows.sort(key=lambda r: r["start_mono"])
+        for a, b in zip(shows, shows[1:], strict=False):
+            ref = a["start_mono"] if measure == "start-to-start" else a["end_mono"]
+            gaps[screen].append(b["start_mono"] - ref)
+    return gaps
+
+
+def start_errors(recs: list[dict[str, Any]]) -> list[float]:
+    return [r["start_mono"] - r["planned_mono"] for r in recs if r["type"] == "showing_start"]

@@ -1,0 +1,134 @@
+"""The real runtime, as a real process, on a scaled-down rule (max_gap 3 s, items 0.5-2 s)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from signage.playlog.writer import log_files
+from tests.logtools import af_gaps, records, start_errors
+
+
+def signage(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "signage.cli", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_twenty_second_run_keeps_every_gap_and_starts_on_time(
+        make_small_site: Callable[..., Path]) -> None:
+    cfg = make_small_site(store_s=(0.5, 1.0, 2.0), af_s=(0.5, 0.7, 1.0))
+    p = signage("run", "--config", str(cfg), "--for", "20s", cwd=cfg.parent)
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    recs = records(cfg.parent / "log", cfg.parent / "site.key")
+    gaps = af_gaps(recs)["s1"]
+    assert len(gaps) >= 5
+    assert max(gaps) <= 3.0, max(gaps)
+    errs = sorted(abs(e) for e in start_errors(recs)[1:])  # the first joins mid-plan
+    assert len(errs) >= 20
+    p99 = errs[int(len(errs) * 0.99) - 1]
+    # the target (p99 <= 5 ms) is measured by bench/runtime.py; a loaded CI box gets slack
+    assert p99 <= 0.05, errs[-5:]
+    assert recs[0]["type"] == "run_start" and recs[-1]["type"] == "run_stop"
+    assert recs[-1]["reason"] == "duration reached"
+    assert (cfg.parent / "var" / "sim" / "s1.png").stat().st_size > 0
+    assert any(r["type"] == "heartbeat" for r in recs)
+
+
+def test_a_driver_failing_every_third_anti_fraud_item_still_keeps_the_gap(
+        make_small_site: Callable[..., Path]) -> None:
+    cfg = make_small_site(extra=", fail_every_af = 3", max_gap=2.0)
+    p = signage("run", "--config", str(cfg), "--for", "20s", cwd=cfg.parent)
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    recs = records(cfg.parent / "log", cfg.parent / "site.key")
+    failed = [r for r in recs if r["type"] == "showing" and r["outcome"] == "failed"]
+    assert len(failed) >= 2
+    assert max(af_gaps(recs)["s1"]) <= 2.0
+
+
+def test_sigterm_stops_cleanly_with_a_run_stop_record(make_small_site: Callable[..., Path]
+                                                      ) -> None:
+    cfg = make_small_site()
+    p = signage("run", "--config", str(cfg), cwd=cfg.parent)
+    time.sleep(3)
+    p.send_signal(signal.SIGTERM)
+    _out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    recs = records(cfg.parent / "log", cfg.parent / "site.key")
+    assert recs[-1]["type"] == "run_stop" and recs[-1]["reason"] == "signal SIGTERM"
+    last_show = [r for r in recs if r["type"] == "showing"][-1]
+    assert last_show["outcome"] in ("completed", "cut_short")
+
+
+def test_kill_9_and_restart_chain_verifies_and_the_outage_is_visible(
+        make_small_site: Callable[..., Path]) -> None:
+    cfg = make_small_site()
+    p = signage("run", "--config", str(cfg), cwd=cfg.parent)
+    time.sleep(3)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(timeout=10)
+    time.sleep(1.5)
+    p2 = signage("run", "--config", str(cfg), "--for", "3s", cwd=cfg.parent)
+    _o, err = p2.communicate(timeout=30)
+    assert p2.returncode == 0, err
+    recs = records(cfg.parent / "log", cfg.parent / "site.key")  # asserts the chain
+    starts = [i for i, r in enumerate(recs) if r["type"] == "run_start"]
+    assert len(starts) == 2
+    before = recs[starts[1] - 1]
+    assert before["type"] != "run_stop"  # the first run never said goodbye
+    # the outage: nothing was shown between the first run's last record and the restart
+    assert recs[starts[1]]["mono"] - before["mono"] >= 1.5
+
+
+def test_torn_last_line_is_left_alone_and_the_chain_continues(
+        make_small_site: Callable[..., Path]) -> None:
+    cfg = make_small_site()
+    p = signage("run", "--config", str(cfg), "--for", "2s", cwd=cfg.parent)
+    assert p.wait(timeout=30) == 0
+    log = cfg.parent / "log"
+    (first,) = sorted(log.glob("*.jsonl"))
+    torn = b'{"v":1,"seq":99999,"type":"show'
+    with open(first, "ab") as fh:
+        fh.write(torn)
+    size = first.stat().st_size
+    p = signage("run", "--config", str(cfg), "--for", "2s", cwd=cfg.parent)
+    assert p.wait(timeout=30) == 0
+    assert first.stat().st_size == size and first.read_bytes().endswith(torn)  # untouched
+    files = log_files(log)
+    assert len(files) == 2 and files[1].name.endswith(".1.jsonl")
+    recs = records(log, cfg.parent / "site.key")  # the chain skips the torn bytes
+    tt = [r for r in recs if r["type"] == "torn_tail"]
+    assert len(tt) == 1 and tt[0]["length"] == len(torn) and tt[0]["file"] == first.name
+
+
+def test_bad_playlist_edit_is_rejected_and_the_old_schedule_continues(
+        make_small_site: Callable[..., Path]) -> None:
+    cfg = make_small_site()
+    af = cfg.parent / "playlists" / "af.toml"
+    good = af.read_text("utf-8")
+    p = signage("run", "--config", str(cfg), "--for", "9s", cwd=cfg.parent)
+    time.sleep(2.5)
+    af.write_text(good.replace('type = "text"', 'type = "txt"', 1), "utf-8")
+    time.sleep(2.5)
+    af.write_text(good.replace("凡是刷单返利就是诈骗0", "新口号：不转账").replace('"af0"', '"af9"'),
+                  "utf-8")
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "reload rejected" in err and "items[0].type" in err
+    recs = records(cfg.parent / "log", cfg.parent / "site.key")
+    reloads = [r for r in recs if r["type"] == "reload"]
+    assert [r["accepted"] for r in reloads] == [False, True]
+    assert any("items[0].type" in pr for pr in reloads[0]["problems"])
+    i_bad = recs.index(reloads[0])
+    i_good = recs.index(reloads[1])
+    shown_between = {r["item"] for r in recs[i_bad:i_good] if r["type"] == "showing_start"}
+    assert shown_between and shown_between <= {"af0", "af1", "af2", "st0", "st1"}
+    shown_after = {r["item"] for r in recs[i_good:] if r["type"] == "showing_start"}
+    assert "af9" in shown_after
+    assert max(af_gaps(recs)["s1"]) <= 3.0
