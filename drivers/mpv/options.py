@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any
 
 #: a vo/ao/hwdec value: a name or a comma-separated priority list (e.g. "gpu,drm")
@@ -13,7 +14,7 @@ _NAME_LIST = re.compile(r"^[a-z0-9_-]+(?:,[a-z0-9_-]+)*$")
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 #: options the driver sets itself; extra_args may not override them (name without "--"/"no-")
-_MANAGED = {
+_MANAGED: Mapping[str, str] = MappingProxyType({
     "input-ipc-server": "the driver owns the IPC connection",
     "input-ipc-client": "the driver owns the IPC connection",
     "idle": "the player must stay alive between items",
@@ -33,14 +34,15 @@ _MANAGED = {
     "pause": "items must play",
     "loop-file": "a clip must end for its end to be reported",
     "loop-playlist": "the driver loads one file at a time",
-}
+    "access-references": "a media file must not open other files (playlists)",
+})
 
 # What the driver's model of "on screen" rests on. Passed LAST (after extra_args, and after
 # anything a file named by --include sets), so nothing can override them.
 _ESSENTIAL_ARGS = (
     "--idle=yes", "--force-window=yes", "--keep-open=yes", "--keep-open-pause=no",
     "--reset-on-next-file=pause", "--image-display-duration=inf", "--no-terminal",
-    "--pause=no", "--loop-file=no", "--loop-playlist=no",
+    "--pause=no", "--loop-file=no", "--loop-playlist=no", "--access-references=no",
 )
 # Kiosk defaults: no on-screen controller or OSD messages, no key bindings (a keyboard
 # plugged into the player must not quit it), no user scripts, no network helper, no

@@ -87,21 +87,19 @@ def test_managed_loop_and_pause_are_refused_in_extra_args() -> None:
 
 def test_a_playlist_file_is_rejected_and_its_entries_never_play(
         make_driver: MakeDriver, media: Media) -> None:
-    # An .m3u inside the media root could list files outside it: mpv expands it into new
-    # playlist entries (end-file reason "redirect"); the driver must stop them at once.
-    playlist = media.root / "sneaky.m3u"
-    playlist.write_text(f"{media.outside}\n")
+    # An .m3u inside the media root could list files outside it. By default mpv expands it
+    # into new playlist entries and plays them (a stop sent on the "redirect" event came too
+    # late about 1 run in 10 here); --access-references=no makes the load fail instead.
+    # Both a .m3u and an M3U disguised as .mp4 (mpv also detects playlists by content).
     drv = make_driver()
-    with pytest.raises(ContentRejected, match="playlist"):
-        drv.show(item(ItemKind.CLIP, playlist))
-    assert drv.player is not None
-    deadline = time.monotonic() + 2.0
-    while drv.player.command(["get_property", "idle-active"])[0] is not True:
-        assert time.monotonic() < deadline, "mpv went on with the playlist's entries"
-        time.sleep(0.02)
-    evs = drv.player.recent_events()
-    i = next(i for i, ev in enumerate(evs)
-             if ev.name == "end-file" and ev.data.get("reason") == "redirect")
-    # the stop is sent the moment the redirect is read, long before an image could load
-    assert not [ev for ev in evs[i:] if ev.name in ("file-loaded", "playback-restart")]
+    for name in ("sneaky.m3u", "sneaky-m3u.mp4"):
+        playlist = media.root / name
+        playlist.write_text(f"#EXTM3U\n{media.outside}\n")
+        with pytest.raises(ContentRejected, match=name):
+            drv.show(item(ItemKind.CLIP, playlist))
+        assert drv.player is not None
+        evs = drv.player.recent_events()
+        assert not [ev for ev in evs if ev.name == "end-file"
+                    and ev.data.get("reason") == "redirect"]
+        assert drv.player.command(["get_property", "idle-active"])[0] is True
     drv.show(item(ItemKind.IMAGE, media.red))  # still working
