@@ -91,10 +91,13 @@ def test_a_playlist_file_is_rejected_and_its_entries_never_play(
     # into new playlist entries and plays them (a stop sent on the "redirect" event came too
     # late about 1 run in 10 here); --access-references=no makes the load fail instead.
     # Both a .m3u and an M3U disguised as .mp4 (mpv also detects playlists by content).
+    # An mpv EDL file (also recognised by content) references other files the same way.
     drv = make_driver()
-    for name in ("sneaky.m3u", "sneaky-m3u.mp4"):
+    for name, text in (("sneaky.m3u", f"#EXTM3U\n{media.outside}\n"),
+                       ("sneaky-m3u.mp4", f"#EXTM3U\n{media.outside}\n"),
+                       ("sneaky-edl.mp4", f"# mpv EDL v0\n{media.outside},0,1\n")):
         playlist = media.root / name
-        playlist.write_text(f"#EXTM3U\n{media.outside}\n")
+        playlist.write_text(text)
         with pytest.raises(ContentRejected, match=name):
             drv.show(item(ItemKind.CLIP, playlist))
         assert drv.player is not None
