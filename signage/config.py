@@ -6,8 +6,8 @@ frozen ``SiteConfig`` or raises ``InputError`` listing every problem with file, 
 
 from __future__ import annotations
 
-import itertools
 import datetime as dt
+import itertools
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal

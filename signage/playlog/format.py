@@ -19,14 +19,17 @@ _HEX = frozenset(b"0123456789abcdef")
 COMMON = ("v", "seq", "type", "run", "boot", "wall", "mono")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def mac_of(key: bytes, prev_mac: bytes, prefix: bytes) -> bytes:
-    return hmac.new(key, prev_mac + prefix, hashlib.sha256).hexdigest().encode("ascii")
+    return hmac.digest(key, prev_mac + prefix, hashlib.sha256).hex().encode("ascii")
 
 
 def encode(key: bytes, prev_mac: bytes, body: dict[str, Any]) -> tuple[bytes, bytes]:
     """Serialise ``body`` (common keys first, in order) and chain it. Returns the line (with
     its newline) and its mac."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _ENCODER.encode(body)
     prefix = text[:-1].encode("utf-8")  # without the closing brace
     mac = mac_of(key, prev_mac, prefix)
     return prefix + _MAC_HEAD + mac + b'"}\n', mac

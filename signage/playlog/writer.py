@@ -15,16 +15,20 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..driver import Clock
+from ..timeutil import IsoFormatter
 from . import format as fmt
 
 FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
 STEP_S = 1.0  # wall vs monotonic disagreement recorded as a clock step
+
+
+Pending = tuple[str, float, float, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,10 @@ class LogWriter:
         self._batch_s = batch_ms / 1000.0
         self._last_sync = 0.0
         self._lock = threading.Lock()
-        self._pending: collections.deque[dict[str, Any]] = collections.deque()
+        self._iso = IsoFormatter(tz)
+        # records waiting to be written: (type, wall_s, mono, fields); seq and mac are given
+        # only when a record is really written, so a dropped record never breaks the chain
+        self._pending: collections.deque[Pending] = collections.deque()
         self._max_pending = buffer_records
         self._dropped: collections.Counter[str] = collections.Counter()
         self._drop_span: list[float] = []
@@ -100,6 +107,7 @@ class LogWriter:
         self._fd = -1
         self._size = 0
         self._day: date | None = None
+        self._day_end = float("inf")  # wall time at which the current file's day ends
         self._part = 0
         self._seq = 0
         self._mac = fmt.GENESIS
@@ -173,6 +181,8 @@ class LogWriter:
         self._fd = fd
         self._size = os.fstat(fd).st_size
         self._day, self._part, self.path = day, part, path
+        nxt = day + timedelta(days=1)
+        self._day_end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=self._tz).timestamp()
         dfd = os.open(self.dir, os.O_RDONLY)
         try:
             os.fsync(dfd)
@@ -194,32 +204,21 @@ class LogWriter:
             offset = wall_s - mono
             if self._offset is not None and abs(offset - self._offset) > STEP_S:
                 step = offset - self._offset
-                self._queue(self._body("clock_step", wall_s, mono, {
+                self._queue(("clock_step", wall_s, mono, {
                     "step_s": round(step, 3),
                     "from": self._iso(wall_s - step), "to": self._iso(wall_s)}))
             self._offset = offset
-            self._queue(self._body(rtype, wall_s, mono, fields))
+            self._queue((rtype, wall_s, mono, fields))
             self._flush()
 
-    def _iso(self, wall_s: float) -> str:
-        return datetime.fromtimestamp(wall_s, self._tz).isoformat(timespec="milliseconds")
-
-    def _body(self, rtype: str, wall_s: float, mono: float,
-              fields: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {"v": fmt.VERSION, "seq": -1, "type": rtype, "run": self._run,
-                                "boot": self._boot, "wall": self._iso(wall_s),
-                                "mono": round(mono, 3), "_wall_s": wall_s}
-        body.update(fields)
-        return body
-
-    def _queue(self, body: dict[str, Any]) -> None:
+    def _queue(self, rec: Pending) -> None:
         if len(self._pending) >= self._max_pending:
-            old = self._pending.popleft()
-            self._dropped[old["type"]] += 1
+            rtype, _w, mono, _f = self._pending.popleft()
+            self._dropped[rtype] += 1
             if not self._drop_span:
-                self._drop_span = [old["mono"], old["mono"]]
-            self._drop_span[1] = old["mono"]
-        self._pending.append(body)
+                self._drop_span = [mono, mono]
+            self._drop_span[1] = mono
+        self._pending.append(rec)
 
     def _flush(self) -> None:
         if self._fd < 0:
@@ -227,10 +226,9 @@ class LogWriter:
         try:
             if self._dropped:
                 first, last = self._drop_span
-                note = self._body("dropped", self._clock.time(), self._clock.monotonic(), {
+                self._write(("dropped", self._clock.time(), self._clock.monotonic(), {
                     "count": sum(self._dropped.values()), "types": dict(self._dropped),
-                    "first_mono": first, "last_mono": last})
-                self._write(note)
+                    "first_mono": round(first, 3), "last_mono": round(last, 3)}))
                 self._dropped.clear()
                 self._drop_span = []
             while self._pending:
@@ -252,12 +250,16 @@ class LogWriter:
                 self._on_error(msg)
             self.error = msg
 
-    def _write(self, body: dict[str, Any]) -> None:
-        day = datetime.fromtimestamp(body["_wall_s"], self._tz).date()
-        if self._day is not None and day > self._day and body["type"] != "seal":
-            self._rotate(day)
-        rec = {k: v for k, v in body.items() if k != "_wall_s"}
-        rec["seq"] = self._seq
+    def _write(self, pending: Pending) -> None:
+        rtype, wall_s, mono, fields = pending
+        if wall_s >= self._day_end and rtype != "seal":
+            day = datetime.fromtimestamp(wall_s, self._tz).date()
+            if self._day is not None and day > self._day:
+                self._rotate(day)
+        rec: dict[str, Any] = {"v": fmt.VERSION, "seq": self._seq, "type": rtype,
+                               "run": self._run, "boot": self._boot, "wall": self._iso(wall_s),
+                               "mono": round(mono, 3)}
+        rec.update(fields)
         line, mac = fmt.encode(self._key, self._mac, rec)
         try:
             n = os.write(self._fd, line)
@@ -278,9 +280,7 @@ class LogWriter:
 
     def _rotate(self, day: date) -> None:
         nxt = file_name(day, 0)
-        seal = self._body("seal", self._clock.time(), self._clock.monotonic(),
-                          {"next_file": nxt})
-        self._write(seal)
+        self._write(("seal", self._clock.time(), self._clock.monotonic(), {"next_file": nxt}))
         os.fsync(self._fd)
         self._open_file(day, 0)
 

@@ -33,6 +33,7 @@ from ..load import LoadedSite, screen_spec
 from ..playlog.keyfile import create_or_load_key
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
+from ..timeutil import IsoFormatter
 from .notify import Notifier
 from .reload import Reloader
 from .runner import ScreenRunner
@@ -90,11 +91,12 @@ class Runtime:
             create_or_load_key(key_path), cfg.tz, clock, run_id=secrets.token_hex(6),
             boot_id=boot_id() if not settings.virtual else "virtual-" + secrets.token_hex(4),
             fsync="batch" if settings.virtual else cfg.log.fsync,
-            batch_ms=60_000 if settings.virtual else cfg.log.batch_ms,
+            batch_ms=10**12 if settings.virtual else cfg.log.batch_ms,  # simulate: at close
             buffer_records=cfg.log.buffer_records, on_error=lambda m: settings.say(f"LOG: {m}"),
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
+        self._iso = IsoFormatter(cfg.tz)
         self.reloader = Reloader(loaded, self._today)
         self._triggers: list[tuple[str, BaseTrigger]] = [
             ("heartbeat", IntervalTrigger(seconds=cfg.log.heartbeat_s, timezone=cfg.tz)),
@@ -107,8 +109,6 @@ class Runtime:
     def _today(self) -> Any:
         return datetime.fromtimestamp(self.clock.time(), self.loaded.cfg.tz).date()
 
-    def _iso(self, wall_s: float) -> str:
-        return datetime.fromtimestamp(wall_s, self.loaded.cfg.tz).isoformat(timespec="milliseconds")
 
     # ---- set-up --------------------------------------------------------------------------
     def _driver_for(self, sc_index: int) -> Driver:
