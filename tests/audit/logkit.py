@@ -85,7 +85,7 @@ class Daemon:
             clock.at(start)
         self.clock = clock
         self.w = LogWriter(log_dir, key, ZoneInfo(TZ), clock, run_id=secrets.token_hex(6),
-                           boot_id=boot, fsync="batch", batch_ms=60000)
+                           boot_id=boot, fsync="batch", batch_ms=10**9)  # no fsync: tests
         notes = self.w.open()
         self.w.append("run_start", version="0.1.0", mode="simulate", **fields)
         for n in notes:
