@@ -148,6 +148,10 @@ def _slow_header(line: bytes) -> tuple[int, int, str, str, str, bytes, bytes] | 
         return "the common keys (v, seq, type, run, boot, wall, mono) are missing or malformed"
 
 
+def _utf8(raw: bytes) -> str:
+    return raw.decode()
+
+
 def _str(raw: bytes) -> str:
     if b"\\" in raw:
         v = fmt.decode(b'{"s":"' + raw + b'"}')["s"]
@@ -285,19 +289,16 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 continue
             if rtype_b == b"showing":
                 af_i = find(b',"anti_fraud":', pend, nl) + 14
-                if startswith(b',"screen":"', pend) and af_i > 14:
-                    se = find(b'"', pend + 11, nl)
+                se = find(b'"', pend + 11, nl)
+                if startswith(b',"screen":"', pend) and af_i > 14 and data[se - 1] != 92:
                     sid = data[pend + 11:se].decode()
                     if screens is not None and sid not in screens:
                         continue
-                    if startswith(b'false,', af_i):
-                        if find(b',"outcome":"failed"', af_i, nl) >= 0:
-                            events.append((MARK, SHOW_FAILED, sid, wall_ms(wall_b),
-                                           mono_ms(mono_f), boot, ""))
-                            continue
+                    if startswith(b'false,', af_i) and find(b',"outcome":"failed"', af_i,
+                                                             nl) < 0:
                         e = find(b',"end":"', af_i, nl) + 8
                         sp = store.get(sid)
-                        if sp is not None:
+                        if sp is not None and e > 8:
                             sp[1] = data[e:e + 29]
                             continue
                         b = find(b',"start":"', af_i, nl) + 10
@@ -305,16 +306,19 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                             store[sid] = [data[b:b + 29], data[e:e + 29]]
                             continue
                     elif startswith(b'true,', af_i):
-                        m = _AF.match(data, se, nl) or _AF_ESC.match(data, se, nl)
+                        m = _AF.match(data, se, nl)
+                        dec = _utf8 if m is not None else _str
+                        if m is None:
+                            m = _AF_ESC.match(data, se, nl)
                         if m is not None:
                             item, cat, start, end, smono, emono, outcome = m.groups()
                             if outcome == b"failed":
                                 events.append((MARK, SHOW_FAILED, sid, wall_ms(end),
-                                               mono_ms(emono), boot, item.decode()))
+                                               mono_ms(emono), boot, dec(item)))
                                 continue
                             sp = store.pop(sid, None)
                             events.append((
-                                AF, sid, item.decode(), None if cat is None else cat.decode(),
+                                AF, sid, dec(item), None if cat is None else dec(cat),
                                 wall_ms(start), wall_ms(end), mono_ms(smono), mono_ms(emono),
                                 boot, outcome == b"completed",
                                 () if sp is None else ((wall_ms(sp[0]), wall_ms(sp[1])),)))

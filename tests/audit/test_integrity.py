@@ -9,8 +9,7 @@ import pytest
 
 from signage.playlog import format as fmt
 
-from .logkit import (DAY0, KEY, Daemon, FakeClock, audit, audit_json, lines, site,
-                     write_lines)
+from .logkit import DAY0, KEY, Daemon, FakeClock, audit, audit_json, lines, site, write_lines
 
 D1, D2, D3 = "signage-2026-11-30.jsonl", "signage-2026-12-01.jsonl", "signage-2026-12-02.jsonl"
 
@@ -43,7 +42,7 @@ def log(tmp_path: Path) -> Path:
 
 def test_intact_log_with_two_rotations(log: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in log.iterdir()) == [D1, D2, D3]
-    code, doc = audit_json(log, "--to", "2026-12-02T00:02", tmp=tmp_path)
+    _code, doc = audit_json(log, "--to", "2026-12-02T00:02", tmp=tmp_path)
     i = doc["integrity"]
     assert i["intact"] and i["findings"] == []
     assert [f["sealed"] for f in i["files"]] == [True, True, False]
@@ -121,7 +120,7 @@ def test_truncated_tail_needs_an_anchor(log: Path, tmp_path: Path) -> None:
     code, out, _ = audit(log, "--anchor", tmp=tmp_path)
     assert code == 0
     anchor = out.strip()
-    name, seq, mac = anchor.split(":")
+    name, _seq, mac = anchor.split(":")
     assert name == D3 and len(mac) == 64
     code, doc = audit_json(log, "--expect-anchor", anchor, tmp=tmp_path)
     assert code in (0, 1) and doc["integrity"]["anchor"]["found"] is True
@@ -135,6 +134,7 @@ def test_truncated_tail_needs_an_anchor(log: Path, tmp_path: Path) -> None:
 
 def test_rewritten_tail_with_the_key_is_caught_by_the_anchor(log: Path, tmp_path: Path) -> None:
     code, out, _ = audit(log, "--anchor", tmp=tmp_path)
+    assert code == 0
     anchor = out.strip()
     ls = lines(log / D3)
     # an insider with the key rewrites the last record (a valid chain, different content)
@@ -145,7 +145,7 @@ def test_rewritten_tail_with_the_key_is_caught_by_the_anchor(log: Path, tmp_path
     rec["reason"] = "maintenance"
     line, _mac = fmt.encode(KEY, prev[1], rec)
     write_lines(log / D3, [*ls[:-1], line])
-    code, doc = audit_json(log, tmp=tmp_path)
+    _code, doc = audit_json(log, tmp=tmp_path)
     assert doc["integrity"]["intact"] is True
     doc = _broken(tmp_path, log, "anchor", "--expect-anchor", anchor)
     assert "rewritten" in doc["integrity"]["anchor"]["message"]  # type: ignore[index]
@@ -189,7 +189,7 @@ def test_wrong_key(log: Path, tmp_path: Path) -> None:
     assert code == 2
     [f] = [f for f in doc["integrity"]["findings"] if f["breaks"]]
     assert f["kind"] == "wrong_key" and "key does not verify" in f["message"]
-    code, out, err = audit(log, tmp=tmp_path, key=b"f" * 64)
+    code, out, _err = audit(log, tmp=tmp_path, key=b"f" * 64)
     assert code == 2 and "key does not verify" in out
 
 
@@ -216,7 +216,7 @@ def test_not_a_log(tmp_path: Path, content: bytes) -> None:
     d = tmp_path / "junk"
     d.mkdir()
     (d / D1).write_bytes(content)
-    code, out, err = audit(d, tmp=tmp_path)
+    code, _out, err = audit(d, tmp=tmp_path)
     assert code == 3
     assert "Traceback" not in err and err.startswith("signage audit: ")
     assert "not a signage log" in err or "empty" in err
@@ -277,7 +277,7 @@ def test_monotonic_time_going_back(tmp_path: Path) -> None:
 
 def test_small_monotonic_jitter_is_a_warning(tmp_path: Path) -> None:
     d = _crafted(tmp_path, [10.0, 11.0, 10.9, 12.0])
-    code, doc = audit_json(d, tmp=tmp_path)
+    _code, doc = audit_json(d, tmp=tmp_path)
     assert doc["integrity"]["intact"] is True
     assert [f["kind"] for f in doc["integrity"]["findings"]] == ["mono_jitter"]
 
