@@ -222,25 +222,27 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     _summary(rt)
 
 
-def _mount_optional() -> None:
-    """Commands that live with their parts (audit, LED tools), mounted when present."""
-    try:
-        from .audit.cli import audit_command
-        app.command("audit")(audit_command)
-    except ImportError:
-        pass
-    try:
-        from signage_drivers.led.cli import fakeboard_command, led_app
-        app.add_typer(led_app, name="led", help="LED board tools (probe)")
-        app.command("fakeboard")(fakeboard_command)
-    except ImportError:
-        pass
-
-
-_mount_optional()
+def mount_optional(argv: list[str] | None = None) -> None:
+    """Commands that live with their parts (audit, LED tools). Importing them costs time at
+    every start, so they are mounted only when the command line may need them."""
+    first = next((a for a in (argv or []) if not a.startswith("-")), None)
+    if first in (None, "audit"):
+        try:
+            from .audit.cli import audit_command
+            app.command("audit")(audit_command)
+        except ImportError:
+            pass
+    if first in (None, "led", "fakeboard"):
+        try:
+            from signage_drivers.led.cli import fakeboard_command, led_app
+            app.add_typer(led_app, name="led", help="LED board tools (probe)")
+            app.command("fakeboard")(fakeboard_command)
+        except ImportError:
+            pass
 
 
 def main() -> None:
+    mount_optional(sys.argv[1:])
     app()
 
 

@@ -5,6 +5,7 @@ The playlist's id is its file name without ``.toml``; screens list playlists by 
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,17 @@ class ItemConfig(Strict):
     duration_s: float | None = Field(default=None, gt=0, le=3600)
 
     _id = field_validator("id")(check_id)
+
+    @field_validator("text")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        bad = sorted({ch for ch in v if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")
+                      and ch != " "})
+        if bad:
+            shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:6])
+            raise ValueError(f"text contains control or format characters ({shown}); "
+                             "only printable characters may be shown on a screen")
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> ItemConfig:

@@ -3,8 +3,9 @@ all draw slogans through this module.
 
 Fonts are found through fontconfig (``fc-match``), never by a hard-coded path, so a site can
 install any CJK font. GNU Unifont is the pixel font for boards up to 16 px high; WenQuanYi
-Micro Hei (or Noto CJK) for taller boards and slides. Which characters a font can draw is read
-from its cmap with fontTools, so "this slogan cannot be drawn" is exact, not guessed.
+Micro Hei (or Noto CJK) for taller boards and slides. A character the font cannot draw is one
+that FreeType draws as the font's "missing glyph" (.notdef): we compare each character's
+rendered mask with that of two code points no font maps (U+10FFFD, U+0378).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
 
 #: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
@@ -43,20 +43,45 @@ def find_font(pattern: str) -> Path:
             [fc, "-f", "%{file}", f"{pat}:lang=zh-cn"],
             capture_output=True, text=True, timeout=10, check=False,
         ).stdout.strip()
-        if out and ord("防") in _cmap(out):
+        if out and "防" not in _missing(out, "防"):
             return Path(out)
     raise FontNotFound(
         f"no CJK font for {pattern!r}: install fonts-wqy-microhei and fonts-unifont"
     )
 
 
+_NOTDEF_PROBES = ("\U0010fffd", "\u0378")
+
+
 @functools.lru_cache(maxsize=32)
-def _cmap(path: str) -> frozenset[int]:
+def _notdef(path: str) -> frozenset[tuple[tuple[int, int], bytes]]:
+    font = ImageFont.truetype(path, size=16)
+    return frozenset(_mask_key(font, ch) for ch in _NOTDEF_PROBES)
+
+
+def _mask_key(font: ImageFont.FreeTypeFont, ch: str) -> tuple[tuple[int, int], bytes]:
+    mask = font.getmask(ch, mode="1")
+    return mask.size, bytes(mask)
+
+
+def _missing(path: str, text: str) -> list[str]:
     try:
-        font = TTFont(path, lazy=True, fontNumber=0)
-        return frozenset(font.getBestCmap() or {})
-    except Exception:  # not a font fontTools reads: treat as empty
-        return frozenset()
+        notdef = _notdef(path)
+        font = _font_at(path, 16)
+    except OSError:
+        return list(dict.fromkeys(text))
+    seen: dict[str, None] = {}
+    for ch in text:
+        if ch.isspace() or ch in seen:
+            continue
+        if _mask_key(font, ch) in notdef:
+            seen[ch] = None
+    return list(seen)
+
+
+@functools.lru_cache(maxsize=32)
+def _font_at(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size=size)
 
 
 def font_for_height(px: int) -> str:
@@ -66,13 +91,7 @@ def font_for_height(px: int) -> str:
 
 def missing_glyphs(text: str, font_pattern: str) -> list[str]:
     """Characters of ``text`` that the font cannot draw (whitespace is always drawable)."""
-    cmap = _cmap(str(find_font(font_pattern)))
-    seen: dict[str, None] = {}
-    for ch in text:
-        if ch.isspace() or ord(ch) in cmap:
-            continue
-        seen.setdefault(ch, None)
-    return list(seen)
+    return _missing(str(find_font(font_pattern)), text)
 
 
 def sanitize(text: str) -> str:
@@ -85,9 +104,8 @@ def sanitize(text: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=64)
 def _font(font_pattern: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(find_font(font_pattern)), size=size)
+    return _font_at(str(find_font(font_pattern)), size)
 
 
 def _pixel_size(font_pattern: str, height: int) -> int:

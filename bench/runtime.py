@@ -1,0 +1,114 @@
+"""Runtime figures: start error, peak RSS, CPU per screen, time to the first showing, and the
+speed of `signage simulate`.
+
+    .venv/bin/python bench/runtime.py [--seconds 120] [--screens 8] [--sim-screens 10]
+
+Runs `signage run` as a real process on a generated site of simulator screens (half LED
+strips, half 1280x720 HDMI slides) using the shipped playlists, then reads its log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAYLISTS = '["wugefanshi", "common-fraud", "theme", "store-promos"]'
+
+
+def make_site(dst: Path, screens: int) -> Path:
+    shutil.copytree(ROOT / "playlists", dst / "playlists")
+    shutil.copytree(ROOT / "media", dst / "media")
+    text = (ROOT / "config.toml").read_text("utf-8")
+    head = text[: text.index("[[screens]]")].replace('default = ["08:00-22:00"]',
+                                                      'default = ["00:00-24:00"]')
+    for key in ("sat", "sun"):
+        head = head.replace(f'{key} = ["08:00-22:30"]\n', "")
+    body = ""
+    for i in range(screens):
+        led = i % 2 == 0
+        body += (f'\n[[screens]]\nid = "{"led" if led else "hdmi"}-{i}"\ndriver = "simulator"\n'
+                 f"width = {128 if led else 1280}\nheight = {16 if led else 720}\n"
+                 f'playlists = {PLAYLISTS}\noptions = {{ kind = "{"led" if led else "hdmi"}" }}\n')
+    cfg = dst / "config.toml"
+    cfg.write_text(head + body, "utf-8")
+    return cfg
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))]
+
+
+def read_log(log_dir: Path) -> list[dict[str, object]]:
+    out = []
+    for p in sorted(log_dir.glob("*.jsonl")):
+        for line in p.read_bytes().splitlines():
+            out.append(json.loads(line))
+    return out
+
+
+def real_run(seconds: float, screens: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = make_site(Path(tmp), screens)
+        t_launch = time.time()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run([sys.executable, "-m", "signage.cli", "run", "--config", str(cfg),
+                               "--for", f"{seconds}s", "--no-live"], cwd=tmp,
+                              capture_output=True, text=True, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        del proc
+        recs = read_log(Path(tmp) / "var" / "log")
+        starts = [r for r in recs if r["type"] == "showing_start"]
+        first_by_screen: dict[str, dict[str, object]] = {}
+        for r in starts:
+            first_by_screen.setdefault(str(r["screen"]), r)
+        errs = [abs(float(r["start_mono"]) - float(r["planned_mono"])) * 1000  # type: ignore[arg-type]
+                for r in starts if r is not first_by_screen[str(r["screen"])]]
+        first = min(datetime.fromisoformat(str(r["start"])).timestamp()
+                    for r in first_by_screen.values())
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(f"signage run, {screens} simulator screens, {seconds:.0f} s real time:")
+        print(f"  switches measured        {len(errs)}")
+        print(f"  start error p50/p99/max  {pct(errs, 0.5):.2f} / {pct(errs, 0.99):.2f} / "
+              f"{max(errs):.2f} ms")
+        print(f"  peak RSS                 {after.ru_maxrss / 1024:.1f} MB")
+        print(f"  CPU                      {cpu:.2f} s = {100 * cpu / seconds:.2f} % of a core, "
+              f"{100 * cpu / seconds / screens:.3f} % per screen")
+        print(f"  launch -> first showing  {first - t_launch:.3f} s")
+
+
+def simulate(screens: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = make_site(Path(tmp), screens)
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "signage.cli", "simulate", "--config",
+                              str(cfg), "--start", "2026-12-01", "--for", "24h", "--log",
+                              str(Path(tmp) / "simlog")], cwd=tmp, capture_output=True,
+                             text=True, check=True)
+        total = time.perf_counter() - t0
+        line = res.stderr.splitlines()[0]
+        print(f"signage simulate, {screens} screens, 24 h: {line.split(' in ', 1)[1]}")
+        print(f"  (whole process incl. start-up: {total:.2f} s = {86400 / total:,.0f}x)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--screens", type=int, default=8)
+    ap.add_argument("--sim-screens", type=int, default=10)
+    args = ap.parse_args()
+    real_run(args.seconds, args.screens)
+    simulate(args.sim_screens)
+
+
+if __name__ == "__main__":
+    main()
