@@ -396,28 +396,34 @@ class Engine:
         return self.r
 
     def _open_time(self) -> None:
-        cache: dict[tuple[int, int], list[tuple[date, int]]] = {}
+        """Opening time per screen and day (and per hour, for the report's chart), within
+        the period and the screen's lifetime."""
+        cache: dict[tuple[int, int], list[tuple[date, int, int]]] = {}
         for s in self.scr.values():
             for a, b in s.life:
                 assert a is not None and b is not None
                 lo, hi = max(a, self.t0), min(b, self.t1)
                 got = cache.get((lo, hi))
                 if got is None:
-                    got = cache[(lo, hi)] = list(self._per_day(self.hours.open_in(lo, hi)))
-                for day, ms in got:
+                    got = cache[(lo, hi)] = list(self._per_hour(self.hours.open_in(lo, hi)))
+                for day, hour, ms in got:
                     st = s.days.get(day)
                     if st is None:
                         st = s.days[day] = DayStat()
                     st.open_ms += ms
+                    st.open_hours[hour] += ms
 
-    def _per_day(self, pieces: list[tuple[int, int]]) -> Iterable[tuple[date, int]]:
+    def _per_hour(self, pieces: list[tuple[int, int]]) -> Iterable[tuple[date, int, int]]:
         for p0, p1 in pieces:
             a = p0
             while a < p1:
                 tz = self.hours.tz_at(a)
                 day = datetime.fromtimestamp(a / 1000, tz).date()
-                b = min(p1, local_ms(day + timedelta(days=1), 0, tz))
-                yield day, b - a
+                d0 = local_ms(day, 0, tz)
+                hour = min(23, (a - d0) // 3_600_000)
+                b = min(p1, local_ms(day + timedelta(days=1), 0, tz),
+                        d0 + (hour + 1) * 3_600_000 if hour < 23 else p1)
+                yield day, hour, b - a
                 a = b
 
     def _iso(self, t: int) -> str:

@@ -80,8 +80,9 @@ class DayStat:
     max_gap_ms: int = 0
     violations: int = 0
     violation_ms: int = 0
-    #: longest gap touching each local hour (for the report's chart)
+    #: longest gap touching each local hour, and opening time in each hour (for the chart)
     hours: list[int] = field(default_factory=lambda: [0] * 24)
+    open_hours: list[int] = field(default_factory=lambda: [0] * 24)
 
 
 @dataclass(frozen=True, slots=True)

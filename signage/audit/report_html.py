@@ -1,8 +1,264 @@
-"""placeholder"""
-from pathlib import Path
+"""`--report FILE.html`: one self-contained page for the inspector's file: the site, its
+contact, the period, the verdict, the tables, an SVG timeline per screen with the violations
+marked, and pictures of the slogans as the screens showed them (drawn by signage/render.py,
+embedded as PNG data: URIs). Nothing is loaded from elsewhere; every text from the log is
+escaped."""
 
-from .model import AuditResult
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterable
+from datetime import date
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from .. import render
+from ..timeutil import fmt_duration
+from .integrity import BREAKING
+from .model import AuditResult, DayStat, Violation
+from .output import Fmt, category_rows, item_rows, outage_rows, screen_rows, violation_row
+
+MAX_ROWS = 500  # per table
+MAX_MARKS = 2000  # violation marks per screen chart
+MAX_PICTURES = 60
+THUMB_W = 560
+
+CSS = """
+body{font:14px/1.45 system-ui,"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:2em;
+color:#222;max-width:1200px}
+h1{font-size:1.5em;margin:0 0 .2em}h2{margin-top:1.8em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;
+text-align:left;vertical-align:top}th{background:#f2f2f2}td.n{text-align:right}
+.verdict{display:inline-block;padding:.3em 1em;border-radius:4px;color:#fff;font-weight:bold}
+.compliant{background:#2e7d32}.violations{background:#c62828}.integrity_broken{background:#000}
+.bad{color:#c62828;font-weight:bold}.warn{color:#a15c00}.muted{color:#777}
+figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:12px}
+svg text{font:11px sans-serif}dl{display:grid;grid-template-columns:max-content auto;
+gap:2px 1em}dt{font-weight:bold}
+"""
+
+
+def _t(x: Any) -> str:
+    return escape(render.sanitize(str(x)))
+
+
+def _table(head: list[str], rows: Iterable[list[str]], total: int | None = None) -> str:
+    out = ["<table><tr>", *(f"<th>{_t(h)}</th>" for h in head), "</tr>"]
+    n = 0
+    for row in rows:
+        if n >= MAX_ROWS:
+            break
+        out.append("<tr>" + "".join(row) + "</tr>")
+        n += 1
+    out.append("</table>")
+    if total is not None and total > n:
+        out.append(f"<p class=muted>… and {total - n:,} more (see --format json or csv)</p>")
+    return "".join(out)
+
+
+def _td(x: Any, cls: str = "") -> str:
+    return f"<td class='{cls}'>{_t(x)}</td>" if cls else f"<td>{_t(x)}</td>"
+
+
+def _png(img: Any) -> str:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _picture(text: str, width: int, height: int) -> str:
+    if height <= 64:
+        img = render.dot_matrix(render.render_bitmap(text, width, height))
+    else:
+        img = render.render_slide(text, width, height)
+    if img.width > THUMB_W:
+        img.thumbnail((THUMB_W, THUMB_W * img.height // img.width + 1))
+    return _png(img)
+
+
+def _pictures(r: AuditResult) -> str:
+    c = r.compliance
+    seen: dict[tuple[str, int, int], list[str]] = {}
+    for it in sorted(c.items.values(), key=lambda i: -i.showings):
+        entry = c.catalogue.get(it.item, {})
+        text = entry.get("text")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        for sid in sorted(it.screens):
+            scr = c.screens.get(sid, {})
+            w, h = scr.get("width"), scr.get("height")
+            if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+                seen.setdefault((it.item, w, h), []).append(sid)
+    if not seen:
+        return "<p class=muted>No text slogans were shown.</p>"
+    out = []
+    for n, ((item, w, h), screens) in enumerate(seen.items()):
+        if n >= MAX_PICTURES:
+            out.append(f"<p class=muted>… and {len(seen) - n} more.</p>")
+            break
+        text = str(c.catalogue[item]["text"])
+        cap = f"{_t(item)} on {_t(', '.join(screens[:5]))} ({w}×{h})"
+        try:
+            src = _picture(text, w, h)
+        except Exception as exc:  # a missing font must not cost the report
+            out.append(f"<figure><p class=warn>{_t(text)}</p><figcaption>{cap}: cannot draw "
+                       f"({_t(exc)})</figcaption></figure>")
+            continue
+        out.append(f"<figure><img alt='{_t(text)}' src='{src}'><figcaption>{cap}<br>"
+                   f"{_t(text)}</figcaption></figure>")
+    return "".join(out)
+
+
+def _colour(gap: int, limit: int, open_ms: int) -> str:
+    if open_ms <= 0:
+        return "#e6e6e6"
+    if gap > limit:
+        return "#e53935"
+    if gap > limit * 0.8:
+        return "#ffb300"
+    return "#9ccc65"
+
+
+def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: int,
+           f: Fmt) -> str:
+    """Rows are days, columns the 24 hours; a cell's colour is the longest gap in that hour
+    (grey: closed); red bars are the violations, to scale."""
+    if not days:
+        return ""
+    left, cw, rh = 84, 30, 16
+    ds = sorted(days)
+    width, height = left + 24 * cw + 4, 20 + rh * len(ds)
+    out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+           f"role='img' aria-label='timeline of {_t(sid)}'>"]
+    for h in range(0, 25, 3):
+        out.append(f"<text x='{left + h * cw - 6}' y='12'>{h:02d}</text>")
+    row = {d: i for i, d in enumerate(ds)}
+    for d, i in row.items():
+        st = days[d]
+        y = 18 + i * rh
+        out.append(f"<text x='0' y='{y + 12}'>{d.isoformat()}</text>")
+        for h in range(24):
+            col = _colour(st.hours[h], limit, st.open_hours[h])
+            tip = (f"{d} {h:02d}h: longest gap {st.hours[h] / 1000:.1f} s"
+                   if st.open_hours[h] else f"{d} {h:02d}h: closed")
+            out.append(f"<rect x='{left + h * cw}' y='{y}' width='{cw - 1}' height='{rh - 2}' "
+                       f"fill='{col}'><title>{_t(tip)}</title></rect>")
+    for v in marks:
+        j = row.get(v.day)
+        if j is None:
+            continue
+        day_start = v.start - _since_midnight(v.start, f)
+        x0 = left + (v.start - day_start) / 3_600_000 * cw
+        x1 = left + min(24.0, (v.end - day_start) / 3_600_000) * cw
+        tip = (f"{f.t(v.start)} – {f.t(v.end)}: {v.length_ms / 1000:.1f} s "
+               f"({', '.join(v.causes)})")
+        out.append(f"<rect x='{x0:.1f}' y='{18 + j * rh + 3}' width='{max(2.0, x1 - x0):.1f}' "
+                   f"height='{rh - 8}' fill='#7f0000'><title>{_t(tip)}</title></rect>")
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _since_midnight(ms: int, f: Fmt) -> int:
+    from datetime import datetime
+
+    dt = datetime.fromtimestamp(ms / 1000, f.tz)
+    return ((dt.hour * 60 + dt.minute) * 60 + dt.second) * 1000 + dt.microsecond // 1000
+
+
+def build(r: AuditResult) -> str:
+    c, i = r.compliance, r.integrity
+    f = Fmt(c.tz)
+    site = c.site or {}
+    contact = site.get("contact") or {}
+    p: list[str] = ["<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
+                    f"<title>Audit — {_t(site.get('name', ''))}</title><style>{CSS}</style>"
+                    "</head><body>"]
+    p.append(f"<h1>Anti-fraud publicity audit: {_t(site.get('name', '?'))}</h1>")
+    p.append(f"<p><span class='verdict {r.verdict}'>{_t(r.verdict.replace('_', ' '))}</span> "
+             f"<span class=muted>exit code {r.exit_code}</span></p><dl>")
+    rule = (f"at most {c.limit_ms / 1000:g} s between anti-fraud showings ({c.measure}), "
+            + ("as recorded in the log" if c.limit_source == "log" else "set by --max-gap"))
+    for k, v in [("Site", f"{site.get('name', '?')} ({site.get('id', '?')})"),
+                 ("Contact", f"{contact.get('name', '?')}, {contact.get('phone', '?')}"),
+                 ("Period", f"{f.t(c.period[0])} – {f.t(c.period[1])} ({c.tz})"),
+                 ("Rule", rule),
+                 ("Log", f"{i.records:,} records in {len(i.files)} files"
+                  + (f"; chain head {i.head[0]}:{i.head[1]}:{i.head[2]}" if i.head else "")),
+                 ("Integrity", "intact" if i.intact else "BROKEN: the log cannot be trusted")]:
+        p.append(f"<dt>{_t(k)}</dt><dd>{_t(v)}</dd>")
+    if i.anchor is not None:
+        p.append(f"<dt>Anchor</dt><dd>{_t(i.anchor['message'])}</dd>")
+    p.append("</dl>")
+    if i.findings:
+        p.append("<h2>Integrity findings</h2>")
+        p.append(_table(["", "where", "finding"], (
+            [f"<td class='{'bad' if x.breaks else 'warn'}'>{'✗' if x.breaks else '!'}</td>",
+             _td(f"{x.file}:{x.line or ''} seq {x.seq if x.seq is not None else '–'}"),
+             _td(x.message)] for x in i.findings),
+            sum(n for k, n in i.counts.items()) if i.counts else None))
+        if any(k in BREAKING for k in i.counts):
+            p.append("<p class=bad>Compliance figures below come from a log that failed "
+                     "verification.</p>")
+    p.append("<h2>Screens</h2>")
+    p.append(_table(["screen", "label", "size", "longest gap", "violations", "AF showings",
+                     "AF share of opening time"], (
+        [_td(s["screen"]), _td(s["label"] or ""), _td(f"{s['width']}×{s['height']}"),
+         _td(fmt_duration(s["max_gap_s"]), "n bad" if s["violations"] else "n"),
+         _td(s["violations"], "n bad" if s["violations"] else "n"),
+         _td(f"{s['af_showings']:,}", "n"),
+         _td("–" if s["af_share"] is None else f"{s['af_share']:.1%}", "n")]
+        for s in screen_rows(r))))
+    by_screen: dict[str, list[Violation]] = {}
+    for v in r.violations:
+        marks = by_screen.setdefault(v.screen, [])
+        if len(marks) < MAX_MARKS:
+            marks.append(v)
+    p.append("<h2>Timelines</h2><p class=muted>Each row is a day, each cell an hour, coloured "
+             "by the longest gap in it (green: well within the rule, amber: within 20 % of "
+             "the limit, red: over it, grey: closed); dark bars are the violations.</p>")
+    for sid in c.screens:
+        p.append(f"<h3>{_t(sid)}</h3>")
+        p.append(_chart(sid, c.days.get(sid, {}), by_screen.get(sid, []), c.limit_ms, f))
+    if c.violations:
+        p.append(f"<h2>Violations ({c.violations:,})</h2>")
+        p.append(_table(["screen", "start", "end", "length", "limit", "cause", "flags"], (
+            [_td(row["screen"]), _td(row["start"]), _td(row["end"]),
+             _td(fmt_duration(row["length_s"]), "n"), _td(f"{row['limit_s']:g} s", "n"),
+             _td(", ".join(row["causes"])), _td(", ".join(row["flags"]))]
+            for row in (violation_row(v, f) for v in r.violations)), c.violations))
+    if c.outages:
+        p.append(f"<h2>Outages ({len(c.outages):,})</h2>")
+        p.append(_table(["kind", "screen", "start", "end", "length", "reason"], (
+            [_td(o["kind"]), _td(o["screen"] or "–"), _td(o["start"]), _td(o["end"]),
+             _td(fmt_duration(o["length_s"]), "n"), _td(o["reason"])]
+            for o in outage_rows(r, f)), len(c.outages)))
+    p.append("<h2>Anti-fraud showings</h2>")
+    p.append(_table(["category", "showings", "airtime"], (
+        [_td(x["category"] or "–"), _td(f"{x['showings']:,}", "n"),
+         _td(fmt_duration(x["seconds"]), "n")] for x in category_rows(r))))
+    items = item_rows(r)
+    p.append(_table(["item", "category", "text", "showings", "airtime", "screens"], (
+        [_td(x["item"]), _td(x["category"] or "–"), _td(x["text"] or ""),
+         _td(f"{x['showings']:,}", "n"), _td(fmt_duration(x["seconds"]), "n"),
+         _td(", ".join(x["screens"][:8]) + (" …" if len(x["screens"]) > 8 else ""))]
+        for x in items), len(items)))
+    p.append("<h2>The slogans as shown</h2>" + _pictures(r))
+    if c.clock_steps:
+        p.append("<h2>Clock steps</h2>")
+        p.append(_table(["at", "step", "seen in"], (
+            [_td(f.t(s["at"])), _td(f"{s['step_s']:+.3f} s", "n"), _td(s["source"])]
+            for s in c.clock_steps), len(c.clock_steps)))
+    if c.warnings:
+        p.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_t(w)}</li>" for w in c.warnings[:200])
+                 + "</ul>")
+    p.append("<p class=muted>Made by signage audit. Times are in the site's timezone; gap "
+             "lengths are measured on the monotonic clock within a boot.</p></body></html>")
+    return "".join(p)
 
 
 def write_report(result: AuditResult, path: Path) -> None:
-    path.write_text("todo")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(build(result), encoding="utf-8")
+    tmp.replace(path)
