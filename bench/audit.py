@@ -180,22 +180,26 @@ def _rss_mb(ru_maxrss_kb: int) -> float:
     return ru_maxrss_kb / 1024.0
 
 
-def run_audit(logdir: Path, keyfile: Path, jobs: int) -> tuple[float, float, dict[str, Any]]:
-    """Run the audit in a child; (seconds, child peak RSS MB, JSON result)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run_audit(logdir: Path, keyfile: Path, jobs: int
+              ) -> tuple[float, float, float, dict[str, Any]]:
+    """Run the audit in a child; (wall s, CPU s of the child and its workers, child peak RSS
+    MB, JSON result)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "signage.audit", str(logdir), "--key", str(keyfile),
          "--format", "json", "--jobs", str(jobs)],
         capture_output=True, check=False, cwd=ROOT)
     dt = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
         sys.stderr.write(proc.stderr.decode(errors="replace"))
         raise SystemExit(f"audit failed with exit code {proc.returncode}")
     result: dict[str, Any] = json.loads(proc.stdout)
-    # ru_maxrss of RUSAGE_CHILDREN is the largest of all waited-for descendants
-    return dt, _rss_mb(max(before, after)), result
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    # ru_maxrss of RUSAGE_CHILDREN: the largest of all waited-for descendants (the audit
+    # process and each of its workers), in KB
+    return dt, cpu, _rss_mb(after.ru_maxrss), result
 
 
 def run_duckdb(logdir: Path) -> tuple[float, float, dict[str, float]]:
@@ -265,15 +269,16 @@ def main() -> None:
     size = sum(p.stat().st_size for p in logdir.glob("signage-*.jsonl"))
     print(f"log: {args.screens} screens x {args.days} days, {size / 1e6:,.0f} MB")
 
-    dt, rss, result = run_audit(logdir, keyfile, args.jobs)
+    dt, cpu, rss, result = run_audit(logdir, keyfile, args.jobs)
     ours = {s["screen"]: s["max_gap_s"] for s in result["screens"]}
-    print(f"signage audit (--jobs {args.jobs}): {dt:.2f} s, {records / dt:,.0f} records/s, "
-          f"peak RSS {rss:.1f} MB, verdict {result['verdict']}")
+    print(f"signage audit (--jobs {args.jobs}): {dt:.2f} s wall, {cpu:.2f} s CPU, "
+          f"{records / dt:,.0f} records/s, peak RSS {rss:.1f} MB, "
+          f"verdict {result['verdict']}, integrity intact: {result['integrity']['intact']}")
     if not args.skip_duckdb:
-        ddt, theirs = run_duckdb(logdir)
-        print(f"duckdb (threads=1, window LAG, no verification): {ddt:.2f} s, "
-              f"{records / ddt:,.0f} records/s")
-        print(f"ratio ours/duckdb: {dt / ddt:.2f}")
+        ddt, dcpu, theirs = run_duckdb(logdir)
+        print(f"duckdb (threads=1, LAG/LEAD window, no verification): {ddt:.2f} s wall, "
+              f"{dcpu:.2f} s CPU, {records / ddt:,.0f} records/s")
+        print(f"ratio ours/duckdb: {dt / ddt:.2f} (wall), {cpu / dcpu:.2f} (CPU)")
         worst = max(abs(ours.get(s, -1.0) - g) for s, g in theirs.items())
         print(f"per-screen maximum gap, largest difference ours vs duckdb: {worst:.3f} s")
     if tmp is not None:

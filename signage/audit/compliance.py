@@ -63,6 +63,8 @@ class Engine:
         self._filter = set(screens) if screens is not None else None
         self._emit = on_violation
         self.measure = "end-to-start"
+        self._s2s = False
+        self._limit: int | None = limit_override_ms
         self.scr: dict[str, _Screen] = {}
         self.daemon_down: list[tuple[int, int]] = []
         self.dropped: list[tuple[int, int]] = []
@@ -110,6 +112,9 @@ class Engine:
         self.r.limit_ms = limit
         self.r.limit_source = "--max-gap" if self._override else "log"
         self.measure = self.r.measure = rule.measure
+        self._s2s = rule.measure == "start-to-start"
+        limits = self.hours.distinct_limits()
+        self._limit = self._override or (limits.pop() if len(limits) == 1 else None)
         items = rec.get("items")
         if isinstance(items, dict):
             self.r.catalogue.update({str(k): v for k, v in items.items() if isinstance(v, dict)})
@@ -243,9 +248,21 @@ class Engine:
         if em <= sm:  # shown for no time at all: proves nothing
             s.marks.extend(("store_content", a, b) for a, b in spans)
             return
-        s2s = self.measure == "start-to-start"
-        same = s.ref_boot == boot and s.ref_mono is not None
-        if (sm > s.ref_mono) if same else (sw > s.ref_wall):
+        am = s.ref_mono
+        same = s.ref_boot == boot and am is not None
+        if same:
+            assert am is not None
+            length = sm - am
+            if length > 0:  # the gap since the reference point (the common case inline)
+                aw = s.ref_wall
+                drift = sw - aw - length
+                if (-STEP_MS <= drift <= STEP_MS and s.o0 <= aw and aw + length <= s.o1
+                        and aw >= self.t0 and aw + length <= self.t1):
+                    if s.oopen:
+                        self._piece(s, aw, aw + length, length, (), spans)
+                else:
+                    self._close(s, sw, sm, boot, spans)
+        elif sw > s.ref_wall:
             self._close(s, sw, sm, boot, spans)
         # coverage (airtime), inside opening hours and the period
         if sw >= self.t0 and ew <= self.t1 and s.oopen and s.o0 <= sw and ew <= s.o1:
@@ -265,7 +282,7 @@ class Engine:
             c.ms += em - sm
             c.screens.add(sid)
         # the new reference point
-        if s2s:
+        if self._s2s:
             nw, nm = sw, sm
         else:
             nw, nm = ew, em
@@ -315,12 +332,16 @@ class Engine:
         if length > st.max_gap_ms:
             st.max_gap_ms = length
         hrs = st.hours
-        h0 = min(23, max(0, (p0 - self._d0) // 3_600_000))
-        h1 = min(23, max(0, (p1 - 1 - self._d0) // 3_600_000))
-        for h in range(h0, h1 + 1):
-            if length > hrs[h]:
-                hrs[h] = length
-        limit = self._override if self._override is not None else self.hours.limit_in(p0, p1)
+        h0 = (p0 - self._d0) // 3_600_000
+        h1 = (p1 - 1 - self._d0) // 3_600_000
+        if h0 == h1 and 0 <= h0 < 24:
+            if length > hrs[h0]:
+                hrs[h0] = length
+        else:
+            for h in range(min(23, max(0, h0)), min(23, max(0, h1)) + 1):
+                if length > hrs[h]:
+                    hrs[h] = length
+        limit = self._limit if self._limit is not None else self.hours.limit_in(p0, p1)
         if length <= limit:
             return
         st.violations += 1

@@ -32,6 +32,9 @@ class HoursTimeline:
             self._limits.append(limit_ms)
         self._cache.clear()
 
+    def distinct_limits(self) -> set[int]:
+        return set(self._limits)
+
     def limit_in(self, a: int, b: int) -> int:
         """The strictest gap limit in force during [a, b]."""
         return min(self._limits[self._index(a):self._index(b) + 1])
