@@ -272,12 +272,14 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             if seq == anchor_seq:
                 out.anchor_mac = claimed
             # ---- time ----------------------------------------------------------------------------
-            if mono_f < last_mono_f:
+            if last_mono_f <= mono_f <= prev_mono_f + _SILENCE_S:
+                last_mono_f = mono_f  # the common case: forward, not after a silence
+            elif mono_f < last_mono_f:
                 back = last_mono_f - mono_f
                 problem("mono" if back > MONO_SLACK_S else "mono_jitter", idx, seq,
                         f"monotonic time goes back {back:.3f} s within boot {boot}")
             else:
-                if mono_f - prev_mono_f > _SILENCE_S and prev_mono_f > -1e299:
+                if prev_mono_f > -1e299:
                     events.append((SILENCE, wall_ms(last_wall_b), wall_ms(wall_b),
                                    mono_ms(prev_mono_f), mono_ms(mono_f), boot, run))
                 last_mono_f = mono_f
@@ -294,8 +296,9 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     sid = data[pend + 11:se].decode()
                     if screens is not None and sid not in screens:
                         continue
-                    if startswith(b'false,', af_i) and find(b',"outcome":"failed"', af_i,
-                                                             nl) < 0:
+                    if startswith(b'false,', af_i):
+                        # store content: when it ran (a planned gap). A failed one counts too:
+                        # it lasted no time, and its driver_error record says what happened
                         e = find(b',"end":"', af_i, nl) + 8
                         sp = store.get(sid)
                         if sp is not None and e > 8:
@@ -364,7 +367,7 @@ class _Bad(Exception):
 def _showing(events: list[tuple[Any, ...]], store: dict[str, list[bytes]], sid: str,
              item: str, category: str | None, af: bool, start: bytes, end: bytes,
              start_mono: bytes, end_mono: bytes, outcome: bytes, boot: str) -> None:
-    if outcome == b"failed":
+    if af and outcome == b"failed":
         events.append((MARK, SHOW_FAILED, sid, wall_ms(end), mono_ms(end_mono), boot, item))
     elif af:
         sp = store.pop(sid, None)
