@@ -12,6 +12,8 @@ item (as a missing clip would be rejected); ``latency_ms`` delays every confirma
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import os
 import time
@@ -70,7 +72,9 @@ class SimulatorDriver(Driver):
         self._latency_s = _num(spec.options, "latency_ms", 0.0) / 1000.0
         self._fail_every = int(_num(spec.options, "fail_every_af", 0))
         self._af_count = 0
-        self._cache: dict[str, bytes] = {}
+        # rendered frames live on disk, not in memory: a switch hard-links one into place
+        self._frames_dir = ctx.run_dir / "sim" / "frames" / spec.screen_id
+        self._ready: set[str] = set()
         self._out = ctx.run_dir / "sim" / f"{spec.screen_id}.png"
         self._open = False
 
@@ -126,17 +130,31 @@ class SimulatorDriver(Driver):
     # ---- run time ------------------------------------------------------------------------
     def open(self) -> None:
         if self._frames_on:
-            self._out.parent.mkdir(parents=True, exist_ok=True)
+            self._frames_dir.mkdir(parents=True, exist_ok=True)
+            for old in self._frames_dir.glob("*.png"):  # frames of an earlier run may be stale
+                old.unlink()
         self._open = True
 
     def close(self) -> None:
         self._open = False
 
-    def _frame(self, item: Showable) -> bytes:
-        key = f"{item.kind.value}:{item.item_id}:{item.text}:{item.path}"
-        data = self._cache.get(key)
-        if data is not None:
-            return data
+    def _frame(self, item: Showable) -> Path:
+        """The rendered frame of ``item`` as a PNG file, rendered on first use."""
+        key = hashlib.sha256(
+            f"{item.kind.value}\0{item.item_id}\0{item.text}\0{item.path}\0{item.anti_fraud}"
+            .encode()).hexdigest()[:24]
+        path = self._frames_dir / f"{key}.png"
+        if key in self._ready:
+            return path
+        with self.ctx.heavy:
+            data = self._render(item)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        self._ready.add(key)
+        return path
+
+    def _render(self, item: Showable) -> bytes:
         w, h = self.spec.width, self.spec.height
         led = _kind(self.spec) == "led"
         if item.kind is ItemKind.TEXT:
@@ -152,11 +170,7 @@ class SimulatorDriver(Driver):
             img = render.clip_card(Path(str(item.path)).name, min(w, 1280), min(h, 720), 0.0)
         buf = io.BytesIO()
         img.save(buf, format="PNG", compress_level=1)
-        data = buf.getvalue()
-        if len(self._cache) > 256:
-            self._cache.clear()
-        self._cache[key] = data
-        return data
+        return buf.getvalue()
 
     def _check_file(self, path: Path | None) -> Path:
         if path is None or not path.is_file():
@@ -192,10 +206,11 @@ class SimulatorDriver(Driver):
             if self._af_count % self._fail_every == 0:
                 raise ContentRejected(f"simulated rejection of {item.item_id} (fail_every_af)")
         if self._frames_on:
-            data = self._frame(item)
+            frame = self._frame(item)
             tmp = self._out.with_suffix(".png.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            os.link(frame, tmp)
             os.replace(tmp, self._out)
         elif item.kind is not ItemKind.TEXT:
             self._check_file(item.path)

@@ -156,7 +156,9 @@ def run(config: ConfigOpt = Path("config.toml"),
     from .runtime.clock import RealClock
     from .runtime.daemon import RunSettings, Runtime, install_signals
     from .runtime.live import live_table
+    from .runtime.memtune import tune_malloc
 
+    tune_malloc()
     loaded = _load(config)
     duration = _duration(for_, "--for") if for_ else None
     stop = threading.Event()

@@ -7,6 +7,7 @@ frozen ``SiteConfig`` or raises ``InputError`` listing every problem with file, 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import re
 from pathlib import Path
@@ -43,6 +44,12 @@ def check_spans(v: list[str]) -> list[str]:
 
 
 Spans = Annotated[list[str], Field(max_length=24)]
+
+
+@functools.lru_cache(maxsize=1024)
+def parsed_spans(spans: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Sorted (start, end) minutes of validated spans (a fresh list each call)."""
+    return sorted(parse_span(s) for s in spans)
 
 
 class Contact(Strict):
@@ -139,9 +146,9 @@ class Hours(Strict):
         """Open spans (minutes after local midnight) on ``day``, exceptions applied."""
         for ex in self.exceptions:
             if ex.date <= day <= (ex.to or ex.date):
-                return [] if ex.closed else sorted(parse_span(s) for s in ex.open)
+                return [] if ex.closed else parsed_spans(tuple(ex.open))
         wd = getattr(self, WEEKDAYS[day.weekday()])
-        return sorted(parse_span(s) for s in (self.default if wd is None else wd))
+        return parsed_spans(tuple(self.default if wd is None else wd))
 
 
 class LogSection(Strict):

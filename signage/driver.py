@@ -23,6 +23,7 @@ drawn. Both are "return the confirmed instant", and both report how long a switc
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -110,6 +111,10 @@ class DriverContext:
     #: when show()/open() raise ScreenUnavailable or succeed again.
     event: Callable[[str, Mapping[str, Any]], None] = field(default=lambda _k, _d: None)
     virtual: bool = False  # True under `signage simulate`: no device, no real waiting
+    #: held while doing memory-hungry work (rendering a full-HD slide): the runtime shares one
+    #: lock among all drivers so that screens render one at a time and the daemon's peak
+    #: memory stays that of one render, not of one per screen
+    heavy: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True, slots=True)

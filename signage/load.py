@@ -216,8 +216,15 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
 def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Problem]:
     """Open hours in which a screen has no anti-fraud content (date windows, dayparts)."""
     for si, screen in enumerate(site.screens):
+        seen: set[tuple[object, ...]] = set()
         for k in range(COVERAGE_DAYS):
             day = today + timedelta(days=k)
+            # days with the same hours and the same active playlists plan alike: check once
+            key = (tuple(site.hours.spans_for(day)),
+                   tuple(p.id for p in screen.playlists if p.active_on(day)))
+            if key in seen:
+                continue
+            seen.add(key)
             bad = [s for s in day_segments(site, screen, day) if not s.anti_fraud]
             if bad:
                 s = bad[0]

@@ -64,22 +64,19 @@ def _mask_key(font: ImageFont.FreeTypeFont, ch: str) -> tuple[tuple[int, int], b
     return mask.size, bytes(mask)
 
 
-def _missing(path: str, text: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _lacks(path: str, ch: str) -> bool:
     try:
-        notdef = _notdef(path)
-        font = _font_at(path, 16)
+        return _mask_key(_font_at(path, 16), ch) in _notdef(path)
     except OSError:
-        return list(dict.fromkeys(text))
-    seen: dict[str, None] = {}
-    for ch in text:
-        if ch.isspace() or ch in seen:
-            continue
-        if _mask_key(font, ch) in notdef:
-            seen[ch] = None
-    return list(seen)
+        return True
 
 
-@functools.lru_cache(maxsize=32)
+def _missing(path: str, text: str) -> list[str]:
+    return [ch for ch in dict.fromkeys(text) if not ch.isspace() and _lacks(path, ch)]
+
+
+@functools.lru_cache(maxsize=12)
 def _font_at(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size=size)
 
@@ -173,6 +170,17 @@ def wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
     return lines
 
 
+#: slide text sizes: a short ladder, so a daemon holds a few FreeType faces (each ~1.6 MB),
+#: not one per size tried
+SIZE_LADDER = (12, 16, 20, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192)
+_REF = 100  # glyph advances scale linearly with the size: measure once at this size
+
+
+def _ladder(px: float) -> int:
+    fit = [s for s in SIZE_LADDER if s <= px]
+    return fit[-1] if fit else SIZE_LADDER[0]
+
+
 def render_slide(text: str, width: int, height: int, *, style: SlideStyle = SlideStyle(),
                  anti_fraud: bool = True) -> Image.Image:
     """A full HDMI slide (RGB) with the slogan wrapped and centred."""
@@ -182,20 +190,22 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
     margin = max(4, width // 20)
     banner_h = max(12, height // 10) if anti_fraud else 0
     if banner_h:
-        bfont = _font(SMOOTH_FONT, max(10, banner_h * 2 // 3))
+        bfont = _font(SMOOTH_FONT, _ladder(banner_h * 2 / 3))
         draw.rectangle((0, 0, width, banner_h), fill=(250, 210, 40))
         bw = bfont.getlength(style.banner)
-        draw.text(((width - bw) / 2, banner_h / 6), style.banner, font=bfont, fill=(120, 0, 0))
+        draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), style.banner, font=bfont,
+                  fill=(120, 0, 0))
     clean = sanitize(text)
     avail_h = height - banner_h - 2 * margin
-    size = max(10, min(height // 6, width // 8))
+    ref = _font(SMOOTH_FONT, _REF)
+    size = _ladder(min(height / 6, width / 8))
     while True:
-        font = _font(SMOOTH_FONT, size)
-        lines = wrap(clean, font, width - 2 * margin)
+        lines = wrap(clean, ref, int((width - 2 * margin) * _REF / size))
         line_h = int(size * 1.3)
-        if len(lines) * line_h <= avail_h or size <= 10:
+        if len(lines) * line_h <= avail_h or size == SIZE_LADDER[0]:
             break
-        size -= 2
+        size = _ladder(size - 1)
+    font = _font(SMOOTH_FONT, size)
     y = banner_h + margin + (avail_h - len(lines) * line_h) / 2
     for line in lines:
         lw = font.getlength(line)
@@ -210,28 +220,42 @@ def dot_matrix(bitmap: Image.Image, *, pitch: int = 4, color: tuple[int, int, in
     ``offset_x`` scrolls the bitmap left; ``width`` is the board width in LEDs."""
     w = width or bitmap.width
     h = bitmap.height
-    img = Image.new("RGB", (w * pitch, h * pitch), (15, 15, 15))
-    draw = ImageDraw.Draw(img)
-    src = bitmap.convert("1")
-    px = src.load()
-    assert px is not None
-    dim = (50, 20, 15)
+    window = Image.new("L", (w, h), 0)
+    window.paste(bitmap.convert("L"), (-offset_x, 0))
+    lit = window.resize((w * pitch, h * pitch), Image.Resampling.NEAREST)
+    dots = _tile(pitch, w, h)
+    on = Image.new("RGB", lit.size, color)
+    off = Image.new("RGB", lit.size, (50, 20, 15))
+    face = Image.composite(on, off, lit)
+    return Image.composite(face, Image.new("RGB", lit.size, (15, 15, 15)), dots)
+
+
+@functools.lru_cache(maxsize=8)
+def _dot_mask(pitch: int) -> Image.Image:
+    cell = Image.new("L", (pitch, pitch), 0)
     r = max(1, pitch // 2 - 1)
+    c = pitch // 2
+    ImageDraw.Draw(cell).ellipse((c - r, c - r, c + r, c + r), fill=255)
+    return cell
+
+
+@functools.lru_cache(maxsize=8)
+def _tile(pitch: int, w: int, h: int) -> Image.Image:
+    cell = _dot_mask(pitch)
+    row = Image.new("L", (w * pitch, pitch))
+    for x in range(w):
+        row.paste(cell, (x * pitch, 0))
+    out = Image.new("L", (w * pitch, h * pitch))
     for y in range(h):
-        for x in range(w):
-            sx = x + offset_x
-            lit = 0 <= sx < src.width and bool(px[sx, y])
-            cx, cy = x * pitch + pitch // 2, y * pitch + pitch // 2
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=color if lit else dim)
-    return img
+        out.paste(row, (0, y * pitch))
+    return out
 
 
 def clip_card(name: str, width: int, height: int, progress: float) -> Image.Image:
     """What the simulator shows for a video clip: its name and a progress bar."""
     img = Image.new("RGB", (width, height), (25, 25, 35))
     draw = ImageDraw.Draw(img)
-    size = max(10, min(height // 8, width // 12))
-    font = _font(SMOOTH_FONT, size)
+    font = _font(SMOOTH_FONT, _ladder(min(height / 8, width / 12)))
     label = "▶ " + sanitize(name)
     draw.text((width * 0.05, height * 0.35), label, font=font, fill=(230, 230, 230))
     bar_y = int(height * 0.7)

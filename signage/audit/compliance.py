@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from ..config import Hours, Rule
 from ..timeutil import local_ms
-from . import scan as S
+from . import events as S
 from .hours import HoursTimeline
 from .model import CAUSES, Compliance, DayStat, ItemCount, Outage, Violation
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..playlog import format as fmt
+from .events import MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
 from .model import FileInfo, Finding, Integrity
-from .scan import MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
 
 BREAKING = frozenset({"digest", "sequence", "mono", "malformed", "seal", "missing", "anchor",
                       "wrong_key"})

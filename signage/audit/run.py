@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from ..playlog import format as fmt
 from ..timeutil import parse_when
 from .compliance import Engine
+from .events import SILENCE_MS, ChunkScan
 from .integrity import Anchor, Stitcher
 from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, LogFile, Task, read_task, tasks
-from .scan import SILENCE_MS, ChunkScan, scan_chunk
+from .scan import scan_chunk
 
 
 @dataclass

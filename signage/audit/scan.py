@@ -12,21 +12,7 @@ against what the writer must have produced (``{"v":1,"seq":<expected>,"type":"â€
 and rare record types go through ``format.decode``. Any line that does not take the fast path
 is re-read with ``format.split``/``format.verify``/``format.decode`` to say what is wrong.
 
-Events are tuples (cheap to pickle) whose first item is the kind:
-
-    (CONFIG, seq, wall, mono, boot, run, record)                 run_start / accepted reload
-    (RUN_END, wall, mono, boot, run, type)   the last record of a run, before another run's
-    (AF, screen, item, category, start, end, start_mono, end_mono, boot, completed, store)
-    (STORE, screen, spans)                                       store content not yet
-                                                                 followed by an AF showing
-    (MARK, what, screen, wall, mono, boot, text)                 driver_error, screen_down, â€¦
-    (CLOCK, wall, step_ms)    (DROPPED, wall, mono, boot, count, first_mono, last_mono)
-    (RUN_STOP, wall, mono, boot, reason)  (TORN_NOTE, seq, file, offset, length, sha256)
-    (SEAL, line, seq, next_file)  (SILENCE, from_wall, to_wall, from_mono, to_mono, boot, run)
-
-Times are integer milliseconds (wall: since the epoch; mono: the monotonic clock); ``store``
-is a tuple of (from, to) wall spans of store content shown on that screen since its previous
-anti-fraud showing within this chunk.
+The events are described in events.py.
 """
 
 from __future__ import annotations
@@ -34,29 +20,26 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from ..playlog import format as fmt
+from .events import (
+    AF,
+    MARK,
+    MONO_SLACK_S,
+    RUN_END,
+    SHOW_FAILED,
+    SILENCE,
+    SILENCE_MS,
+    STORE,
+    ChunkScan,
+    Hmac,
+)
+from .records import json_str, rare, showing_slow, slow_header, utf8
 from .timeparse import mono_ms, wall_ms
 
-CONFIG, AF, STORE, MARK, CLOCK, DROPPED, RUN_STOP, TORN_NOTE, SEAL, SILENCE, RUN_END = range(11)
-DRIVER_ERROR, SCREEN_DOWN, SCREEN_UP, SCREEN_CLEAR, SHOW_FAILED = range(5)
-MARK_TYPES = {"driver_error": DRIVER_ERROR, "screen_down": SCREEN_DOWN,
-              "screen_up": SCREEN_UP, "screen_clear": SCREEN_CLEAR}
-SILENCE_MS = 45_000  # consecutive records of one run further apart than this are reported
 _SILENCE_S = SILENCE_MS / 1000
-#: monotonic time going back by at most this is a warning (records of two screen threads
-#: written in the other order than their clocks were read), more breaks the log
-MONO_SLACK_S = 2.0
-MAX_PROBLEMS = 20  # per chunk; the rest are counted
 _MAC_HEAD = b',"mac":"'
-_SUFFIX = fmt.SUFFIX_LEN
 _MONO_KEY = b'","mono":'
-
-_HEADER = re.compile(
-    rb'\{"v":(\d+),"seq":(-?\d+),"type":"([a-z_]+)","run":"([^"\\]*)","boot":"([^"\\]*)",'
-    rb'"wall":"([^"\\]*)","mono":(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)[,}]')
 _S = rb'"([^"\\]*)"'  # a string without escapes (the fast case)
 _SE = rb'"([^"\\]*(?:\\.[^"\\]*)*)"'  # any JSON string
 _NUM = rb'([-0-9.eE+]+)'
@@ -69,94 +52,6 @@ _AF = re.compile(rb'","item":' + _S + rb',"playlist":(?:null|"[^"\\]*"),"kind":(
 _SN = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # any JSON string, not captured
 _AF_ESC = re.compile(rb'","item":' + _SE + rb',"playlist":(?:null|' + _SN + rb'),"kind":(?:null|'
                      + _SN + rb'),"category":(?:null|' + _SE + rb')' + _AF_TAIL)
-
-
-class Hmac:
-    """HMAC-SHA256 (RFC 2104) with the key's pads hashed once: the same digest as
-    ``format.mac_of`` at a fraction of the per-call cost (tested against it)."""
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) > 64:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(64, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-
-    def hexmac(self, prev: bytes, prefix: bytes | memoryview) -> bytes:
-        h = self._inner.copy()
-        h.update(prev)
-        h.update(prefix)
-        o = self._outer.copy()
-        o.update(h.digest())
-        return o.hexdigest().encode("ascii")
-
-
-@dataclass(slots=True)
-class ChunkScan:
-    lines: int = 0
-    first_line: bytes = b""
-    first_seq: int | None = None
-    last_seq: int | None = None
-    last_mac: bytes = b""
-    #: (run, boot, wall ms, mono ms, type) of the first and last record
-    first_hdr: tuple[str, str, int, int, str] | None = None
-    last_hdr: tuple[str, str, int, int, str] | None = None
-    #: (boot, first mono ms, last mono ms) per stretch of records of one boot
-    boots: list[tuple[str, int, int]] = field(default_factory=list)
-    #: (kind, line index in the chunk, seq or None, message)
-    problems: list[tuple[str, int, int | None, str]] = field(default_factory=list)
-    problem_counts: dict[str, int] = field(default_factory=dict)
-    bad_macs: int = 0
-    #: (offset in the chunk, bytes, sha256) of a final line without newline
-    torn: tuple[int, int, str] | None = None
-    events: list[tuple[Any, ...]] = field(default_factory=list)
-    anchor_mac: bytes | None = None
-    #: smallest interval between two heartbeats, per run
-    hb_min_ms: dict[str, int] = field(default_factory=dict)
-    #: a format version this reader does not know, with its line index
-    bad_version: tuple[int, int] | None = None
-    #: the chunk's first line is not shaped like a log record at all
-    not_a_record: bool = False
-
-    def problem(self, kind: str, line: int, seq: int | None, message: str) -> None:
-        self.problem_counts[kind] = self.problem_counts.get(kind, 0) + 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append((kind, line, seq, message))
-
-
-def _slow_header(line: bytes) -> tuple[int, int, str, str, str, bytes, bytes] | str:
-    """(v, seq, type, run, boot, wall, mono) of a line off the fast path, or what is wrong."""
-    m = _HEADER.match(line)
-    if m is not None:
-        return (int(m.group(1)), int(m.group(2)), m.group(3).decode(), m.group(4).decode(),
-                m.group(5).decode(), m.group(6), m.group(7))
-    parts = fmt.split(line)
-    if parts is None:
-        return "not shaped like a log record (no digest at the end)"
-    try:
-        rec = fmt.decode(parts[0] + b"}")
-    except ValueError:
-        return "not valid JSON"
-    if not isinstance(rec.get("v"), int):
-        return "no format version"
-    if rec["v"] != fmt.VERSION:
-        return f"v={rec['v']}"
-    try:
-        return (int(rec["v"]), int(rec["seq"]), str(rec["type"]), str(rec["run"]),
-                str(rec["boot"]), str(rec["wall"]).encode(), str(rec["mono"]).encode())
-    except (KeyError, TypeError, ValueError):
-        return "the common keys (v, seq, type, run, boot, wall, mono) are missing or malformed"
-
-
-def _utf8(raw: bytes) -> str:
-    return raw.decode()
-
-
-def _str(raw: bytes) -> str:
-    if b"\\" in raw:
-        v = fmt.decode(b'{"s":"' + raw + b'"}')["s"]
-        return str(v)
-    return raw.decode("utf-8", "replace")
 
 
 def scan_chunk(data: bytes, key: bytes, *, final: bool,
@@ -215,7 +110,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 line = data[pos:nl]
                 if fmt.split(line) is None:
                     raise _Bad("not a log record (not shaped like a line of log format v1)")
-                hdr = _slow_header(line)
+                hdr = slow_header(line)
                 if isinstance(hdr, str):
                     if hdr.startswith("v="):
                         ver = hdr[2:]
@@ -310,7 +205,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                             continue
                     elif startswith(b'true,', af_i):
                         m = _AF.match(data, se, nl)
-                        dec = _utf8 if m is not None else _str
+                        dec = utf8 if m is not None else json_str
                         if m is None:
                             m = _AF_ESC.match(data, se, nl)
                         if m is not None:
@@ -326,7 +221,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                                 boot, outcome == b"completed",
                                 () if sp is None else ((wall_ms(sp[0]), wall_ms(sp[1])),)))
                             continue
-                _showing_slow(out, events, store, data[pos:nl], idx, seq, boot, screens)
+                showing_slow(out, events, store, data[pos:nl], idx, seq, boot, screens)
             elif rtype_b == b"heartbeat":
                 t = mono_ms(mono_f)
                 lh = last_hb.get(run)
@@ -334,7 +229,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     out.hb_min_ms[run] = min(out.hb_min_ms.get(run, t - lh), t - lh)
                 last_hb[run] = t
             elif rtype_b != b"driver_event":
-                _rare(out, events, data[pos:nl], idx, seq, rtype_b.decode(), run, boot,
+                rare(out, events, data[pos:nl], idx, seq, rtype_b.decode(), run, boot,
                       wall_ms(wall_b), mono_ms(mono_f), screens)
         except (_Bad, ValueError, IndexError) as exc:
             line = data[pos:nl]
@@ -362,93 +257,3 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
 
 class _Bad(Exception):
     pass
-
-
-def _showing(events: list[tuple[Any, ...]], store: dict[str, list[bytes]], sid: str,
-             item: str, category: str | None, af: bool, start: bytes, end: bytes,
-             start_mono: bytes, end_mono: bytes, outcome: bytes, boot: str) -> None:
-    if af and outcome == b"failed":
-        events.append((MARK, SHOW_FAILED, sid, wall_ms(end), mono_ms(end_mono), boot, item))
-    elif af:
-        sp = store.pop(sid, None)
-        events.append((AF, sid, item, category, wall_ms(start), wall_ms(end),
-                       mono_ms(start_mono), mono_ms(end_mono), boot, outcome == b"completed",
-                       () if sp is None else ((wall_ms(sp[0]), wall_ms(sp[1])),)))
-    else:
-        wall_ms(start)
-        wall_ms(end)  # well-formed, or ValueError
-        sp = store.get(sid)
-        if sp is None:
-            store[sid] = [start, end]
-        else:
-            sp[1] = end
-
-
-def _decode(out: ChunkScan, line: bytes, idx: int, seq: int, what: str) -> dict[str, Any] | None:
-    try:
-        return fmt.decode(line)
-    except ValueError:
-        out.problem("unreadable", idx, seq, f"{what} record is not valid JSON")
-        return None
-
-
-def _showing_slow(out: ChunkScan, events: list[tuple[Any, ...]], store: dict[str, list[bytes]],
-                  line: bytes, idx: int, seq: int, boot: str,
-                  screens: frozenset[str] | None) -> None:
-    rec = _decode(out, line, idx, seq, "showing")
-    if rec is None:
-        return
-    try:
-        sid = str(rec["screen"])
-        if screens is not None and sid not in screens:
-            return
-        cat = rec.get("category")
-        outcome = str(rec["outcome"])
-        if outcome not in ("completed", "cut_short", "failed"):
-            raise ValueError(f"outcome {outcome!r}")
-        if not isinstance(rec["anti_fraud"], bool):
-            raise ValueError("anti_fraud is not a boolean")
-        _showing(events, store, sid, str(rec["item"]), None if cat is None else str(cat),
-                 rec["anti_fraud"], str(rec["start"]).encode(), str(rec["end"]).encode(),
-                 _num(rec["start_mono"]), _num(rec["end_mono"]), outcome.encode(), boot)
-    except (KeyError, TypeError, ValueError) as exc:
-        out.problem("unreadable", idx, seq,
-                    f"showing record lacks or garbles a field ({exc}); not counted")
-
-
-def _num(v: Any) -> bytes:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"not a number: {v!r}")
-    return repr(float(v)).encode()
-
-
-def _rare(out: ChunkScan, events: list[tuple[Any, ...]], line: bytes, idx: int, seq: int,
-          rtype: str, run: str, boot: str, wall: int, mono: int,
-          screens: frozenset[str] | None) -> None:
-    rec = _decode(out, line, idx, seq, rtype)
-    if rec is None:
-        return
-    try:
-        if rtype == "run_start" or (rtype == "reload" and rec.get("accepted") is True):
-            rec.pop("mac", None)
-            events.append((CONFIG, seq, wall, mono, boot, run, rec))
-        elif rtype in MARK_TYPES:
-            sid = str(rec["screen"])
-            if screens is None or sid in screens:
-                text = rec.get("reason") or rec.get("message") or rec.get("error") or ""
-                events.append((MARK, MARK_TYPES[rtype], sid, wall, mono, boot,
-                               str(text)[:200]))
-        elif rtype == "clock_step":
-            events.append((CLOCK, wall, mono_ms(float(rec["step_s"]))))
-        elif rtype == "dropped":
-            events.append((DROPPED, wall, mono, boot, int(rec["count"]),
-                           mono_ms(float(rec["first_mono"])), mono_ms(float(rec["last_mono"]))))
-        elif rtype == "run_stop":
-            events.append((RUN_STOP, wall, mono, boot, str(rec.get("reason", ""))))
-        elif rtype == "torn_tail":
-            events.append((TORN_NOTE, seq, str(rec["file"]), int(rec["offset"]),
-                           int(rec["length"]), str(rec["sha256"])))
-        elif rtype == "seal":
-            events.append((SEAL, idx, seq, str(rec["next_file"])))
-    except (KeyError, TypeError, ValueError) as exc:
-        out.problem("unreadable", idx, seq, f"{rtype} record lacks or garbles a field ({exc})")

@@ -97,6 +97,7 @@ class Runtime:
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
         self._iso = IsoFormatter(cfg.tz)
+        self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
         self._triggers: list[tuple[str, BaseTrigger]] = [
             ("heartbeat", IntervalTrigger(seconds=cfg.log.heartbeat_s, timezone=cfg.tz)),
@@ -130,7 +131,7 @@ class Runtime:
             self.writer.append("driver_event", screen=sid, kind=kind, detail=dict(detail))
 
         ctx = DriverContext(clock=self.clock, run_dir=self.run_dir, event=event,
-                            virtual=self.s.virtual)
+                            virtual=self.s.virtual, heavy=self._heavy)
         return cls(spec, ctx)
 
     def setup(self) -> None:
