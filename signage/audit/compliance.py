@@ -15,41 +15,18 @@ longer gap is used (flag "clock_step").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError
-
-from ..config import Hours, Rule
 from ..timeutil import local_ms
 from . import events as S
 from .hours import HoursTimeline
 from .model import CAUSES, Compliance, DayStat, ItemCount, Outage, Violation
+from .state import ScreenState, compact, read_config
 
 STEP_MS = 1000  # wall vs monotonic disagreement counted as a clock step (as the writer does)
 SILENT_MS = 90_000  # a run silent for longer (and > 3 heartbeats) was not running
-
-
-class _Screen:
-    __slots__ = ("active", "blank", "days", "down", "life", "marks", "o0", "o1", "oopen",
-                 "ref_boot", "ref_mono", "ref_wall", "sid")
-
-    def __init__(self, sid: str) -> None:
-        self.sid = sid
-        self.active = False
-        self.ref_wall = 0
-        self.ref_mono: int | None = None
-        self.ref_boot: str | None = None
-        self.marks: list[tuple[str, int, int]] = []
-        self.down: tuple[int, str] | None = None
-        self.blank: int | None = None
-        self.o0 = self.o1 = 0
-        self.oopen = False
-        self.days: dict[date, DayStat] = {}
-        self.life: list[list[int | None]] = []
 
 
 class Engine:
@@ -65,7 +42,7 @@ class Engine:
         self.measure = "end-to-start"
         self._s2s = False
         self._limit: int | None = limit_override_ms
-        self.scr: dict[str, _Screen] = {}
+        self.scr: dict[str, ScreenState] = {}
         self.daemon_down: list[tuple[int, int]] = []
         self.dropped: list[tuple[int, int]] = []
         self.steps: list[int] = []
@@ -87,23 +64,18 @@ class Engine:
             self._down(self._from, wall, "no_records", "no log records before this")
         exact = self.t0 == wall
         if not self._apply(config, self.t0 - 2 * 86_400_000, mono if exact else None,
-                           boot if exact else None, initial=True):
+                           boot if exact else None):
             raise ValueError("the first run_start record cannot be read")
         for s in self.scr.values():
             s.ref_wall = self.t0
 
     def _apply(self, rec: dict[str, Any], wall: int, mono: int | None, boot: str | None,
-               initial: bool = False) -> bool:
-        try:
-            site = rec.get("site") or self.r.site  # a reload keeps the site (and timezone)
-            tz = ZoneInfo(str(site["tz"]))
-            hours = Hours.model_validate_json(json.dumps(rec["hours"]))
-            rule = Rule.model_validate_json(json.dumps(rec["rule"]))
-            screens = {str(s["id"]): dict(s) for s in rec["screens"]}
-        except (KeyError, TypeError, ValueError, ValidationError, ZoneInfoNotFoundError) as e:
-            self.r.warnings.append(f"a {rec.get('type')} record (seq {rec.get('seq')}) cannot "
-                                   f"be read and is ignored: {str(e).splitlines()[0]}")
+               ) -> bool:
+        got = read_config(rec, self.r.site)
+        if isinstance(got, str):
+            self.r.warnings.append(got)
             return False
+        site, tz, hours, rule, screens = got
         self.r.site = {"id": site.get("id"), "name": site.get("name"), "tz": site.get("tz"),
                        "contact": site.get("contact")}
         self.r.tz = str(site["tz"])
@@ -125,7 +97,7 @@ class Engine:
             self.r.screens[sid] = entry
             s = self.scr.get(sid)
             if s is None:
-                s = self.scr[sid] = _Screen(sid)
+                s = self.scr[sid] = ScreenState(sid)
                 self.r.days[sid] = s.days
             if not s.active:
                 s.active = True
@@ -138,7 +110,6 @@ class Engine:
                 s.active = False
                 s.life[-1][1] = wall
         self._d0 = self._d1 = 0
-        del initial
         return True
 
     # ---- events ----------------------------------------------------------------------------
@@ -224,15 +195,15 @@ class Engine:
         elif what == S.SCREEN_CLEAR and s.blank is None:
             s.blank = wall
         if len(s.marks) > 512:
-            s.marks = _compact(s.marks)
+            s.marks = compact(s.marks)
 
-    def _up(self, s: _Screen, wall: int) -> None:
+    def _up(self, s: ScreenState, wall: int) -> None:
         assert s.down is not None
         s.marks.append(("screen_down", s.down[0], wall))
         self.r.outages.append(Outage("screen_down", s.sid, s.down[0], wall, s.down[1]))
         s.down = None
 
-    def _close_blank(self, s: _Screen, at: int) -> None:
+    def _close_blank(self, s: ScreenState, at: int) -> None:
         if s.blank is not None:
             s.marks.append(("screen_blank", s.blank, at))
             s.blank = None
@@ -292,7 +263,7 @@ class Engine:
             s.marks = [m for m in s.marks if m[2] > s.ref_wall]
 
     # ---- gaps ------------------------------------------------------------------------------
-    def _close(self, s: _Screen, bw: int, bm: int | None, bboot: str | None,
+    def _close(self, s: ScreenState, bw: int, bm: int | None, bboot: str | None,
                spans: tuple[tuple[int, int], ...] = ()) -> None:
         aw, am = s.ref_wall, s.ref_mono
         flags: tuple[str, ...] = ()
@@ -326,7 +297,7 @@ class Engine:
     def _cut(self, a: int, b: int) -> list[tuple[int, int]]:
         return self.hours.open_in(max(a, self.t0), min(b, self.t1))
 
-    def _piece(self, s: _Screen, p0: int, p1: int, length: int, flags: tuple[str, ...],
+    def _piece(self, s: ScreenState, p0: int, p1: int, length: int, flags: tuple[str, ...],
                spans: tuple[tuple[int, int], ...]) -> None:
         st = self._stat(s, p0)
         if length > st.max_gap_ms:
@@ -354,7 +325,7 @@ class Engine:
         self._emit(Violation(s.sid, self._dday, p0, p1, length, limit, cause,
                              tuple(c for c in CAUSES if c in causes) or ("unknown",), flags))
 
-    def _causes(self, s: _Screen, p0: int, p1: int,
+    def _causes(self, s: ScreenState, p0: int, p1: int,
                 spans: tuple[tuple[int, int], ...]) -> set[str]:
         got = {c for c, a, b in s.marks if a <= p1 and b >= p0}
         if any(a <= p1 and b >= p0 for a, b in spans):
@@ -369,7 +340,7 @@ class Engine:
             got.add("records_dropped")
         return got
 
-    def _stat(self, s: _Screen, t: int) -> DayStat:
+    def _stat(self, s: ScreenState, t: int) -> DayStat:
         if not (self._d0 <= t < self._d1):
             tz = self.hours.tz_at(t)
             day = datetime.fromtimestamp(t / 1000, tz).date()
@@ -386,7 +357,7 @@ class Engine:
         if len(steps) < 1000 and not any(abs(c["at"] - at) < 60_000 for c in steps[-20:]):
             steps.append({"at": at, "step_s": round(step_s, 3), "source": source})
 
-    def _end_screen(self, s: _Screen, wall: int, mono: int | None, boot: str | None) -> None:
+    def _end_screen(self, s: ScreenState, wall: int, mono: int | None, boot: str | None) -> None:
         if s.down is not None:
             self._up(s, wall)
         self._close_blank(s, wall)
@@ -426,7 +397,7 @@ class Engine:
                 lo, hi = max(a, self.t0), min(b, self.t1)
                 got = cache.get((lo, hi))
                 if got is None:
-                    got = cache[(lo, hi)] = list(self._per_hour(self.hours.open_in(lo, hi)))
+                    got = cache[(lo, hi)] = list(self.hours.per_hour(self.hours.open_in(lo, hi)))
                 for day, hour, ms in got:
                     st = s.days.get(day)
                     if st is None:
@@ -434,33 +405,8 @@ class Engine:
                     st.open_ms += ms
                     st.open_hours[hour] += ms
 
-    def _per_hour(self, pieces: list[tuple[int, int]]) -> Iterable[tuple[date, int, int]]:
-        for p0, p1 in pieces:
-            a = p0
-            while a < p1:
-                tz = self.hours.tz_at(a)
-                day = datetime.fromtimestamp(a / 1000, tz).date()
-                d0 = local_ms(day, 0, tz)
-                hour = min(23, (a - d0) // 3_600_000)
-                b = min(p1, local_ms(day + timedelta(days=1), 0, tz),
-                        d0 + (hour + 1) * 3_600_000 if hour < 23 else p1)
-                yield day, hour, b - a
-                a = b
-
     def _iso(self, t: int) -> str:
         return datetime.fromtimestamp(t / 1000, self.hours.tz_at(t)).isoformat(
             timespec="seconds")
 
 
-def _compact(marks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Merge marks of one cause less than 15 minutes apart (bounded memory in long gaps)."""
-    out: list[tuple[str, int, int]] = []
-    last: dict[str, int] = {}
-    for c, a, b in sorted(marks, key=lambda m: (m[0], m[1])):
-        i = last.get(c)
-        if i is not None and a - out[i][2] < 900_000:
-            out[i] = (c, out[i][1], max(out[i][2], b))
-        else:
-            last[c] = len(out)
-            out.append((c, a, b))
-    return out

@@ -4,6 +4,7 @@ in force from its instant on. Pure; times are epoch milliseconds."""
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -95,3 +96,17 @@ class HoursTimeline:
                 return o0, o1, True
             prev = o1
         return prev, hi, False
+
+    def per_hour(self, pieces: list[tuple[int, int]]) -> Iterable[tuple[date, int, int]]:
+        """(local day, hour, milliseconds) of each part of ``pieces``."""
+        for p0, p1 in pieces:
+            a = p0
+            while a < p1:
+                tz = self.tz_at(a)
+                day = datetime.fromtimestamp(a / 1000, tz).date()
+                d0 = local_ms(day, 0, tz)
+                hour = min(23, (a - d0) // 3_600_000)
+                b = min(p1, local_ms(day + timedelta(days=1), 0, tz),
+                        d0 + (hour + 1) * 3_600_000 if hour < 23 else p1)
+                yield day, hour, b - a
+                a = b

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from signage.audit import events as E
 from signage.audit import scan as S
 from signage.audit.reader import discover
 from signage.audit.run import Options, run
@@ -22,7 +23,7 @@ from .test_integrity import make_log
 
 @given(st.binary(min_size=1, max_size=100), st.binary(max_size=64), st.binary(max_size=2000))
 def test_hmac_is_format_mac_of(key: bytes, prev: bytes, prefix: bytes) -> None:
-    assert S.Hmac(key).hexmac(prev, prefix) == fmt.mac_of(key, prev, prefix)
+    assert E.Hmac(key).hexmac(prev, prefix) == fmt.mac_of(key, prev, prefix)
 
 
 @given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)),
@@ -73,17 +74,17 @@ def test_showing_fast_and_slow_paths_agree(item: str, category: str | None, shuf
     base = wall_ms(b"2026-11-30T08:00:00.000+08:00")
     want: list[tuple[Any, ...]] = []
     if outcome == "failed" and af:
-        want.append((S.MARK, S.SHOW_FAILED, "s1", base + 10_500, 110_500, "b"))
+        want.append((E.MARK, E.SHOW_FAILED, "s1", base + 10_500, 110_500, "b"))
         spans: tuple[tuple[int, int], ...] = ()
     elif af:
-        want.append((S.AF, "s1", item, category, base, base + 10_500, 100_000, 110_500, "b",
+        want.append((E.AF, "s1", item, category, base, base + 10_500, 100_000, 110_500, "b",
                      outcome == "completed", ()))
         spans = ()
     else:  # store content, even a failed one (its driver_error record tells the failure)
         spans = ((base, base + 10_500),)
-    want.append((S.AF, "s1", item, category, base + 11_000, base + 20_000, 111_000,
+    want.append((E.AF, "s1", item, category, base + 11_000, base + 20_000, 111_000,
                  120_000, "b", True, spans))
-    got = [e[:6] if e[0] == S.MARK else e for e in res.events]
+    got = [e[:6] if e[0] == E.MARK else e for e in res.events]
     assert got == want
 
 
