@@ -54,7 +54,7 @@ def audit_command(
         "--max-gap", help="The limit between anti-fraud showings, e.g. 60 or 60s. Default: "
         "the rule max_gap_s recorded in the log.")] = None,
     key: Annotated[Path | None, typer.Option(
-        "--key", help=f"The site key file that signed the log (the daemon's [log] key_file; "
+        "--key", help=f"The site key file that signed the log (the daemon's \\[log] key_file; "
         f"default {DEFAULT_KEY} in the current directory).")] = None,
     format_: Annotated[str, typer.Option(
         "--format", help="Output: table (for people), json or csv (for tools; documented in "
@@ -74,8 +74,7 @@ def audit_command(
     """Audit a proof-of-play log: its integrity (hash chain, HMAC with the site key, sequence,
     files, monotonic time), then the gap rule per screen and local day inside opening hours.
 
-    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input
-    or usage error."""
+    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error."""  # noqa: E501
     code = main(paths or [], from_=from_, to=to, screen=screen, max_gap=max_gap, key=key,
                 format_=format_, report=report, anchor=anchor, expect_anchor=expect_anchor,
                 jobs=jobs)
