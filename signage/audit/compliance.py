@@ -126,6 +126,8 @@ class Engine:
                 if s is not None and s.active:
                     s.marks.extend(("store_content", a, b) for a, b in ev[2])
                     self._close_blank(s, ev[2][0][0])
+                    if len(s.marks) > 512:
+                        s.marks = compact(s.marks)
             elif k == S.CONFIG:
                 _k, _seq, wall, mono, boot, _run, rec = ev
                 if rec.get("type") == "run_start":

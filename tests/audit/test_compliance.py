@@ -204,3 +204,20 @@ def test_reload_changes_hours_from_its_instant(tmp_path: Path) -> None:
     assert code == 1
     [v] = doc["violations"]
     assert (v["end"][11:19], v["length_s"]) == ("08:02:00", 110.0)
+
+
+def test_reboot_gap_is_measured_on_the_wall_clock(tmp_path: Path) -> None:
+    c = clock()
+    log = tmp_path / "log"
+    d = Daemon(log, c, site(), start=H8, boot="boot-1")
+    af(d, "s1", H8, H8 + 10)
+    d.crash()  # power cut; the box boots again: a new boot id, monotonic time restarts
+    c.offset += 5000.0  # (mono restarts near 0 on a real box; wall = mono + offset)
+    d2 = Daemon(log, c, site(), start=H8 + 100, boot="boot-2")
+    af(d2, "s1", H8 + 110, H8 + 120)
+    d2.stop(H8 + 130)
+    code, doc = audit_json(log, tmp=tmp_path)
+    assert code == 1
+    [v] = doc["violations"]
+    assert v["length_s"] == 5100.0 and "reboot" in v["flags"]
+    assert v["cause"] == "daemon_not_running"

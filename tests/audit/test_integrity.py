@@ -304,3 +304,15 @@ def test_partial_log_is_a_warning(tmp_path: Path) -> None:
     (log / D2).write_bytes(b"".join(lines(log / D2)[1:]))  # now no run_start is left
     code, _out, err = audit(log, tmp=tmp_path)
     assert code == 3 and "no run_start" in err
+
+
+def test_torn_tail_in_a_gzip_file(log: Path, tmp_path: Path) -> None:
+    data = (log / D3).read_bytes() + b'{"v":1,"seq":77,"ty'
+    with gzip.open(log / (D3 + ".gz"), "wb") as gz:
+        gz.write(data)
+    (log / D3).unlink()
+    code, doc = audit_json(log, "--jobs", "2", tmp=tmp_path)
+    i = doc["integrity"]
+    assert i["intact"] is True
+    assert i["files"][-1]["torn_tail"]["length"] == 19
+    assert [f["kind"] for f in i["findings"]] == ["torn_tail"]
