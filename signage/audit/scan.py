@@ -85,6 +85,14 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
     last_type_b = b""
     last_hb: dict[str, int] = {}
     store: dict[str, list[bytes]] = {}  # screen -> [first start, last end] since its last AF
+    names: dict[bytes, str] = {}  # decoded screen ids, items, categories (shared strings)
+
+    def cached(raw: bytes) -> str:
+        got = names.get(raw)
+        if got is None:
+            got = names[raw] = utf8(raw)
+        return got
+
     while pos < n:
         nl = find(b"\n", pos)
         if nl < 0:
@@ -188,7 +196,10 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 af_i = find(b',"anti_fraud":', pend, nl) + 14
                 se = find(b'"', pend + 11, nl)
                 if startswith(b',"screen":"', pend) and af_i > 14 and data[se - 1] != 92:
-                    sid = data[pend + 11:se].decode()
+                    sid_b = data[pend + 11:se]
+                    sid = names.get(sid_b)
+                    if sid is None:
+                        sid = names[sid_b] = sid_b.decode()
                     if screens is not None and sid not in screens:
                         continue
                     if startswith(b'false,', af_i):
@@ -205,7 +216,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                             continue
                     elif startswith(b'true,', af_i):
                         m = _AF.match(data, se, nl)
-                        dec = utf8 if m is not None else json_str
+                        dec = cached if m is not None else json_str
                         if m is None:
                             m = _AF_ESC.match(data, se, nl)
                         if m is not None:

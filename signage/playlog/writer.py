@@ -208,8 +208,17 @@ class LogWriter:
                     "step_s": round(step, 3),
                     "from": self._iso(wall_s - step), "to": self._iso(wall_s)}))
             self._offset = offset
-            self._queue((rtype, wall_s, mono, fields))
-            self._flush()
+            rec = (rtype, wall_s, mono, fields)
+            if self._pending or self._dropped or self.error is not None or self._fd < 0:
+                self._queue(rec)
+                self._flush()
+                return
+            try:  # the common case: nothing waits, write at once
+                self._write(rec)
+                self._sync_batch()
+            except OSError as exc:
+                self._queue(rec)
+                self._failed(exc)
 
     def _queue(self, rec: Pending) -> None:
         if len(self._pending) >= self._max_pending:
@@ -234,21 +243,27 @@ class LogWriter:
             while self._pending:
                 self._write(self._pending[0])
                 self._pending.popleft()
-            if not self._fsync_every:
-                now = self._clock.monotonic()
-                if now - self._last_sync >= self._batch_s:
-                    os.fsync(self._fd)
-                    self._last_sync = now
+            self._sync_batch()
             if self.error is not None:
                 self.error = None
                 self._on_error("log writing works again")
         except OSError as exc:
-            msg = f"cannot write the log {self.path}: {exc.strerror or exc}"
-            if exc.errno == errno.ENOSPC:
-                msg += f"; {len(self._pending)} records wait in memory"
-            if self.error != msg:
-                self._on_error(msg)
-            self.error = msg
+            self._failed(exc)
+
+    def _sync_batch(self) -> None:
+        if not self._fsync_every:
+            now = self._clock.monotonic()
+            if now - self._last_sync >= self._batch_s:
+                os.fsync(self._fd)
+                self._last_sync = now
+
+    def _failed(self, exc: OSError) -> None:
+        msg = f"cannot write the log {self.path}: {exc.strerror or exc}"
+        if exc.errno == errno.ENOSPC:
+            msg += f"; {len(self._pending)} records wait in memory"
+        if self.error != msg:
+            self._on_error(msg)
+        self.error = msg
 
     def _write(self, pending: Pending) -> None:
         rtype, wall_s, mono, fields = pending

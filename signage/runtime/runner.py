@@ -47,6 +47,8 @@ class OnScreen:
     planned_end_mono: float
     start_mono: float
     start_wall: float
+    planned_iso: str
+    start_iso: str
 
 
 class ScreenRunner:
@@ -77,20 +79,27 @@ class ScreenRunner:
         self._pending_site: tuple[Site, Screen] | None = None
         self.shown = 0
         self.start_errors: list[float] = []
+        self._w2m = 0.0
+        self._sync()
 
     # ---- time mapping --------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Read the wall-minus-monotonic offset once per wake-up (a wall step shows next time)."""
+        self._w2m = self.clock.monotonic() - self.clock.time()
+
     def _mono_of(self, wall_ms: int) -> float:
-        return self.clock.monotonic() + (wall_ms / 1000.0 - self.clock.time())
+        return wall_ms / 1000.0 + self._w2m
 
     def _now_ms(self) -> int:
         return int(self.clock.time() * 1000)
 
     def _wall_of(self, mono: float) -> float:
-        return self.clock.time() - (self.clock.monotonic() - mono)
+        return mono - self._w2m
 
     # ---- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
         """Open the driver and pick up the plan from now."""
+        self._sync()
         self._try_open(first=True)
         if self.up:
             self._replan(fresh=True)
@@ -113,6 +122,7 @@ class ScreenRunner:
 
     # ---- scheduling ----------------------------------------------------------------------
     def wake_at(self) -> float:
+        self._sync()
         if not self.up:
             return self._retry_at
         nxt = self.next
@@ -131,6 +141,7 @@ class ScreenRunner:
         return t
 
     def act(self) -> None:
+        self._sync()
         now = self.clock.monotonic()
         if not self.up:
             if now >= self._retry_at:
@@ -212,6 +223,7 @@ class ScreenRunner:
                                 error="unavailable", message=str(exc)[:500])
                 self._go_down(str(exc))
                 return
+        self._sync()
         self.start_errors.append(t_conf - self._mono_of(entry.start_ms))
         if self.on is not None:
             self._end_showing(t_conf, None, "")
@@ -245,7 +257,10 @@ class ScreenRunner:
     def _begin(self, entry: Entry, t_conf: float) -> None:
         item = entry.item
         wall = self._wall_of(t_conf)
-        self.on = OnScreen(item, entry.start_ms, self._mono_of(entry.end_ms), t_conf, wall)
+        planned_iso = self._iso(entry.start_ms / 1000)
+        start_iso = self._iso(wall)
+        self.on = OnScreen(item, entry.start_ms, self._mono_of(entry.end_ms), t_conf, wall,
+                           planned_iso, start_iso)
         self.shown += 1
         if item.anti_fraud:
             if not self._af_on:
@@ -254,9 +269,9 @@ class ScreenRunner:
             if self.site.rule.start_to_start:
                 self._af_ref = t_conf
         self.log.append("showing_start", screen=self.screen.id, item=item.id,
-                        anti_fraud=item.anti_fraud, planned=self._iso(entry.start_ms / 1000),
+                        anti_fraud=item.anti_fraud, planned=planned_iso,
                         planned_mono=round(self._mono_of(entry.start_ms), 3),
-                        start=self._iso(wall), start_mono=round(t_conf, 3))
+                        start=start_iso, start_mono=round(t_conf, 3))
 
     def _note_gap(self, t: float) -> None:
         day = datetime.fromtimestamp(self._wall_of(t), self.site.tz).date()
@@ -273,7 +288,8 @@ class ScreenRunner:
         if outcome is None:
             outcome = "completed" if t_end >= on.planned_end_mono - 0.25 else "cut_short"
         self.log.append("showing", **self._showing_fields(
-            on.item, on.planned_ms, on.start_mono, t_end, outcome, reason))
+            on.item, on.planned_ms, on.start_mono, t_end, outcome, reason,
+            on.planned_iso, on.start_iso))
         if on.item.anti_fraud:
             self._af_on = False
             if not self.site.rule.start_to_start:
@@ -281,11 +297,13 @@ class ScreenRunner:
         self.on = None
 
     def _showing_fields(self, item: Item, planned_ms: int, start: float, end: float,
-                        outcome: str, reason: str) -> dict[str, Any]:
+                        outcome: str, reason: str, planned_iso: str | None = None,
+                        start_iso: str | None = None) -> dict[str, Any]:
         return {
             "screen": self.screen.id, "item": item.id, "playlist": item.playlist,
             "kind": item.kind.value, "category": item.category, "anti_fraud": item.anti_fraud,
-            "planned": self._iso(planned_ms / 1000), "start": self._iso(self._wall_of(start)),
+            "planned": planned_iso or self._iso(planned_ms / 1000),
+            "start": start_iso or self._iso(self._wall_of(start)),
             "end": self._iso(self._wall_of(end)), "start_mono": round(start, 3),
             "end_mono": round(end, 3), "outcome": outcome, "reason": reason,
         }
@@ -335,6 +353,7 @@ class ScreenRunner:
 
     def finish(self, reason: str) -> None:
         """Stop: close the record of what is on screen, release the driver."""
+        self._sync()
         if self.on is not None:
             self._end_showing(self.clock.monotonic(), None, reason)
         with contextlib.suppress(Exception):
