@@ -123,9 +123,10 @@ class Engine:
                 self._mark(ev)
             elif k == S.STORE:
                 s = self.scr.get(ev[1])
-                if s is not None and s.active:
-                    s.marks.extend(("store_content", a, b) for a, b in ev[2])
-                    self._close_blank(s, ev[2][0][0])
+                sp = S.span_ms(ev[2])
+                if s is not None and s.active and sp is not None:
+                    s.marks.append(("store_content", *sp))
+                    self._close_blank(s, sp[0])
                     if len(s.marks) > 512:
                         s.marks = compact(s.marks)
             elif k == S.CONFIG:
@@ -217,9 +218,12 @@ class Engine:
             self._unknown.add(sid)
             return
         if s.blank is not None:
-            self._close_blank(s, spans[0][0] if spans else sw)
+            sp = S.span_ms(spans)
+            self._close_blank(s, sp[0] if sp else sw)
         if em <= sm:  # shown for no time at all: proves nothing
-            s.marks.extend(("store_content", a, b) for a, b in spans)
+            sp = S.span_ms(spans)
+            if sp is not None:
+                s.marks.append(("store_content", *sp))
             return
         am = s.ref_mono
         same = s.ref_boot == boot and am is not None
@@ -266,7 +270,7 @@ class Engine:
 
     # ---- gaps ------------------------------------------------------------------------------
     def _close(self, s: ScreenState, bw: int, bm: int | None, bboot: str | None,
-               spans: tuple[tuple[int, int], ...] = ()) -> None:
+               spans: tuple[bytes, bytes] | None = None) -> None:
         aw, am = s.ref_wall, s.ref_mono
         flags: tuple[str, ...] = ()
         if am is not None and bm is not None and s.ref_boot == bboot:
@@ -300,7 +304,7 @@ class Engine:
         return self.hours.open_in(max(a, self.t0), min(b, self.t1))
 
     def _piece(self, s: ScreenState, p0: int, p1: int, length: int, flags: tuple[str, ...],
-               spans: tuple[tuple[int, int], ...]) -> None:
+               spans: tuple[bytes, bytes] | None) -> None:
         st = self._stat(s, p0)
         if length > st.max_gap_ms:
             st.max_gap_ms = length
@@ -328,9 +332,10 @@ class Engine:
                              tuple(c for c in CAUSES if c in causes) or ("unknown",), flags))
 
     def _causes(self, s: ScreenState, p0: int, p1: int,
-                spans: tuple[tuple[int, int], ...]) -> set[str]:
+                spans: tuple[bytes, bytes] | None) -> set[str]:
         got = {c for c, a, b in s.marks if a <= p1 and b >= p0}
-        if any(a <= p1 and b >= p0 for a, b in spans):
+        sp = S.span_ms(spans)
+        if sp is not None and sp[0] <= p1 and sp[1] >= p0:
             got.add("store_content")
         if s.down is not None and s.down[0] <= p1:
             got.add("screen_down")

@@ -6,7 +6,7 @@ Events are tuples (cheap to pickle) whose first item is the kind:
     (CONFIG, seq, wall, mono, boot, run, record)                 run_start / accepted reload
     (RUN_END, wall, mono, boot, run, type)   the last record of a run, before another run's
     (AF, screen, item, category, start, end, start_mono, end_mono, boot, completed, store)
-    (STORE, screen, spans)                                       store content not yet
+    (STORE, screen, store)                                       store content not yet
                                                                  followed by an AF showing
     (MARK, what, screen, wall, mono, boot, text)                 driver_error, screen_down, …
     (CLOCK, wall, step_ms)    (DROPPED, wall, mono, boot, count, first_mono, last_mono)
@@ -14,8 +14,9 @@ Events are tuples (cheap to pickle) whose first item is the kind:
     (SEAL, line, seq, next_file)  (SILENCE, from_wall, to_wall, from_mono, to_mono, boot, run)
 
 Times are integer milliseconds (wall: since the epoch; mono: the monotonic clock); ``store``
-is a tuple of (from, to) wall spans of store content shown on that screen since its previous
-anti-fraud showing within the chunk.
+is None or (from, to): the RFC 3339 bytes of the first start and the last end of store content
+shown on that screen since its previous anti-fraud showing within the chunk (parsed only when
+a violation needs its cause: see ``span_ms``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+from .timeparse import wall_ms
 
 CONFIG, AF, STORE, MARK, CLOCK, DROPPED, RUN_STOP, TORN_NOTE, SEAL, SILENCE, RUN_END = range(11)
 DRIVER_ERROR, SCREEN_DOWN, SCREEN_UP, SCREEN_CLEAR, SHOW_FAILED = range(5)
@@ -85,3 +88,13 @@ class ChunkScan:
         self.problem_counts[kind] = self.problem_counts.get(kind, 0) + 1
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append((kind, line, seq, message))
+
+
+def span_ms(store: tuple[bytes, bytes] | None) -> tuple[int, int] | None:
+    """The store span of an AF or STORE event in epoch ms (None if absent or unreadable)."""
+    if store is None:
+        return None
+    try:
+        return wall_ms(store[0]), wall_ms(store[1])
+    except ValueError:
+        return None

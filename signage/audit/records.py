@@ -70,7 +70,7 @@ def showing(events: list[tuple[Any, ...]], store: dict[str, list[bytes]], sid: s
         sp = store.pop(sid, None)
         events.append((AF, sid, item, category, wall_ms(start), wall_ms(end),
                        mono_ms(start_mono), mono_ms(end_mono), boot, outcome == b"completed",
-                       () if sp is None else ((wall_ms(sp[0]), wall_ms(sp[1])),)))
+                       None if sp is None else tuple(sp)))
     else:
         wall_ms(start)
         wall_ms(end)  # well-formed, or ValueError

@@ -229,8 +229,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                             events.append((
                                 AF, sid, dec(item), None if cat is None else dec(cat),
                                 wall_ms(start), wall_ms(end), mono_ms(smono), mono_ms(emono),
-                                boot, outcome == b"completed",
-                                () if sp is None else ((wall_ms(sp[0]), wall_ms(sp[1])),)))
+                                boot, outcome == b"completed", None if sp is None else tuple(sp)))
                             continue
                 showing_slow(out, events, store, data[pos:nl], idx, seq, boot, screens)
             elif rtype_b == b"heartbeat":
@@ -262,7 +261,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
     out.last_seq = seq if last_wall_b else None
     out.last_mac = prev_mac or b""
     for sid, (s0, s1) in store.items():
-        events.append((STORE, sid, ((wall_ms(s0), wall_ms(s1)),)))
+        events.append((STORE, sid, (s0, s1)))
     return out
 
 

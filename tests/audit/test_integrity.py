@@ -312,6 +312,7 @@ def test_torn_tail_in_a_gzip_file(log: Path, tmp_path: Path) -> None:
         gz.write(data)
     (log / D3).unlink()
     code, doc = audit_json(log, "--jobs", "2", tmp=tmp_path)
+    assert code in (0, 1)
     i = doc["integrity"]
     assert i["intact"] is True
     assert i["files"][-1]["torn_tail"]["length"] == 19

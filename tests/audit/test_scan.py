@@ -75,13 +75,13 @@ def test_showing_fast_and_slow_paths_agree(item: str, category: str | None, shuf
     want: list[tuple[Any, ...]] = []
     if outcome == "failed" and af:
         want.append((E.MARK, E.SHOW_FAILED, "s1", base + 10_500, 110_500, "b"))
-        spans: tuple[tuple[int, int], ...] = ()
+        spans: tuple[bytes, bytes] | None = None
     elif af:
         want.append((E.AF, "s1", item, category, base, base + 10_500, 100_000, 110_500, "b",
-                     outcome == "completed", ()))
-        spans = ()
+                     outcome == "completed", None))
+        spans = None
     else:  # store content, even a failed one (its driver_error record tells the failure)
-        spans = ((base, base + 10_500),)
+        spans = (b"2026-11-30T08:00:00.000+08:00", b"2026-11-30T08:00:10.500+08:00")
     want.append((E.AF, "s1", item, category, base + 11_000, base + 20_000, 111_000,
                  120_000, "b", True, spans))
     got = [e[:6] if e[0] == E.MARK else e for e in res.events]
