@@ -147,7 +147,7 @@ class Runtime:
             self.runners.append(ScreenRunner(
                 self.loaded.site, screen, drv, self.writer, show,
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
-                poll_clips=not self.s.virtual, iso=self._iso))
+                poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
 
     # ---- house-keeping -------------------------------------------------------------------
     def _next_fire(self, trig: BaseTrigger, after: float) -> float:

@@ -54,7 +54,8 @@ class OnScreen:
 class ScreenRunner:
     def __init__(self, site: Site, screen: Screen, driver: Driver, log: Sink,
                  showable: Callable[[Item], Showable], *, guard_s: float = 1.0,
-                 poll_clips: bool = True, iso: Callable[[float], str]) -> None:
+                 poll_clips: bool = True, iso: Callable[[float], str],
+                 live: bool = False) -> None:
         self.site = site
         self.screen = screen
         self.driver = driver
@@ -64,9 +65,12 @@ class ScreenRunner:
         self._guard = guard_s
         self._poll = poll_clips
         self._iso = iso
+        self._live = live  # keep next_af_ms up to date for the live table
         self.timeline = Timeline(site, screen)
         self._it: Iterator[Entry] = iter(())
+        self._ahead: list[Entry] = []
         self.next: Entry | None = None
+        self.next_af_ms: int | None = None
         self.on: OnScreen | None = None
         self.up = False
         self.down_since: float | None = None
@@ -105,15 +109,38 @@ class ScreenRunner:
             self._replan(fresh=True)
 
     def _advance(self) -> None:
-        self.next = next(self._it, None)
+        self.next = self._ahead.pop(0) if self._ahead else next(self._it, None)
+
+    def _look_ahead(self) -> None:
+        """Planned start of the next anti-fraud showing (for the live view), peeking up to
+        a few dozen entries ahead without consuming them."""
+        nxt = self.next
+        if nxt is None or nxt.anti_fraud:
+            self.next_af_ms = nxt.start_ms if nxt is not None else None
+            return
+        for e in self._ahead:
+            if e.anti_fraud:
+                self.next_af_ms = e.start_ms
+                return
+        while len(self._ahead) < 64:
+            got = next(self._it, None)
+            if got is None:
+                break
+            self._ahead.append(got)
+            if got.anti_fraud:
+                self.next_af_ms = got.start_ms
+                return
+        self.next_af_ms = None
 
     def _replan(self, fresh: bool = False) -> None:
         now = self._now_ms()
         self._it = self.timeline.entries(now) if fresh else self.timeline.replan(now)
+        self._ahead = []
         self._advance()
         if fresh and self.next is not None and self.next.start_ms < now:
             # joining mid-item: put an anti-fraud item up now, then follow the plan
             self._it = self.timeline.replan(now)
+            self._ahead = []
             self._advance()
 
     def apply_site(self, site: Site, screen: Screen) -> None:
@@ -229,6 +256,8 @@ class ScreenRunner:
             self._end_showing(t_conf, None, "")
         self._begin(entry, t_conf)
         self._advance()
+        if self._live:
+            self._look_ahead()
         if self.next is not None:
             try:
                 self.driver.prepare(self._showable(self.next.item))
@@ -371,9 +400,5 @@ class ScreenRunner:
     def seconds_to_next_af(self) -> float | None:
         if self._af_on:
             return 0.0
-        nxt = self.next
-        if nxt is None:
-            return None
-        if nxt.anti_fraud:
-            return max(0.0, nxt.start_ms / 1000.0 - self.clock.time())
-        return None
+        nxt = self.next_af_ms
+        return None if nxt is None else max(0.0, nxt / 1000.0 - self.clock.time())
