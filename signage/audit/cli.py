@@ -71,8 +71,11 @@ def audit_command(
         "--jobs", help="Worker processes that verify files in parallel. Default: the number "
         "of CPUs.")] = None,
 ) -> None:
-    """Audit a proof-of-play log: its integrity (hash chain, HMAC with the site key, sequence,
-    files, monotonic time), then the gap rule per screen and local day inside opening hours.
+    """Audit a proof-of-play log: its integrity, then the gap rule per screen and day.
+
+    Integrity: the hash chain and HMAC with the site key, sequence numbers, files and seals,
+    monotonic time. Then, per screen and local day inside opening hours, every gap between
+    anti-fraud showings longer than the limit, with its cause.
 
     Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error."""  # noqa: E501
     code = main(paths or [], from_=from_, to=to, screen=screen, max_gap=max_gap, key=key,
