@@ -43,6 +43,7 @@ class Engine:
         self._s2s = False
         self._limit: int | None = limit_override_ms
         self.scr: dict[str, ScreenState] = {}
+        self.all_screens: list[str] = []  # every screen any configuration named
         self.daemon_down: list[tuple[int, int]] = []
         self.dropped: list[tuple[int, int]] = []
         self.steps: list[int] = []
@@ -92,6 +93,8 @@ class Engine:
             self.r.catalogue.update({str(k): v for k, v in items.items() if isinstance(v, dict)})
         at = max(wall, self.t0)
         for sid, entry in screens.items():
+            if sid not in self.all_screens:
+                self.all_screens.append(sid)
             if self._filter is not None and sid not in self._filter:
                 continue
             self.r.screens[sid] = entry

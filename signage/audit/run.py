@@ -177,7 +177,12 @@ def run(files: list[LogFile], opts: Options, *,
     integrity = st.finish()
     if last is None:
         raise AuditInputError("the log files given hold no readable record")
-    return integrity, engine.finish(last)
+    comp = engine.finish(last)
+    unknown = sorted(set(opts.screens or ()) - set(comp.screens))
+    if unknown:
+        raise AuditInputError(f"--screen {', '.join(unknown)}: no such screen in the log's "
+                              f"configuration (screens: {', '.join(engine.all_screens)})")
+    return integrity, comp
 
 
 def _check_input(f: LogFile, scan: ChunkScan, lines_before: int) -> None:

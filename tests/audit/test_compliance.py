@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .logkit import DAY0, Daemon, FakeClock, audit_json, site
+from .logkit import DAY0, Daemon, FakeClock, audit, audit_json, site
 
 H8 = 8 * 3600.0  # mono offset of 08:00 on DAY0 (the clock's mono 0 is DAY0 00:00)
 
@@ -221,3 +221,11 @@ def test_reboot_gap_is_measured_on_the_wall_clock(tmp_path: Path) -> None:
     [v] = doc["violations"]
     assert v["length_s"] == 5100.0 and "reboot" in v["flags"]
     assert v["cause"] == "daemon_not_running"
+
+
+def test_unknown_screen_is_a_usage_error(tmp_path: Path) -> None:
+    c = clock()
+    d = Daemon(tmp_path / "log", c, site(), start=H8)
+    d.stop(H8 + 10)
+    code, _out, err = audit(tmp_path / "log", "--screen", "nope", tmp=tmp_path)
+    assert code == 3 and "no such screen" in err and "s1" in err
