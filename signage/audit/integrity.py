@@ -61,6 +61,7 @@ class Stitcher:
         self.notes: set[tuple[str, int, int, str]] = set()
         self.key_checked = False
         self.expect_run_start = False
+        self.last_type = ""
 
     def add(self, kind: str, file: str, line: int | None, seq: int | None, message: str,
             breaks: bool | None = None) -> None:
@@ -145,6 +146,8 @@ class Stitcher:
         f.records += c.lines
         self.r.records += c.lines
         self.file_lines += c.lines
+        if c.last_hdr is not None:
+            self.last_type = c.last_hdr[4]
         if c.last_seq is not None:
             if f.first_seq is None:
                 f.first_seq = c.first_seq
@@ -228,6 +231,11 @@ class Stitcher:
                 self.add("torn_tail", name, None, None,
                          f"torn line ({length} bytes at offset {off}) not announced by a "
                          "torn_tail record of the next run; tolerated", breaks=False)
+        if self.last_type not in ("run_stop", "") and self.anchor is None:
+            self.add("open_end", r.files[-1].name if r.files else "", None, self.prev_seq,
+                     f"the log ends with a {self.last_type} record, not run_stop: the daemon "
+                     "was still running, stopped abruptly, or the tail was cut off (only an "
+                     "anchor taken earlier can tell: --expect-anchor)", breaks=False)
         a = self.anchor
         if a is not None and r.anchor is None:
             first = r.files[0].first_seq if r.files else None

@@ -125,9 +125,11 @@ def test_truncated_tail_needs_an_anchor(log: Path, tmp_path: Path) -> None:
     code, doc = audit_json(log, "--expect-anchor", anchor, tmp=tmp_path)
     assert code in (0, 1) and doc["integrity"]["anchor"]["found"] is True
     ls = lines(log / D3)
-    write_lines(log / D3, ls[:-3])  # whole records cut off: the chain alone cannot tell
+    write_lines(log / D3, ls[:-3])  # whole records cut off: the chain alone cannot tell...
     code, doc = audit_json(log, tmp=tmp_path)
     assert doc["integrity"]["intact"] is True
+    # ... but the log no longer ends with run_stop, which is said
+    assert [f["kind"] for f in doc["integrity"]["findings"]] == ["open_end"]
     doc = _broken(tmp_path, log, "anchor", "--expect-anchor", anchor)
     assert "before the anchor" in doc["integrity"]["anchor"]["message"]  # type: ignore[index]
 
@@ -279,7 +281,7 @@ def test_small_monotonic_jitter_is_a_warning(tmp_path: Path) -> None:
     d = _crafted(tmp_path, [10.0, 11.0, 10.9, 12.0])
     _code, doc = audit_json(d, tmp=tmp_path)
     assert doc["integrity"]["intact"] is True
-    assert [f["kind"] for f in doc["integrity"]["findings"]] == ["mono_jitter"]
+    assert [f["kind"] for f in doc["integrity"]["findings"]] == ["mono_jitter", "open_end"]
 
 
 def test_duplicate_sequence_number(tmp_path: Path) -> None:
@@ -317,3 +319,10 @@ def test_torn_tail_in_a_gzip_file(log: Path, tmp_path: Path) -> None:
     assert i["intact"] is True
     assert i["files"][-1]["torn_tail"]["length"] == 19
     assert [f["kind"] for f in i["findings"]] == ["torn_tail"]
+
+
+def test_truncated_middle_file_breaks_the_chain(log: Path, tmp_path: Path) -> None:
+    ls = lines(log / D2)
+    write_lines(log / D2, ls[:-6])  # no anchor needed: the next file does not chain on
+    doc = _broken(tmp_path, log, "digest")
+    assert "missing" in doc["integrity"]["finding_counts"]  # type: ignore[operator]
