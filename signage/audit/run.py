@@ -108,7 +108,7 @@ def _results(files: list[LogFile], opts: Options) -> Iterator[tuple[Task, int, C
         try:
             for t in it:
                 pending.append((t, pool.submit(work, t, opts.key, screens, anchor)))
-                if len(pending) >= 2 * opts.jobs + 1:
+                if len(pending) >= 4 * opts.jobs + 2:
                     t0, fut = pending.popleft()
                     yield (t0, *fut.result())
             while pending:
