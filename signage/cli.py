@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import date
 from itertools import takewhile
 from pathlib import Path
@@ -231,7 +233,7 @@ def mount_optional(argv: list[str] | None = None) -> None:
     if first in (None, "audit"):
         try:
             from .audit.cli import audit_command
-            app.command("audit")(audit_command)
+            app.command("audit")(_marked(audit_command))
         except ImportError:
             pass
     if first in (None, "led", "fakeboard"):
@@ -243,9 +245,31 @@ def mount_optional(argv: list[str] | None = None) -> None:
             pass
 
 
+class _Run:
+    """Whether a command body started: tells a usage error (exit 2 from the parser) from
+    `signage audit`'s own exit 2 (integrity broken)."""
+
+    started = False
+
+
+def _marked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _Run.started = True
+        return fn(*args, **kwargs)
+    return wrapper
+
+
 def main() -> None:
+    """Entry point. Usage errors exit 3, like unreadable input: exit 2 means "integrity
+    broken" for `signage audit`, so the parser's 2 for a bad option is turned into 3."""
     mount_optional(sys.argv[1:])
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == 2 and not _Run.started:
+            sys.exit(3)
+        raise
 
 
 if __name__ == "__main__":

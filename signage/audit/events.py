@@ -21,7 +21,6 @@ a violation needs its cause: see ``span_ms``).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,26 +36,6 @@ _SILENCE_S = SILENCE_MS / 1000
 #: written in the other order than their clocks were read), more breaks the log
 MONO_SLACK_S = 2.0
 MAX_PROBLEMS = 20  # per chunk; the rest are counted
-class Hmac:
-    """HMAC-SHA256 (RFC 2104) with the key's pads hashed once: the same digest as
-    ``format.mac_of`` at a fraction of the per-call cost (tested against it)."""
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) > 64:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(64, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-
-    def hexmac(self, prev: bytes, prefix: bytes | memoryview) -> bytes:
-        h = self._inner.copy()
-        h.update(prev)
-        h.update(prefix)
-        o = self._outer.copy()
-        o.update(h.digest())
-        return o.hexdigest().encode("ascii")
-
-
 @dataclass(slots=True)
 class ChunkScan:
     lines: int = 0

@@ -22,6 +22,7 @@ import hashlib
 import re
 
 from ..playlog import format as fmt
+from ..playlog.format import Hmac
 from .events import (
     AF,
     MARK,
@@ -32,7 +33,6 @@ from .events import (
     SILENCE_MS,
     STORE,
     ChunkScan,
-    Hmac,
 )
 from .records import json_str, rare, showing_slow, slow_header, utf8
 from .timeparse import mono_ms, wall_ms

@@ -26,12 +26,34 @@ def mac_of(key: bytes, prev_mac: bytes, prefix: bytes) -> bytes:
     return hmac.digest(key, prev_mac + prefix, hashlib.sha256).hex().encode("ascii")
 
 
-def encode(key: bytes, prev_mac: bytes, body: dict[str, Any]) -> tuple[bytes, bytes]:
+class Hmac:
+    """HMAC-SHA256 (RFC 2104) with the key's pads hashed once: the same digest as ``mac_of``
+    at a fraction of the per-call cost. Used by the writer and the audit's verifier."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def hexmac(self, prev: bytes, prefix: bytes | memoryview) -> bytes:
+        h = self._inner.copy()
+        h.update(prev)
+        h.update(prefix)
+        o = self._outer.copy()
+        o.update(h.digest())
+        return o.hexdigest().encode("ascii")
+
+
+def encode(key: bytes | Hmac, prev_mac: bytes, body: dict[str, Any]) -> tuple[bytes, bytes]:
     """Serialise ``body`` (common keys first, in order) and chain it. Returns the line (with
-    its newline) and its mac."""
+    its newline) and its mac. Pass an ``Hmac`` to skip hashing the key's pads every time."""
     text = _ENCODER.encode(body)
     prefix = text[:-1].encode("utf-8")  # without the closing brace
-    mac = mac_of(key, prev_mac, prefix)
+    mac = key.hexmac(prev_mac, prefix) if isinstance(key, Hmac) else mac_of(key, prev_mac, prefix)
     return prefix + _MAC_HEAD + mac + b'"}\n', mac
 
 

@@ -87,6 +87,7 @@ class LogWriter:
                  on_error: Callable[[str], None] = lambda _m: None) -> None:
         self.dir = log_dir
         self._key = key
+        self._hmac = fmt.Hmac(key)
         self._tz = tz
         self._clock = clock
         self._run = run_id
@@ -198,9 +199,9 @@ class LogWriter:
 
     def append(self, rtype: str, **fields: Any) -> None:
         """Make a record now and write it (fsynced) before returning."""
-        wall_s = self._clock.time()
-        mono = self._clock.monotonic()
-        with self._lock:
+        with self._lock:  # read the clocks under the lock: mono never runs backwards in the file
+            wall_s = self._clock.time()
+            mono = self._clock.monotonic()
             offset = wall_s - mono
             if self._offset is not None and abs(offset - self._offset) > STEP_S:
                 step = offset - self._offset
@@ -275,7 +276,7 @@ class LogWriter:
                                "run": self._run, "boot": self._boot, "wall": self._iso(wall_s),
                                "mono": round(mono, 3)}
         rec.update(fields)
-        line, mac = fmt.encode(self._key, self._mac, rec)
+        line, mac = fmt.encode(self._hmac, self._mac, rec)
         try:
             n = os.write(self._fd, line)
             if n != len(line):

@@ -69,6 +69,7 @@ def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
         "playlists_sha256": {Path(k).name: v for k, v in loaded.digests.items()
                              if k != str(loaded.config_path)},
         "items": items,
+        "heartbeat_s": cfg.log.heartbeat_s,
     }
 
 
@@ -180,8 +181,9 @@ class Runtime:
         rec = site_record(new, self.mode)
         self.writer.append("reload", accepted=True, problems=[],
                            config_sha256=rec["config_sha256"],
-                           playlists_sha256=rec["playlists_sha256"], rule=rec["rule"],
-                           hours=rec["hours"], screens=rec["screens"], items=rec["items"])
+                           playlists_sha256=rec["playlists_sha256"], site=rec["site"],
+                           rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
+                           items=rec["items"], heartbeat_s=rec["heartbeat_s"])
         self.loaded = new
         for r, screen in zip(self.runners, new.site.screens, strict=True):
             r.apply_site(new.site, screen)

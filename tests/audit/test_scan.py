@@ -23,7 +23,7 @@ from .test_integrity import make_log
 
 @given(st.binary(min_size=1, max_size=100), st.binary(max_size=64), st.binary(max_size=2000))
 def test_hmac_is_format_mac_of(key: bytes, prev: bytes, prefix: bytes) -> None:
-    assert E.Hmac(key).hexmac(prev, prefix) == fmt.mac_of(key, prev, prefix)
+    assert fmt.Hmac(key).hexmac(prev, prefix) == fmt.mac_of(key, prev, prefix)
 
 
 @given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)),
