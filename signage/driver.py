@@ -183,7 +183,8 @@ class Driver(abc.ABC):
 
     def poll_end(self) -> float | None:
         """Monotonic instant at which the current item ended by itself (a clip's end of file),
-        or None while it is still on screen. Most drivers hold content until replaced."""
+        or None while it is still on screen. Most drivers hold content until replaced.
+        Never raises: a dead player shows up in ``health()`` and the next ``show()``."""
         return None
 
     @abc.abstractmethod
@@ -191,6 +192,9 @@ class Driver(abc.ABC):
         """Blank the screen (outside opening hours). Raises ScreenUnavailable."""
 
     def health(self) -> Health:
+        """Is the screen still showing what it was told to? Called about once a second
+        between switches, from the screen's own thread, so keep it cheap (mpv: one IPC
+        round trip). A not-ok answer ends the current showing at the last healthy check."""
         return Health(ok=True)
 
     @property

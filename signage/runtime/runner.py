@@ -34,6 +34,9 @@ LAST_RESORT_TEXT = "防范电信诈骗，人人参与，家家受益"
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 CLIP_POLL_S = 0.1
+#: how often a screen's health is checked between switches (real time only): a player that
+#: dies mid-item is noticed within this, and its showing ends at the last healthy check
+HEALTH_POLL_S = 1.0
 
 
 class Sink(Protocol):
@@ -85,6 +88,7 @@ class ScreenRunner:
         self.start_errors: list[float] = []
         self._w2m = 0.0
         self._sync()
+        self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
 
     # ---- time mapping --------------------------------------------------------------------
     def _sync(self) -> None:
@@ -163,8 +167,10 @@ class ScreenRunner:
                 t = t_next - self.driver.switch_latency_s
         elif on is not None:
             t = on.planned_end_mono
-        if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
-            t = min(t, self.clock.monotonic() + CLIP_POLL_S)
+        if self._poll and on is not None:
+            if on.item.kind is ItemKind.CLIP:
+                t = min(t, self.clock.monotonic() + CLIP_POLL_S)
+            t = min(t, self._last_ok + HEALTH_POLL_S)
         return t
 
     def act(self) -> None:
@@ -177,6 +183,14 @@ class ScreenRunner:
                     self._replan()
             return
         on = self.on
+        if self._poll and on is not None and now >= self._last_ok + HEALTH_POLL_S:
+            health = self.driver.health()
+            if not health.ok:
+                self.log.append("driver_error", screen=self.screen.id, item=on.item.id,
+                                error="unavailable", message=health.detail[:500])
+                self._go_down(health.detail or "unhealthy")
+                return
+            self._last_ok = now
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
@@ -251,6 +265,7 @@ class ScreenRunner:
                 self._go_down(str(exc))
                 return
         self._sync()
+        self._last_ok = t_conf
         self.start_errors.append(t_conf - self._mono_of(entry.start_ms))
         if self.on is not None:
             self._end_showing(t_conf, None, "")
@@ -350,8 +365,13 @@ class ScreenRunner:
 
     # ---- availability --------------------------------------------------------------------
     def _go_down(self, reason: str) -> None:
+        """The screen is unavailable. What was on it is credited only up to the last instant
+        the screen was known to be up (a confirmed switch or a healthy check), never up to now:
+        a player that died unnoticed showed nothing."""
         now = self.clock.monotonic()
-        self._end_showing(now, "cut_short", "screen unavailable")
+        if self.on is not None:
+            self._end_showing(max(self.on.start_mono, min(now, self._last_ok)), "cut_short",
+                              "screen unavailable")
         if self.up or self.down_since is None:
             self.log.append("screen_down", screen=self.screen.id, reason=reason[:500])
             self.down_since = now
@@ -378,6 +398,7 @@ class ScreenRunner:
                             down_s=round(now - self.down_since, 3))
         self.down_since = None
         self.up = True
+        self._last_ok = now
         self._backoff = BACKOFF_MIN_S
 
     def finish(self, reason: str) -> None:
