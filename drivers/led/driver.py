@@ -57,6 +57,8 @@ class LedDriver(Driver):
         self._last_error = ""
         self.last_outcome: Outcome | None = None
         self._prepared: tuple[tuple[object, ...], AreaUpdate] | None = None
+        self._prepared_wire: float | None = None  # wire time of the prepared frame
+        self._wire_seen: float | None = None  # EWMA of the wire times behind self._latency
 
     # ---- validate time -------------------------------------------------------------------
     @classmethod
@@ -65,6 +67,12 @@ class LedDriver(Driver):
             return parse_options(spec.options, spec.width, spec.height)[1]
         except Exception as exc:  # must never raise
             return [f"options: cannot be checked ({type(exc).__name__}: {exc})"]
+
+    @classmethod
+    def media_duration_s(cls, spec: ScreenSpec, path: Path) -> float | None:
+        """Called for clips only: an LED board cannot play them, which validate reports."""
+        raise ContentRejected(f"{path.name}: an LED board cannot play video clips; "
+                              "use text or images on LED screens")
 
     @classmethod
     def text_duration_s(cls, spec: ScreenSpec, text: str) -> float | None:
@@ -101,7 +109,16 @@ class LedDriver(Driver):
 
     @property
     def switch_latency_s(self) -> float:
-        return self._latency
+        """The measured latency, scaled to the prepared frame's size: wire time is most of
+        it, and a 3-page slogan takes three times as long on the wire as one page."""
+        if self._prepared_wire is None or self._wire_seen is None:
+            return self._latency
+        return max(0.0, self._latency + self._prepared_wire - self._wire_seen)
+
+    def _wire_s(self, area: AreaUpdate) -> float:
+        frame = self._board.frame(update_area_request(area, rtn_req=self.opts.confirm))
+        reply = REPLY_BYTES if self.opts.confirm else 0
+        return wire_time_s(len(frame) + reply, self.opts.baud)
 
     def open(self) -> None:
         if self._problems:
@@ -133,8 +150,10 @@ class LedDriver(Driver):
         """Render and pack the next item now, so that show() only has to send it."""
         try:
             self._prepared = (_key(item), self._build(item))
+            self._prepared_wire = self._wire_s(self._prepared[1])
         except ContentRejected:
             self._prepared = None  # show() raises it again
+            self._prepared_wire = None
 
     def frame_for(self, item: Showable) -> bytes:
         """The exact bytes show() would put on the wire for ``item`` (for benches and probes)."""
@@ -144,11 +163,18 @@ class LedDriver(Driver):
     def show(self, item: Showable) -> float:
         start = self.ctx.clock.monotonic()
         prepared, self._prepared = self._prepared, None
+        wire, self._prepared_wire = self._prepared_wire, None
         if prepared is not None and prepared[0] == _key(item):
             area = prepared[1]
         else:
             area = self._build(item)
-        return self._send(area, start)
+            wire = None
+        confirmed = self._send(area, start)
+        # the EWMA of latencies is for frames of about this wire time (see switch_latency_s)
+        w = wire if wire is not None else self._wire_s(area)
+        self._wire_seen = w if self._wire_seen is None else (
+            self._wire_seen + EWMA_ALPHA * (w - self._wire_seen))
+        return confirmed
 
     def clear(self) -> None:
         """An all-dark static page (deleting the area would let stored programs play)."""
