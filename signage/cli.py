@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from . import __version__
 from .load import LoadedSite, load_site
@@ -28,8 +26,23 @@ from .timeutil import fmt_duration, parse_duration, parse_when, rfc3339_ms
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Anti-fraud publicity scheduler with a provable gap rule.")
-out = Console()
-err = Console(stderr=True)
+
+
+def _say(msg: str) -> None:
+    """A plain line on stderr (no rich: `signage run` stays light without a terminal)."""
+    print(msg, file=sys.stderr)
+
+
+def _console() -> Any:
+    from rich.console import Console  # imported only by the commands that draw tables
+
+    return Console()
+
+
+def _table(title: str) -> Any:
+    from rich.table import Table
+
+    return Table(title=title)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the site's config.toml")]
 
@@ -49,14 +62,14 @@ def _duration(text: str, what: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as exc:
-        err.print(f"{what}: {exc}", markup=False)
+        _say(f"{what}: {exc}")
         raise typer.Exit(3) from None
 
 
 @app.command()
 def version() -> None:
     """Print the version."""
-    out.print(__version__)
+    print(__version__)
 
 
 @app.command()
@@ -68,7 +81,8 @@ def validate(config: ConfigOpt = Path("config.toml"),
         loaded = _load(config)
         site = loaded.site
         today = date.today()
-        t = Table(title=f"{sanitize(site.name)}: every screen can comply")
+        out = _console()
+        t = _table(f"{sanitize(site.name)}: every screen can comply")
         for col in ("screen", "driver", "worst planned gap", "limit", "store share",
                     "store bound", "ratio"):
             t.add_column(col)
@@ -84,7 +98,7 @@ def validate(config: ConfigOpt = Path("config.toml"),
     except typer.Exit:
         raise
     except Exception as exc:  # never a traceback for the user
-        err.print(f"internal error while validating {config}: {exc!r}", markup=False)
+        _say(f"internal error while validating {config}: {exc!r}")
         raise typer.Exit(3) from None
 
 
@@ -99,18 +113,18 @@ def plan(config: ConfigOpt = Path("config.toml"),
     loaded = _load(config)
     site = loaded.site
     if format_ not in ("table", "json"):
-        err.print("--format: use table or json", markup=False)
+        _say("--format: use table or json")
         raise typer.Exit(3)
     try:
         t0 = parse_when(from_, site.tz, int(time.time() * 1000))
     except ValueError as exc:
-        err.print(f"--from: {exc}", markup=False)
+        _say(f"--from: {exc}")
         raise typer.Exit(3) from None
     t1 = t0 + int(_duration(for_, "--for") * 1000)
     screens = [s for s in site.screens if screen is None or s.id == screen]
     if not screens:
-        err.print(f"--screen: no screen {screen!r}; screens: "
-                  + ", ".join(s.id for s in site.screens), markup=False)
+        _say(f"--screen: no screen {screen!r}; screens: "
+                  + ", ".join(s.id for s in site.screens))
         raise typer.Exit(3)
     result: list[dict[str, Any]] = []
     for sc in screens:
@@ -128,8 +142,9 @@ def plan(config: ConfigOpt = Path("config.toml"),
     if format_ == "json":
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
         return
+    out = _console()
     for res in result:
-        t = Table(title=f"{res['screen']}")
+        t = _table(f"{res['screen']}")
         for col in ("start", "end", "", "item", "content"):
             t.add_column(col)
         for e in res["entries"]:
@@ -145,8 +160,8 @@ def _summary(rt: Any) -> None:
     for r in rt.runners:
         errs = sorted(abs(x) for x in r.start_errors)
         p99 = errs[min(len(errs) - 1, int(len(errs) * 0.99))] * 1000 if errs else 0.0
-        err.print(f"{r.screen.id}: {r.shown} showings, worst gap today "
-                  f"{r.worst_gap_today:.1f} s, start error p99 {p99:.1f} ms", markup=False)
+        _say(f"{r.screen.id}: {r.shown} showings, worst gap today "
+                  f"{r.worst_gap_today:.1f} s, start error p99 {p99:.1f} ms")
 
 
 @app.command()
@@ -157,7 +172,6 @@ def run(config: ConfigOpt = Path("config.toml"),
     """Run the screens (the kiosk daemon). SIGHUP reloads, SIGTERM/SIGINT stop cleanly."""
     from .runtime.clock import RealClock
     from .runtime.daemon import RunSettings, Runtime, install_signals
-    from .runtime.live import live_table
     from .runtime.memtune import tune_malloc
 
     tune_malloc()
@@ -168,16 +182,17 @@ def run(config: ConfigOpt = Path("config.toml"),
         rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
         rt.setup()
     except (KeyFileError, OSError) as exc:
-        err.print(f"cannot start: {exc}", markup=False)
+        _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     install_signals(rt)
-    err.print(f"signage {__version__}: {len(rt.runners)} screens, log {rt.writer.path}",
-              markup=False)
-    if live and out.is_terminal:
+    _say(f"signage {__version__}: {len(rt.runners)} screens, log {rt.writer.path}")
+    if live and sys.stdout.isatty():
         from rich.live import Live
 
+        from .runtime.live import live_table
+
         title = f"{loaded.site.name} — signage run"
-        with Live(live_table(rt.runners, loaded.site.tz, title), console=out,
+        with Live(live_table(rt.runners, loaded.site.tz, title), console=_console(),
                   refresh_per_second=4) as lv:
             rt.run_real(on_tick=lambda: lv.update(live_table(rt.runners, loaded.site.tz, title)))
     else:
@@ -203,7 +218,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     try:
         t0 = parse_when(start, loaded.site.tz, int(time.time() * 1000))
     except ValueError as exc:
-        err.print(f"--start: {exc}", markup=False)
+        _say(f"--start: {exc}")
         raise typer.Exit(3) from None
     clock = VirtualClock(t0 / 1000)
     settings = RunSettings(virtual=True, duration_s=duration, log_dir=log,
@@ -212,17 +227,16 @@ def simulate(config: ConfigOpt = Path("config.toml"),
         rt = Runtime(loaded, clock, settings)
         rt.setup()
     except (KeyFileError, OSError) as exc:
-        err.print(f"cannot start: {exc}", markup=False)
+        _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     w0 = time.perf_counter()
     rt.run_virtual(clock.monotonic() + duration)
     rt.stop_reason = "duration reached"
     rt.finish()
     wall = time.perf_counter() - w0
-    err.print(f"simulated {fmt_duration(duration)} from "
+    _say(f"simulated {fmt_duration(duration)} from "
               f"{rfc3339_ms(t0, loaded.site.tz)} in {wall:.2f} s "
-              f"({duration / wall:,.0f}x); {rt.writer.records_written} records in {log}",
-              markup=False)
+              f"({duration / wall:,.0f}x); {rt.writer.records_written} records in {log}")
     _summary(rt)
 
 
