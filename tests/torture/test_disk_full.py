@@ -1,0 +1,175 @@
+"""Disk full: the log directory on a small tmpfs (256 KiB) filled up by a filler file, while
+`signage run` plays (its run dir, var/sim, is on the ordinary disk). The screens keep
+playing, the daemon says so loudly on stderr, records wait in memory and are written when
+space returns (the filler is deleted mid-run); with a tiny buffer, what overflows is recorded
+as `dropped`, never silently; the chain verifies throughout.
+
+Mounting needs root (CI runs as root); without it these tests fail with a clear message."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.logtools import af_gaps, records
+
+from .conftest import require_root
+from .helpers import audit_api, report, signage_popen, torn_tails
+
+SIZE = "256k"
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    require_root()
+    d = tmp_path / "logfs"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0755", "tmpfs", str(d)],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs on {d} (root is needed): {r.stderr.strip()}",
+                    pytrace=False)
+    try:
+        yield d
+    finally:
+        r = subprocess.run(["umount", str(d)], capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", str(d)], check=False)
+
+
+def fill(fs: Path) -> Path:
+    """A filler file that takes every free byte of the file system."""
+    filler = fs / "filler"
+    chunk = b"\0" * 4096
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                if os.write(fd, chunk) < len(chunk):
+                    break
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                break
+        # the last page too: byte by byte
+        with contextlib.suppress(OSError):
+            while os.write(fd, b"\0") == 1:
+                pass
+    finally:
+        os.close(fd)
+    st = os.statvfs(fs)
+    assert st.f_bavail == 0, "the file system is not full"
+    return filler
+
+
+def _site(make: Callable[..., Path], logfs: Path, buffer_records: int | None) -> Path:
+    cfg = make()
+    text = cfg.read_text("utf-8").replace('dir = "log"', f'dir = "{logfs / "log"}"')
+    if buffer_records is not None:
+        text = text.replace("heartbeat_s =", f"buffer_records = {buffer_records}\nheartbeat_s =")
+    cfg.write_text(text, "utf-8")
+    (logfs / "log").mkdir()
+    return cfg
+
+
+def _frames_while(frame: Path, seconds: float) -> int:
+    """How many times the simulator's frame changed over ``seconds`` (each switch links a
+    rendered frame, one inode per item, into place)."""
+    changes = 0
+    last: int | None = None
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        with contextlib.suppress(FileNotFoundError):
+            ino = frame.stat().st_ino
+            if last is not None and ino != last:
+                changes += 1
+            last = ino
+        time.sleep(0.02)
+    return changes
+
+
+def _run_full(cfg: Path, logfs: Path, full_s: float, total_s: float
+              ) -> tuple[str, int, float, float]:
+    base = cfg.parent
+    filler = fill(logfs)
+    p = signage_popen("run", "--config", str(cfg), "--for", f"{total_s}s", cwd=base)
+    try:
+        t0 = time.time()
+        time.sleep(0.8)  # start-up, first frame
+        frames = _frames_while(base / "var" / "sim" / "s1.png", full_s - 0.8)
+        filler.unlink()  # space returns
+        t_free = time.time()
+        _out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, err
+    assert "Traceback" not in err, err
+    return err, frames, t0, t_free
+
+
+def test_full_log_disk_keeps_playing_and_writes_later(site: Callable[..., Path],
+                                                      tmpfs: Path) -> None:
+    cfg = _site(site, tmpfs, None)
+    err, frames, _t0, _t_free = _run_full(cfg, tmpfs, full_s=3.5, total_s=7.0)
+    log, key = tmpfs / "log", cfg.parent / "site.key"
+    assert "No space left on device" in err, err  # said loudly, on stderr
+    assert "records wait in memory" in err and "log writing works again" in err, err
+    assert frames >= 3, f"the screen did not keep playing while the log disk was full: {frames}"
+    recs = records(log, key)  # the chain verifies, seq 0..N-1
+    assert not torn_tails(log), "a half-written record was left on the full disk"
+    assert recs[0]["type"] == "run_start" and recs[-1]["type"] == "run_stop"
+    assert not [r for r in recs if r["type"] == "dropped"], "nothing may be dropped here"
+    # the records made while the disk was full are there, in order, with their own times
+    shows = [r for r in recs if r["type"] == "showing_start"]
+    assert len(shows) >= 6
+    monos = [r["mono"] for r in recs]
+    assert monos == sorted(monos)
+    assert max(af_gaps(recs)["s1"]) <= 3.0
+    res = audit_api([log], key)
+    assert res.code in (0, 1) and res.doc["integrity"]["intact"], res.doc["integrity"]
+    report("disk full: buffered", frame_changes_while_full=frames, records=len(recs),
+           showings=len(shows), dropped=0, audit_exit=res.code)
+
+
+def test_full_log_disk_with_a_tiny_buffer_records_what_it_dropped(site: Callable[..., Path],
+                                                                  tmpfs: Path) -> None:
+    cfg = _site(site, tmpfs, 10)  # the smallest buffer the config allows
+    err, frames, _t0, _t_free = _run_full(cfg, tmpfs, full_s=5.0, total_s=8.0)
+    log, key = tmpfs / "log", cfg.parent / "site.key"
+    assert "No space left on device" in err, err
+    assert frames >= 3, f"the screen did not keep playing: {frames}"
+    recs = records(log, key)  # the chain verifies across the drop
+    drops = [r for r in recs if r["type"] == "dropped"]
+    assert len(drops) == 1, [r["type"] for r in recs[:20]]
+    d = drops[0]
+    assert d["count"] >= 1 and sum(d["types"].values()) == d["count"], d
+    assert d["first_mono"] <= d["last_mono"] <= d["mono"], d
+    i = recs.index(d)
+    # exactly buffer_records records waited and were written after the dropped record
+    # (the oldest were dropped; the 10 newest of the full period follow it)
+    waited = [r for r in recs[i + 1:] if r["mono"] <= d["mono"]]
+    assert len(waited) == 10, [(r["type"], r["mono"]) for r in recs[i - 2:i + 12]]
+    res = audit_api([log], key)
+    report("disk full: tiny buffer", frame_changes_while_full=frames, records=len(recs),
+           dropped=d["count"], dropped_types=d["types"], first_record=recs[0]["type"],
+           audit_exit=res.code)
+    # the run_start says which site, rule, hours and items: without it the log of this run
+    # cannot be audited (and a restart would not be seen). It must never be the one dropped.
+    assert "run_start" not in d["types"], (
+        f"the run_start record was dropped ({d}); the audit says: exit {res.code} "
+        f"{res.err.strip()[:200]}")
+    assert recs[0]["type"] == "run_start"
+    doc = res.doc
+    assert doc["integrity"]["intact"], doc["integrity"]["findings"][:3]
+    assert any("dropped" in w for w in doc["warnings"]), doc["warnings"]
+    assert all(v["cause"] in ("records_dropped", "daemon_not_running") or
+               "records_dropped" in v["causes"] for v in doc["violations"]), doc["violations"]
