@@ -468,3 +468,15 @@ def test_a_running_daemon_rejects_bad_edits_and_keeps_its_schedule(
     report("bad input: reload", bad_reloads=len(BAD_RELOADS), rejected=len(rejected),
            showings_during=sum(r["type"] == "showing_start" for r in recs[first:last]),
            max_gap_s=round(max(af_gaps(recs)["s1"]), 3))
+
+
+def test_a_missing_playlist_directory_is_named_by_its_config_field(tmp_path: Path) -> None:
+    """`[playlists] dir` pointing nowhere is a mistake in config.toml: the problem line names
+    config.toml and the field `playlists.dir` (as `media.root` does), not only the path."""
+    docs = copy.deepcopy(DOCS)
+    docs["config.toml"]["playlists"]["dir"] = "playlsts"
+    cfg = make_site(tmp_path, docs)
+    res = CliRunner().invoke(app, ["validate", "--config", str(cfg), "--days", "1"])
+    assert res.exit_code == 1, res.stderr
+    line = res.stderr.splitlines()[0]
+    assert line.startswith(f"{cfg}:") and "playlists.dir" in line, line
