@@ -310,8 +310,9 @@ def test_signage_run_in_a_terminal_survives_a_slogan_with_brackets(
     console markup must neither stop the daemon nor leave its log without run_stop."""
     cfg = site()
     base = cfg.parent
-    af = base / "playlists" / "af.toml"
-    af.write_text(af.read_text("utf-8").replace("诈骗", f"诈骗{MARKUP}"), "utf-8")
+    for name, word in (("af", "诈骗"), ("store", "促销")):  # whatever is on screen at the end
+        pl = base / "playlists" / f"{name}.toml"
+        pl.write_text(pl.read_text("utf-8").replace(word, f"{word}{MARKUP}"), "utf-8")
     master, slave = pty.openpty()
     p = subprocess.Popen([PY, "-m", "signage.cli", "run", "--config", str(cfg), "--for", "4s"],
                          cwd=base, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
@@ -346,6 +347,7 @@ def test_signage_run_in_a_terminal_survives_a_slogan_with_brackets(
     report("security: live table in a pty", exit_code=p.returncode,
            last_record=recs[-1]["type"] if recs else None)
     assert p.returncode == 0 and "MarkupError" not in err, err[-600:]
+    assert b"MarkupError" not in screen, "the live table's refresh thread died"
     assert recs and recs[-1]["type"] == "run_stop"
 
 

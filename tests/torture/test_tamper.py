@@ -147,6 +147,9 @@ def tamper(rng: random.Random, base: Base, kind: str) -> tuple[Files, str, str |
         else:
             new = line[:-67] + secrets.token_hex(32).encode() + b'"}\n'
         files[fi][1][li] = new
+        if how == "byte":
+            where = pos - len(line)  # from the end of the line (-1 is the newline)
+            return files, f"edit/byte at {fi}:{li}, byte {where} ({line[pos:pos + 1]!r})", None
         return files, f"edit/{how} at {fi}:{li}", None
     if kind == "delete":
         # not record 0 (without run_start the log cannot be audited: exit 3, by contract)
