@@ -237,14 +237,13 @@ def cases(draw: st.DrawFn) -> Case:
         if kind == "value":
             p = draw(st.sampled_from(paths))
             parent, key = get(doc, p[:-1]), p[-1]
-            old = parent[key]
             new = draw(weird)
             parent[key] = new
             c.what.append(f"{fname}: {loc(p)} = {new!r}")
             try:
                 orig = get(DOCS[fname], p)  # the type the field really has
             except (KeyError, IndexError, TypeError):
-                orig = old = new  # not a field of the base: no expectation
+                orig = new  # not a field of the base: no expectation
             if _wrong_type(orig, new) and not _nested_in_options(p):
                 c.expect.append((fname, loc(p), "schema"))
                 c.put.append((p, new))
@@ -324,12 +323,13 @@ def _wrong_type(old: Any, new: Any) -> bool:
         if isinstance(v, int | float):
             return "number"
         return type(v).__name__
-    return cls(old) != cls(new) and not isinstance(old, dict | list) or (
-        isinstance(old, dict | list) and not isinstance(new, type(old)))
+    if isinstance(old, dict | list):
+        return not isinstance(new, type(old))
+    return cls(old) != cls(new)
 
 
 def _nested_in_options(p: tuple[Any, ...]) -> bool:
-    return "options" in p[:-1] or "exceptions" in p[:-1] and p[-1] == "note"
+    return "options" in p[:-1] or ("exceptions" in p[:-1] and p[-1] == "note")
 
 
 # ---- the property ----------------------------------------------------------------------------
@@ -346,7 +346,7 @@ def check_validate(root: Path, c: Case) -> None:
         f"validate raised {res.exception!r}: {ctx}")
     assert res.exit_code in (0, 1), ctx
     assert "Traceback" not in out + err and "internal error" not in out + err, ctx
-    assert "\x1b" not in out + err and "\x9b" not in out + err, f"an escape reached the output {ctx}"
+    assert "\x1b" not in out + err and "\x9b" not in out + err, f"an escape in the output {ctx}"
     FUZZED["inputs"] += 1
     if res.exit_code == 0:
         FUZZED["valid"] += 1
@@ -383,7 +383,8 @@ def check_validate(root: Path, c: Case) -> None:
 
 
 def _file_level(line: str) -> bool:
-    return any(w in line for w in ("(at end of document)", "file is empty", "not UTF-8", "binary file", "file name:",
+    return any(w in line for w in ("(at end of document)", "file is empty", "not UTF-8",
+                                   "binary file", "file name:",
                                    "is a directory", "file not found", "playlist directory"))
 
 

@@ -4,21 +4,35 @@ and no record may be lost or duplicated."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.logtools import records
 
-from .helpers import Timer, audit_api, audit_cli, kill9, parse_wall, read_lines, report, \
-    signage_popen, signage_run, torn_tails
+from .helpers import (
+    Timer,
+    audit_api,
+    audit_cli,
+    kill9,
+    parse_wall,
+    read_lines,
+    report,
+    signage_popen,
+    signage_run,
+    torn_tails,
+)
 
 LIVES = 50
 SEED = 20261128
 
 
+@pytest.mark.slow  # about a minute: 50 real starts and kills
 def test_fifty_kill_9_at_random_moments(site: Callable[..., Path]) -> None:
     cfg = site()
     base = cfg.parent
@@ -53,7 +67,7 @@ def test_fifty_kill_9_at_random_moments(site: Callable[..., Path]) -> None:
     assert len(stops) == 1 and recs[-1]["type"] == "run_stop"  # only the final, clean run
     # each run's records are contiguous (a run id never reappears after another run began)
     runs = [r["run"] for r in recs]
-    blocks = [runs[0]] + [b for a, b in zip(runs, runs[1:], strict=False) if a != b]
+    blocks = [runs[0]] + [b for a, b in itertools.pairwise(runs) if a != b]
     assert len(blocks) == len(set(blocks)) == len(starts)
     assert all(recs[i]["type"] == "run_start" for i in starts)
     assert Counter(runs)[recs[starts[0]]["run"]] >= 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,8 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     require_root()
     d = tmp_path / "logfs"
     d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE},mode=0755", "tmpfs", str(d)],
+    mount, umount = shutil.which("mount") or "mount", shutil.which("umount") or "umount"
+    r = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={SIZE},mode=0755", "tmpfs", str(d)],
                        capture_output=True, text=True, check=False)
     if r.returncode != 0:
         pytest.fail(f"cannot mount a tmpfs on {d} (root is needed): {r.stderr.strip()}",
@@ -39,9 +41,9 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     try:
         yield d
     finally:
-        r = subprocess.run(["umount", str(d)], capture_output=True, text=True, check=False)
+        r = subprocess.run([umount, str(d)], capture_output=True, text=True, check=False)
         if r.returncode != 0:
-            subprocess.run(["umount", "-l", str(d)], check=False)
+            subprocess.run([umount, "-l", str(d)], check=False)
 
 
 def fill(fs: Path) -> Path:
