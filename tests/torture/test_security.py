@@ -384,8 +384,8 @@ def _media_site(make: Callable[..., Path]) -> Path:
 
 
 ESCAPING_PATHS = ["../secret.png", "posters/../../secret.png", "/etc/hostname",
-                  str(Path("/tmp").resolve()), "out.png",  # noqa: S108 "etc/hostname", "loop.png",
-                  "posters/" + "x" * 300 + ".png"]
+                  str(Path("/tmp").resolve()),  # noqa: S108
+                  "out.png", "etc/hostname", "loop.png", "posters/" + "x" * 300 + ".png"]
 
 
 @pytest.mark.parametrize("path", ESCAPING_PATHS, ids=[
