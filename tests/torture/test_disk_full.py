@@ -15,7 +15,9 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,6 +99,11 @@ def _frames_while(frame: Path, seconds: float) -> int:
     return changes
 
 
+def _showings_between(recs: list[dict[str, Any]], t0: float, t1: float) -> int:
+    return sum(1 for r in recs if r["type"] == "showing_start"
+               and t0 <= datetime.fromisoformat(r["wall"]).timestamp() <= t1)
+
+
 def _run_full(cfg: Path, logfs: Path, full_s: float, total_s: float
               ) -> tuple[str, int, float, float]:
     base = cfg.parent
@@ -121,12 +128,17 @@ def _run_full(cfg: Path, logfs: Path, full_s: float, total_s: float
 def test_full_log_disk_keeps_playing_and_writes_later(site: Callable[..., Path],
                                                       tmpfs: Path) -> None:
     cfg = _site(site, tmpfs, None)
-    err, frames, _t0, _t_free = _run_full(cfg, tmpfs, full_s=3.5, total_s=7.0)
+    err, frames, t0, t_free = _run_full(cfg, tmpfs, full_s=4.5, total_s=8.0)
     log, key = tmpfs / "log", cfg.parent / "site.key"
     assert "No space left on device" in err, err  # said loudly, on stderr
     assert "records wait in memory" in err and "log writing works again" in err, err
-    assert frames >= 3, f"the screen did not keep playing while the log disk was full: {frames}"
     recs = records(log, key)  # the chain verifies, seq 0..N-1
+    # the screen kept playing while the disk was full: the frame file changed, and the
+    # showings of that time, written later, are in the log with their own times
+    during = _showings_between(recs, t0, t_free)
+    assert frames >= 2 and during >= 3, (
+        f"the screen did not keep playing while the log disk was full: {frames} frame "
+        f"changes, {during} showings")
     assert not torn_tails(log), "a half-written record was left on the full disk"
     assert recs[0]["type"] == "run_start" and recs[-1]["type"] == "run_stop"
     assert not [r for r in recs if r["type"] == "dropped"], "nothing may be dropped here"
@@ -138,7 +150,8 @@ def test_full_log_disk_keeps_playing_and_writes_later(site: Callable[..., Path],
     assert max(af_gaps(recs)["s1"]) <= 3.0
     res = audit_api([log], key)
     assert res.code in (0, 1) and res.doc["integrity"]["intact"], res.doc["integrity"]
-    report("disk full: buffered", frame_changes_while_full=frames, records=len(recs),
+    report("disk full: buffered", frame_changes_while_full=frames,
+           showings_while_full=during, records=len(recs),
            showings=len(shows), dropped=0, audit_exit=res.code)
 
 
@@ -148,7 +161,7 @@ def test_full_log_disk_with_a_tiny_buffer_records_what_it_dropped(site: Callable
     err, frames, _t0, _t_free = _run_full(cfg, tmpfs, full_s=5.0, total_s=8.0)
     log, key = tmpfs / "log", cfg.parent / "site.key"
     assert "No space left on device" in err, err
-    assert frames >= 3, f"the screen did not keep playing: {frames}"
+    assert frames >= 2, f"the screen did not keep playing: {frames} frame changes"
     recs = records(log, key)  # the chain verifies across the drop
     drops = [r for r in recs if r["type"] == "dropped"]
     assert len(drops) == 1, [r["type"] for r in recs[:20]]
