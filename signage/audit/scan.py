@@ -81,7 +81,8 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
     seg_first = 0  # first mono (ms) of the current boot stretch
     last_mono_f = -1e300  # greatest mono so far in this boot
     prev_mono_f = -1e300  # mono of the previous record of this run (for silences)
-    last_wall_b = b""
+    last_wall = 0  # wall (ms) of the last record read whole
+    have_last = False
     last_type_b = b""
     last_hb: dict[str, int] = {}
     store: dict[str, list[bytes]] = {}  # screen -> [first start, last end] since its last AF
@@ -112,7 +113,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     pend = find(b",", w + 38, nl)
                     mono_f = float(data[w + 38:pend])
                     rtype_b = data[pos + lsn:te]
-                    wall_b = data[w:w + 29]
+                    wall_i = wall_ms(data[w:w + 29])  # ValueError: malformed
                     seq += 1
             if pend < 0:
                 line = data[pos:nl]
@@ -132,14 +133,15 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     if out.bad_version is None:
                         out.bad_version = (v, idx)
                     raise _Bad(f"format version {v}")
+                wall_i = wall_ms(wall_b)  # ValueError: malformed
+                mono_f = float(mono_b)
                 if idx > 0 and seq_next != b"\0" and rseq != seq + 1:
                     what = "repeats or goes back" if rseq <= seq else "skips"
                     problem("sequence", idx, rseq, f"sequence {what}: seq {rseq} after seq {seq}")
                 seq = rseq
                 rtype_b = rtype.encode()
-                mono_f = float(mono_b)
-                if idx > 0 and (rrun != run or rboot != boot) and last_wall_b:
-                    events.append((RUN_END, wall_ms(last_wall_b), mono_ms(prev_mono_f), boot,
+                if idx > 0 and (rrun != run or rboot != boot) and have_last:
+                    events.append((RUN_END, last_wall, mono_ms(prev_mono_f), boot,
                                    run, last_type_b.decode()))
                     prev_mono_f = -1e300
                 if rboot != boot:
@@ -155,6 +157,10 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             seq_next = b'{"v":1,"seq":%d,"type":"' % (seq + 1)
             lsn = len(seq_next)
             # ---- digest ------------------------------------------------------------------------
+            # the fixed frame around the digest: ,"mac":"<64 hex>"} (else the line is not JSON)
+            if nl - pos <= fmt.SUFFIX_LEN or not (startswith(_MAC_HEAD, nl - fmt.SUFFIX_LEN)
+                                                  and startswith(b'"}', nl - 2)):
+                raise _Bad("not a log record (the frame around its digest is damaged)")
             claimed = data[nl - 66:nl - 2]
             if prev_mac is not None:
                 h = icopy()
@@ -170,7 +176,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             elif idx == 0:
                 out.first_line = data[pos:nl]
                 out.first_seq = seq
-                out.first_hdr = (run, boot, wall_ms(wall_b), mono_ms(mono_f), rtype_b.decode())
+                out.first_hdr = (run, boot, wall_i, mono_ms(mono_f), rtype_b.decode())
             prev_mac = claimed
             if seq == anchor_seq:
                 out.anchor_mac = claimed
@@ -183,11 +189,12 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                         f"monotonic time goes back {back:.3f} s within boot {boot}")
             else:
                 if prev_mono_f > -1e299:
-                    events.append((SILENCE, wall_ms(last_wall_b), wall_ms(wall_b),
+                    events.append((SILENCE, last_wall, wall_i,
                                    mono_ms(prev_mono_f), mono_ms(mono_f), boot, run))
                 last_mono_f = mono_f
             prev_mono_f = mono_f
-            last_wall_b = wall_b
+            last_wall = wall_i
+            have_last = True
             last_type_b = rtype_b
             # ---- content -----------------------------------------------------------------------
             if rtype_b == b"showing_start":
@@ -240,7 +247,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 last_hb[run] = t
             elif rtype_b != b"driver_event":
                 rare(out, events, data[pos:nl], idx, seq, rtype_b.decode(), run, boot,
-                      wall_ms(wall_b), mono_ms(mono_f), screens)
+                      wall_i, mono_ms(mono_f), screens)
         except (_Bad, ValueError, IndexError) as exc:
             line = data[pos:nl]
             if idx == 0:
@@ -253,12 +260,11 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             seq_next = b"\0"
         finally:
             pos = nl + 1
-    if last_wall_b:
+    if have_last:
         out.boots.append((boot, seg_first, mono_ms(max(last_mono_f, prev_mono_f))))
-        out.last_hdr = (run, boot, wall_ms(last_wall_b), mono_ms(prev_mono_f),
-                        last_type_b.decode())
+        out.last_hdr = (run, boot, last_wall, mono_ms(prev_mono_f), last_type_b.decode())
     out.lines = idx + 1
-    out.last_seq = seq if last_wall_b else None
+    out.last_seq = seq if have_last else None
     out.last_mac = prev_mac or b""
     for sid, (s0, s1) in store.items():
         events.append((STORE, sid, (s0, s1)))
