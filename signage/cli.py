@@ -42,7 +42,14 @@ def _console() -> Any:
 def _table(title: str) -> Any:
     from rich.table import Table
 
-    return Table(title=title)
+    return Table(title=_esc(title))
+
+
+def _esc(text: str) -> str:
+    """User text shown through rich: control characters dropped, [markup] shown as typed."""
+    from rich.markup import escape
+
+    return escape(sanitize(text))
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the site's config.toml")]
 
@@ -82,7 +89,7 @@ def validate(config: ConfigOpt = Path("config.toml"),
         site = loaded.site
         today = date.today()
         out = _console()
-        t = _table(f"{sanitize(site.name)}: every screen can comply")
+        t = _table(f"{site.name}: every screen can comply")
         for col in ("screen", "driver", "worst planned gap", "limit", "store share",
                     "store bound", "ratio"):
             t.add_column(col)
@@ -149,7 +156,7 @@ def plan(config: ConfigOpt = Path("config.toml"),
             t.add_column(col)
         for e in res["entries"]:
             t.add_row(e["start"][11:23], e["end"][11:23], "★" if e["anti_fraud"] else "",
-                      e["item"], sanitize(e["text"] or e["path"])[:40])
+                      e["item"], _esc(e["text"] or e["path"])[:40])
         out.print(t)
         out.print(f"max gap {res['max_gap_s']:.1f} s, anti-fraud share "
                   f"{res['anti_fraud_share']:.1%}, counts: "

@@ -56,8 +56,11 @@ def media_path(media_root: Path, rel: str) -> Path:
     p = Path(rel)
     if p.is_absolute():
         raise ValueError(f"absolute path {rel!r}: give a path relative to the media root")
-    root = media_root.resolve()
-    full = (root / p).resolve()
+    try:
+        root = media_root.resolve()
+        full = (root / p).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
+        raise ValueError(f"path {rel!r} cannot be resolved: {exc}") from None
     if not full.is_relative_to(root):
         raise ValueError(f"path {rel!r} leads outside the media root {root}")
     return full
@@ -86,6 +89,10 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
     ctext = _text_of(config_path)
     problems: list[Problem] = []
     pl_dir = resolve(base, cfg.playlists.dir)
+    if not pl_dir.is_dir():
+        raise InputError([Problem(cfile, "playlists.dir",
+                                  f"playlist directory not found: {pl_dir}",
+                                  find_line(ctext, ["playlists", "dir"]))])
     try:
         playlists = load_playlists(pl_dir)
     except InputError as exc:
@@ -197,7 +204,11 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
         full = media_path(media_root, it.path)
     except ValueError as exc:
         return None, [("path", str(exc))]
-    if not full.is_file():
+    try:
+        found = full.is_file()
+    except OSError as exc:
+        return None, [("path", f"cannot read {full}: {exc.strerror or exc}")]
+    if not found:
         return None, [("path", f"media file not found: {full}")]
     if it.type == "clip":
         try:

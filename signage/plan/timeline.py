@@ -82,7 +82,11 @@ def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
             return
         yield Entry(t, stop, af, True)
         budget = budget_ms - af.duration_ms if start_to_start else budget_ms
-        budget = min(budget, end - stop)
+        # near the segment's end, leave room for one more anti-fraud showing (at least
+        # MIN_SHOWING_MS): a store run must never be the last thing before a segment ends,
+        # or a contiguous next segment (midnight on a 24-hour site, a daypart change) would
+        # start after a gap of budget plus the leftover
+        budget = min(budget, end - stop - MIN_SHOWING_MS)
         t = stop
         if filler is not None and budget > 0:
             for it in filler.fill(budget):

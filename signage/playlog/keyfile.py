@@ -33,15 +33,29 @@ def load_key(path: Path) -> bytes:
 
 
 def create_or_load_key(path: Path) -> bytes:
-    """Load the key, creating it (mode 0600, atomically, never overwriting) if absent."""
+    """Load the key, creating it if absent: written and fsynced in a private temporary file,
+    then hard-linked into place, so the key file never exists half-written (a power cut
+    leaves either no key or a whole one) and an existing key is never overwritten."""
     if path.exists():
         return load_key(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32).encode("ascii")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, key + b"\n")
         os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    finally:
+        os.unlink(tmp)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
     return load_key(path)

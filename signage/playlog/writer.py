@@ -26,6 +26,10 @@ from . import format as fmt
 
 FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
 STEP_S = 1.0  # wall vs monotonic disagreement recorded as a clock step
+#: when the memory buffer overflows (log storage full), these go first, in this order ...
+DROP_ORDER: tuple[frozenset[str], ...] = (frozenset({"heartbeat"}), frozenset({"showing_start"}))
+#: ... and these never: without them a run cannot be audited or its story is lost
+KEEP = frozenset({"run_start", "run_stop", "torn_tail", "reload", "clock_step", "seal"})
 
 
 Pending = tuple[str, float, float, dict[str, Any]]
@@ -223,12 +227,26 @@ class LogWriter:
 
     def _queue(self, rec: Pending) -> None:
         if len(self._pending) >= self._max_pending:
-            rtype, _w, mono, _f = self._pending.popleft()
-            self._dropped[rtype] += 1
-            if not self._drop_span:
-                self._drop_span = [mono, mono]
-            self._drop_span[1] = mono
+            self._drop_one()
         self._pending.append(rec)
+
+    def _drop_one(self) -> None:
+        """Make room: the oldest record of the least important kind goes (heartbeats, then
+        showing starts, then anything but the records an audit cannot do without)."""
+        victim = None
+        for kinds in DROP_ORDER:
+            victim = next((i for i, r in enumerate(self._pending) if r[0] in kinds), None)
+            if victim is not None:
+                break
+        if victim is None:
+            victim = next((i for i, r in enumerate(self._pending) if r[0] not in KEEP), 0)
+        rtype, _w, mono, _f = self._pending[victim]
+        del self._pending[victim]
+        self._dropped[rtype] += 1
+        if not self._drop_span:
+            self._drop_span = [mono, mono]
+        self._drop_span[0] = min(self._drop_span[0], mono)
+        self._drop_span[1] = max(self._drop_span[1], mono)
 
     def _flush(self) -> None:
         if self._fd < 0:

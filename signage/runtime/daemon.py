@@ -17,14 +17,12 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from .. import __version__
 from ..config import resolve
@@ -34,6 +32,7 @@ from ..playlog.keyfile import create_or_load_key
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
+from .housekeeping import Housekeeping
 from .notify import Notifier
 from .reload import Reloader
 from .runner import ScreenRunner
@@ -100,13 +99,11 @@ class Runtime:
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
-        self._triggers: list[tuple[str, BaseTrigger]] = [
-            ("heartbeat", IntervalTrigger(seconds=cfg.log.heartbeat_s, timezone=cfg.tz)),
-            ("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz)),
-        ]
+        self.jobs = Housekeeping(clock, cfg.tz, self.housekeeping)
+        self.jobs.every("heartbeat", cfg.log.heartbeat_s)
+        self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
         if not settings.virtual:
-            self._triggers.append(
-                ("reload", IntervalTrigger(seconds=cfg.playlists.reload_check_s, timezone=cfg.tz)))
+            self.jobs.every("reload", cfg.playlists.reload_check_s)
 
     def _today(self) -> Any:
         return datetime.fromtimestamp(self.clock.time(), self.loaded.cfg.tz).date()
@@ -151,11 +148,6 @@ class Runtime:
                 poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
 
     # ---- house-keeping -------------------------------------------------------------------
-    def _next_fire(self, trig: BaseTrigger, after: float) -> float:
-        now = datetime.fromtimestamp(after, self.loaded.cfg.tz)
-        nxt = trig.get_next_fire_time(None, now + timedelta(microseconds=1))
-        return nxt.timestamp() if nxt is not None else float("inf")
-
     def housekeeping(self, name: str) -> None:
         if name == "heartbeat":
             self.writer.append("heartbeat", screens={r.screen.id: r.status() for r in self.runners})
@@ -199,18 +191,15 @@ class Runtime:
         heap: list[tuple[float, int, int]] = []
         for i, r in enumerate(self.runners):
             heapq.heappush(heap, (r.wake_at(), 0, i))
-        hk_times = [self._next_fire(t, clock.time()) for _, t in self._triggers]
         while heap:
             t_run = heap[0][0]
-            k = min(range(len(hk_times)), key=hk_times.__getitem__)
-            t_hk = clock.monotonic() + (hk_times[k] - clock.time())
+            t_hk = self.jobs.next_due()
             t = min(t_run, t_hk)
             if t >= end_mono:
                 break
             clock.sleep_until(t)
             if t_hk <= t_run:
-                self.housekeeping(self._triggers[k][0])
-                hk_times[k] = self._next_fire(self._triggers[k][1], clock.time())
+                self.jobs.run_due()
                 continue
             _, _, i = heapq.heappop(heap)
             r = self.runners[i]
@@ -245,19 +234,12 @@ class Runtime:
             self.notifier.send("READY=1")
         t0 = self.clock.monotonic()
         end = t0 + self.s.duration_s if self.s.duration_s is not None else float("inf")
-        hk_times = [self._next_fire(t, self.clock.time()) for _, t in self._triggers]
         while not self.stop.is_set():
             now_mono = self.clock.monotonic()
             if now_mono >= end:
                 self.stop_reason = "duration reached"
                 break
-            now_wall = self.clock.time()
-            for k, (name, trig) in enumerate(self._triggers):
-                if now_wall >= hk_times[k]:
-                    self.housekeeping(name)
-                    hk_times[k] = self._next_fire(trig, now_wall)
-                elif hk_times[k] - now_wall > 7200:  # the wall clock stepped back: re-arm
-                    hk_times[k] = self._next_fire(trig, now_wall)
+            self.jobs.run_due()
             if self.reload_requested.is_set():
                 self.housekeeping("reload")
             if on_tick is not None:

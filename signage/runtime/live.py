@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..render import sanitize
@@ -13,14 +14,15 @@ from .runner import ScreenRunner
 
 
 def live_table(runners: Sequence[ScreenRunner], tz: ZoneInfo, title: str) -> Table:
-    t = Table(title=sanitize(title), expand=False)
+    t = Table(title=escape(sanitize(title)), expand=False)
     for col in ("screen", "on screen", "since", "next anti-fraud in", "worst gap today", "state"):
         t.add_column(col)
     for r in runners:
         on = r.on
         if on is not None:
             text = on.item.text or on.item.path
-            what = f"{'★ ' if on.item.anti_fraud else ''}{on.item.id}: {sanitize(text)[:28]}"
+            what = escape(f"{'★ ' if on.item.anti_fraud else ''}{on.item.id}: "
+                          f"{sanitize(text)[:28]}")
             since = datetime.fromtimestamp(on.start_wall, tz).strftime("%H:%M:%S")
         else:
             what, since = "—", ""

@@ -37,6 +37,8 @@ CLIP_POLL_S = 0.1
 #: how often a screen's health is checked between switches (real time only): a player that
 #: dies mid-item is noticed within this, and its showing ends at the last healthy check
 HEALTH_POLL_S = 1.0
+#: a change of the wall-minus-monotonic offset larger than this is a clock step
+STEP_S = 1.0
 
 
 class Sink(Protocol):
@@ -87,13 +89,21 @@ class ScreenRunner:
         self.shown = 0
         self.start_errors: list[float] = []
         self._w2m = 0.0
+        self._synced = False
+        self._stepped = False
         self._sync()
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
 
     # ---- time mapping --------------------------------------------------------------------
     def _sync(self) -> None:
-        """Read the wall-minus-monotonic offset once per wake-up (a wall step shows next time)."""
-        self._w2m = self.clock.monotonic() - self.clock.time()
+        """Read the wall-minus-monotonic offset once per wake-up. A change of more than a
+        second is a wall-clock step (NTP, a box that booted in 1970): the plan's wall times
+        no longer map to the same monotonic instants, so the next act() re-plans from now."""
+        w2m = self.clock.monotonic() - self.clock.time()
+        if abs(w2m - self._w2m) > STEP_S and self._synced:
+            self._stepped = True
+        self._w2m = w2m
+        self._synced = True
 
     def _mono_of(self, wall_ms: int) -> float:
         return wall_ms / 1000.0 + self._w2m
@@ -167,15 +177,23 @@ class ScreenRunner:
                 t = t_next - self.driver.switch_latency_s
         elif on is not None:
             t = on.planned_end_mono
-        if self._poll and on is not None:
-            if on.item.kind is ItemKind.CLIP:
-                t = min(t, self.clock.monotonic() + CLIP_POLL_S)
-            t = min(t, self._last_ok + HEALTH_POLL_S)
+        if self._poll:  # real time: look again at least every second (health, clock steps)
+            now = self.clock.monotonic()
+            if on is not None and on.item.kind is ItemKind.CLIP:
+                t = min(t, now + CLIP_POLL_S)
+            t = min(t, max(now, self._last_ok) + HEALTH_POLL_S)
+        if self._stepped:
+            t = self.clock.monotonic()
         return t
 
     def act(self) -> None:
         self._sync()
         now = self.clock.monotonic()
+        if self._stepped and self.up:
+            self._stepped = False
+            self._replan()  # an anti-fraud showing now, then the plan on the new wall time
+            self._switch_due()
+            return
         if not self.up:
             if now >= self._retry_at:
                 self._try_open(first=False)

@@ -1,0 +1,75 @@
+"""The daemon's periodic jobs, for both clocks.
+
+Heartbeats and the reload check run on monotonic intervals: a wall-clock step (NTP, a box that
+booted in 1970) must neither stop nor flood them, and systemd's watchdog rides on the
+heartbeat. Wall-clock jobs (the log rotation at local midnight) are APScheduler 3 triggers,
+asked for "the next fire time after now" and re-armed whenever the wall clock steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+
+from ..driver import Clock
+
+STEP_S = 1.0
+
+
+class Housekeeping:
+    def __init__(self, clock: Clock, tz: ZoneInfo, run: Callable[[str], None]) -> None:
+        self._clock = clock
+        self._tz = tz
+        self._run = run
+        self._every: list[tuple[str, float]] = []
+        self._due_mono: list[float] = []
+        self._triggers: list[tuple[str, BaseTrigger]] = []
+        self._due_wall: list[float] = []
+        self._offset = clock.time() - clock.monotonic()
+
+    def every(self, name: str, seconds: float) -> None:
+        self._every.append((name, seconds))
+        self._due_mono.append(self._clock.monotonic() + seconds)
+
+    def at(self, name: str, trigger: BaseTrigger) -> None:
+        self._triggers.append((name, trigger))
+        self._due_wall.append(self._next_fire(trigger, self._clock.time()))
+
+    def _next_fire(self, trig: BaseTrigger, after: float) -> float:
+        now = datetime.fromtimestamp(after, self._tz)
+        nxt = trig.get_next_fire_time(None, now + timedelta(microseconds=1))
+        return nxt.timestamp() if nxt is not None else float("inf")
+
+    def _rearm_on_step(self) -> None:
+        offset = self._clock.time() - self._clock.monotonic()
+        if abs(offset - self._offset) > STEP_S:
+            now = self._clock.time()
+            self._due_wall = [self._next_fire(t, now) for _, t in self._triggers]
+        self._offset = offset
+
+    def next_due(self) -> float:
+        """The monotonic instant of the next job."""
+        self._rearm_on_step()
+        t = min(self._due_mono, default=float("inf"))
+        if self._due_wall:
+            t = min(t, min(self._due_wall) - self._offset)
+        return t
+
+    def run_due(self) -> None:
+        """Run every job that is due now (each at most once per call)."""
+        self._rearm_on_step()
+        mono = self._clock.monotonic()
+        for k, (name, seconds) in enumerate(self._every):
+            if mono >= self._due_mono[k]:
+                self._run(name)
+                # keep the cadence; after a long stall, resume from now rather than catch up
+                nxt = self._due_mono[k] + seconds
+                self._due_mono[k] = nxt if nxt > mono else mono + seconds
+        wall = self._clock.time()
+        for k, (name, trig) in enumerate(self._triggers):
+            if wall >= self._due_wall[k]:
+                self._run(name)
+                self._due_wall[k] = self._next_fire(trig, wall)
