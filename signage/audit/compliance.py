@@ -56,17 +56,21 @@ class Engine:
         self._unknown: set[str] = set()
 
     # ---- configuration -----------------------------------------------------------------
-    def start(self, first: tuple[str, str, int, int, str], config: dict[str, Any]) -> None:
-        """Begin with the log's first record header and the first configuration found."""
+    def start(self, first: tuple[str, str, int, int, str],
+              config: dict[str, Any] | None) -> None:
+        """Begin with the log's first record header and the first configuration found (None:
+        none can be read; nothing is measured until a readable one comes). Never raises."""
         _run, boot, wall, mono, _t = first
         self.t0 = wall if self._from is None else self._from
         self.t1 = self._to if self._to is not None else 2**62
         if self._from is not None and self._from < wall:
             self._down(self._from, wall, "no_records", "no log records before this")
         exact = self.t0 == wall
-        if not self._apply(config, self.t0 - 2 * 86_400_000, mono if exact else None,
-                           boot if exact else None):
-            raise ValueError("the first run_start record cannot be read")
+        if config is None or not self._apply(config, self.t0 - 2 * 86_400_000,
+                                             mono if exact else None, boot if exact else None):
+            self.r.tz = "UTC"
+            self.r.warnings.append("no run_start record can be read: the site, its rule and "
+                                   "opening hours are unknown")
         for s in self.scr.values():
             s.ref_wall = self.t0
 

@@ -12,6 +12,7 @@ from ..config import Hours
 from ..timeutil import local_ms
 
 DAY_MS = 86_400_000
+_UTC = ZoneInfo("UTC")
 
 
 class HoursTimeline:
@@ -38,10 +39,12 @@ class HoursTimeline:
 
     def limit_in(self, a: int, b: int) -> int:
         """The strictest gap limit in force during [a, b]."""
+        if not self._limits:
+            return 2**62
         return min(self._limits[self._index(a):self._index(b) + 1])
 
     def tz_at(self, t: int) -> ZoneInfo:
-        return self._hours[self._index(t)][1]
+        return self._hours[self._index(t)][1] if self._hours else _UTC
 
     def _index(self, t: int) -> int:
         return max(0, bisect_right(self._from, t) - 1)

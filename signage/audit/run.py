@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import multiprocessing
+import re
 import time
 import zlib
 from collections import deque
@@ -23,6 +24,7 @@ from .integrity import Anchor, Stitcher
 from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, LogFile, Task, read_task, tasks
 from .scan import scan_chunk
+from .state import read_config
 
 
 @dataclass
@@ -60,33 +62,121 @@ def _lines(f: LogFile) -> Iterator[bytes]:
         raise AuditInputError(f"{f.path}: cannot read: {exc}") from None
 
 
-def first_config(files: list[LogFile]) -> dict[str, Any]:
-    """The first run_start (or accepted reload) record: the site, its rule and hours. Usually
-    the log's first line; a log that starts later (older files removed) is searched on."""
+@dataclass
+class FirstConfig:
+    """The configuration the audit starts from, and what was wrong with the ones passed over."""
+    #: the first run_start (or accepted reload) that verifies and can be read; failing that,
+    #: the first that can be read (its digest does not verify or cannot be checked); or None
+    record: dict[str, Any] | None = None
+    verified: bool = False  # (or the first record of a partial log: cannot be checked)
+    #: (file name, line, seq or None, message) of the first unusable one
+    unusable: tuple[str, int, int | None, str] | None = None
+
+
+_SEQ = re.compile(rb'\{"v":1,"seq":(\d+),')
+_HEAD = re.compile(rb'\{"v":(\d+),"seq":\d+,"type":"([a-z_]+)",')
+_TYPES = frozenset({b"run_start", b"torn_tail", b"showing_start", b"showing", b"driver_error",
+                    b"screen_down", b"screen_up", b"screen_clear", b"driver_event", b"reload",
+                    b"heartbeat", b"clock_step", b"dropped", b"run_stop", b"seal"})
+
+
+def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
+    """The first run_start (or accepted reload) record whose digest verifies and that can be
+    read: the site, its rule and hours. Usually the log's first line; a log that starts later
+    (older files removed) or whose first run_start is damaged is searched on. A damaged record
+    is never trusted while a verified one follows; with none verified, the first readable one
+    is used (the log is then not intact anyway: its figures are untrusted)."""
     seen_record = False
+    seen_config = False
+    first_line = True
+    first_damaged = False
+    first_path = files[0].path if files else None
+    skipped = 0  # lines not shaped like records before the first that is
+    got = FirstConfig()
+    fallback: dict[str, Any] | None = None
+    prev: bytes | None = None  # the claimed digest of the line before
+    check_next: bytes | None = None  # the fallback's digest: does the next line chain on it?
     for f in files:
-        for raw in _lines(f):
+        for n, raw in enumerate(_lines(f), 1):
             line = raw.rstrip(b"\n")
+            parts = fmt.split(line)
             if not seen_record:
-                if fmt.split(line) is None:
-                    raise AuditInputError(f"{f.path}: not a signage log (its first line is not "
-                                          "a record of log format v1)")
+                if first_line:
+                    first_line = False
+                    hm = _HEAD.match(line)
+                    if parts is None or hm is None or hm.group(2) not in _TYPES:
+                        # the log's first line is damaged: it may have been the run_start
+                        first_damaged = True
+                        first_path = f.path
+                if parts is None:
+                    skipped += 1
+                    if skipped >= 1000:
+                        break
+                    continue
                 seen_record = True
-            if b'"type":"run_start"' not in line[:200] and b'"type":"reload"' not in line[:200]:
-                continue
-            try:
-                rec = fmt.decode(line)
-            except ValueError:
-                continue
-            if rec.get("v") != fmt.VERSION:
-                raise AuditInputError(f"{f.path}: log format version {rec.get('v')!r}; this "
-                                      f"audit reads version {fmt.VERSION}")
-            if rec.get("type") == "run_start" or rec.get("accepted") is True:
-                return rec
+                m = _SEQ.match(line)
+                # seq 0 chains on the genesis digest; the first record of a log whose older
+                # files were removed cannot be checked (a damaged seq is checked as seq 0)
+                prev = None if m is not None and m.group(1) != b"0" else fmt.GENESIS
+            mac = parts[1] if parts is not None else None
+            if check_next is not None:
+                # the line after an unverified fallback: if it chains on the fallback's
+                # digest, the key is right and the fallback was damaged (search on for a
+                # verified one); if not, the key is probably wrong: nothing will verify
+                if fmt.verify(key, check_next, line) is None:
+                    got.record = fallback
+                    return got
+                check_next = None
+            head = line[:200]
+            if b'"type":"run_start"' in head or b'"type":"reload"' in head:
+                why: str | None = None
+                rec = _decoded(line)
+                if isinstance(rec, str):
+                    why = rec
+                    seen_config = seen_config or b'"type":"run_start"' in head
+                elif rec.get("v") != fmt.VERSION:
+                    raise AuditInputError(f"{f.path}: log format version {rec.get('v')!r}; "
+                                          f"this audit reads version {fmt.VERSION}")
+                elif rec.get("type") == "run_start" or rec.get("accepted") is True:
+                    seen_config = True
+                    problem = read_config(rec, {})
+                    if isinstance(problem, str):
+                        why = problem
+                    elif prev is None or fmt.verify(key, prev, line) is not None:
+                        # verified, or the log's first record after older files were
+                        # removed (its digest cannot be checked: a partial_start warning)
+                        got.record, got.verified = rec, True
+                        return got
+                    elif fallback is None:
+                        fallback, check_next = rec, mac
+                if why is not None and got.unusable is None:
+                    m = _SEQ.match(line)
+                    got.unusable = (f.name, n, int(m.group(1)) if m is not None else None,
+                                    why)
+            prev = mac if mac is not None else b"-"  # (nothing verifies on a damaged line)
     if not seen_record:
+        if first_damaged:
+            raise AuditInputError(f"{first_path}: not a signage log (no line is a record of "
+                                  "log format v1)")
         raise AuditInputError("the log files given are empty")
-    raise AuditInputError("no run_start record in the files given: the site, its rule and "
-                          "opening hours are unknown; include the file where the daemon started")
+    if fallback is not None:
+        got.record = fallback
+        return got
+    if not seen_config and not first_damaged:
+        raise AuditInputError("no run_start record in the files given: the site, its rule and "
+                              "opening hours are unknown; include the file where the daemon "
+                              "started")
+    return got
+
+
+def _decoded(line: bytes) -> dict[str, Any] | str:
+    """The decoded record, or why it cannot be decoded."""
+    try:
+        rec = fmt.decode(line)
+    except ValueError as exc:
+        return f"a run_start record cannot be read: not valid JSON ({exc})"
+    rec.pop("mac", None)
+    return rec
 
 
 def _results(files: list[LogFile], opts: Options) -> Iterator[tuple[Task, int, ChunkScan]]:
@@ -121,11 +211,9 @@ def _results(files: list[LogFile], opts: Options) -> Iterator[tuple[Task, int, C
 
 def run(files: list[LogFile], opts: Options, *,
         complete_dir: bool = True) -> tuple[Integrity, Compliance]:
-    config = first_config(files)
-    try:
-        tz = ZoneInfo(str(config["site"]["tz"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AuditInputError(f"the run_start record names no usable timezone ({exc})") from None
+    first = first_config(files, opts.key)
+    config = first.record
+    tz = ZoneInfo(str(config["site"]["tz"])) if config is not None else ZoneInfo("UTC")
     now = opts.now_ms if opts.now_ms is not None else int(time.time() * 1000)
     try:
         p_from = parse_when(opts.period_from, tz, now) if opts.period_from else None
@@ -174,6 +262,15 @@ def run(files: list[LogFile], opts: Options, *,
         raise AuditInputError(f"cannot read the log: {exc}") from None
     if current >= 0:
         st.end_file()
+    if config is None:
+        where = first.unusable or (files[0].name, 1, None, "the first record is damaged")
+        st.add("malformed", where[0], where[1], where[2],
+               "no run_start record can be read, so the site, its rule and opening hours are "
+               f"unknown and nothing is measured: {where[3]}")
+    elif not first.verified:
+        engine.r.warnings.append("the configuration (site, rule, opening hours) was taken from "
+                                 "a run_start record whose digest does not verify or cannot be "
+                                 "checked: the figures rest on it")
     integrity = st.finish()
     if last is None:
         raise AuditInputError("the log files given hold no readable record")
