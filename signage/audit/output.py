@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..render import sanitize
@@ -159,6 +160,12 @@ def write_csv(r: AuditResult, out: TextIO) -> None:
                     "+".join(row["flags"])])
 
 
+def _lit(text: object) -> str:
+    """Log or site text (names, ids, categories, reasons, messages) as rich markup that shows
+    it literally: `[red]` or `[/]` in a site name is text, never a style (or a crash)."""
+    return escape(sanitize(str(text)))
+
+
 def _dur(seconds: float) -> str:
     return fmt_duration(seconds)
 
@@ -168,17 +175,17 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
     f = Fmt(c.tz)
     site = c.site or {}
     contact = site.get("contact") or {}
-    s = sanitize
+    s = _lit
     con.print(f"[bold]Audit of {s(str(site.get('name', '?')))}[/] ({s(str(site.get('id', '?')))})"
               f"  contact: {s(str(contact.get('name', '?')))} {s(str(contact.get('phone', '')))}")
-    con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({c.tz}); rule: at most "
-              f"{c.limit_ms / 1000:g} s between anti-fraud showings, {c.measure} "
+    con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({s(c.tz)}); rule: at most "
+              f"{c.limit_ms / 1000:g} s between anti-fraud showings, {s(c.measure)} "
               f"({'from the log' if c.limit_source == 'log' else 'set by --max-gap'})",
               highlight=False)
     files = len(i.files)
     if i.intact:
         con.print(f"integrity: [green]intact[/] — {i.records:,} records in {files} file"
-                  f"{'s' if files != 1 else ''}" + (f", head {i.head[0]}:{i.head[1]}"
+                  f"{'s' if files != 1 else ''}" + (f", head {s(i.head[0])}:{i.head[1]}"
                                                     if i.head else ""))
     else:
         n = sum(v for k, v in i.counts.items() if k in BREAKING)
@@ -209,7 +216,7 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                 break
             flags = f" ({', '.join(v.flags)})" if v.flags else ""
             t.add_row(s(v.screen), f.t(v.start), f.t(v.end), _dur(v.length_ms / 1000),
-                      ", ".join(v.causes) + flags)
+                      s(", ".join(v.causes) + flags))
         con.print(t)
         if c.violations > limit:
             con.print(f"… and {c.violations - limit:,} more (see --format json or csv)")
@@ -218,7 +225,7 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         for col in ("kind", "screen", "start", "end", "length", "reason"):
             t.add_column(col)
         for o in c.outages[:limit]:
-            t.add_row(o.kind, s(o.screen or "–"), f.t(o.start), f.t(o.end),
+            t.add_row(s(o.kind), s(o.screen or "–"), f.t(o.start), f.t(o.end),
                       _dur((o.end - o.start) / 1000), s(o.reason))
         con.print(t)
     cats = category_rows(r)
