@@ -252,22 +252,29 @@ class LogWriter:
         if self._fd < 0:
             return
         try:
-            if self._dropped:
-                first, last = self._drop_span
-                self._write(("dropped", self._clock.time(), self._clock.monotonic(), {
-                    "count": sum(self._dropped.values()), "types": dict(self._dropped),
-                    "first_mono": round(first, 3), "last_mono": round(last, 3)}))
-                self._dropped.clear()
-                self._drop_span = []
+            # the `dropped` note goes where the lost records were: before the first waiting
+            # record younger than them (so run_start, never dropped, stays first)
             while self._pending:
+                if self._dropped and self._pending[0][2] > self._drop_span[1]:
+                    self._write_dropped()
                 self._write(self._pending[0])
                 self._pending.popleft()
+            if self._dropped:
+                self._write_dropped()
             self._sync_batch()
             if self.error is not None:
                 self.error = None
                 self._on_error("log writing works again")
         except OSError as exc:
             self._failed(exc)
+
+    def _write_dropped(self) -> None:
+        first, last = self._drop_span
+        self._write(("dropped", self._clock.time(), self._clock.monotonic(), {
+            "count": sum(self._dropped.values()), "types": dict(self._dropped),
+            "first_mono": round(first, 3), "last_mono": round(last, 3)}))
+        self._dropped.clear()
+        self._drop_span = []
 
     def _sync_batch(self) -> None:
         if not self._fsync_every:

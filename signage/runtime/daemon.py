@@ -99,7 +99,7 @@ class Runtime:
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
-        self.jobs = Housekeeping(clock, cfg.tz, self.housekeeping)
+        self.jobs = Housekeeping(clock, cfg.tz, lambda name: self.housekeeping(name))
         self.jobs.every("heartbeat", cfg.log.heartbeat_s)
         self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
         if not settings.virtual:

@@ -37,6 +37,9 @@ CLIP_POLL_S = 0.1
 #: how often a screen's health is checked between switches (real time only): a player that
 #: dies mid-item is noticed within this, and its showing ends at the last healthy check
 HEALTH_POLL_S = 1.0
+#: a pause between two planned entries shorter than this is not a closing: the screen keeps
+#: what it shows (midnight on a 24-hour site, a daypart change) rather than going blank
+HOLE_S = 2.0
 #: a change of the wall-minus-monotonic offset larger than this is a clock step
 STEP_S = 1.0
 
@@ -171,7 +174,7 @@ class ScreenRunner:
         t = float("inf")
         if nxt is not None:
             t_next = self._mono_of(nxt.start_ms)
-            if on is not None and on.planned_end_mono < t_next - 0.002:
+            if on is not None and on.planned_end_mono < t_next - HOLE_S:
                 t = on.planned_end_mono  # a hole after this showing: clear at its end
             else:
                 t = t_next - self.driver.switch_latency_s
@@ -222,7 +225,7 @@ class ScreenRunner:
                 self._clear(now, "end of plan")
             return
         t_next = self._mono_of(nxt.start_ms)
-        if on is not None and on.planned_end_mono < t_next - 0.002:
+        if on is not None and on.planned_end_mono < t_next - HOLE_S:
             if now >= on.planned_end_mono:
                 self._clear(now, "closed")
             return
