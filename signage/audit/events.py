@@ -9,7 +9,7 @@ Events are tuples (cheap to pickle) whose first item is the kind:
     (STORE, screen, store)                                       store content not yet
                                                                  followed by an AF showing
     (MARK, what, screen, wall, mono, boot, text)                 driver_error, screen_down, …
-    (CLOCK, wall, step_ms)    (DROPPED, wall, mono, boot, count, first_mono, last_mono)
+    (CLOCK, wall, step_ms, mono, boot)    (DROPPED, wall, mono, boot, count, first_mono, last_mono)
     (RUN_STOP, wall, mono, boot, reason)  (TORN_NOTE, seq, file, offset, length, sha256)
     (SEAL, line, seq, next_file)  (SILENCE, from_wall, to_wall, from_mono, to_mono, boot, run)
 

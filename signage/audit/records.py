@@ -136,7 +136,7 @@ def rare(out: ChunkScan, events: list[tuple[Any, ...]], line: bytes, idx: int, s
                 events.append((MARK, MARK_TYPES[rtype], sid, wall, mono, boot,
                                str(text)[:200]))
         elif rtype == "clock_step":
-            events.append((CLOCK, wall, mono_ms(float(rec["step_s"]))))
+            events.append((CLOCK, wall, mono_ms(float(rec["step_s"])), mono, boot))
         elif rtype == "dropped":
             events.append((DROPPED, wall, mono, boot, int(rec["count"]),
                            mono_ms(float(rec["first_mono"])), mono_ms(float(rec["last_mono"]))))

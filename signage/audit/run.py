@@ -19,12 +19,24 @@ from zoneinfo import ZoneInfo
 from ..playlog import format as fmt
 from ..timeutil import parse_when
 from .compliance import Engine
-from .events import SILENCE_MS, ChunkScan
+from .events import (
+    AF,
+    CLOCK,
+    CONFIG,
+    DROPPED,
+    MARK,
+    RUN_END,
+    RUN_STOP,
+    SILENCE,
+    SILENCE_MS,
+    ChunkScan,
+)
 from .integrity import Anchor, Stitcher
 from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, LogFile, Task, read_task, tasks
 from .scan import scan_chunk
 from .state import read_config
+from .timeparse import mono_ms, wall_ms
 
 
 @dataclass
@@ -179,6 +191,106 @@ def _decoded(line: bytes) -> dict[str, Any] | str:
     return rec
 
 
+# ---- clock steps: one continuous timeline per boot ------------------------------------------
+BIG_STEP_MS = 86_400_000  # a step this large corrects a clock that was never set (no RTC)
+_CLOCK_LINE = re.compile(rb'"boot":"([^"\\]*)","wall":"([^"\\]*)","mono":([-0-9.eE+]+)'
+                         rb'.*?"step_s":([-0-9.eE+]+)')
+
+
+def clock_steps(files: list[LogFile]) -> dict[str, list[tuple[int, int]]]:
+    """The clock_step records per boot, in log order: (wall - mono after the step, step), ms.
+    A quick byte search (no digest checks: the integrity pass judges the records)."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    needle = b'"type":"clock_step"'
+    for f in files:
+        try:
+            fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
+            with fh:
+                carry = b""
+                while True:
+                    block = fh.read(1 << 24)
+                    data = carry + block
+                    cut = data.rfind(b"\n") + 1 if block else len(data)
+                    i = data.find(needle, 0, cut)
+                    while i >= 0:
+                        a = data.rfind(b"\n", 0, i) + 1
+                        b = data.find(b"\n", i, cut)
+                        m = _CLOCK_LINE.search(data, a, b if b >= 0 else cut)
+                        if m is not None:
+                            try:
+                                off = wall_ms(m.group(2)) - mono_ms(m.group(3))
+                                step = mono_ms(m.group(4))
+                            except ValueError:
+                                pass
+                            else:
+                                out.setdefault(m.group(1).decode("utf-8", "replace"),
+                                               []).append((off, step))
+                        i = data.find(needle, i + 1, cut)
+                    carry = data[cut:]
+                    if not block:
+                        break
+        except (OSError, EOFError, zlib.error):
+            continue  # the integrity pass says what is wrong with the file
+    return out
+
+
+class Timeline:
+    """Per boot, wall times re-placed on one continuous clock across its clock steps: each
+    time is assigned to the clock epoch (before or after each step) whose offset (wall -
+    monotonic) is nearest to its own, then moved to the boot's reference epoch: the clock
+    the boot started with, or, when a step of more than a day corrected a clock that was
+    never set (a box without RTC booting in 1970), the clock after the last such step."""
+
+    def __init__(self, steps: dict[str, list[tuple[int, int]]]) -> None:
+        self.epochs: dict[str, tuple[list[int], int]] = {}
+        for boot, got in steps.items():
+            offs = [got[0][0] - got[0][1]]  # before the first step
+            target = 0
+            for off, step in got:
+                offs.append(off)
+                if abs(step) > BIG_STEP_MS:
+                    target = len(offs) - 1
+            self.epochs[boot] = (offs, offs[target])
+
+    def __bool__(self) -> bool:
+        return bool(self.epochs)
+
+    def wall(self, wall: int, mono: int | None, boot: str | None) -> int:
+        got = self.epochs.get(boot) if boot is not None else None
+        if got is None or mono is None:
+            return wall
+        offs, target = got
+        o = wall - mono
+        near = min(offs, key=lambda e: abs(e - o))
+        return wall + target - near
+
+    def header(self, h: tuple[str, str, int, int, str] | None,
+               ) -> tuple[str, str, int, int, str] | None:
+        if h is None or h[1] not in self.epochs:
+            return h
+        return (h[0], h[1], self.wall(h[2], h[3], h[1]), h[3], h[4])
+
+    def events(self, evs: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        w = self.wall
+        out: list[tuple[Any, ...]] = []
+        for ev in evs:
+            k = ev[0]
+            if k == CONFIG:
+                ev = (*ev[:2], w(ev[2], ev[3], ev[4]), *ev[3:])
+            elif k in (RUN_END, DROPPED, RUN_STOP):
+                ev = (k, w(ev[1], ev[2], ev[3]), *ev[2:])
+            elif k == AF:
+                ev = (*ev[:4], w(ev[4], ev[6], ev[8]), w(ev[5], ev[7], ev[8]), *ev[6:])
+            elif k == MARK:
+                ev = (*ev[:3], w(ev[3], ev[4], ev[5]), *ev[4:])
+            elif k == CLOCK:
+                ev = (k, w(ev[1], ev[3], ev[4]), *ev[2:])
+            elif k == SILENCE:
+                ev = (k, w(ev[1], ev[3], ev[5]), w(ev[2], ev[4], ev[5]), *ev[3:])
+            out.append(ev)
+        return out
+
+
 def _results(files: list[LogFile], opts: Options) -> Iterator[tuple[Task, int, ChunkScan]]:
     screens = frozenset(opts.screens) if opts.screens else None
     anchor = opts.anchor.seq if opts.anchor else None
@@ -227,6 +339,7 @@ def run(files: list[LogFile], opts: Options, *,
                     period_from=p_from, period_to=p_to, screens=opts.screens,
                     on_violation=opts.on_violation)
     st = Stitcher(opts.key, opts.anchor, complete_dir=complete_dir)
+    timeline = Timeline(clock_steps(files))
     current = -1
     done = 0
     started = False
@@ -241,7 +354,12 @@ def run(files: list[LogFile], opts: Options, *,
                 st.begin_file(FileInfo(f.name, f.compressed, f.size))
             _check_input(f, scan, st.file_lines)
             st.feed(scan, offset)
-            head = scan.first_hdr or scan.last_hdr
+            evs = scan.events
+            first_hdr, last_hdr = scan.first_hdr, scan.last_hdr
+            if timeline:
+                evs = timeline.events(evs)
+                first_hdr, last_hdr = timeline.header(first_hdr), timeline.header(last_hdr)
+            head = first_hdr or last_hdr
             if head is not None:
                 if not started:
                     engine.start(head, config)
@@ -249,9 +367,9 @@ def run(files: list[LogFile], opts: Options, *,
                 elif last is not None:
                     _between(engine, last, head)
             engine.heartbeat_cadence(scan.hb_min_ms)
-            engine.feed(scan.events)
-            if scan.last_hdr is not None:
-                last = scan.last_hdr
+            engine.feed(evs)
+            if last_hdr is not None:
+                last = last_hdr
             if t.data is not None:
                 done += len(t.data)
             elif t.size:
