@@ -25,19 +25,9 @@ from signage_drivers.mpv.driver import MpvDriver
 from signage_drivers.mpv.ipc import read_rss_mb
 
 from signage.driver import DriverContext, ItemKind, ScreenSpec, Showable
+from signage.runtime.clock import RealClock
 
 TARGET_P95_S = 0.060
-
-
-class RealClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep_until(self, monotonic_deadline: float) -> None:
-        time.sleep(max(0.0, monotonic_deadline - time.monotonic()))
 
 
 def _ffmpeg(*args: str) -> None:

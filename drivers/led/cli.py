@@ -26,6 +26,7 @@ from signage.driver import (
     ScreenUnavailable,
     Showable,
 )
+from signage.runtime.clock import RealClock
 
 from . import fakeboard
 from .driver import LedDriver
@@ -33,17 +34,6 @@ from .driver import LedDriver
 SLOGAN = "防范电信网络诈骗，人人参与，家家受益"
 
 led_app = typer.Typer(help="Onbon BX-5E LED boards.", no_args_is_help=True)
-
-
-class RealClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep_until(self, monotonic_deadline: float) -> None:
-        time.sleep(max(0.0, monotonic_deadline - time.monotonic()))
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,19 +13,7 @@ import pytest
 from signage_drivers.mpv.driver import MpvDriver
 
 from signage.driver import DriverContext, ItemKind, ScreenSpec, Showable
-
-
-class RealClock:
-    """The production clock, written out: time.monotonic / time.time / sleep."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep_until(self, monotonic_deadline: float) -> None:
-        time.sleep(max(0.0, monotonic_deadline - time.monotonic()))
+from signage.runtime.clock import RealClock
 
 
 @dataclass
