@@ -94,17 +94,24 @@ class ScreenRunner:
         self._w2m = 0.0
         self._synced = False
         self._stepped = False
+        self._w2m_before: tuple[float, float] | None = None
         self._sync()
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
+        # last instant the item now on screen was proven there (its confirmation, or a
+        # healthy check while it was on): the limit of what its showing record may claim
+        self._on_proven = self._last_ok
 
     # ---- time mapping --------------------------------------------------------------------
     def _sync(self) -> None:
         """Read the wall-minus-monotonic offset once per wake-up. A change of more than a
         second is a wall-clock step (NTP, a box that booted in 1970): the plan's wall times
         no longer map to the same monotonic instants, so the next act() re-plans from now."""
-        w2m = self.clock.monotonic() - self.clock.time()
+        mono = self.clock.monotonic()
+        w2m = mono - self.clock.time()
         if abs(w2m - self._w2m) > STEP_S and self._synced:
             self._stepped = True
+            # instants before this one keep the wall time they had: (from mono, offset)
+            self._w2m_before = (mono, self._w2m)
         self._w2m = w2m
         self._synced = True
 
@@ -115,6 +122,9 @@ class ScreenRunner:
         return int(self.clock.time() * 1000)
 
     def _wall_of(self, mono: float) -> float:
+        before = self._w2m_before
+        if before is not None and mono < before[0] - 1.0:
+            return mono - before[1]  # an instant from before the last clock step
         return mono - self._w2m
 
     # ---- life cycle ----------------------------------------------------------------------
@@ -212,6 +222,7 @@ class ScreenRunner:
                 self._go_down(health.detail or "unhealthy")
                 return
             self._last_ok = now
+            self._on_proven = now
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
@@ -286,10 +297,15 @@ class ScreenRunner:
                 self._go_down(str(exc))
                 return
         self._sync()
-        self._last_ok = t_conf
+        proven = self._on_proven
+        self._last_ok = self._on_proven = t_conf
         self.start_errors.append(t_conf - self._mono_of(entry.start_ms))
         if self.on is not None:
-            self._end_showing(t_conf, None, "")
+            # the item replaced is credited until the new one is confirmed, but never past
+            # what was proven: its planned end, or the last healthy check after it. A daemon
+            # that stalled (nothing checked the screen) proves nothing for the stall.
+            on = self.on
+            self._end_showing(min(t_conf, max(on.planned_end_mono, proven)), None, "")
         self._begin(entry, t_conf)
         self._advance()
         if self._live:
@@ -391,7 +407,7 @@ class ScreenRunner:
         a player that died unnoticed showed nothing."""
         now = self.clock.monotonic()
         if self.on is not None:
-            self._end_showing(max(self.on.start_mono, min(now, self._last_ok)), "cut_short",
+            self._end_showing(max(self.on.start_mono, min(now, self._on_proven)), "cut_short",
                               "screen unavailable")
         if self.up or self.down_since is None:
             self.log.append("screen_down", screen=self.screen.id, reason=reason[:500])
