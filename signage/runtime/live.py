@@ -25,9 +25,9 @@ def live_table(runners: Sequence[ScreenRunner], tz: ZoneInfo, title: str) -> Tab
                           f"{sanitize(text)[:28]}")
             since = datetime.fromtimestamp(on.start_wall, tz).strftime("%H:%M:%S")
         else:
-            nxt = r.next
-            opens = (datetime.fromtimestamp(nxt.start_ms / 1000, tz).strftime("%m-%d %H:%M")
-                     if nxt is not None else "?")
+            upcoming = r.next
+            opens = (datetime.fromtimestamp(upcoming.start_ms / 1000, tz).strftime("%m-%d %H:%M")
+                     if upcoming is not None else "?")
             what, since = f"closed (opening hours); next showing {opens}", ""
         nxt = r.seconds_to_next_af()
         nxt_s = "on now" if nxt == 0.0 else (f"{nxt:.0f} s" if nxt is not None else "—")
