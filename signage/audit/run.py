@@ -208,7 +208,7 @@ def clock_steps(files: list[LogFile]) -> dict[str, list[tuple[int, int]]]:
             with fh:
                 carry = b""
                 while True:
-                    block = fh.read(1 << 24)
+                    block = fh.read(1 << 20)  # small blocks: memory stays flat
                     data = carry + block
                     cut = data.rfind(b"\n") + 1 if block else len(data)
                     i = data.find(needle, 0, cut)
