@@ -102,11 +102,15 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
         problems.append(Problem(cfile, "media.root", f"directory not found: {media_root}",
                                 find_line(ctext, ["media", "root"])))
 
+    texts: dict[str, str] = {}
+
     def pl_problem(pid: str, idx: int | None, fld: str, msg: str) -> Problem:
         path = pl_dir / f"{pid}.toml"
+        if pid not in texts:
+            texts[pid] = _text_of(path)
         loc: list[int | str] = ["items", idx, fld] if idx is not None else [fld]
         name = f"items[{idx}].{fld}" if idx is not None else fld
-        return Problem(str(path), name, msg, find_line(_text_of(path), loc))
+        return Problem(str(path), name, msg, find_line(texts[pid], loc))
 
     # item ids are unique across the site: the log names items by id
     owner: dict[str, str] = {}

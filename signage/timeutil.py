@@ -6,6 +6,10 @@ import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+#: wall time moving differently from monotonic time by more than this is a clock step
+#: (logged by the writer, re-planned by the runner, re-armed by the house-keeping)
+CLOCK_STEP_S = 1.0
+
 _DUR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 

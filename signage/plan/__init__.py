@@ -1,5 +1,5 @@
 """The planner: pure functions of the site model and of time."""
 
-from .timeline import Entry, Timeline, worst_gap_ms
+from .timeline import Entry, Timeline
 
-__all__ = ["Entry", "Timeline", "worst_gap_ms"]
+__all__ = ["Entry", "Timeline"]

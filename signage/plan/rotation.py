@@ -104,12 +104,6 @@ class Filler:
                         b = v
             best.append(b)
 
-    def best_units(self, budget_ms: int) -> int:
-        r = max(0, budget_ms // UNIT_MS)
-        if r >= len(self._best):
-            self._grow(r)
-        return self._best[r]
-
     def fill(self, budget_ms: int) -> list[Item]:
         if not self._items or budget_ms <= 0:
             return []

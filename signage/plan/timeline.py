@@ -153,15 +153,3 @@ class Timeline:
         day = local_date(now_ms, self.site.tz)
         return self._days_from(day, now_ms, fresh=self._state_day != day)
 
-
-def worst_gap_ms(entries: list[Entry], start_to_start: bool) -> int:
-    """Longest time within the list with no anti-fraud showing on (end-to-start), or between
-    anti-fraud starts (start-to-start). Contiguity of segments is the caller's concern."""
-    worst = 0
-    last: int | None = None
-    for e in entries:
-        if e.anti_fraud:
-            if last is not None:
-                worst = max(worst, e.start_ms - last)
-            last = e.start_ms if start_to_start else e.end_ms
-    return worst

@@ -21,11 +21,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..driver import Clock
-from ..timeutil import IsoFormatter
+from ..timeutil import CLOCK_STEP_S, IsoFormatter
 from . import format as fmt
 
 FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
-STEP_S = 1.0  # wall vs monotonic disagreement recorded as a clock step
 #: when the memory buffer overflows (log storage full), these go first, in this order ...
 DROP_ORDER: tuple[frozenset[str], ...] = (frozenset({"heartbeat"}), frozenset({"showing_start"}))
 #: ... and these never: without them a run cannot be audited or its story is lost
@@ -207,7 +206,7 @@ class LogWriter:
             wall_s = self._clock.time()
             mono = self._clock.monotonic()
             offset = wall_s - mono
-            if self._offset is not None and abs(offset - self._offset) > STEP_S:
+            if self._offset is not None and abs(offset - self._offset) > CLOCK_STEP_S:
                 step = offset - self._offset
                 self._queue(("clock_step", wall_s, mono, {
                     "step_s": round(step, 3),

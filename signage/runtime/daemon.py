@@ -10,6 +10,7 @@ millisecond or two.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import secrets
 import signal
@@ -119,8 +120,7 @@ class Runtime:
             kind = "led" if sc.driver == "led" or sc.height <= 64 else "hdmi"
             if sc.driver == "simulator":
                 kind = str(sc.options.get("kind", kind))
-            spec = type(spec)(spec.screen_id, spec.width, spec.height, {"kind": kind},
-                              spec.media_root, spec.label)
+            spec = dataclasses.replace(spec, options={"kind": kind})
         else:
             cls = self.loaded.drivers[sc.driver]
         sid = sc.id

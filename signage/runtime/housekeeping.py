@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 
 from ..driver import Clock
-
-STEP_S = 1.0
+from ..timeutil import CLOCK_STEP_S
 
 
 class Housekeeping:
@@ -45,7 +44,7 @@ class Housekeeping:
 
     def _rearm_on_step(self) -> None:
         offset = self._clock.time() - self._clock.monotonic()
-        if abs(offset - self._offset) > STEP_S:
+        if abs(offset - self._offset) > CLOCK_STEP_S:
             now = self._clock.time()
             self._due_wall = [self._next_fire(t, now) for _, t in self._triggers]
         self._offset = offset

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from ..driver import ContentRejected, Driver, ItemKind, ScreenUnavailable, Showable
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
+from ..timeutil import CLOCK_STEP_S
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own
 LAST_RESORT_TEXT = "防范电信诈骗，人人参与，家家受益"
@@ -40,8 +41,6 @@ HEALTH_POLL_S = 1.0
 #: a pause between two planned entries shorter than this is not a closing: the screen keeps
 #: what it shows (midnight on a 24-hour site, a daypart change) rather than going blank
 HOLE_S = 2.0
-#: a change of the wall-minus-monotonic offset larger than this is a clock step
-STEP_S = 1.0
 
 
 class Sink(Protocol):
@@ -108,7 +107,7 @@ class ScreenRunner:
         no longer map to the same monotonic instants, so the next act() re-plans from now."""
         mono = self.clock.monotonic()
         w2m = mono - self.clock.time()
-        if abs(w2m - self._w2m) > STEP_S and self._synced:
+        if abs(w2m - self._w2m) > CLOCK_STEP_S and self._synced:
             self._stepped = True
             # instants before this one keep the wall time they had: (from mono, offset)
             self._w2m_before = (mono, self._w2m)
