@@ -30,8 +30,8 @@ def slow_header(line: bytes) -> tuple[int, int, str, str, str, bytes, bytes] | s
     """(v, seq, type, run, boot, wall, mono) of a line off the fast path, or what is wrong."""
     m = _HEADER.match(line)
     if m is not None:
-        return (int(m.group(1)), int(m.group(2)), m.group(3).decode(), m.group(4).decode(),
-                m.group(5).decode(), m.group(6), m.group(7))
+        return (int(m.group(1)), int(m.group(2)), utf8(m.group(3)), utf8(m.group(4)),
+                utf8(m.group(5)), m.group(6), m.group(7))
     parts = fmt.split(line)
     if parts is None:
         return "not shaped like a log record (no digest at the end)"
@@ -51,7 +51,8 @@ def slow_header(line: bytes) -> tuple[int, int, str, str, str, bytes, bytes] | s
 
 
 def utf8(raw: bytes) -> str:
-    return raw.decode()
+    # a damaged line may hold any bytes: it is judged by its digest, never a crash
+    return raw.decode(errors="replace")
 
 
 def json_str(raw: bytes) -> str:

@@ -142,7 +142,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 rtype_b = rtype.encode()
                 if idx > 0 and (rrun != run or rboot != boot) and have_last:
                     events.append((RUN_END, last_wall, mono_ms(prev_mono_f), boot,
-                                   run, last_type_b.decode()))
+                                   run, utf8(last_type_b)))
                     prev_mono_f = -1e300
                 if rboot != boot:
                     if idx > 0 and last_mono_f > -1e299:
@@ -176,7 +176,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             elif idx == 0:
                 out.first_line = data[pos:nl]
                 out.first_seq = seq
-                out.first_hdr = (run, boot, wall_i, mono_ms(mono_f), rtype_b.decode())
+                out.first_hdr = (run, boot, wall_i, mono_ms(mono_f), utf8(rtype_b))
             prev_mac = claimed
             if seq == anchor_seq:
                 out.anchor_mac = claimed
@@ -206,7 +206,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     sid_b = data[pend + 11:se]
                     sid = names.get(sid_b)
                     if sid is None:
-                        sid = names[sid_b] = sid_b.decode()
+                        sid = names[sid_b] = utf8(sid_b)
                     if screens is not None and sid not in screens:
                         continue
                     if startswith(b'false,', af_i):
@@ -246,7 +246,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     out.hb_min_ms[run] = min(out.hb_min_ms.get(run, t - lh), t - lh)
                 last_hb[run] = t
             elif rtype_b != b"driver_event":
-                rare(out, events, data[pos:nl], idx, seq, rtype_b.decode(), run, boot,
+                rare(out, events, data[pos:nl], idx, seq, utf8(rtype_b), run, boot,
                       wall_i, mono_ms(mono_f), screens)
         except (_Bad, ValueError, IndexError) as exc:
             line = data[pos:nl]
@@ -262,7 +262,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             pos = nl + 1
     if have_last:
         out.boots.append((boot, seg_first, mono_ms(max(last_mono_f, prev_mono_f))))
-        out.last_hdr = (run, boot, last_wall, mono_ms(prev_mono_f), last_type_b.decode())
+        out.last_hdr = (run, boot, last_wall, mono_ms(prev_mono_f), utf8(last_type_b))
     out.lines = idx + 1
     out.last_seq = seq if have_last else None
     out.last_mac = prev_mac or b""
