@@ -69,7 +69,7 @@ def sites(draw: st.DrawFn, n_screens: int = 1, simple: bool = False) -> Site:
                              for a in draw(spans())))
         pls.append(Playlist("ph", "ph", draw(st.booleans()),
                             (start, start + timedelta(days=draw(st.integers(0, 3)))), parts,
-                            items(draw, "ph", True, 1, 3, 15_000)))
+                            items(draw, "ph", True, 1, 3, min(15_000, max(500, af_max)))))
     hours = Hours(default=["00:00-24:00"] if simple else draw(spans()))
     screens = tuple(Screen(f"s{i}", i, "", "simulator", 128, 16, tuple(pls))
                     for i in range(n_screens))

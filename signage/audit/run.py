@@ -147,8 +147,9 @@ def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
                     why = rec
                     seen_config = seen_config or b'"type":"run_start"' in head
                 elif rec.get("v") != fmt.VERSION:
-                    raise AuditInputError(f"{f.path}: log format version {rec.get('v')!r}; "
-                                          f"this audit reads version {fmt.VERSION}")
+                    # a whole file of another version is refused by the scan (exit 3); a
+                    # single record of another version among v1 records is damage
+                    why = f"log format version {rec.get('v')!r}"
                 elif rec.get("type") == "run_start" or rec.get("accepted") is True:
                     seen_config = True
                     problem = read_config(rec, {})
@@ -401,7 +402,11 @@ def run(files: list[LogFile], opts: Options, *,
 
 
 def _check_input(f: LogFile, scan: ChunkScan, lines_before: int) -> None:
-    if scan.bad_version is not None:
+    if scan.bad_version is not None and lines_before == 0 and scan.bad_version[1] == 0 \
+            and scan.last_seq is None:
+        # the file opens with a record of another version and holds no v1 record: a log
+        # written by a newer signage. A stray version among v1 records is damage instead
+        # (a malformed line, an integrity break).
         v, idx = scan.bad_version
         raise AuditInputError(f"{f.path}:{lines_before + idx + 1}: log format version {v}; "
                               f"this audit reads version {fmt.VERSION}")

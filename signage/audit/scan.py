@@ -253,9 +253,8 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             if idx == 0:
                 out.first_line = line
                 out.not_a_record = fmt.split(line) is None or out.bad_version is not None
-            if out.bad_version is None or out.bad_version[1] != idx:
-                msg = str(exc) if isinstance(exc, _Bad) else f"not a log record ({exc})"
-                problem("malformed", idx, None, msg)
+            msg = str(exc) if isinstance(exc, _Bad) else f"not a log record ({exc})"
+            problem("malformed", idx, None, msg)
             prev_mac = None
             seq_next = b"\0"
         finally:

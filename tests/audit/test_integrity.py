@@ -247,11 +247,20 @@ def test_usage_errors(log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_unknown_format_version(log: Path, tmp_path: Path) -> None:
-    ls = lines(log / D2)
-    ls[3] = ls[3].replace(b'{"v":1,', b'{"v":2,')
+    # a file written by a newer signage (every record of another version) is not read
+    ls = [ln.replace(b'{"v":1,', b'{"v":2,') for ln in lines(log / D2)]
     write_lines(log / D2, ls)
     code, _out, err = audit(log, tmp=tmp_path)
     assert code == 3 and "version 2" in err
+
+
+@pytest.mark.parametrize("at", [0, 3])
+def test_one_record_of_another_version_is_damage(log: Path, tmp_path: Path, at: int) -> None:
+    # a flipped byte in "v":1 among v1 records (the power-loss torture found this)
+    ls = lines(log / D2)
+    ls[at] = ls[at].replace(b'{"v":1,', b'{"v":5,')
+    write_lines(log / D2, ls)
+    _broken(tmp_path, log, "malformed")
 
 
 def _crafted(tmp: Path, monos: list[float], seqs: list[int] | None = None) -> Path:
