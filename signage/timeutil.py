@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
+from math import modf
 from zoneinfo import ZoneInfo
 
 #: wall time moving differently from monotonic time by more than this is a clock step
@@ -102,13 +103,57 @@ def fmt_duration(seconds: float) -> str:
 
 
 class IsoFormatter:
-    """RFC 3339 with milliseconds and the zone's offset, e.g. 2026-11-28T18:24:21.123+08:00.
-    (A pure-Python formatter with cached offsets measured 2.5x slower than this C path.)"""
+    """RFC 3339 with milliseconds and the zone's offset, e.g. 2026-11-28T18:24:21.123+08:00:
+    the same text as ``datetime.fromtimestamp(t, tz).isoformat(timespec="milliseconds")``,
+    about twice as fast: the text up to the minute and the offset are computed once per
+    minute (zone offsets change on whole minutes; a zone whose offset has seconds, such as
+    a local mean time before 1900, takes the datetime path)."""
 
-    __slots__ = ("_tz",)
+    __slots__ = ("_cache", "_memo", "_tz")
 
     def __init__(self, tz: ZoneInfo) -> None:
         self._tz = tz
+        self._cache: dict[int, tuple[str, ...]] = {}  # () = take the datetime path
+        # the instant formatted last and its text, as one tuple: screen threads share a
+        # formatter (a showing's start is also the wall time of the record that tells of it)
+        self._memo = (float("nan"), "")
 
     def __call__(self, wall_s: float) -> str:
-        return datetime.fromtimestamp(wall_s, self._tz).isoformat(timespec="milliseconds")
+        memo = self._memo
+        if wall_s == memo[0]:
+            return memo[1]
+        # to the microsecond as fromtimestamp does: the fraction, rounded half-even
+        frac, whole = modf(wall_s)
+        rem = round(frac * 1e6)
+        s = int(whole)
+        if rem >= 1_000_000:
+            rem -= 1_000_000
+            s += 1
+        elif rem < 0:
+            rem += 1_000_000
+            s -= 1
+        minute, sec = divmod(s, 60)
+        got = self._cache.get(minute)
+        if got is None:
+            got = self._minute(minute)
+        if not got:
+            text = datetime.fromtimestamp(wall_s, self._tz).isoformat(timespec="milliseconds")
+        else:
+            text = f"{got[0]}{sec:02d}.{rem // 1000:03d}{got[1]}"
+        self._memo = (wall_s, text)
+        return text
+
+    def _minute(self, minute: int) -> tuple[str, ...]:
+        if len(self._cache) >= 1024:
+            self._cache.clear()
+        try:
+            dt = datetime.fromtimestamp(minute * 60, self._tz)
+        except (OverflowError, OSError, ValueError):
+            got: tuple[str, ...] = ()
+        else:
+            off = dt.utcoffset()
+            text = dt.isoformat()
+            got = () if off is None or off.seconds % 60 or len(text) != 25 else \
+                (text[:17], text[19:])
+        self._cache[minute] = got
+        return got

@@ -90,7 +90,7 @@ class LogWriter:
                  on_error: Callable[[str], None] = lambda _m: None) -> None:
         self.dir = log_dir
         self._key = key
-        self._hmac = fmt.Hmac(key)
+        self._enc = fmt.LineEncoder(key, run_id, boot_id)
         self._tz = tz
         self._clock = clock
         self._run = run_id
@@ -296,11 +296,8 @@ class LogWriter:
             day = datetime.fromtimestamp(wall_s, self._tz).date()
             if self._day is not None and day > self._day:
                 self._rotate(day)
-        rec: dict[str, Any] = {"v": fmt.VERSION, "seq": self._seq, "type": rtype,
-                               "run": self._run, "boot": self._boot, "wall": self._iso(wall_s),
-                               "mono": round(mono, 3)}
-        rec.update(fields)
-        line, mac = fmt.encode(self._hmac, self._mac, rec)
+        line, mac = self._enc.line(self._mac, self._seq, rtype, self._iso(wall_s),
+                                   round(mono, 3), fields)
         try:
             n = os.write(self._fd, line)
             if n != len(line):
