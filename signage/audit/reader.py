@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .model import AuditInputError
 
@@ -141,7 +142,9 @@ def _gzip_tasks(i: int, f: LogFile, chunk: int) -> Iterator[Task]:
 def read_task(t: Task) -> tuple[bytes, int, bool]:
     """(bytes of whole lines, offset of the first line, final) for a task. Lines starting
     before ``t.end`` belong to it; the last may run past ``end`` (read up to the size the file
-    had when the audit began)."""
+    had when the audit began). The bounds are found first (small reads around ``offset`` and
+    ``end``), then the chunk is read at once: one buffer, no copies (8 MiB copies and the
+    page faults of their fresh buffers cost as much as the scan)."""
     if t.data is not None:
         return t.data, t.offset, t.final
     assert t.path is not None
@@ -150,26 +153,28 @@ def read_task(t: Task) -> tuple[bytes, int, bool]:
     with open(t.path, "rb") as fh:
         start = t.offset
         if start > 0:
-            fh.seek(start - 1)
-            head = fh.read(t.end - start + 1)
-            nl = head.find(b"\n")
+            nl = _newline(fh, start - 1, t.end)
             if nl < 0:
                 return b"", t.end, False  # one long line started before this chunk
-            start = start + nl
-            data = head[nl + 1:]
-        else:
-            data = fh.read(t.end)
+            start = nl + 1
         if start >= t.end:
             return b"", t.end, False
-        pos = t.end
-        while not data.endswith(b"\n") and pos < t.size:
-            more = fh.read(min(1 << 16, t.size - pos))
-            if not more:
-                break
-            pos += len(more)
-            nl = more.find(b"\n")
-            if nl >= 0:
-                data += more[:nl + 1]
-                break
-            data += more
-        return data, start, pos >= t.size and not data.endswith(b"\n")
+        nl = _newline(fh, t.end - 1, t.size)
+        stop = nl + 1 if nl >= 0 else t.size
+        fh.seek(start)
+        data = fh.read(stop - start)
+        return data, start, stop >= t.size and not data.endswith(b"\n")
+
+
+def _newline(fh: BinaryIO, a: int, b: int) -> int:
+    """The position of the first newline in [a, b) of the file, or -1."""
+    fh.seek(a)
+    while a < b:
+        block = fh.read(min(1 << 14, b - a))
+        if not block:
+            break
+        i = block.find(b"\n")
+        if i >= 0:
+            return a + i
+        a += len(block)
+    return -1

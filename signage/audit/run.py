@@ -34,7 +34,7 @@ from .events import (
 from .integrity import Anchor, Stitcher
 from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, LogFile, Task, read_task, tasks
-from .scan import scan_chunk
+from .scan import finder, scan_chunk
 from .state import read_config
 from .timeparse import mono_ms, wall_ms
 
@@ -200,36 +200,49 @@ _CLOCK_LINE = re.compile(rb'"boot":"([^"\\]*)","wall":"([^"\\]*)","mono":([-0-9.
 
 def clock_steps(files: list[LogFile]) -> dict[str, list[tuple[int, int]]]:
     """The clock_step records per boot, in log order: (wall - mono after the step, step), ms.
-    A quick byte search (no digest checks: the integrity pass judges the records)."""
+    A quick byte search (no digest checks: the integrity pass judges the records) in 1 MiB
+    blocks (memory stays flat), each searched in place; only a line across two blocks is
+    copied."""
     out: dict[str, list[tuple[int, int]]] = {}
     needle = b'"type":"clock_step"'
+    find = finder()
+
+    def search(data: bytes, lo: int, hi: int) -> None:
+        """the clock_step records among the whole lines in data[lo:hi]"""
+        i = find(data, needle, lo, hi)
+        while i >= 0:
+            a = max(lo, data.rfind(b"\n", lo, i) + 1)
+            b = data.find(b"\n", i, hi)
+            m = _CLOCK_LINE.search(data, a, b if b >= 0 else hi)
+            if m is not None:
+                try:
+                    off = wall_ms(m.group(2)) - mono_ms(m.group(3))
+                    step = mono_ms(m.group(4))
+                except ValueError:
+                    pass
+                else:
+                    out.setdefault(m.group(1).decode("utf-8", "replace"), []).append((off, step))
+            i = find(data, needle, i + 1, hi)
+
     for f in files:
         try:
             fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
             with fh:
-                carry = b""
+                carry = b""  # the start of a line that runs into the next block
                 while True:
-                    block = fh.read(1 << 20)  # small blocks: memory stays flat
-                    data = carry + block
-                    cut = data.rfind(b"\n") + 1 if block else len(data)
-                    i = data.find(needle, 0, cut)
-                    while i >= 0:
-                        a = data.rfind(b"\n", 0, i) + 1
-                        b = data.find(b"\n", i, cut)
-                        m = _CLOCK_LINE.search(data, a, b if b >= 0 else cut)
-                        if m is not None:
-                            try:
-                                off = wall_ms(m.group(2)) - mono_ms(m.group(3))
-                                step = mono_ms(m.group(4))
-                            except ValueError:
-                                pass
-                            else:
-                                out.setdefault(m.group(1).decode("utf-8", "replace"),
-                                               []).append((off, step))
-                        i = data.find(needle, i + 1, cut)
-                    carry = data[cut:]
+                    block = fh.read(1 << 20)
                     if not block:
+                        search(carry, 0, len(carry))
                         break
+                    first = block.find(b"\n")
+                    if first < 0:
+                        carry += block
+                        continue
+                    head = carry + block[:first + 1]
+                    search(head, 0, len(head))
+                    cut = block.rfind(b"\n") + 1
+                    search(block, first + 1, cut)
+                    carry = block[cut:]
         except (OSError, EOFError, zlib.error):
             continue  # the integrity pass says what is wrong with the file
     return out

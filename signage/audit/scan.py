@@ -13,13 +13,21 @@ and rare record types go through ``format.decode``. Any line that does not take 
 is re-read with ``format.split``/``format.verify``/``format.decode`` to say what is wrong.
 
 The events are described in events.py.
+
+The compiled fast path (``_fastscan.c``, when it is built) walks the common lines the same
+way and hands back to this loop every line it cannot vouch for (before touching it) and the
+lines whose content this loop must read (after their header, digest and time): its results
+are identical, this module is the reference. ``SIGNAGE_PURE_PYTHON=1`` (or ``compiled=False``)
+scans without it.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
+import os
 import re
+from collections.abc import Callable
 
 from ..playlog import format as fmt
 from ..playlog.format import Hmac
@@ -36,6 +44,11 @@ from .events import (
 )
 from .records import json_str, rare, showing_slow, slow_header, utf8
 from .timeparse import mono_ms, wall_ms
+
+try:
+    from . import _fastscan as _fast
+except ImportError:  # not built (no compiler where it was installed): the pure-Python path
+    _fast = None  # type: ignore[assignment]
 
 _SILENCE_S = SILENCE_MS / 1000
 _MAC_HEAD = b',"mac":"'
@@ -54,11 +67,22 @@ _AF_ESC = re.compile(rb'","item":' + _SE + rb',"playlist":(?:null|' + _SN + rb')
                      + _SN + rb'),"category":(?:null|' + _SE + rb')' + _AF_TAIL)
 
 
+def compiled_available() -> bool:
+    """Whether the compiled fast path is built and not switched off (SIGNAGE_PURE_PYTHON)."""
+    return _fast is not None and os.environ.get("SIGNAGE_PURE_PYTHON", "") in ("", "0")
+
+
+def finder() -> Callable[[bytes, bytes, int, int], int]:
+    """``bytes.find(data, needle, start, end)``, compiled (memmem) when available."""
+    return _fast.find if compiled_available() and _fast is not None else bytes.find
+
+
 def scan_chunk(data: bytes, key: bytes, *, final: bool,
                screens: frozenset[str] | None = None,
-               anchor_seq: int | None = None) -> ChunkScan:
+               anchor_seq: int | None = None, compiled: bool | None = None) -> ChunkScan:
     """Scan ``data``: whole lines from a line start. When ``final`` (the file's last chunk), a
-    last line without newline is a torn tail; otherwise ``data`` should end with a newline."""
+    last line without newline is a torn tail; otherwise ``data`` should end with a newline.
+    ``compiled``: use the compiled fast path (None: when ``compiled_available()``)."""
     out = ChunkScan()
     hm = Hmac(key)
     icopy, ocopy = hm._inner.copy, hm._outer.copy
@@ -94,7 +118,29 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             got = names[raw] = utf8(raw)
         return got
 
+    if compiled is None:
+        compiled = compiled_available()
+    elif compiled and _fast is None:
+        raise RuntimeError("the compiled scanner (signage.audit._fastscan) is not built")
+    fast = (_fast.Scanner(key, screens, names, store, events, anchor_seq, AF)
+            if compiled and _fast is not None and n else None)
+    content_only = False  # the compiled path did the header, digest and time of this line
     while pos < n:
+        if fast is not None and prev_mac is not None and seq_next != b"\0":
+            got = fast.run(data, pos, seq, prev_mac, run_boot, last_mono_f, prev_mono_f, boot)
+            if got is not None:
+                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend = got
+                prev_mono_f = last_mono_f
+                rtype_b = last_type_b
+                idx += k
+                have_last = True
+                seq_next = b'{"v":1,"seq":%d,"type":"' % (seq + 1)
+                lsn = len(seq_next)
+                if pos >= n:
+                    break
+                if pend >= 0:
+                    content_only = True
+                    mono_f, wall_i = last_mono_f, last_wall
         nl = find(b"\n", pos)
         if nl < 0:
             if final:
@@ -104,98 +150,102 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             nl = n  # not expected from the reader: treat the rest as a line
         idx += 1
         try:
-            # ---- header: the fast path checks what the writer must have written --------------
-            pend = -1
-            if startswith(seq_next, pos):
-                te = find(b'"', pos + lsn, nl)
-                if startswith(run_boot, te) and startswith(_MONO_KEY, te + lrb + 29):
-                    w = te + lrb
-                    pend = find(b",", w + 38, nl)
-                    mono_f = float(data[w + 38:pend])
-                    rtype_b = data[pos + lsn:te]
-                    wall_i = wall_ms(data[w:w + 29])  # ValueError: malformed
-                    seq += 1
-            if pend < 0:
-                line = data[pos:nl]
-                if fmt.split(line) is None:
-                    raise _Bad("not a log record (not shaped like a line of log format v1)")
-                hdr = slow_header(line)
-                if isinstance(hdr, str):
-                    if hdr.startswith("v="):
-                        ver = hdr[2:]
-                        if out.bad_version is None:
-                            out.bad_version = (int(ver) if ver.lstrip("-").isdigit() else -1,
-                                               idx)
-                        raise _Bad(f"format version {ver}")
-                    raise _Bad(f"not a log record: {hdr}")
-                v, rseq, rtype, rrun, rboot, wall_b, mono_b = hdr
-                if v != fmt.VERSION:
-                    if out.bad_version is None:
-                        out.bad_version = (v, idx)
-                    raise _Bad(f"format version {v}")
-                wall_i = wall_ms(wall_b)  # ValueError: malformed
-                mono_f = float(mono_b)
-                if idx > 0 and seq_next != b"\0" and rseq != seq + 1:
-                    what = "repeats or goes back" if rseq <= seq else "skips"
-                    problem("sequence", idx, rseq, f"sequence {what}: seq {rseq} after seq {seq}")
-                seq = rseq
-                rtype_b = rtype.encode()
-                if idx > 0 and (rrun != run or rboot != boot) and have_last:
-                    events.append((RUN_END, last_wall, mono_ms(prev_mono_f), boot,
-                                   run, utf8(last_type_b)))
-                    prev_mono_f = -1e300
-                if rboot != boot:
-                    if idx > 0 and last_mono_f > -1e299:
-                        out.boots.append((boot, seg_first, mono_ms(last_mono_f)))
-                    seg_first = mono_ms(mono_f)
-                    last_mono_f = -1e300
-                run, boot = rrun, rboot
-                run_boot = f'","run":"{run}","boot":"{boot}","wall":"'.encode()
-                lrb = len(run_boot)
-                k = find(_MONO_KEY, pos, nl)
-                pend = find(b",", k + 9, nl + 1) if k >= 0 else pos
-            seq_next = b'{"v":1,"seq":%d,"type":"' % (seq + 1)
-            lsn = len(seq_next)
-            # ---- digest ------------------------------------------------------------------------
-            # the fixed frame around the digest: ,"mac":"<64 hex>"} (else the line is not JSON)
-            if nl - pos <= fmt.SUFFIX_LEN or not (startswith(_MAC_HEAD, nl - fmt.SUFFIX_LEN)
-                                                  and startswith(b'"}', nl - 2)):
-                raise _Bad("not a log record (the frame around its digest is damaged)")
-            claimed = data[nl - 66:nl - 2]
-            if prev_mac is not None:
-                h = icopy()
-                h.update(prev_mac)
-                h.update(view[pos:nl - 74])
-                o = ocopy()
-                o.update(h.digest())
-                if hexlify(o.digest()) != claimed:
-                    if fmt.split(data[pos:nl]) is None:
-                        raise _Bad("not a log record (not shaped like a line of log format v1)")
-                    out.bad_macs += 1
-                    problem("digest", idx, seq, "the digest does not verify")
-            elif idx == 0:
-                out.first_line = data[pos:nl]
-                out.first_seq = seq
-                out.first_hdr = (run, boot, wall_i, mono_ms(mono_f), utf8(rtype_b))
-            prev_mac = claimed
-            if seq == anchor_seq:
-                out.anchor_mac = claimed
-            # ---- time ----------------------------------------------------------------------------
-            if last_mono_f <= mono_f <= prev_mono_f + _SILENCE_S:
-                last_mono_f = mono_f  # the common case: forward, not after a silence
-            elif mono_f < last_mono_f:
-                back = last_mono_f - mono_f
-                problem("mono" if back > MONO_SLACK_S else "mono_jitter", idx, seq,
-                        f"monotonic time goes back {back:.3f} s within boot {boot}")
+            if content_only:
+                content_only = False
             else:
-                if prev_mono_f > -1e299:
-                    events.append((SILENCE, last_wall, wall_i,
-                                   mono_ms(prev_mono_f), mono_ms(mono_f), boot, run))
-                last_mono_f = mono_f
-            prev_mono_f = mono_f
-            last_wall = wall_i
-            have_last = True
-            last_type_b = rtype_b
+                # ---- header: the fast path checks what the writer must have written --------------
+                pend = -1
+                if startswith(seq_next, pos):
+                    te = find(b'"', pos + lsn, nl)
+                    if startswith(run_boot, te) and startswith(_MONO_KEY, te + lrb + 29):
+                        w = te + lrb
+                        pend = find(b",", w + 38, nl)
+                        mono_f = float(data[w + 38:pend])
+                        rtype_b = data[pos + lsn:te]
+                        wall_i = wall_ms(data[w:w + 29])  # ValueError: malformed
+                        seq += 1
+                if pend < 0:
+                    line = data[pos:nl]
+                    if fmt.split(line) is None:
+                        raise _Bad("not a log record (not shaped like a line of log format v1)")
+                    hdr = slow_header(line)
+                    if isinstance(hdr, str):
+                        if hdr.startswith("v="):
+                            ver = hdr[2:]
+                            if out.bad_version is None:
+                                out.bad_version = (int(ver) if ver.lstrip("-").isdigit() else -1,
+                                                   idx)
+                            raise _Bad(f"format version {ver}")
+                        raise _Bad(f"not a log record: {hdr}")
+                    v, rseq, rtype, rrun, rboot, wall_b, mono_b = hdr
+                    if v != fmt.VERSION:
+                        if out.bad_version is None:
+                            out.bad_version = (v, idx)
+                        raise _Bad(f"format version {v}")
+                    wall_i = wall_ms(wall_b)  # ValueError: malformed
+                    mono_f = float(mono_b)
+                    if idx > 0 and seq_next != b"\0" and rseq != seq + 1:
+                        what = "repeats or goes back" if rseq <= seq else "skips"
+                        problem("sequence", idx, rseq,
+                                f"sequence {what}: seq {rseq} after seq {seq}")
+                    seq = rseq
+                    rtype_b = rtype.encode()
+                    if idx > 0 and (rrun != run or rboot != boot) and have_last:
+                        events.append((RUN_END, last_wall, mono_ms(prev_mono_f), boot,
+                                       run, utf8(last_type_b)))
+                        prev_mono_f = -1e300
+                    if rboot != boot:
+                        if idx > 0 and last_mono_f > -1e299:
+                            out.boots.append((boot, seg_first, mono_ms(last_mono_f)))
+                        seg_first = mono_ms(mono_f)
+                        last_mono_f = -1e300
+                    run, boot = rrun, rboot
+                    run_boot = f'","run":"{run}","boot":"{boot}","wall":"'.encode()
+                    lrb = len(run_boot)
+                    k = find(_MONO_KEY, pos, nl)
+                    pend = find(b",", k + 9, nl + 1) if k >= 0 else pos
+                seq_next = b'{"v":1,"seq":%d,"type":"' % (seq + 1)
+                lsn = len(seq_next)
+                # ---- digest --------------------------------------------------------------------
+                # the fixed frame around the digest: ,"mac":"<64 hex>"} (else the line is not JSON)
+                if nl - pos <= fmt.SUFFIX_LEN or not (startswith(_MAC_HEAD, nl - fmt.SUFFIX_LEN)
+                                                      and startswith(b'"}', nl - 2)):
+                    raise _Bad("not a log record (the frame around its digest is damaged)")
+                claimed = data[nl - 66:nl - 2]
+                if prev_mac is not None:
+                    h = icopy()
+                    h.update(prev_mac)
+                    h.update(view[pos:nl - 74])
+                    o = ocopy()
+                    o.update(h.digest())
+                    if hexlify(o.digest()) != claimed:
+                        if fmt.split(data[pos:nl]) is None:
+                            raise _Bad("not a log record (not shaped like a line of log format v1)")
+                        out.bad_macs += 1
+                        problem("digest", idx, seq, "the digest does not verify")
+                elif idx == 0:
+                    out.first_line = data[pos:nl]
+                    out.first_seq = seq
+                    out.first_hdr = (run, boot, wall_i, mono_ms(mono_f), utf8(rtype_b))
+                prev_mac = claimed
+                if seq == anchor_seq:
+                    out.anchor_mac = claimed
+                # ---- time ----------------------------------------------------------------------
+                if last_mono_f <= mono_f <= prev_mono_f + _SILENCE_S:
+                    last_mono_f = mono_f  # the common case: forward, not after a silence
+                elif mono_f < last_mono_f:
+                    back = last_mono_f - mono_f
+                    problem("mono" if back > MONO_SLACK_S else "mono_jitter", idx, seq,
+                            f"monotonic time goes back {back:.3f} s within boot {boot}")
+                else:
+                    if prev_mono_f > -1e299:
+                        events.append((SILENCE, last_wall, wall_i,
+                                       mono_ms(prev_mono_f), mono_ms(mono_f), boot, run))
+                    last_mono_f = mono_f
+                prev_mono_f = mono_f
+                last_wall = wall_i
+                have_last = True
+                last_type_b = rtype_b
             # ---- content -----------------------------------------------------------------------
             if rtype_b == b"showing_start":
                 continue

@@ -7,21 +7,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-_MINUTES: dict[bytes, tuple[bytes, int]] = {}  # b"2026-11-28T18:24" -> (offset, epoch ms)
+_MINUTES: dict[bytes, tuple[bytes, int]] = {}  # b"2026-11-28T18:24:" -> (offset, epoch ms)
 
 
 def wall_ms(text: bytes) -> int:
     """Epoch milliseconds of an RFC 3339 time with an offset. Raises ValueError."""
-    got = _MINUTES.get(text[:16])
-    if got is not None and got[0] == text[23:] and text[19:20] == b".":
-        return got[1] + round(float(text[17:23]) * 1000)
+    got = _MINUTES.get(text[:17])
+    # (the same checks as below: a result never depends on which minutes were read before)
+    if got is not None and got[0] == text[23:] and text[19:20] == b"." \
+            and text[17:19].isdigit() and text[20:23].isdigit():
+        return got[1] + int(text[17:19]) * 1000 + int(text[20:23])
     if (len(text) == 29 and text[10:11] == b"T" and text[16:17] == b":"
             and text[19:20] == b"." and text[23:24] in (b"+", b"-")
             and text[17:19].isdigit() and text[20:23].isdigit()):
         base = _slow_ms(text[:16] + b":00.000" + text[23:])
         if len(_MINUTES) > 8192:
             _MINUTES.clear()
-        _MINUTES[text[:16]] = (text[23:], base)
+        _MINUTES[text[:17]] = (text[23:], base)
         return base + int(text[17:19]) * 1000 + int(text[20:23])
     return _slow_ms(text)
 
