@@ -165,8 +165,7 @@ def plan(config: ConfigOpt = Path("config.toml"),
 
 def _summary(rt: Any) -> None:
     for r in rt.runners:
-        errs = sorted(abs(x) for x in r.start_errors)
-        p99 = errs[min(len(errs) - 1, int(len(errs) * 0.99))] * 1000 if errs else 0.0
+        p99 = r.start_errors.quantile(0.99) * 1000
         _say(f"{r.screen.id}: {r.shown} showings, worst gap today "
                   f"{r.worst_gap_today:.1f} s, start error p99 {p99:.1f} ms")
 

@@ -55,7 +55,7 @@ _NOTDEF_PROBES = ("\U0010fffd", "\u0378")
 
 @functools.lru_cache(maxsize=32)
 def _notdef(path: str) -> frozenset[tuple[tuple[int, int], bytes]]:
-    font = ImageFont.truetype(path, size=16)
+    font = _font_at(path, 16)
     return frozenset(_mask_key(font, ch) for ch in _NOTDEF_PROBES)
 
 
@@ -76,7 +76,10 @@ def _missing(path: str, text: str) -> list[str]:
     return [ch for ch in dict.fromkeys(text) if not ch.isspace() and _lacks(path, ch)]
 
 
-@functools.lru_cache(maxsize=12)
+# Each FreeType face maps its whole font file, and the pages it touches count in the daemon's
+# RSS once per face (a CJK font is ~5 MB): keep few. Creating one takes about a millisecond,
+# and rendered frames are cached by the drivers, so faces are rarely needed twice.
+@functools.lru_cache(maxsize=4)
 def _font_at(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size=size)
 

@@ -86,7 +86,7 @@ def _tail(path: Path) -> tuple[bytes | None, int, bytes]:
 class LogWriter:
     def __init__(self, log_dir: Path, key: bytes, tz: ZoneInfo, clock: Clock, *, run_id: str,
                  boot_id: str, fsync: str = "every", batch_ms: int = 1000,
-                 buffer_records: int = 10000,
+                 buffer_records: int = 10000, write_buffer: int = 0,
                  on_error: Callable[[str], None] = lambda _m: None) -> None:
         self.dir = log_dir
         self._key = key
@@ -118,6 +118,11 @@ class LogWriter:
         self._offset: float | None = None  # wall - mono at the last record
         self.path: Path | None = None
         self.records_written = 0
+        # write_buffer > 0 (simulate only): lines are collected and written in blocks of
+        # about that many bytes; a crash loses the block, so a real run never does this
+        self._wbuf_max = write_buffer
+        self._wbuf: list[bytes] = []
+        self._wbuf_len = 0
 
     # ---- opening -------------------------------------------------------------------------
     def open(self) -> list[dict[str, Any]]:
@@ -251,6 +256,7 @@ class LogWriter:
         if self._fd < 0:
             return
         try:
+            self._drain()
             # the `dropped` note goes where the lost records were: before the first waiting
             # record younger than them (so run_start, never dropped, stays first)
             while self._pending:
@@ -279,6 +285,7 @@ class LogWriter:
         if not self._fsync_every:
             now = self._clock.monotonic()
             if now - self._last_sync >= self._batch_s:
+                self._drain()
                 os.fsync(self._fd)
                 self._last_sync = now
 
@@ -298,6 +305,18 @@ class LogWriter:
                 self._rotate(day)
         line, mac = self._enc.line(self._mac, self._seq, rtype, self._iso(wall_s),
                                    round(mono, 3), fields)
+        if self._wbuf_max:
+            self._wbuf.append(line)
+            self._wbuf_len += len(line)
+            self._seq += 1
+            self._mac = mac
+            self.records_written += 1
+            if self._wbuf_len >= self._wbuf_max:
+                try:
+                    self._drain()
+                except OSError as exc:  # the block stays; the next record retries it
+                    self._failed(exc)
+            return
         try:
             n = os.write(self._fd, line)
             if n != len(line):
@@ -315,9 +334,28 @@ class LogWriter:
         self._mac = mac
         self.records_written += 1
 
+    def _drain(self) -> None:
+        """Write the collected block (write_buffer mode); on failure take back what part of
+        it reached the file and keep the block."""
+        if not self._wbuf:
+            return
+        block = b"".join(self._wbuf)
+        try:
+            n = os.write(self._fd, block)
+            if n != len(block):
+                raise OSError(errno.ENOSPC, "short write")
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(block)
+        self._wbuf.clear()
+        self._wbuf_len = 0
+
     def _rotate(self, day: date) -> None:
         nxt = file_name(day, 0)
         self._write(("seal", self._clock.time(), self._clock.monotonic(), {"next_file": nxt}))
+        self._drain()
         os.fsync(self._fd)
         self._open_file(day, 0)
 
@@ -334,7 +372,7 @@ class LogWriter:
 
     def close(self) -> None:
         with self._lock:
-            self._flush()
+            self._flush()  # drains the block too
             if self._fd >= 0:
                 with contextlib.suppress(OSError):
                     os.fsync(self._fd)

@@ -93,7 +93,9 @@ class Runtime:
             boot_id=boot_id() if not settings.virtual else "virtual-" + secrets.token_hex(4),
             fsync="batch" if settings.virtual else cfg.log.fsync,
             batch_ms=10**12 if settings.virtual else cfg.log.batch_ms,  # simulate: at close
-            buffer_records=cfg.log.buffer_records, on_error=lambda m: settings.say(f"LOG: {m}"),
+            buffer_records=cfg.log.buffer_records,
+            write_buffer=1 << 16 if settings.virtual else 0,
+            on_error=lambda m: settings.say(f"LOG: {m}"),
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []

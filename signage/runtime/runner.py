@@ -29,6 +29,7 @@ from ..driver import ContentRejected, Driver, ItemKind, ScreenUnavailable, Showa
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import CLOCK_STEP_S
+from .errstats import StartErrors
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own
 LAST_RESORT_TEXT = "防范电信诈骗，人人参与，家家受益"
@@ -89,7 +90,7 @@ class ScreenRunner:
         self._today: date | None = None
         self._pending_site: tuple[Site, Screen] | None = None
         self.shown = 0
-        self.start_errors: list[float] = []
+        self.start_errors = StartErrors()
         self._w2m = 0.0
         self._synced = False
         self._stepped = False
@@ -298,7 +299,7 @@ class ScreenRunner:
         self._sync()
         proven = self._on_proven
         self._last_ok = self._on_proven = t_conf
-        self.start_errors.append(t_conf - self._mono_of(entry.start_ms))
+        self.start_errors.add(t_conf - self._mono_of(entry.start_ms))
         if self.on is not None:
             # the item replaced is credited until the new one is confirmed, but never past
             # what was proven: its planned end, or the last healthy check after it. A daemon
