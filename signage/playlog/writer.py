@@ -41,6 +41,9 @@ class Head:
     mac: str
 
 
+#: a log that cannot be written is reported again this often while it lasts
+ERROR_REPEAT_S = 60.0
+
 def file_name(day: date, part: int) -> str:
     return f"signage-{day.isoformat()}{'' if part == 0 else f'.{part}'}.jsonl"
 
@@ -108,6 +111,7 @@ class LogWriter:
         self._drop_span: list[float] = []
         self._on_error = on_error
         self.error: str | None = None
+        self._error_said = 0.0  # monotonic time the current error was last reported
         self._fd = -1
         self._size = 0
         self._day: date | None = None
@@ -290,11 +294,16 @@ class LogWriter:
                 self._last_sync = now
 
     def _failed(self, exc: OSError) -> None:
-        msg = f"cannot write the log {self.path}: {exc.strerror or exc}"
+        base = f"cannot write the log {self.path}: {exc.strerror or exc}"
+        msg = base
         if exc.errno == errno.ENOSPC:
-            msg += f"; {len(self._pending)} records wait in memory"
-        if self.error != msg:
+            msg += f"; {len(self._pending) + len(self._wbuf)} records wait in memory"
+        # said when it starts or changes, then once a minute (not at every record)
+        now = self._clock.monotonic()
+        if self.error is None or not self.error.startswith(base) or \
+                now - self._error_said >= ERROR_REPEAT_S:
             self._on_error(msg)
+            self._error_said = now
         self.error = msg
 
     def _write(self, pending: Pending) -> None:
