@@ -215,8 +215,9 @@ class LogWriter:
             wall_s = self._clock.time()
             mono = self._clock.monotonic()
             offset = wall_s - mono
-            if self._offset is not None and abs(offset - self._offset) > CLOCK_STEP_S:
-                step = offset - self._offset
+            last = self._offset
+            if last is not None and not -CLOCK_STEP_S <= offset - last <= CLOCK_STEP_S:
+                step = offset - last
                 self._queue(("clock_step", wall_s, mono, {
                     "step_s": round(step, 3),
                     "from": self._iso(wall_s - step), "to": self._iso(wall_s)}))
@@ -228,7 +229,8 @@ class LogWriter:
                 return
             try:  # the common case: nothing waits, write at once
                 self._write(rec)
-                self._sync_batch()
+                if not self._fsync_every:
+                    self._sync_batch()
             except OSError as exc:
                 self._queue(rec)
                 self._failed(exc)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from ..driver import ContentRejected, Driver, ItemKind, ScreenUnavailable, Showable
@@ -88,6 +88,7 @@ class ScreenRunner:
         self._af_ref: float | None = None  # mono: end (e2s) or start (s2s) of last AF showing
         self.worst_gap_today = 0.0
         self._today: date | None = None
+        self._today_span = (0.0, 0.0)  # wall times [start, end) of self._today
         self._pending_site: tuple[Site, Screen] | None = None
         self.shown = 0
         self.start_errors = StartErrors()
@@ -355,8 +356,13 @@ class ScreenRunner:
                         start=start_iso, start_mono=round(t_conf, 3))
 
     def _note_gap(self, t: float) -> None:
-        day = datetime.fromtimestamp(self._wall_of(t), self.site.tz).date()
-        if day != self._today:
+        wall = self._wall_of(t)
+        if not self._today_span[0] <= wall < self._today_span[1]:  # a new day (or a step)
+            tz = self.site.tz
+            day = datetime.fromtimestamp(wall, tz).date()
+            nxt = day + timedelta(days=1)
+            self._today_span = (datetime(day.year, day.month, day.day, tzinfo=tz).timestamp(),
+                                datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp())
             self._today = day
             self.worst_gap_today = 0.0
         if self._af_ref is not None:
