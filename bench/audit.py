@@ -180,16 +180,19 @@ def _rss_mb(ru_maxrss_kb: int) -> float:
     return ru_maxrss_kb / 1024.0
 
 
-def run_audit(logdir: Path, keyfile: Path, jobs: int
+def run_audit(logdir: Path, keyfile: Path, jobs: int, pure: bool = False,
               ) -> tuple[float, float, float, dict[str, Any]]:
     """Run the audit in a child; (wall s, CPU s of the child and its workers, child peak RSS
-    MB, JSON result)."""
+    MB, JSON result). ``pure``: without the compiled scanner (SIGNAGE_PURE_PYTHON=1)."""
+    env = dict(os.environ)
+    if pure:
+        env["SIGNAGE_PURE_PYTHON"] = "1"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "signage.audit", str(logdir), "--key", str(keyfile),
          "--format", "json", "--jobs", str(jobs)],
-        capture_output=True, check=False, cwd=ROOT)
+        capture_output=True, check=False, cwd=ROOT, env=env)
     dt = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode not in (0, 1):
@@ -247,6 +250,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None,
                     help="generate into (or reuse) this directory instead of a temporary one")
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--pure", action="store_true",
+                    help="audit without the compiled scanner (SIGNAGE_PURE_PYTHON=1)")
     args = ap.parse_args()
 
     import tempfile
@@ -269,9 +274,13 @@ def main() -> None:
     size = sum(p.stat().st_size for p in logdir.glob("signage-*.jsonl"))
     print(f"log: {args.screens} screens x {args.days} days, {size / 1e6:,.0f} MB")
 
-    dt, cpu, rss, result = run_audit(logdir, keyfile, args.jobs)
+    from signage.audit.scan import compiled_available
+
+    scanner = "pure Python" if args.pure or not compiled_available() else "compiled"
+    dt, cpu, rss, result = run_audit(logdir, keyfile, args.jobs, args.pure)
     ours = {s["screen"]: s["max_gap_s"] for s in result["screens"]}
-    print(f"signage audit (--jobs {args.jobs}): {dt:.2f} s wall, {cpu:.2f} s CPU, "
+    print(f"signage audit (--jobs {args.jobs}, {scanner} scanner): {dt:.2f} s wall, "
+          f"{cpu:.2f} s CPU, "
           f"{records / dt:,.0f} records/s, peak RSS {rss:.1f} MB, "
           f"verdict {result['verdict']}, integrity intact: {result['integrity']['intact']}")
     if not args.skip_duckdb:
