@@ -93,7 +93,8 @@ static int wall_ms(const char *t, Py_ssize_t len, int64_t *out)
     const int hh = d2(t + 11), mi = d2(t + 14), ss = d2(t + 17);
     const int ms = (t[20] - '0') * 100 + d2(t + 21);
     const int oh = d2(t + 24), om = d2(t + 27);
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || hh > 23 || mi > 59 || oh > 23 || om > 59)
+    /* (years 1 and 9999 are left to Python: an offset can take them out of range) */
+    if (y < 2 || y > 9998 || mo < 1 || mo > 12 || d < 1 || hh > 23 || mi > 59 || oh > 23 || om > 59)
         return 0;
     const int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (d > mdays[mo - 1] + (mo == 2 && leap))
@@ -120,16 +121,22 @@ static int mono_num(const char *p, const char *end, double *out)
         p++;
     }
     const char *s = p;
-    for (; p < end && is_digit(*p); p++, nd++)
+    for (; p < end && is_digit(*p); p++) {
+        if (++nd > 15)
+            return 0;
         m = m * 10 + (*p - '0');
-    if (p == s || nd > 15)
+    }
+    if (p == s)
         return 0;
     if (p < end && *p == '.') {
         const char *f = ++p;
-        for (; p < end && is_digit(*p); p++, nd++)
+        for (; p < end && is_digit(*p); p++) {
+            if (++nd > 15)
+                return 0;
             m = m * 10 + (*p - '0');
+        }
         frac = (int)(p - f);
-        if (frac == 0 || nd > 15)
+        if (frac == 0)
             return 0;
     }
     if (p != end)

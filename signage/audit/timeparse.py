@@ -35,7 +35,10 @@ def _slow_ms(text: bytes) -> int:
         raise ValueError(f"not an RFC 3339 time: {text[:40]!r}") from None
     if dt.tzinfo is None:
         raise ValueError(f"time without an offset: {text[:40]!r}")
-    return _dt_ms(dt)
+    try:
+        return _dt_ms(dt)
+    except OverflowError:  # year 1 or 9999, moved out of range by its offset
+        raise ValueError(f"not an RFC 3339 time: {text[:40]!r}") from None
 
 
 def _dt_ms(dt: datetime) -> int:

@@ -269,3 +269,29 @@ def test_read_task_cuts_whole_lines(tmp_path_factory: pytest.TempPathFactory, le
             assert final or data.endswith(b"\n")
         got.append(data)
     assert b"".join(got) == body
+
+
+@compiled
+@pytest.mark.parametrize("wall, mono", [
+    ("0001-01-01T00:00:00.000+08:00", 5001.0), ("9999-12-31T23:59:59.999-08:00", 5001.0),
+    ("0002-01-01T00:00:00.000+08:00", 5001.0), ("2028-02-29T08:00:00.000+08:00", 5001.0),
+    ("2026-02-29T08:00:00.000+08:00", 5001.0), ("2026-11-30T24:00:00.000+08:00", 5001.0),
+    ("2026-11-30T08:00:75.000+08:00", 5001.0), ("2026-11-30T08:00:00.000+24:00", 5001.0),
+    ("2026-11-30T08:00:00.000-00:00", 5001.0), ("2026-11-30T08:00: 1.000+08:00", 5001.0),
+    ("2026-11-30T08:00:00.000+08:00", 5001.000000000001), ("2026-11-30T08:00:00.000+08:00", 1e20),
+    ("2026-11-30T08:00:00.000+08:00", 123456789012345678901234567890),
+])
+def test_odd_header_times_are_judged_alike(wall: str, mono: float) -> None:
+    """Times at the edges of what the compiled path accepts (it hands the rest to scan.py)."""
+    steps = [("showing_start", 1.0, "s1", "a", None, "completed", 0)] * 3
+    lines = make_lines(steps)
+    rec = json.loads(lines[2])
+    rec.pop("mac")
+    rec["wall"], rec["mono"] = wall, mono
+    prev = lines[1][-67:-3]
+    lines[2], prev = fmt.encode(KEY, prev, rec)
+    rec = json.loads(lines[3])
+    rec.pop("mac")
+    lines[3], _ = fmt.encode(KEY, prev, rec)
+    both(b"".join(lines), final=True)
+    both(b"".join(lines), final=True)  # the minute caches warm
