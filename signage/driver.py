@@ -121,6 +121,10 @@ class DriverContext:
 class Health:
     ok: bool
     detail: str = ""
+    #: when ok: the instant (on ``ctx.clock.monotonic()``) up to which the driver can vouch
+    #: that the screen was up, e.g. an LED board's last answer; None means "now". The runtime
+    #: credits the item on screen no further than this (and never past the time of the call).
+    as_of: float | None = None
 
 
 class Driver(abc.ABC):

@@ -222,8 +222,11 @@ class ScreenRunner:
                                 error="unavailable", message=health.detail[:500])
                 self._go_down(health.detail or "unhealthy")
                 return
-            self._last_ok = now
-            self._on_proven = now
+            self._last_ok = now  # paces the polls: the next one a second from this check
+            # proven up to what the driver vouches for (an LED board's last answer), not
+            # later than now, and never moved back before an earlier proof (a confirmation)
+            vouched = now if health.as_of is None else min(now, health.as_of)
+            self._on_proven = max(self._on_proven, vouched)
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
