@@ -7,6 +7,10 @@ pages that the board scrolls with "continuous move left".
 
 On-screen instant: the moment the board's ACK has been decoded (``confirm = true``), or the
 moment the frame has left the port (``confirm = false``), read on ``ctx.clock.monotonic()``.
+
+Health: the board's last answer (an ACK to a show, or a ping reply) is the last instant the
+driver can vouch for; ``health()`` pings (A2 00, one attempt) once that answer is ``ping_s``
+old, and reports it as ``Health.as_of`` so the runtime never credits a showing past it.
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ class LedDriver(Driver):
         self._prepared: tuple[tuple[object, ...], AreaUpdate] | None = None
         self._prepared_wire: float | None = None  # wire time of the prepared frame
         self._wire_seen: float | None = None  # EWMA of the wire times behind self._latency
+        #: ctx.clock.monotonic() of the board's last answer (ACK or ping reply): the last
+        #: instant the board is known to have been there
+        self._contact: float | None = None
 
     # ---- validate time -------------------------------------------------------------------
     @classmethod
@@ -125,6 +132,7 @@ class LedDriver(Driver):
             raise ScreenUnavailable("led options: " + "; ".join(self._problems))
         if self.ctx.virtual:
             return
+        self._contact = None
         try:
             self._link.open()
             self.ping()
@@ -136,10 +144,11 @@ class LedDriver(Driver):
             raise ScreenUnavailable(self._last_error) from exc
         self._last_error = ""
 
-    def ping(self) -> tuple[Outcome, float]:
+    def ping(self, *, retries: int | None = None) -> tuple[Outcome, float]:
         """Ping the board; (outcome, round trip in seconds). Raises LinkDown/NoReply/Nacked."""
         start = time.monotonic()
-        outcome = self._board.ping()
+        outcome = self._board.ping(retries=retries)
+        self._contact = self.ctx.clock.monotonic()
         self.last_outcome = outcome
         return outcome, time.monotonic() - start
 
@@ -193,7 +202,19 @@ class LedDriver(Driver):
             return Health(ok=False, detail=self._last_error)
         if not self._link.is_open:
             return Health(ok=False, detail=f"{self.opts.port} is not open")
-        return Health(ok=True, detail=f"{self.opts.port} @ {self.opts.baud}")
+        last = self._contact
+        now = self.ctx.clock.monotonic()
+        if self.opts.ping_s > 0 and (last is None or now - last >= self.opts.ping_s):
+            try:
+                self.ping(retries=0)  # one attempt: a board that is there answers at once
+            except (LinkDown, NoReply, Nacked) as exc:
+                ago = "" if last is None else f"; its last answer was {now - last:.1f} s ago"
+                self._fail(f"{self.opts.port}: board did not answer a ping: {exc}{ago}")
+                return Health(ok=False, detail=self._last_error)
+            last, now = self._contact, self.ctx.clock.monotonic()
+        age = "no answer yet" if last is None else f"last answer {now - last:.1f} s ago"
+        return Health(ok=True, detail=f"{self.opts.port} @ {self.opts.baud}, {age}",
+                      as_of=last)
 
     # ---- internals -------------------------------------------------------------------------
     def _build(self, item: Showable) -> AreaUpdate:
@@ -278,6 +299,8 @@ class LedDriver(Driver):
             raise ScreenUnavailable(self._last_error) from exc
         confirmed = self.ctx.clock.monotonic()
         outcome = self.last_outcome
+        if outcome.response is not None:  # an ACK (confirm = false: nothing came back)
+            self._contact = confirmed
         if outcome.attempts > 1:
             self.ctx.event("led_resend", {"attempts": outcome.attempts,
                                           "problems": list(outcome.problems)})

@@ -5,6 +5,7 @@ discipline of the board (one request outstanding, bounded resends). Every read h
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol, cast
@@ -159,7 +160,10 @@ class Outcome:
 
 
 class Board:
-    """One BX-5E on a link: addressing, timeouts and the resend policy."""
+    """One BX-5E on a link: addressing, timeouts and the resend policy.
+
+    One request is outstanding at a time: a whole exchange (every resend and its reply) holds
+    a lock, so a ping from another thread never lands between a frame and its ACK."""
 
     def __init__(self, link: Link, *, address: int, device_type: int, timeout_s: float,
                  retries: int) -> None:
@@ -168,20 +172,28 @@ class Board:
         self.device_type = device_type
         self.timeout_s = timeout_s
         self.retries = retries
+        self._exchange = threading.Lock()
 
     def frame(self, data: bytes) -> bytes:
         return encode_frame(data, dst=self.address, device_type=self.device_type)
 
-    def ping(self) -> Outcome:
+    def ping(self, *, retries: int | None = None) -> Outcome:
         """Any well-formed reply means the board is there (manual §5.5.1)."""
-        return self.command(ping_request(), confirm=True, any_reply=True)
+        return self.command(ping_request(), confirm=True, any_reply=True, retries=retries)
 
-    def command(self, data: bytes, *, confirm: bool = True, any_reply: bool = False) -> Outcome:
+    def command(self, data: bytes, *, confirm: bool = True, any_reply: bool = False,
+                retries: int | None = None) -> Outcome:
         """Send a request; with ``confirm`` wait for the ACK, resending the whole frame on
-        silence, a garbled reply, or NACK busy/CRC. Raises LinkDown, NoReply, Nacked."""
+        silence, a garbled reply, or NACK busy/CRC (``retries`` times, default the board's).
+        Raises LinkDown, NoReply, Nacked."""
+        with self._exchange:
+            return self._command(data, confirm, any_reply,
+                                 self.retries if retries is None else retries)
+
+    def _command(self, data: bytes, confirm: bool, any_reply: bool, retries: int) -> Outcome:
         frame = self.frame(data)
         problems: list[str] = []
-        attempts = self.retries + 1
+        attempts = retries + 1
         for attempt in range(1, attempts + 1):
             self.link.send(frame)
             if not confirm:

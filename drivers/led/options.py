@@ -17,6 +17,7 @@ from .codec import DEVICE_TYPES, SUPPORTED_MODELS, WILDCARD
 BAUD_RATES = (9600, 57600)
 COLORS = ("red", "green", "yellow")
 MAX_SIDE = 4096  # a sanity bound; the area fields are 16-bit
+PING_S_RANGE = (1.0, 600.0)  # health is polled about once a second: a shorter interval is moot
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class LedOptions:
     retries: int = 2
     brightness: int | None = None
     area_id: int = 0
+    ping_s: float = 5.0
 
     @property
     def font_pattern(self) -> str:
@@ -137,6 +139,7 @@ def parse_options(options: Mapping[str, Any], width: int,
     real("scroll_px_per_s", 0.0, 1000.0, "allowed: a number > 0 and ≤ 1000 (measure it on "
          "your board)", 32.0)
     real("timeout_s", 0.0, 60.0, "allowed: seconds > 0 and ≤ 60", 1.0)
+    _ping_s(options.get("ping_s", 5.0), values, bad)
 
     confirm = options.get("confirm", True)
     if not isinstance(confirm, bool):
@@ -180,6 +183,17 @@ def _model(model: Any, values: dict[str, Any], bad: Callable[[str, str, str], No
     else:
         values["device_type"] = device_type
         values["model"] = name
+
+
+def _ping_s(raw: Any, values: dict[str, Any], bad: Callable[[str, str, str], None]) -> None:
+    lo, hi = PING_S_RANGE
+    val = _number(raw)
+    if val is None or not (val == 0 or lo <= val <= hi):
+        bad("ping_s", f"{raw!r} is not allowed", f"allowed: seconds between {lo:g} and {hi:g} "
+            "(how long the board may go without answering before health pings it), or 0 "
+            "to never ping (then nothing proves the board up between switches)")
+    else:
+        values["ping_s"] = val
 
 
 def _check_font(pattern: str, bad: Callable[[str, str, str], None]) -> None:
