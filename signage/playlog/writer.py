@@ -117,6 +117,7 @@ class LogWriter:
         self._day: date | None = None
         self._day_end = float("inf")  # wall time at which the current file's day ends
         self._part = 0
+        self._sealed: date | None = None  # the day a seal names whose file is not open yet
         self._seq = 0
         self._mac = fmt.GENESIS
         self._offset: float | None = None  # wall - mono at the last record
@@ -364,11 +365,19 @@ class LogWriter:
         self._wbuf_len = 0
 
     def _rotate(self, day: date) -> None:
-        nxt = file_name(day, 0)
-        self._write(("seal", self._clock.time(), self._clock.monotonic(), {"next_file": nxt}))
+        if self._sealed is None:
+            nxt = file_name(day, 0)
+            self._write(("seal", self._clock.time(), self._clock.monotonic(),
+                         {"next_file": nxt}))
+            self._sealed = day
+        # a rotation that failed after its seal was written (a full disk: the seal waits in
+        # the block, or the next file cannot be made) is retried without a second seal, into
+        # the file that seal names
+        day = self._sealed
         self._drain()
         os.fsync(self._fd)
         self._open_file(day, 0)
+        self._sealed = None
 
     def rotate_if_due(self) -> None:
         """Called at local midnight (and harmlessly at any time): rotate when the day changed."""

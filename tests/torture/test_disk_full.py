@@ -243,3 +243,56 @@ def test_simulate_block_writer_keeps_every_record_across_a_full_disk(tmpfs: Path
     assert len(recs) - (1 if dropped else 0) + dropped == n
     report("disk full: simulate blocks", records=len(recs), appended=n, dropped=dropped,
            errors=len(errors))
+
+
+def test_block_writer_full_at_midnight_seals_the_day_once(tmpfs: Path) -> None:
+    """The disk is full when the day changes: the seal waits in simulate's block with the
+    records before it. Once space returns the day's file ends with that one seal (a second
+    seal after it would be a seal that is not its file's last record: an integrity break)
+    and the chain goes on in the next day's file."""
+    from zoneinfo import ZoneInfo
+
+    from signage.playlog import format as lf
+    from signage.playlog.writer import LogWriter
+    from signage.runtime.clock import VirtualClock
+
+    tz = ZoneInfo("Asia/Shanghai")
+    clock = VirtualClock(datetime(2026, 11, 30, 23, 59, 0, tzinfo=tz).timestamp())
+    key = b"k" * 32
+    errors: list[str] = []
+    w = LogWriter(tmpfs / "log", key, tz, clock, run_id="r" * 12, boot_id="virtual-test",
+                  fsync="batch", batch_ms=10**12, write_buffer=1 << 16,  # as simulate
+                  on_error=errors.append)
+    w.open()
+    fields = {"screen": "s1", "item": "af-01", "anti_fraud": True, "planned": "x",
+              "planned_mono": 1.0, "start": "x", "start_mono": 1.0}
+
+    def write(k: int) -> None:
+        for _ in range(k):
+            clock.sleep_until(clock.monotonic() + 1.0)
+            w.append("showing_start", **fields)
+
+    write(30)  # all still in the block: the rotation is the first write to fail
+    filler = fill(tmpfs)
+    write(60)  # across midnight while full
+    assert errors
+    filler.unlink()
+    write(10)
+    w.close()
+    assert w.error is None, w.error
+    files = sorted((tmpfs / "log").glob("*.jsonl"))
+    assert [p.name for p in files] == ["signage-2026-11-30.jsonl", "signage-2026-12-01.jsonl"]
+    prev = lf.GENESIS
+    seq = 0
+    for p in files:
+        recs = p.read_bytes().splitlines()
+        types = [lf.decode(r)["type"] for r in recs]
+        seals = [i for i, t in enumerate(types) if t == "seal"]
+        if p is files[0]:
+            assert seals == [len(recs) - 1], f"{p.name}: seals at {seals} of {len(recs)}"
+        else:
+            assert seals == []
+        for r in recs:
+            mac = lf.verify(key, prev, r)
+            assert mac is not None and lf.decode(r)["seq"] == seq
+            prev, seq = mac, seq + 1
