@@ -43,7 +43,7 @@ from .events import (
     ChunkScan,
 )
 from .records import json_str, rare, showing_slow, slow_header, utf8
-from .timeparse import mono_ms, wall_ms
+from .timeparse import mono_ms, mono_s, wall_ms
 
 try:
     from . import _fastscan as _fast
@@ -160,7 +160,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     if startswith(run_boot, te) and startswith(_MONO_KEY, te + lrb + 29):
                         w = te + lrb
                         pend = find(b",", w + 38, nl)
-                        mono_f = float(data[w + 38:pend])
+                        mono_f = mono_s(data[w + 38:pend])
                         rtype_b = data[pos + lsn:te]
                         wall_i = wall_ms(data[w:w + 29])  # ValueError: malformed
                         seq += 1
@@ -183,7 +183,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                             out.bad_version = (v, idx)
                         raise _Bad(f"format version {v}")
                     wall_i = wall_ms(wall_b)  # ValueError: malformed
-                    mono_f = float(mono_b)
+                    mono_f = mono_s(mono_b)
                     if idx > 0 and seq_next != b"\0" and rseq != seq + 1:
                         what = "repeats or goes back" if rseq <= seq else "skips"
                         problem("sequence", idx, rseq,

@@ -6,6 +6,7 @@ else goes through ``datetime.fromisoformat``."""
 from __future__ import annotations
 
 from datetime import datetime
+from math import isfinite
 
 _MINUTES: dict[bytes, tuple[bytes, int]] = {}  # b"2026-11-28T18:24:" -> (offset, epoch ms)
 
@@ -51,5 +52,18 @@ def _dt_ms(dt: datetime) -> int:
 
 
 def mono_ms(text: bytes | float | int) -> int:
-    """Milliseconds of a monotonic number with at most 3 decimals (the writer rounds)."""
-    return round(float(text) * 1000)
+    """Milliseconds of a monotonic number with at most 3 decimals (the writer rounds).
+    Raises ValueError, also for an infinity (``1e400`` reads as one) or a NaN."""
+    try:
+        return round(float(text) * 1000)
+    except OverflowError:  # malformed, not a crash
+        raise ValueError(f"not a finite number: {text!r:.40}") from None
+
+
+def mono_s(text: bytes) -> float:
+    """A record's ``mono`` in seconds. Raises ValueError unless it is a finite number: an
+    infinity or a NaN would poison the scan's time comparisons for the lines after it."""
+    v = float(text)
+    if not isfinite(v):
+        raise ValueError(f"not a finite number: {text[:40]!r}")
+    return v

@@ -68,6 +68,25 @@ def test_edited_record(log: Path, tmp_path: Path) -> None:
     assert (f["file"], f["line"]) == (D2, i + 1)  # type: ignore[index]
 
 
+@pytest.mark.parametrize("field", [b'"mono":', b'"end_mono":'])
+@pytest.mark.parametrize("value", [b"1e400", b"-1e400", b"Infinity", b"NaN"])
+def test_edited_number_out_of_float_range(log: Path, tmp_path: Path, field: bytes,
+                                          value: bytes) -> None:
+    """A number edited to one no float holds (1e400 reads as infinity) is a damaged record,
+    exit 2, by both scanners: not an internal error (exit 3, as if the file were unreadable),
+    nor a NaN that garbles the times of the records after it."""
+    ls = lines(log / D2)
+    i = next(n for n, ln in enumerate(ls) if b'"type":"showing"' in ln and n > 5)
+    at = ls[i].index(field) + len(field)
+    end = ls[i].index(b",", at)
+    ls[i] = ls[i][:at] + value + ls[i][end:]
+    write_lines(log / D2, ls)
+    for pure in ("1", "0"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SIGNAGE_PURE_PYTHON", pure)
+            _broken(tmp_path, log, "digest" if field == b'"end_mono":' else "malformed")
+
+
 def test_edited_digest(log: Path, tmp_path: Path) -> None:
     ls = lines(log / D2)
     ls[7] = ls[7][:-5] + (b"0" if ls[7][-5:-4] != b"0" else b"1") + ls[7][-4:]
