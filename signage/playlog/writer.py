@@ -230,11 +230,15 @@ class LogWriter:
                 return
             try:  # the common case: nothing waits, write at once
                 self._write(rec)
-                if not self._fsync_every:
-                    self._sync_batch()
             except OSError as exc:
                 self._queue(rec)
                 self._failed(exc)
+                return
+            if not self._fsync_every:
+                try:  # the record is written (or in the block): a failed sync never re-queues it
+                    self._sync_batch()
+                except OSError as exc:
+                    self._failed(exc)
 
     def _queue(self, rec: Pending) -> None:
         if len(self._pending) >= self._max_pending:

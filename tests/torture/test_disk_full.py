@@ -194,7 +194,9 @@ def test_full_log_disk_with_a_tiny_buffer_records_what_it_dropped(site: Callable
                "records_dropped" in v["causes"] for v in doc["violations"]), doc["violations"]
 
 
-def test_simulate_block_writer_keeps_every_record_across_a_full_disk(tmpfs: Path) -> None:
+@pytest.mark.parametrize("batch_ms", [10**12, 1000])
+def test_simulate_block_writer_keeps_every_record_across_a_full_disk(tmpfs: Path,
+                                                                     batch_ms: int) -> None:
     """`signage simulate` writes its log in blocks (write_buffer): a block that does not fit
     stays in memory, the failure is reported, and once space returns every record is in the
     file, in order, with an intact chain."""
@@ -208,7 +210,7 @@ def test_simulate_block_writer_keeps_every_record_across_a_full_disk(tmpfs: Path
     clock = VirtualClock(1_764_547_200.0)
     key = b"k" * 32
     w = LogWriter(tmpfs / "log", key, ZoneInfo("Asia/Shanghai"), clock, run_id="r" * 12,
-                  boot_id="virtual-test", fsync="batch", batch_ms=10**12, write_buffer=4096,
+                  boot_id="virtual-test", fsync="batch", batch_ms=batch_ms, write_buffer=4096,
                   on_error=errors.append)
     w.open()
     fields = {"screen": "s1", "item": "af-01", "anti_fraud": True, "planned": "x",
