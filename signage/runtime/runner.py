@@ -399,14 +399,18 @@ class ScreenRunner:
         }
 
     def _clear(self, now: float, reason: str) -> None:
-        on = self.on
-        end = on.planned_end_mono if on is not None else now
-        self._end_showing(min(now, end), None, "")
+        """Closing time or the end of the plan. The clear is confirmed like a show (an LED
+        board's ACK, mpv's black frame), so it proves the screen was up until now: only then
+        is what was on credited to its planned end; a screen found down at the clear gets
+        the usual credit, up to its last proof."""
         try:
             self.driver.clear()
         except ScreenUnavailable as exc:
             self._go_down(str(exc))
             return
+        on = self.on
+        if on is not None:
+            self._end_showing(min(now, on.planned_end_mono), None, "")
         self.log.append("screen_clear", screen=self.screen.id, reason=reason)
 
     # ---- availability --------------------------------------------------------------------

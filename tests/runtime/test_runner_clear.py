@@ -1,0 +1,88 @@
+"""Closing time: what was on screen is credited to its planned end only when the clear is
+confirmed (it proves the screen was up until then). A screen found down at the clear gets
+the usual credit: up to its last proof, never up to the closing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from signage.driver import DriverContext, ScreenUnavailable
+from signage.load import load_site, screen_spec
+from signage.runtime.clock import VirtualClock
+from signage.runtime.runner import ScreenRunner
+from signage.runtime.showables import Showables
+from signage.timeutil import IsoFormatter
+from signage_drivers.simulator import SimulatorDriver
+from tests.conftest import small_site
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Records:
+    """The runner's log sink, kept in memory."""
+
+    def __init__(self) -> None:
+        self.recs: list[dict[str, Any]] = []
+
+    def append(self, rtype: str, **fields: Any) -> None:
+        self.recs.append({"type": rtype, **fields})
+
+
+class DiesAtClear(SimulatorDriver):
+    """The simulator, except that the board is gone by closing time: the clear fails."""
+
+    def clear(self) -> None:
+        raise ScreenUnavailable("no answer (unplugged)")
+
+
+def _run(tmp_path: Path, driver_cls: type[SimulatorDriver]) -> tuple[list[dict[str, Any]], float]:
+    cfg = small_site(tmp_path, max_gap=10.0, margin=1.0, af_s=(4.0, 5.0), store_s=(3.0,))
+    text = cfg.read_text("utf-8").replace('default = ["00:00-24:00"]',
+                                           'default = ["08:00-08:01"]')
+    cfg.write_text(text, "utf-8")
+    loaded = load_site(cfg, datetime(2026, 12, 1).date())
+    site = loaded.site
+    clock = VirtualClock(datetime(2026, 12, 1, 8, 0, tzinfo=TZ).timestamp())
+    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
+    drv = driver_cls(spec, DriverContext(clock=clock, run_dir=tmp_path / "var", virtual=True))
+    log = Records()
+    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
+                     poll_clips=False, iso=IsoFormatter(TZ))
+    r.start()
+    close_mono = clock.monotonic() + 60.0
+    while True:
+        t = r.wake_at()
+        if t > close_mono + 5:
+            break
+        clock.sleep_until(t)
+        r.act()
+    return log.recs, close_mono
+
+
+def _last_showing(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    return [r for r in recs if r["type"] == "showing"][-1]
+
+
+def test_a_confirmed_clear_credits_the_item_to_its_planned_end(tmp_path: Path) -> None:
+    recs, close = _run(tmp_path, SimulatorDriver)
+    last = _last_showing(recs)
+    assert recs[-1]["type"] == "screen_clear"
+    assert last["end_mono"] == pytest.approx(close, abs=0.01)
+    assert not any(r["type"] == "screen_down" for r in recs)
+
+
+def test_a_screen_down_at_the_clear_is_credited_only_to_its_last_proof(tmp_path: Path) -> None:
+    recs, close = _run(tmp_path, DiesAtClear)
+    last = _last_showing(recs)
+    # nothing proved the screen after the last confirmed show: the showing ends there
+    assert last["outcome"] == "cut_short"
+    assert last["end_mono"] == pytest.approx(last["start_mono"], abs=0.01)
+    assert last["end_mono"] < close - 1.0
+    down = [r for r in recs if r["type"] == "screen_down"]
+    assert down and "unplugged" in down[0]["reason"]
+    assert not any(r["type"] == "screen_clear" for r in recs)
