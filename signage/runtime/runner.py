@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from ..driver import ContentRejected, Driver, ItemKind, ScreenUnavailable, Showable
+from ..driver import (
+    ContentRejected,
+    Driver,
+    Health,
+    ItemKind,
+    ScreenUnavailable,
+    Showable,
+)
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import CLOCK_STEP_S
@@ -452,10 +459,24 @@ class ScreenRunner:
         self._backoff = BACKOFF_MIN_S
 
     def finish(self, reason: str) -> None:
-        """Stop: close the record of what is on screen, release the driver."""
+        """Stop: close the record of what is on screen, release the driver. In real time what
+        is on is credited up to what a last health check proves (an LED board's last answer),
+        as at any other check: nothing later will confirm it."""
         self._sync()
-        if self.on is not None:
-            self._end_showing(self.clock.monotonic(), None, reason)
+        on = self.on
+        if on is not None:
+            now = self.clock.monotonic()
+            end = now
+            if self._poll and self.up:
+                try:
+                    health: Health | None = self.driver.health()
+                except Exception:  # health never raises by contract; a plugin might
+                    health = None
+                if health is None or not health.ok:
+                    end = max(on.start_mono, min(now, self._on_proven))
+                elif health.as_of is not None:
+                    end = max(on.start_mono, min(now, max(self._on_proven, health.as_of)))
+            self._end_showing(end, None, reason)
         with contextlib.suppress(Exception):
             self.driver.close()
 

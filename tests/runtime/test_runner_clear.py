@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from signage.driver import DriverContext, ScreenUnavailable
+from signage.driver import DriverContext, Health, ScreenUnavailable
 from signage.load import load_site, screen_spec
 from signage.runtime.clock import VirtualClock
 from signage.runtime.runner import ScreenRunner
@@ -86,3 +86,39 @@ def test_a_screen_down_at_the_clear_is_credited_only_to_its_last_proof(tmp_path:
     down = [r for r in recs if r["type"] == "screen_down"]
     assert down and "unplugged" in down[0]["reason"]
     assert not any(r["type"] == "screen_clear" for r in recs)
+
+
+class VouchesOnlyForShows(SimulatorDriver):
+    """Healthy, but (like an LED board between pings) vouches only for its last confirmed
+    show."""
+
+    def show(self, item: Any) -> float:
+        self.last_answer = super().show(item)
+        return self.last_answer
+
+    def health(self) -> Health:
+        return Health(ok=True, as_of=self.last_answer)
+
+
+def test_a_stop_mid_item_credits_only_what_the_driver_vouches_for(tmp_path: Path) -> None:
+    cfg = small_site(tmp_path, max_gap=30.0, margin=1.0, af_s=(20.0,), store_s=(5.0,))
+    loaded = load_site(cfg, datetime(2026, 12, 1).date())
+    site = loaded.site
+    clock = VirtualClock(datetime(2026, 12, 1, 8, 0, tzinfo=TZ).timestamp())
+    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
+    drv = VouchesOnlyForShows(spec, DriverContext(clock=clock, run_dir=tmp_path / "var",
+                                                  virtual=True))
+    log = Records()
+    # poll_clips=True: the real-time behaviour (health checks every second)
+    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
+                     poll_clips=True, iso=IsoFormatter(TZ))
+    r.start()
+    t0 = clock.monotonic()
+    while clock.monotonic() < t0 + 7.0:
+        clock.sleep_until(min(r.wake_at(), t0 + 7.0))
+        r.act()
+    assert r.on is not None and r.on.start_mono == drv.last_answer
+    r.finish("stopped")
+    last = _last_showing(log.recs)
+    assert last["reason"] == "stopped"
+    assert last["end_mono"] == pytest.approx(drv.last_answer, abs=0.01)  # not 7 s later
