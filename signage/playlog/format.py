@@ -10,7 +10,13 @@ import hashlib
 import hmac
 import json
 import json.encoder
+import os
 from typing import Any
+
+try:
+    from . import _fastlog
+except ImportError:  # not built (no compiler where it was installed): the pure-Python path
+    _fastlog = None  # type: ignore[assignment]
 
 VERSION = 1
 GENESIS = b"0" * 64
@@ -65,18 +71,39 @@ class LineEncoder:
     boot, wall, mono, **fields}``, at a fraction of the cost for the records written most
     (``showing_start`` and ``showing``: a fixed set of keys in a fixed order, written by
     string templates). Any other record, or a hot one whose keys or value types differ, goes
-    through the JSON encoder. tests/test_log_format.py holds the two to the same bytes."""
+    through the JSON encoder. tests/test_log_format.py holds the two to the same bytes.
 
-    __slots__ = ("_boot", "_head", "_hmac", "_run")
+    The two hot records are made by the compiled encoder (``_fastlog.c``) when it is built and
+    not switched off (``SIGNAGE_PURE_PYTHON=1``, or ``compiled=False``); it declines anything
+    else, which then takes the Python path."""
 
-    def __init__(self, key: bytes, run: str, boot: str) -> None:
+    __slots__ = ("_boot", "_fast", "_head", "_hmac", "_run")
+
+    def __init__(self, key: bytes, run: str, boot: str, *, compiled: bool | None = None) -> None:
         self._hmac = Hmac(key)
         self._run, self._boot = run, boot
         self._head = f',"run":{_str(run)},"boot":{_str(boot)},"wall":'
+        if compiled is None:
+            compiled = self.compiled_available()
+        elif compiled and (_fastlog is None or _fastlog.VERSION != VERSION):
+            raise RuntimeError("the compiled encoder (signage.playlog._fastlog) is not built")
+        self._fast = (_fastlog.Encoder(key, run, boot) if compiled and _fastlog is not None
+                      and type(run) is str and type(boot) is str else None)
+
+    @staticmethod
+    def compiled_available() -> bool:
+        """Whether the compiled encoder is built, of this format version, and not switched
+        off (SIGNAGE_PURE_PYTHON, as for the audit's compiled scanner)."""
+        return (_fastlog is not None and _fastlog.VERSION == VERSION
+                and os.environ.get("SIGNAGE_PURE_PYTHON", "") in ("", "0"))
 
     def line(self, prev_mac: bytes, seq: int, rtype: str, wall: str, mono: float,
              fields: dict[str, Any]) -> tuple[bytes, bytes]:
         """(line with its newline, mac): as ``encode`` would make them."""
+        if self._fast is not None:
+            got = self._fast.line(prev_mac, seq, rtype, wall, mono, fields)
+            if got is not None:
+                return got
         try:
             keys = _TEMPLATES.get(rtype)
             if keys is not None and tuple(fields) == keys:
@@ -84,7 +111,7 @@ class LineEncoder:
             else:
                 rest = _ENCODER.encode(fields)
                 text = "," + rest[1:-1] if len(rest) > 2 else ""
-            if not -_BIG < mono < _BIG:
+            if not -_BIG < mono < _BIG or seq is True or seq is False:  # (int.__repr__: 1)
                 raise TypeError
             prefix = (f'{{"v":{VERSION},"seq":{int.__repr__(seq)},"type":{_str(rtype)}'
                       f'{self._head}{_str(wall)},"mono":{_frepr(mono)}{text}'
