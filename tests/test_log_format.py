@@ -292,6 +292,30 @@ def test_compiled_encoder_refuses_a_seq_int_cannot_print_like_python() -> None:
             e.line(PREV, 10**5000, "showing", WALL, 1.0, SHOWING)
 
 
+@pytest.mark.skipif(not BUILT, reason="signage.playlog._fastlog not built")
+def test_compiled_encoder_leaves_huge_strings_to_python_and_gives_back_its_buffer() -> None:
+    """Strings over 2**20 characters are declined (the size sums stay far below 2**31 where
+    Py_SSIZE_T is 32 bits); a line over 64 KiB does not leave its scratch buffer behind."""
+    import tracemalloc
+
+    enc = fmt.LineEncoder(KEY, "run", "boot", compiled=True)
+    assert enc._fast is not None
+    huge = _swap(SHOWING, "reason", "诈" * ((1 << 20) + 1))
+    assert enc._fast.line(PREV, 1, "showing", WALL, 1.0, huge) is None
+    assert enc.line(PREV, 1, "showing", WALL, 1.0, huge) == _expect(enc, 1, "showing", WALL,
+                                                                    1.0, huge)
+    big = _swap(SHOWING, "reason", "诈" * 200_000)  # ~1.2 MB of scratch while encoding
+    tracemalloc.start()
+    try:
+        got = enc._fast.line(PREV, 1, "showing", WALL, 1.0, big)
+        assert got is not None
+        del got
+        kept, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept < 100_000, kept
+
+
 def test_pure_python_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNAGE_PURE_PYTHON", "1")
     assert fmt.LineEncoder(KEY, "run", "boot")._fast is None

@@ -61,6 +61,11 @@ static Field SHOWING_START[] = {
 #undef F
 
 #define NFIELDS_MAX 13
+/* Longer strings are left to the Python path: with 15 strings of at most 6 bytes a character,
+   every size sum below stays far under 2^31, also where Py_ssize_t is 32 bits (armhf). */
+#define STR_MAX ((Py_ssize_t)1 << 20)
+/* A larger scratch buffer (a long reason) is given back after the line instead of kept. */
+#define BUF_KEEP ((Py_ssize_t)1 << 16)
 
 typedef struct {
     const char *name;
@@ -274,6 +279,11 @@ static int Encoder_init(Encoder *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "run and boot: str");
         return -1;
     }
+    if (PyUnicode_GET_LENGTH(run) > STR_MAX || PyUnicode_GET_LENGTH(boot) > STR_MAX) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "run and boot: at most 2**20 characters");
+        return -1;
+    }
     unsigned char k[64] = {0}, pad[64];
     if (key.len > 64)
         SHA256((const unsigned char *)key.buf, (size_t)key.len, k);
@@ -334,6 +344,8 @@ static PyObject *Encoder_line(Encoder *self, PyObject *const *args, Py_ssize_t n
             return NULL;
         Py_RETURN_NONE;
     }
+    if (PyUnicode_GET_LENGTH(wall) > STR_MAX)
+        Py_RETURN_NONE;
     const Template *t = NULL;
     for (int i = 0; i < NTEMPLATES && t == NULL; i++) {
         int is = is_name(rtype, TEMPLATES[i].pyname);
@@ -373,6 +385,8 @@ static PyObject *Encoder_line(Encoder *self, PyObject *const *args, Py_ssize_t n
                     return NULL;
                 Py_RETURN_NONE;
             }
+            if (PyUnicode_GET_LENGTH(v) > STR_MAX)
+                Py_RETURN_NONE;
             bound += str_bound(v);
             break;
         case T_BOOL:
@@ -488,6 +502,11 @@ static PyObject *Encoder_line(Encoder *self, PyObject *const *args, Py_ssize_t n
     l += mh;
     memcpy(l, mh_, 64);
     memcpy(l + 64, "\"}\n", 3);
+    if (self->cap > BUF_KEEP) {
+        PyMem_Free(self->buf);
+        self->buf = NULL;
+        self->cap = 0;
+    }
     PyObject *res = PyTuple_New(2);
     if (res == NULL) {
         Py_DECREF(line);

@@ -88,7 +88,8 @@ class LineEncoder:
         elif compiled and (_fastlog is None or _fastlog.VERSION != VERSION):
             raise RuntimeError("the compiled encoder (signage.playlog._fastlog) is not built")
         self._fast = (_fastlog.Encoder(key, run, boot) if compiled and _fastlog is not None
-                      and type(run) is str and type(boot) is str else None)
+                      and type(run) is str and type(boot) is str
+                      and len(run) <= 1 << 20 and len(boot) <= 1 << 20 else None)
 
     @staticmethod
     def compiled_available() -> bool:
