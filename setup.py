@@ -8,21 +8,17 @@ pure-Python scanner and the writer its pure-Python encoder, which give the same 
 
 from setuptools import Extension, setup
 
-setup(
-    ext_modules=[
-        Extension(
-            "signage.audit._fastscan",
-            sources=["signage/audit/_fastscan.c"],
-            libraries=["crypto"],
-            extra_compile_args=["-Wall", "-Wextra"],
-            optional=True,
-        ),
-        Extension(
-            "signage.playlog._fastlog",
-            sources=["signage/playlog/_fastlog.c"],
-            libraries=["crypto"],
-            extra_compile_args=["-Wall", "-Wextra"],
-            optional=True,
-        ),
-    ],
-)
+
+def fast_path(module: str) -> Extension:
+    """signage.<pkg>._<name> from signage/<pkg>/_<name>.c, with OpenSSL's SHA-256."""
+    return Extension(
+        f"signage.{module}",
+        sources=[f"signage/{module.replace('.', '/')}.c"],
+        depends=["signage/hmac_sha256.h"],
+        libraries=["crypto"],
+        extra_compile_args=["-Wall", "-Wextra"],
+        optional=True,
+    )
+
+
+setup(ext_modules=[fast_path("audit._fastscan"), fast_path("playlog._fastlog")])

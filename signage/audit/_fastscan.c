@@ -18,8 +18,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA256_Init & co: the fastest way to a SHA-256 */
-#include <openssl/sha.h>
+#include "../hmac_sha256.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -31,8 +30,7 @@
 
 typedef struct {
     PyObject_HEAD
-    SHA256_CTX inner;  /* after the key's inner pad */
-    SHA256_CTX outer;  /* after the key's outer pad */
+    HmacPads hmac;
     PyObject *screens; /* frozenset or None */
     PyObject *names;   /* dict: raw bytes -> decoded str (shared with scan.py) */
     PyObject *store;   /* dict: screen -> [first start, last end] (shared with scan.py) */
@@ -41,8 +39,6 @@ typedef struct {
     int has_anchor;
     long long anchor;
 } Scanner;
-
-static const char HEX[] = "0123456789abcdef";
 
 /* ---- small byte helpers ------------------------------------------------------------------- */
 
@@ -452,14 +448,8 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
         if (nl - pos <= 74 || memcmp(nl - 74, ",\"mac\":\"", 8) != 0 ||
             memcmp(nl - 2, "\"}", 2) != 0)
             break;
-        unsigned char in[32], dg[32];
-        SHA256_CTX c = self->inner;
-        SHA256_Update(&c, mac, 64);
-        SHA256_Update(&c, pos, (size_t)(nl - 74 - pos));
-        SHA256_Final(in, &c);
-        c = self->outer;
-        SHA256_Update(&c, in, 32);
-        SHA256_Final(dg, &c);
+        unsigned char dg[32];
+        hmac_digest(&self->hmac, mac, 64, pos, (size_t)(nl - 74 - pos), dg);
         const char *claimed = nl - 66;
         int ok = 1;
         for (int i = 0; i < 32; i++) {
@@ -555,21 +545,8 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
                                      &PyDict_Type, &names, &PyDict_Type, &store, &PyList_Type,
                                      &events, &anchor, &af))
         return -1;
-    unsigned char k[64], pad[64];
-    memset(k, 0, sizeof(k));
-    if (key.len > 64)
-        SHA256((const unsigned char *)key.buf, (size_t)key.len, k);
-    else
-        memcpy(k, key.buf, (size_t)key.len);
+    hmac_init(&self->hmac, key.buf, (size_t)key.len);
     PyBuffer_Release(&key);
-    for (int i = 0; i < 64; i++)
-        pad[i] = k[i] ^ 0x36;
-    SHA256_Init(&self->inner);
-    SHA256_Update(&self->inner, pad, 64);
-    for (int i = 0; i < 64; i++)
-        pad[i] = k[i] ^ 0x5c;
-    SHA256_Init(&self->outer);
-    SHA256_Update(&self->outer, pad, 64);
     self->has_anchor = 0;
     if (anchor != Py_None) {
         int overflow = 0;

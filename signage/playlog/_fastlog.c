@@ -20,8 +20,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA256_Init & co: the fastest way to a SHA-256 */
-#include <openssl/sha.h>
+#include "../hmac_sha256.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -29,8 +28,6 @@
 #include <string.h>
 
 #define VERSION 1 /* format.VERSION; LineEncoder checks the module's VERSION against it */
-
-static const char HEX[] = "0123456789abcdef";
 
 /* ---- the templates -------------------------------------------------------------------------- */
 
@@ -258,8 +255,7 @@ static char *put_float(char *o, double x)
 
 typedef struct {
     PyObject_HEAD
-    SHA256_CTX inner; /* after the key's inner pad */
-    SHA256_CTX outer; /* after the key's outer pad */
+    HmacPads hmac;
     char *head;       /* ,"run":"...","boot":"...","wall": */
     Py_ssize_t head_len;
     char *buf; /* scratch for the line */
@@ -284,20 +280,8 @@ static int Encoder_init(Encoder *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "run and boot: at most 2**20 characters");
         return -1;
     }
-    unsigned char k[64] = {0}, pad[64];
-    if (key.len > 64)
-        SHA256((const unsigned char *)key.buf, (size_t)key.len, k);
-    else
-        memcpy(k, key.buf, (size_t)key.len);
+    hmac_init(&self->hmac, key.buf, (size_t)key.len);
     PyBuffer_Release(&key);
-    for (int i = 0; i < 64; i++)
-        pad[i] = k[i] ^ 0x36;
-    SHA256_Init(&self->inner);
-    SHA256_Update(&self->inner, pad, 64);
-    for (int i = 0; i < 64; i++)
-        pad[i] = k[i] ^ 0x5c;
-    SHA256_Init(&self->outer);
-    SHA256_Update(&self->outer, pad, 64);
 
     char *head = PyMem_Malloc((size_t)(str_bound(run) + str_bound(boot) + 32));
     if (head == NULL) {
@@ -474,13 +458,8 @@ static PyObject *Encoder_line(Encoder *self, PyObject *const *args, Py_ssize_t n
 
     /* the mac: HMAC-SHA256(key, prev_mac + prefix), lowercase hex */
     unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256_CTX c = self->inner;
-    SHA256_Update(&c, PyBytes_AS_STRING(prev), (size_t)PyBytes_GET_SIZE(prev));
-    SHA256_Update(&c, self->buf, (size_t)plen);
-    SHA256_Final(d, &c);
-    c = self->outer;
-    SHA256_Update(&c, d, sizeof(d));
-    SHA256_Final(d, &c);
+    hmac_digest(&self->hmac, PyBytes_AS_STRING(prev), (size_t)PyBytes_GET_SIZE(prev), self->buf,
+                (size_t)plen, d);
 
     static const char MAC_HEAD[] = ",\"mac\":\"";
     const Py_ssize_t mh = (Py_ssize_t)sizeof(MAC_HEAD) - 1;
