@@ -43,6 +43,16 @@ def _runtime(root: Path, clock: Any, stop: threading.Event | None = None,
         say=lambda _m: None, **settings), stop)
 
 
+def _simulate(root: Path, clock: VirtualClock, seconds: float,
+              reason: str = "duration reached") -> None:
+    """A whole simulated run of ``seconds`` from the clock's now, stopped for ``reason``."""
+    rt = _runtime(root, clock, virtual=True)
+    rt.setup()
+    rt.run_virtual(clock.monotonic() + seconds)
+    rt.stop_reason = reason
+    rt.finish()
+
+
 def simulate_with_step(root: Path, wall0: float, step: float, *, hb: int = STEP_AT_HB,
                        run_s: float = RUN_S, halves: bool = False) -> list[dict[str, Any]]:
     """A simulated run of ``run_s`` seconds whose wall clock steps by ``step`` right after
@@ -268,11 +278,7 @@ def test_restart_in_1970_after_a_day_in_2026_keeps_the_log_in_order(tmp_path: Pa
     RTC (boot B, wall 1970), then NTP stepped. The writer keeps writing after the newest file
     (never a file dated 1970), the chain verifies, and the audit stays readable."""
     clock = VirtualClock(T0)
-    rt = _runtime(tmp_path, clock, virtual=True)
-    rt.setup()
-    rt.run_virtual(clock.monotonic() + 120)
-    rt.stop_reason = "signal SIGTERM"
-    rt.finish()
+    _simulate(tmp_path, clock, 120, "signal SIGTERM")
     # boot B: a new Runtime has a new (virtual) boot id; mono restarts low
     recs_b = simulate_with_step(tmp_path, 0.0, T0 + 600 - 60.0, hb=60, run_s=180,
                                 halves=True)
@@ -298,11 +304,7 @@ def test_heartbeats_keep_their_cadence_whatever_the_wall_date(tmp_path: Path) ->
     heartbeat_s of the run, as on any other date (the audit uses their cadence to tell a
     silent daemon; systemd's watchdog is fed with them)."""
     clock = VirtualClock(datetime(2026, 1, 1, 10, 0, tzinfo=TZ).timestamp())
-    rt = _runtime(tmp_path, clock, virtual=True)
-    rt.setup()
-    rt.run_virtual(clock.monotonic() + 120)
-    rt.stop_reason = "duration reached"
-    rt.finish()
+    _simulate(tmp_path, clock, 120)
     recs = records(tmp_path / "log", tmp_path / "site.key")
     hbs = sum(r["type"] == "heartbeat" for r in recs)
     report("clock: heartbeats on a past date", run_s=120, heartbeat_s=1, heartbeats=hbs)
@@ -319,11 +321,7 @@ def test_a_24_hour_site_keeps_the_rule_across_local_midnight(tmp_path: Path) -> 
         root.mkdir()
         start = datetime(2026, 12, 1, 23, 56, tzinfo=TZ).timestamp() + 0.37 * k
         clock = VirtualClock(start)
-        rt = _runtime(root, clock, virtual=True)
-        rt.setup()
-        rt.run_virtual(clock.monotonic() + 480)
-        rt.stop_reason = "duration reached"
-        rt.finish()
+        _simulate(root, clock, 480)
         recs = records(root / "log", root / "site.key")
         truth = mono_truth(recs)
         clears = [r for r in recs if r["type"] == "screen_clear"]
