@@ -230,10 +230,7 @@ class ScreenRunner:
                 self._go_down(health.detail or "unhealthy")
                 return
             self._last_ok = now  # paces the polls: the next one a second from this check
-            # proven up to what the driver vouches for (an LED board's last answer), not
-            # later than now, and never moved back before an earlier proof (a confirmation)
-            vouched = now if health.as_of is None else min(now, health.as_of)
-            self._on_proven = max(self._on_proven, vouched)
+            self._vouched(health, now)
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
@@ -421,14 +418,23 @@ class ScreenRunner:
         self.log.append("screen_clear", screen=self.screen.id, reason=reason)
 
     # ---- availability --------------------------------------------------------------------
+    def _vouched(self, health: Health, now: float) -> None:
+        """A healthy check: what is on is proven up to what the driver vouches for (an LED
+        board's last answer), not later than now, and never back before an earlier proof."""
+        vouched = now if health.as_of is None else min(now, health.as_of)
+        self._on_proven = max(self._on_proven, vouched)
+
+    def _proven_end(self, on: OnScreen, now: float) -> float:
+        """The latest end the item on screen may claim without a later confirmation."""
+        return max(on.start_mono, min(now, self._on_proven))
+
     def _go_down(self, reason: str) -> None:
         """The screen is unavailable. What was on it is credited only up to the last instant
         the screen was known to be up (a confirmed switch or a healthy check), never up to now:
         a player that died unnoticed showed nothing."""
         now = self.clock.monotonic()
         if self.on is not None:
-            self._end_showing(max(self.on.start_mono, min(now, self._on_proven)), "cut_short",
-                              "screen unavailable")
+            self._end_showing(self._proven_end(self.on, now), "cut_short", "screen unavailable")
         if self.up or self.down_since is None:
             self.log.append("screen_down", screen=self.screen.id, reason=reason[:500])
             self.down_since = now
@@ -472,10 +478,9 @@ class ScreenRunner:
                     health: Health | None = self.driver.health()
                 except Exception:  # health never raises by contract; a plugin might
                     health = None
-                if health is None or not health.ok:
-                    end = max(on.start_mono, min(now, self._on_proven))
-                elif health.as_of is not None:
-                    end = max(on.start_mono, min(now, max(self._on_proven, health.as_of)))
+                if health is not None and health.ok:
+                    self._vouched(health, now)
+                end = self._proven_end(on, now)
             self._end_showing(end, None, reason)
         with contextlib.suppress(Exception):
             self.driver.close()
