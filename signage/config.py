@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .i18n import N_, _
 from .problems import InputError, Problem, from_validation, read_toml
 from .timeutil import parse_span
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ID_RULE = "1-64 characters: letters, digits, '-', '_', '.', starting with a letter or digit"
+ID_RULE = N_("1-64 characters: letters, digits, '-', '_', '.', starting with a letter or digit")
 
 
 class Strict(BaseModel):
@@ -30,7 +31,7 @@ class Strict(BaseModel):
 
 def check_id(v: str) -> str:
     if not _ID.match(v):
-        raise ValueError(f"invalid id {v!r}: {ID_RULE}")
+        raise ValueError(_("invalid id {id}: {rule}").format(id=repr(v), rule=_(ID_RULE)))
     return v
 
 
@@ -38,7 +39,7 @@ def check_spans(v: list[str]) -> list[str]:
     spans = sorted(parse_span(s) for s in v)
     for (a0, a1), (b0, _b1) in itertools.pairwise(spans):
         if b0 < a1:
-            raise ValueError(f"time spans overlap: {v}")
+            raise ValueError(_("time spans overlap: {spans}").format(spans=v))
         del a0
     return v
 
@@ -71,9 +72,8 @@ class SiteSection(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone {v!r}: use an IANA name like Asia/Shanghai"
-            ) from None
+            raise ValueError(_("unknown timezone {tz}: use an IANA name like Asia/Shanghai"
+                               ).format(tz=repr(v))) from None
         return v
 
 
@@ -91,9 +91,8 @@ class Rule(Strict):
     @model_validator(mode="after")
     def _margin(self) -> Rule:
         if self.margin_s >= self.max_gap_s:
-            raise ValueError(
-                f"margin_s ({self.margin_s}) must be smaller than max_gap_s ({self.max_gap_s})"
-            )
+            raise ValueError(_("margin_s ({margin}) must be smaller than max_gap_s ({max_gap})"
+                               ).format(margin=self.margin_s, max_gap=self.max_gap_s))
         return self
 
     @property
@@ -112,11 +111,14 @@ class HoursException(Strict):
     @model_validator(mode="after")
     def _check(self) -> HoursException:
         if self.to is not None and self.to < self.date:
-            raise ValueError(f"exception ends ({self.to}) before it starts ({self.date})")
+            raise ValueError(_("exception ends ({end}) before it starts ({start})").format(
+                end=self.to, start=self.date))
         if self.closed and self.open:
-            raise ValueError("an exception is either closed = true or has open spans, not both")
+            raise ValueError(_("an exception is either closed = true or has open spans, not "
+                               "both"))
         if not self.closed and not self.open:
-            raise ValueError("an exception needs closed = true or open = [\"HH:MM-HH:MM\", ...]")
+            raise ValueError(_("an exception needs closed = true or open = "
+                               "[\"HH:MM-HH:MM\", ...]"))
         check_spans(self.open)
         return self
 
@@ -198,7 +200,8 @@ class SiteConfig(Strict):
         seen: set[str] = set()
         for s in self.screens:
             if s.id in seen:
-                raise ValueError(f"duplicate screen id {s.id!r}: screen ids must be unique")
+                raise ValueError(_("duplicate screen id {id}: screen ids must be unique"
+                                   ).format(id=repr(s.id)))
             seen.add(s.id)
         return self
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .config import ScreenConfig, SiteConfig, load_config, resolve
 from .driver import ContentRejected, DriverClass, ScreenSpec, UnknownDriver, load_driver
+from .i18n import _
 from .model import Site, build_site
 from .plan.segments import day_segments
 from .playlist import ItemConfig, PlaylistConfig, load_playlists
@@ -52,17 +53,20 @@ def media_path(media_root: Path, rel: str) -> Path:
     """Resolve a media path, or raise ValueError if it is absolute or escapes the media root
     (by ``..`` or a symlink)."""
     if not rel or "\x00" in rel:
-        raise ValueError("empty or invalid path")
+        raise ValueError(_("empty or invalid path"))
     p = Path(rel)
     if p.is_absolute():
-        raise ValueError(f"absolute path {rel!r}: give a path relative to the media root")
+        raise ValueError(_("absolute path {path}: give a path relative to the media root"
+                           ).format(path=repr(rel)))
     try:
         root = media_root.resolve()
         full = (root / p).resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
-        raise ValueError(f"path {rel!r} cannot be resolved: {exc}") from None
+        raise ValueError(_("path {path} cannot be resolved: {error}").format(
+            path=repr(rel), error=exc)) from None
     if not full.is_relative_to(root):
-        raise ValueError(f"path {rel!r} leads outside the media root {root}")
+        raise ValueError(_("path {path} leads outside the media root {root}").format(
+            path=repr(rel), root=root))
     return full
 
 
@@ -91,7 +95,7 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
     pl_dir = resolve(base, cfg.playlists.dir)
     if not pl_dir.is_dir():
         raise InputError([Problem(cfile, "playlists.dir",
-                                  f"playlist directory not found: {pl_dir}",
+                                  _("playlist directory not found: {dir}").format(dir=pl_dir),
                                   find_line(ctext, ["playlists", "dir"]))])
     try:
         playlists = load_playlists(pl_dir)
@@ -99,7 +103,8 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
         raise InputError(exc.problems) from None
     media_root = resolve(base, cfg.media.root)
     if not media_root.is_dir():
-        problems.append(Problem(cfile, "media.root", f"directory not found: {media_root}",
+        problems.append(Problem(cfile, "media.root",
+                                _("directory not found: {dir}").format(dir=media_root),
                                 find_line(ctext, ["media", "root"])))
 
     texts: dict[str, str] = {}
@@ -117,8 +122,9 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
     for pid, pc in playlists.items():
         for i, it in enumerate(pc.items):
             if it.id in owner and owner[it.id] != pid:
-                problems.append(pl_problem(pid, i, "id", f"duplicate item id {it.id!r}: "
-                                           f"already used in playlists/{owner[it.id]}.toml"))
+                problems.append(pl_problem(pid, i, "id", _(
+                    "duplicate item id {id}: already used in playlists/{other}.toml").format(
+                        id=repr(it.id), other=owner[it.id])))
             owner.setdefault(it.id, pid)
 
     drivers: dict[str, DriverClass] = {}
@@ -140,9 +146,10 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
         has_af = False
         for pid in sc.playlists:
             if pid not in playlists:
-                known = ", ".join(sorted(playlists)) or "none"
+                known = ", ".join(sorted(playlists)) or _("none")
                 problems.append(Problem(cfile, f"{sfield}.playlists",
-                                        f"unknown playlist {pid!r}; playlists in {pl_dir}: {known}",
+                                        _("unknown playlist {id}; playlists in {dir}: {known}"
+                                          ).format(id=repr(pid), dir=pl_dir, known=known),
                                         find_line(ctext, ["screens", si, "playlists"])))
                 continue
             pc = playlists[pid]
@@ -150,25 +157,28 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
             for ii, it in enumerate(pc.items):
                 d, errs = _duration(drv, spec, sc, it, media_root, cfg.rule.text_default_s)
                 for fld, msg in errs:
-                    problems.append(pl_problem(pid, ii, fld, f"on screen {sc.id}: {msg}"))
+                    problems.append(pl_problem(pid, ii, fld, _("on screen {screen}: {error}"
+                                                               ).format(screen=sc.id, error=msg)))
                 if d is None:
                     continue
                 durations[(sc.id, it.id)] = d
                 if not pc.anti_fraud and d > budget:
                     problems.append(pl_problem(
                         pid, ii, "duration_s",
-                        f"store item lasts {d:.1f} s on screen {sc.id}, longer than the gap "
-                        f"budget {budget:g} s (max_gap_s - margin_s): it can never play without "
-                        f"breaking the rule; shorten it to at most {budget:g} s"))
+                        _("store item lasts {d} s on screen {screen}, longer than the gap "
+                          "budget {budget} s (max_gap_s - margin_s): it can never play without "
+                          "breaking the rule; shorten it to at most {budget} s").format(
+                              d=f"{d:.1f}", screen=sc.id, budget=f"{budget:g}")))
                 if pc.anti_fraud and cfg.rule.measure == "start-to-start" and d >= budget:
                     problems.append(pl_problem(
                         pid, ii, "duration_s",
-                        f"anti-fraud item lasts {d:.1f} s on screen {sc.id}; with measure = "
-                        f"start-to-start it must be shorter than {budget:g} s"))
+                        _("anti-fraud item lasts {d} s on screen {screen}; with measure = "
+                          "start-to-start it must be shorter than {budget} s").format(
+                              d=f"{d:.1f}", screen=sc.id, budget=f"{budget:g}")))
         if not has_af:
             problems.append(Problem(cfile, f"{sfield}.playlists",
-                                    f"screen {sc.id} has no anti-fraud playlist; add one with "
-                                    'content = "anti-fraud"',
+                                    _("screen {screen} has no anti-fraud playlist; add one "
+                                      "with content = \"anti-fraud\"").format(screen=sc.id),
                                     find_line(ctext, ["screens", si, "playlists"])))
     if problems:
         raise InputError(problems)
@@ -188,7 +198,7 @@ def _safe_list(fn: Callable[..., Iterable[object]], *args: object) -> list[str]:
     try:
         return [str(x) for x in fn(*args)]
     except Exception as exc:  # a plugin's check must not crash validate
-        return [f"driver check failed: {exc}"]
+        return [_("driver check failed: {error}").format(error=exc)]
 
 
 def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConfig,
@@ -201,7 +211,7 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
         try:
             model = drv.text_duration_s(spec, it.text)
         except Exception as exc:
-            errs.append(("text", f"cannot measure the text: {exc}"))
+            errs.append(("text", _("cannot measure the text: {error}").format(error=exc)))
             return None, errs
         return (model if model is not None else text_default), errs
     try:
@@ -211,20 +221,22 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
     try:
         found = full.is_file()
     except OSError as exc:
-        return None, [("path", f"cannot read {full}: {exc.strerror or exc}")]
+        return None, [("path", _("cannot read {path}: {error}").format(
+            path=full, error=exc.strerror or exc))]
     if not found:
-        return None, [("path", f"media file not found: {full}")]
+        return None, [("path", _("media file not found: {path}").format(path=full))]
     if it.type == "clip":
         try:
             probed = drv.media_duration_s(spec, full)
         except ContentRejected as exc:
             return None, [("path", str(exc))]
         except Exception as exc:
-            return None, [("path", f"cannot probe {full}: {exc}")]
+            return None, [("path", _("cannot probe {path}: {error}").format(path=full,
+                                                                          error=exc))]
         if probed is not None:
             return probed, errs
         if it.duration_s is None:
-            return None, [("duration_s", "a clip needs duration_s on this driver (seconds)")]
+            return None, [("duration_s", _("a clip needs duration_s on this driver (seconds)"))]
     return it.duration_s, errs
 
 
@@ -244,9 +256,10 @@ def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Probl
             if bad:
                 s = bad[0]
                 yield Problem(cfile, f"screens[{si}].playlists",
-                              f"screen {screen.id} has no anti-fraud content from "
-                              f"{rfc3339_ms(s.start_ms, site.tz)} to "
-                              f"{rfc3339_ms(s.end_ms, site.tz)}"
-                              " inside opening hours: give it an anti-fraud playlist without "
-                              "date window or daypart", find_line(ctext, ["screens", si]))
+                              _("screen {screen} has no anti-fraud content from {start} to "
+                                "{end} inside opening hours: give it an anti-fraud playlist "
+                                "without date window or daypart").format(
+                                    screen=screen.id, start=rfc3339_ms(s.start_ms, site.tz),
+                                    end=rfc3339_ms(s.end_ms, site.tz)),
+                              find_line(ctext, ["screens", si]))
                 break

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .i18n import N_, _
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -43,21 +45,23 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise InputError([Problem(name, "", "file not found")]) from None
+        raise InputError([Problem(name, "", _("file not found"))]) from None
     except IsADirectoryError:
-        raise InputError([Problem(name, "", "is a directory, expected a TOML file")]) from None
+        raise InputError([Problem(name, "", _("is a directory, expected a TOML file"))]) from None
     except OSError as exc:
-        raise InputError([Problem(name, "", f"cannot read: {exc.strerror}")]) from None
+        raise InputError([Problem(name, "", _("cannot read: {error}").format(
+            error=exc.strerror))]) from None
     if not raw.strip():
-        raise InputError([Problem(name, "", "file is empty, expected TOML")])
+        raise InputError([Problem(name, "", _("file is empty, expected TOML"))])
     if b"\x00" in raw:
-        raise InputError([Problem(name, "", "binary file (NUL bytes), expected UTF-8 TOML text")])
+        raise InputError([Problem(name, "", _("binary file (NUL bytes), expected UTF-8 TOML "
+                                              "text"))])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            [Problem(name, "", f"not UTF-8 text (bad byte at offset {exc.start}); save as UTF-8")]
-        ) from None
+        raise InputError([Problem(name, "", _("not UTF-8 text (bad byte at offset {offset}); "
+                                              "save as UTF-8").format(offset=exc.start))]
+                         ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -65,7 +69,8 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
         line = int(m.group(1)) if m else None
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-        raise InputError([Problem(name, "", f"malformed TOML: {msg}", line)]) from None
+        raise InputError([Problem(name, "", _("malformed TOML: {error}").format(error=msg),
+                                  line)]) from None
     return data, text
 
 
@@ -123,9 +128,79 @@ def find_line(text: str, loc: Sequence[int | str]) -> int | None:
 
 
 _ALLOWED: dict[str, str] = {
-    "extra_forbidden": "unknown key; check the spelling against docs/playlists.md",
-    "missing": "required but missing",
+    "extra_forbidden": N_("unknown key; check the spelling against docs/playlists.md"),
+    "missing": N_("required but missing"),
 }
+
+# pydantic's messages for the checks our models use, as msgids (pydantic's own English text,
+# so English output is unchanged), filled from the error's ctx. A type not listed here keeps
+# pydantic's English message.
+_PYDANTIC: dict[str, str] = {
+    "greater_than": N_("Input should be greater than {gt}"),
+    "greater_than_equal": N_("Input should be greater than or equal to {ge}"),
+    "less_than": N_("Input should be less than {lt}"),
+    "less_than_equal": N_("Input should be less than or equal to {le}"),
+    "string_too_short": N_("String should have at least {min_length} characters"),
+    "string_too_long": N_("String should have at most {max_length} characters"),
+    "too_short": N_("List should have at least {min_length} items after validation, "
+                    "not {actual_length}"),
+    "too_long": N_("List should have at most {max_length} items after validation, "
+                   "not {actual_length}"),
+    "literal_error": N_("Input should be {expected}"),
+    "enum": N_("Input should be {expected}"),
+    "string_pattern_mismatch": N_("String should match pattern '{pattern}'"),
+    "string_type": N_("Input should be a valid string"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_parsing": N_("Input should be a valid integer, unable to parse string as an integer"),
+    "int_from_float": N_("Input should be a valid integer, got a number with a fractional part"),
+    "float_type": N_("Input should be a valid number"),
+    "float_parsing": N_("Input should be a valid number, unable to parse string as a number"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "bool_parsing": N_("Input should be a valid boolean, unable to interpret input"),
+    "list_type": N_("Input should be a valid list"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "model_type": N_("Input should be a valid dictionary or instance of {class_name}"),
+    "model_attributes_type": N_("Input should be a valid dictionary or object to extract "
+                                "fields from"),
+    "date_type": N_("Input should be a valid date"),
+    "date_parsing": N_("Input should be a valid date in the format YYYY-MM-DD, {error}"),
+    "date_from_datetime_parsing": N_("Input should be a valid date or datetime, {error}"),
+    "date_from_datetime_inexact": N_("Datetimes provided to dates should have zero time - "
+                                     "e.g. be exact dates"),
+    "time_type": N_("Input should be a valid time"),
+    "time_parsing": N_("Input should be in a valid time format, {error}"),
+    "datetime_type": N_("Input should be a valid datetime"),
+    "datetime_parsing": N_("Input should be a valid datetime, {error}"),
+    "finite_number": N_("Input should be a finite number"),
+    "multiple_of": N_("Input should be a multiple of {multiple_of}"),
+    "union_tag_invalid": N_("Input tag '{tag}' found using {discriminator} does not match any "
+                            "of the expected tags: {expected_tags}"),
+}
+
+
+def _ctx(v: Any) -> Any:
+    """A ctx value as pydantic shows it: 0.0 as 0; "'a' or 'b'" with "or" translated."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and " or " in v:
+        return v.replace(" or ", " " + _("or") + " ")
+    return v
+
+
+def _message(err: Any) -> str:
+    """One pydantic error in the current language."""
+    typ = err["type"]
+    if typ in _ALLOWED:
+        return _(_ALLOWED[typ])
+    if typ == "value_error":  # our validators raise ValueError(_("...")): already translated
+        return str(err["msg"]).removeprefix("Value error, ")
+    tmpl = _PYDANTIC.get(typ)
+    if tmpl is not None:
+        try:
+            return _(tmpl).format(**{k: _ctx(v) for k, v in (err.get("ctx") or {}).items()})
+        except (KeyError, IndexError, ValueError):
+            pass
+    return str(err["msg"])
 
 
 def from_validation(exc: ValidationError, file: str, text: str,
@@ -133,12 +208,11 @@ def from_validation(exc: ValidationError, file: str, text: str,
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         loc = [*prefix, *(p for p in err["loc"] if not str(p).startswith("function-"))]
-        msg = _ALLOWED.get(err["type"], err["msg"])
+        msg = _message(err)
         if err["type"] not in _ALLOWED and "input" in err and err["type"] != "value_error":
             shown = repr(err["input"])
             if len(shown) > 60:
                 shown = shown[:57] + "..."
-            msg = f"{msg} (got {shown})"
-        msg = msg.removeprefix("Value error, ")
+            msg = _("{message} (got {value})").format(message=msg, value=shown)
         out.append(Problem(file, loc_str(loc), msg, find_line(text, loc)))
     return out
