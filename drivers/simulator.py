@@ -154,6 +154,11 @@ class SimulatorDriver(Driver):
         self._ready.add(key)
         return path
 
+    def preview(self, item: Showable) -> bytes:
+        """The PNG this screen would show for ``item`` (the console's preview): the same
+        drawing as a showing, without writing a frame. Raises ContentRejected."""
+        return self._render(item)
+
     def _render(self, item: Showable) -> bytes:
         w, h = self.spec.width, self.spec.height
         led = _kind(self.spec) == "led"

@@ -296,6 +296,13 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.command("audit")(_marked(audit_command))
         except ImportError:
             pass
+    if first in (None, "console"):
+        from .console.cli import console_app
+        app.add_typer(console_app, name="console")
+    if first in (None, "report"):
+        from .summary.cli import report_command
+        app.command("report", help=_("The campaign summary (活动总结) for a period: an A4 "
+                                     "page (HTML, and PDF with --pdf)."))(report_command)
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import itertools
 import re
 from pathlib import Path
@@ -56,6 +57,8 @@ def parsed_spans(spans: tuple[str, ...]) -> list[tuple[int, int]]:
 class Contact(Strict):
     name: str = Field(min_length=1, max_length=64)
     phone: str = Field(min_length=3, max_length=32, pattern=r"^[0-9+() -]+$")
+    #: the contact person's position (职务), shown on the campaign summary
+    title: str = Field(default="", max_length=64)
 
 
 class SiteSection(Strict):
@@ -63,6 +66,8 @@ class SiteSection(Strict):
     name: str = Field(min_length=1, max_length=128)
     timezone: str = "Asia/Shanghai"
     contact: Contact
+    #: the holding unit (责任单位) named on the campaign summary; default: the site's name
+    unit: str = Field(default="", max_length=128)
 
     _id = field_validator("id")(check_id)
 
@@ -174,6 +179,27 @@ class PlaylistsSection(Strict):
     reload_check_s: float = Field(default=2.0, gt=0, le=3600)
 
 
+class ConsoleSection(Strict):
+    #: the address `signage console` listens on: loopback only unless opened here, e.g.
+    #: "0.0.0.0" for the shop's LAN
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8780, ge=1, le=65535)
+    #: accounts (scrypt hashes), uploads and reports live under this directory
+    dir: str = "var/console"
+    #: the largest upload accepted, megabytes
+    upload_max_mb: int = Field(default=50, ge=1, le=2048)
+
+    @field_validator("bind")
+    @classmethod
+    def _ip(cls, v: str) -> str:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(_("not an IP address: {value}; e.g. 127.0.0.1 (this box only) or "
+                               "0.0.0.0 (the LAN)").format(value=repr(v))) from None
+        return v
+
+
 class ScreenConfig(Strict):
     id: str
     label: str = ""
@@ -193,6 +219,7 @@ class SiteConfig(Strict):
     log: LogSection = LogSection()
     media: MediaSection = MediaSection()
     playlists: PlaylistsSection = PlaylistsSection()
+    console: ConsoleSection = ConsoleSection()
     screens: list[ScreenConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

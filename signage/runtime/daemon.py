@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import os
 import secrets
 import signal
 import sys
@@ -28,6 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
+from ..i18n import _
 from ..load import LoadedSite, screen_spec
 from ..playlog.keyfile import create_or_load_key
 from ..playlog.writer import LogWriter, boot_id
@@ -38,6 +40,7 @@ from .notify import Notifier
 from .reload import Reloader
 from .runner import ScreenRunner
 from .showables import Showables
+from .status import status_doc, take_change_note, write_status
 
 
 @dataclass
@@ -107,6 +110,10 @@ class Runtime:
         self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
         if not settings.virtual:
             self.jobs.every("reload", cfg.playlists.reload_check_s)
+            # the console's view of the live state (docs/status-file.md)
+            self.jobs.every("status", 1.0)
+        self._started = clock.time()
+        self.last_reload: dict[str, Any] | None = None
 
     def _today(self) -> Any:
         return datetime.fromtimestamp(self.clock.time(), self.loaded.cfg.tz).date()
@@ -160,28 +167,51 @@ class Runtime:
         elif name == "reload":
             self.check_reload(force=self.reload_requested.is_set())
             self.reload_requested.clear()
+        elif name == "status":
+            self.write_status()
+
+    def write_status(self, state: str = "running") -> None:
+        """The live state for the console; a failure to write it never stops the screens."""
+        site = self.loaded.cfg.site
+        try:
+            write_status(self.run_dir, status_doc(
+                self.runners, site_id=site.id, site_name=site.name, tz=self.loaded.cfg.tz,
+                now=self.clock.time(), pid=os.getpid(), started=self._started,
+                run_dir=self.run_dir, mode=self.mode, state=state,
+                last_reload=self.last_reload))
+        except OSError as exc:
+            self.s.say(f"status file: {exc}")
 
     def check_reload(self, force: bool = False) -> None:
         res = self.reloader.check(force)
         if res is None:
             return
         new, problems = res
+        stamp = datetime.fromtimestamp(self.clock.time(), self.loaded.cfg.tz).isoformat(
+            timespec="seconds")
         if new is None:
-            self.s.say("reload rejected, the running schedule continues:\n  "
+            self.s.say(_("reload rejected, the running schedule continues:") + "\n  "
                        + "\n  ".join(sanitize(p) for p in problems))
             self.writer.append("reload", accepted=False, problems=problems[:50],
                                config_sha256="", playlists_sha256={})
+            self.last_reload = {"at": stamp, "accepted": False, "problems": problems[:20]}
             return
         rec = site_record(new, self.mode)
+        by = take_change_note(self.run_dir, new.digests) if not self.s.virtual else None
+        extra: dict[str, Any] = {"by": by} if by is not None else {}
         self.writer.append("reload", accepted=True, problems=[],
                            config_sha256=rec["config_sha256"],
                            playlists_sha256=rec["playlists_sha256"], site=rec["site"],
                            rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
-                           items=rec["items"], heartbeat_s=rec["heartbeat_s"])
+                           items=rec["items"], heartbeat_s=rec["heartbeat_s"], **extra)
+        self.last_reload = {"at": stamp, "accepted": True, "problems": [], "by": by,
+                            "playlists_sha256": rec["playlists_sha256"]}
         self.loaded = new
         for r, screen in zip(self.runners, new.site.screens, strict=True):
             r.apply_site(new.site, screen)
-        self.s.say("reload accepted: applied at the next item boundary")
+        self.s.say(_("reload accepted: applied at the next item boundary"))
+        if not self.s.virtual:
+            self.write_status()
 
     # ---- the two loops -------------------------------------------------------------------
     def run_virtual(self, end_mono: float) -> None:
@@ -256,6 +286,8 @@ class Runtime:
     def finish(self) -> None:
         for r in self.runners:
             r.finish(self.stop_reason)
+        if not self.s.virtual:
+            self.write_status("stopped")
         self.writer.append("run_stop", reason=self.stop_reason)
         self.writer.close()
 
