@@ -64,10 +64,10 @@ def report_command(
         spool.close()
     summary = build(result, cfg.site)
     run_dir = base / "var"
-    pictures = {r["screen"]: screen_pictures(run_dir, r["screen"]) for r in summary.screens}
+    pictures = {r["screen"]: screen_pictures(run_dir, r["screen"], cfg.tz) for r in summary.screens}
     photo_dir = photos if photos is not None else resolve(base, cfg.console.dir) / "photos"
     html = render_html(summary, pictures, site_photos(photo_dir),
-                       datetime.now().strftime("%Y-%m-%d %H:%M"))
+                       datetime.now(cfg.tz).strftime("%Y-%m-%d %H:%M"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, "utf-8")
     print(_("campaign summary written to {path}").format(path=out), file=sys.stderr)

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
@@ -39,7 +40,7 @@ def _thumb(path: Path, width: int = 640) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def screen_pictures(run_dir: Path, screen: str) -> list[dict[str, str]]:
+def screen_pictures(run_dir: Path, screen: str, tz: ZoneInfo) -> list[dict[str, str]]:
     """Real frames the screen's driver drew at its showings: the simulator's frame of each item
     it showed (``var/sim/frames/<screen>/``) and its current frame, newest first. Drivers that
     keep no frame give none (the page says so)."""
@@ -63,7 +64,7 @@ def screen_pictures(run_dir: Path, screen: str) -> list[dict[str, str]]:
         seen.add(digest)
         uri = _thumb(p)
         if uri is not None:
-            when = datetime.fromtimestamp(p.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+            when = datetime.fromtimestamp(p.stat().st_mtime, tz).strftime("%Y-%m-%d %H:%M")
             out.append({"uri": uri, "caption": when})
         if len(out) >= MAX_PICTURES_PER_SCREEN:
             break
