@@ -32,6 +32,7 @@ from signage.driver import (
     ScreenUnavailable,
     Showable,
 )
+from signage.i18n import _
 
 from .area import AreaUpdate, DisplayMode, Page, RunMode, update_area_request
 from .bitmap import bitmap_size, blank, pack_bitmap, paginate, planes_for_image, planes_for_text
@@ -73,13 +74,14 @@ class LedDriver(Driver):
         try:
             return parse_options(spec.options, spec.width, spec.height)[1]
         except Exception as exc:  # must never raise
-            return [f"options: cannot be checked ({type(exc).__name__}: {exc})"]
+            return ["options: " + _("cannot be checked ({error})").format(
+                error=f"{type(exc).__name__}: {exc}")]
 
     @classmethod
     def media_duration_s(cls, spec: ScreenSpec, path: Path) -> float | None:
         """Called for clips only: an LED board cannot play them, which validate reports."""
-        raise ContentRejected(f"{path.name}: an LED board cannot play video clips; "
-                              "use text or images on LED screens")
+        raise ContentRejected(_("{name}: an LED board cannot play video clips; use text or "
+                                "images on LED screens").format(name=path.name))
 
     @classmethod
     def text_duration_s(cls, spec: ScreenSpec, text: str) -> float | None:

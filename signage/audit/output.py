@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..i18n import N_, _, ngettext
 from ..render import sanitize
 from ..timeutil import fmt_duration
 from .integrity import BREAKING
@@ -170,35 +171,52 @@ def _dur(seconds: float) -> str:
     return fmt_duration(seconds)
 
 
+VERDICTS = {"compliant": N_("compliant"), "violations": N_("violations"),
+            "integrity_broken": N_("integrity broken")}
+
+
 def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
     c, i = r.compliance, r.integrity
     f = Fmt(c.tz)
     site = c.site or {}
     contact = site.get("contact") or {}
     s = _lit
-    con.print(f"[bold]Audit of {s(str(site.get('name', '?')))}[/] ({s(str(site.get('id', '?')))})"
-              f"  contact: {s(str(contact.get('name', '?')))} {s(str(contact.get('phone', '')))}")
-    con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({s(c.tz)}); rule: at most "
-              f"{c.limit_ms / 1000:g} s between anti-fraud showings, {s(c.measure)} "
-              f"({'from the log' if c.limit_source == 'log' else 'set by --max-gap'})",
+    con.print("[bold]" + escape(_("Audit of {site}")).format(site=s(str(site.get("name", "?"))))
+              + f"[/] ({s(str(site.get('id', '?')))})  "
+              + escape(_("contact: {name} {phone}")).format(
+                  name=s(str(contact.get("name", "?"))), phone=s(str(contact.get("phone", "")))))
+    src = _("from the log") if c.limit_source == "log" else _("set by --max-gap")
+    con.print(escape(_("period {start} – {end} ({tz}); rule: at most {limit} s between "
+                       "anti-fraud showings, {measure} ({source})")).format(
+                  start=f.t(c.period[0]), end=f.t(c.period[1]), tz=s(c.tz),
+                  limit=f"{c.limit_ms / 1000:g}", measure=s(c.measure), source=escape(src)),
               highlight=False)
     files = len(i.files)
     if i.intact:
-        con.print(f"integrity: [green]intact[/] — {i.records:,} records in {files} file"
-                  f"{'s' if files != 1 else ''}" + (f", head {s(i.head[0])}:{i.head[1]}"
-                                                    if i.head else ""))
+        head = (_(", head {file}:{seq}").format(file=i.head[0], seq=i.head[1])
+                if i.head else "")
+        con.print(escape(_("integrity:")) + " [green]" + escape(_("intact")) + "[/] — "
+                  + escape(ngettext("{records} records in {files} file",
+                                    "{records} records in {files} files", files).format(
+                                        records=f"{i.records:,}", files=files))
+                  + s(head))
     else:
         n = sum(v for k, v in i.counts.items() if k in BREAKING)
-        con.print(f"integrity: [bold red]BROKEN[/] — {n} problem{'s' if n != 1 else ''} "
-                  f"in {i.records:,} records; the log cannot be trusted")
+        con.print(escape(_("integrity:")) + " [bold red]" + escape(_("BROKEN")) + "[/] — "
+                  + escape(ngettext("{n} problem in {records} records; the log cannot be "
+                                    "trusted", "{n} problems in {records} records; the log "
+                                    "cannot be trusted", n).format(n=n,
+                                                                    records=f"{i.records:,}")))
     for x in i.findings[:limit]:
         con.print(("  [red]✗[/] " if x.breaks else "  [yellow]![/] ") + s(x.text()),
                   highlight=False)
     if len(i.findings) > limit:
-        con.print(f"  … and {len(i.findings) - limit} more (see --format json)")
-    t = Table(title="Screens", title_justify="left")
-    for col in ("screen", "label", "max gap", "violations", "AF showings", "AF share"):
-        t.add_column(col, justify="right" if col not in ("screen", "label") else "left")
+        con.print("  " + escape(_("… and {n} more (see --format json)").format(
+            n=len(i.findings) - limit)))
+    t = Table(title=_("Screens"), title_justify="left")
+    for col, right in ((_("screen"), False), (_("label"), False), (_("max gap"), True),
+                       (_("violations"), True), (_("AF showings"), True), (_("AF share"), True)):
+        t.add_column(col, justify="right" if right else "left")
     for row in screen_rows(r):
         share = row["af_share"]
         bad = row["violations"] > 0
@@ -208,8 +226,9 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                   f"{row['af_showings']:,}", "–" if share is None else f"{share:.1%}")
     con.print(t)
     if c.violations:
-        t = Table(title=f"Violations ({c.violations:,})", title_justify="left")
-        for col in ("screen", "start", "end", "length", "cause"):
+        t = Table(title=_("Violations ({n})").format(n=f"{c.violations:,}"),
+                  title_justify="left")
+        for col in (_("screen"), _("start"), _("end"), _("length"), _("cause")):
             t.add_column(col)
         for n, v in enumerate(r.violations):
             if n >= limit:
@@ -219,10 +238,11 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                       s(", ".join(v.causes) + flags))
         con.print(t)
         if c.violations > limit:
-            con.print(f"… and {c.violations - limit:,} more (see --format json or csv)")
+            con.print(escape(_("… and {n} more (see --format json or csv)").format(
+                n=f"{c.violations - limit:,}")))
     if c.outages:
-        t = Table(title=f"Outages ({len(c.outages)})", title_justify="left")
-        for col in ("kind", "screen", "start", "end", "length", "reason"):
+        t = Table(title=_("Outages ({n})").format(n=len(c.outages)), title_justify="left")
+        for col in (_("kind"), _("screen"), _("start"), _("end"), _("length"), _("reason")):
             t.add_column(col)
         for o in c.outages[:limit]:
             t.add_row(s(o.kind), s(o.screen or "–"), f.t(o.start), f.t(o.end),
@@ -230,15 +250,17 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         con.print(t)
     cats = category_rows(r)
     if cats:
-        t = Table(title="Anti-fraud showings per category", title_justify="left")
-        t.add_column("category")
-        t.add_column("showings", justify="right")
-        t.add_column("airtime", justify="right")
+        t = Table(title=_("Anti-fraud showings per category"), title_justify="left")
+        t.add_column(_("category"))
+        t.add_column(_("showings"), justify="right")
+        t.add_column(_("airtime"), justify="right")
         for row in cats:
             t.add_row(s(str(row["category"] or "–")), f"{row['showings']:,}",
                       _dur(row["seconds"]))
         con.print(t)
     for w in c.warnings[:limit]:
-        con.print("[yellow]warning:[/] " + s(w), highlight=False)
+        con.print("[yellow]" + escape(_("warning:")) + "[/] " + s(w), highlight=False)
     colour = {"compliant": "green", "violations": "red", "integrity_broken": "bold red"}
-    con.print(f"verdict: [{colour[r.verdict]}]{r.verdict}[/] (exit {r.exit_code})")
+    con.print(escape(_("verdict:")) + f" [{colour[r.verdict]}]"
+              + escape(_(VERDICTS[r.verdict])) + "[/] "
+              + escape(_("(exit {code})").format(code=r.exit_code)))

@@ -15,10 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from .. import render
+from ..i18n import _
 from ..timeutil import fmt_duration
 from .integrity import BREAKING
 from .model import AuditResult, DayStat, Violation
-from .output import Fmt, category_rows, item_rows, outage_rows, screen_rows, violation_row
+from .output import (
+    VERDICTS,
+    Fmt,
+    category_rows,
+    item_rows,
+    outage_rows,
+    screen_rows,
+    violation_row,
+)
 
 MAX_ROWS = 500  # per table
 MAX_MARKS = 2000  # violation marks per screen chart
@@ -54,7 +63,8 @@ def _table(head: list[str], rows: Iterable[list[str]], total: int | None = None)
         n += 1
     out.append("</table>")
     if total is not None and total > n:
-        out.append(f"<p class=muted>… and {total - n:,} more (see --format json or csv)</p>")
+        out.append("<p class=muted>" + _t(_("… and {n} more (see --format json or csv)").format(
+            n=f"{total - n:,}")) + "</p>")
     return "".join(out)
 
 
@@ -92,19 +102,23 @@ def _pictures(r: AuditResult) -> str:
             if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
                 seen.setdefault((it.item, w, h), []).append(sid)
     if not seen:
-        return "<p class=muted>No text slogans were shown.</p>"
+        return "<p class=muted>" + _t(_("No text slogans were shown.")) + "</p>"
     out = []
     for n, ((item, w, h), screens) in enumerate(seen.items()):
         if n >= MAX_PICTURES:
-            out.append(f"<p class=muted>… and {len(seen) - n} more.</p>")
+            out.append("<p class=muted>" + _t(_("… and {n} more.").format(n=len(seen) - n))
+                       + "</p>")
             break
         text = str(c.catalogue[item]["text"])
-        cap = f"{_t(item)} on {_t(', '.join(screens[:5]))} ({w}×{h})"
+        cap = _t(_("{item} on {screens} ({w}×{h})").format(item=item,
+                                                            screens=", ".join(screens[:5]),
+                                                            w=w, h=h))
         try:
             src = _picture(text, w, h)
         except Exception as exc:  # a missing font must not cost the report
-            out.append(f"<figure><p class=warn>{_t(text)}</p><figcaption>{cap}: cannot draw "
-                       f"({_t(exc)})</figcaption></figure>")
+            out.append(f"<figure><p class=warn>{_t(text)}</p><figcaption>{cap}: "
+                       + _t(_("cannot draw ({error})").format(error=exc))
+                       + "</figcaption></figure>")
             continue
         out.append(f"<figure><img alt='{_t(text)}' src='{src}'><figcaption>{cap}<br>"
                    f"{_t(text)}</figcaption></figure>")
@@ -131,7 +145,7 @@ def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: i
     ds = sorted(days)
     width, height = left + 24 * cw + 4, 20 + rh * len(ds)
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-           f"role='img' aria-label='timeline of {_t(sid)}'>"]
+           f"role='img' aria-label='{_t(_('timeline of {screen}').format(screen=sid))}'>"]
     for h in range(0, 25, 3):
         out.append(f"<text x='{left + h * cw - 6}' y='12'>{h:02d}</text>")
     row = {d: i for i, d in enumerate(ds)}
@@ -141,8 +155,10 @@ def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: i
         out.append(f"<text x='0' y='{y + 12}'>{d.isoformat()}</text>")
         for h in range(24):
             col = _colour(st.hours[h], limit, st.open_hours[h])
-            tip = (f"{d} {h:02d}h: longest gap {st.hours[h] / 1000:.1f} s"
-                   if st.open_hours[h] else f"{d} {h:02d}h: closed")
+            tip = (_("{day} {hour}h: longest gap {s} s").format(
+                day=d, hour=f"{h:02d}", s=f"{st.hours[h] / 1000:.1f}")
+                if st.open_hours[h] else _("{day} {hour}h: closed").format(day=d,
+                                                                         hour=f"{h:02d}"))
             out.append(f"<rect x='{left + h * cw}' y='{y}' width='{cw - 1}' height='{rh - 2}' "
                        f"fill='{col}'><title>{_t(tip)}</title></rect>")
     for v in marks:
@@ -173,37 +189,43 @@ def build(r: AuditResult) -> str:
     site = c.site or {}
     contact = site.get("contact") or {}
     p: list[str] = ["<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
-                    f"<title>Audit — {_t(site.get('name', ''))}</title><style>{CSS}</style>"
-                    "</head><body>"]
-    p.append(f"<h1>Anti-fraud publicity audit: {_t(site.get('name', '?'))}</h1>")
-    p.append(f"<p><span class='verdict {r.verdict}'>{_t(r.verdict.replace('_', ' '))}</span> "
-             f"<span class=muted>exit code {r.exit_code}</span></p><dl>")
-    rule = (f"at most {c.limit_ms / 1000:g} s between anti-fraud showings ({c.measure}), "
-            + ("as recorded in the log" if c.limit_source == "log" else "set by --max-gap"))
-    for k, v in [("Site", f"{site.get('name', '?')} ({site.get('id', '?')})"),
-                 ("Contact", f"{contact.get('name', '?')}, {contact.get('phone', '?')}"),
-                 ("Period", f"{f.t(c.period[0])} – {f.t(c.period[1])} ({c.tz})"),
-                 ("Rule", rule),
-                 ("Log", f"{i.records:,} records in {len(i.files)} files"
-                  + (f"; chain head {i.head[0]}:{i.head[1]}:{i.head[2]}" if i.head else "")),
-                 ("Integrity", "intact" if i.intact else "BROKEN: the log cannot be trusted")]:
+                    "<title>" + _t(_("Audit — {site}").format(site=site.get("name", "")))
+                    + f"</title><style>{CSS}</style></head><body>"]
+    p.append("<h1>" + _t(_("Anti-fraud publicity audit: {site}").format(
+        site=site.get("name", "?"))) + "</h1>")
+    p.append(f"<p><span class='verdict {r.verdict}'>{_t(_(VERDICTS[r.verdict]))}</span> "
+             "<span class=muted>" + _t(_("exit code {code}").format(code=r.exit_code))
+             + "</span></p><dl>")
+    rule = _("at most {limit} s between anti-fraud showings ({measure}), {source}").format(
+        limit=f"{c.limit_ms / 1000:g}", measure=c.measure,
+        source=_("as recorded in the log") if c.limit_source == "log" else _("set by --max-gap"))
+    log = _("{records} records in {files} files").format(records=f"{i.records:,}",
+                                                         files=len(i.files))
+    if i.head:
+        log += "; " + _("chain head {head}").format(head=f"{i.head[0]}:{i.head[1]}:{i.head[2]}")
+    for k, v in [(_("Site"), f"{site.get('name', '?')} ({site.get('id', '?')})"),
+                 (_("Contact"), f"{contact.get('name', '?')}, {contact.get('phone', '?')}"),
+                 (_("Period"), f"{f.t(c.period[0])} – {f.t(c.period[1])} ({c.tz})"),
+                 (_("Rule"), rule), (_("Log"), log),
+                 (_("Integrity"), _("intact") if i.intact
+                  else _("BROKEN: the log cannot be trusted"))]:
         p.append(f"<dt>{_t(k)}</dt><dd>{_t(v)}</dd>")
     if i.anchor is not None:
-        p.append(f"<dt>Anchor</dt><dd>{_t(i.anchor['message'])}</dd>")
+        p.append(f"<dt>{_t(_('Anchor'))}</dt><dd>{_t(i.anchor['message'])}</dd>")
     p.append("</dl>")
     if i.findings:
-        p.append("<h2>Integrity findings</h2>")
-        p.append(_table(["", "where", "finding"], (
+        p.append(f"<h2>{_t(_('Integrity findings'))}</h2>")
+        p.append(_table(["", _("where"), _("finding")], (
             [f"<td class='{'bad' if x.breaks else 'warn'}'>{'✗' if x.breaks else '!'}</td>",
              _td(f"{x.file}:{x.line or ''} seq {x.seq if x.seq is not None else '–'}"),
              _td(x.message)] for x in i.findings),
             sum(n for k, n in i.counts.items()) if i.counts else None))
         if any(k in BREAKING for k in i.counts):
-            p.append("<p class=bad>Compliance figures below come from a log that failed "
-                     "verification.</p>")
-    p.append("<h2>Screens</h2>")
-    p.append(_table(["screen", "label", "size", "longest gap", "violations", "AF showings",
-                     "AF share of opening time"], (
+            p.append("<p class=bad>" + _t(_("Compliance figures below come from a log that "
+                                            "failed verification.")) + "</p>")
+    p.append(f"<h2>{_t(_('Screens'))}</h2>")
+    p.append(_table([_("screen"), _("label"), _("size"), _("longest gap"), _("violations"),
+                     _("AF showings"), _("AF share of opening time")], (
         [_td(s["screen"]), _td(s["label"] or ""), _td(f"{s['width']}×{s['height']}"),
          _td(fmt_duration(s["max_gap_s"]), "n bad" if s["violations"] else "n"),
          _td(s["violations"], "n bad" if s["violations"] else "n"),
@@ -215,46 +237,51 @@ def build(r: AuditResult) -> str:
         marks = by_screen.setdefault(v.screen, [])
         if len(marks) < MAX_MARKS:
             marks.append(v)
-    p.append("<h2>Timelines</h2><p class=muted>Each row is a day, each cell an hour, coloured "
-             "by the longest gap in it (green: well within the rule, amber: within 20 % of "
-             "the limit, red: over it, grey: closed); dark bars are the violations.</p>")
+    p.append(f"<h2>{_t(_('Timelines'))}</h2><p class=muted>" + _t(_(
+        "Each row is a day, each cell an hour, coloured by the longest gap in it (green: well "
+        "within the rule, amber: within a fifth of the limit, red: over it, grey: closed); "
+        "dark bars are the violations.")) + "</p>")
     for sid in c.screens:
         p.append(f"<h3>{_t(sid)}</h3>")
         p.append(_chart(sid, c.days.get(sid, {}), by_screen.get(sid, []), c.limit_ms, f))
     if c.violations:
-        p.append(f"<h2>Violations ({c.violations:,})</h2>")
-        p.append(_table(["screen", "start", "end", "length", "limit", "cause", "flags"], (
+        p.append("<h2>" + _t(_("Violations ({n})").format(n=f"{c.violations:,}")) + "</h2>")
+        p.append(_table([_("screen"), _("start"), _("end"), _("length"), _("limit"),
+                         _("cause"), _("flags")], (
             [_td(row["screen"]), _td(row["start"]), _td(row["end"]),
              _td(fmt_duration(row["length_s"]), "n"), _td(f"{row['limit_s']:g} s", "n"),
              _td(", ".join(row["causes"])), _td(", ".join(row["flags"]))]
             for row in (violation_row(v, f) for v in r.violations)), c.violations))
     if c.outages:
-        p.append(f"<h2>Outages ({len(c.outages):,})</h2>")
-        p.append(_table(["kind", "screen", "start", "end", "length", "reason"], (
+        p.append("<h2>" + _t(_("Outages ({n})").format(n=f"{len(c.outages):,}")) + "</h2>")
+        p.append(_table([_("kind"), _("screen"), _("start"), _("end"), _("length"),
+                         _("reason")], (
             [_td(o["kind"]), _td(o["screen"] or "–"), _td(o["start"]), _td(o["end"]),
              _td(fmt_duration(o["length_s"]), "n"), _td(o["reason"])]
             for o in outage_rows(r, f)), len(c.outages)))
-    p.append("<h2>Anti-fraud showings</h2>")
-    p.append(_table(["category", "showings", "airtime"], (
+    p.append(f"<h2>{_t(_('Anti-fraud showings'))}</h2>")
+    p.append(_table([_("category"), _("showings"), _("airtime")], (
         [_td(x["category"] or "–"), _td(f"{x['showings']:,}", "n"),
          _td(fmt_duration(x["seconds"]), "n")] for x in category_rows(r))))
     items = item_rows(r)
-    p.append(_table(["item", "category", "text", "showings", "airtime", "screens"], (
+    p.append(_table([_("item"), _("category"), _("text"), _("showings"), _("airtime"),
+                     _("screens")], (
         [_td(x["item"]), _td(x["category"] or "–"), _td(x["text"] or ""),
          _td(f"{x['showings']:,}", "n"), _td(fmt_duration(x["seconds"]), "n"),
          _td(", ".join(x["screens"][:8]) + (" …" if len(x["screens"]) > 8 else ""))]
         for x in items), len(items)))
-    p.append("<h2>The slogans as shown</h2>" + _pictures(r))
+    p.append(f"<h2>{_t(_('The slogans as shown'))}</h2>" + _pictures(r))
     if c.clock_steps:
-        p.append("<h2>Clock steps</h2>")
-        p.append(_table(["at", "step", "seen in"], (
+        p.append(f"<h2>{_t(_('Clock steps'))}</h2>")
+        p.append(_table([_("at"), _("step"), _("seen in")], (
             [_td(f.t(s["at"])), _td(f"{s['step_s']:+.3f} s", "n"), _td(s["source"])]
             for s in c.clock_steps), len(c.clock_steps)))
     if c.warnings:
-        p.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_t(w)}</li>" for w in c.warnings[:200])
-                 + "</ul>")
-    p.append("<p class=muted>Made by signage audit. Times are in the site's timezone; gap "
-             "lengths are measured on the monotonic clock within a boot.</p></body></html>")
+        p.append(f"<h2>{_t(_('Warnings'))}</h2><ul>"
+                 + "".join(f"<li>{_t(w)}</li>" for w in c.warnings[:200]) + "</ul>")
+    p.append("<p class=muted>" + _t(_("Made by signage audit. Times are in the site's "
+                                      "timezone; gap lengths are measured on the monotonic "
+                                      "clock within a boot.")) + "</p></body></html>")
     return "".join(p)
 
 

@@ -233,7 +233,7 @@ class Runtime:
             if t_hk <= t_run:
                 self.jobs.run_due()
                 continue
-            _, _, i = heapq.heappop(heap)
+            i = heapq.heappop(heap)[2]
             r = self.runners[i]
             r.act()
             heapq.heappush(heap, (max(r.wake_at(), clock.monotonic() + 1e-6), 0, i))
