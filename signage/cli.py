@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
-from .i18n import _, ngettext, take_lang_option
+from .i18n import _, ngettext, take_lang_option, use_for_libraries
 from .load import LoadedSite, load_site
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
@@ -37,6 +37,7 @@ def _lang_from_argv() -> None:
     except ValueError as exc:
         print(f"--lang: {exc}", file=sys.stderr)
         sys.exit(3)
+    use_for_libraries()
 
 
 _lang_from_argv()

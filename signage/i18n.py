@@ -132,5 +132,28 @@ def N_(message: str) -> str:
     return message
 
 
+# What the command-line libraries (click, typer) print themselves: they look these up through
+# stdlib gettext's global domain, which use_for_libraries() points at our catalogue. Only the
+# messages people meet are listed; the msgids are theirs, verbatim. (Typer's vendored copy of
+# click prints "Usage:", the --help line and parser errors in English without gettext: those
+# stay English.)
+LIBRARY_MESSAGES = (
+    N_("Options"), N_("Commands"), N_("Arguments"), N_("Error"), N_("Aborted."),
+    N_("Aborted!"), N_("Try [blue]'{command_path} {help_option}'[/] for help."),
+    N_("[default: {}]"), N_("[required]"), N_("default: {default}"), N_("required"),
+    N_("(dynamic)"),
+)
+
+
+def use_for_libraries() -> None:
+    """Have click's and typer's own messages (usage, help panels, errors) come from this
+    catalogue in the language in force: stdlib gettext's global domain is ours, and its
+    language (which it reads from LANGUAGE first) is the one chosen here. For the CLI process
+    only (children inherit the choice)."""
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    gettext.textdomain(DOMAIN)
+    os.environ["LANGUAGE"] = language()
+
+
 __all__ = ["DEFAULT", "LANGUAGES", "N_", "_", "language", "ngettext", "set_language",
-           "take_lang_option", "translations"]
+           "take_lang_option", "translations", "use_for_libraries"]
