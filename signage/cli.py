@@ -314,7 +314,8 @@ def mount_optional(argv: list[str] | None = None) -> None:
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app
             app.add_typer(led_app, name="led", help=_("LED board tools (probe)"))
-            app.command("fakeboard")(fakeboard_command)
+            app.command("fakeboard", help=_("Run a fake BX-5E LED board on a pty or a TCP port "
+                                            "until Ctrl-C."))(fakeboard_command)
         except ImportError:
             pass
 

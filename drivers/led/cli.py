@@ -26,6 +26,7 @@ from signage.driver import (
     ScreenUnavailable,
     Showable,
 )
+from signage.i18n import _
 from signage.runtime.clock import RealClock
 
 from . import fakeboard
@@ -33,7 +34,7 @@ from .driver import LedDriver
 
 SLOGAN = "防范电信网络诈骗，人人参与，家家受益"
 
-led_app = typer.Typer(help="Onbon BX-5E LED boards.", no_args_is_help=True)
+led_app = typer.Typer(help=_("Onbon BX-5E LED boards."), no_args_is_help=True)
 
 
 @dataclass
@@ -106,18 +107,18 @@ def probe(port: str, baud: int, options: Mapping[str, Any], *, text: str = SLOGA
     return report
 
 
-@led_app.command("probe")
+@led_app.command("probe", help=_("Ping an LED board and show a test slogan."))
 def probe_cmd(
-    port: Annotated[str, typer.Option(help="/dev/ttyUSB0, socket://HOST:5005, or any "
-                                      "pyserial URL")],
-    baud: Annotated[int, typer.Option(help="9600 or 57600")] = 9600,
-    address: Annotated[str, typer.Option(help="screen number, or 0xFFFE (wildcard)")] = "0xFFFE",
-    model: Annotated[str, typer.Option(help="any, BX-5E1, BX-5E2, BX-5E3")] = "any",
-    width: Annotated[int, typer.Option(help="area width in LEDs")] = 128,
-    height: Annotated[int, typer.Option(help="area height in LEDs")] = 16,
-    colors: Annotated[int, typer.Option(help="1 or 2")] = 1,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for each reply")] = 1.0,
-    text: Annotated[str, typer.Option(help="the test slogan")] = SLOGAN,
+    port: Annotated[str, typer.Option(help=_("/dev/ttyUSB0, socket://HOST:5005, or any "
+                                      "pyserial URL"))],
+    baud: Annotated[int, typer.Option(help=_("9600 or 57600"))] = 9600,
+    address: Annotated[str, typer.Option(help=_("screen number, or 0xFFFE (wildcard)"))] = "0xFFFE",
+    model: Annotated[str, typer.Option(help=_("any, BX-5E1, BX-5E2, BX-5E3"))] = "any",
+    width: Annotated[int, typer.Option(help=_("area width in LEDs"))] = 128,
+    height: Annotated[int, typer.Option(help=_("area height in LEDs"))] = 16,
+    colors: Annotated[int, typer.Option(help=_("1 or 2"))] = 1,
+    timeout: Annotated[float, typer.Option(help=_("seconds to wait for each reply"))] = 1.0,
+    text: Annotated[str, typer.Option(help=_("the test slogan"))] = SLOGAN,
 ) -> None:
     """Ping an LED board and show a test slogan."""
     options: dict[str, Any] = {"address": address, "model": model, "width": width,
@@ -129,24 +130,24 @@ def probe_cmd(
 
 
 def fakeboard_command(
-    pty: Annotated[bool, typer.Option("--pty", help="open a pseudo-terminal (default)")] = True,
-    tcp: Annotated[int | None, typer.Option(help="listen on this TCP port instead (a real "
-                                            "board uses 5005)")] = None,
-    host: Annotated[str, typer.Option(help="TCP address to listen on")] = "127.0.0.1",
-    link: Annotated[Path | None, typer.Option(help="stable symlink to the pty, for the "
-                                              "driver's port option")] = None,
-    png: Annotated[Path | None, typer.Option(help="write the board as a PNG on each "
-                                             "update")] = None,
-    width: Annotated[int, typer.Option(help="board width in LEDs")] = 128,
-    height: Annotated[int, typer.Option(help="board height in LEDs")] = 16,
-    colors: Annotated[int, typer.Option(help="1 or 2")] = 1,
-    address: Annotated[str, typer.Option(help="screen number")] = "1",
-    model: Annotated[str, typer.Option(help="BX-5E1, BX-5E2, BX-5E3")] = "BX-5E1",
-    baud: Annotated[int, typer.Option(help="emulate this line rate; 0 = no pacing")] = 0,
-    busy: Annotated[int, typer.Option(help="NACK busy to the first N requests")] = 0,
-    corrupt: Annotated[int, typer.Option(help="corrupt the first N replies")] = 0,
-    silent: Annotated[bool, typer.Option("--silent", help="never answer")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="do not log requests")] = False,
+    pty: Annotated[bool, typer.Option("--pty", help=_("open a pseudo-terminal (default)"))] = True,
+    tcp: Annotated[int | None, typer.Option(help=_("listen on this TCP port instead (a real "
+                                            "board uses 5005)"))] = None,
+    host: Annotated[str, typer.Option(help=_("TCP address to listen on"))] = "127.0.0.1",
+    link: Annotated[Path | None, typer.Option(help=_("stable symlink to the pty, for the "
+                                              "driver's port option"))] = None,
+    png: Annotated[Path | None, typer.Option(help=_("write the board as a PNG on each "
+                                             "update"))] = None,
+    width: Annotated[int, typer.Option(help=_("board width in LEDs"))] = 128,
+    height: Annotated[int, typer.Option(help=_("board height in LEDs"))] = 16,
+    colors: Annotated[int, typer.Option(help=_("1 or 2"))] = 1,
+    address: Annotated[str, typer.Option(help=_("screen number"))] = "1",
+    model: Annotated[str, typer.Option(help=_("BX-5E1, BX-5E2, BX-5E3"))] = "BX-5E1",
+    baud: Annotated[int, typer.Option(help=_("emulate this line rate; 0 = no pacing"))] = 0,
+    busy: Annotated[int, typer.Option(help=_("NACK busy to the first N requests"))] = 0,
+    corrupt: Annotated[int, typer.Option(help=_("corrupt the first N replies"))] = 0,
+    silent: Annotated[bool, typer.Option("--silent", help=_("never answer"))] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help=_("do not log requests"))] = False,
 ) -> None:
     """Run a fake BX-5E LED board on a pty or a TCP port until Ctrl-C."""
     argv = ["--width", str(width), "--height", str(height), "--colors", str(colors),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..i18n import _
 from ..playlog import format as fmt
 from ..timeutil import parse_when
 from .compliance import Engine
@@ -89,7 +90,8 @@ def _lines(f: LogFile) -> Iterator[bytes]:
             with open(f.path, "rb") as fh:
                 yield from fh
     except (OSError, EOFError, zlib.error) as exc:
-        raise AuditInputError(f"{f.path}: cannot read: {exc}") from None
+        raise AuditInputError(_("{path}: cannot read: {error}").format(path=f.path,
+                                                                       error=exc)) from None
 
 
 @dataclass
@@ -187,16 +189,16 @@ def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
             prev = mac if mac is not None else b"-"  # (nothing verifies on a damaged line)
     if not seen_record:
         if first_damaged:
-            raise AuditInputError(f"{first_path}: not a signage log (no line is a record of "
-                                  "log format v1)")
-        raise AuditInputError("the log files given are empty")
+            raise AuditInputError(_("{path}: not a signage log (no line is a record of log "
+                                    "format v1)").format(path=first_path))
+        raise AuditInputError(_("the log files given are empty"))
     if fallback is not None:
         got.record = fallback
         return got
     if not seen_config and not first_damaged:
-        raise AuditInputError("no run_start record in the files given: the site, its rule and "
-                              "opening hours are unknown; include the file where the daemon "
-                              "started")
+        raise AuditInputError(_("no run_start record in the files given: the site, its rule "
+                                "and opening hours are unknown; include the file where the "
+                                "daemon started"))
     return got
 
 
@@ -375,7 +377,7 @@ def run(files: list[LogFile], opts: Options, *,
     except ValueError as exc:
         raise AuditInputError(f"--from/--to: {exc}") from None
     if p_from is not None and p_to is not None and p_to <= p_from:
-        raise AuditInputError("--to must be after --from")
+        raise AuditInputError("--to: " + _("must be after --from"))
     engine = Engine(limit_override_ms=None if opts.max_gap_s is None
                     else round(opts.max_gap_s * 1000),
                     period_from=p_from, period_to=p_to, screens=opts.screens,
@@ -422,7 +424,7 @@ def run(files: list[LogFile], opts: Options, *,
             if opts.progress is not None:
                 opts.progress(done)
     except OSError as exc:
-        raise AuditInputError(f"cannot read the log: {exc}") from None
+        raise AuditInputError(_("cannot read the log: {error}").format(error=exc)) from None
     if current >= 0:
         st.end_file()
     if config is None:
@@ -436,12 +438,13 @@ def run(files: list[LogFile], opts: Options, *,
                                  "checked: the figures rest on it")
     integrity = st.finish()
     if last is None:
-        raise AuditInputError("the log files given hold no readable record")
+        raise AuditInputError(_("the log files given hold no readable record"))
     comp = engine.finish(last)
     unknown = sorted(set(opts.screens or ()) - set(comp.screens))
     if unknown:
-        raise AuditInputError(f"--screen {', '.join(unknown)}: no such screen in the log's "
-                              f"configuration (screens: {', '.join(engine.all_screens)})")
+        raise AuditInputError(f"--screen {', '.join(unknown)}: " + _(
+            "no such screen in the log's configuration (screens: {screens})").format(
+                screens=", ".join(engine.all_screens)))
     return integrity, comp
 
 
@@ -452,11 +455,12 @@ def _check_input(f: LogFile, scan: ChunkScan, lines_before: int) -> None:
         # written by a newer signage. A stray version among v1 records is damage instead
         # (a malformed line, an integrity break).
         v, idx = scan.bad_version
-        raise AuditInputError(f"{f.path}:{lines_before + idx + 1}: log format version {v}; "
-                              f"this audit reads version {fmt.VERSION}")
+        raise AuditInputError(f"{f.path}:{lines_before + idx + 1}: " + _(
+            "log format version {v}; this audit reads version {mine}").format(
+                v=v, mine=fmt.VERSION))
     if lines_before == 0 and scan.not_a_record and scan.last_seq is None:
-        raise AuditInputError(f"{f.path}: not a signage log (no line is a record of log "
-                              "format v1)")
+        raise AuditInputError(_("{path}: not a signage log (no line is a record of log "
+                                "format v1)").format(path=f.path))
 
 
 def _between(engine: Engine, a: tuple[str, str, int, int, str],
