@@ -228,7 +228,8 @@ def simulate(config: ConfigOpt = Path("config.toml"),
         raise typer.Exit(3) from None
     clock = VirtualClock(t0 / 1000)
     settings = RunSettings(virtual=True, duration_s=duration, log_dir=log,
-                           key_file=log / "simulate.key")
+                           key_file=log / "simulate.key",
+                           signing_key=log / "simulate-signing.key")
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
