@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 from datetime import datetime
 from pathlib import Path
@@ -101,7 +102,7 @@ def test_writer_v2_chain_and_checkpoints(tmp_path: Path) -> None:
         assert not cp.verify(SigningKey.generate().public)
     # at most 30 s (plus one record's spacing) between two checkpoints
     monos = [r["mono"] for _i, r in cps]
-    assert all(b - a <= 31 for a, b in zip(monos, monos[1:], strict=False))
+    assert all(b - a <= 31 for a, b in itertools.pairwise(monos))
     # verify_link on every line
     prev = fmt.GENESIS
     for ln in raw:
