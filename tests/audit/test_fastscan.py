@@ -19,6 +19,7 @@ from signage.playlog import v2
 
 from .logkit import KEY
 
+
 def test_compiled_scanner_is_built() -> None:
     """scripts/setup installs gcc and libssl-dev, so the install builds the extension."""
     assert S._fast is not None, "signage.audit._fastscan is not built (pip install -e .)"
