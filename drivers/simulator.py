@@ -180,10 +180,8 @@ class SimulatorDriver(Driver):
     def _image(self, path: Path | None, led: bool) -> Image.Image:
         p = self._check_file(path)
         try:
-            with Image.open(p) as src:
-                src.load()
-                img = src.convert("RGB")
-        except (OSError, ValueError) as exc:
+            img = render.open_image(p).convert("RGB")  # size-checked before decoding
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise ContentRejected(f"cannot decode image {p}: {exc}") from None
         w, h = self.spec.width, self.spec.height
         img.thumbnail((w, h))

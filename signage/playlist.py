@@ -113,10 +113,21 @@ def load_playlist(path: Path) -> PlaylistConfig:
 def load_playlists(directory: Path) -> dict[str, PlaylistConfig]:
     """Every ``*.toml`` in ``directory``, keyed by file stem. Raises InputError with all
     problems of all files (nothing is half-loaded)."""
+    out, problems, _broken = read_playlists(directory)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def read_playlists(directory: Path) -> tuple[dict[str, PlaylistConfig], list[Problem], set[str]]:
+    """Every ``*.toml`` in ``directory``: the playlists that load, the problems of those that
+    do not, and the ids of those (so that a check of the rest can go on: validate reports
+    every independent problem in one run)."""
     if not directory.is_dir():
-        raise InputError([Problem(str(directory), "", "playlist directory not found")])
+        return {}, [Problem(str(directory), "", "playlist directory not found")], set()
     out: dict[str, PlaylistConfig] = {}
     problems: list[Problem] = []
+    broken: set[str] = set()
     for path in sorted(directory.glob("*.toml")):
         try:
             check_id(path.stem)
@@ -127,6 +138,5 @@ def load_playlists(directory: Path) -> dict[str, PlaylistConfig]:
             out[path.stem] = load_playlist(path)
         except InputError as exc:
             problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems)
-    return out
+            broken.add(path.stem)
+    return out, problems, broken

@@ -19,10 +19,69 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .i18n import _
+
 #: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
 PIXEL_FONT = "Unifont"
 SMOOTH_FONT = "WenQuanYi Micro Hei"
 FALLBACKS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Unifont")
+
+#: the largest picture any part of signage decodes: 8K UHD (7680 x 4320 = 33.2 megapixels),
+#: and no side longer than 16384 px. A 13,000 x 13,000 PNG would take ~500 MB decoded; it is
+#: refused by `signage validate` and by every driver before a byte of it is decoded. (Pillow's
+#: own guard, left at its default, refuses anything past ~179 megapixels already at open.)
+MAX_PIXELS = 7680 * 4320
+MAX_SIDE = 16384
+
+
+class ImageTooLarge(ValueError):
+    """A picture larger than MAX_PIXELS / MAX_SIDE: refused before it is decoded."""
+
+
+def _too_large_text(width: int, height: int) -> str:
+    return _("the picture is {w}x{h} pixels ({mp:.1f} megapixels): larger than signage "
+             "decodes (at most {side} px a side and {maxmp:.1f} megapixels, 8K); scale it "
+             "down to the screen's size").format(
+                 w=width, h=height, mp=width * height / 1e6, side=MAX_SIDE,
+                 maxmp=MAX_PIXELS / 1e6)
+
+
+def size_problem(width: int, height: int) -> str | None:
+    """Why a picture of this size is refused, or None when it may be decoded."""
+    if width <= 0 or height <= 0:
+        return _("the picture has no size ({w}x{h})").format(w=width, h=height)
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        return _too_large_text(width, height)
+    return None
+
+
+def header_problem(path: Path) -> str | None:
+    """Why the image at ``path`` would be refused for its size, from its header alone (for a
+    driver that hands the file to another decoder, such as mpv); None when it may be shown
+    or when Pillow cannot read it (that decoder then says why)."""
+    try:
+        with Image.open(path) as src:
+            return size_problem(*src.size)
+    except Image.DecompressionBombError as exc:
+        return str(exc)
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and decode an image, checking its size from the header before decoding.
+    Raises ImageTooLarge, or OSError/ValueError for an undecodable file."""
+    try:
+        with Image.open(path) as src:
+            why = size_problem(*src.size)
+            if why:
+                raise ImageTooLarge(why)
+            src.load()
+            return src.copy()
+    except Image.DecompressionBombError as exc:  # Pillow refused at open: far too large
+            raise ImageTooLarge(_("the picture is larger than signage decodes (at most {side} px "
+                              "a side and {maxmp:.1f} megapixels, 8K): {exc}").format(
+            side=MAX_SIDE, maxmp=MAX_PIXELS / 1e6, exc=exc)) from None
 
 
 class FontNotFound(LookupError):

@@ -258,9 +258,8 @@ class LedDriver(Driver):
         if path is None:
             raise ContentRejected(f"{item.item_id}: image item without a file")
         try:
-            with Image.open(path) as img:
-                img.load()
-                planes = planes_for_image(img, o.width, o.height, o.colors)
+            img = render.open_image(path)  # size-checked before decoding
+            planes = planes_for_image(img, o.width, o.height, o.colors)
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError,
                 ValueError) as exc:
             raise ContentRejected(f"{item.item_id}: cannot read image {path.name}: {exc}") from exc
