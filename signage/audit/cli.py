@@ -70,6 +70,10 @@ def audit_command(
     jobs: Annotated[str | None, typer.Option(
         "--jobs", help="Worker processes that verify files in parallel. Default: the number "
         "of CPUs.")] = None,
+    simulated: Annotated[bool, typer.Option(
+        "--simulated", help="Preview: judge a log of `signage simulate` by its figures (exit "
+        "0 or 1) instead of exit 4. It stays marked as simulated, never proof of play.")
+    ] = False,
 ) -> None:
     """Audit a proof-of-play log: its integrity, then the gap rule per screen and day.
 
@@ -77,10 +81,10 @@ def audit_command(
     monotonic time. Then, per screen and local day inside opening hours, every gap between
     anti-fraud showings longer than the limit, with its cause.
 
-    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error."""  # noqa: E501
+    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error, 4 a simulated log (never proof of play)."""  # noqa: E501
     code = main(paths or [], from_=from_, to=to, screen=screen, max_gap=max_gap, key=key,
                 format_=format_, report=report, anchor=anchor, expect_anchor=expect_anchor,
-                jobs=jobs)
+                jobs=jobs, simulated=simulated)
     global LAST_CODE
     LAST_CODE = code
     raise typer.Exit(code)
@@ -94,10 +98,11 @@ def _fail(message: str) -> int:
 def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
          screen: list[str] | None = None, max_gap: str | None = None, key: Path | None = None,
          format_: str = "table", report: Path | None = None, anchor: bool = False,
-         expect_anchor: str | None = None, jobs: str | None = None) -> int:
+         expect_anchor: str | None = None, jobs: str | None = None,
+         simulated: bool = False) -> int:
     try:
         return _main(paths, from_, to, screen, max_gap, key, format_, report, anchor,
-                     expect_anchor, jobs)
+                     expect_anchor, jobs, simulated)
     except AuditInputError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -111,7 +116,8 @@ def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
 
 def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str] | None,
           max_gap: str | None, key: Path | None, format_: str, report: Path | None,
-          anchor: bool, expect_anchor: str | None, jobs: str | None) -> int:
+          anchor: bool, expect_anchor: str | None, jobs: str | None,
+          simulated: bool = False) -> int:
     if format_ not in FORMATS:
         raise AuditInputError(f"--format {format_!r}: use one of {', '.join(FORMATS)}")
     try:
@@ -149,7 +155,7 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
             integrity, compliance = _with_progress(files, opts, total, complete)
         else:
             integrity, compliance = run(files, opts, complete_dir=complete)
-        result = AuditResult(integrity, compliance, spool)
+        result = AuditResult(integrity, compliance, spool, preview_simulated=simulated)
         return _output(result, format_, report, anchor)
     finally:
         spool.close()

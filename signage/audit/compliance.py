@@ -54,6 +54,7 @@ class Engine:
         self._d0 = self._d1 = 0
         self._dday = date(1970, 1, 1)
         self._unknown: set[str] = set()
+        self._runs: set[str] = set()
 
     # ---- configuration -----------------------------------------------------------------
     def start(self, first: tuple[str, str, int, int, str],
@@ -66,6 +67,8 @@ class Engine:
         if self._from is not None and self._from < wall:
             self._down(self._from, wall, "no_records", "no log records before this")
         exact = self.t0 == wall
+        if config is not None:
+            self._mode(config, str(config.get("run", _run)), wall)
         if config is None or not self._apply(config, self.t0 - 2 * 86_400_000,
                                              mono if exact else None, boot if exact else None):
             self.r.tz = "UTC"
@@ -139,6 +142,7 @@ class Engine:
             elif k == S.CONFIG:
                 _k, _seq, wall, mono, boot, _run, rec = ev
                 if rec.get("type") == "run_start":
+                    self._mode(rec, _run, wall)
                     self._run_start(wall)
                 self._apply(rec, wall, mono, boot)
             elif k == S.RUN_END:
@@ -155,6 +159,17 @@ class Engine:
                 self.dropped.append((wall - max(0, mono - first), wall))
                 self.r.warnings.append(f"{count} records were dropped (log storage full) "
                                        f"before {self._iso(wall)}")
+
+    def _mode(self, rec: dict[str, Any], run: str, wall: int) -> None:
+        """Count the runs by mode: a `signage simulate` run (mode = simulate) makes the whole
+        audit's verdict "simulated" (docs/log-format.md)."""
+        if rec.get("type") != "run_start" or run in self._runs:
+            return
+        self._runs.add(run)
+        if rec.get("mode") == "simulate":
+            self.r.simulated_runs.append((run, wall))
+        else:
+            self.r.real_runs += 1
 
     def heartbeat_cadence(self, cadence: dict[str, int]) -> None:
         for run, ms in cadence.items():

@@ -80,14 +80,15 @@ class Daemon:
     """One run of the daemon, writing through the real LogWriter."""
 
     def __init__(self, log_dir: Path, clock: FakeClock, fields: dict[str, Any], *,
-                 boot: str = "boot-a", key: bytes = KEY, start: float | None = None) -> None:
+                 boot: str = "boot-a", key: bytes = KEY, start: float | None = None,
+                 mode: str = "run") -> None:
         if start is not None:
             clock.at(start)
         self.clock = clock
         self.w = LogWriter(log_dir, key, ZoneInfo(TZ), clock, run_id=secrets.token_hex(6),
                            boot_id=boot, fsync="batch", batch_ms=10**9)  # no fsync: tests
         notes = self.w.open()
-        self.w.append("run_start", version="0.1.0", mode="simulate", **fields)
+        self.w.append("run_start", version="0.1.0", mode=mode, **fields)
         for n in notes:
             rtype = n.pop("type")
             self.w.append(rtype, **n)
