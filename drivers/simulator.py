@@ -121,11 +121,16 @@ class SimulatorDriver(Driver):
 
     @classmethod
     def check_text(cls, spec: ScreenSpec, text: str) -> list[str]:
-        missing = render.missing_glyphs(text, _font(spec))
+        out: list[str] = []
+        if _kind(spec) == "led":
+            lines = render.led_lines_problem(text, spec.height)
+            if lines:
+                out.append(lines)
+        missing = render.missing_glyphs(render.sanitize(text), _font(spec))
         if missing:
             shown = " ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:8])
-            return [f"the font {_font(spec)!r} cannot draw {shown}"]
-        return []
+            out.append(f"the font {_font(spec)!r} cannot draw {shown}")
+        return out
 
     # ---- run time ------------------------------------------------------------------------
     def open(self) -> None:

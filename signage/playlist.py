@@ -15,6 +15,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from .config import Spans, Strict, check_id, check_spans
 from .problems import InputError, Problem, find_line, from_validation, read_toml
 
+#: explicit lines of one slogan (a line break in the text starts a new line)
+MAX_LINES = 4
+
 
 class Window(Strict):
     """Dates (inclusive, site timezone) on which a playlist plays: a campaign phase."""
@@ -47,12 +50,16 @@ class ItemConfig(Strict):
     @field_validator("text")
     @classmethod
     def _printable(cls, v: str) -> str:
+        v = v.replace("\r\n", "\n")  # a line break, as a Windows editor writes it
         bad = sorted({ch for ch in v if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")
-                      and ch != " "})
+                      and ch not in " \n"})
         if bad:
             shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:6])
             raise ValueError(f"text contains control or format characters ({shown}); "
-                             "only printable characters may be shown on a screen")
+                             "only printable characters and line breaks may be shown on a "
+                             "screen")
+        if v.count("\n") >= MAX_LINES:
+            raise ValueError(f"text has {v.count(chr(10)) + 1} lines; at most {MAX_LINES}")
         return v
 
     @model_validator(mode="after")

@@ -163,6 +163,26 @@ def sanitize(text: str) -> str:
     )
 
 
+#: an LED line is never drawn smaller than this (Unifont's native height)
+MIN_LED_LINE_PX = 16
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of a slogan: an explicit line break (``\n``) starts a new line, e.g. for a
+    two-line LED board; each line sanitized."""
+    return [sanitize(line) for line in text.replace("\r\n", "\n").split("\n")]
+
+
+def led_lines_problem(text: str, height: int) -> str | None:
+    """Why ``text`` cannot be drawn on an LED board ``height`` px high, line by line."""
+    n = len(text_lines(text))
+    if n > 1 and height // n < MIN_LED_LINE_PX:
+        return _("the slogan has {n} lines, but the board is {h} px high: each line needs at "
+                 "least {px} px (a board {need} px high); write it on one line").format(
+                     n=n, h=height, px=MIN_LED_LINE_PX, need=n * MIN_LED_LINE_PX)
+    return None
+
+
 def _font(font_pattern: str, size: int) -> ImageFont.FreeTypeFont:
     return _font_at(str(find_font(font_pattern)), size)
 
@@ -175,15 +195,33 @@ def _pixel_size(font_pattern: str, height: int) -> int:
 
 
 def text_width(text: str, height: int, font_pattern: str | None = None) -> int:
-    """Rendered width in pixels of one line of ``text`` drawn ``height`` px high."""
-    pat = font_pattern or font_for_height(height)
-    font = _font(pat, _pixel_size(pat, height))
-    return round(font.getlength(sanitize(text)))
+    """Rendered width in pixels of ``text`` drawn ``height`` px high: one line, or the widest
+    of its lines when it has explicit line breaks (each then height / lines px high)."""
+    lines = text_lines(text)
+    h = max(1, height // len(lines))
+    pat = font_pattern or font_for_height(h)
+    font = _font(pat, _pixel_size(pat, h))
+    return max(round(font.getlength(line)) for line in lines)
 
 
 def render_line(text: str, height: int, font_pattern: str | None = None) -> Image.Image:
-    """One line of text, white on black, mode "L", exactly ``height`` px high, as wide as the
-    text. On a pixel font at its native size the result is already 1-bit clean."""
+    """The text, white on black, mode "L", exactly ``height`` px high, as wide as the text.
+    A text with explicit line breaks is drawn as stacked lines (each height / lines px high,
+    centred), for multi-line LED boards. On a pixel font at its native size the result is
+    already 1-bit clean."""
+    lines = text_lines(text)
+    if len(lines) > 1:
+        h = height // len(lines)
+        imgs = [_render_one(line, h, font_pattern) for line in lines]
+        width = max(im.width for im in imgs)
+        out = Image.new("L", (width, height), 0)
+        for k, im in enumerate(imgs):
+            out.paste(im, ((width - im.width) // 2, k * h))
+        return out
+    return _render_one(lines[0], height, font_pattern)
+
+
+def _render_one(text: str, height: int, font_pattern: str | None) -> Image.Image:
     pat = font_pattern or font_for_height(height)
     size = _pixel_size(pat, height)
     font = _font(pat, size)
@@ -257,12 +295,13 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
         bw = bfont.getlength(style.banner)
         draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), style.banner, font=bfont,
                   fill=(120, 0, 0))
-    clean = sanitize(text)
+    paragraphs = text_lines(text)  # explicit line breaks are kept; each is wrapped
     avail_h = height - banner_h - 2 * margin
     ref = _font(SMOOTH_FONT, _REF)
     size = _ladder(min(height / 6, width / 8))
     while True:
-        lines = wrap(clean, ref, int((width - 2 * margin) * _REF / size))
+        lines = [ln for par in paragraphs
+                 for ln in (wrap(par, ref, int((width - 2 * margin) * _REF / size)) or [""])]
         line_h = int(size * 1.3)
         if len(lines) * line_h <= avail_h or size == SIZE_LADDER[0]:
             break
