@@ -240,6 +240,9 @@ class ScreenConfig(Strict):
     height: int = Field(gt=0, le=16384)
     playlists: list[str] = Field(min_length=1)
     options: dict[str, Any] = {}
+    #: this screen's own opening hours, replacing the site's [hours] for it (e.g. a 24-hour
+    #: ATM lobby in a bank open 09:00-17:00); None: the site's
+    hours: Hours | None = None
 
     _id = field_validator("id")(check_id)
 

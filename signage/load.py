@@ -302,7 +302,7 @@ def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Probl
         for k in range(COVERAGE_DAYS):
             day = today + timedelta(days=k)
             # days with the same hours and the same active playlists plan alike: check once
-            key = (tuple(site.hours.spans_for(day)),
+            key = (tuple(site.hours_of(screen).spans_for(day)),
                    tuple(p.id for p in screen.playlists if p.active_on(day)))
             if key in seen:
                 continue

@@ -50,6 +50,8 @@ class Screen:
     width: int
     height: int
     playlists: tuple[Playlist, ...]
+    #: this screen's own opening hours ([screens.hours]); None: the site's
+    hours: Hours | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,10 @@ class Site:
     hours: Hours
     screens: tuple[Screen, ...]
     media_root: Path
+
+    def hours_of(self, screen: Screen) -> Hours:
+        """The opening hours ``screen`` keeps: its own, else the site's."""
+        return screen.hours or self.hours
 
     def screen(self, screen_id: str) -> Screen:
         for s in self.screens:
@@ -102,7 +108,8 @@ def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root
                 dayparts=_dayparts(pc.dayparts),
                 items=items,
             ))
-        screens.append(Screen(sc.id, idx, sc.label, sc.driver, sc.width, sc.height, tuple(pls)))
+        screens.append(Screen(sc.id, idx, sc.label, sc.driver, sc.width, sc.height, tuple(pls),
+                              sc.hours))
     rule = cfg.rule
     return Site(
         id=cfg.site.id, name=cfg.site.name, tz=cfg.tz,
