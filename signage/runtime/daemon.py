@@ -67,7 +67,9 @@ def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
                  "measure": cfg.rule.measure},
         "hours": cfg.hours.model_dump(mode="json"),
         "screens": [{"id": s.id, "label": s.label, "driver": s.driver, "width": s.width,
-                     "height": s.height} for s in cfg.screens],
+                     "height": s.height,
+                     **({"hours": s.hours.model_dump(mode="json")} if s.hours else {})}
+                    for s in cfg.screens],
         "config_sha256": loaded.digests.get(str(loaded.config_path), ""),
         "playlists_sha256": {Path(k).name: v for k, v in loaded.digests.items()
                              if k != str(loaded.config_path)},
