@@ -113,6 +113,8 @@ class Ingest:
                     b.online = decode_json(payload, "online").get("online") is True
             except ProtocolError as exc:
                 self._reject(site, b, f"{kind}: {exc}")
+            except OSError as exc:  # the hub's disk: said, and the box will send again
+                self._say(f"hub: site {site}: cannot store a {kind} message: {exc}")
 
     def _log(self, site: str, b: SiteBoard, payload: bytes) -> None:
         chunk = decode_chunk(payload)
@@ -150,6 +152,7 @@ class Ingest:
 
     def _write_json(self, site: str, name: str, obj: dict[str, Any]) -> None:
         d = self.root / site
+        d.mkdir(parents=True, exist_ok=True)
         tmp = d / (name + ".tmp")
         tmp.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
         tmp.replace(d / name)
