@@ -32,6 +32,7 @@ from ..fleet.protocol import (
 from ..playlog.keyfile import KeyFileError, load_key
 from .config import LoadedHub
 from .dataset import Dataset
+from .notify import Alerts, Sender, conditions_of
 from .store import SiteStore, Verifier
 
 MAX_CHECKPOINT = 4096
@@ -52,6 +53,7 @@ class SiteBoard:
     duplicates: int = 0
     rejected: int = 0
     last_reject: str = ""
+    rejected_since: float | None = None  # the site's copy is stuck on a rejected line
     witnessed: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -120,6 +122,8 @@ class Ingest:
         chunk = decode_chunk(payload)
         out = self.store(site).accept(chunk)
         b.stored += out.stored
+        if out.stored:
+            b.rejected_since = None
         b.duplicates += out.duplicate
         self.records += out.stored
         if out.verified:
@@ -144,6 +148,8 @@ class Ingest:
 
     def _reject(self, site: str, b: SiteBoard, why: str) -> None:
         b.rejected += 1
+        if b.rejected_since is None:
+            b.rejected_since = time.time()
         if why != b.last_reject:
             self._say(f"hub: site {site}: {why}")
         b.last_reject = why
@@ -193,8 +199,9 @@ class HubService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_a: self.connected.clear()
         self.client.on_message = self._on_message
-        self._acked: dict[str, tuple[int, int]] = {}
         self._timer: threading.Thread | None = None
+        self.alerts = Alerts(hub.cfg.webhook, hub.cfg.silent_after_s)
+        self.sender = Sender(hub.cfg.webhook, say) if hub.cfg.webhook else None
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
@@ -216,6 +223,16 @@ class HubService:
     def _tick(self) -> None:
         while not self.stop_event.wait(self.hub.cfg.ack_interval_s):
             self.flush_acks()
+            if self.sender is not None:
+                self.notify(time.time())
+
+    def notify(self, now: float) -> None:
+        with self.ingest.lock:
+            cond = conditions_of(self.ingest.boards, now, self.hub.cfg.silent_after_s,
+                                 lambda s: datetime.fromisoformat(s).timestamp())
+        due = self.alerts.evaluate(now, cond)
+        if due and self.sender is not None:
+            self.sender.send(due)
 
     def flush_acks(self) -> None:
         try:
@@ -233,6 +250,8 @@ class HubService:
             self._timer.join(timeout=5)
         self.flush_acks()
         self.ingest.close()
+        if self.sender is not None:
+            self.sender.close()
         self.client.disconnect()
         self.client.loop_stop()
 
