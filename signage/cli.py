@@ -256,6 +256,12 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.command("audit")(_marked(audit_command))
         except ImportError:
             pass
+    if first in (None, "hub"):
+        try:
+            from .hub.cli import hub_app
+            app.add_typer(hub_app, name="hub", help="the fleet hub (docs/fleet.md)")
+        except ImportError:
+            pass
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app

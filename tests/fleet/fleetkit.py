@@ -75,10 +75,10 @@ def simulate(cfg: Path, log: Path, start: str = "2026-12-01", for_: str = "24h")
     assert r.returncode == 0, r.stderr
 
 
-def audit_json(path: Path, key: Path) -> tuple[int, dict[str, Any]]:
+def audit_json(path: Path, key: Path, *opts: str) -> tuple[int, dict[str, Any]]:
     r = subprocess.run([sys.executable, "-m", "signage.audit", str(path), "--key", str(key),
-                        "--format", "json"], capture_output=True, text=True, timeout=300,
-                       check=False)
+                        "--format", "json", *opts], capture_output=True, text=True,
+                       timeout=300, check=False)
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else {}
 
 
