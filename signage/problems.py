@@ -6,9 +6,10 @@ allowed. Nothing here raises on bad input: it only describes it.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,80 +128,109 @@ def find_line(text: str, loc: Sequence[int | str]) -> int | None:
     return found
 
 
-_ALLOWED: dict[str, str] = {
-    "extra_forbidden": N_("unknown key; check the spelling against docs/playlists.md"),
-    "missing": N_("required but missing"),
-}
-
-# pydantic's messages for the checks our models use, as msgids (pydantic's own English text,
-# so English output is unchanged), filled from the error's ctx. A type not listed here keeps
-# pydantic's English message.
-_PYDANTIC: dict[str, str] = {
-    "greater_than": N_("Input should be greater than {gt}"),
-    "greater_than_equal": N_("Input should be greater than or equal to {ge}"),
-    "less_than": N_("Input should be less than {lt}"),
-    "less_than_equal": N_("Input should be less than or equal to {le}"),
-    "string_too_short": N_("String should have at least {min_length} characters"),
-    "string_too_long": N_("String should have at most {max_length} characters"),
-    "too_short": N_("List should have at least {min_length} items after validation, "
-                    "not {actual_length}"),
-    "too_long": N_("List should have at most {max_length} items after validation, "
-                   "not {actual_length}"),
-    "literal_error": N_("Input should be {expected}"),
-    "enum": N_("Input should be {expected}"),
-    "string_pattern_mismatch": N_("String should match pattern '{pattern}'"),
-    "string_type": N_("Input should be a valid string"),
-    "int_type": N_("Input should be a valid integer"),
-    "int_parsing": N_("Input should be a valid integer, unable to parse string as an integer"),
-    "int_from_float": N_("Input should be a valid integer, got a number with a fractional part"),
-    "float_type": N_("Input should be a valid number"),
-    "float_parsing": N_("Input should be a valid number, unable to parse string as a number"),
-    "bool_type": N_("Input should be a valid boolean"),
-    "bool_parsing": N_("Input should be a valid boolean, unable to interpret input"),
-    "list_type": N_("Input should be a valid list"),
-    "dict_type": N_("Input should be a valid dictionary"),
-    "model_type": N_("Input should be a valid dictionary or instance of {class_name}"),
-    "model_attributes_type": N_("Input should be a valid dictionary or object to extract "
-                                "fields from"),
-    "date_type": N_("Input should be a valid date"),
-    "date_parsing": N_("Input should be a valid date in the format YYYY-MM-DD, {error}"),
-    "date_from_datetime_parsing": N_("Input should be a valid date or datetime, {error}"),
-    "date_from_datetime_inexact": N_("Datetimes provided to dates should have zero time - "
-                                     "e.g. be exact dates"),
-    "time_type": N_("Input should be a valid time"),
-    "time_parsing": N_("Input should be in a valid time format, {error}"),
-    "datetime_type": N_("Input should be a valid datetime"),
-    "datetime_parsing": N_("Input should be a valid datetime, {error}"),
-    "finite_number": N_("Input should be a finite number"),
-    "multiple_of": N_("Input should be a multiple of {multiple_of}"),
-    "union_tag_invalid": N_("Input tag '{tag}' found using {discriminator} does not match any "
-                            "of the expected tags: {expected_tags}"),
-}
+def _field(loc: Sequence[int | str]) -> str:
+    return next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
 
 
-def _ctx(v: Any) -> Any:
-    """A ctx value as pydantic shows it: 0.0 as 0; "'a' or 'b'" with "or" translated."""
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str) and " or " in v:
-        return v.replace(" or ", " " + _("or") + " ")
-    return v
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _message(err: Any) -> str:
-    """One pydantic error in the current language."""
-    typ = err["type"]
-    if typ in _ALLOWED:
-        return _(_ALLOWED[typ])
-    if typ == "value_error":  # our validators raise ValueError(_("...")): already translated
-        return str(err["msg"]).removeprefix("Value error, ")
-    tmpl = _PYDANTIC.get(typ)
-    if tmpl is not None:
-        try:
-            return _(tmpl).format(**{k: _ctx(v) for k, v in (err.get("ctx") or {}).items()})
-        except (KeyError, IndexError, ValueError):
-            pass
-    return str(err["msg"])
+def _toml(value: Any) -> str:
+    """A value as the user should have written it in TOML (for "write it as" hints)."""
+    if isinstance(value, str):
+        return value.strip()
+    return _shown(value)
+
+
+_KIND = {"float_type": N_("number"), "int_type": N_("whole number"),
+         "bool_type": N_("true or false"), "int_from_float": N_("whole number"),
+         "float_parsing": N_("number"), "int_parsing": N_("whole number"),
+         "bool_parsing": N_("true or false")}
+
+
+def friendly(err: Mapping[str, Any]) -> str:
+    """A pydantic error in words a shop manager understands: what is wrong with the value
+    and how to write it (TOML), never pydantic's own phrasing."""
+    kind = str(err.get("type", ""))
+    loc = err.get("loc", ())
+    fld = _field(loc)
+    ctx = err.get("ctx") or {}
+    has_input = "input" in err
+    value = err.get("input")
+    if kind == "missing":
+        return _("required but missing: add {field} = ...").format(field=fld)
+    if kind == "extra_forbidden":
+        return _("unknown key; check the spelling against docs/playlists.md")
+    if kind == "value_error":
+        return str(err.get("msg", "")).removeprefix("Value error, ")
+    if kind in ("date_type", "date_parsing", "date_from_datetime_parsing",
+                "date_from_datetime_inexact"):
+        if isinstance(value, str):
+            try:
+                dt.date.fromisoformat(value.strip())
+            except ValueError:
+                return _("not a date ({got}): write dates as YYYY-MM-DD without quotes, e.g. "
+                         "{field} = 2027-04-05").format(got=_shown(value), field=fld)
+            return _("write dates without quotes: {field} = {value}").format(
+                field=fld, value=value.strip())
+        return _("not a date ({got}): write dates as YYYY-MM-DD without quotes, e.g. "
+                 "{field} = 2027-04-05").format(got=_shown(value), field=fld)
+    if kind in _KIND:
+        what = _(_KIND[kind])
+        if isinstance(value, str):
+            return _("must be a {what}, written without quotes: {field} = {value}").format(
+                what=what, field=fld, value=_toml(value) if value.strip() else "...")
+        return _("must be a {what} (got {got})").format(what=what, got=_shown(value))
+    if kind in ("string_type", "str_type"):
+        return _('must be text in quotes, e.g. {field} = "..." (got {got})').format(
+            field=fld, got=_shown(value))
+    if kind in ("list_type", "tuple_type"):
+        return _('must be a list in square brackets, e.g. {field} = ["..."] (got {got})'
+                 ).format(field=fld, got=_shown(value))
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return _("must be a table, e.g. {field} = {{ key = value }} or a [{field}] section "
+                 "(got {got})").format(field=fld, got=_shown(value))
+    if kind == "string_too_short":
+        n = int(ctx.get("min_length", 1))
+        return _("must not be empty") if n <= 1 else _(
+            "too short: at least {n} characters").format(n=n)
+    if kind == "string_too_long":
+        return _("too long: at most {n} characters (this one has {got})").format(
+            n=ctx.get("max_length"), got=len(value) if isinstance(value, str) else "?")
+    if kind == "too_short":
+        n = int(ctx.get("min_length", 1))
+        return _("needs at least one entry") if n == 1 else _(
+            "needs at least {n} entries").format(n=n)
+    if kind == "too_long":
+        return _("too many entries: at most {n}").format(n=ctx.get("max_length"))
+    if kind == "greater_than":
+        return _("must be more than {n} (got {got})").format(n=_num(ctx.get("gt")),
+                                                             got=_shown(value))
+    if kind == "greater_than_equal":
+        return _("must be {n} or more (got {got})").format(n=_num(ctx.get("ge")),
+                                                           got=_shown(value))
+    if kind == "less_than":
+        return _("must be less than {n} (got {got})").format(n=_num(ctx.get("lt")),
+                                                             got=_shown(value))
+    if kind == "less_than_equal":
+        return _("must be at most {n} (got {got})").format(n=_num(ctx.get("le")),
+                                                           got=_shown(value))
+    if kind == "literal_error":
+        return _("must be one of {allowed} (got {got})").format(
+            allowed=str(ctx.get("expected", "")).replace("'", '"'), got=_shown(value))
+    if kind == "finite_number":
+        return _("must be an ordinary number (not inf or nan)")
+    if kind == "string_pattern_mismatch":
+        return _("{got} is not in the allowed form").format(got=_shown(value))
+    # a kind not listed above: still say what the value was
+    msg = _("this value is not allowed here")
+    return f"{msg} (got {_shown(value)})" if has_input else msg
+
+
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def from_validation(exc: ValidationError, file: str, text: str,
@@ -208,11 +238,5 @@ def from_validation(exc: ValidationError, file: str, text: str,
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         loc = [*prefix, *(p for p in err["loc"] if not str(p).startswith("function-"))]
-        msg = _message(err)
-        if err["type"] not in _ALLOWED and "input" in err and err["type"] != "value_error":
-            shown = repr(err["input"])
-            if len(shown) > 60:
-                shown = shown[:57] + "..."
-            msg = _("{message} (got {value})").format(message=msg, value=shown)
-        out.append(Problem(file, loc_str(loc), msg, find_line(text, loc)))
+        out.append(Problem(file, loc_str(loc), friendly(err), find_line(text, loc)))
     return out

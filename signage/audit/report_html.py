@@ -23,11 +23,14 @@ from .output import (
     VERDICTS,
     Fmt,
     category_rows,
+    day_coverage,
+    days_of,
     item_rows,
     outage_rows,
     screen_rows,
     violation_row,
 )
+from .signed import SignedReport
 
 MAX_ROWS = 500  # per table
 MAX_MARKS = 2000  # violation marks per screen chart
@@ -42,6 +45,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left;vertical-align:top}th{background:#f2f2f2}td.n{text-align:right}
 .verdict{display:inline-block;padding:.3em 1em;border-radius:4px;color:#fff;font-weight:bold}
 .compliant{background:#2e7d32}.violations{background:#c62828}.integrity_broken{background:#000}
+.simulated{background:#6a1b9a}.banner{background:#6a1b9a;color:#fff;font-weight:bold;
+padding:.8em 1em;border-radius:4px;margin:.5em 0}
 .bad{color:#c62828;font-weight:bold}.warn{color:#a15c00}.muted{color:#777}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:12px}
 svg text{font:11px sans-serif}dl{display:grid;grid-template-columns:max-content auto;
@@ -183,6 +188,38 @@ def _since_midnight(ms: int, f: Fmt) -> int:
     return ((dt.hour * 60 + dt.minute) * 60 + dt.second) * 1000 + dt.microsecond // 1000
 
 
+def _signed(r: AuditResult, sr: SignedReport, f: Fmt) -> str:
+    """Format 2: who vouched for the log and for which part of the audited time."""
+    last = sr.last_signed
+    out = [f"<h2>{_t(_('Signatures and witnesses'))}</h2><dl>"]
+    agree = sum(1 for w in sr.witnesses if w["status"] == "agrees")
+    items = [(_("Checkpoints"), _("{n}, signed by key {keys}").format(
+                n=f"{sr.checkpoints:,}", keys=", ".join(sr.keys) or "–")),
+             (_("Signed up to"), _("{t} (seq {seq}, {key})").format(t=f.t(last[1]), seq=last[0],
+                                                                    key=last[2]) if last
+              else _("nothing verifies with a key of the trust file")),
+             (_("Unsigned tail"), _("{n} records").format(n=f"{sr.unsigned_tail:,}")
+              + (" " + _("since {t}").format(t=f.t(sr.unsigned_from))
+                 if sr.unsigned_from is not None else "")),
+             (_("Witnesses"), _("{agree} of {n} agree").format(agree=agree, n=len(sr.witnesses))
+              if sr.witnesses else _("none given: a site manager with the box's key could have "
+                                     "signed a fresh log for any period"))]
+    for rot in sr.rotations:
+        items.append((_("Key rotation"), _("seq {seq}: {old} → {new}").format(
+            seq=rot["seq"], old=rot["from_key"], new=rot["to_key"])
+                      + ("" if rot["verified"] else " " + _("(FORGED)"))))
+    for k, v in items:
+        out.append(f"<dt>{_t(k)}</dt><dd>{_t(v)}</dd>")
+    out.append("</dl><p class=muted>" + _t(_(
+        "Per day, how much of the audited time rests on a verified signature and on a "
+        "witnessed checkpoint (the same for every screen).")) + "</p>")
+    out.append(_table([_("day"), _("audited"), _("signed"), _("witnessed")], (
+        [_td(d.isoformat()), _td(fmt_duration(cov["audited_s"]), "n"),
+         _td(fmt_duration(cov["signed_s"]), "n"), _td(fmt_duration(cov["witnessed_s"]), "n")]
+        for d in days_of(r) for cov in [day_coverage(sr, d, r.compliance.period, f)])))
+    return "".join(out)
+
+
 def build(r: AuditResult) -> str:
     c, i = r.compliance, r.integrity
     f = Fmt(c.tz)
@@ -193,6 +230,9 @@ def build(r: AuditResult) -> str:
                     + f"</title><style>{CSS}</style></head><body>"]
     p.append("<h1>" + _t(_("Anti-fraud publicity audit: {site}").format(
         site=site.get("name", "?"))) + "</h1>")
+    banner = r.simulated_banner()
+    if banner:
+        p.append(f"<div class='banner' id='simulated'>{_t(banner)}</div>")
     p.append(f"<p><span class='verdict {r.verdict}'>{_t(_(VERDICTS[r.verdict]))}</span> "
              "<span class=muted>" + _t(_("exit code {code}").format(code=r.exit_code))
              + "</span></p><dl>")
@@ -213,6 +253,8 @@ def build(r: AuditResult) -> str:
     if i.anchor is not None:
         p.append(f"<dt>{_t(_('Anchor'))}</dt><dd>{_t(i.anchor['message'])}</dd>")
     p.append("</dl>")
+    if i.signed is not None:
+        p.append(_signed(r, i.signed, f))
     if i.findings:
         p.append(f"<h2>{_t(_('Integrity findings'))}</h2>")
         p.append(_table(["", _("where"), _("finding")], (
