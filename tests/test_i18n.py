@@ -151,4 +151,4 @@ def test_validate_problem_in_chinese_keeps_file_line_field(tmp_path: Path) -> No
     assert "发现 1 个问题；未做任何更改。" in zh.stderr
     en = _cli("--lang", "en", "validate", "--config", str(cfg), env={})
     assert en.stderr.splitlines()[0] == f"{cfg}:{n + 1}: rule.max_gap_s: " \
-        "Input should be greater than 0 (got -5)", en.stderr
+        "must be more than 0 (got -5)", en.stderr

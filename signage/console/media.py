@@ -1,11 +1,13 @@
 """Uploaded images and clips: hostile until checked, then previewed on every screen.
 
-Checks, in order, before a byte lands in the media root: the size limit; the type from the
-content (Pillow's header parse for images, ffprobe for clips), never from the name; for images
-the pixel count from the header, before any decoding (a decompression bomb is refused without
-being decompressed); then the first frame is decoded (the whole image, or the clip's first
-video frame through ffmpeg, with a time limit). Only then is the file written (temporary
-name, rename) under ``<media root>/uploads/``.
+The checks are the loader's own (signage/mediacheck.py, the rule `signage validate` applies to
+every media file), run on the upload before a byte lands in the media root, after two of the
+console's: the size limit, and the type from the content (Pillow's header parse for images,
+never the name; a clip by its extension, then ffprobe). For images the pixel count is checked
+from the header before any decoding (render.open_image: a decompression bomb is refused
+without being decompressed); clips are measured and their first frame decoded with ffmpeg
+under a time limit. Only then is the file written (temporary name, rename) under
+``<media root>/uploads/``.
 
 The preview is what the simulator driver draws for the item on each screen, at the screen's
 geometry (an LED screen as its dot matrix), so a site manager sees it before it is used.
@@ -16,28 +18,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
+from .. import mediacheck, render
 from ..driver import DriverContext, ItemKind, Showable
 from ..i18n import _
 from ..load import LoadedSite, screen_spec
 
 IMAGE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
 CLIP_EXT = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts"}
-#: the most pixels an uploaded image may have (8K x 6K): far above any screen here
-MAX_PIXELS = 8192 * 6144
-MAX_SIDE = 16384
-PROBE_TIMEOUT_S = 20.0
+FRAME_TIMEOUT_S = 20.0
 
 
 @dataclass
@@ -48,7 +46,6 @@ class Checked:
     ext: str = ""
     width: int = 0
     height: int = 0
-    duration_s: float | None = None
     first_frame: bytes = b""  # PNG of the decoded first frame
 
 
@@ -59,96 +56,63 @@ def check_upload(data: bytes, name: str, max_bytes: int) -> Checked:
             size=f"{len(data) / 1e6:.1f}", max=max_bytes // 1_000_000)])
     if not data:
         return Checked(False, [_("empty file")])
-    img = _check_image(data)
-    if img is not None:
-        return img
-    return _check_clip(data, name)
-
-
-def _check_image(data: bytes) -> Checked | None:
-    """None when Pillow does not recognise an image format at all (maybe a clip)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError:
-            return Checked(False, [_("image refused: too many pixels (a decompression "
-                                     "bomb); at most {max} pixels").format(max=f"{MAX_PIXELS:,}")])
-        except Image.DecompressionBombWarning:
-            return Checked(False, [_("image refused: too many pixels (a decompression "
-                                     "bomb); at most {max} pixels").format(max=f"{MAX_PIXELS:,}")])
-        except (OSError, ValueError, SyntaxError):
-            return None
-    with im:
-        fmt = im.format or ""
-        w, h = im.size
-        if fmt not in IMAGE_FORMATS:
-            return Checked(False, [_("image type {type} not allowed; use PNG, JPEG, WebP, GIF "
-                                     "or BMP").format(type=fmt or "?")])
-        if w * h > MAX_PIXELS or w > MAX_SIDE or h > MAX_SIDE:
-            return Checked(False, [_("image refused: {w}×{h} pixels is too many (a "
-                                     "decompression bomb?); at most {max} pixels and {side} "
-                                     "per side").format(w=w, h=h, max=f"{MAX_PIXELS:,}",
-                                                        side=MAX_SIDE)])
-        try:
-            im.seek(0)
-            im.load()
-            rgb = im.convert("RGB")
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            return Checked(False, [_("the image cannot be decoded: {error}").format(
-                error=exc)])
-    buf = io.BytesIO()
-    rgb.save(buf, format="PNG")
-    return Checked(True, kind="image", ext=IMAGE_FORMATS[fmt], width=w, height=h,
-                   first_frame=buf.getvalue())
-
-
-def _check_clip(data: bytes, name: str) -> Checked:
-    ext = Path(name).suffix.lower()
-    if ext not in CLIP_EXT:
-        return Checked(False, [_("not an image or a clip we can read; images: PNG, JPEG, "
-                                 "WebP, GIF, BMP; clips: {exts}").format(
-                                     exts=", ".join(sorted(CLIP_EXT)))])
+    fmt = _image_format(data)
     with tempfile.TemporaryDirectory(prefix="signage-upload-") as tmp:
-        src = Path(tmp) / f"upload{ext}"
-        src.write_bytes(data)
-        try:
-            probe = subprocess.run(
-                [shutil.which("ffprobe") or "/usr/bin/ffprobe", "-v", "error",
-                 "-print_format", "json", "-show_streams", "-show_format", str(src)],
-                capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return Checked(False, [_("the clip cannot be probed: {error}").format(error=exc)])
-        try:
-            info = json.loads(probe.stdout or b"{}")
-        except ValueError:
-            info = {}
-        video = [s for s in info.get("streams", []) if s.get("codec_type") == "video"]
-        if probe.returncode != 0 or not video:
-            return Checked(False, [_("not a playable clip: no video stream found")])
-        w, h = int(video[0].get("width") or 0), int(video[0].get("height") or 0)
-        if w * h > MAX_PIXELS or w > MAX_SIDE or h > MAX_SIDE or w <= 0 or h <= 0:
-            return Checked(False, [_("clip refused: {w}×{h} pixels; at most {max} pixels"
-                                     ).format(w=w, h=h, max=f"{MAX_PIXELS:,}")])
-        try:
-            dur = float(info.get("format", {}).get("duration") or 0) or None
-        except (TypeError, ValueError):
-            dur = None
-        out = Path(tmp) / "first.png"
-        try:
-            dec = subprocess.run(
-                [shutil.which("ffmpeg") or "/usr/bin/ffmpeg", "-nostdin", "-v", "error",
-                 "-i", str(src), "-frames:v", "1", "-y", str(out)],
-                capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return Checked(False, [_("the clip's first frame cannot be decoded: {error}"
-                                     ).format(error=exc)])
-        if dec.returncode != 0 or not out.is_file():
-            err = dec.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
-            return Checked(False, [_("the clip's first frame cannot be decoded: {error}"
-                                     ).format(error=err[0][:200])])
-        return Checked(True, kind="clip", ext=ext, width=w, height=h, duration_s=dur,
-                       first_frame=out.read_bytes())
+        if fmt is not None:
+            return _check_image(Path(tmp), data, fmt)
+        ext = Path(name).suffix.lower()
+        if ext not in CLIP_EXT:
+            return Checked(False, [_("not an image or a clip we can read; images: PNG, JPEG, "
+                                     "WebP, GIF, BMP; clips: {exts}").format(
+                                         exts=", ".join(sorted(CLIP_EXT)))])
+        return _check_clip(Path(tmp), data, ext)
+
+
+def _image_format(data: bytes) -> str | None:
+    """Pillow's name for the image format from the header only (no decoding); "" for an
+    image too large to even open (still an image: its check says why), None for no image."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.format or ""
+    except Image.DecompressionBombError:
+        return ""
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def _check_image(tmp: Path, data: bytes, fmt: str) -> Checked:
+    if fmt and fmt not in IMAGE_FORMATS:
+        return Checked(False, [_("image type {type} not allowed; use PNG, JPEG, WebP, GIF "
+                                 "or BMP").format(type=fmt)])
+    src = tmp / "upload"
+    src.write_bytes(data)
+    got = mediacheck.check_image(src)
+    if not got.ok:
+        return Checked(False, [got.problem])
+    img = render.open_image(src).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return Checked(True, kind="image", ext=IMAGE_FORMATS.get(fmt, ".png"), width=got.width,
+                   height=got.height, first_frame=buf.getvalue())
+
+
+def _check_clip(tmp: Path, data: bytes, ext: str) -> Checked:
+    src = tmp / f"upload{ext}"
+    src.write_bytes(data)
+    got = mediacheck.check_clip(src)
+    if not got.ok:
+        return Checked(False, [got.problem])
+    out = tmp / "first.png"
+    try:  # the first frame as a picture, for the preview (the check above decoded it)
+        subprocess.run([shutil.which("ffmpeg") or "/usr/bin/ffmpeg", "-nostdin", "-v",
+                        "error", "-threads", "1", "-i", f"file:{src}", "-frames:v", "1",
+                        "-y", str(out)], capture_output=True, timeout=FRAME_TIMEOUT_S,
+                       check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    frame = out.read_bytes() if out.is_file() else b""
+    return Checked(True, kind="clip", ext=ext, width=got.width, height=got.height,
+                   first_frame=frame)
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -173,6 +137,8 @@ def previews(loaded: LoadedSite, frame_png: bytes, work: Path) -> dict[str, byte
     """Per screen, the PNG the simulator draws for this picture at the screen's geometry."""
     from signage_drivers.simulator import SimulatorDriver
 
+    if not frame_png:
+        return {}
     work.mkdir(parents=True, exist_ok=True)
     src = work / "frame.png"
     src.write_bytes(frame_png)
