@@ -310,7 +310,7 @@ def mount_optional(argv: list[str] | None = None) -> None:
     if first in (None, "report"):
         from .summary.cli import report_command
         app.command("report", help=_("The campaign summary (活动总结) for a period: an A4 "
-                                     "page (HTML, and PDF with --pdf)."))(report_command)
+                                     "page (HTML, and PDF with --pdf)."))(_marked(report_command))
     if first in (None, "keys", "checkpoint"):
         from .keys_cli import checkpoint_command, keys_app
         app.add_typer(keys_app, name="keys")

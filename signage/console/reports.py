@@ -23,9 +23,11 @@ from typing import Any
 
 from ..config import load_config, resolve
 from ..i18n import N_, _, language
+from ..keys import SigningKeyError
+from ..summary.selftrust import self_trust_text
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-RUN_FILES = ("audit.html", "audit.csv", "summary.html", "summary.pdf")
+RUN_FILES = ("audit.html", "audit.csv", "summary.html", "summary.pdf", "checkpoint.txt")
 LOG_NAME = re.compile(r"^signage-[0-9A-Za-z._-]+\.jsonl(\.gz)?$")
 PHOTO_NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}\.(png|jpg|webp|gif|bmp)$")
 MEDIA_EXT = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".mp4", ".mkv", ".webm",
@@ -66,7 +68,16 @@ def run_reports(config: Path, cdir: Path, from_: str, to: str) -> RunResult:
         period += ["--from", from_.strip()]
     if to.strip():
         period += ["--to", to.strip()]
-    audit = _cli("audit", str(log_dir), "--key", str(key), *period, "--format", "csv",
+    try:
+        trust_text = self_trust_text(cfg, base)
+    except SigningKeyError as exc:
+        return RunResult(rid, False, 3, _(VERDICTS[3]), [str(exc)])
+    if trust_text is None:
+        verify = ["--key", str(key)]
+    else:  # format 2: the box's own public key (a self-check, docs/report.md)
+        (out / "self-trust.toml").write_text(trust_text, "utf-8")
+        verify = ["--trust", str(out / "self-trust.toml")]
+    audit = _cli("audit", str(log_dir), *verify, *period, "--format", "csv",
                  "--report", str(out / "audit.html"))
     if audit.stdout:
         (out / "audit.csv").write_text(audit.stdout, "utf-8")
@@ -75,6 +86,12 @@ def run_reports(config: Path, cdir: Path, from_: str, to: str) -> RunResult:
                    str(out / "summary.html"), "--photos", str(cdir / "photos"),
                    "--pdf", str(out / "summary.pdf"))
     msgs += [ln for ln in summary.stderr.splitlines() if ln.strip()][:20]
+    if cfg.log.format == 2:  # the latest signed checkpoint, for a witness to keep
+        from ..keys_cli import latest_checkpoint
+
+        line = latest_checkpoint(log_dir) if log_dir.is_dir() else None
+        if line is not None:
+            (out / "checkpoint.txt").write_bytes(line + b"\n")
     meta = {"from": from_, "to": to, "exit_code": audit.returncode,
             "summary_code": summary.returncode, "created": time.time()}
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")

@@ -50,9 +50,13 @@ class Summary:
     categories: list[dict[str, Any]] = field(default_factory=list)
     outages: list[dict[str, Any]] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
+    #: how the log was verified, for the reader
+    basis: str = ""
 
 
-def build(result: AuditResult, site: SiteSection) -> Summary:
+def build(result: AuditResult, site: SiteSection, *, self_checked: bool = False) -> Summary:
+    """``self_checked``: a format-2 log verified with the box's own public key (the box
+    checking itself), not with an inspector's trust file."""
     c = result.compliance
     f = Fmt(c.tz)
     screens = []
@@ -94,5 +98,8 @@ def build(result: AuditResult, site: SiteSection) -> Summary:
             s=f"{c.limit_ms / 1000:g}", measure=c.measure),
         intact=result.integrity.intact, verdict=verdict, screens=screens,
         categories=categories, outages=outages,
+        basis=_("format-2 log verified with this box's own public key: a self-check; the "
+                "inspector verifies it with their trust file") if self_checked else
+        _("log verified with the site key (HMAC chain)"),
         totals={"showings": total_af, "airtime": fmt_duration(total_s),
                 "screens": len(screens), "outages": len(outages)})

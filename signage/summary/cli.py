@@ -15,11 +15,13 @@ from ..audit.run import Options, run
 from ..audit.spool import Spool
 from ..config import load_config, resolve
 from ..i18n import _
+from ..keys import SigningKeyError
 from ..playlog.keyfile import KeyFileError, load_key
 from ..problems import InputError
 from ..render import sanitize
 from .build import build
 from .render import render_html, screen_pictures, site_photos, to_pdf
+from .selftrust import self_trust
 
 
 def report_command(
@@ -45,16 +47,20 @@ def report_command(
         raise typer.Exit(1) from None
     base = config.parent
     log_dir = resolve(base, cfg.log.dir)
+    key: bytes | None = None
     try:
-        key = load_key(resolve(base, cfg.log.key_file))
-    except KeyFileError as exc:
+        trust = self_trust(cfg, base)
+        if trust is None:
+            key = load_key(resolve(base, cfg.log.key_file))
+    except (KeyFileError, SigningKeyError) as exc:
         print(_("cannot read the log key: {error}").format(error=exc), file=sys.stderr)
         raise typer.Exit(3) from None
     spool = Spool()
     try:
         files, complete = discover([log_dir])
         integrity, compliance = run(files, Options(key=key, period_from=from_, period_to=to,
-                                                   on_violation=spool), complete_dir=complete)
+                                                   on_violation=spool, trust=trust),
+                                    complete_dir=complete)
         result = AuditResult(integrity, compliance, spool)
     except AuditInputError as exc:
         print(_("the log cannot be audited: {error}").format(error=sanitize(str(exc))),
@@ -62,7 +68,7 @@ def report_command(
         raise typer.Exit(3) from None
     finally:
         spool.close()
-    summary = build(result, cfg.site)
+    summary = build(result, cfg.site, self_checked=trust is not None)
     run_dir = base / "var"
     pictures = {r["screen"]: screen_pictures(run_dir, r["screen"], cfg.tz) for r in summary.screens}
     photo_dir = photos if photos is not None else resolve(base, cfg.console.dir) / "photos"
