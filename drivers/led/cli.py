@@ -59,29 +59,32 @@ def probe(port: str, baud: int, options: Mapping[str, Any], *, text: str = SLOGA
     problems = LedDriver.check_options(spec)
     if problems:
         for problem in problems:
-            report.say(f"option problem: {problem}")
+            report.say(_("option problem: {problem}").format(problem=problem))
         return report
     drv = LedDriver(spec, DriverContext(clock=RealClock(), run_dir=Path(tempfile.gettempdir())))
     o = drv.opts
-    report.say(f"port {o.port} @ {o.baud} 8N1, address 0x{o.address:04X}, model {o.model} "
-               f"(DeviceType 0x{o.device_type:04X}), area {o.width}x{o.height} at "
-               f"({o.x},{o.y}), {o.colors} colour(s)")
+    report.say(_("port {port} @ {baud} 8N1, address {address}, model {model} (DeviceType "
+                 "{dt}), area {w}x{h} at ({x},{y}), {colors} colour(s)").format(
+                     port=o.port, baud=o.baud, address=f"0x{o.address:04X}", model=o.model,
+                     dt=f"0x{o.device_type:04X}", w=o.width, h=o.height, x=o.x, y=o.y,
+                     colors=o.colors))
     start = time.monotonic()
     try:
         drv.open()
     except ScreenUnavailable as exc:
-        report.say(f"ping: FAILED: {exc}")
+        report.say(_("ping: FAILED: {error}").format(error=exc))
         return report
     report.ping_rtt_s = time.monotonic() - start
     ping = drv.last_outcome
     if ping is not None and ping.response is not None:
         r = ping.response
-        report.say(f"ping: board answered {r.describe()} in {report.ping_rtt_s * 1000:.0f} ms "
-                   f"(attempts {ping.attempts}; status 0x{r.status:04X}, "
-                   f"error {r.error} {r.error_name}"
-                   + (f", data {r.data.hex(' ')}" if r.data else "") + ")")
+        report.say(_("ping: board answered {answer} in {ms} ms (attempts {n}; status {status}, "
+                     "error {error} {name}{data})").format(
+                         answer=r.describe(), ms=f"{report.ping_rtt_s * 1000:.0f}",
+                         n=ping.attempts, status=f"0x{r.status:04X}", error=r.error,
+                         name=r.error_name, data=f", data {r.data.hex(' ')}" if r.data else ""))
     for problem in LedDriver.check_text(spec, text):
-        report.say(f"text problem: {problem}")
+        report.say(_("text problem: {problem}").format(problem=problem))
     scroll = LedDriver.text_duration_s(spec, text)
     item = Showable(item_id="probe", kind=ItemKind.TEXT, duration_s=scroll or duration_s,
                     anti_fraud=True, text=text)
@@ -90,18 +93,21 @@ def probe(port: str, baud: int, options: Mapping[str, Any], *, text: str = SLOGA
         drv.show(item)
         report.show_latency_s = time.monotonic() - t0
     except (ScreenUnavailable, ContentRejected) as exc:
-        report.say(f"show: FAILED: {exc}")
+        report.say(_("show: FAILED: {error}").format(error=exc))
         drv.close()
         return report
     shown = drv.last_outcome
-    how = "confirmed by ACK" if o.confirm else "frame left the port (no confirmation)"
-    report.say(f"show: {text!r} on screen after {report.show_latency_s * 1000:.0f} ms, {how}; "
-               f"{shown.frame_bytes if shown else '?'} bytes on the wire; "
-               + (f"{render.text_width(text, o.height, o.font_pattern)} px wide, scrolls, "
-                  f"{scroll:.1f} s per pass at {o.scroll_px_per_s:g} px/s"
-                  if scroll else "static"))
-    report.say(f"switch latency estimate now {drv.switch_latency_s * 1000:.0f} ms "
-               f"(first guess from wire time: {drv.estimate_latency_s() * 1000:.0f} ms)")
+    how = _("confirmed by ACK") if o.confirm else _("frame left the port (no confirmation)")
+    motion = (_("{px} px wide, scrolls, {s} s per pass at {speed} px/s").format(
+        px=render.text_width(text, o.height, o.font_pattern), s=f"{scroll:.1f}",
+        speed=f"{o.scroll_px_per_s:g}") if scroll else _("static"))
+    report.say(_("show: {text} on screen after {ms} ms, {how}; {n} bytes on the wire; "
+                 "{motion}").format(text=repr(text), ms=f"{report.show_latency_s * 1000:.0f}",
+                                    how=how, n=shown.frame_bytes if shown else "?",
+                                    motion=motion))
+    report.say(_("switch latency estimate now {ms} ms (first guess from wire time: {guess} ms)"
+                 ).format(ms=f"{drv.switch_latency_s * 1000:.0f}",
+                          guess=f"{drv.estimate_latency_s() * 1000:.0f}"))
     drv.close()
     report.ok = True
     return report

@@ -112,7 +112,7 @@ class Runtime:
             batch_ms=10**12 if settings.virtual else cfg.log.batch_ms,  # simulate: at close
             buffer_records=cfg.log.buffer_records,
             write_buffer=1 << 16 if settings.virtual else 0,
-            on_error=lambda m: settings.say(f"LOG: {m}"),
+            on_error=lambda m: settings.say(_("LOG: {message}").format(message=m)),
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
@@ -246,7 +246,7 @@ class Runtime:
                 run_dir=self.run_dir, mode=self.mode, state=state,
                 last_reload=self.last_reload))
         except OSError as exc:
-            self.s.say(f"status file: {exc}")
+            self.s.say(_("status file: {error}").format(error=exc))
 
     def check_reload(self, force: bool = False) -> None:
         res = self.reloader.check(force)
