@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import (
@@ -240,7 +241,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
             text = raw.decode("utf-8", "replace")
         else:
             text = str(form.get("text") or "").replace("\r\n", "\n")
-        problems = changes.apply(con.site, pid, text, s.user, s.role)
+        problems = await run_in_threadpool(changes.apply, con.site, pid, text, s.user, s.role)
         return _playlist_page(request, s, pid, text, problems=problems, applied=not problems,
                               status=422 if problems else 200)
 
@@ -268,7 +269,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         pc = changes.parsed(site, pid)
         n = len(pc.items) if pc is not None else 0
         text = changes.add_item_text(current, typed)
-        problems = changes.apply(site, pid, text, s.user, s.role)
+        problems = await run_in_threadpool(changes.apply, site, pid, text, s.user, s.role)
         for p in problems:
             m = re.fullmatch(rf"items\[{n}\]\.?(\w*)", p.field)
             errs.setdefault(m.group(1) or "id" if m else "", []).append(
@@ -287,7 +288,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         if not isinstance(up, UploadFile) or not up.filename:
             return page(request, "error.html", s, 422, message=_("choose a TOML file"))
         text = (await up.read(changes.MAX_PLAYLIST_BYTES + 1)).decode("utf-8", "replace")
-        problems = changes.apply(con.site, pid, text, s.user, s.role)
+        problems = await run_in_threadpool(changes.apply, con.site, pid, text, s.user, s.role)
         return _playlist_page(request, s, pid, text, problems=problems, applied=not problems,
                               status=422 if problems else 200)
 
@@ -303,7 +304,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         if not isinstance(up, UploadFile) or not up.filename:
             return page(request, "error.html", s, 422, message=_("choose a file"))
         data = await up.read(con.upload_max + 1)
-        chk = media.check_upload(data, up.filename, con.upload_max)
+        chk = await run_in_threadpool(media.check_upload, data, up.filename, con.upload_max)
         files = reports.media_files(con.site.media)
         if not chk.ok:
             return page(request, "media.html", s, 422, files=files, checked=chk,
@@ -314,10 +315,11 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         try:
             from ..load import load_site
 
-            loaded = load_site(con.config)
+            loaded = await run_in_threadpool(load_site, con.config)
             work = con.dir / "previews" / Path(rel).stem
             shutil.rmtree(work, ignore_errors=True)
-            for sid, png in media.previews(loaded, chk.first_frame, work).items():
+            shots = await run_in_threadpool(media.previews, loaded, chk.first_frame, work)
+            for sid, png in shots.items():
                 (work / f"{sid}.png").write_bytes(png)
                 pv[sid] = f"/media/preview/{Path(rel).stem}/{sid}.png"
         except InputError:
@@ -349,8 +351,8 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
             return page(request, "error.html", s, 403, message=_(
                 "the form is out of date or forged (CSRF token missing or wrong); nothing was "
                 "changed. Reload the page and try again."))
-        res = reports.run_reports(con.config, con.dir, str(form.get("from") or ""),
-                                  str(form.get("to") or ""))
+        res = await run_in_threadpool(reports.run_reports, con.config, con.dir,
+                                      str(form.get("from") or ""), str(form.get("to") or ""))
         return page(request, "reports.html", s, runs=reports.runs(con.dir),
                     logs=reports.log_files(con.config), photos=reports.photos(con.dir),
                     result=res, photo_problems=None)
@@ -385,7 +387,8 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
             probs = [_("choose a file")]
         else:
             data = await up.read(con.upload_max + 1)
-            chk = media.check_upload(data, up.filename, con.upload_max)
+            chk = await run_in_threadpool(media.check_upload, data, up.filename,
+                                          con.upload_max)
             if chk.ok and chk.kind != "image":
                 probs = [_("a site photo must be an image")]
             elif not chk.ok:
