@@ -24,7 +24,7 @@ from ..playlog.v2 import Checkpoint, CheckpointError, parse_checkpoint
 from ..trust import Trust
 
 #: verify a signature at least once per this much log time (see the module docstring)
-VERIFY_EVERY_MS = 3_600_000
+VERIFY_EVERY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
