@@ -95,7 +95,7 @@ def validate(config: ConfigOpt = Path("config.toml"),
             t.add_column(col)
         for sc in site.screens:
             st = measure(sc.id, plan_days(site, sc, today, days), site.rule.start_to_start)
-            bound = store_bound(site.rule.budget_ms, mean_af_ms(st))
+            bound = store_bound(site.rule.budget_ms, mean_af_ms(st), site.rule.start_to_start)
             t.add_row(sc.id, sc.driver, f"{st.worst_gap_ms / 1000:.1f} s",
                       f"{site.rule.max_gap_ms / 1000:g} s", f"{st.store_share:.1%}",
                       f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
@@ -261,6 +261,12 @@ def mount_optional(argv: list[str] | None = None) -> None:
         from .keys_cli import checkpoint_command, keys_app
         app.add_typer(keys_app, name="keys")
         app.command("checkpoint")(checkpoint_command)
+    if first in (None, "hub"):
+        try:
+            from .hub.cli import hub_app
+            app.add_typer(hub_app, name="hub", help="the fleet hub (docs/fleet.md)")
+        except ImportError:
+            pass
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app

@@ -81,6 +81,10 @@ def audit_command(
         "--witness", help="A file of checkpoints kept outside the box (printed by signage "
         "checkpoint, or the hub's store; repeat for several): a log that disagrees with one "
         "was rewritten.")] = None,
+    simulated: Annotated[bool, typer.Option(
+        "--simulated", help="Preview: judge a log of `signage simulate` by its figures (exit "
+        "0 or 1) instead of exit 4. It stays marked as simulated, never proof of play.")
+    ] = False,
 ) -> None:
     """Audit a proof-of-play log: its integrity, then the gap rule per screen and day.
 
@@ -88,10 +92,10 @@ def audit_command(
     monotonic time. Then, per screen and local day inside opening hours, every gap between
     anti-fraud showings longer than the limit, with its cause.
 
-    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error."""  # noqa: E501
+    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error, 4 a simulated log (never proof of play)."""  # noqa: E501
     code = main(paths or [], from_=from_, to=to, screen=screen, max_gap=max_gap, key=key,
                 format_=format_, report=report, anchor=anchor, expect_anchor=expect_anchor,
-                jobs=jobs, trust=trust, witness=witness)
+                jobs=jobs, trust=trust, witness=witness, simulated=simulated)
     global LAST_CODE
     LAST_CODE = code
     raise typer.Exit(code)
@@ -106,10 +110,11 @@ def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
          screen: list[str] | None = None, max_gap: str | None = None, key: Path | None = None,
          format_: str = "table", report: Path | None = None, anchor: bool = False,
          expect_anchor: str | None = None, jobs: str | None = None,
-         trust: Path | None = None, witness: list[Path] | None = None) -> int:
+         trust: Path | None = None, witness: list[Path] | None = None,
+         simulated: bool = False) -> int:
     try:
         return _main(paths, from_, to, screen, max_gap, key, format_, report, anchor,
-                     expect_anchor, jobs, trust, witness or [])
+                     expect_anchor, jobs, trust, witness or [], simulated)
     except AuditInputError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -124,7 +129,7 @@ def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
 def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str] | None,
           max_gap: str | None, key: Path | None, format_: str, report: Path | None,
           anchor: bool, expect_anchor: str | None, jobs: str | None, trust: Path | None,
-          witness: list[Path]) -> int:
+          witness: list[Path], simulated: bool = False) -> int:
     if format_ not in FORMATS:
         raise AuditInputError(f"--format {format_!r}: use one of {', '.join(FORMATS)}")
     try:
@@ -175,7 +180,7 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
             integrity, compliance = _with_progress(files, opts, total, complete)
         else:
             integrity, compliance = run(files, opts, complete_dir=complete)
-        result = AuditResult(integrity, compliance, spool)
+        result = AuditResult(integrity, compliance, spool, preview_simulated=simulated)
         return _output(result, format_, report, anchor)
     finally:
         spool.close()

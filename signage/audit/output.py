@@ -163,6 +163,9 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
     c, i = r.compliance, r.integrity
     return {
         "audit_format": JSON_VERSION, "verdict": r.verdict, "exit_code": r.exit_code,
+        "simulated": None if not c.simulated_runs else {
+            "banner": r.simulated_banner(), "real_runs": c.real_runs,
+            "runs": [{"run": run, "from": f.t(at)} for run, at in c.simulated_runs]},
         "site": c.site,
         "period": {"from": f.t(c.period[0]), "to": f.t(c.period[1]), "tz": c.tz},
         "rule": {"max_gap_s": Fmt.s(c.limit_ms), "measure": c.measure,
@@ -207,6 +210,9 @@ def write_json(r: AuditResult, out: TextIO) -> None:
 def write_csv(r: AuditResult, out: TextIO) -> None:
     """The violations, one per row (the full result is in the JSON output)."""
     f = Fmt(r.compliance.tz)
+    banner = r.simulated_banner()
+    if banner:  # a comment line before the header, only then (docs/log-format.md)
+        out.write("# " + banner.replace("\n", " ") + "\n")
     w = csv.writer(out, lineterminator="\n")
     sr: SignedReport | None = r.integrity.signed
     w.writerow(CSV_COLUMNS + (CSV_SIGNED if sr is not None else ()))
@@ -272,6 +278,9 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
     site = c.site or {}
     contact = site.get("contact") or {}
     s = _lit
+    banner = r.simulated_banner()
+    if banner:
+        con.print(f"[bold white on magenta] {s(banner)} [/]", highlight=False)
     con.print(f"[bold]Audit of {s(str(site.get('name', '?')))}[/] ({s(str(site.get('id', '?')))})"
               f"  contact: {s(str(contact.get('name', '?')))} {s(str(contact.get('phone', '')))}")
     con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({s(c.tz)}); rule: at most "
@@ -342,5 +351,8 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         con.print(t)
     for w in c.warnings[:limit]:
         con.print("[yellow]warning:[/] " + s(w), highlight=False)
-    colour = {"compliant": "green", "violations": "red", "integrity_broken": "bold red"}
+    if banner:
+        con.print(f"[bold white on magenta] {s(banner)} [/]", highlight=False)
+    colour = {"compliant": "green", "violations": "red", "integrity_broken": "bold red",
+              "simulated": "bold magenta"}
     con.print(f"verdict: [{colour[r.verdict]}]{r.verdict}[/] (exit {r.exit_code})")

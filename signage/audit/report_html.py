@@ -43,6 +43,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left;vertical-align:top}th{background:#f2f2f2}td.n{text-align:right}
 .verdict{display:inline-block;padding:.3em 1em;border-radius:4px;color:#fff;font-weight:bold}
 .compliant{background:#2e7d32}.violations{background:#c62828}.integrity_broken{background:#000}
+.simulated{background:#6a1b9a}.banner{background:#6a1b9a;color:#fff;font-weight:bold;
+padding:.8em 1em;border-radius:4px;margin:.5em 0}
 .bad{color:#c62828;font-weight:bold}.warn{color:#a15c00}.muted{color:#777}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:12px}
 svg text{font:11px sans-serif}dl{display:grid;grid-template-columns:max-content auto;
@@ -212,6 +214,9 @@ def build(r: AuditResult) -> str:
                     f"<title>Audit — {_t(site.get('name', ''))}</title><style>{CSS}</style>"
                     "</head><body>"]
     p.append(f"<h1>Anti-fraud publicity audit: {_t(site.get('name', '?'))}</h1>")
+    banner = r.simulated_banner()
+    if banner:
+        p.append(f"<div class='banner' id='simulated'>{_t(banner)}</div>")
     p.append(f"<p><span class='verdict {r.verdict}'>{_t(r.verdict.replace('_', ' '))}</span> "
              f"<span class=muted>exit code {r.exit_code}</span></p><dl>")
     rule = (f"at most {c.limit_ms / 1000:g} s between anti-fraud showings ({c.measure}), "

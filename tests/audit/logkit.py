@@ -82,7 +82,7 @@ class Daemon:
 
     def __init__(self, log_dir: Path, clock: FakeClock, fields: dict[str, Any], *,
                  boot: str = "boot-a", key: bytes = KEY, start: float | None = None,
-                 signing: SigningKey | None = None) -> None:
+                 signing: SigningKey | None = None, mode: str = "run") -> None:
         """``signing``: write log format 2 (checkpoints signed by this key) instead of 1."""
         if start is not None:
             clock.at(start)
@@ -92,7 +92,7 @@ class Daemon:
                            batch_ms=10**9,  # no fsync: tests
                            signing=signing, site_id=str(fields["site"]["id"]))
         notes = self.w.open()
-        self.w.append("run_start", version="0.1.0", mode="simulate", **fields)
+        self.w.append("run_start", version="0.1.0", mode=mode, **fields)
         for n in notes:
             rtype = n.pop("type")
             self.w.append(rtype, **n)
