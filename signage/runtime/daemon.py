@@ -41,6 +41,9 @@ from .reload import Reloader
 from .runner import ScreenRunner
 from .showables import Showables
 
+#: format 2: how often the house-keeping checks whether a checkpoint is due
+CHECKPOINT_TICK_S = 5.0
+
 
 @dataclass
 class RunSettings:
@@ -119,6 +122,8 @@ class Runtime:
         self.reloader = Reloader(loaded, self._today)
         self.jobs = Housekeeping(clock, cfg.tz, lambda name: self.housekeeping(name))
         self.jobs.every("heartbeat", cfg.log.heartbeat_s)
+        if signing is not None:  # no record waits more than CHECKPOINT_S for a checkpoint
+            self.jobs.every("checkpoint", CHECKPOINT_TICK_S)
         self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
         if not settings.virtual:
             self.jobs.every("reload", cfg.playlists.reload_check_s)
@@ -200,6 +205,8 @@ class Runtime:
             self.writer.append("heartbeat", screens={r.screen.id: r.status() for r in self.runners})
             if self.notifier.enabled:
                 self.notifier.send("WATCHDOG=1")
+        elif name == "checkpoint":
+            self.writer.checkpoint_if_due(ahead=CHECKPOINT_TICK_S)
         elif name == "rotate":
             self.writer.rotate_if_due()
         elif name == "reload":
