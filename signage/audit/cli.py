@@ -16,6 +16,7 @@ from rich.console import Console
 from ..playlog.keyfile import KeyFileError, load_key
 from ..render import sanitize
 from ..timeutil import parse_duration
+from ..trust import TrustFileError, load_trust
 from .integrity import Anchor
 from .model import (
     EXIT_BROKEN,
@@ -70,6 +71,10 @@ def audit_command(
     jobs: Annotated[str | None, typer.Option(
         "--jobs", help="Worker processes that verify files in parallel. Default: the number "
         "of CPUs.")] = None,
+    trust: Annotated[Path | None, typer.Option(
+        "--trust", help="The inspector's trust file (docs/trust-file.md): the site's "
+        "registered profile (rule, hours, screens) is the yardstick, and every configuration "
+        "in the log that differs from it is flagged.")] = None,
 ) -> None:
     """Audit a proof-of-play log: its integrity, then the gap rule per screen and day.
 
@@ -80,7 +85,7 @@ def audit_command(
     Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error."""  # noqa: E501
     code = main(paths or [], from_=from_, to=to, screen=screen, max_gap=max_gap, key=key,
                 format_=format_, report=report, anchor=anchor, expect_anchor=expect_anchor,
-                jobs=jobs)
+                jobs=jobs, trust=trust)
     global LAST_CODE
     LAST_CODE = code
     raise typer.Exit(code)
@@ -94,10 +99,11 @@ def _fail(message: str) -> int:
 def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
          screen: list[str] | None = None, max_gap: str | None = None, key: Path | None = None,
          format_: str = "table", report: Path | None = None, anchor: bool = False,
-         expect_anchor: str | None = None, jobs: str | None = None) -> int:
+         expect_anchor: str | None = None, jobs: str | None = None,
+         trust: Path | None = None) -> int:
     try:
         return _main(paths, from_, to, screen, max_gap, key, format_, report, anchor,
-                     expect_anchor, jobs)
+                     expect_anchor, jobs, trust)
     except AuditInputError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -111,7 +117,8 @@ def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
 
 def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str] | None,
           max_gap: str | None, key: Path | None, format_: str, report: Path | None,
-          anchor: bool, expect_anchor: str | None, jobs: str | None) -> int:
+          anchor: bool, expect_anchor: str | None, jobs: str | None,
+          trust: Path | None = None) -> int:
     if format_ not in FORMATS:
         raise AuditInputError(f"--format {format_!r}: use one of {', '.join(FORMATS)}")
     try:
@@ -139,10 +146,17 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
         site_key = load_key(key_path)
     except KeyFileError as exc:
         raise AuditInputError(str(exc)) from None
+    trusted = None
+    if trust is not None:
+        try:
+            trusted = load_trust(trust)
+        except TrustFileError as exc:
+            raise AuditInputError(f"--trust: {exc}") from None
     files, complete = discover(paths)
     spool = Spool()
     opts = Options(key=site_key, max_gap_s=limit, period_from=from_, period_to=to,
-                   screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool)
+                   screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool,
+                   trust=trusted)
     total = sum(f.size for f in files)
     try:
         if sys.stderr.isatty() and total >= PROGRESS_BYTES:

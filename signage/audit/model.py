@@ -57,6 +57,8 @@ class Integrity:
     head: tuple[str, int, str] | None = None  # file, seq, mac
     anchor: dict[str, Any] | None = None
     wrong_key: bool = False
+    #: records the audit could not verify and did not use: {file, line, seq, type}
+    unverified: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,14 @@ class Compliance:
     catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_steps: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: where the yardstick (rule, hours, screens) comes from: "log" or "profile"
+    yardstick: str = "log"
+    #: each change of the yardstick a reload made (source "log"), or each difference of a
+    #: configuration in the log from the registered profile (source "profile"):
+    #: {seq, at (epoch ms), record, what, before | log, after | profile, effect}
+    config_changes: list[dict[str, Any]] = field(default_factory=list)
+    #: gaps within the limit in force but longer than the strictest limit the log named
+    lenient_gaps: int = 0
 
     def max_gap_ms(self, screen: str) -> int:
         return max((d.max_gap_ms for d in self.days.get(screen, {}).values()), default=0)

@@ -14,11 +14,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..playlog import format as fmt
+from ..playlog.lines import WHOLE, bounded_lines
 from ..timeutil import parse_when
+from ..trust import Trust
 from .compliance import Engine
 from .events import (
     AF,
@@ -38,6 +41,7 @@ from .reader import CHUNK, LogFile, Task, read_task, tasks
 from .scan import finder, scan_chunk
 from .state import read_config
 from .timeparse import mono_ms, wall_ms
+from .yardstick import Yardstick
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Options:
     progress: Callable[[int], None] | None = None
     on_violation: Callable[[Violation], None] = field(default=lambda _v: None)
     now_ms: int | None = None
+    #: the inspector's trust file: the site's registered profile is the yardstick
+    trust: Trust | None = None
 
 
 def work(task: Task, key: bytes, screens: frozenset[str] | None,
@@ -81,15 +87,49 @@ def _unpacked(got: tuple[int, ChunkScan, bytes]) -> tuple[int, ChunkScan]:
 
 
 def _lines(f: LogFile) -> Iterator[bytes]:
+    """The file's lines without their newlines, each at most MAX_LINE bytes (a longer one is
+    cut, and is damage: it cannot be a record)."""
     try:
-        if f.compressed:
-            with gzip.open(f.path, "rb") as gz:
-                yield from gz
-        else:
-            with open(f.path, "rb") as fh:
-                yield from fh
+        fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
+        with fh:
+            for line, _kind in bounded_lines(fh):
+                yield line
     except (OSError, EOFError, zlib.error) as exc:
         raise AuditInputError(f"{f.path}: cannot read: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """The first record of a log given from seq > 0 (older files removed or not given): its
+    digest cannot be checked, so it is never scanned or used; its claimed digest only starts
+    the chain. ``skip``: its bytes with the newline."""
+    file: str
+    skip: int
+    seq: int
+    mac: bytes
+    rtype: str
+
+
+def partial_seed(files: list[LogFile]) -> Seed | None:
+    """The Seed of a partial log, or None (the log starts at seq 0, or its first line is not
+    a record: then the scan reports what it is)."""
+    if not files:
+        return None
+    f = files[0]
+    try:
+        fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
+        with fh:
+            first = next(bounded_lines(fh), None)
+    except (OSError, EOFError, zlib.error):
+        return None  # the scan says what is wrong with the file
+    if first is None or first[1] != WHOLE:
+        return None
+    line = first[0]
+    parts, m, hm = fmt.split(line), _SEQ.match(line), _HEAD.match(line)
+    if parts is None or m is None or hm is None or m.group(1) == b"0":
+        return None
+    return Seed(f.name, len(line) + 1, int(m.group(1)), parts[1],
+                hm.group(2).decode("ascii", "replace"))
 
 
 @dataclass
@@ -98,7 +138,7 @@ class FirstConfig:
     #: the first run_start (or accepted reload) that verifies and can be read; failing that,
     #: the first that can be read (its digest does not verify or cannot be checked); or None
     record: dict[str, Any] | None = None
-    verified: bool = False  # (or the first record of a partial log: cannot be checked)
+    verified: bool = False
     #: (file name, line, seq or None, message) of the first unusable one
     unusable: tuple[str, int, int | None, str] | None = None
 
@@ -110,7 +150,8 @@ _TYPES = frozenset({b"run_start", b"torn_tail", b"showing_start", b"showing", b"
                     b"heartbeat", b"clock_step", b"dropped", b"run_stop", b"seal"})
 
 
-def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
+def first_config(files: list[LogFile], key: bytes, seed: Seed | None = None, *,
+                 need: bool = True) -> FirstConfig:
     """The first run_start (or accepted reload) record whose digest verifies and that can be
     read: the site, its rule and hours. Usually the log's first line; a log that starts later
     (older files removed) or whose first run_start is damaged is searched on. A damaged record
@@ -126,9 +167,12 @@ def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
     fallback: dict[str, Any] | None = None
     prev: bytes | None = None  # the claimed digest of the line before
     check_next: bytes | None = None  # the fallback's digest: does the next line chain on it?
-    for f in files:
-        for n, raw in enumerate(_lines(f), 1):
-            line = raw.rstrip(b"\n")
+    if seed is not None:  # its first record is never trusted: the chain starts from it
+        seen_record, first_line, prev = True, False, seed.mac
+    for fi, f in enumerate(files):
+        for n, line in enumerate(_lines(f), 1):
+            if seed is not None and fi == 0 and n == 1:
+                continue
             parts = fmt.split(line)
             if not seen_record:
                 if first_line:
@@ -173,9 +217,7 @@ def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
                     problem = read_config(rec, {})
                     if isinstance(problem, str):
                         why = problem
-                    elif prev is None or fmt.verify(key, prev, line) is not None:
-                        # verified, or the log's first record after older files were
-                        # removed (its digest cannot be checked: a partial_start warning)
+                    elif prev is not None and fmt.verify(key, prev, line) is not None:
                         got.record, got.verified = rec, True
                         return got
                     elif fallback is None:
@@ -193,11 +235,49 @@ def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
     if fallback is not None:
         got.record = fallback
         return got
-    if not seen_config and not first_damaged:
+    if not seen_config and not first_damaged and need:
+        if seed is not None and seed.rtype in ("run_start", "reload"):
+            raise AuditInputError(
+                f"the only {seed.rtype} record in the files given is the first record "
+                f"({seed.file}, seq {seed.seq}) of a log whose older files are not given: its "
+                "digest cannot be checked, so the site, its rule and opening hours are "
+                "unknown; give the files before it, or the site's registered profile "
+                "(--trust FILE)")
         raise AuditInputError("no run_start record in the files given: the site, its rule and "
                               "opening hours are unknown; include the file where the daemon "
                               "started")
     return got
+
+
+def _profile(trust: Trust, verified: dict[str, Any] | None, config: dict[str, Any] | None,
+             ) -> tuple[Yardstick, dict[str, Any]]:
+    """The registered profile of the log's site (named by the first verified configuration;
+    without one, the trust file's only profile) as the yardstick, and the configuration to
+    start from (the log's, or one made from the profile when no record can be trusted)."""
+    with_profile = [s for s in trust.sites.values() if s.profile is not None]
+    if verified is not None:
+        sid = str((verified.get("site") or {}).get("id"))
+        site = trust.site(sid)
+        if site is None or site.profile is None:
+            raise AuditInputError(f"--trust: the trust file has no [site.profile] for site "
+                                  f"{sid!r}, the site this log names")
+    elif len(with_profile) == 1:
+        site = with_profile[0]
+    else:
+        raise AuditInputError("--trust: no verified record names the log's site, and the "
+                              f"trust file holds {len(with_profile)} site profiles: give a "
+                              "trust file with this site's profile only")
+    p = site.profile
+    assert p is not None
+    ys = Yardstick(p.timezone, p.max_gap_s, p.measure, p.hours, p.screens)
+    if verified is None:
+        config = {"type": "profile", "seq": None,
+                  "site": {"id": site.id, "name": site.name or site.id, "tz": p.timezone},
+                  "rule": {"max_gap_s": p.max_gap_s, "margin_s": 0.0, "measure": p.measure},
+                  "hours": p.hours.model_dump(mode="json"),
+                  "screens": [{"id": sid} for sid in p.screens]}
+    assert config is not None
+    return ys, config
 
 
 def _decoded(line: bytes) -> dict[str, Any] | str:
@@ -323,7 +403,7 @@ class Timeline:
         return out
 
 
-def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
+def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None], skip: int = 0,
              ) -> Iterator[tuple[Task, int, ChunkScan]]:
     """The scans of the chunks, in order. ``prepare`` is called once before the first is
     yielded: in parallel, after the workers got their first chunks (it runs meanwhile)."""
@@ -332,7 +412,7 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
     total = sum(f.size for f in files)
     if opts.jobs <= 1 or total <= 2 * opts.chunk:
         prepare()
-        for t in tasks(files, opts.chunk):
+        for t in tasks(files, opts.chunk, skip):
             off, scan = work(t, opts.key, screens, anchor)
             yield t, off, scan
         return
@@ -342,7 +422,7 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=opts.jobs, mp_context=ctx) as pool:
         pending: deque[tuple[Task, Future[tuple[int, ChunkScan, bytes]]]] = deque()
-        it = tasks(files, opts.chunk)
+        it = tasks(files, opts.chunk, skip)
         prepared = False
         try:
             for t in it:
@@ -365,8 +445,12 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
 
 def run(files: list[LogFile], opts: Options, *,
         complete_dir: bool = True) -> tuple[Integrity, Compliance]:
-    first = first_config(files, opts.key)
+    seed = partial_seed(files)
+    first = first_config(files, opts.key, seed, need=opts.trust is None)
     config = first.record
+    profile = None
+    if opts.trust is not None:
+        profile, config = _profile(opts.trust, config if first.verified else None, config)
     tz = ZoneInfo(str(config["site"]["tz"])) if config is not None else ZoneInfo("UTC")
     now = opts.now_ms if opts.now_ms is not None else int(time.time() * 1000)
     try:
@@ -379,8 +463,9 @@ def run(files: list[LogFile], opts: Options, *,
     engine = Engine(limit_override_ms=None if opts.max_gap_s is None
                     else round(opts.max_gap_s * 1000),
                     period_from=p_from, period_to=p_to, screens=opts.screens,
-                    on_violation=opts.on_violation)
+                    on_violation=opts.on_violation, profile=profile, now_ms=now)
     st = Stitcher(opts.key, opts.anchor, complete_dir=complete_dir)
+    not_log: Path | None = None
     # the clock_step pre-scan runs while the first chunks are scanned
     timelines: list[Timeline] = []
     current = -1
@@ -389,15 +474,19 @@ def run(files: list[LogFile], opts: Options, *,
     last: tuple[str, str, int, int, str] | None = None
     try:
         for t, offset, scan in _results(
-                files, opts, lambda: timelines.append(Timeline(clock_steps(files)))):
+                files, opts, lambda: timelines.append(Timeline(clock_steps(files))),
+                seed.skip if seed is not None else 0):
             timeline = timelines[0]
             f = files[t.file_index]
             if t.file_index != current:
                 if current >= 0:
+                    _not_a_log(not_log)
                     st.end_file()
                 current = t.file_index
                 st.begin_file(FileInfo(f.name, f.compressed, f.size))
-            _check_input(f, scan, st.file_lines)
+                if seed is not None and t.file_index == 0:
+                    st.seed(seed.seq, seed.mac, seed.rtype)
+            not_log = _check_input(f, scan, st.file_lines, not_log)
             st.feed(scan, offset)
             evs = scan.events
             first_hdr, last_hdr = scan.first_hdr, scan.last_hdr
@@ -424,16 +513,17 @@ def run(files: list[LogFile], opts: Options, *,
     except OSError as exc:
         raise AuditInputError(f"cannot read the log: {exc}") from None
     if current >= 0:
+        _not_a_log(not_log)
         st.end_file()
     if config is None:
         where = first.unusable or (files[0].name, 1, None, "the first record is damaged")
         st.add("malformed", where[0], where[1], where[2],
                "no run_start record can be read, so the site, its rule and opening hours are "
                f"unknown and nothing is measured: {where[3]}")
-    elif not first.verified:
+    elif not first.verified and config.get("type") != "profile":
         engine.r.warnings.append("the configuration (site, rule, opening hours) was taken from "
-                                 "a run_start record whose digest does not verify or cannot be "
-                                 "checked: the figures rest on it")
+                                 "a run_start record whose digest does not verify: the figures "
+                                 "rest on it")
     integrity = st.finish()
     if last is None:
         raise AuditInputError("the log files given hold no readable record")
@@ -445,7 +535,17 @@ def run(files: list[LogFile], opts: Options, *,
     return integrity, comp
 
 
-def _check_input(f: LogFile, scan: ChunkScan, lines_before: int) -> None:
+def _not_a_log(path: Path | None) -> None:
+    if path is not None:
+        raise AuditInputError(f"{path}: not a signage log (no line is a record of log "
+                              "format v1)")
+
+
+def _check_input(f: LogFile, scan: ChunkScan, lines_before: int,
+                 not_log: Path | None) -> Path | None:
+    """Refuse a file of another format version at its first chunk; return the file when it
+    is so far not a log at all (its first line is not a record and no record followed yet:
+    decided at the file's end, so a long garbage first line before records is damage)."""
     if scan.bad_version is not None and lines_before == 0 and scan.bad_version[1] == 0 \
             and scan.last_seq is None:
         # the file opens with a record of another version and holds no v1 record: a log
@@ -454,9 +554,11 @@ def _check_input(f: LogFile, scan: ChunkScan, lines_before: int) -> None:
         v, idx = scan.bad_version
         raise AuditInputError(f"{f.path}:{lines_before + idx + 1}: log format version {v}; "
                               f"this audit reads version {fmt.VERSION}")
-    if lines_before == 0 and scan.not_a_record and scan.last_seq is None:
-        raise AuditInputError(f"{f.path}: not a signage log (no line is a record of log "
-                              "format v1)")
+    if lines_before == 0:
+        not_log = f.path if scan.not_a_record and scan.last_seq is None else None
+    elif scan.last_seq is not None:
+        not_log = None
+    return not_log
 
 
 def _between(engine: Engine, a: tuple[str, str, int, int, str],
