@@ -95,6 +95,15 @@ class Engine:
             self.r.warnings.append(got)
             return False
         site, tz, hours, rule, screens = got
+        nc = rec.get("new_chain")
+        if isinstance(nc, dict):
+            head = nc.get("previous_head") or {}
+            self.r.warnings.append(
+                f"seq {rec.get('seq')} starts a new chain with a new key (signage new-chain, "
+                f"{nc.get('at')}: {nc.get('reason')}); the log before it is in "
+                f"{nc.get('previous_dir')}"
+                + (f" (head {head.get('file')}:{head.get('seq')}:{head.get('mac')})"
+                   if head else "") + ", verified with its own key")
         self.r.site = {"id": site.get("id"), "name": site.get("name"), "tz": site.get("tz"),
                        "contact": site.get("contact")}
         ys = of_record(str(site["tz"]), hours, rule.max_gap_s, rule.measure, screens)

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ from .events import (
 )
 from .integrity import Anchor, Stitcher
 from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
-from .reader import CHUNK, LogFile, Task, read_task, tasks
+from .reader import CHUNK, FILE_RE, LogFile, Task, read_task, tasks
 from .scan import finder, scan_chunk
 from .state import read_config
 from .timeparse import mono_ms, wall_ms
@@ -486,6 +487,8 @@ def run(files: list[LogFile], opts: Options, *,
                 st.begin_file(FileInfo(f.name, f.compressed, f.size))
                 if seed is not None and t.file_index == 0:
                     st.seed(seed.seq, seed.mac, seed.rtype)
+            if st.file_lines == 0 and scan.first_hdr is not None:
+                _stray(st, f, scan.first_hdr[2], tz, now)
             not_log = _check_input(f, scan, st.file_lines, not_log)
             st.feed(scan, offset)
             evs = scan.events
@@ -515,6 +518,11 @@ def run(files: list[LogFile], opts: Options, *,
     if current >= 0:
         _not_a_log(not_log)
         st.end_file()
+    for info in st.r.files:
+        if info.records == 0:
+            st.add("stray_file", info.name, None, None, "holds no records: not a file the "
+                   "writer leaves (a stray, or a daemon that died as it made the file)",
+                   breaks=False)
     if config is None:
         where = first.unusable or (files[0].name, 1, None, "the first record is damaged")
         st.add("malformed", where[0], where[1], where[2],
@@ -533,6 +541,24 @@ def run(files: list[LogFile], opts: Options, *,
         raise AuditInputError(f"--screen {', '.join(unknown)}: no such screen in the log's "
                               f"configuration (screens: {', '.join(engine.all_screens)})")
     return integrity, comp
+
+
+def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) -> None:
+    """A file whose name's date is not the local date of its first record, or is after
+    today: a stray (copied or made by hand), or written by a wall clock that was wrong."""
+    m = FILE_RE.match(f.name)
+    if m is None:
+        return
+    named = date.fromisoformat(m.group(1))
+    first = datetime.fromtimestamp(first_wall / 1000, tz).date()
+    today = datetime.fromtimestamp(now / 1000, tz).date()
+    if named > today:
+        st.add("stray_file", f.name, None, None, f"dated {named}, after today ({today})",
+               breaks=False)
+    elif named != first:
+        st.add("stray_file", f.name, 1, None, f"named for {named} but its first record was "
+               f"written on {first}: a stray file, or a wall clock that was wrong",
+               breaks=False)
 
 
 def _not_a_log(path: Path | None) -> None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import hashlib
 import os
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +21,8 @@ from zoneinfo import ZoneInfo
 from ..driver import Clock
 from ..timeutil import CLOCK_STEP_S, IsoFormatter
 from . import format as fmt
+from .logdir import FILE_RE, chain_end, log_files, tail
 
-FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
 #: when the memory buffer overflows (log storage full), these go first, in this order ...
 DROP_ORDER: tuple[frozenset[str], ...] = (frozenset({"heartbeat"}), frozenset({"showing_start"}))
 #: ... and these never: without them a run cannot be audited or its story is lost
@@ -46,44 +44,6 @@ ERROR_REPEAT_S = 60.0
 
 def file_name(day: date, part: int) -> str:
     return f"signage-{day.isoformat()}{'' if part == 0 else f'.{part}'}.jsonl"
-
-
-def log_files(log_dir: Path) -> list[Path]:
-    """The log's plain files in write order (by date, then part)."""
-    found: list[tuple[str, int, Path]] = []
-    if log_dir.is_dir():
-        for p in log_dir.iterdir():
-            m = FILE_RE.match(p.name)
-            if m and p.is_file():
-                found.append((m.group(1), int(m.group(2) or 0), p))
-    return [p for _d, _n, p in sorted(found)]
-
-
-def _tail(path: Path) -> tuple[bytes | None, int, bytes]:
-    """(last complete line or None, offset where the torn bytes start, torn bytes)."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        block = 1 << 16
-        pos = size
-        buf = b""
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            buf = fh.read(step) + buf
-            nl = buf.rfind(b"\n")
-            if nl >= 0:
-                torn = buf[nl + 1:]
-                head = buf[:nl]
-                prev_nl = head.rfind(b"\n")
-                while prev_nl < 0 and pos > 0:
-                    step = min(block, pos)
-                    pos -= step
-                    fh.seek(pos)
-                    head = fh.read(step) + head
-                    prev_nl = head.rfind(b"\n")
-                return head[prev_nl + 1:], size - len(torn), torn
-        return None, 0, buf
 
 
 class LogWriter:
@@ -122,6 +82,7 @@ class LogWriter:
         self._mac = fmt.GENESIS
         self._offset: float | None = None  # wall - mono at the last record
         self.path: Path | None = None
+        self.stray: list[str] = []  # files dated after today that open() did not write to
         self.records_written = 0
         # write_buffer > 0 (simulate only): lines are collected and written in blocks of
         # about that many bytes; a crash loses the block, so a real run never does this
@@ -132,32 +93,36 @@ class LogWriter:
     # ---- opening -------------------------------------------------------------------------
     def open(self) -> list[dict[str, Any]]:
         """Find the chain head in the existing files and open today's file. Returns the
-        records to log first (a torn tail found), which the caller appends after run_start."""
+        records to log first (a torn tail found), which the caller appends after run_start.
+        The file is picked by today's date only: a file dated later that does not hold the
+        chain's head is a stray (listed in ``self.stray``; the audit flags it), never
+        written into. Only when the chain's head itself is in a later-dated file (the wall
+        clock is behind it: a box without RTC before NTP) does writing continue after it."""
         self.dir.mkdir(parents=True, exist_ok=True)
         notes: list[dict[str, Any]] = []
         files = log_files(self.dir)
-        torn_in: Path | None = None
+        end = chain_end(files)
         for path in reversed(files):
-            last, off, torn = _tail(path)
-            if torn:
-                if torn_in is None:
-                    torn_in = path
-                notes.append({"type": "torn_tail", "file": path.name, "offset": off,
-                              "length": len(torn), "sha256": hashlib.sha256(torn).hexdigest()})
-            if last is not None and (self._adopt(last) or self._adopt_scan(path)):
+            t = tail(path, 0)
+            if t.torn_length:
+                notes.append({"type": "torn_tail", "file": path.name, "offset": t.torn_offset,
+                              "length": t.torn_length, "sha256": t.torn_sha256})
+            if end is not None and path == end.file:
                 break
+        if end is not None:
+            self._adopt(end.last)
         today = self._today()
+        if end is not None:
+            head_day = _day(end.file)
+            if head_day > today:
+                today = head_day
+        self.stray = [p.name for p in files if _day(p) > today]
         part = 0
-        if files:
-            m = FILE_RE.match(files[-1].name)
+        same = [p for p in files if _day(p) == today]
+        if same:
+            m = FILE_RE.match(same[-1].name)
             assert m is not None
-            if date.fromisoformat(m.group(1)) == today:
-                part = int(m.group(2) or 0) + (1 if torn_in == files[-1] else 0)
-            elif date.fromisoformat(m.group(1)) > today:
-                # wall clock behind the newest file (box booted before NTP): keep writing
-                # after it rather than into the past
-                today = date.fromisoformat(m.group(1))
-                part = int(m.group(2) or 0) + (1 if torn_in == files[-1] else 0)
+            part = int(m.group(2) or 0) + (1 if tail(same[-1], 0).torn_length else 0)
         self._open_file(today, part)
         return notes
 
@@ -173,16 +138,6 @@ class LogWriter:
         self._seq = seq + 1
         self._mac = parts[1]
         return True
-
-    def _adopt_scan(self, path: Path) -> bool:
-        """The last complete line was damaged: chain on from the last good line before it
-        (the audit will report the damage)."""
-        good: bytes | None = None
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if raw.endswith(b"\n") and fmt.split(raw[:-1]) is not None:
-                    good = raw[:-1]
-        return good is not None and self._adopt(good)
 
     def _today(self) -> date:
         return datetime.fromtimestamp(self._clock.time(), self._tz).date()
@@ -406,6 +361,12 @@ class LogWriter:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+def _day(path: Path) -> date:
+    m = FILE_RE.match(path.name)
+    assert m is not None
+    return date.fromisoformat(m.group(1))
 
 
 def boot_id() -> str:

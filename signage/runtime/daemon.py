@@ -10,8 +10,10 @@ millisecond or two.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
+import os
 import secrets
 import signal
 import sys
@@ -29,7 +31,8 @@ from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
 from ..load import LoadedSite, screen_spec
-from ..playlog.keyfile import create_or_load_key
+from ..playlog.keyfile import load_key
+from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_new_chain_note
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
@@ -87,9 +90,19 @@ class Runtime:
         self.mode = "simulate" if settings.virtual else "run"
         self.run_dir = settings.run_dir or base / "var"
         key_path = settings.key_file or resolve(base, cfg.log.key_file)
+        log_dir = settings.log_dir or resolve(base, cfg.log.dir)
+        if key_path.exists() or key_path.is_symlink():
+            load_key(key_path)  # a key others can read is refused before anything is made
+        # the log directory is this process's alone, and only its own chain is continued
+        self.lock = claim(log_dir, "--log" if settings.virtual
+                          else f"[log] dir in {loaded.config_path}")
+        check_mode(log_dir, self.mode)
+        key = chain_key(key_path, log_dir, "signage new-chain --config "
+                        f"{loaded.config_path} --reason TEXT" if not settings.virtual
+                        else f"give simulate a new --log directory, or remove {log_dir}")
+        self.new_chain = read_new_chain_note(log_dir)
         self.writer = LogWriter(
-            settings.log_dir or resolve(base, cfg.log.dir),
-            create_or_load_key(key_path), cfg.tz, clock, run_id=secrets.token_hex(6),
+            log_dir, key, cfg.tz, clock, run_id=secrets.token_hex(6),
             boot_id=boot_id() if not settings.virtual else "virtual-" + secrets.token_hex(4),
             fsync="batch" if settings.virtual else cfg.log.fsync,
             batch_ms=10**12 if settings.virtual else cfg.log.batch_ms,  # simulate: at close
@@ -136,8 +149,16 @@ class Runtime:
 
     def setup(self) -> None:
         notes = self.writer.open()
+        for name in self.writer.stray:
+            self.s.say(f"LOG: {name} in {self.writer.dir} is dated after today and does not "
+                       "hold the log's chain: a stray file, not written to (the audit flags "
+                       "it); remove it")
+        extra = {"new_chain": self.new_chain} if self.new_chain is not None else {}
         self.writer.append("run_start", version=__version__, mode=self.mode,
-                           **site_record(self.loaded, self.mode))
+                           **site_record(self.loaded, self.mode), **extra)
+        if self.new_chain is not None:
+            with contextlib.suppress(OSError):
+                (self.writer.dir / NEW_CHAIN_NOTE).unlink()
         for n in notes:
             rtype = n.pop("type")
             self.writer.append(rtype, **n)
@@ -258,6 +279,8 @@ class Runtime:
             r.finish(self.stop_reason)
         self.writer.append("run_stop", reason=self.stop_reason)
         self.writer.close()
+        with contextlib.suppress(OSError):
+            os.close(self.lock)
 
 
 def install_signals(rt: Runtime) -> None:
