@@ -52,6 +52,10 @@ def _esc(text: str) -> str:
 
     return escape(sanitize(text))
 
+#: `signage run`/`simulate` exit status when records were lost (log storage full until
+#: the stop): the run itself went on, but its proof is incomplete
+EXIT_LOG_LOST = 4
+
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the site's config.toml")]
 
 
@@ -206,6 +210,8 @@ def run(config: ConfigOpt = Path("config.toml"),
         rt.run_real()
     rt.finish()
     _summary(rt)
+    if rt.writer.lost is not None:
+        raise typer.Exit(EXIT_LOG_LOST)
 
 
 @app.command()
@@ -241,6 +247,8 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     rt.run_virtual(clock.monotonic() + duration)
     rt.stop_reason = "duration reached"
     rt.finish()
+    if rt.writer.lost is not None:
+        raise typer.Exit(EXIT_LOG_LOST)
     wall = time.perf_counter() - w0
     _say(f"simulated {fmt_duration(duration)} from "
               f"{rfc3339_ms(t0, loaded.site.tz)} in {wall:.2f} s "

@@ -110,6 +110,11 @@ class Stitcher:
                          f"records follow the seal (naming {nxt}) in the same file")
             f.sealed = True
             self.after_seal = nxt
+            if f.torn is not None:  # the writer never writes after a seal: damage
+                self.add("seal", f.name, None, None,
+                         f"{f.torn['length']} bytes follow the seal (naming {nxt}) at offset "
+                         f"{f.torn['offset']}: the writer never writes after a seal")
+                self.torn = [t for t in self.torn if t[0] != plain_name(f.name)]
 
     def seed(self, seq: int, mac: bytes, rtype: str) -> None:
         """The log given starts at ``seq`` > 0 (older files removed or not given): its first

@@ -339,7 +339,9 @@ def clock_steps(files: list[LogFile]) -> dict[str, list[tuple[int, int]]]:
                         break
                     first = block.find(b"\n")
                     if first < 0:
-                        carry += block
+                        # a line longer than MAX_LINE is no record: its start is dropped
+                        # (memory stays bounded on a file without newlines)
+                        carry = b"" if len(carry) + len(block) > fmt.MAX_LINE else carry + block
                         continue
                     head = carry + block[:first + 1]
                     search(head, 0, len(head))

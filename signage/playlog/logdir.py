@@ -71,8 +71,11 @@ def claim(log_dir: Path, field: str = "[log] dir") -> int:
             raise LogDirError(f"the log directory {log_dir} is in use by another signage "
                               f"process (pid {holder}); stop it first") from None
         raise LogDirError(f"{log_dir}: cannot lock: {exc.strerror}") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:  # best effort: on a full disk the lock holds without the pid
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass
     return fd
 
 

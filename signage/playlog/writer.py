@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
+import json
 import os
 import re
 import threading
@@ -107,6 +108,8 @@ class LogWriter:
         self._offset: float | None = None  # wall - mono at the last record
         self.path: Path | None = None
         self.stray: list[str] = []  # files dated after today that open() did not write to
+        #: what was lost at the stop (the log storage stayed full), else None
+        self.lost: dict[str, Any] | None = None
         self.records_written = 0
         # write_buffer > 0 (simulate only): lines are collected and written in blocks of
         # about that many bytes; a crash loses the block, so a real run never does this
@@ -152,7 +155,27 @@ class LogWriter:
                          or _file_version(same[-1]) not in (None, self.version)) else 0
             part = int(m.group(2) or 0) + bump
         self._open_file(today, part)
+        lost = read_lost_note(self.dir)
+        if lost is not None:  # a run before this one lost records to a full disk at its stop
+            notes.append({"type": "dropped", **lost})
+        self._reserve(True)
         return notes
+
+    def _reserve(self, make: bool) -> None:
+        """A little space kept in reserve (``.reserve``, 64 KiB) so that a run that stops on
+        a full disk can still leave a note of what it lost. Best effort."""
+        path = self.dir / RESERVE_NAME
+        try:
+            if not make:
+                path.unlink()
+                return
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
 
     def _adopt(self, line: bytes) -> bool:
         parts = fmt.split(line)
@@ -335,6 +358,9 @@ class LogWriter:
         self._seq += 1
         self._mac = mac
         self.records_written += 1
+        if rtype == "dropped" and fields.get("at_stop"):
+            with contextlib.suppress(OSError):  # logged: the note is done
+                (self.dir / LOST_NOTE).unlink()
         self._written(rtype, mono)
 
     def _written(self, rtype: str, mono: float) -> None:
@@ -461,15 +487,83 @@ class LogWriter:
                 self._checkpoint_now("run_stop" if self._last_type == "run_stop"
                                      else "shutdown")
             self._flush()  # drains the block too
+            self._keep_lost()
             if self._fd >= 0:
                 with contextlib.suppress(OSError):
                     os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = -1
 
+    def _keep_lost(self) -> None:
+        """Records that could not be written by the stop (the log storage stayed full) are
+        lost: say so (``self.lost``, for stderr and the exit status) and leave a note,
+        written into the reserve's space, that the next start logs as a ``dropped`` record."""
+        lost = collections.Counter(r[0] for r in self._pending) + self._dropped
+        n = sum(lost.values()) + len(self._wbuf)
+        if not n:
+            return
+        if self._wbuf:
+            lost["(written block)"] += len(self._wbuf)
+        monos = [r[2] for r in self._pending] + list(self._drop_span)
+        walls = [r[1] for r in self._pending]
+        prev = read_lost_note(self.dir)  # an earlier note not logged yet is kept in the sum
+        note: dict[str, Any] = {
+            "count": n + (int(prev["count"]) if prev else 0),
+            "types": dict(lost + collections.Counter(prev["types"] if prev else {})),
+            "first_mono": round(min(monos), 3) if monos else None,
+            "last_mono": round(max(monos), 3) if monos else None,
+            "first_wall": self._iso(min(walls)) if walls else None,
+            "last_wall": self._iso(max(walls)) if walls else None,
+            "lost_run": self._run, "lost_boot": self._boot, "at_stop": True}
+        self.lost = note
+        self._pending.clear()
+        self._wbuf.clear()
+        self._dropped.clear()
+        self._reserve(False)
+        try:
+            write_lost_note(self.dir, note)
+        except OSError as exc:
+            self._on_error(f"cannot keep a note of the {n} lost records: "
+                           f"{exc.strerror or exc}")
+
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+RESERVE_NAME = ".reserve"
+RESERVE_BYTES = 64 << 10
+LOST_NOTE = ".dropped.json"
+
+
+def read_lost_note(log_dir: Path) -> dict[str, Any] | None:
+    try:
+        with open(log_dir / LOST_NOTE, "rb") as fh:
+            got = json.loads(fh.read(1 << 16))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(got, dict) or not isinstance(got.get("count"), int) \
+            or not isinstance(got.get("types"), dict):
+        return None
+    return got
+
+
+def write_lost_note(log_dir: Path, note: dict[str, Any]) -> None:
+    tmp = log_dir / (LOST_NOTE + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+    try:
+        data = json.dumps(note, ensure_ascii=False).encode()
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, "short write")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, log_dir / LOST_NOTE)
+    dfd = os.open(log_dir, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def _day(path: Path) -> date:

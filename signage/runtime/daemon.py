@@ -344,6 +344,12 @@ class Runtime:
             r.finish(self.stop_reason)
         self.writer.append("run_stop", reason=self.stop_reason)
         self.writer.close()
+        lost = self.writer.lost
+        if lost is not None:
+            types = ", ".join(f"{k} {v}" for k, v in sorted(lost["types"].items()))
+            self.s.say(f"LOG: {lost['count']} records were lost: the log storage stayed full "
+                       f"until the stop ({types}; from {lost['first_wall']} to "
+                       f"{lost['last_wall']}); the next start logs a dropped record for them")
         with contextlib.suppress(OSError):
             os.close(self.lock)
         if self.shipper is not None:

@@ -4,6 +4,7 @@ file. Real daemons, real files."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .helpers import audit_cli, report, signage_popen, signage_run, stop
+from .test_disk_full import fill, tmpfs  # noqa: F401 (tmpfs: a fixture)
 
 
 def _snapshot(log: Path) -> dict[str, bytes]:
@@ -132,3 +134,31 @@ def test_a_future_dated_file_is_not_written_and_is_flagged(site: Callable[..., P
     kinds = [f["kind"] for f in res.doc["integrity"]["findings"]]
     assert "stray_file" in kinds, res.doc["integrity"]["findings"]
     report("slips: future-dated file", flagged=True)
+
+
+def test_a_disk_full_until_the_stop_says_what_was_lost_and_notes_it_at_the_next_start(
+        site: Callable[..., Path], tmpfs: Path) -> None:  # noqa: F811
+    cfg = site()
+    text = cfg.read_text("utf-8").replace('dir = "log"', f'dir = "{tmpfs / "log"}"')
+    cfg.write_text(text, "utf-8")
+    base = cfg.parent
+    r = signage_run("run", "--config", str(cfg), "--for", "1s", cwd=base)
+    assert r.returncode == 0, r.stderr
+    before = _snapshot(tmpfs / "log")
+    filler = fill(tmpfs)
+    r = signage_run("run", "--config", str(cfg), "--for", "3s", cwd=base)
+    assert r.returncode == 4, (r.returncode, r.stderr)
+    assert "records were lost" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert _snapshot(tmpfs / "log") == before
+    filler.unlink()
+    r = signage_run("run", "--config", str(cfg), "--for", "1s", cwd=base)
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(x) for p in sorted((tmpfs / "log").glob("signage-*.jsonl"))
+            for x in p.read_bytes().splitlines()]
+    notes = [x for x in recs if x["type"] == "dropped" and x.get("at_stop")]
+    assert len(notes) == 1 and notes[0]["count"] > 0 and "run_start" in notes[0]["types"], notes
+    assert not (tmpfs / "log" / ".dropped.json").exists()
+    res = audit_cli([tmpfs / "log"], base / "site.key", "--format", "json")
+    assert res.doc["integrity"]["intact"], res.err
+    assert any("dropped" in w for w in res.doc["warnings"]), res.doc["warnings"]
+    report("slips: disk full until the stop", lost=notes[0]["count"], exit_status=4)
