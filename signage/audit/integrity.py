@@ -111,6 +111,35 @@ class Stitcher:
                          f"records follow the seal (naming {nxt}) in the same file")
             f.sealed = True
             self.after_seal = nxt
+            if f.torn is not None:  # the writer never writes after a seal: damage
+                self.add("seal", f.name, None, None,
+                         f"{f.torn['length']} bytes follow the seal (naming {nxt}) at offset "
+                         f"{f.torn['offset']}: the writer never writes after a seal")
+                self.torn = [t for t in self.torn if t[0] != plain_name(f.name)]
+
+    def seed(self, seq: int, mac: bytes, rtype: str) -> None:
+        """The log given starts at ``seq`` > 0 (older files removed or not given): its first
+        record's digest cannot be checked (the record before it is not there). It is not
+        scanned: its claimed digest only starts the chain, which verifies every later
+        record, and nothing in it (its type, times or content) is used. Call after
+        ``begin_file`` of the first file."""
+        f = self.file
+        assert f is not None
+        self.prev_seq, self.prev_mac = seq, mac
+        self.expect_run_start = False
+        f.first_seq = f.last_seq = seq
+        f.records += 1
+        self.r.records += 1
+        self.file_lines = 1
+        self.last_type = rtype
+        self.r.head = (plain_name(f.name), seq, mac.decode("ascii", "replace"))
+        self.r.unverified.append({"file": plain_name(f.name), "line": 1, "seq": seq,
+                                  "type": rtype})
+        self.add("partial_start", f.name, 1, seq,
+                 f"the log given starts at seq {seq}, not 0 (older files were removed or not "
+                 f"given): this first record (a {rtype}) cannot be verified, so nothing in it "
+                 "is used (not its configuration, times or showings); the chain is verified "
+                 "from the next record on", breaks=False)
 
     # ---- chunks ----------------------------------------------------------------------------
     def feed(self, c: ChunkScan, offset: int) -> None:
@@ -118,12 +147,12 @@ class Stitcher:
         f = self.file
         assert f is not None
         base = self.file_lines
-        if c.first_seq is not None and c.first_hdr is not None:
-            self._join(f, c, base)
         if not self.key_checked and c.lines > 1:
             self.key_checked = True
             if c.bad_macs >= 0.9 * (c.lines - 1):
                 self._wrong_key(f, base)
+        if c.first_seq is not None and c.first_hdr is not None:
+            self._join(f, c, base)
         breaks = sorted(p[1] for p in c.problems if p[0] in CHAIN_BREAKS)
         if any(n > 0 for k, n in c.problem_counts.items() if k in CHAIN_BREAKS) and not breaks:
             breaks = [c.lines]

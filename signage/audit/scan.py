@@ -157,7 +157,7 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                     mono_f, wall_i = last_mono_f, last_wall
         nl = find(b"\n", pos)
         if nl < 0:
-            if final:
+            if final and n - pos <= fmt.MAX_LINE:
                 tail = data[pos:]
                 out.torn = (pos, len(tail), hashlib.sha256(tail).hexdigest())
                 break
@@ -168,6 +168,9 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                 content_only = False
                 prior = None  # (the compiled path hands back no checkpoint: see _fastscan.c)
             else:
+                if nl - pos > fmt.MAX_LINE:
+                    raise _Bad(f"a line of more than {fmt.MAX_LINE >> 20} MiB: longer than "
+                               "any record (docs/log-format.md)")
                 # ---- header: the fast path checks what the writer must have written --------------
                 pend = -1
                 if startswith(seq_next, pos):

@@ -27,6 +27,9 @@ _MAC_HEAD = b',"mac":"'
 SUFFIX_LEN = len(_MAC_HEAD) + 64 + 2  # ,"mac":"<64 hex>"}
 _HEX = frozenset(b"0123456789abcdef")
 COMMON = ("v", "seq", "type", "run", "boot", "wall", "mono")
+#: the longest line (bytes, without its newline) the writer makes and a reader accepts; a
+#: longer line is damage, and readers never hold more than this of one line in memory
+MAX_LINE = 16 << 20
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
