@@ -176,6 +176,7 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
             "head": None if i.head is None else dict(zip(("file", "seq", "mac"), i.head,
                                                          strict=True)),
             "anchor": i.anchor,
+            "unverified": i.unverified,
             "files": [{"name": x.name, "compressed": x.compressed, "bytes": x.bytes,
                        "records": x.records, "first_seq": x.first_seq, "last_seq": x.last_seq,
                        "sealed": x.sealed, "torn_tail": x.torn} for x in i.files],
@@ -185,6 +186,8 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
             "format_versions": i.versions,
             "signatures": None if i.signed is None else signed_doc(i.signed, f),
         },
+        "yardstick": c.yardstick,
+        "config_changes": [{**x, "at": f.t(x["at"])} for x in c.config_changes],
     }
 
 
@@ -297,14 +300,35 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
               + f"[/] ({s(str(site.get('id', '?')))})  "
               + escape(_("contact: {name} {phone}")).format(
                   name=s(str(contact.get("name", "?"))), phone=s(str(contact.get("phone", "")))))
-    src = _("from the log") if c.limit_source == "log" else _("set by --max-gap")
+    src = {"log": _("from the log"), "profile": _("from the registered profile")}.get(
+        c.limit_source, _("set by --max-gap"))
     con.print(escape(_("period {start} – {end} ({tz}); rule: at most {limit} s between "
                        "anti-fraud showings, {measure} ({source})")).format(
                   start=f.t(c.period[0]), end=f.t(c.period[1]), tz=s(c.tz),
                   limit=f"{c.limit_ms / 1000:g}", measure=s(c.measure), source=escape(src)),
               highlight=False)
+    if c.config_changes:
+        prof = c.yardstick == "profile"
+        t = Table(title="Differences from the registered profile" if prof else
+                  "Changes of hours, rule or screens in the log", title_justify="left")
+        for col in ("at", "seq", "what", "log" if prof else "before",
+                    "profile" if prof else "after", "effect"):
+            t.add_column(col)
+        for ch in c.config_changes[:limit]:
+            t.add_row(f.t(ch["at"]), str(ch["seq"]), s(ch["what"]),
+                      s(ch.get("log", ch.get("before", ""))),
+                      s(ch.get("profile", ch.get("after", ""))), s(ch["effect"]))
+        con.print(t)
     files = len(i.files)
-    if i.intact:
+    if i.intact and i.unverified:
+        u = i.unverified[0]
+        con.print(escape(_("integrity:")) + " [yellow]" + escape(_(
+            "verified from seq {seq} on")).format(seq=u["seq"] + 1) + "[/] — " + escape(_(
+                "the first record ({file}:{line}, seq {seq}) cannot be verified and was not "
+                "used; {n} records verified in {files} file(s)")).format(
+                    file=s(u["file"]), line=u["line"], seq=u["seq"], n=f"{i.records - 1:,}",
+                    files=files), highlight=False)
+    elif i.intact:
         head = (_(", head {file}:{seq}").format(file=i.head[0], seq=i.head[1])
                 if i.head else "")
         con.print(escape(_("integrity:")) + " [green]" + escape(_("intact")) + "[/] — "

@@ -19,12 +19,20 @@ def load_key(path: Path) -> bytes:
         st = path.stat()
     except FileNotFoundError:
         raise KeyFileError(_("{path}: key file not found").format(path=path)) from None
+    except OSError as exc:
+        raise KeyFileError(_("{path}: cannot read key file: {error}").format(
+            path=path, error=exc.strerror)) from None
+    if not stat.S_ISREG(st.st_mode):
+        what = _("a directory") if stat.S_ISDIR(st.st_mode) else _("not a regular file")
+        raise KeyFileError(_("{path}: the key file is {what}; it must be a file of 64 hex "
+                             "digits (mode 0600)").format(path=path, what=what))
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(_("{path}: key file is accessible by group or others (mode "
                              "{mode}); run: chmod 600 {path}").format(
                                  path=path, mode=f"{stat.S_IMODE(st.st_mode):o}"))
     try:
-        raw = path.read_bytes().strip()
+        with open(path, "rb") as fh:
+            raw = fh.read(256).strip()
     except OSError as exc:
         raise KeyFileError(_("{path}: cannot read key file: {error}").format(
             path=path, error=exc.strerror)) from None
