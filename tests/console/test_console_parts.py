@@ -139,3 +139,21 @@ def test_add_item_text() -> None:
                                                     "path": ""})
     assert out.endswith('[[items]]\nid = "a"\ntype = "text"\ntext = "引号\\"和\\\\"\n'
                         'duration_s = 2.0\n')
+
+
+def test_status_file_written_whole_and_read_as_stale(tmp_path: Path) -> None:
+    from signage.console.state import STALE_S, read_status
+    from signage.runtime.status import NAME, write_status
+
+    assert read_status(tmp_path)["live"] is False  # none yet
+    doc = {"version": 1, "state": "running", "written_epoch": 1000.0, "pid": 1, "screens": []}
+    write_status(tmp_path, doc)
+    assert [p.name for p in tmp_path.iterdir()] == [NAME]  # no temporary file left behind
+    assert read_status(tmp_path, now=1000.0 + STALE_S - 0.1)["live"] is True
+    assert read_status(tmp_path, now=1000.0 + STALE_S + 0.1)["live"] is False
+    write_status(tmp_path, {**doc, "state": "stopped"})
+    assert read_status(tmp_path, now=1000.0)["live"] is False
+    write_status(tmp_path, {**doc, "version": 2})
+    assert read_status(tmp_path, now=1000.0)["live"] is False  # another version: not read
+    (tmp_path / NAME).write_text("{not json", "utf-8")
+    assert read_status(tmp_path, now=1000.0)["screens"] == []
