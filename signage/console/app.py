@@ -34,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 from ..config import load_config, resolve
 from ..i18n import _
 from ..problems import InputError
+from ..runtime.status import frame_of
 from . import changes, media, reports
 from .auth import ROLES, Session, Sessions, Users, csrf_ok
 from .state import read_status
@@ -190,8 +191,8 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         sid = request.path_params["screen"]
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", sid):
             return secure(PlainTextResponse("", status_code=404))
-        p = con.site.run_dir / "sim" / f"{sid}.png"
-        if not p.is_file():
+        p = frame_of(con.site.run_dir, sid)
+        if p is None:
             return secure(PlainTextResponse("", status_code=404))
         return secure(Response(p.read_bytes(), media_type="image/png"))
 

@@ -40,7 +40,7 @@ def status_doc(runners: Sequence[ScreenRunner], *, site_id: str, site_name: str,
                    "since": datetime.fromtimestamp(on.start_wall, tz).isoformat(
                        timespec="milliseconds")}
         nxt = r.next
-        frame = run_dir / "sim" / f"{sc.id}.png"
+        frame = frame_of(run_dir, sc.id)
         screens.append({
             "id": sc.id, "label": sc.label, "driver": sc.driver,
             "width": sc.width, "height": sc.height,
@@ -51,7 +51,7 @@ def status_doc(runners: Sequence[ScreenRunner], *, site_id: str, site_name: str,
             "next_af_in_s": _round(r.seconds_to_next_af()),
             "worst_gap_today_s": round(r.worst_gap_today, 1),
             "shown": r.shown,
-            "frame": f"sim/{sc.id}.png" if frame.is_file() else None,
+            "frame": frame.relative_to(run_dir).as_posix() if frame is not None else None,
         })
     return {
         "version": VERSION, "state": state, "mode": mode,
@@ -61,6 +61,20 @@ def status_doc(runners: Sequence[ScreenRunner], *, site_id: str, site_name: str,
         "site": {"id": site_id, "name": site_name, "tz": str(tz)},
         "last_reload": last_reload, "screens": screens,
     }
+
+
+#: where drivers keep each screen's current picture, under the run directory: the simulator's
+#: frame, and the picture an LED board acknowledged (drivers/led/driver.py)
+FRAME_DIRS = ("sim", "frames")
+
+
+def frame_of(run_dir: Path, screen_id: str) -> Path | None:
+    """The screen's current picture, if its driver keeps one."""
+    for d in FRAME_DIRS:
+        p = run_dir / d / f"{screen_id}.png"
+        if p.is_file():
+            return p
+    return None
 
 
 def _round(v: float | None) -> float | None:
