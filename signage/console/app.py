@@ -221,7 +221,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         return _playlist_page(request, s, pid, text)
 
     def _playlist_page(request: Request, s: Session, pid: str, text: str, *,
-                       problems: list[Any] | None = None, applied: bool = False,
+                       problems: list[Any] | None = None, applied: str = "",
                        item: dict[str, str] | None = None,
                        item_problems: dict[str, list[str]] | None = None,
                        status: int = 200) -> Response:
@@ -243,8 +243,14 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         else:
             text = str(form.get("text") or "").replace("\r\n", "\n")
         problems = await run_in_threadpool(changes.apply, con.site, pid, text, s.user, s.role)
-        return _playlist_page(request, s, pid, text, problems=problems, applied=not problems,
+        return _playlist_page(request, s, pid, text, problems=problems,
+                              applied=await _taken_up(pid, text, problems),
                               status=422 if problems else 200)
+
+    async def _taken_up(pid: str, text: str, problems: list[Any]) -> str:
+        if problems:
+            return ""
+        return str(await run_in_threadpool(changes.wait_for_reload, con.site, pid, text))
 
     @change
     async def playlist_add(request: Request, s: Session, form: Any) -> Response:
@@ -276,7 +282,8 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
             errs.setdefault(m.group(1) or "id" if m else "", []).append(
                 p.message if m else str(p))
         return _playlist_page(request, s, pid, current if problems else text,
-                              applied=not problems, item=item if problems else {},
+                              applied=await _taken_up(pid, text, problems),
+                              item=item if problems else {},
                               item_problems=errs, status=422 if problems else 200)
 
     @change
@@ -290,7 +297,8 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
             return page(request, "error.html", s, 422, message=_("choose a TOML file"))
         text = (await up.read(changes.MAX_PLAYLIST_BYTES + 1)).decode("utf-8", "replace")
         problems = await run_in_threadpool(changes.apply, con.site, pid, text, s.user, s.role)
-        return _playlist_page(request, s, pid, text, problems=problems, applied=not problems,
+        return _playlist_page(request, s, pid, text, problems=problems,
+                              applied=await _taken_up(pid, text, problems),
                               status=422 if problems else 200)
 
     # ---- 素材 ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,27 @@ def apply(site: Site, pid: str, text: str, user: str, role: str) -> list[Problem
     _atomic(real, data)
     signal_daemon(site)
     return []
+
+
+def wait_for_reload(site: Site, pid: str, text: str, timeout_s: float = 5.0) -> str:
+    """After apply(): whether the daemon took the change up, from its status file.
+    "loaded": an accepted reload with exactly this file's digest; "no-daemon": no daemon is
+    running (the change applies at its next start); "pending": not seen within timeout_s."""
+    from .state import read_status
+
+    name = playlist_file(site, pid).name
+    want = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    end = time.monotonic() + timeout_s
+    while True:
+        st = read_status(site.run_dir)
+        if not st.get("live"):
+            return "no-daemon"
+        last = st.get("last_reload") or {}
+        if last.get("accepted") and (last.get("playlists_sha256") or {}).get(name) == want:
+            return "loaded"
+        if time.monotonic() >= end:
+            return "pending"
+        time.sleep(0.1)
 
 
 def _atomic(path: Path, data: bytes) -> None:
