@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..model import Item
+
 #: a regular switch due this soon is waited for rather than cut
 PREEMPT_WAIT_S = 1.0
 #: how long a full-screen alert stays up: reading time of its text, within these bounds
@@ -38,6 +40,21 @@ class Candidate:
     key: tuple[str, str]
     sent: float  # wall seconds: the order of first showings
     repeat_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCard:
+    """One active alert as one screen shows it: its candidate, the item (anti-fraud, category
+    预警, text and duration for this screen) and its times in wall seconds."""
+
+    cand: Candidate
+    item: Item
+    identifier: str
+    sender: str
+    sent: float
+    effective: float
+    expires: float
+    drill: bool
 
 
 @dataclass

@@ -93,6 +93,13 @@ class AlertBook:
         out.sort(key=lambda a: (a.sent, a.sender, a.identifier))
         return out
 
+    def live(self) -> list[CapAlert]:
+        """Every accepted alert not ended by a message (including ones not yet effective or
+        past expiry until ``expire`` is called), in the order of ``active``."""
+        out = list(self._live.values())
+        out.sort(key=lambda a: (a.sent, a.sender, a.identifier))
+        return out
+
     def expire(self, now: datetime) -> list[Ended]:
         """Forget alerts whose time is over; returns them (for the log)."""
         over = [k for k, a in self._live.items() if a.expires <= now]

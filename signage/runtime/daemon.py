@@ -33,6 +33,7 @@ from ..playlog.keyfile import create_or_load_key
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
+from .alertfeed import AlertCenter
 from .housekeeping import Housekeeping
 from .notify import Notifier
 from .reload import Reloader
@@ -102,6 +103,9 @@ class Runtime:
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
+        #: urgent alerts (docs/alerts.md): the drop directory and the fleet link feed it
+        self.alerts = AlertCenter(loaded, self.writer, clock, self._iso) \
+            if not settings.virtual else None
         self.jobs = Housekeeping(clock, cfg.tz, lambda name: self.housekeeping(name))
         self.jobs.every("heartbeat", cfg.log.heartbeat_s)
         self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
@@ -141,13 +145,16 @@ class Runtime:
         for n in notes:
             rtype = n.pop("type")
             self.writer.append(rtype, **n)
+        if self.alerts is not None:
+            self.alerts.restore()
         show = Showables(self.loaded.site.media_root)
         for i, screen in enumerate(self.loaded.site.screens):
             drv = self._driver_for(i)
             self.runners.append(ScreenRunner(
                 self.loaded.site, screen, drv, self.writer, show,
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
-                poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
+                poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual,
+                alerts=self.alerts))
 
     # ---- house-keeping -------------------------------------------------------------------
     def housekeeping(self, name: str) -> None:
@@ -179,6 +186,8 @@ class Runtime:
                            rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
                            items=rec["items"], heartbeat_s=rec["heartbeat_s"])
         self.loaded = new
+        if self.alerts is not None:
+            self.alerts.apply_site(new)
         for r, screen in zip(self.runners, new.site.screens, strict=True):
             r.apply_site(new.site, screen)
         self.s.say("reload accepted: applied at the next item boundary")
@@ -242,6 +251,11 @@ class Runtime:
                 self.stop_reason = "duration reached"
                 break
             self.jobs.run_due()
+            if self.alerts is not None:
+                try:
+                    self.alerts.poll()
+                except Exception as exc:  # a bad drop file must not end the daemon
+                    self.writer.append("alert_error", message=f"internal: {exc!r}"[:500])
             if self.reload_requested.is_set():
                 self.housekeeping("reload")
             if on_tick is not None:
