@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ..alerts.cap import CapAlert, CapError, parse_cap
@@ -42,6 +44,7 @@ class Verdict:
     reason: str  # "accepted", or the refusal's reason word
     message: str
     identifier: str = ""
+    sender: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "reason": self.reason, "message": self.message,
@@ -74,6 +77,7 @@ class AlertCenter:
         self._cards: dict[str, tuple[AlertCard, ...]] = {}
         self._pending: dict[str, tuple[int, int]] = {}  # drop file -> (size, mtime) last poll
         self.first_shown: dict[tuple[Key, str], float] = {}
+        self._paths: dict[Key, Path] = {}  # the stored envelope of each accepted alert
         self.version = 0
 
     # ---- intake --------------------------------------------------------------------------
@@ -89,6 +93,8 @@ class AlertCenter:
             v = self.offer(data, f"store:{p.name}", keep=False)
             if v.reason == "expired":
                 p.unlink(missing_ok=True)
+            elif v.accepted:
+                self._paths[(v.sender, v.identifier)] = p
 
     def offer(self, data: bytes, source: str, keep: bool = True) -> Verdict:
         """Verify, parse, take into the book; log ``alert_received`` either way."""
@@ -105,7 +111,7 @@ class AlertCenter:
             if isinstance(got, Refused):
                 return self._refuse(source, got.reason, got.message, alert)
             if keep:
-                self._keep(opened, data)
+                self._paths[alert.key] = self._keep(opened, data)
             self._rebuild(now)
         self._log.append("alert_received", accepted=True, reason="accepted", message="",
                          source=source[:200], **self._fields(alert),
@@ -114,7 +120,7 @@ class AlertCenter:
             why = "superseded" if alert.msg_type == "Update" else "cancelled"
             self._log.append("alert_ended", sender=s, alert=i, reason=why,
                              by=alert.identifier)
-        return Verdict(True, "accepted", "", alert.identifier)
+        return Verdict(True, "accepted", "", alert.identifier, alert.sender)
 
     def _fields(self, a: CapAlert) -> dict[str, Any]:
         return {"alert": a.identifier, "sender": a.sender, "sent": a.sent.isoformat(),
@@ -130,13 +136,14 @@ class AlertCenter:
                          message=message[:500], source=source[:200], **fields, ended=[])
         return Verdict(False, reason, message, alert.identifier if alert else "")
 
-    def _keep(self, opened: Opened, data: bytes) -> None:
+    def _keep(self, opened: Opened, data: bytes) -> Path:
         self.store.mkdir(parents=True, exist_ok=True)
-        n = len(list(self.store.glob("*.env")))
-        path = self.store / f"{n:06d}-{opened.digest[:16]}.env"
+        # named by the receive time: restore() replays them in the order they came
+        path = self.store / f"{time.time_ns():020d}-{opened.digest[:16]}.env"
         tmp = path.with_name("." + path.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
+        return path
 
     def poll(self) -> None:
         """The drop directory and expiry; called a few times a second by the daemon."""
@@ -147,6 +154,9 @@ class AlertCenter:
             if over:
                 self._rebuild(now)
         for e in over:
+            kept = self._paths.pop(e.key, None)
+            if kept is not None:
+                kept.unlink(missing_ok=True)  # nothing to restore after a restart
             self._log.append("alert_ended", sender=e.key[0], alert=e.key[1], reason=e.reason,
                              by=None)
 
