@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .alerts import ALERT_CATEGORY, DRILL_MARK
+
 #: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
 PIXEL_FONT = "Unifont"
 SMOOTH_FONT = "WenQuanYi Micro Hei"
@@ -184,10 +186,8 @@ def _ladder(px: float) -> int:
     return fit[-1] if fit else SIZE_LADDER[0]
 
 
-#: the category of an urgent alert (docs/alerts.md); its text is paragraphs: headline,
-#: description, instruction, sender, and starts with DRILL_MARK when it is a drill
-ALERT_CATEGORY = "预警"
-DRILL_MARK = "【演练】"
+# an urgent alert (docs/alerts.md): its text is paragraphs (headline, description,
+# instruction, sender), starting with DRILL_MARK when it is a drill
 
 
 def render_alert(text: str, width: int, height: int) -> Image.Image:

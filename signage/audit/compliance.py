@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..alerts import ALERT_CATEGORY
 from ..timeutil import local_ms
 from . import events as S
 from .hours import HoursTimeline
-from .model import CAUSES, Compliance, DayStat, ItemCount, Outage, Violation
+from .model import CAUSES, AlertCount, Compliance, DayStat, ItemCount, Outage, Violation
 from .state import ScreenState, compact, read_config
 
 STEP_MS = 1000  # wall vs monotonic disagreement counted as a clock step (as the writer does)
@@ -265,6 +266,13 @@ class Engine:
             c.showings += 1
             c.ms += em - sm
             c.screens.add(sid)
+            if cat == ALERT_CATEGORY:
+                a = self.r.alerts.get((sid, item))
+                if a is None:
+                    a = self.r.alerts[(sid, item)] = AlertCount(sid, item, first=sw)
+                a.showings += 1
+                a.ms += em - sm
+                a.last = max(a.last, ew)
         # the new reference point
         if self._s2s:
             nw, nm = sw, sm

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..alerts import ALERT_CATEGORY, DRILL_MARK
 from ..alerts.cap import CapAlert, CapError, parse_cap
 from ..alerts.choice import AlertCard, Candidate, show_seconds
 from ..alerts.envelope import EnvelopeError, Opened, open_envelope
@@ -32,7 +33,6 @@ from ..driver import Clock, ItemKind
 from ..keys import PublicKey
 from ..load import LoadedSite
 from ..model import Item
-from ..render import ALERT_CATEGORY, DRILL_MARK
 from .runner import Sink
 
 MAX_FILE_BYTES = 128 * 1024  # a CAP alert envelope; larger drop files are refused unread

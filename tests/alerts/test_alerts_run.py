@@ -135,3 +135,12 @@ def test_alert_update_cancel_and_refusals_on_a_running_box(tmp_path: Path) -> No
     # latency from sent is logged with each first showing
     firsts = [r for r in recs if r["type"] == "alert_shown" and r["first"]]
     assert all(r["latency_s"] >= -1 for r in firsts)
+    # the audit lists the alert showings per screen, as the log's alert_shown records say
+    out = subprocess.run([sys.executable, "-m", "signage.cli", "audit", str(tmp_path / "log"),
+                          "--key", str(tmp_path / "site.key"), "--format", "json"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    listed = {(a["screen"], a["item"]) for a in json.loads(out.stdout)["alerts"]}
+    logged = {(r["screen"], "alert:" + r["alert"]) for r in recs if r["type"] == "alert_shown"}
+    assert listed == logged
+    assert {s for s, _ in listed} == {"s1", "s2", "s3"}
