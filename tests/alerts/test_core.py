@@ -206,3 +206,13 @@ def test_effective_and_expiry_by_time() -> None:
     assert len(b.active(T0 + timedelta(minutes=10))) == 1
     assert b.active(T0 + timedelta(minutes=20)) == []
     assert [e.reason for e in b.expire(T0 + timedelta(minutes=20))] == ["expired"]
+
+
+def test_the_example_in_docs_alerts_md_is_accepted() -> None:
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text("utf-8")
+    xml = text.split("```xml\n", 1)[1].split("```", 1)[0].encode("utf-8")
+    a = parse_cap(xml)
+    assert a.headline == "警惕冒充电商客服退款诈骗" and a.repeat_s == 120
+    b = AlertBook("any", ("330106",), False)
+    assert isinstance(b.receive(a, a.sent), Accepted)
