@@ -127,3 +127,82 @@ def authority_key(path: Annotated[Path, typer.Argument(help="where to create the
     print(k.public.text)
     print(_("key id {kid}; fingerprint {fp}").format(kid=k.key_id, fp=k.public.fingerprint),
           file=sys.stderr)
+
+
+push_app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+@push_app.command("seal")
+def push_seal(playlist: Annotated[Path, typer.Argument(help="the playlist (.toml)")],
+              media: Annotated[list[Path] | None, typer.Argument(help="its media files")
+                               ] = None,
+              key: Annotated[Path, typer.Option(help="the authority's private key (PEM)")
+                             ] = Path("authority.key"),
+              id_: Annotated[str, typer.Option("--id", help="the publication's id")] = "",
+              to: Annotated[list[str] | None, typer.Option(
+                  "--to", help="all, site:<id> or region:<code>; repeatable")] = None,
+              out: Annotated[Path, typer.Option("--out", "-o", help="directory to write")
+                             ] = Path("bundle")) -> None:
+    """The authority's tool: sign a playlist and its media into a bundle directory
+    (bundle.env + media/), for a USB stick; `signage hub publish playlist` sends one."""
+    from .bundle import BundleError, make_manifest
+
+    try:
+        text = playlist.read_text("utf-8")
+        k = load_signing_key(key)
+        m = make_manifest(id_ or playlist.stem, to or ["all"], text, media or [])
+        env = seal("playlist-bundle", m.to_json(), k)
+    except (OSError, UnicodeDecodeError, SigningKeyError, BundleError, ValueError) as exc:
+        raise _fail(f"{playlist}: {exc}") from None
+    (out / "media").mkdir(parents=True, exist_ok=True)
+    (out / "bundle.env").write_bytes(env)
+    for p in media or []:
+        (out / "media" / p.name).write_bytes(p.read_bytes())
+    print(_("{out}: bundle {id} for {to} ({n} media files) signed with key {kid}").format(
+        out=out, id=m.id, to=", ".join(m.to), n=len(m.media), kid=k.key_id))
+
+
+@push_app.command("add")
+def push_add(bundle: Annotated[Path, typer.Argument(help="a bundle directory (bundle.env, "
+                                                          "media/)")],
+             config: Annotated[Path, typer.Option("--config", "-c")] = Path("config.toml"),
+             wait: Annotated[float, typer.Option(help="seconds to wait for the daemon")
+                             ] = 30.0) -> None:
+    """Hand a signed playlist bundle to this box's daemon, which verifies it, validates the
+    site with it (all or nothing) and applies it at the next item boundary."""
+    import shutil
+
+    try:
+        loaded = load_site(config)
+    except InputError as exc:
+        raise _fail("\n".join(str(p) for p in exc.problems), 3) from None
+    env = bundle / "bundle.env"
+    data = _read(env, KINDS["playlist-bundle"])
+    keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in loaded.cfg.authority.keys)}
+    try:
+        open_envelope(data, keys, kinds=("playlist-bundle",))
+    except EnvelopeError as exc:
+        raise _fail(_("{file}: refused: {why}").format(file=env, why=exc)) from None
+    inbox = resolve(loaded.base, loaded.cfg.authority.inbox)
+    name = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+    tmp = inbox / f".{name}.tmp"
+    (tmp / "media").mkdir(parents=True)
+    (tmp / "bundle.env").write_bytes(data)
+    if (bundle / "media").is_dir():
+        for p in (bundle / "media").iterdir():
+            if p.is_file():
+                shutil.copyfile(p, tmp / "media" / p.name)
+    os.replace(tmp, inbox / name)
+    result = inbox / "results" / f"{name}.json"
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        if result.exists():
+            v = json.loads(result.read_text("utf-8"))
+            if v["accepted"]:
+                print(_("bundle {id} accepted: applied at the next item boundary").format(
+                    id=v["id"]))
+                return
+            raise _fail(_("bundle {id} rejected ({reason}):\n  {problems}").format(
+                id=v["id"], reason=v["reason"], problems="\n  ".join(v["problems"])))
+        time.sleep(0.1)
+    print(_("bundle queued in {dir}: the daemon takes it when it runs").format(dir=inbox))

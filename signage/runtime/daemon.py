@@ -36,6 +36,7 @@ from ..timeutil import IsoFormatter
 from .alertfeed import AlertCenter
 from .housekeeping import Housekeeping
 from .notify import Notifier
+from .pushfeed import PushCenter
 from .reload import Reloader
 from .runner import ScreenRunner
 from .showables import Showables
@@ -49,6 +50,12 @@ class RunSettings:
     key_file: Path | None = None
     run_dir: Path | None = None  # default: var/ next to the config
     say: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
+
+
+def _pl_name(p: Path) -> str:
+    """A playlist file's name in the log: its file name; a pushed one (media/.pushed/<id>/
+    playlist.toml) is named pushed.<id>.toml, as its playlist id."""
+    return f"pushed.{p.parent.name}.toml" if p.parent.parent.name == ".pushed" else p.name
 
 
 def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
@@ -67,7 +74,7 @@ def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
         "screens": [{"id": s.id, "label": s.label, "driver": s.driver, "width": s.width,
                      "height": s.height} for s in cfg.screens],
         "config_sha256": loaded.digests.get(str(loaded.config_path), ""),
-        "playlists_sha256": {Path(k).name: v for k, v in loaded.digests.items()
+        "playlists_sha256": {_pl_name(Path(k)): v for k, v in loaded.digests.items()
                              if k != str(loaded.config_path)},
         "items": items,
         "heartbeat_s": cfg.log.heartbeat_s,
@@ -106,6 +113,9 @@ class Runtime:
         #: urgent alerts (docs/alerts.md): the drop directory and the fleet link feed it
         self.alerts = AlertCenter(loaded, self.writer, clock, self._iso) \
             if not settings.virtual else None
+        #: pushed playlists (docs/alerts.md): verified, validated, then a forced reload
+        self.pushes = PushCenter(loaded, self.writer, self._today,
+                                 self.reload_requested.set) if not settings.virtual else None
         self.jobs = Housekeeping(clock, cfg.tz, lambda name: self.housekeeping(name))
         self.jobs.every("heartbeat", cfg.log.heartbeat_s)
         self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
@@ -186,8 +196,9 @@ class Runtime:
                            rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
                            items=rec["items"], heartbeat_s=rec["heartbeat_s"])
         self.loaded = new
-        if self.alerts is not None:
+        if self.alerts is not None and self.pushes is not None:
             self.alerts.apply_site(new)
+            self.pushes.apply_site(new)
         for r, screen in zip(self.runners, new.site.screens, strict=True):
             r.apply_site(new.site, screen)
         self.s.say("reload accepted: applied at the next item boundary")
@@ -251,9 +262,10 @@ class Runtime:
                 self.stop_reason = "duration reached"
                 break
             self.jobs.run_due()
-            if self.alerts is not None:
+            if self.alerts is not None and self.pushes is not None:
                 try:
                     self.alerts.poll()
+                    self.pushes.poll()
                 except Exception as exc:  # a bad drop file must not end the daemon
                     self.writer.append("alert_error", message=f"internal: {exc!r}"[:500])
             if self.reload_requested.is_set():
