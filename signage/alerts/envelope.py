@@ -83,9 +83,10 @@ def seal(kind: str, payload: bytes, key: SigningKey) -> bytes:
 def open_envelope(data: bytes, keys: dict[str, PublicKey],
                   kinds: tuple[str, ...] = tuple(KINDS)) -> Opened:
     """Verify an envelope against the authority keys (by key id); raise EnvelopeError."""
-    if len(data) > MAX_ENVELOPE_BYTES:
-        raise EnvelopeError("too_large", f"envelope: {len(data)} bytes; at most "
-                            f"{MAX_ENVELOPE_BYTES} are read")
+    limit = max(KINDS.get(k, 0) for k in kinds)
+    if len(data) > limit:
+        raise EnvelopeError("too_large", f"envelope: {len(data)} bytes; at most {limit} are "
+                            f"read for {', '.join(kinds)}")
     if data.lstrip()[:1] == b"<":
         raise EnvelopeError("unsigned", "envelope: this is a bare XML file, not a signed "
                             "envelope: alerts are accepted only signed by the authority "

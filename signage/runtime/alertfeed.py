@@ -13,6 +13,7 @@ written next to it as ``results/<name>.json`` (docs/alerts.md).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -64,6 +65,8 @@ def screen_texts(a: CapAlert) -> tuple[str, str]:
 class AlertCenter:
     def __init__(self, loaded: LoadedSite, log: Sink, clock: Clock,
                  iso: Callable[[float], str]) -> None:
+        #: reports to the hub (report/alert, docs/alerts.md); set when the fleet link runs
+        self.report: Callable[[dict[str, Any]], None] | None = None
         self._log = log
         self._clock = clock
         self._iso = iso
@@ -77,7 +80,8 @@ class AlertCenter:
         self._cards: dict[str, tuple[AlertCard, ...]] = {}
         self._pending: dict[str, tuple[int, int]] = {}  # drop file -> (size, mtime) last poll
         self.first_shown: dict[tuple[Key, str], float] = {}
-        self._paths: dict[Key, Path] = {}  # the stored envelope of each accepted alert
+        self._paths: dict[Key, Path] = {}
+        self._fleet_seen: set[bytes] = set()  # the stored envelope of each accepted alert
         self.version = 0
 
     # ---- intake --------------------------------------------------------------------------
@@ -97,7 +101,14 @@ class AlertCenter:
                 self._paths[(v.sender, v.identifier)] = p
 
     def offer(self, data: bytes, source: str, keep: bool = True) -> Verdict:
-        """Verify, parse, take into the book; log ``alert_received`` either way."""
+        """Verify, parse, take into the book; log ``alert_received`` either way. The fleet
+        link re-delivers retained alerts at every reconnect: the same bytes again are
+        skipped silently."""
+        if source == "fleet":
+            fp = hashlib.sha256(data).digest()
+            if fp in self._fleet_seen:
+                return Verdict(False, "duplicate", "already received over the fleet link")
+            self._fleet_seen.add(fp)
         now = self._clock.time()
         try:
             opened = open_envelope(data, self.keys, kinds=("cap-alert",))
@@ -116,6 +127,9 @@ class AlertCenter:
         self._log.append("alert_received", accepted=True, reason="accepted", message="",
                          source=source[:200], **self._fields(alert),
                          ended=[f"{s},{i}" for s, i in got.ended])
+        self._report({"kind": "received", "accepted": True, "reason": "accepted",
+                      "message": "", "digest": opened.digest, "source": source[:200],
+                      **self._fields(alert)})
         for s, i in got.ended:
             why = "superseded" if alert.msg_type == "Update" else "cancelled"
             self._log.append("alert_ended", sender=s, alert=i, reason=why,
@@ -134,6 +148,8 @@ class AlertCenter:
             "expires": None, "headline": None}
         self._log.append("alert_received", accepted=False, reason=reason,
                          message=message[:500], source=source[:200], **fields, ended=[])
+        self._report({"kind": "received", "accepted": False, "reason": reason,
+                      "message": message[:500], "source": source[:200], **fields})
         return Verdict(False, reason, message, alert.identifier if alert else "")
 
     def _keep(self, opened: Opened, data: bytes) -> Path:
@@ -253,3 +269,15 @@ class AlertCenter:
         self._log.append("alert_shown", screen=screen_id, alert=card.identifier,
                          sender=card.sender, item=card.item.id, start=self._iso(start),
                          first=first, latency_s=round(start - card.sent, 3), drill=card.drill)
+        if first:
+            self._report({"kind": "shown", "screen": screen_id, "alert": card.identifier,
+                          "sender": card.sender, "start": self._iso(start),
+                          "latency_s": round(start - card.sent, 3)})
+
+    def _report(self, obj: dict[str, Any]) -> None:
+        rep = self.report
+        if rep is not None and not str(obj.get("source", "")).startswith("store:"):
+            try:
+                rep(obj)
+            except Exception:  # the link's trouble never stops an alert
+                pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import queue
 import secrets
 import signal
 import sys
@@ -54,6 +55,10 @@ class RunSettings:
     run_dir: Path | None = None  # default: var/ next to the config
     fleet: bool = True  # ship the log to the hub when the config has [fleet]
     say: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
+
+
+#: the largest command from the hub handled (an alert envelope is at most 128 KiB)
+MAX_COMMAND_BYTES = 1 << 20
 
 
 def _pl_name(p: Path) -> str:
@@ -125,6 +130,7 @@ class Runtime:
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
+        self._inbound: queue.Queue[tuple[str, bytes]] = queue.Queue()
         #: urgent alerts (docs/alerts.md): the drop directory and the fleet link feed it
         self.alerts = AlertCenter(loaded, self.writer, clock, self._iso) \
             if not settings.virtual else None
@@ -208,8 +214,30 @@ class Runtime:
         self.shipper = Shipper(ShipperSettings(
             site=cfg.site.id, log_dir=self.writer.dir, broker=spec, prefix=fl.prefix,
             resend_s=fl.resend_s, window_bytes=fl.window_bytes, poll_s=fl.poll_s,
-            heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say)
+            heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say,
+            commands=self._command_in)
+        if self.alerts is not None:
+            sh = self.shipper
+            self.alerts.report = lambda obj: sh.report("alert", obj)
         self.shipper.start()
+
+    def _command_in(self, sub: str, payload: bytes) -> None:
+        """From paho's thread: queue; the main loop handles it (see _commands)."""
+        if len(payload) <= MAX_COMMAND_BYTES and self._inbound.qsize() < 1000:
+            self._inbound.put((sub, payload))
+
+    def _commands(self) -> None:
+        """The hub's commands (docs/alerts.md): cmd/alert/<digest> an alert envelope. An
+        empty payload is the hub clearing a retained command: nothing to do."""
+        while True:
+            try:
+                sub, payload = self._inbound.get_nowait()
+            except queue.Empty:
+                return
+            if not payload:
+                continue
+            if sub.startswith("alert/") and self.alerts is not None:
+                self.alerts.offer(payload, "fleet")
 
     # ---- house-keeping -------------------------------------------------------------------
     def housekeeping(self, name: str) -> None:
@@ -329,6 +357,7 @@ class Runtime:
             self.jobs.run_due()
             if self.alerts is not None and self.pushes is not None:
                 try:
+                    self._commands()
                     self.alerts.poll()
                     self.pushes.poll()
                 except Exception as exc:  # a bad drop file must not end the daemon

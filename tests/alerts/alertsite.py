@@ -65,12 +65,12 @@ options = {{ kind = "led", scroll_px_per_s = 64 }}
 
 
 def alert_site(dst: Path, key: SigningKey, *, site: str = "shop-1", max_gap: float = 6.0,
-               show: float = 5.0, measure: str = "end-to-start") -> Path:
+               show: float = 5.0, measure: str = "end-to-start", extra: str = "") -> Path:
     (dst / "playlists").mkdir(parents=True, exist_ok=True)
     (dst / "media").mkdir(exist_ok=True)
     cfg = dst / "config.toml"
     cfg.write_text(CONFIG.format(site=site, max_gap=max_gap, key=key.public.text, show=show,
-                                 measure=measure), "utf-8")
+                                 measure=measure) + extra, "utf-8")
     af = "".join(f'\n[[items]]\nid = "af{i}"\ntype = "text"\ntext = "反诈{i}"\n'
                  f"duration_s = {d}\n" for i, d in enumerate((0.8, 1.0)))
     (dst / "playlists" / "af.toml").write_text(

@@ -135,7 +135,11 @@ def test_envelope_refusals() -> None:
     big = seal("playlist-bundle", b"x" * 200_000, k)
     with pytest.raises(EnvelopeError) as e:
         open_envelope(big, keys, kinds=("cap-alert",))
-    assert e.value.reason == "malformed"
+    assert e.value.reason == "too_large"  # read no further than an alert's limit
+    small = seal("playlist-bundle", b"x", k)
+    with pytest.raises(EnvelopeError) as e:
+        open_envelope(small, keys, kinds=("cap-alert",))
+    assert e.value.reason == "malformed" and "kind" in str(e.value)
     with pytest.raises(EnvelopeError) as e:
         open_envelope(b"{" * 100_000, keys)
     assert e.value.reason == "malformed"
