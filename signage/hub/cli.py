@@ -221,3 +221,65 @@ def alerts_cmd(config: HubOpt = Path("hub.toml"),
                   escape(r.first_shown or "—"),
                   "—" if r.latency_s is None else f"{r.latency_s:.2f} s", escape(r.why_not))
     Console().print(t)
+
+
+publish_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                          help="publish content to the boxes (docs/alerts.md)")
+hub_app.add_typer(publish_app, name="publish")
+
+
+@publish_app.command("playlist")
+def publish_playlist_cmd(
+        file: Annotated[Path, typer.Argument(help="the playlist (.toml, docs/playlists.md)")],
+        media: Annotated[list[Path] | None, typer.Argument(help="its media files")] = None,
+        to: Annotated[list[str] | None, typer.Option(
+            "--to", help="all, a site id or a 6-digit region code; repeatable")] = None,
+        id_: Annotated[str, typer.Option("--id", help="publication id (default: file name)")
+                       ] = "",
+        config: HubOpt = Path("hub.toml")) -> None:
+    """Sign a playlist and its media with the authority's key and send it to the sites; each
+    box verifies, validates its whole site with it and applies it or rejects it (see
+    `signage hub publications`)."""
+    from ..alerts.bundle import BundleError
+    from ..fleet.mqtt import BrokerConfigError
+    from ..keys import SigningKeyError
+    from .push import PushError, send_playlist
+
+    hub = _load(config)
+    try:
+        bid, sites, digest = send_playlist(hub, file, media or [], to or ["all"],
+                                           id_ or file.stem)
+    except (PushError, BundleError, SigningKeyError, BrokerConfigError, OSError,
+            ValueError) as exc:
+        _say(sanitize(f"{file}: {exc}"))
+        raise typer.Exit(1) from None
+    print(_("publication {id} sent to {n} sites: {sites}; bundle {digest}").format(
+        id=bid, n=len(sites), sites=", ".join(sites), digest=digest[:16]))
+
+
+@hub_app.command("publications")
+def publications_cmd(config: HubOpt = Path("hub.toml"),
+                     format_: Annotated[str, typer.Option("--format", help="table or json")
+                     ] = "table") -> None:
+    """Per playlist publication and site: applied, rejected (with the box's problems), or not
+    reached yet."""
+    import dataclasses
+
+    from .push import publication_rows
+
+    rows = publication_rows(_load(config))
+    if format_ == "json":
+        sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in rows],
+                                    ensure_ascii=False, indent=1) + "\n")
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=_("publications ({n} rows)").format(n=len(rows)))
+    for col in (_("publication"), _("site"), _("state"), _("when"), _("problems")):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(escape(r.id), escape(r.site), escape(r.state), escape(r.at or "—"),
+                  escape("; ".join(r.problems)[:400] or r.reason))
+    Console().print(t)

@@ -15,6 +15,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ..alerts.cap import CapAlert, parse_cap, region_covers
@@ -214,3 +215,81 @@ def _why(received: str, st: dict[str, Any], screen: str | None, now: float) -> s
     if s.get("open") is False:
         return "closed"
     return "not shown yet"
+
+
+# ---- pushed playlists --------------------------------------------------------------------
+
+#: media travel in parts of at most this size (as the boxes expect: runtime/pushfeed.py)
+PART_BYTES = 512 * 1024
+
+
+def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[str],
+                  bid: str) -> tuple[str, list[str], str]:
+    """Sign a playlist and its media into a bundle and publish it (media parts first, then
+    the envelope, all retained) to every target site; (id, sites, digest)."""
+    from ..alerts.bundle import make_manifest
+    from ..playlist import load_playlist
+    from ..problems import InputError
+
+    try:
+        load_playlist(playlist)  # the format, here; the boxes check the whole site
+    except InputError as exc:
+        raise PushError("\n".join(str(p) for p in exc.problems)) from None
+    key = authority_key(hub)
+    sites = resolve_targets(hub, to)
+    # what the bundle itself names (the boxes check it): all, region:<code>, site:<id>
+    targets = ["all" if t == "all" else f"region:{t}" if t.isdigit() else f"site:{t}"
+               for t in to]
+    m = make_manifest(bid, targets, playlist.read_text("utf-8"), media)
+    env = seal("playlist-bundle", m.to_json(), key)
+    if len(env) > 1_000_000:
+        raise PushError(f"the bundle's envelope is {len(env)} bytes; at most 1,000,000 go "
+                        "through the broker (a shorter playlist)")
+    digest = open_envelope(env, {key.key_id: key.public}, kinds=("playlist-bundle",)).digest
+    pub = Publisher(hub)
+    try:
+        for s in sites:
+            for p, x in zip(media, m.media, strict=True):
+                data = p.read_bytes()
+                for i in range(0, max(1, len(data)), PART_BYTES):
+                    pub.publish(s, f"cmd/media/{x.sha256}/{i // PART_BYTES}",
+                                data[i:i + PART_BYTES])
+            pub.publish(s, f"cmd/playlist/{bid}", env)
+    finally:
+        pub.close()
+    _record(hub, {"kind": "playlist", "id": bid, "digest": digest, "to": to,
+                  "targets": targets, "sites": sites, "media": [x.name for x in m.media],
+                  "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return bid, sites, digest
+
+
+@dataclass
+class PubRow:
+    id: str
+    digest: str
+    site: str
+    state: str  # applied | rejected | not reached
+    reason: str
+    problems: list[str]
+    at: str | None
+
+
+def publication_rows(hub: LoadedHub) -> list[PubRow]:
+    """Per playlist publication and target site: applied, rejected (why), or not reached."""
+    rows = []
+    for rec in publications(hub):
+        if rec.get("kind") != "playlist":
+            continue
+        for site in rec["sites"]:
+            reps = [r for r in _reports(hub, site) if r.get("topic") == "report/publication"
+                    and r.get("digest") == rec["digest"]]
+            if not reps:
+                rows.append(PubRow(rec["id"], rec["digest"], site, "not reached", "", [],
+                                   None))
+                continue
+            r = reps[-1]
+            rows.append(PubRow(rec["id"], rec["digest"], site,
+                               "applied" if r.get("accepted") else "rejected",
+                               str(r.get("reason", "")), [str(p) for p in r.get("problems", [])],
+                               r.get("received")))
+    return rows

@@ -216,9 +216,10 @@ class Runtime:
             resend_s=fl.resend_s, window_bytes=fl.window_bytes, poll_s=fl.poll_s,
             heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say,
             commands=self._command_in)
-        if self.alerts is not None:
+        if self.alerts is not None and self.pushes is not None:
             sh = self.shipper
             self.alerts.report = lambda obj: sh.report("alert", obj)
+            self.pushes.report = lambda obj: sh.report("publication", obj)
         self.shipper.start()
 
     def _command_in(self, sub: str, payload: bytes) -> None:
@@ -227,7 +228,8 @@ class Runtime:
             self._inbound.put((sub, payload))
 
     def _commands(self) -> None:
-        """The hub's commands (docs/alerts.md): cmd/alert/<digest> an alert envelope. An
+        """The hub's commands (docs/alerts.md): cmd/alert/<digest> an alert envelope,
+        cmd/playlist/<id> a bundle envelope, cmd/media/<sha256>/<i> its media parts. An
         empty payload is the hub clearing a retained command: nothing to do."""
         while True:
             try:
@@ -238,6 +240,12 @@ class Runtime:
                 continue
             if sub.startswith("alert/") and self.alerts is not None:
                 self.alerts.offer(payload, "fleet")
+            elif sub.startswith("playlist/") and self.pushes is not None:
+                self.pushes.fleet_bundle(sub[len("playlist/"):], payload)
+            elif sub.startswith("media/") and self.pushes is not None:
+                sha, _, idx = sub[len("media/"):].partition("/")
+                if idx.isdigit():
+                    self.pushes.fleet_part(sha, int(idx), payload)
 
     # ---- house-keeping -------------------------------------------------------------------
     def housekeeping(self, name: str) -> None:

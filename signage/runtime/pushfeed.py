@@ -9,6 +9,7 @@ reload never race.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -28,6 +29,12 @@ from ..load import LoadedSite, load_site
 from ..problems import InputError
 from .runner import Sink
 
+#: media travel in parts of at most this size (the broker's packet limit is ~1 MB)
+PART_BYTES = 512 * 1024
+MAX_PARTS = 128
+#: unverified media parts kept waiting for their bundle, at most
+SPOOL_BYTES = 256 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class PushVerdict:
@@ -46,6 +53,10 @@ class PushVerdict:
 class PushCenter:
     def __init__(self, loaded: LoadedSite, log: Sink, today: Callable[[], date],
                  request_reload: Callable[[], None]) -> None:
+        #: reports to the hub (report/publication); set when the fleet link runs
+        self.report: Callable[[dict[str, Any]], None] | None = None
+        self._fleet_pending: dict[str, bytes] = {}  # bundle id -> envelope awaiting media
+        self._fleet_done: set[str] = set()  # envelope digests handled
         self._loaded = loaded
         self._log = log
         self._today = today
@@ -62,7 +73,76 @@ class PushCenter:
                          source=source[:200])
         if v.accepted:
             self._reload()
+        rep = self.report
+        if rep is not None and not source.startswith("inbox:"):
+            try:
+                rep({"kind": "result", **v.as_json(), "source": source[:200]})
+            except Exception:  # the link's trouble never stops a publication
+                pass
         return v
+
+    # ---- the fleet link: cmd/playlist/<id> (the envelope), cmd/media/<sha256>/<i> ---------
+    @property
+    def spool(self) -> Path:
+        return self.inbox / ".fleet-media"
+
+    def fleet_part(self, sha: str, index: int, data: bytes) -> None:
+        """A part of a media file (docs/alerts.md); kept until a verified bundle needs it.
+        Unverified until then, so the spool is bounded."""
+        if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)) \
+                or not 0 <= index < MAX_PARTS or len(data) > PART_BYTES:
+            return
+        d = self.spool / sha
+        try:
+            used = sum(p.stat().st_size for p in self.spool.glob("*/*")) \
+                if self.spool.is_dir() else 0
+            if used + len(data) > SPOOL_BYTES:
+                return
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / f".{index}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, d / str(index))
+        except OSError:
+            return
+        self._fleet_try()
+
+    def fleet_bundle(self, name: str, env: bytes) -> None:
+        """A bundle envelope from the hub: verified now, applied once its media are here."""
+        digest = hashlib.sha256(env).hexdigest()
+        if digest in self._fleet_done:
+            return  # a retained copy again after a reconnect
+        self._fleet_pending[name] = env
+        self._fleet_try()
+
+    def _fleet_try(self) -> None:
+        keys = {k.key_id: k for k in (PublicKey.from_text(t)
+                                      for t in self._loaded.cfg.authority.keys)}
+        for name, env in list(self._fleet_pending.items()):
+            try:
+                m = parse_manifest(open_envelope(env, keys, kinds=("playlist-bundle",)).payload)
+            except (EnvelopeError, BundleError):
+                del self._fleet_pending[name]
+                self._fleet_done.add(hashlib.sha256(env).hexdigest())
+                self.offer(env, {}, "fleet")  # refused, with the reason, reported
+                continue
+            files: dict[str, Path] = {}
+            for x in m.media:
+                n = -(-x.size // PART_BYTES)
+                parts = [self.spool / x.sha256 / str(i) for i in range(n)]
+                if not all(p.is_file() for p in parts):
+                    break
+                out = self.spool / x.sha256 / "whole"
+                if not out.is_file():
+                    tmp = self.spool / x.sha256 / ".whole.tmp"
+                    with open(tmp, "wb") as fh:
+                        for p in parts:
+                            fh.write(p.read_bytes())
+                    os.replace(tmp, out)
+                files[x.name] = out
+            else:
+                del self._fleet_pending[name]
+                self._fleet_done.add(hashlib.sha256(env).hexdigest())
+                self.offer(env, files, "fleet")
 
     def _offer(self, env: bytes, media: dict[str, Path]) -> PushVerdict:
         loaded = self._loaded
