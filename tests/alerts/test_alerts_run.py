@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from signage.keys import SigningKey
 from tests.logtools import af_gaps, records
 
@@ -50,10 +51,12 @@ def shown(d: Path, alert: str) -> set[str]:
     return {r["screen"] for r in log_recs(d) if r["type"] == "alert_shown" and r["alert"] == alert}
 
 
-def test_alert_update_cancel_and_refusals_on_a_running_box(tmp_path: Path) -> None:
+@pytest.mark.parametrize("measure", ["end-to-start", "start-to-start"])
+def test_alert_update_cancel_and_refusals_on_a_running_box(tmp_path: Path, measure: str
+                                                           ) -> None:
     key = SigningKey.generate()
     forger = SigningKey.generate()
-    cfg = alert_site(tmp_path, key)
+    cfg = alert_site(tmp_path, key, measure=measure, show=8.0)
     inbox = tmp_path / "var" / "inbox"
     p = subprocess.Popen([sys.executable, "-m", "signage.cli", "run", "--config", str(cfg),
                           "--for", "60s"], cwd=tmp_path, stdout=subprocess.PIPE,
@@ -128,7 +131,7 @@ def test_alert_update_cancel_and_refusals_on_a_running_box(tmp_path: Path) -> No
         assert any(r["type"] == "showing" and r["screen"] == s and r["seq"] > last_refusal
                    for r in recs)
     # the gap rule, from the log, by the independent checker
-    gaps = af_gaps(recs)
+    gaps = af_gaps(recs, measure)
     assert set(gaps) == {"s1", "s2", "s3"}
     for s, g in gaps.items():
         assert max(g) <= 6.0, (s, max(g))
