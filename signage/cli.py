@@ -353,6 +353,13 @@ def mount_optional(argv: list[str] | None = None) -> None:
         from .summary.cli import report_command
         app.command("report", help=_("The campaign summary (活动总结) for a period: an A4 "
                                      "page (HTML, and PDF with --pdf)."))(_marked(report_command))
+    if first in (None, "alert", "push"):
+        from .alerts.cli import alert_app, push_app
+        app.add_typer(alert_app, name="alert",
+                      help=_("urgent alerts: take one on this box, or seal one (docs/alerts.md)"))
+        app.add_typer(push_app, name="push",
+                      help=_("pushed playlists: take a signed bundle, or seal one "
+                             "(docs/alerts.md)"))
     if first in (None, "keys", "checkpoint"):
         from .keys_cli import checkpoint_command, keys_app
         app.add_typer(keys_app, name="keys")

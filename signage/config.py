@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .i18n import N_, _
+from .keys import PublicKey, SigningKeyError
 from .problems import InputError, Problem, from_validation, read_toml
 from .timeutil import merge_spans, parse_span, split_overnight
 
@@ -277,6 +278,42 @@ class ConsoleSection(Strict):
                                "0.0.0.0 (the LAN)").format(value=repr(v))) from None
         return v
 
+class AuthoritySection(Strict):
+    """Content pushed from above (docs/alerts.md): who may sign it, where this box is."""
+
+    #: the authority's Ed25519 public keys, "ed25519:<base64url>" (see docs/keys.md)
+    keys: list[str] = Field(default=[], max_length=16)
+    #: administrative division codes (GB/T 2260, 6 digits) this site lies in, e.g. ["330106"]
+    regions: list[str] = Field(default=[], max_length=16)
+    #: screens that show drills (CAP status Exercise or Test), marked 演练 on screen
+    drill_screens: list[str] = []
+    #: where `signage alert add` (or a USB copy) drops signed envelopes for the daemon
+    inbox: str = "var/inbox"
+    #: where accepted envelopes are kept, so a restart keeps the alerts in force
+    store: str = "var/alerts"
+    #: the longest one alert showing lasts on a screen, seconds
+    max_show_s: float = Field(default=45.0, ge=5, le=600)
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        for i, k in enumerate(v):
+            try:
+                PublicKey.from_text(k)
+            except SigningKeyError as exc:
+                raise ValueError(f"keys[{i}]: {exc}") from None
+        return v
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, v: list[str]) -> list[str]:
+        for r in v:
+            if not re.fullmatch(r"\d{6}", r):
+                raise ValueError(_("region {r}: a 6-digit administrative division code "
+                                   "(GB/T 2260), e.g. 330106").format(r=repr(r)))
+        return v
+
+
 class FleetSection(Strict):
     """[fleet]: ship the log to a hub over MQTT (docs/fleet.md). Off when absent."""
     #: mqtts://HOST[:PORT] (TLS, verified) or mqtt://localhost[:PORT]
@@ -338,6 +375,7 @@ class SiteConfig(Strict):
     media: MediaSection = MediaSection()
     playlists: PlaylistsSection = PlaylistsSection()
     console: ConsoleSection = ConsoleSection()
+    authority: AuthoritySection = AuthoritySection()
     fleet: FleetSection | None = None
     screens: list[ScreenConfig] = Field(min_length=1)
 
@@ -349,6 +387,9 @@ class SiteConfig(Strict):
                 raise ValueError(_("duplicate screen id {id}: screen ids must be unique"
                                    ).format(id=repr(s.id)))
             seen.add(s.id)
+        for d in self.authority.drill_screens:
+            if d not in seen:
+                raise ValueError(f"authority.drill_screens: {d!r} is not a screen id here")
         return self
 
     @property
@@ -372,6 +413,7 @@ def resolve(base: Path, value: str) -> Path:
 
 
 __all__ = [
-    "WEEKDAYS", "Contact", "FleetSection", "Hours", "HoursException", "InputError",
+    "WEEKDAYS", "AuthoritySection", "Contact", "FleetSection", "Hours", "HoursException",
+    "InputError",
     "LogSection", "Problem", "Rule", "ScreenConfig", "SiteConfig", "load_config", "resolve",
 ]
