@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
+from .i18n import _
 from .load import LoadedSite, load_site
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
@@ -100,6 +101,8 @@ def validate(config: ConfigOpt = Path("config.toml"),
                       f"{site.rule.max_gap_ms / 1000:g} s", f"{st.store_share:.1%}",
                       f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
         out.print(t)
+        for w in loaded.warnings:  # allowed, but probably not meant: one line each
+            print(sanitize(_("warning: {problem}").format(problem=str(w))), file=sys.stderr)
         out.print(f"valid: {len(site.screens)} screens, {len(loaded.playlists)} playlists "
                   f"(planned {days} days from {today})")
     except typer.Exit:

@@ -21,6 +21,7 @@ from .config import ScreenConfig, SiteConfig, resolve
 from .driver import ContentRejected, DriverClass, ScreenSpec, UnknownDriver, load_driver
 from .mediacheck import Kind, MediaCheck, MediaChecker
 from .model import Site, build_site
+from .plan.rotation import never_placed
 from .plan.segments import day_segments
 from .playlist import ItemConfig, PlaylistConfig, read_playlists
 from .problems import InputError, Problem, find_line, from_validation, read_toml
@@ -227,6 +228,8 @@ def load_site(config_path: Path, today: date | None = None,
         problems.extend(_coverage(site, today or date.today(), cfile, ctext))
     if problems or not refs_ok:
         raise InputError(problems)
+    for pid, idx, msg in _never_placed(site, today or date.today()):
+        warnings.append(pl_problem(pid, idx, "duration_s", msg))
     digests = {str(config_path): _sha256(config_path)}
     for pid in sorted(playlists):
         p = pl_dir / f"{pid}.toml"
@@ -293,6 +296,34 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
         if it.duration_s is None:
             return None, [("duration_s", "a clip needs duration_s on this driver (seconds)")]
     return it.duration_s, errs
+
+
+def _never_placed(site: Site, today: date) -> Iterable[tuple[str, int, str]]:
+    """Store items that no gap ever holds on some screen (over the coming week's pools):
+    (playlist, item index, message)."""
+    b = site.rule.budget_ms
+    for screen in site.screens:
+        seen: set[tuple[object, ...]] = set()
+        flagged: set[str] = set()
+        for k in range(7):
+            for seg in day_segments(site, screen, today + timedelta(days=k)):
+                key = (seg.store, seg.anti_fraud)
+                if not seg.store or key in seen:
+                    continue
+                seen.add(key)
+                budgets = ([b - a.duration_ms for a in seg.anti_fraud]
+                           if site.rule.start_to_start else [b])
+                for it in never_placed(seg.store, budgets):
+                    if it.id in flagged:
+                        continue
+                    flagged.add(it.id)
+                    pl = next(p for p in screen.playlists if p.id == it.playlist)
+                    idx = next(i for i, x in enumerate(pl.items) if x.id == it.id)
+                    yield it.playlist, idx, (
+                        f"store item {it.id!r} ({it.duration_ms / 1000:g} s) never plays on "
+                        f"screen {screen.id}: every gap (budget {max(budgets) / 1000:g} s) is "
+                        "filled more fully by other store items; shorten it or change the "
+                        "others")
 
 
 def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Problem]:
