@@ -231,7 +231,8 @@ def simulate(config: ConfigOpt = Path("config.toml"),
         raise typer.Exit(3) from None
     clock = VirtualClock(t0 / 1000)
     settings = RunSettings(virtual=True, duration_s=duration, log_dir=log,
-                           key_file=log / "simulate.key")
+                           key_file=log / "simulate.key",
+                           signing_key=log / "simulate-signing.key")
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
@@ -250,7 +251,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
 
 
 def mount_optional(argv: list[str] | None = None) -> None:
-    """Commands that live with their parts (audit, LED tools). Importing them costs time at
+    """Commands that live with their parts (audit, keys, LED tools). Importing them costs time at
     every start, so they are mounted only when the command line may need them."""
     first = next((a for a in (argv or []) if not a.startswith("-")), None)
     if first in (None, "audit"):
@@ -259,6 +260,10 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.command("audit")(_marked(audit_command))
         except ImportError:
             pass
+    if first in (None, "keys", "checkpoint"):
+        from .keys_cli import checkpoint_command, keys_app
+        app.add_typer(keys_app, name="keys")
+        app.command("checkpoint")(checkpoint_command)
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app

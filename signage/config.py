@@ -214,6 +214,10 @@ class Hours(Strict):
 class LogSection(Strict):
     dir: str = "var/log"
     key_file: str = "var/site.key"
+    #: log format version: 1 (HMAC chain under key_file) or 2 (SHA-256 chain with checkpoints
+    #: signed by signing_key; see docs/log-format.md)
+    format: Literal[1, 2] = 1
+    signing_key: str = "var/signing.key"
     #: "every": fsync each record before moving on (default). "batch": fsync at most every
     #: batch_ms; a power cut may lose the records of the last batch (see docs/log-format.md)
     fsync: Literal["every", "batch"] = "every"

@@ -59,6 +59,8 @@ class Integrity:
     head: tuple[str, int, str] | None = None  # file, seq, mac
     anchor: dict[str, Any] | None = None
     wrong_key: bool = False
+    versions: list[int] = field(default_factory=list)  # the log format versions read
+    signed: Any = None  # format 2: a signed.SignedReport (signatures, witnesses, coverage)
 
 
 @dataclass(frozen=True, slots=True)
