@@ -204,8 +204,10 @@ def run(config: ConfigOpt = Path("config.toml"),
         with Live(live_table(rt.runners, loaded.site.tz, title), console=_console(),
                   refresh_per_second=4) as lv:
             rt.run_real(on_tick=lambda: lv.update(live_table(rt.runners, loaded.site.tz, title)))
-    else:
-        rt.run_real()
+    else:  # plain lines: each switch, and a closed screen with its opening time
+        from .runtime.plain import PlainLog
+
+        rt.run_real(on_tick=PlainLog(rt.runners, loaded.site.tz).tick)
     rt.finish()
     _summary(rt)
 
