@@ -90,6 +90,7 @@ class Engine:
         limit = self._override or round(rule.max_gap_s * 1000)
         self.hours.add(wall, hours, tz, limit)
         self.r.limit_ms = limit
+        self.r.planned_ms = min(limit, round((rule.max_gap_s - rule.margin_s) * 1000))
         self.r.limit_source = "--max-gap" if self._override else "log"
         self.measure = self.r.measure = rule.measure
         self._s2s = rule.measure == "start-to-start"
@@ -442,6 +443,11 @@ class Engine:
                         st = s.days[day] = DayStat()
                     st.open_ms += ms
                     st.open_hours[hour] += ms
+                if hi > lo:
+                    for day, hour, ms in self.hours.per_hour([(lo, hi)]):
+                        st = s.days.get(day)
+                        if st is not None:  # a day with no opening time has no row
+                            st.audited_hours[hour] += ms
 
     def _iso(self, t: int) -> str:
         return datetime.fromtimestamp(t / 1000, self.hours.tz_at(t)).isoformat(
