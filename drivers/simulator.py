@@ -133,6 +133,13 @@ class SimulatorDriver(Driver):
             out.append(f"the font {_font(spec)!r} cannot draw {shown}")
         return out
 
+    @classmethod
+    def check_image(cls, spec: ScreenSpec, width: int, height: int) -> list[str]:
+        if _kind(spec) != "led":
+            return []
+        why = render.led_image_problem(width, height, spec.width, spec.height)
+        return [why] if why else []
+
     # ---- run time ------------------------------------------------------------------------
     def open(self) -> None:
         if self._frames_on:

@@ -162,6 +162,7 @@ def load_site(config_path: Path, today: date | None = None,
 
     drivers: dict[str, DriverClass] = {}
     durations: dict[tuple[str, str], float] = {}
+    skip: set[tuple[str, str]] = set()  # (screen, item): not played on that screen
     budget = cfg.rule.budget_s
     refs_ok = True
     for si, sc in enumerate(cfg.screens):
@@ -198,6 +199,15 @@ def load_site(config_path: Path, today: date | None = None,
             for ii, it in enumerate(pc.items):
                 if it.type != "text" and it.id not in media:
                     continue  # its file's problem is listed above
+                if it.type == "image":
+                    got = media[it.id]
+                    illegible = _safe_list(drv.check_image, spec, got.width, got.height)
+                    if illegible:  # shown as a few dots it proves nothing: left out here
+                        skip.add((sc.id, it.id))
+                        warnings.append(pl_problem(
+                            pid, ii, "path", f"on screen {sc.id}: {'; '.join(illegible)}. "
+                            "It is left out on this screen."))
+                        continue
                 d, errs = _duration(drv, spec, sc, it, media_root, cfg.rule.text_default_s)
                 for fld, msg in errs:
                     problems.append(pl_problem(pid, ii, fld, f"on screen {sc.id}: {msg}"))
@@ -224,7 +234,7 @@ def load_site(config_path: Path, today: date | None = None,
         # coverage depends on hours, windows and dayparts only: check it even when some
         # durations are unknown (an item with a problem counts 1 s here)
         site = build_site(cfg, playlists, media_root,
-                          lambda sc, it: durations.get((sc.id, it.id), 1.0))
+                          lambda sc, it: durations.get((sc.id, it.id), 1.0), skip)
         problems.extend(_coverage(site, today or date.today(), cfile, ctext))
     if problems or not refs_ok:
         raise InputError(problems)
