@@ -15,18 +15,27 @@ from ..model import Item
 UNIT_MS = 1
 
 
+def stagger(screen: int, screens: int, size: int) -> int:
+    """Where screen ``screen`` of ``screens`` (that share a pool) starts in a group of
+    ``size`` equal items: k·size/n of the way in when there are at least as many items as
+    screens (all distinct), else k mod size, so that neighbouring screens always differ and
+    every item is shared by as many screens as every other, give or take one."""
+    n = max(1, screens)
+    if size <= 0:
+        return 0
+    return (screen * size) // n if size >= n else screen % size
+
+
 def tie_order(items: Sequence[Item], screen: int, screens: int) -> list[Item]:
     """The pool in the order screen ``screen`` of ``screens`` breaks ties: within each group
-    of equal weight (where ties happen), rotated by screen·size/screens, so that screen k
-    starts k/n of the way into each group."""
+    of equal weight (where ties happen), rotated by ``stagger``."""
     groups: dict[float, list[int]] = {}
     for j, it in enumerate(items):
         groups.setdefault(it.weight, []).append(j)
     rank: dict[int, int] = {}
-    n = max(1, screens)
     for members in groups.values():
         c = len(members)
-        shift = (screen * c) // n
+        shift = stagger(screen, screens, c)
         for pos, j in enumerate(members):
             rank[j] = (pos - shift) % c
     return [items[j] for j in sorted(range(len(items)), key=lambda j: (rank[j], j))]

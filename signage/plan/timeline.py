@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from ..model import Item, Screen, Site
 from ..timeutil import local_date
-from .rotation import Filler, Rotation
+from .rotation import Filler, Rotation, stagger
 from .segments import Segment, day_segments
 
 #: don't start a showing in the last moment of a segment (it would be a flash)
@@ -39,22 +39,24 @@ class Entry(NamedTuple):
 class DayState:
     """Rotation and filler state for one screen on one day, keyed by pool."""
 
-    __slots__ = ("_fillers", "_n", "_rotations", "_screen")
+    __slots__ = ("_fillers", "_n", "_pos", "_rotations", "_screen")
 
-    def __init__(self, screen: Screen, n_screens: int) -> None:
+    def __init__(self, screen: Screen, n_screens: int, position: int | None = None) -> None:
         self._screen = screen
         self._n = max(1, n_screens)
+        #: this screen's place among the screens it shares its playlists with
+        self._pos = screen.index if position is None else position
         self._rotations: dict[tuple[str, ...], Rotation] = {}
         self._fillers: dict[tuple[str, ...], Filler] = {}
 
     def _offset(self, pool_len: int) -> int:
-        return (self._screen.index * pool_len) // self._n
+        return stagger(self._pos, self._n, pool_len)
 
     def rotation(self, pool: tuple[Item, ...]) -> Rotation:
         key = tuple(it.id for it in pool)
         r = self._rotations.get(key)
         if r is None:
-            r = self._rotations[key] = Rotation(pool, self._screen.index, self._n)
+            r = self._rotations[key] = Rotation(pool, self._pos, self._n)
         return r
 
     def filler(self, pool: tuple[Item, ...]) -> Filler:
@@ -110,10 +112,17 @@ class Timeline:
         self._s2s = site.rule.start_to_start
         self._state_day: date | None = None
         self._state: DayState | None = None
+        # the screens that share this screen's playlists: they are staggered among themselves
+        mine = tuple(p.id for p in screen.playlists)
+        self._group = [s.id for s in site.screens
+                       if tuple(p.id for p in s.playlists) == mine] or [screen.id]
+        if screen.id not in self._group:
+            self._group.append(screen.id)
 
     def _day_state(self, day: date, fresh: bool) -> DayState:
         if fresh or self._state is None or self._state_day != day:
-            self._state = DayState(self.screen, len(self.site.screens))
+            self._state = DayState(self.screen, len(self._group), self._group.index(
+                self.screen.id))
             self._state_day = day
         return self._state
 
