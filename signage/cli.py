@@ -266,6 +266,12 @@ def mount_optional(argv: list[str] | None = None) -> None:
         from .keys_cli import checkpoint_command, keys_app
         app.add_typer(keys_app, name="keys")
         app.command("checkpoint")(checkpoint_command)
+    if first in (None, "hub"):
+        try:
+            from .hub.cli import hub_app
+            app.add_typer(hub_app, name="hub", help="the fleet hub (docs/fleet.md)")
+        except ImportError:
+            pass
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app

@@ -236,6 +236,43 @@ class PlaylistsSection(Strict):
     reload_check_s: float = Field(default=2.0, gt=0, le=3600)
 
 
+class FleetSection(Strict):
+    """[fleet]: ship the log to a hub over MQTT (docs/fleet.md). Off when absent."""
+    #: mqtts://HOST[:PORT] (TLS, verified) or mqtt://localhost[:PORT]
+    broker: str = Field(min_length=1, max_length=512)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = Field(default=None, min_length=1, max_length=128)
+    password_file: str | None = None
+    prefix: str = Field(default="signage/v1", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    #: unacknowledged chunks are sent again from the hub's ack after this long
+    resend_s: float = Field(default=10.0, ge=1, le=3600)
+    #: at most this many bytes shipped and not yet acknowledged
+    window_bytes: int = Field(default=1 << 20, ge=1 << 16, le=1 << 30)
+    #: how often the log is looked at for new lines, seconds
+    poll_s: float = Field(default=0.2, gt=0, le=10)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, v: str) -> str:
+        from .fleet.mqtt import BrokerConfigError, parse_url
+
+        try:
+            parse_url(v)
+        except BrokerConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _creds(self) -> FleetSection:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs username")
+        return self
+
+
 class ScreenConfig(Strict):
     id: str
     label: str = ""
@@ -258,6 +295,7 @@ class SiteConfig(Strict):
     log: LogSection = LogSection()
     media: MediaSection = MediaSection()
     playlists: PlaylistsSection = PlaylistsSection()
+    fleet: FleetSection | None = None
     screens: list[ScreenConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -290,6 +328,6 @@ def resolve(base: Path, value: str) -> Path:
 
 
 __all__ = [
-    "WEEKDAYS", "Contact", "Hours", "HoursException", "InputError", "LogSection", "Problem",
-    "Rule", "ScreenConfig", "SiteConfig", "load_config", "resolve",
+    "WEEKDAYS", "Contact", "FleetSection", "Hours", "HoursException", "InputError",
+    "LogSection", "Problem", "Rule", "ScreenConfig", "SiteConfig", "load_config", "resolve",
 ]

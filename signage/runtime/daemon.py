@@ -50,6 +50,7 @@ class RunSettings:
     key_file: Path | None = None
     signing_key: Path | None = None  # format 2 (default: the config's [log] signing_key)
     run_dir: Path | None = None  # default: var/ next to the config
+    fleet: bool = True  # ship the log to the hub when the config has [fleet]
     say: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
 
 
@@ -112,6 +113,7 @@ class Runtime:
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
+        self.shipper: Any = None  # signage.fleet.shipper.Shipper when [fleet] is configured
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
@@ -165,6 +167,35 @@ class Runtime:
                 self.loaded.site, screen, drv, self.writer, show,
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
                 poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
+        if self.loaded.cfg.fleet is not None and self.s.fleet:
+            self._start_shipper()
+
+    def _start_shipper(self) -> None:
+        """The fleet shipper (docs/fleet.md): a thread reading the log files and the
+        runners' live state. Imported only here: a box without [fleet] never loads paho."""
+        from ..fleet.mqtt import BrokerSpec
+        from ..fleet.shipper import Shipper, ShipperSettings
+        from ..fleet.status import box_status
+
+        cfg = self.loaded.cfg
+        fl = cfg.fleet
+        assert fl is not None
+        base = self.loaded.base
+        opt = {k: resolve(base, v) if v else None for k, v in (
+            ("ca_file", fl.ca_file), ("cert_file", fl.cert_file), ("key_file", fl.key_file),
+            ("password_file", fl.password_file))}
+        spec = BrokerSpec(fl.broker, opt["ca_file"], opt["cert_file"], opt["key_file"],
+                          fl.username, opt["password_file"])
+
+        def status() -> dict[str, Any]:
+            h = self.writer.head
+            return box_status(self.loaded.cfg, self.runners, self._iso, (h.file, h.seq))
+
+        self.shipper = Shipper(ShipperSettings(
+            site=cfg.site.id, log_dir=self.writer.dir, broker=spec, prefix=fl.prefix,
+            resend_s=fl.resend_s, window_bytes=fl.window_bytes, poll_s=fl.poll_s,
+            heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say)
+        self.shipper.start()
 
     # ---- house-keeping -------------------------------------------------------------------
     def housekeeping(self, name: str) -> None:
@@ -295,6 +326,8 @@ class Runtime:
             r.finish(self.stop_reason)
         self.writer.append("run_stop", reason=self.stop_reason)
         self.writer.close()
+        if self.shipper is not None:
+            self.shipper.stop(timeout=5.0)
 
 
 def install_signals(rt: Runtime) -> None:
