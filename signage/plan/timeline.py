@@ -12,7 +12,7 @@ segments of the day and across re-plans, so a re-plan never restarts the rotatio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -36,34 +36,38 @@ class Entry(NamedTuple):
     truncated: bool = False
 
 
+#: (this screen's position, how many screens) among the screens that play a pool on a day
+GroupFn = Callable[[tuple[str, ...]], tuple[int, int]]
+
+
 class DayState:
-    """Rotation and filler state for one screen on one day, keyed by pool."""
+    """Rotation and filler state for one screen on one day, keyed by pool. The screens of a
+    site are staggered by their index (``group`` may give another position and count per
+    pool)."""
 
-    __slots__ = ("_fillers", "_n", "_pos", "_rotations", "_screen")
+    __slots__ = ("_fillers", "_group", "_rotations", "_screen")
 
-    def __init__(self, screen: Screen, n_screens: int, position: int | None = None) -> None:
+    def __init__(self, screen: Screen, n_screens: int, group: GroupFn | None = None) -> None:
         self._screen = screen
-        self._n = max(1, n_screens)
-        #: this screen's place among the screens it shares its playlists with
-        self._pos = screen.index if position is None else position
+        n = max(1, n_screens)
+        self._group: GroupFn = group or (lambda _key: (screen.index, n))
         self._rotations: dict[tuple[str, ...], Rotation] = {}
         self._fillers: dict[tuple[str, ...], Filler] = {}
-
-    def _offset(self, pool_len: int) -> int:
-        return stagger(self._pos, self._n, pool_len)
 
     def rotation(self, pool: tuple[Item, ...]) -> Rotation:
         key = tuple(it.id for it in pool)
         r = self._rotations.get(key)
         if r is None:
-            r = self._rotations[key] = Rotation(pool, self._pos, self._n)
+            pos, n = self._group(key)
+            r = self._rotations[key] = Rotation(pool, pos, n)
         return r
 
     def filler(self, pool: tuple[Item, ...]) -> Filler:
         key = tuple(it.id for it in pool)
         f = self._fillers.get(key)
         if f is None:
-            f = self._fillers[key] = Filler(pool, self._offset(len(pool)))
+            pos, n = self._group(key)
+            f = self._fillers[key] = Filler(pool, stagger(pos, n, len(pool)))
         return f
 
 
@@ -112,17 +116,10 @@ class Timeline:
         self._s2s = site.rule.start_to_start
         self._state_day: date | None = None
         self._state: DayState | None = None
-        # the screens that share this screen's playlists: they are staggered among themselves
-        mine = tuple(p.id for p in screen.playlists)
-        self._group = [s.id for s in site.screens
-                       if tuple(p.id for p in s.playlists) == mine] or [screen.id]
-        if screen.id not in self._group:
-            self._group.append(screen.id)
 
     def _day_state(self, day: date, fresh: bool) -> DayState:
         if fresh or self._state is None or self._state_day != day:
-            self._state = DayState(self.screen, len(self._group), self._group.index(
-                self.screen.id))
+            self._state = DayState(self.screen, len(self.site.screens))
             self._state_day = day
         return self._state
 
