@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from .config import ScreenConfig, SiteConfig, resolve
 from .driver import ContentRejected, DriverClass, ScreenSpec, UnknownDriver, load_driver
+from .i18n import _
 from .mediacheck import Kind, MediaCheck, MediaChecker
 from .model import Site, build_site
 from .plan.rotation import never_placed
@@ -204,9 +205,9 @@ def load_site(config_path: Path, today: date | None = None,
                     illegible = _safe_list(drv.check_image, spec, got.width, got.height)
                     if illegible:  # shown as a few dots it proves nothing: left out here
                         skip.add((sc.id, it.id))
-                        warnings.append(pl_problem(
-                            pid, ii, "path", f"on screen {sc.id}: {'; '.join(illegible)}. "
-                            "It is left out on this screen."))
+                        warnings.append(pl_problem(pid, ii, "path", _(
+                            "on screen {screen}: {why}. It is left out on this screen.").format(
+                                screen=sc.id, why="; ".join(illegible))))
                         continue
                 d, errs = _duration(drv, spec, sc, it, media_root, cfg.rule.text_default_s)
                 for fld, msg in errs:
@@ -329,11 +330,12 @@ def _never_placed(site: Site, today: date) -> Iterable[tuple[str, int, str]]:
                     flagged.add(it.id)
                     pl = next(p for p in screen.playlists if p.id == it.playlist)
                     idx = next(i for i, x in enumerate(pl.items) if x.id == it.id)
-                    yield it.playlist, idx, (
-                        f"store item {it.id!r} ({it.duration_ms / 1000:g} s) never plays on "
-                        f"screen {screen.id}: every gap (budget {max(budgets) / 1000:g} s) is "
-                        "filled more fully by other store items; shorten it or change the "
-                        "others")
+                    yield it.playlist, idx, _(
+                        "store item {item!r} ({s:g} s) never plays on screen {screen}: every "
+                        "gap (budget {b:g} s) is filled more fully by other store items; "
+                        "shorten it or change the others").format(
+                            item=it.id, s=it.duration_ms / 1000, screen=screen.id,
+                            b=max(budgets) / 1000)
 
 
 def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Problem]:
