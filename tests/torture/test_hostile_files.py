@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .helpers import CHILD_ENV, PY, audit_cli, report, signage_popen, signage_run
+from .helpers import CHILD_ENV, PY, report, signage_popen, signage_run
+from .helpers import audit_here as audit_cli
 
 TZ = ZoneInfo("Asia/Shanghai")  # the test site's timezone
 MB = 1 << 20
+
 
 
 @dataclass
