@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
+from .i18n import _
 from .load import LoadedSite, load_site
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
@@ -105,6 +106,8 @@ def validate(config: ConfigOpt = Path("config.toml"),
                       f"{site.rule.max_gap_ms / 1000:g} s", f"{st.store_share:.1%}",
                       f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
         out.print(t)
+        for w in loaded.warnings:  # allowed, but probably not meant: one line each
+            print(sanitize(_("warning: {problem}").format(problem=str(w))), file=sys.stderr)
         out.print(f"valid: {len(site.screens)} screens, {len(loaded.playlists)} playlists "
                   f"(planned {days} days from {today})")
     except typer.Exit:
@@ -206,8 +209,10 @@ def run(config: ConfigOpt = Path("config.toml"),
         with Live(live_table(rt.runners, loaded.site.tz, title), console=_console(),
                   refresh_per_second=4) as lv:
             rt.run_real(on_tick=lambda: lv.update(live_table(rt.runners, loaded.site.tz, title)))
-    else:
-        rt.run_real()
+    else:  # plain lines: each switch, and a closed screen with its opening time
+        from .runtime.plain import PlainLog
+
+        rt.run_real(on_tick=PlainLog(rt.runners, loaded.site.tz).tick)
     rt.finish()
     _summary(rt)
     if rt.writer.lost is not None:
@@ -299,6 +304,13 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.command("audit")(_marked(audit_command))
         except ImportError:
             pass
+    if first in (None, "alert", "push"):
+        from .alerts.cli import alert_app, push_app
+        app.add_typer(alert_app, name="alert",
+                      help="urgent alerts: take one on this box, or seal one (docs/alerts.md)")
+        app.add_typer(push_app, name="push",
+                      help="pushed playlists: take a signed bundle, or seal one "
+                           "(docs/alerts.md)")
     if first in (None, "keys", "checkpoint"):
         from .keys_cli import checkpoint_command, keys_app
         app.add_typer(keys_app, name="keys")

@@ -17,10 +17,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .alerts.pushed import load_pushed
 from .config import ScreenConfig, SiteConfig, resolve
 from .driver import ContentRejected, DriverClass, ScreenSpec, UnknownDriver, load_driver
+from .i18n import _
+from .keys import PublicKey
 from .mediacheck import Kind, MediaCheck, MediaChecker
 from .model import Site, build_site
+from .plan.rotation import never_placed
 from .plan.segments import day_segments
 from .playlist import ItemConfig, PlaylistConfig, read_playlists
 from .problems import InputError, Problem, find_line, from_validation, read_toml
@@ -120,11 +124,28 @@ def load_site(config_path: Path, today: date | None = None,
     if not root_ok:
         problems.append(Problem(cfile, "media.root", f"directory not found: {media_root}",
                                 find_line(ctext, ["media", "root"])))
+    # playlists pushed by the authority (docs/alerts.md): verified again, added to every screen
+    pushed: dict[str, PlaylistConfig] = {}
+    pl_paths: dict[str, Path] = {}
+    if cfg is not None:
+        keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in cfg.authority.keys)}
+        pushed, pl_paths, pushed_problems = load_pushed(media_root, keys)
+        problems.extend(pushed_problems)
+    for pid in pushed:
+        if pid in playlists:
+            problems.append(Problem(str(pl_dir / f"{pid}.toml"), "",
+                                    f"the name {pid!r} is taken by a pushed playlist; rename "
+                                    "this file"))
+    if pushed and cfg is not None:
+        playlists = {**playlists, **pushed}
+        cfg = cfg.model_copy(update={"screens": [
+            sc.model_copy(update={"playlists": [*sc.playlists, *sorted(pushed)]})
+            for sc in cfg.screens]})
 
     texts: dict[str, str] = {}
 
     def pl_problem(pid: str, idx: int | None, fld: str, msg: str) -> Problem:
-        path = pl_dir / f"{pid}.toml"
+        path = pl_paths.get(pid, pl_dir / f"{pid}.toml")
         if pid not in texts:
             texts[pid] = _text_of(path)
         loc: list[int | str] = ["items", idx, fld] if idx is not None else [fld]
@@ -161,6 +182,7 @@ def load_site(config_path: Path, today: date | None = None,
 
     drivers: dict[str, DriverClass] = {}
     durations: dict[tuple[str, str], float] = {}
+    skip: set[tuple[str, str]] = set()  # (screen, item): not played on that screen
     budget = cfg.rule.budget_s
     refs_ok = True
     for si, sc in enumerate(cfg.screens):
@@ -197,6 +219,15 @@ def load_site(config_path: Path, today: date | None = None,
             for ii, it in enumerate(pc.items):
                 if it.type != "text" and it.id not in media:
                     continue  # its file's problem is listed above
+                if it.type == "image":
+                    got = media[it.id]
+                    illegible = _safe_list(drv.check_image, spec, got.width, got.height)
+                    if illegible:  # shown as a few dots it proves nothing: left out here
+                        skip.add((sc.id, it.id))
+                        warnings.append(pl_problem(pid, ii, "path", _(
+                            "on screen {screen}: {why}. It is left out on this screen.").format(
+                                screen=sc.id, why="; ".join(illegible))))
+                        continue
                 d, errs = _duration(drv, spec, sc, it, media_root, cfg.rule.text_default_s)
                 for fld, msg in errs:
                     problems.append(pl_problem(pid, ii, fld, f"on screen {sc.id}: {msg}"))
@@ -223,13 +254,15 @@ def load_site(config_path: Path, today: date | None = None,
         # coverage depends on hours, windows and dayparts only: check it even when some
         # durations are unknown (an item with a problem counts 1 s here)
         site = build_site(cfg, playlists, media_root,
-                          lambda sc, it: durations.get((sc.id, it.id), 1.0))
+                          lambda sc, it: durations.get((sc.id, it.id), 1.0), skip)
         problems.extend(_coverage(site, today or date.today(), cfile, ctext))
     if problems or not refs_ok:
         raise InputError(problems)
+    for pid, idx, msg in _never_placed(site, today or date.today()):
+        warnings.append(pl_problem(pid, idx, "duration_s", msg))
     digests = {str(config_path): _sha256(config_path)}
     for pid in sorted(playlists):
-        p = pl_dir / f"{pid}.toml"
+        p = pl_paths.get(pid, pl_dir / f"{pid}.toml")
         digests[str(p)] = _sha256(p)
     return LoadedSite(config_path, cfg, playlists, site, drivers, digests, warnings)
 
@@ -293,6 +326,35 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
         if it.duration_s is None:
             return None, [("duration_s", "a clip needs duration_s on this driver (seconds)")]
     return it.duration_s, errs
+
+
+def _never_placed(site: Site, today: date) -> Iterable[tuple[str, int, str]]:
+    """Store items that no gap ever holds on some screen (over the coming week's pools):
+    (playlist, item index, message)."""
+    b = site.rule.budget_ms
+    for screen in site.screens:
+        seen: set[tuple[object, ...]] = set()
+        flagged: set[str] = set()
+        for k in range(7):
+            for seg in day_segments(site, screen, today + timedelta(days=k)):
+                key = (seg.store, seg.anti_fraud)
+                if not seg.store or key in seen:
+                    continue
+                seen.add(key)
+                budgets = ([b - a.duration_ms for a in seg.anti_fraud]
+                           if site.rule.start_to_start else [b])
+                for it in never_placed(seg.store, budgets):
+                    if it.id in flagged:
+                        continue
+                    flagged.add(it.id)
+                    pl = next(p for p in screen.playlists if p.id == it.playlist)
+                    idx = next(i for i, x in enumerate(pl.items) if x.id == it.id)
+                    yield it.playlist, idx, _(
+                        "store item {item!r} ({s:g} s) never plays on screen {screen}: every "
+                        "gap (budget {b:g} s) is filled more fully by other store items; "
+                        "shorten it or change the others").format(
+                            item=it.id, s=it.duration_ms / 1000, screen=screen.id,
+                            b=max(budgets) / 1000)
 
 
 def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Problem]:

@@ -20,11 +20,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..alerts import ALERT_CATEGORY
 from ..config import Hours
 from ..timeutil import local_ms
 from . import events as S
 from .hours import HoursTimeline
-from .model import CAUSES, Compliance, DayStat, ItemCount, Outage, Violation
+from .model import CAUSES, AlertCount, Compliance, DayStat, ItemCount, Outage, Violation
 from .state import ScreenState, compact, read_config, screen_hours
 from .yardstick import Yardstick, describe_hours, differences, of_record
 
@@ -129,6 +130,7 @@ class Engine:
         self._strict = limit if self._strict is None else min(self._strict, limit)
         self.hours.add(wall, hours, tz, limit)
         self.r.limit_ms = limit
+        self.r.planned_ms = min(limit, round((rule.max_gap_s - rule.margin_s) * 1000))
         self.r.limit_source = ("--max-gap" if self._override else
                                "profile" if self._profile is not None else "log")
         self.measure = self.r.measure = measure
@@ -370,6 +372,13 @@ class Engine:
             c.showings += 1
             c.ms += em - sm
             c.screens.add(sid)
+            if cat == ALERT_CATEGORY:
+                a = self.r.alerts.get((sid, item))
+                if a is None:
+                    a = self.r.alerts[(sid, item)] = AlertCount(sid, item, first=sw)
+                a.showings += 1
+                a.ms += em - sm
+                a.last = max(a.last, ew)
         # the new reference point
         if self._s2s:
             nw, nm = sw, sm
@@ -572,6 +581,11 @@ class Engine:
                         st = s.days[day] = DayStat()
                     st.open_ms += ms
                     st.open_hours[hour] += ms
+                if hi > lo:
+                    for day, hour, ms in self.hours.per_hour([(lo, hi)]):
+                        st = s.days.get(day)
+                        if st is not None:  # a day with no opening time has no row
+                            st.audited_hours[hour] += ms
 
     def _iso(self, t: int) -> str:
         return datetime.fromtimestamp(t / 1000, self.hours.tz_at(t)).isoformat(

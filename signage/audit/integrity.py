@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..playlog import format as fmt
+from ..playlog.v2 import CheckpointError, parse_checkpoint
 from .events import CHECKPOINT, MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
 from .model import FileInfo, Finding, Integrity
 from .signed import Signatures
@@ -191,14 +192,18 @@ class Stitcher:
             elif ev[0] == TORN_NOTE:
                 self.notes.add((plain_name(ev[2]), ev[3], ev[4], ev[5]))
             elif ev[0] == CHECKPOINT and sig is not None:
-                _k, idx, seq, wall, _mono, head_ok, key, next_key, raw = ev
+                _k, idx, seq, wall, _mono, head_ok, site, key, next_key, raw = ev
                 while bi < len(breaks) and breaks[bi] < idx:
                     sig.chain_break()
                     bi += 1
                 if head_ok is None:  # the chunk's first line: its head is the last chunk's
-                    head_ok = self.prev_mac is not None and raw.find(
-                        b'"head":"' + self.prev_mac + b'"') > 0
-                sig.checkpoint(f.name, base + idx + 1, seq, wall, head_ok, key, next_key, raw)
+                    try:
+                        head_ok = self.prev_mac is not None and \
+                            parse_checkpoint(raw).head.encode() == self.prev_mac
+                    except CheckpointError:
+                        head_ok = False
+                sig.checkpoint(f.name, base + idx + 1, seq, wall, head_ok, site, key,
+                               next_key, raw)
         if sig is not None and bi < len(breaks):
             sig.chain_break()
         for seq, mac in c.captured.items():

@@ -89,6 +89,9 @@ class DayStat:
     #: longest gap touching each local hour, and opening time in each hour (for the chart)
     hours: list[int] = field(default_factory=lambda: [0] * 24)
     open_hours: list[int] = field(default_factory=lambda: [0] * 24)
+    #: audited time in each hour (inside the period and the screen's life, open or not):
+    #: an hour with none is "unaudited", not "closed"
+    audited_hours: list[int] = field(default_factory=lambda: [0] * 24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +113,26 @@ class ItemCount:
 
 
 @dataclass(slots=True)
+class AlertCount:
+    """One urgent alert (category 预警, docs/alerts.md) on one screen."""
+
+    screen: str
+    item: str
+    showings: int = 0
+    ms: int = 0
+    first: int = 0  # epoch ms: start of the first showing
+    last: int = 0  # end of the last
+
+
+@dataclass(slots=True)
 class Compliance:
     site: dict[str, Any] = field(default_factory=dict)
     tz: str = "Asia/Shanghai"
     period: tuple[int, int] = (0, 0)
     limit_ms: int = 60_000
+    #: the planner's own target, max_gap - margin (from the log's rule): gaps up to it are
+    #: "within the planned margin"
+    planned_ms: int = 55_000
     limit_source: str = "log"
     measure: str = "end-to-start"
     screens: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> run_start entry
@@ -122,6 +140,7 @@ class Compliance:
     violations: int = 0
     outages: list[Outage] = field(default_factory=list)
     items: dict[str, ItemCount] = field(default_factory=dict)
+    alerts: dict[tuple[str, str], AlertCount] = field(default_factory=dict)
     catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_steps: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -75,7 +75,7 @@ class LogWriter:
         self._signing = signing
         self._site_id = site_id
         self._cp_every = checkpoint_s
-        self._cp_mono = -1e300  # mono of the last checkpoint written (or of the run's start)
+        self._unsigned_since = 0.0  # mono of the first record after the last checkpoint
         self._since_cp = 0  # records written since the last checkpoint
         self._last_type = ""
         self._enc = fmt.LineEncoder(key, run_id, boot_id)
@@ -364,18 +364,19 @@ class LogWriter:
         self._written(rtype, mono)
 
     def _written(self, rtype: str, mono: float) -> None:
-        """After a record is written: a checkpoint is due every CHECKPOINT_S (version 2)."""
+        """After a record is written (version 2): a checkpoint once the oldest record it
+        would cover is CHECKPOINT_S old (``checkpoint_if_due`` covers an idle log), and after
+        run_stop."""
         self._last_type = rtype
         if self._signing is None:
             return
         if rtype == "checkpoint":
             self._since_cp = 0
-            self._cp_mono = mono
             return
         self._since_cp += 1
-        if self._cp_mono < -1e299:
-            self._cp_mono = mono  # the run's first record: the clock starts here
-        elif rtype == "run_stop" or mono - self._cp_mono >= self._cp_every:
+        if self._since_cp == 1:
+            self._unsigned_since = mono
+        if rtype == "run_stop" or mono - self._unsigned_since >= self._cp_every:
             try:  # the record is written: a failed checkpoint never re-queues it (the next
                 # record, or the close, tries the checkpoint again)
                 self._write_checkpoint("run_stop" if rtype == "run_stop" else "interval")
@@ -447,6 +448,14 @@ class LogWriter:
         """Write a checkpoint now (version 2; nothing in version 1 or before any record)."""
         with self._lock:
             self._checkpoint_now(reason)
+
+    def checkpoint_if_due(self, ahead: float = 0.0) -> None:
+        """The house-keeping tick (version 2): a checkpoint when a record has waited
+        CHECKPOINT_S - ``ahead`` for one (the tick's period, so none waits longer)."""
+        with self._lock:
+            if self._signing is not None and self._since_cp and \
+                    self._clock.monotonic() - self._unsigned_since >= self._cp_every - ahead:
+                self._checkpoint_now("interval")
 
     def _checkpoint_now(self, reason: str, next_key: PublicKey | None = None) -> None:
         if self._signing is None or (self._seq == 0 and next_key is None):
