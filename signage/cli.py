@@ -22,6 +22,7 @@ from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
 from .playlog.keyfile import KeyFileError
 from .playlog.logdir import LogDirError
+from .playlog.writer import RecordTooLong
 from .problems import InputError
 from .render import sanitize
 from .timeutil import fmt_duration, parse_duration, parse_when, rfc3339_ms
@@ -195,7 +196,7 @@ def run(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
         rt.setup()
-    except (KeyFileError, LogDirError, OSError) as exc:
+    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     install_signals(rt)
@@ -245,7 +246,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
-    except (KeyFileError, LogDirError, OSError) as exc:
+    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     w0 = time.perf_counter()

@@ -36,7 +36,7 @@ from ..load import LoadedSite, screen_spec
 from ..playlog.boxkey import box_signing_key, finish_rotation, pending_rotation
 from ..playlog.keyfile import load_key
 from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_new_chain_note
-from ..playlog.writer import LogWriter, boot_id
+from ..playlog.writer import LogWriter, RecordTooLong, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
 from .alertfeed import AlertCenter
@@ -322,11 +322,17 @@ class Runtime:
                                config_sha256="", playlists_sha256={})
             return
         rec = site_record(new, self.mode)
-        self.writer.append("reload", accepted=True, problems=[],
-                           config_sha256=rec["config_sha256"],
-                           playlists_sha256=rec["playlists_sha256"], site=rec["site"],
-                           rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
-                           items=rec["items"], heartbeat_s=rec["heartbeat_s"])
+        try:
+            self.writer.append("reload", accepted=True, problems=[],
+                               config_sha256=rec["config_sha256"],
+                               playlists_sha256=rec["playlists_sha256"], site=rec["site"],
+                               rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
+                               items=rec["items"], heartbeat_s=rec["heartbeat_s"])
+        except RecordTooLong as exc:  # never applied unlogged: rejected, the old one goes on
+            self.s.say(f"reload rejected, the running schedule continues: {exc}")
+            self.writer.append("reload", accepted=False, problems=[str(exc)],
+                               config_sha256="", playlists_sha256={})
+            return
         self.loaded = new
         if self.alerts is not None and self.pushes is not None:
             self.alerts.apply_site(new)
