@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..driver import Clock
+from ..i18n import _
 from ..keys import PublicKey, SigningKey
 from ..timeutil import CLOCK_STEP_S, IsoFormatter
 from . import format as fmt
@@ -225,10 +226,11 @@ class LogWriter:
         if rtype in ("run_start", "reload"):
             size = len(json.dumps(fields, ensure_ascii=False, default=str).encode())
             if size > fmt.MAX_LINE - 4096:
-                raise RecordTooLong(
-                    f"the {rtype} record would be {size / (1 << 20):.1f} MiB, over the log "
-                    f"format's limit of {fmt.MAX_LINE >> 20} MiB per record: the playlists "
-                    "hold too many items (or too long texts) for one site")
+                raise RecordTooLong(_(
+                    "the {type} record would be {size:.1f} MiB, over the log format's limit "
+                    "of {limit} MiB per record: the playlists hold too many items (or too "
+                    "long texts) for one site").format(type=rtype, size=size / (1 << 20),
+                                                      limit=fmt.MAX_LINE >> 20))
         with self._lock:  # read the clocks under the lock: mono never runs backwards in the file
             wall_s = self._clock.time()
             mono = self._clock.monotonic()
