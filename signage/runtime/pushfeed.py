@@ -123,11 +123,25 @@ class PushCenter:
             self._fleet_done.add(digest)
             return
         self._fleet_pending[name] = env
+        rep = self.report
+        if rep is not None:
+            try:
+                opened = open_envelope(env, self._keys(), kinds=("playlist-bundle",))
+                m = parse_manifest(opened.payload)
+                rep({"kind": "delivered", "id": m.id, "digest": opened.digest,
+                     "media": len(m.media)})
+            except (EnvelopeError, BundleError):
+                pass  # reported as refused by _fleet_try
+            except Exception:  # the link's trouble never stops a publication
+                pass
         self._fleet_try()
 
-    def _fleet_try(self) -> None:
-        keys = {k.key_id: k for k in (PublicKey.from_text(t)
+    def _keys(self) -> dict[str, PublicKey]:
+        return {k.key_id: k for k in (PublicKey.from_text(t)
                                       for t in self._loaded.cfg.authority.keys)}
+
+    def _fleet_try(self) -> None:
+        keys = self._keys()
         for name, env in list(self._fleet_pending.items()):
             try:
                 m = parse_manifest(open_envelope(env, keys, kinds=("playlist-bundle",)).payload)
