@@ -59,6 +59,8 @@ class Integrity:
     head: tuple[str, int, str] | None = None  # file, seq, mac
     anchor: dict[str, Any] | None = None
     wrong_key: bool = False
+    #: records the audit could not verify and did not use: {file, line, seq, type}
+    unverified: list[dict[str, Any]] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)  # the log format versions read
     signed: Any = None  # format 2: a signed.SignedReport (signatures, witnesses, coverage)
 
@@ -87,6 +89,9 @@ class DayStat:
     #: longest gap touching each local hour, and opening time in each hour (for the chart)
     hours: list[int] = field(default_factory=lambda: [0] * 24)
     open_hours: list[int] = field(default_factory=lambda: [0] * 24)
+    #: audited time in each hour (inside the period and the screen's life, open or not):
+    #: an hour with none is "unaudited", not "closed"
+    audited_hours: list[int] = field(default_factory=lambda: [0] * 24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,9 @@ class Compliance:
     tz: str = "Asia/Shanghai"
     period: tuple[int, int] = (0, 0)
     limit_ms: int = 60_000
+    #: the planner's own target, max_gap - margin (from the log's rule): gaps up to it are
+    #: "within the planned margin"
+    planned_ms: int = 55_000
     limit_source: str = "log"
     measure: str = "end-to-start"
     screens: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> run_start entry
@@ -136,6 +144,14 @@ class Compliance:
     catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_steps: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: where the yardstick (rule, hours, screens) comes from: "log" or "profile"
+    yardstick: str = "log"
+    #: each change of the yardstick a reload made (source "log"), or each difference of a
+    #: configuration in the log from the registered profile (source "profile"):
+    #: {seq, at (epoch ms), record, what, before | log, after | profile, effect}
+    config_changes: list[dict[str, Any]] = field(default_factory=list)
+    #: gaps within the limit in force but longer than the strictest limit the log named
+    lenient_gaps: int = 0
     #: runs of `signage simulate` (mode = simulate) found in the log: run id, first wall ms
     simulated_runs: list[tuple[str, int]] = field(default_factory=list)
     real_runs: int = 0
