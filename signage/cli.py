@@ -256,6 +256,9 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.command("audit")(_marked(audit_command))
         except ImportError:
             pass
+    if first in (None, "inspect"):
+        from .inspection.cli import inspect_command
+        app.command("inspect")(_marked(inspect_command))
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app

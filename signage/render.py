@@ -158,6 +158,11 @@ class SlideStyle:
     banner: str = "防范电信网络诈骗"
 
 
+class TextDoesNotFit(ValueError):
+    """A slide's text does not fit in the rows it may use (the inspection code keeps the
+    rest): the caller shows the slide without the code."""
+
+
 def wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
     """Greedy wrap by character (CJK has no spaces), keeping Latin words whole when possible."""
     lines: list[str] = []
@@ -185,8 +190,9 @@ def _ladder(px: float) -> int:
 
 
 def render_slide(text: str, width: int, height: int, *, style: SlideStyle = SlideStyle(),
-                 anti_fraud: bool = True) -> Image.Image:
-    """A full HDMI slide (RGB) with the slogan wrapped and centred."""
+                 anti_fraud: bool = True, clear_bottom: int = 0) -> Image.Image:
+    """A full HDMI slide (RGB) with the slogan wrapped and centred. No text is drawn in the
+    bottom ``clear_bottom`` rows (kept free for the inspection code)."""
     bg = style.background if anti_fraud else (20, 60, 120)
     img = Image.new("RGB", (width, height), bg)
     draw = ImageDraw.Draw(img)
@@ -199,7 +205,7 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
         draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), style.banner, font=bfont,
                   fill=(120, 0, 0))
     clean = sanitize(text)
-    avail_h = height - banner_h - 2 * margin
+    avail_h = max(1, height - clear_bottom - banner_h - 2 * margin)
     ref = _font(SMOOTH_FONT, _REF)
     size = _ladder(min(height / 6, width / 8))
     while True:
@@ -208,6 +214,9 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
         if len(lines) * line_h <= avail_h or size == SIZE_LADDER[0]:
             break
         size = _ladder(size - 1)
+    if clear_bottom and len(lines) * line_h > avail_h:
+        raise TextDoesNotFit(f"the text needs {len(lines)} lines of {line_h} px; "
+                             f"{avail_h} px are free above the inspection code")
     font = _font(SMOOTH_FONT, size)
     y = banner_h + margin + (avail_h - len(lines) * line_h) / 2
     for line in lines:

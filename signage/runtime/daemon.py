@@ -28,11 +28,14 @@ from apscheduler.triggers.cron import CronTrigger
 from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
+from ..inspection.issuer import CodeSource
+from ..keys import SigningKeyError, load_signing_key, write_new_key
 from ..load import LoadedSite, screen_spec
 from ..playlog.keyfile import create_or_load_key
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
+from .codes import CodeHook
 from .housekeeping import Housekeeping
 from .notify import Notifier
 from .reload import Reloader
@@ -99,6 +102,7 @@ class Runtime:
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
+        self.codes: CodeSource | None = None
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
@@ -141,6 +145,7 @@ class Runtime:
         for n in notes:
             rtype = n.pop("type")
             self.writer.append(rtype, **n)
+        codes = self._code_source()
         show = Showables(self.loaded.site.media_root)
         for i, screen in enumerate(self.loaded.site.screens):
             drv = self._driver_for(i)
@@ -148,6 +153,29 @@ class Runtime:
                 self.loaded.site, screen, drv, self.writer, show,
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
                 poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
+            if codes is not None:
+                self.runners[-1].codes = CodeHook(codes, screen.id)
+
+    def _code_source(self) -> CodeSource | None:
+        """The inspection code's signer, when [inspection] enabled (never under simulate:
+        no frame is drawn there). A key that cannot be used is reported and the screens run
+        on without codes: the anti-fraud schedule never waits for the code."""
+        icfg = self.loaded.cfg.inspection
+        if not icfg.enabled or self.s.virtual:
+            return None
+        path = resolve(self.loaded.base, icfg.signing_key)
+        try:
+            key = load_signing_key(path) if path.exists() else write_new_key(path)
+        except SigningKeyError as exc:
+            self.s.say(f"inspection codes off: {exc}")
+            return None
+
+        def head() -> tuple[int, str]:
+            h = self.writer.head
+            return h.seq, h.mac
+
+        self.codes = CodeSource(icfg, key, self.clock, head)
+        return self.codes
 
     # ---- house-keeping -------------------------------------------------------------------
     def housekeeping(self, name: str) -> None:

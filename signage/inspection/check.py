@@ -1,0 +1,184 @@
+"""Checking an inspection code: from a photo (zxing-cpp), against a trust file, the photo's
+time and, when at hand, the site's log. The decision (``check``) is pure; reading photos and
+logs is the thin shell around it.
+
+A photo is hostile input: its size is bounded before it is decoded, Pillow's decompression
+bomb check stays on, and every failure is an InspectError with a message naming the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from PIL import Image, ImageOps
+
+from ..trust import Trust
+from .statement import SignedStatement, StatementError, Verdict, parse, verify
+
+MAX_PHOTO_BYTES = 40 * 1024 * 1024
+MAX_PHOTO_PIXELS = 60_000_000
+#: EXIF tags: the Exif IFD, DateTimeOriginal, OffsetTimeOriginal
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 0x9003
+_OFFSET_ORIGINAL = 0x9011
+_DATETIME = 0x0132
+
+
+class InspectError(Exception):
+    """The input cannot be checked at all (no photo, no code, unreadable log)."""
+
+
+def read_codes(path: Path) -> list[str]:
+    """The texts of the QR codes zxing-cpp finds in the photo (EXIF rotation applied)."""
+    import zxingcpp  # imported here: only `signage inspect` and the hub page need it
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InspectError(f"{path}: cannot read the photo: {exc.strerror}") from None
+    if size > MAX_PHOTO_BYTES:
+        raise InspectError(f"{path}: {size} bytes; a photo may have at most "
+                           f"{MAX_PHOTO_BYTES // (1024 * 1024)} MiB")
+    try:
+        with Image.open(path) as src:
+            if src.width * src.height > MAX_PHOTO_PIXELS:
+                raise InspectError(f"{path}: {src.width}x{src.height} pixels; at most "
+                                   f"{MAX_PHOTO_PIXELS // 1_000_000} megapixels")
+            img = ImageOps.exif_transpose(src).convert("L")
+    except InspectError:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InspectError(f"{path}: not a readable image ({exc})") from None
+    found = zxingcpp.read_barcodes(img, formats=zxingcpp.barcode_formats_from_str("QRCode"))
+    return [r.text for r in found if r.valid and r.text]
+
+
+def photo_time(path: Path, tz: ZoneInfo) -> datetime | None:
+    """When the photo was taken: EXIF DateTimeOriginal (else DateTime) with its offset, or
+    in ``tz`` when the photo has no offset; None when the photo has no time at all."""
+    try:
+        with Image.open(path) as src:
+            exif = src.getexif()
+    except (OSError, ValueError):
+        return None
+    sub = exif.get_ifd(_EXIF_IFD)
+    raw = sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    if not isinstance(raw, str):
+        return None
+    try:
+        t = datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    off = sub.get(_OFFSET_ORIGINAL)
+    m = re.fullmatch(r"([+-])(\d\d):(\d\d)", off.strip().rstrip("\x00")) if isinstance(
+        off, str) else None
+    if m:
+        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+        return t.replace(tzinfo=timezone(delta if m.group(1) == "+" else -delta))
+    return t.replace(tzinfo=tz)
+
+
+# ---- the log's head at a seq -----------------------------------------------------------------
+def _log_lines(log_dir: Path) -> Iterator[tuple[Path, bytes]]:
+    files = sorted(p for p in log_dir.iterdir()
+                   if p.name.startswith("signage-") and p.name.endswith((".jsonl", ".jsonl.gz")))
+    for p in files:
+        opener = gzip.open if p.name.endswith(".gz") else open
+        with opener(p, "rb") as fh:
+            for line in fh:
+                yield p, line
+
+
+def log_mac_at(log_dir: Path, seq: int) -> tuple[str, str] | None:
+    """(file name, mac) of the record with ``seq`` in the log directory, or None."""
+    if not log_dir.is_dir():
+        raise InspectError(f"{log_dir}: not a log directory")
+    needle = f'"seq":{seq},'.encode()
+    try:
+        for path, line in _log_lines(log_dir):
+            if needle not in line:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and rec.get("seq") == seq and isinstance(
+                    rec.get("mac"), str):
+                return path.name, rec["mac"]
+    except OSError as exc:
+        raise InspectError(f"{log_dir}: cannot read the log: {exc}") from None
+    return None
+
+
+# ---- the decision -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Finding:
+    ok: bool
+    code: str  # stable: see statement.Verdict, plus head_mismatch, head_missing
+    message: str  # English template for signage.i18n._
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    signed: SignedStatement
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.findings)
+
+
+HeadLookup = Callable[[int], tuple[str, str] | None]
+
+
+def check(text: str, trust: Trust, at: int | None,
+          head_at: HeadLookup | None = None) -> Report:
+    """Decode and judge one code's text. Raises StatementError when it is not a code."""
+    signed = parse(text)
+    v: Verdict = verify(signed, trust, at)
+    findings = [Finding(v.ok, v.code, v.message, v.fields)]
+    st = signed.statement
+    if v.ok and at is None:
+        findings.append(Finding(False, "no_time", "the photo's time is unknown: freshness "
+                                "not checked (give the time of the photo)"))
+    if v.ok and head_at is not None:
+        got = head_at(st.seq)
+        if got is None:
+            findings.append(Finding(
+                False, "head_missing",
+                "the log has no record with seq {seq}: cut or replaced after the inspection",
+                (("seq", str(st.seq)),)))
+        else:
+            name, mac = got
+            if mac[:32].lower() != st.head.hex():
+                findings.append(Finding(
+                    False, "head_mismatch",
+                    "the log's chain head at seq {seq} ({file}: {log}…) differs from the "
+                    "code's ({code}…): the log was rewritten after the inspection",
+                    (("seq", str(st.seq)), ("file", name), ("log", mac[:32]),
+                     ("code", st.head.hex()))))
+            else:
+                findings.append(Finding(True, "", "the log's chain head at seq {seq} "
+                                        "({file}) equals the code's",
+                                        (("seq", str(st.seq)), ("file", name))))
+    return Report(signed, tuple(findings))
+
+
+__all__ = [
+    "Finding",
+    "InspectError",
+    "Report",
+    "StatementError",
+    "check",
+    "log_mac_at",
+    "photo_time",
+    "read_codes",
+]

@@ -1,0 +1,133 @@
+"""The inspection code as pixels: QR modules (segno), where the code goes on a screen, and
+slides drawn around it so that it never covers a slogan's text or an image.
+
+The layout rule (docs/playlists.md, "Inspection code"): the code is a square in a bottom
+corner of the screen, ``size`` × the screen height on a side (quiet zone included, rounded down
+to whole pixels per module). The slide's text, or an image, is laid out only in the part of
+the screen above the code's top edge minus a margin, so no slogan pixel can lie under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import segno
+from PIL import Image
+
+from .. import render
+from ..driver import InspectionCode
+
+POSITIONS = ("bottom-right", "bottom-left")
+QUIET = 4  # modules of white around the symbol (ISO/IEC 18004)
+ERROR_LEVEL = "m"
+
+
+def qr_modules(text: str, error: str = ERROR_LEVEL) -> tuple[bytes, ...]:
+    """The QR symbol for ``text`` (byte mode), one bytes object per row, 1 = dark module;
+    no quiet zone."""
+    q = segno.make(text, error=error, micro=False, boost_error=False)
+    return tuple(bytes(1 if v else 0 for v in row) for row in q.matrix)
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    x: int
+    y: int
+    side: int  # pixels, quiet zone included
+    scale: int  # pixels per module
+
+    @property
+    def top(self) -> int:
+        return self.y
+
+
+def code_box(width: int, height: int, modules: int, position: str, size: float) -> Box | None:
+    """Where a code of ``modules`` modules goes on a ``width`` × ``height`` screen, or None
+    when it would get less than 2 pixels per module (too small to read)."""
+    n = modules + 2 * QUIET
+    side_max = min(int(height * size), width // 2)
+    scale = side_max // n
+    if scale < 2:
+        return None
+    side = scale * n
+    margin = max(2, height // 60)
+    x = width - side - margin if position == "bottom-right" else margin
+    y = height - side - margin
+    return Box(x, y, side, scale)
+
+
+def code_tile(code: InspectionCode, scale: int) -> Image.Image:
+    """The code as an "L" image, ``scale`` pixels per module, quiet zone included."""
+    rows = code.modules
+    n = len(rows)
+    small = Image.frombytes("L", (n, n), b"".join(bytes(0 if v else 255 for v in r)
+                                                 for r in rows))
+    side = (n + 2 * QUIET) * scale
+    tile = Image.new("L", (side, side), 255)
+    tile.paste(small.resize((n * scale, n * scale), Image.Resampling.NEAREST),
+               (QUIET * scale, QUIET * scale))
+    return tile
+
+
+def clear_height(height: int, box: Box | None) -> int:
+    """How many rows from the top the slide's content may use."""
+    if box is None:
+        return height
+    return max(1, box.top - max(2, height // 60))
+
+
+def place_code(img: Image.Image, code: InspectionCode) -> Box | None:
+    """Paste ``code`` on ``img`` (in place) at its box; None (nothing drawn) when too small."""
+    box = code_box(img.width, img.height, len(code.modules), code.position, code.size)
+    if box is None:
+        return None
+    tile = code_tile(code, box.scale)
+    img.paste(tile.convert(img.mode), (box.x, box.y))
+    return box
+
+
+def slide_with_code(text: str, width: int, height: int, code: InspectionCode,
+                    *, anti_fraud: bool = True) -> Image.Image:
+    """A text slide laid out above the code, and the code; a text too long to fit above the
+    code gets the whole slide and no code (the code never covers a slogan)."""
+    box = code_box(width, height, len(code.modules), code.position, code.size)
+    if box is None:
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud)
+    try:
+        img = render.render_slide(text, width, height, anti_fraud=anti_fraud,
+                                  clear_bottom=height - clear_height(height, box))
+    except render.TextDoesNotFit:
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud)
+    place_code(img, code)
+    return img
+
+
+def image_with_code(path: Path, width: int, height: int, code: InspectionCode) -> Image.Image:
+    """An image fitted (aspect kept) into the part above the code, on black, and the code.
+    Raises OSError/ValueError for an unreadable image."""
+    box = code_box(width, height, len(code.modules), code.position, code.size)
+    avail = clear_height(height, box)
+    with Image.open(path) as src:
+        src.draft("RGB", (width, avail))
+        img = src.convert("RGB")
+    img.thumbnail((width, avail))
+    canvas = Image.new("RGB", (width, height), (0, 0, 0))
+    canvas.paste(img, ((width - img.width) // 2, (avail - img.height) // 2))
+    place_code(canvas, code)
+    return canvas
+
+
+__all__ = [
+    "ERROR_LEVEL",
+    "POSITIONS",
+    "QUIET",
+    "Box",
+    "clear_height",
+    "code_box",
+    "code_tile",
+    "image_with_code",
+    "place_code",
+    "qr_modules",
+    "slide_with_code",
+]
