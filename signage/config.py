@@ -173,7 +173,7 @@ class InspectionSection(Strict):
     signing_key: str = "var/signing.key"
     position: Literal["bottom-right", "bottom-left"] = "bottom-right"
     #: side of the code (quiet zone included) as a fraction of the screen height
-    size: float = Field(default=0.33, ge=0.15, le=0.6)
+    size: float = Field(default=0.4, ge=0.15, le=0.6)
     #: a code on every N-th anti-fraud showing of a screen (1 = every one)
     every: int = Field(default=1, ge=1, le=1000)
 
