@@ -1,0 +1,92 @@
+"""Inspection code figures (issue 15): statement + signature + QR + drawing per frame at 1080p,
+decode + verify of a phone photo, for docs/benchmarks.md.
+
+    .venv/bin/python bench/inspect.py [--n 50]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# this file is named like the standard library's `inspect`: run with the repository root, not
+# bench/, first on the path, or `import dataclasses` would import this script
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from signage.driver import InspectionCode  # noqa: E402
+from signage.inspection.check import check, read_codes  # noqa: E402
+from signage.inspection.picture import place_code, qr_modules, slide_with_code  # noqa: E402
+from signage.inspection.statement import Statement, sign  # noqa: E402
+from signage.keys import SigningKey  # noqa: E402
+from signage.render import render_slide  # noqa: E402
+from signage.trust import parse_trust  # noqa: E402
+from tests.inspection.photo import phone_photo  # noqa: E402
+
+
+def ms(xs: list[float]) -> str:
+    xs = sorted(xs)
+    return (f"min {xs[0] * 1000:.1f} ms, median {statistics.median(xs) * 1000:.1f} ms, "
+            f"max {xs[-1] * 1000:.1f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=50)
+    n = ap.parse_args().n
+    key = SigningKey.generate()
+    text = "凡是公检法要求转账汇款的都是诈骗"
+    code_t, frame_t, base_t = [], [], []
+    base = render_slide(text, 1920, 1080, clear_bottom=470)
+    urls = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        st = Statement("demo-mall", "checkout-hdmi", 1796090400 + i, True, 400 + i, 57300,
+                       18000 + i, bytes(16), key.key_id)
+        url = sign(st, key).url("https://hub.example.cn")
+        code = InspectionCode(url, qr_modules(url), "bottom-right", 0.4)
+        img = base.copy()
+        t1 = time.perf_counter()
+        place_code(img, code)
+        t2 = time.perf_counter()
+        code_t.append((t1 - t0) + (t2 - t1))  # statement, signature, QR, drawn on the frame
+        t3 = time.perf_counter()
+        slide_with_code(text, 1920, 1080, code)
+        frame_t.append(time.perf_counter() - t3)
+        urls.append((url, img))
+    t4 = time.perf_counter()
+    render_slide(text, 1920, 1080)
+    base_t.append(time.perf_counter() - t4)
+    print(f"statement + sign + QR + paste on a 1080p frame: {ms(code_t)}")
+    print(f"whole 1080p slide with its code (text layout + code): {ms(frame_t)}")
+    trust = parse_trust({"version": 1, "site": [{"id": "demo-mall", "key": [
+        {"public": key.public.text, "valid_from": datetime(2020, 1, 1, tzinfo=UTC)}]}]},
+        "bench")
+    rng = random.Random(1)
+    dec_t, ver_t = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for url, img in urls[:min(n, 20)]:
+            p = Path(d) / "p.jpg"
+            phone_photo(img, rng).save(p, quality=95)
+            t0 = time.perf_counter()
+            got = read_codes(p)
+            t1 = time.perf_counter()
+            assert url in got
+            rep = check(url, trust, 1796090400 + 10)
+            t2 = time.perf_counter()
+            assert rep.ok
+            dec_t.append(t1 - t0)
+            ver_t.append(t2 - t1)
+    print(f"decode a 1280 px phone photo (zxing-cpp, incl. JPEG load): {ms(dec_t)}")
+    print(f"parse + verify (Ed25519, trust, freshness): {ms(ver_t)}")
+
+
+if __name__ == "__main__":
+    main()
