@@ -1,0 +1,126 @@
+"""The box side on a virtual clock: every anti-fraud showing carries a code made ahead of the
+switch and at most 50 s (contract: 60 s) before it starts; the code's figures are the log's;
+closing hours do not count as a gap; with codes off the timeline is the same."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from signage.config import InspectionSection
+from signage.driver import DriverContext, Showable
+from signage.inspection.issuer import MAX_AGE_S, CodeSource
+from signage.inspection.statement import parse
+from signage.keys import SigningKey
+from signage.load import load_site, screen_spec
+from signage.runtime.clock import VirtualClock
+from signage.runtime.codes import CodeHook
+from signage.runtime.runner import ScreenRunner
+from signage.runtime.showables import Showables
+from signage.timeutil import IsoFormatter
+from signage_drivers.simulator import SimulatorDriver
+from tests.conftest import small_site
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Records:
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.recs: list[dict[str, Any]] = []
+
+    def append(self, rtype: str, **fields: Any) -> None:
+        self.recs.append({"type": rtype, "seq": len(self.recs), "wall": self.clock.time(),
+                          **fields})
+
+    def head(self) -> tuple[int, str]:
+        n = len(self.recs) - 1
+        return n, hashlib.sha256(str(n).encode()).hexdigest()
+
+
+class Watched(SimulatorDriver):
+    """The simulator, noting what it was asked to prepare and show, and when."""
+
+    calls: list[tuple[str, float, Showable]]
+
+    def prepare(self, item: Showable) -> None:
+        self.calls.append(("prepare", self.ctx.clock.monotonic(), item))
+        super().prepare(item)
+
+    def show(self, item: Showable) -> float:
+        self.calls.append(("show", self.ctx.clock.monotonic(), item))
+        return super().show(item)
+
+
+def _run(tmp_path: Path, codes: bool, hours: str, minutes: float,
+         store_s: tuple[float, ...] = (40.0, 15.0, 25.0)
+         ) -> tuple[list[dict[str, Any]], list[tuple[str, float, Showable]], VirtualClock]:
+    cfg = small_site(tmp_path, max_gap=60.0, margin=5.0, af_s=(10.0, 12.0), store_s=store_s)
+    cfg.write_text(cfg.read_text("utf-8").replace('default = ["00:00-24:00"]',
+                                                  f"default = {hours}"), "utf-8")
+    loaded = load_site(cfg, datetime(2026, 12, 1).date())
+    site = loaded.site
+    clock = VirtualClock(datetime(2026, 12, 1, 7, 59, tzinfo=TZ).timestamp())
+    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
+    drv = Watched(spec, DriverContext(clock=clock, run_dir=tmp_path / "var", virtual=True))
+    drv.calls = []
+    log = Records(clock)
+    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
+                     poll_clips=False, iso=IsoFormatter(TZ))
+    if codes:
+        src = CodeSource(InspectionSection(enabled=True), SigningKey.generate(), clock, log.head)
+        r.codes = CodeHook(src, site.screens[0].id)
+    r.start()
+    end = clock.monotonic() + minutes * 60
+    while True:
+        t = r.wake_at()
+        if t > end:
+            break
+        clock.sleep_until(t)
+        r.act()
+    return log.recs, drv.calls, clock
+
+
+def test_every_anti_fraud_showing_has_a_code_made_ahead_and_fresh(tmp_path: Path) -> None:
+    # a 55 s store item: the code prepared at its start would be 55 s old at the next
+    # anti-fraud start, so it is made again 3 s before it
+    recs, calls, _clock = _run(tmp_path, True, '["08:00-24:00"]', 60, (55.0, 15.0, 25.0))
+    shows = [(t, s) for kind, t, s in calls if kind == "show" and s.anti_fraud]
+    assert len(shows) >= 40
+    refreshed = [t for kind, t, s in calls if kind == "prepare" and s.code is not None
+                 and any(abs(t2 - 3.0 - t) < 0.01 for _k, t2, _s in calls if _k == "show")]
+    assert len(refreshed) >= 5
+    prepared = {id(s) for kind, _t, s in calls if kind == "prepare"}
+    for t, s in shows:
+        assert s.code is not None
+        age = t - s.code.made_mono
+        assert 0 < age <= MAX_AGE_S, age  # made before the switch, fresh at it
+        assert id(s) in prepared  # drawn in prepare, not in the switch
+    # what each code states agrees with the log at its seq
+    starts = [r for r in recs if r["type"] == "showing_start" and r["anti_fraud"]]
+    ends = {r["start_mono"]: r for r in recs if r["type"] == "showing"}
+    for _t, s in shows[5:]:
+        assert s.code is not None
+        st = parse(s.code.text).statement
+        assert st.af_today == sum(1 for r in starts if r["seq"] <= st.seq)
+        assert st.head == bytes.fromhex(hashlib.sha256(str(st.seq).encode()).hexdigest())[:16]
+        assert not st.partial and st.open_now
+        assert 0 < st.worst_gap_ms <= 55_000
+    del ends
+
+
+def test_closed_hours_are_no_gap_and_codes_change_nothing_in_the_plan(tmp_path: Path) -> None:
+    hours = '["08:00-08:20", "08:40-09:00"]'
+    (tmp_path / "on").mkdir()
+    (tmp_path / "off").mkdir()
+    on, calls, _ = _run(tmp_path / "on", True, hours, 65)
+    off, _, _ = _run(tmp_path / "off", False, hours, 65)
+    assert any(r["type"] == "screen_clear" for r in on)
+    codes = [s.code for kind, _t, s in calls if kind == "show" and s.code is not None]
+    after = [parse(c.text).statement for c in codes]
+    assert max(st.worst_gap_ms for st in after) <= 55_000  # the 20 min closed is no gap
+    key = [(r["item"], r["planned"]) for r in on if r["type"] == "showing_start"]
+    assert key == [(r["item"], r["planned"]) for r in off if r["type"] == "showing_start"]
