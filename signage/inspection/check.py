@@ -117,6 +117,38 @@ def log_mac_at(log_dir: Path, seq: int) -> tuple[str, str] | None:
     return None
 
 
+def hub_head(base_url: str, site: str, seq: int) -> tuple[str, str] | None:
+    """(file, mac) of record ``seq`` in the hub's copy of ``site``'s log, from the hub's
+    ``/api/head/<site>/<seq>`` (signage/inspection/web.py); None when the hub has no such
+    record. The answer is bounded and checked like any network input."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    if not base_url.startswith(("http://", "https://")):
+        raise InspectError(f"--hub {base_url!r}: expected an http:// or https:// URL")
+    url = (base_url.rstrip("/") + "/api/head/" + urllib.parse.quote(site, safe="")
+           + f"/{seq}")
+    try:
+        with urllib.request.urlopen(url, timeout=15) as resp:  # noqa: S310 (scheme checked)
+            body = resp.read(4097)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise InspectError(f"{url}: the hub answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise InspectError(f"{url}: cannot reach the hub ({exc})") from None
+    try:
+        doc = json.loads(body[:4096])
+        mac, name = doc["mac"], doc["file"]
+    except (ValueError, KeyError, TypeError):
+        raise InspectError(f"{url}: not a hub's answer") from None
+    if not (isinstance(mac, str) and re.fullmatch(r"[0-9a-f]{64}", mac)
+            and isinstance(name, str) and len(name) < 200 and doc.get("seq") == seq):
+        raise InspectError(f"{url}: not a hub's answer")
+    return name, mac
+
+
 # ---- the decision -----------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -140,8 +172,10 @@ HeadLookup = Callable[[int], tuple[str, str] | None]
 
 
 def check(text: str, trust: Trust, at: int | None,
-          head_at: HeadLookup | None = None) -> Report:
-    """Decode and judge one code's text. Raises StatementError when it is not a code."""
+          head_at: HeadLookup | None = None, *, pending_ok: bool = False) -> Report:
+    """Decode and judge one code's text. Raises StatementError when it is not a code.
+    ``pending_ok``: a log copy that does not reach the code's seq yet (the hub's, seconds
+    behind the box) is not a finding against the code; the head is checked when it arrives."""
     signed = parse(text)
     v: Verdict = verify(signed, trust, at)
     findings = [Finding(v.ok, v.code, v.message, v.fields)]
@@ -151,7 +185,12 @@ def check(text: str, trust: Trust, at: int | None,
                                 "not checked (give the time of the photo)"))
     if v.ok and head_at is not None:
         got = head_at(st.seq)
-        if got is None:
+        if got is None and pending_ok:
+            findings.append(Finding(
+                True, "head_pending", "the log up to seq {seq} has not reached the hub yet; "
+                "this scan is kept as a witness and checked when it arrives",
+                (("seq", str(st.seq)),)))
+        elif got is None:
             findings.append(Finding(
                 False, "head_missing",
                 "the log has no record with seq {seq}: cut or replaced after the inspection",
@@ -178,6 +217,7 @@ __all__ = [
     "Report",
     "StatementError",
     "check",
+    "hub_head",
     "log_mac_at",
     "photo_time",
     "read_codes",

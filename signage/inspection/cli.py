@@ -4,7 +4,9 @@ code, unreadable trust file or log)."""
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,8 +17,16 @@ import typer
 from ..i18n import _
 from ..render import sanitize
 from ..trust import Trust, TrustFileError, load_trust
-from .check import InspectError, Report, check, log_mac_at, photo_time, read_codes
-from .statement import StatementError
+from .check import (
+    InspectError,
+    Report,
+    check,
+    hub_head,
+    log_mac_at,
+    photo_time,
+    read_codes,
+)
+from .statement import StatementError, parse
 
 
 def _fmt(template: str, fields: tuple[tuple[str, str], ...]) -> str:
@@ -52,6 +62,9 @@ def inspect_command(
         "keys.toml"),
     log: Annotated[Path | None, typer.Option(
         help="the site's log directory: check the chain head at the code's seq")] = None,
+    hub: Annotated[str | None, typer.Option(
+        help="the fleet hub's base URL: check the chain head at the code's seq in the "
+             "hub's copy of the log")] = None,
     at: Annotated[str | None, typer.Option(
         help="the time of the photo, ISO 8601 with offset (default: the photo's EXIF time)"
     )] = None,
@@ -93,7 +106,10 @@ def inspect_command(
     if when is None:
         print(_("{photo}: the photo has no time (EXIF); freshness is not checked: give "
                 "--at").format(photo=photo), file=sys.stderr)
-    head_at = None
+    if log is not None and hub is not None:
+        print(_("give --log or --hub, not both"), file=sys.stderr)
+        raise typer.Exit(3)
+    head_at: Callable[[int], tuple[str, str] | None] | None = None
     if log is not None:
         log_dir = log
 
@@ -103,6 +119,12 @@ def inspect_command(
     refused = False
     checked = 0
     for text in texts:
+        if hub is not None:
+            try:
+                hub_site = parse(text).statement.site
+            except StatementError:
+                hub_site = ""
+            head_at = functools.partial(hub_head, hub, hub_site)
         try:
             report = check(text, keys, int(when.timestamp()) if when else None, head_at)
         except StatementError as exc:
