@@ -100,6 +100,7 @@ def validate(config: ConfigOpt = Path("config.toml"),
                       f"{site.rule.max_gap_ms / 1000:g} s", f"{st.store_share:.1%}",
                       f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
         out.print(t)
+        _validate_codes(loaded, out)
         out.print(f"valid: {len(site.screens)} screens, {len(loaded.playlists)} playlists "
                   f"(planned {days} days from {today})")
     except typer.Exit:
@@ -107,6 +108,27 @@ def validate(config: ConfigOpt = Path("config.toml"),
     except Exception as exc:  # never a traceback for the user
         _say(f"internal error while validating {config}: {exc!r}")
         raise typer.Exit(3) from None
+
+
+def _validate_codes(loaded: LoadedSite, out: Any) -> None:
+    """[inspection] on: which screens show the code, and why not (not a problem: the rule
+    does not depend on it)."""
+    icfg = loaded.cfg.inspection
+    if not icfg.enabled:
+        return
+    from .i18n import _
+    from .inspection.picture import code_fit
+
+    t = _table(_("inspection code"))
+    t.add_column(_("screen"))
+    t.add_column(_("shows it"))
+    for sc in loaded.cfg.screens:
+        kind = str(sc.options.get("kind", "led" if sc.height <= 64 else "hdmi"))
+        draws = sc.driver == "mpv" or (sc.driver == "simulator" and kind == "hdmi")
+        _ok, why = code_fit(loaded.cfg.site.id, sc.id, icfg.hub_url, sc.width, sc.height,
+                           draws, icfg.size)
+        t.add_row(sc.id, _esc(why))
+    out.print(t)
 
 
 @app.command()

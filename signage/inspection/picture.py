@@ -17,6 +17,7 @@ from PIL import Image
 
 from .. import render
 from ..driver import InspectionCode
+from ..i18n import _
 
 POSITIONS = ("bottom-right", "bottom-left")
 QUIET = 4  # modules of white around the symbol (ISO/IEC 18004)
@@ -118,6 +119,43 @@ def image_with_code(path: Path, width: int, height: int, code: InspectionCode) -
     return canvas
 
 
+#: the largest figures a day can bring (for the size a screen must hold): a showing a second,
+#: a gap of a whole day, a log of 2**40 records
+_WORST = {"af_today": 86_400, "worst_gap_ms": 86_400_000, "seq": 2**40}
+
+
+def worst_modules(site_id: str, screen_id: str, hub_url: str) -> int:
+    """Modules on a side of the largest code this screen can show (without quiet zone)."""
+    from .statement import Statement
+
+    st = Statement(site_id, screen_id, 2**32 - 1, True, _WORST["af_today"],
+                   _WORST["worst_gap_ms"], _WORST["seq"], bytes(16), "0" * 16)
+    body = st.body() + bytes(64)
+    import base64
+
+    text = hub_url.rstrip("/") + "/v/" + base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+    return len(qr_modules(text))
+
+
+def code_fit(site_id: str, screen_id: str, hub_url: str, width: int, height: int,
+             draws: bool, size: float) -> tuple[bool, str]:
+    """Whether a screen shows the code, and why (for `signage validate`)."""
+    n = worst_modules(site_id, screen_id, hub_url)
+    need = n + 2 * QUIET
+    if not draws:
+        return False, _("no code: this screen cannot draw one (LED board or other driver); "
+                        "a code for it needs at least {need} rows at one LED per module, "
+                        "{height} here").format(need=need, height=height)
+    box = code_box(width, height, n, "bottom-right", size)
+    if box is None:
+        return False, _("no code: {w}x{h} gives less than 2 px per module; needs a code "
+                        "side of {side} px (size × height)").format(w=width, h=height,
+                                                                    side=2 * need)
+    return True, _("yes: code {side} px ({n} modules + quiet zone, {scale} px each), "
+                   "slogan text laid out above it").format(side=box.side, n=n,
+                                                           scale=box.scale)
+
+
 __all__ = [
     "ERROR_LEVEL",
     "POSITIONS",
@@ -125,9 +163,11 @@ __all__ = [
     "Box",
     "clear_height",
     "code_box",
+    "code_fit",
     "code_tile",
     "image_with_code",
     "place_code",
     "qr_modules",
     "slide_with_code",
+    "worst_modules",
 ]

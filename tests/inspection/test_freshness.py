@@ -124,3 +124,21 @@ def test_closed_hours_are_no_gap_and_codes_change_nothing_in_the_plan(tmp_path: 
     assert max(st.worst_gap_ms for st in after) <= 55_000  # the 20 min closed is no gap
     key = [(r["item"], r["planned"]) for r in on if r["type"] == "showing_start"]
     assert key == [(r["item"], r["planned"]) for r in off if r["type"] == "showing_start"]
+
+
+def test_validate_says_which_screens_show_the_code(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import copy_site
+
+    cfg = copy_site(tmp_path)
+    cfg.write_text(cfg.read_text("utf-8") + '\n[inspection]\nenabled = true\n'
+                   'hub_url = "https://hub.example.cn"\n', "utf-8")
+    r = subprocess.run([sys.executable, "-m", "signage.cli", "validate", "--config", str(cfg)],
+                       capture_output=True, text=True, timeout=120,
+                       env={"COLUMNS": "250", "PATH": "/usr/bin:/bin", "SIGNAGE_LANG": "en"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    led = next(x for x in r.stdout.splitlines() if "entrance-led" in x and "no code" in x)
+    assert "needs at least 65 rows" in led and "16 here" in led
+    assert sum("yes: code" in x for x in r.stdout.splitlines()) == 2
