@@ -105,7 +105,7 @@ class _Made:
 
 
 class CodeSource:
-    def __init__(self, cfg: InspectionSection, key: SigningKey, clock: Clock,
+    def __init__(self, cfg: InspectionSection, key: Callable[[], SigningKey], clock: Clock,
                  head: Callable[[], tuple[int, str]]) -> None:
         self.cfg = cfg
         self.key = key
@@ -127,11 +127,12 @@ class CodeSource:
         count, worst_ms, partial = self.stats(screen_id).snapshot(site, wall)
         seq, mac = self._head()
         head = bytes.fromhex(mac)[:HEAD_LEN] if len(mac) >= 2 * HEAD_LEN else bytes(HEAD_LEN)
+        key = self.key()
         st = Statement(site.id, screen_id, int(wall),
                        _open_span_start(site.hours, site.tz, wall) is not None,
                        min(count, 2**32 - 1), min(worst_ms, 2**32 - 1), max(0, seq), head,
-                       self.key.key_id, partial)
-        return sign(st, self.key)
+                       key.key_id, partial)
+        return sign(st, key)
 
     def wants_code(self, screen_id: str) -> bool:
         """Cadence: a code on every ``every``-th anti-fraud showing (counted today)."""

@@ -43,11 +43,12 @@ _SEEN_MAX = 10_000
 class ScanDesk:
     """What the page needs from the hub."""
 
-    trust: Callable[[], Trust]
+    #: the hub's trust file (None: the hub has none, nothing can be verified)
+    trust: Callable[[], Trust | None]
     #: the directory of the hub's byte-identical copy of a site's log (None: no copy)
     log_dir_of: Callable[[str], Path | None]
-    #: scans are appended here, one JSON line each
-    witness_file: Path
+    #: where a site's scans are appended, one JSON line each
+    scans_of: Callable[[str], Path]
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     now: Callable[[], float] = time.time
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,8 +80,9 @@ class ScanDesk:
         with self._lock:
             if digest in self._seen:
                 return False
-            self.witness_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.witness_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+            path = self.scans_of(st.site)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
             try:
                 os.write(fd, line.encode("utf-8"))
                 os.fsync(fd)
@@ -145,10 +147,12 @@ def routes(desk: ScanDesk) -> list[Route]:
     def page(request: Request) -> Response:
         text = str(request.path_params.get("payload", ""))[:MAX_TEXT + 1]
         received = desk.now()
+        trust = desk.trust()
         try:
             site = parse(text).statement.site
-            report = check(text, desk.trust(), int(received), desk.head_at(site),
-                           pending_ok=True)
+            if trust is None:
+                raise StatementError(_("this hub has no trust file: it cannot check codes"))
+            report = check(text, trust, int(received), desk.head_at(site), pending_ok=True)
         except StatementError as exc:
             return HTMLResponse(render_page(None, str(exc), desk.tz), status_code=400)
         if report.findings[0].code not in ("unknown_site", "unknown_key", "bad_signature"):

@@ -71,7 +71,8 @@ def _run(tmp_path: Path, codes: bool, hours: str, minutes: float,
     r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
                      poll_clips=False, iso=IsoFormatter(TZ))
     if codes:
-        src = CodeSource(InspectionSection(enabled=True), SigningKey.generate(), clock, log.head)
+        key = SigningKey.generate()
+        src = CodeSource(InspectionSection(enabled=True), lambda: key, clock, log.head)
         r.codes = CodeHook(src, site.screens[0].id)
     r.start()
     end = clock.monotonic() + minutes * 60

@@ -68,7 +68,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                      f'public = "{key.public.text}"\nvalid_from = 2020-01-01T00:00:00+08:00\n',
                      "utf-8")
     desk = ScanDesk(trust=lambda: load_trust(trust),
-                    log_dir_of=lambda site: d / "copy" / site, witness_file=d / "scans.jsonl")
+                    log_dir_of=lambda site: d / "copy" / site,
+                    scans_of=lambda site: d / "copy" / site / "inspection-scans.jsonl")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(Starlette(routes=routes(desk)), host="127.0.0.1",
                                            port=port, log_level="warning", lifespan="off"))
@@ -78,7 +79,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield Hub(f"http://127.0.0.1:{port}", key, log, d / "scans.jsonl", trust, heads)
+    yield Hub(f"http://127.0.0.1:{port}", key, log, log / "inspection-scans.jsonl", trust,
+              heads)
     server.should_exit = True
     t.join(timeout=10)
 
@@ -172,3 +174,48 @@ def test_signage_inspect_with_the_hub(hub: Hub, tmp_path: Path) -> None:
             assert "rewritten after the inspection" in r.stdout
         else:
             assert "equals the code" in r.stdout
+
+
+def test_the_fleet_hub_serves_the_page_from_its_copy(tmp_path: Path) -> None:
+    """The hub's own app (signage/hub/web.py create_app): trust file from hub.toml, the log
+    copy under data_dir/<site>, scans recorded next to it."""
+    from signage.hub.config import load_hub
+    from signage.hub.ingest import HubService
+    from signage.hub.web import create_app
+
+    key = SigningKey.generate()
+    (tmp_path / "keys.toml").write_text(
+        f'version = 1\n[[site]]\nid = "demo-mall"\n[[site.key]]\npublic = "{key.public.text}"'
+        '\nvalid_from = 2020-01-01T00:00:00+08:00\n', "utf-8")
+    (tmp_path / "hub.toml").write_text('data_dir = "data"\ntrust_file = "keys.toml"\n'
+                                       '[[site]]\nid = "demo-mall"\n', "utf-8")
+    copy = tmp_path / "data" / "demo-mall"
+    w = LogWriter(copy, b"k" * 32, TZ, RealClock(), run_id="r", boot_id="b")
+    w.open()
+    for _ in range(5):
+        w.append("heartbeat", screens={})
+    head = w.head
+    w.close()
+    svc = HubService(load_hub(tmp_path / "hub.toml"), say=lambda _m: None)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        st = Statement("demo-mall", "s1", int(time.time()), True, 3, 20_000, head.seq,
+                       bytes.fromhex(head.mac)[:16], key.key_id)
+        page = _get(f"http://127.0.0.1:{port}/v/{sign(st, key).text()}")[1]
+        assert 'class="v ok"' in page and "equals the code" in page
+        scans = (copy / "inspection-scans.jsonl").read_text("utf-8").splitlines()
+        assert len(scans) == 1 and json.loads(scans[0])["seq"] == head.seq
+        status, body = _get(f"http://127.0.0.1:{port}/api/head/demo-mall/{head.seq}")
+        assert status == 200 and json.loads(body)["mac"] == head.mac
+        assert _get(f"http://127.0.0.1:{port}/api/head/../1")[0] in (400, 404)
+    finally:
+        server.should_exit = True
+        t.join(timeout=10)
