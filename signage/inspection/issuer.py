@@ -138,15 +138,20 @@ class CodeSource:
         """Cadence: a code on every ``every``-th anti-fraud showing (counted today)."""
         return self.stats(screen_id).count % self.cfg.every == 0
 
-    def attach(self, site: Site, screen_id: str, s: Showable, for_mono: float) -> Showable:
+    def attach(self, site: Site, screen_id: str, s: Showable, for_mono: float,
+               make: bool = True) -> Showable:
         """``s`` with a code made at most MAX_AGE_S before ``for_mono`` (the instant it will
-        be on screen): the one made for this item last time if fresh enough, else a new one."""
+        be on screen): the one made for this item last time if fresh enough, else a new one
+        (``make``; the switch itself passes False: it never signs or draws, and an item that
+        was not prepared, e.g. the first after a start or a substitute, goes without code)."""
         if not s.anti_fraud or not self.wants_code(screen_id):
             return s
         made = self._made.get(screen_id)
         if (made is not None and made.item_id == s.item_id
                 and made.made_mono >= for_mono - MAX_AGE_S):
             return made.showable
+        if not make:
+            return s
         now = self.clock.monotonic()
         signed = self.statement(site, screen_id)
         text = signed.url(self.cfg.hub_url)

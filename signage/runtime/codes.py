@@ -20,10 +20,11 @@ class CodeHook:
         self.stats: DayStats = source.stats(screen_id)
         self._tried_at = float("-inf")  # when attach last ran for an anti-fraud item
 
-    def attach(self, site: Site, s: Showable, at_mono: float) -> Showable:
-        if s.anti_fraud:
+    def attach(self, site: Site, s: Showable, at_mono: float, make: bool = True) -> Showable:
+        """``s`` with its code; ``make`` False (the switch): only a code prepared ahead."""
+        if s.anti_fraud and make:
             self._tried_at = self.source.clock.monotonic()
-        return self.source.attach(site, self.screen_id, s, at_mono)
+        return self.source.attach(site, self.screen_id, s, at_mono, make)
 
     def refresh_at(self, entry: Entry, start_mono: float) -> float:
         """inf unless ``entry`` is anti-fraud, wants a code, and the code prepared for it

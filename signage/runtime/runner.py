@@ -292,7 +292,8 @@ class ScreenRunner:
         while True:
             item = entry.item
             try:
-                t_conf = self.driver.show(self._with_code(item, self.clock.monotonic()))
+                t_conf = self.driver.show(
+                    self._with_code(item, self.clock.monotonic(), make=False))
                 break
             except ContentRejected as exc:
                 now = self.clock.monotonic()
@@ -327,9 +328,9 @@ class ScreenRunner:
             self._look_ahead()
         self._prepare_next()
 
-    def _with_code(self, item: Item, at_mono: float) -> Showable:
+    def _with_code(self, item: Item, at_mono: float, make: bool = True) -> Showable:
         s = self._showable(item)
-        return s if self.codes is None else self.codes.attach(self.site, s, at_mono)
+        return s if self.codes is None else self.codes.attach(self.site, s, at_mono, make)
 
     def _prepare_next(self) -> None:
         if self.next is not None:

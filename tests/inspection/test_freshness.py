@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from signage.config import InspectionSection
-from signage.driver import DriverContext, Showable
+from signage.driver import DriverContext, ItemKind, Showable
 from signage.inspection.issuer import MAX_AGE_S, CodeSource
 from signage.inspection.statement import parse
 from signage.keys import SigningKey
@@ -95,6 +95,7 @@ def test_every_anti_fraud_showing_has_a_code_made_ahead_and_fresh(tmp_path: Path
                  and any(abs(t2 - 3.0 - t) < 0.01 for _k, t2, _s in calls if _k == "show")]
     assert len(refreshed) >= 5
     prepared = {id(s) for kind, _t, s in calls if kind == "prepare"}
+    # (started before opening: the first showing was prepared 3 s ahead too)
     for t, s in shows:
         assert s.code is not None
         age = t - s.code.made_mono
@@ -143,3 +144,22 @@ def test_validate_says_which_screens_show_the_code(tmp_path: Path) -> None:
     led = next(x for x in r.stdout.splitlines() if "entrance-led" in x and "no code" in x)
     assert "needs at least 65 rows" in led and "16 here" in led
     assert sum("yes: code" in x for x in r.stdout.splitlines()) == 2
+
+
+def test_the_switch_never_makes_a_code(tmp_path: Path) -> None:
+    """An item that was not prepared (the first after a start mid-day, a substitute) is shown
+    without a code rather than signed and drawn in the switch."""
+    cfg = small_site(tmp_path)
+    site = load_site(cfg, datetime(2026, 12, 1).date()).site
+    clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=TZ).timestamp())
+    key = SigningKey.generate()
+    src = CodeSource(InspectionSection(enabled=True), lambda: key, clock, lambda: (0, "0" * 64))
+    hook = CodeHook(src, "s1")
+    item = Showable("af0", ItemKind.TEXT, 1.0, True, "凡是刷单返利就是诈骗")
+    assert hook.attach(site, item, clock.monotonic(), make=False).code is None
+    prepared = hook.attach(site, item, clock.monotonic() + 5)
+    assert prepared.code is not None
+    clock.advance_to(clock.monotonic() + 5)
+    assert hook.attach(site, item, clock.monotonic(), make=False) is prepared
+    clock.advance_to(clock.monotonic() + 60)  # too old now: not reused, not made
+    assert hook.attach(site, item, clock.monotonic(), make=False).code is None

@@ -180,3 +180,29 @@ def test_signage_inspect_on_a_photo(runs: dict[str, Path], tmp_path: Path) -> No
     bad = subprocess.run([*cmd, "--log", str(runs["off"] / "log")], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 1 and "RED" in bad.stdout
+
+
+def test_log_format_2_codes_are_signed_by_the_checkpoint_key(
+        tmp_path: Path, make_small_site: Callable[..., Path]) -> None:
+    """With log format 2 the code is signed by the key of the log's checkpoints, its head is
+    the SHA-256 chain's, and the audit with the same trust file finds the log intact."""
+    cfg = _site(make_small_site, True)
+    text = cfg.read_text("utf-8").replace('key_file = "site.key"',
+                                          'key_file = "site.key"\nformat = 2')
+    cfg.write_text(text, "utf-8")
+    grab = tmp_path / "grab"
+    grab.mkdir()
+    _run(cfg, 10, grab)
+    key = load_signing_key(cfg.parent / "var" / "signing.key")
+    trust_file = _trust(tmp_path / "keys.toml", "test-site", key)
+    trust = load_trust(trust_file)
+    texts = {t for f in sorted(grab.glob("*.png")) for t in read_codes(f)}
+    assert texts
+    for t in texts:
+        st = parse(t).statement
+        assert st.key_id == key.key_id
+        assert check(t, trust, st.time, lambda s: log_mac_at(cfg.parent / "log", s)).ok
+    audit = subprocess.run([sys.executable, "-m", "signage.cli", "audit",
+                            str(cfg.parent / "log"), "--trust", str(trust_file)],
+                           capture_output=True, text=True, timeout=120)
+    assert audit.returncode in (0, 1), audit.stdout + audit.stderr  # 2 = integrity broken
