@@ -11,10 +11,11 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import IO, cast
 from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageOps
@@ -86,33 +87,55 @@ def photo_time(path: Path, tz: ZoneInfo) -> datetime | None:
 
 
 # ---- the log's head at a seq -----------------------------------------------------------------
-def _log_lines(log_dir: Path) -> Iterator[tuple[Path, bytes]]:
-    files = sorted(p for p in log_dir.iterdir()
-                   if p.name.startswith("signage-") and p.name.endswith((".jsonl", ".jsonl.gz")))
-    for p in files:
-        opener = gzip.open if p.name.endswith(".gz") else open
-        with opener(p, "rb") as fh:
-            for line in fh:
-                yield p, line
+_FIRST_SEQ = re.compile(rb'"seq":(\d{1,19}),')
+
+
+def _log_files(log_dir: Path) -> list[Path]:
+    """The log's files in write order: by date, then part (``signage-DATE[.N].jsonl[.gz]``)."""
+    def order(p: Path) -> tuple[str, int]:
+        stem = p.name.removesuffix(".gz").removesuffix(".jsonl").removeprefix("signage-")
+        day, _dot, part = stem.partition(".")
+        return day, int(part) if part.isdigit() else 0
+
+    return sorted((p for p in log_dir.iterdir() if p.name.startswith("signage-")
+                   and p.name.endswith((".jsonl", ".jsonl.gz")) and p.is_file()), key=order)
+
+
+def _open(p: Path) -> IO[bytes]:
+    if p.name.endswith(".gz"):
+        return cast(IO[bytes], gzip.GzipFile(p, "rb"))
+    return open(p, "rb")
+
+
+def _first_seq(p: Path) -> int | None:
+    with _open(p) as fh:
+        m = _FIRST_SEQ.search(fh.readline(1 << 16))
+    return int(m.group(1)) if m else None
 
 
 def log_mac_at(log_dir: Path, seq: int) -> tuple[str, str] | None:
-    """(file name, mac) of the record with ``seq`` in the log directory, or None."""
+    """(file name, mac) of the record with ``seq`` in the log directory, or None. Reads one
+    file: the last whose first record's seq is at most ``seq`` (seqs grow across files)."""
     if not log_dir.is_dir():
         raise InspectError(f"{log_dir}: not a log directory")
     needle = f'"seq":{seq},'.encode()
     try:
-        for path, line in _log_lines(log_dir):
-            if needle not in line:
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and rec.get("seq") == seq and isinstance(
-                    rec.get("mac"), str):
-                return path.name, rec["mac"]
-    except OSError as exc:
+        files = _log_files(log_dir)
+        firsts = [_first_seq(p) for p in files]
+        cand = [p for p, f in zip(files, firsts, strict=True) if f is not None and f <= seq]
+        for path in cand[-1:]:
+            with _open(path) as fh:
+                for line in fh:
+                    if needle not in line:
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(rec, dict) and rec.get("seq") == seq and isinstance(
+                            rec.get("mac"), str):
+                        return path.name, rec["mac"]
+    except (OSError, EOFError) as exc:
         raise InspectError(f"{log_dir}: cannot read the log: {exc}") from None
     return None
 

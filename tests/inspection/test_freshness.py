@@ -163,3 +163,31 @@ def test_the_switch_never_makes_a_code(tmp_path: Path) -> None:
     assert hook.attach(site, item, clock.monotonic(), make=False) is prepared
     clock.advance_to(clock.monotonic() + 60)  # too old now: not reused, not made
     assert hook.attach(site, item, clock.monotonic(), make=False).code is None
+
+
+def test_log_mac_at_reads_the_right_file_across_days_and_gzip(tmp_path: Path) -> None:
+    import gzip
+    import shutil
+
+    from signage.inspection.check import log_mac_at
+    from signage.playlog.writer import LogWriter, log_files
+
+    clock = VirtualClock(datetime(2026, 12, 1, 23, 59, 50, tzinfo=TZ).timestamp())
+    w = LogWriter(tmp_path / "log", b"k" * 32, TZ, clock, run_id="r", boot_id="b")
+    w.open()
+    macs: dict[int, str] = {}
+    for _ in range(40):
+        clock.advance_to(clock.monotonic() + 0.5)
+        w.rotate_if_due()
+        w.append("heartbeat", screens={})
+        macs[w.head.seq] = w.head.mac
+    w.close()
+    files = log_files(tmp_path / "log")
+    assert len(files) == 2
+    with open(files[0], "rb") as src, gzip.open(str(files[0]) + ".gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    files[0].unlink()
+    for seq, mac in macs.items():
+        got = log_mac_at(tmp_path / "log", seq)
+        assert got is not None and got[1] == mac, seq
+    assert log_mac_at(tmp_path / "log", max(macs) + 5) is None
