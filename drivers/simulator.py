@@ -147,7 +147,7 @@ class SimulatorDriver(Driver):
 
     def _frame(self, item: Showable) -> Path:
         """The rendered frame of ``item`` as a PNG file, rendered on first use."""
-        code = item.code.text if item.code is not None and _kind(self.spec) == "hdmi" else ""
+        code = item.code.text if item.code is not None else ""
         key = hashlib.sha256(
             f"{item.kind.value}\0{item.item_id}\0{item.text}\0{item.path}\0{item.anti_fraud}"
             f"\0{code}".encode()).hexdigest()[:24]
@@ -173,7 +173,11 @@ class SimulatorDriver(Driver):
         w, h = self.spec.width, self.spec.height
         led = _kind(self.spec) == "led"
         if item.kind is ItemKind.TEXT:
-            if led:
+            coded = picture.led_with_code(item.text, w, h, item.code, _font(self.spec)) \
+                if led and item.code is not None else None
+            if coded is not None:
+                img = render.dot_matrix(coded, width=w, pitch=max(2, min(8, 1024 // w)))
+            elif led:
                 bmp = render.render_bitmap(item.text, w, h, _font(self.spec))
                 img = render.dot_matrix(bmp, width=w, pitch=max(2, min(8, 1024 // w)))
             elif item.code is not None:

@@ -124,9 +124,10 @@ def _validate_codes(loaded: LoadedSite, out: Any) -> None:
     t.add_column(_("shows it"))
     for sc in loaded.cfg.screens:
         kind = str(sc.options.get("kind", "led" if sc.height <= 64 else "hdmi"))
-        draws = sc.driver == "mpv" or (sc.driver == "simulator" and kind == "hdmi")
+        led = sc.driver == "led" or (sc.driver == "simulator" and kind == "led")
+        draws = led or sc.driver in ("mpv", "simulator")
         _ok, why = code_fit(loaded.cfg.site.id, sc.id, icfg.hub_url, sc.width, sc.height,
-                           draws, icfg.size)
+                            draws, icfg.size, led)
         t.add_row(sc.id, _esc(why))
     out.print(t)
 

@@ -119,6 +119,45 @@ def image_with_code(path: Path, width: int, height: int, code: InspectionCode) -
     return canvas
 
 
+#: an LED board's quiet zone: its frame around the lit area is dark, so the code brings its
+#: own lit margin; 2 modules (ISO asks 4) lets a 64-row board hold a version-10 code
+LED_QUIET = 2
+
+
+def led_rows_needed(modules: int) -> int:
+    return modules + 2 * LED_QUIET
+
+
+def led_with_code(text: str, width: int, height: int, code: InspectionCode,
+                  font_pattern: str | None = None) -> Image.Image | None:
+    """An LED board's static page with the code at its right end (one or more LEDs per
+    module, lit quiet zone, unlit dark modules) and the text beside it, or None when the
+    board is too low for the code or the text does not fit beside it as a static line (the
+    item then plays as usual, scrolling, without a code: its planned duration stays right).
+    Mode "1", lit = 1."""
+    n = len(code.modules)
+    need = led_rows_needed(n)
+    if height < need:
+        return None
+    scale = height // need
+    side = need * scale
+    gap = max(2, scale * 2)
+    line = render.render_line(text, height, font_pattern).point(lambda v: 255 if v >= 128
+                                                                 else 0)
+    room = width - side - gap
+    if line.width > room or room <= 0:
+        return None
+    canvas = Image.new("L", (width, height), 0)
+    canvas.paste(line, ((room - line.width) // 2, 0))
+    small = Image.frombytes("L", (n, n), b"".join(bytes(0 if v else 255 for v in r)
+                                                 for r in code.modules))
+    tile = Image.new("L", (side, side), 255)
+    tile.paste(small.resize((n * scale, n * scale), Image.Resampling.NEAREST),
+               (LED_QUIET * scale, LED_QUIET * scale))
+    canvas.paste(tile, (width - side, (height - side) // 2))
+    return canvas.convert("1")
+
+
 #: the largest figures a day can bring (for the size a screen must hold): a showing a second,
 #: a gap of a whole day, a log of 2**40 records
 _WORST = {"af_today": 86_400, "worst_gap_ms": 86_400_000, "seq": 2**40}
@@ -138,14 +177,21 @@ def worst_modules(site_id: str, screen_id: str, hub_url: str) -> int:
 
 
 def code_fit(site_id: str, screen_id: str, hub_url: str, width: int, height: int,
-             draws: bool, size: float) -> tuple[bool, str]:
+             draws: bool, size: float, led: bool = False) -> tuple[bool, str]:
     """Whether a screen shows the code, and why (for `signage validate`)."""
     n = worst_modules(site_id, screen_id, hub_url)
+    if led:
+        need = led_rows_needed(n)
+        if height < need:
+            return False, _("no code: an LED board needs at least {need} rows for this "
+                            "site's code (one LED per module, a 2-module lit margin); "
+                            "{height} here").format(need=need, height=height)
+        return True, _("yes: code {side} LEDs high beside static anti-fraud slogans "
+                       "(a slogan too long to stand beside it scrolls without a code)"
+                       ).format(side=need * (height // need))
     need = n + 2 * QUIET
     if not draws:
-        return False, _("no code: this screen cannot draw one (LED board or other driver); "
-                        "a code for it needs at least {need} rows at one LED per module, "
-                        "{height} here").format(need=need, height=height)
+        return False, _("no code: this screen's driver does not draw one")
     box = code_box(width, height, n, "bottom-right", size)
     if box is None:
         return False, _("no code: {w}x{h} gives less than 2 px per module; needs a code "
@@ -158,6 +204,7 @@ def code_fit(site_id: str, screen_id: str, hub_url: str, width: int, height: int
 
 __all__ = [
     "ERROR_LEVEL",
+    "LED_QUIET",
     "POSITIONS",
     "QUIET",
     "Box",
@@ -166,6 +213,8 @@ __all__ = [
     "code_fit",
     "code_tile",
     "image_with_code",
+    "led_rows_needed",
+    "led_with_code",
     "place_code",
     "qr_modules",
     "slide_with_code",
