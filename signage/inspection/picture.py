@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import segno
 from PIL import Image
 
 from .. import render
@@ -27,6 +26,8 @@ ERROR_LEVEL = "m"
 def qr_modules(text: str, error: str = ERROR_LEVEL) -> tuple[bytes, ...]:
     """The QR symbol for ``text`` (byte mode), one bytes object per row, 1 = dark module;
     no quiet zone."""
+    import segno  # only a box with codes on loads it
+
     q = segno.make(text, error=error, micro=False, boost_error=False)
     return tuple(bytes(1 if v else 0 for v in row) for row in q.matrix)
 

@@ -28,7 +28,6 @@ from apscheduler.triggers.cron import CronTrigger
 from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
-from ..inspection.issuer import CodeSource
 from ..keys import SigningKey, SigningKeyError, load_signing_key, write_new_key
 from ..load import LoadedSite, screen_spec
 from ..playlog.boxkey import box_signing_key, finish_rotation, pending_rotation
@@ -36,7 +35,6 @@ from ..playlog.keyfile import create_or_load_key
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
-from .codes import CodeHook
 from .housekeeping import Housekeeping
 from .notify import Notifier
 from .reload import Reloader
@@ -115,7 +113,7 @@ class Runtime:
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
-        self.codes: CodeSource | None = None
+        self.codes: Any = None  # signage.inspection.issuer.CodeSource when codes are on
         self.shipper: Any = None  # signage.fleet.shipper.Shipper when [fleet] is configured
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
@@ -169,9 +167,11 @@ class Runtime:
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
                 poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
             if codes is not None:
+                from .codes import CodeHook
+
                 self.runners[-1].codes = CodeHook(codes, screen.id)
 
-    def _code_source(self) -> CodeSource | None:
+    def _code_source(self) -> Any:
         """The inspection code's signer, when [inspection] enabled (never under simulate:
         no frame is drawn there). It signs with the box's key, the one of the log's
         checkpoints (format 2; after a rotation, the new one); with format 1, the key at
@@ -180,6 +180,8 @@ class Runtime:
         icfg = self.loaded.cfg.inspection
         if not icfg.enabled or self.s.virtual:
             return None
+        from ..inspection.issuer import CodeSource  # segno is loaded only with codes on
+
         fixed: SigningKey | None = None
         if self.writer.signing_key is None:
             path = resolve(self.loaded.base, self.loaded.cfg.log.signing_key)

@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..driver import (
     ContentRejected,
@@ -36,7 +36,9 @@ from ..driver import (
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import CLOCK_STEP_S
-from .codes import CodeHook
+
+if TYPE_CHECKING:  # imported by the daemon only when [inspection] is on (segno, PIL)
+    from .codes import CodeHook
 from .errstats import StartErrors
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own
