@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import itertools
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,9 +63,22 @@ _PHONE = re.compile(r"^[0-9+() -]*[0-9][0-9+() -]*"
                     r"(?:\s*(?:转|分机|ext\.?|x|#)\s*[0-9]{1,8})?$", re.IGNORECASE)
 
 
+def check_printable(v: str) -> str:
+    """Names and labels that go into the log, the live table and reports: no control or
+    format characters (ANSI escapes, bidi overrides such as U+202E), as slogans."""
+    bad = sorted({ch for ch in v if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:6])
+        raise ValueError(f"contains control or format characters ({shown}); only printable "
+                         "characters are allowed")
+    return v
+
+
 class Contact(Strict):
     name: str = Field(min_length=1, max_length=64)
     phone: str = Field(min_length=3, max_length=40)
+
+    _name = field_validator("name")(check_printable)
 
     @field_validator("phone")
     @classmethod
@@ -84,6 +98,7 @@ class SiteSection(Strict):
     contact: Contact
 
     _id = field_validator("id")(check_id)
+    _name = field_validator("name")(check_printable)
 
     @field_validator("timezone")
     @classmethod
@@ -289,7 +304,7 @@ class FleetSection(Strict):
 
 class ScreenConfig(Strict):
     id: str
-    label: str = ""
+    label: str = Field(default="", max_length=128)
     driver: str = "simulator"
     width: int = Field(gt=0, le=16384)
     height: int = Field(gt=0, le=16384)
@@ -300,6 +315,7 @@ class ScreenConfig(Strict):
     hours: Hours | None = None
 
     _id = field_validator("id")(check_id)
+    _label = field_validator("label")(check_printable)
 
 
 class SiteConfig(Strict):

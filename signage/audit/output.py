@@ -175,6 +175,7 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
             "head": None if i.head is None else dict(zip(("file", "seq", "mac"), i.head,
                                                          strict=True)),
             "anchor": i.anchor,
+            "unverified": i.unverified,
             "files": [{"name": x.name, "compressed": x.compressed, "bytes": x.bytes,
                        "records": x.records, "first_seq": x.first_seq, "last_seq": x.last_seq,
                        "sealed": x.sealed, "torn_tail": x.torn} for x in i.files],
@@ -184,6 +185,8 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
             "format_versions": i.versions,
             "signatures": None if i.signed is None else signed_doc(i.signed, f),
         },
+        "yardstick": c.yardstick,
+        "config_changes": [{**x, "at": f.t(x["at"])} for x in c.config_changes],
     }
 
 
@@ -285,10 +288,28 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
               f"  contact: {s(str(contact.get('name', '?')))} {s(str(contact.get('phone', '')))}")
     con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({s(c.tz)}); rule: at most "
               f"{c.limit_ms / 1000:g} s between anti-fraud showings, {s(c.measure)} "
-              f"({'from the log' if c.limit_source == 'log' else 'set by --max-gap'})",
+              f"({ {'log': 'from the log', 'profile': 'from the registered profile'}.get(c.limit_source, 'set by --max-gap')})",  # noqa: E501
               highlight=False)
+    if c.config_changes:
+        prof = c.yardstick == "profile"
+        t = Table(title="Differences from the registered profile" if prof else
+                  "Changes of hours, rule or screens in the log", title_justify="left")
+        for col in ("at", "seq", "what", "log" if prof else "before",
+                    "profile" if prof else "after", "effect"):
+            t.add_column(col)
+        for ch in c.config_changes[:limit]:
+            t.add_row(f.t(ch["at"]), str(ch["seq"]), s(ch["what"]),
+                      s(ch.get("log", ch.get("before", ""))),
+                      s(ch.get("profile", ch.get("after", ""))), s(ch["effect"]))
+        con.print(t)
     files = len(i.files)
-    if i.intact:
+    if i.intact and i.unverified:
+        u = i.unverified[0]
+        con.print(f"integrity: [yellow]verified from seq {u['seq'] + 1} on[/] — the first "
+                  f"record ({s(u['file'])}:{u['line']}, seq {u['seq']}) cannot be verified "
+                  f"and was not used; {i.records - 1:,} records verified in {files} file"
+                  f"{'s' if files != 1 else ''}", highlight=False)
+    elif i.intact:
         con.print(f"integrity: [green]intact[/] — {i.records:,} records in {files} file"
                   f"{'s' if files != 1 else ''}" + (f", head {s(i.head[0])}:{i.head[1]}"
                                                     if i.head else ""))

@@ -10,8 +10,10 @@ millisecond or two.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
+import os
 import secrets
 import signal
 import sys
@@ -31,7 +33,8 @@ from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
 from ..keys import SigningKey, SigningKeyError, load_signing_key, write_new_key
 from ..load import LoadedSite, screen_spec
 from ..playlog.boxkey import box_signing_key, finish_rotation, pending_rotation
-from ..playlog.keyfile import create_or_load_key
+from ..playlog.keyfile import load_key
+from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_new_chain_note
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
@@ -40,6 +43,9 @@ from .notify import Notifier
 from .reload import Reloader
 from .runner import ScreenRunner
 from .showables import Showables
+
+#: format 2: how often the house-keeping checks whether a checkpoint is due
+CHECKPOINT_TICK_S = 5.0
 
 
 @dataclass
@@ -96,11 +102,21 @@ class Runtime:
         self.signing_path: Path | None = None
         signing: SigningKey | None = None
         site_key: bytes | None = None
+        key_path = settings.key_file or resolve(base, cfg.log.key_file)
+        if cfg.log.format != 2 and (key_path.exists() or key_path.is_symlink()):
+            load_key(key_path)  # a key others can read is refused before anything is made
+        # the log directory is this process's alone, and only its own chain is continued
+        self.lock = claim(log_dir, "--log" if settings.virtual
+                          else f"[log] dir in {loaded.config_path}")
+        check_mode(log_dir, self.mode)
         if cfg.log.format == 2:
             self.signing_path = settings.signing_key or resolve(base, cfg.log.signing_key)
             signing = box_signing_key(self.signing_path, log_dir, settings.say)
         else:
-            site_key = create_or_load_key(settings.key_file or resolve(base, cfg.log.key_file))
+            site_key = chain_key(key_path, log_dir, "signage new-chain --config "
+                                 f"{loaded.config_path} --reason TEXT" if not settings.virtual
+                                 else f"give simulate a new --log directory, or remove {log_dir}")
+        self.new_chain = read_new_chain_note(log_dir)
         self.writer = LogWriter(
             log_dir, site_key, cfg.tz, clock, run_id=secrets.token_hex(6),
             signing=signing, site_id=cfg.site.id,
@@ -120,6 +136,8 @@ class Runtime:
         self.reloader = Reloader(loaded, self._today)
         self.jobs = Housekeeping(clock, cfg.tz, lambda name: self.housekeeping(name))
         self.jobs.every("heartbeat", cfg.log.heartbeat_s)
+        if signing is not None:  # no record waits more than CHECKPOINT_S for a checkpoint
+            self.jobs.every("checkpoint", CHECKPOINT_TICK_S)
         self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
         if not settings.virtual:
             self.jobs.every("reload", cfg.playlists.reload_check_s)
@@ -152,8 +170,16 @@ class Runtime:
 
     def setup(self) -> None:
         notes = self.writer.open()
+        for name in self.writer.stray:
+            self.s.say(f"LOG: {name} in {self.writer.dir} is dated after today and does not "
+                       "hold the log's chain: a stray file, not written to (the audit flags "
+                       "it); remove it")
+        extra = {"new_chain": self.new_chain} if self.new_chain is not None else {}
         self.writer.append("run_start", version=__version__, mode=self.mode,
-                           **site_record(self.loaded, self.mode))
+                           **site_record(self.loaded, self.mode), **extra)
+        if self.new_chain is not None:
+            with contextlib.suppress(OSError):
+                (self.writer.dir / NEW_CHAIN_NOTE).unlink()
         for n in notes:
             rtype = n.pop("type")
             self.writer.append(rtype, **n)
@@ -238,6 +264,8 @@ class Runtime:
             self.writer.append("heartbeat", screens={r.screen.id: r.status() for r in self.runners})
             if self.notifier.enabled:
                 self.notifier.send("WATCHDOG=1")
+        elif name == "checkpoint":
+            self.writer.checkpoint_if_due(ahead=CHECKPOINT_TICK_S)
         elif name == "rotate":
             self.writer.rotate_if_due()
         elif name == "reload":
@@ -361,6 +389,14 @@ class Runtime:
             r.finish(self.stop_reason)
         self.writer.append("run_stop", reason=self.stop_reason)
         self.writer.close()
+        lost = self.writer.lost
+        if lost is not None:
+            types = ", ".join(f"{k} {v}" for k, v in sorted(lost["types"].items()))
+            self.s.say(f"LOG: {lost['count']} records were lost: the log storage stayed full "
+                       f"until the stop ({types}; from {lost['first_wall']} to "
+                       f"{lost['last_wall']}); the next start logs a dropped record for them")
+        with contextlib.suppress(OSError):
+            os.close(self.lock)
         if self.shipper is not None:
             self.shipper.stop(timeout=5.0)
 
