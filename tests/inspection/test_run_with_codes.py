@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -202,7 +203,25 @@ def test_log_format_2_codes_are_signed_by_the_checkpoint_key(
         st = parse(t).statement
         assert st.key_id == key.key_id
         assert check(t, trust, st.time, lambda s: log_mac_at(cfg.parent / "log", s)).ok
-    audit = subprocess.run([sys.executable, "-m", "signage.cli", "audit",
-                            str(cfg.parent / "log"), "--trust", str(trust_file)],
-                           capture_output=True, text=True, timeout=120)
-    assert audit.returncode in (0, 1), audit.stdout + audit.stderr  # 2 = integrity broken
+    # the codes are witnesses for the audit: they agree with this log ...
+    wfile = tmp_path / "codes.txt"
+    wfile.write_text("\n".join(sorted(texts)) + "\n", "utf-8")
+    log = cfg.parent / "log"
+
+    def audit(log_dir: Path) -> tuple[int, dict[str, object]]:
+        r = subprocess.run([sys.executable, "-m", "signage.cli", "audit", str(log_dir),
+                            "--trust", str(trust_file), "--witness", str(wfile),
+                            "--format", "json"], capture_output=True, text=True, timeout=120)
+        return r.returncode, json.loads(r.stdout)
+
+    rc, doc = audit(log)
+    assert rc in (0, 1), doc  # 2 = integrity broken
+    ws = doc["integrity"]["signatures"]["witnesses"]  # type: ignore[index]
+    assert len(ws) == len(texts) and {w["status"] for w in ws} == {"agrees"}, ws
+    # ... and catch a log made again afterwards with the same key (a rewritten log)
+    shutil.move(str(log), str(tmp_path / "first-log"))
+    _run(cfg, 10, None)
+    rc, doc = audit(log)
+    assert rc == 2, doc
+    ws = doc["integrity"]["signatures"]["witnesses"]  # type: ignore[index]
+    assert {w["status"] for w in ws} <= {"disagrees", "missing"} and ws, ws
