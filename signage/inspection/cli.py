@@ -137,6 +137,10 @@ def inspect_command(
         checked += 1
         for line in describe(report, zone):
             print(line)
+        if report.findings[0].ok:  # the signature verified: worth keeping as a witness
+            print(_("keep the next line (e.g. in codes.txt) for: signage audit LOG "
+                    "--witness codes.txt"))
+            print(sanitize(text))
         refused = refused or not report.ok
     if not checked:
         raise typer.Exit(3)

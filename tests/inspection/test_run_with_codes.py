@@ -175,6 +175,7 @@ def test_signage_inspect_on_a_photo(runs: dict[str, Path], tmp_path: Path) -> No
                         timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "test-site" in ok.stdout and "GREEN" in ok.stdout
+    assert ok.stdout.splitlines()[-1] == text  # the line to keep as a witness
     late = datetime.fromtimestamp(st.time + 400, timezone(timedelta(hours=8))).isoformat()
     stale = subprocess.run([*cmd, "--at", late], capture_output=True, text=True, timeout=60)
     assert stale.returncode == 1 and "older than the photo" in stale.stdout
