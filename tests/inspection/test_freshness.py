@@ -191,3 +191,28 @@ def test_log_mac_at_reads_the_right_file_across_days_and_gzip(tmp_path: Path) ->
         got = log_mac_at(tmp_path / "log", seq)
         assert got is not None and got[1] == mac, seq
     assert log_mac_at(tmp_path / "log", max(macs) + 5) is None
+
+
+def test_an_image_is_fitted_above_the_code_never_under_it(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from signage.driver import InspectionCode
+    from signage.inspection.picture import code_box, image_with_code, qr_modules
+
+    url = "https://hub.example.cn/v/" + "A" * 168
+    code = InspectionCode(url, qr_modules(url), "bottom-left", 0.4)
+    for w, h, iw, ih in ((1920, 1080, 1000, 1000), (1280, 720, 1600, 900), (1080, 1920, 300, 900)):
+        src = tmp_path / f"white{iw}x{ih}.png"
+        Image.new("RGB", (iw, ih), (255, 255, 255)).save(src)
+        frame = image_with_code(src, w, h, code)
+        box = code_box(w, h, len(code.modules), code.position, code.size)
+        assert box is not None
+        # white image pixels exist, and none lies in the code's rows
+        above = frame.crop((0, 0, w, box.y)).convert("L").getbbox()
+        assert above is not None
+        band = frame.crop((0, box.y, w, h)).convert("L")
+        outside_code = Image.new("L", band.size, 0)
+        outside_code.paste(band.crop((box.x + box.side, 0, w, band.height)),
+                           (box.x + box.side, 0))
+        outside_code.paste(band.crop((0, 0, box.x, band.height)), (0, 0))
+        assert outside_code.getbbox() is None, (w, h)
