@@ -1,7 +1,9 @@
 """Inspection code figures (issue 15): statement + signature + QR + drawing per frame at 1080p,
-decode + verify of a phone photo, for docs/benchmarks.md.
+decode + verify of a phone photo, for docs/benchmarks.md; with ``--rss``, the daemon's peak
+RSS with codes on and off (a copy of the shipped site, open all day, run for ``--for`` s each).
 
     .venv/bin/python bench/inspect.py [--n 50]
+    .venv/bin/python bench/inspect.py --rss [--for 90]
 """
 
 from __future__ import annotations
@@ -37,10 +39,51 @@ def ms(xs: list[float]) -> str:
             f"max {xs[-1] * 1000:.1f} ms")
 
 
+def peak_rss(seconds: int) -> None:
+    """Peak VmHWM of `signage run --for N` on a copy of the shipped site, codes on and off."""
+    import re
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as d:
+        site = Path(d)
+        shutil.copy(root / "config.toml", site / "config.toml")
+        shutil.copytree(root / "playlists", site / "playlists")
+        shutil.copytree(root / "media", site / "media")
+        text = (site / "config.toml").read_text("utf-8")
+        text = re.sub(r"(?m)^(default|sat|sun) = \[.*\]$", "", text)
+        text = text.replace("[hours]", '[hours]\ndefault = ["00:00-24:00"]', 1)
+        for on in (True, False):
+            cfg = text + f'\n[inspection]\nenabled = {str(on).lower()}\n'
+            (site / "config.toml").write_text(cfg, "utf-8")
+            shutil.rmtree(site / "var", ignore_errors=True)
+            p = subprocess.Popen([sys.executable, "-m", "signage.cli", "run", "--config",
+                                  str(site / "config.toml"), "--for", f"{seconds}s"],
+                                 cwd=site, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            peak = 0
+            while p.poll() is None:
+                try:
+                    status = Path(f"/proc/{p.pid}/status").read_text()
+                    m = re.search(r"VmHWM:\s+(\d+)", status)
+                    peak = max(peak, int(m.group(1))) if m else peak
+                except OSError:
+                    pass
+                time.sleep(0.5)
+            print(f"codes {'on' if on else 'off'}: peak RSS {peak / 1024:.1f} MB "
+                  f"(exit {p.returncode})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50)
-    n = ap.parse_args().n
+    ap.add_argument("--rss", action="store_true")
+    ap.add_argument("--for", dest="seconds", type=int, default=90)
+    args = ap.parse_args()
+    if args.rss:
+        peak_rss(args.seconds)
+        return
+    n = args.n
     key = SigningKey.generate()
     text = "凡是公检法要求转账汇款的都是诈骗"
     code_t, frame_t, base_t = [], [], []
