@@ -184,7 +184,8 @@ class SimulatorDriver(Driver):
                 img = picture.slide_with_code(item.text, w, h, item.code,
                                               anti_fraud=item.anti_fraud)
             else:
-                img = render.render_slide(item.text, w, h, anti_fraud=item.anti_fraud)
+                img = render.render_slide(item.text, w, h, anti_fraud=item.anti_fraud,
+                                          category=item.category)
         elif item.kind is ItemKind.IMAGE and item.code is not None and not led:
             p = self._check_file(item.path)
             try:

@@ -322,6 +322,13 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.command("audit")(_marked(audit_command))
         except ImportError:
             pass
+    if first in (None, "alert", "push"):
+        from .alerts.cli import alert_app, push_app
+        app.add_typer(alert_app, name="alert",
+                      help="urgent alerts: take one on this box, or seal one (docs/alerts.md)")
+        app.add_typer(push_app, name="push",
+                      help="pushed playlists: take a signed bundle, or seal one "
+                           "(docs/alerts.md)")
     if first in (None, "keys", "checkpoint"):
         from .keys_cli import checkpoint_command, keys_app
         app.add_typer(keys_app, name="keys")

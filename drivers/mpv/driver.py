@@ -211,7 +211,7 @@ class MpvDriver(Driver):
         if item.code is not None and item.kind is not ItemKind.CLIP:
             media = self._files.coded(self._checked(item), label)
         elif item.kind is ItemKind.TEXT:
-            media = self._files.slide(item.text, item.anti_fraud, label)
+            media = self._files.slide(item.text, item.anti_fraud, label, item.category)
         elif item.path is None:
             raise ContentRejected(f"{label}: {item.kind.value} item without a path")
         else:

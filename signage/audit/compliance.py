@@ -20,11 +20,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..alerts import ALERT_CATEGORY
 from ..config import Hours
 from ..timeutil import local_ms
 from . import events as S
 from .hours import HoursTimeline
-from .model import CAUSES, Compliance, DayStat, ItemCount, Outage, Violation
+from .model import CAUSES, AlertCount, Compliance, DayStat, ItemCount, Outage, Violation
 from .state import ScreenState, compact, read_config, screen_hours
 from .yardstick import Yardstick, describe_hours, differences, of_record
 
@@ -370,6 +371,13 @@ class Engine:
             c.showings += 1
             c.ms += em - sm
             c.screens.add(sid)
+            if cat == ALERT_CATEGORY:
+                a = self.r.alerts.get((sid, item))
+                if a is None:
+                    a = self.r.alerts[(sid, item)] = AlertCount(sid, item, first=sw)
+                a.showings += 1
+                a.ms += em - sm
+                a.last = max(a.last, ew)
         # the new reference point
         if self._s2s:
             nw, nm = sw, sm

@@ -110,6 +110,18 @@ class ItemCount:
 
 
 @dataclass(slots=True)
+class AlertCount:
+    """One urgent alert (category 预警, docs/alerts.md) on one screen."""
+
+    screen: str
+    item: str
+    showings: int = 0
+    ms: int = 0
+    first: int = 0  # epoch ms: start of the first showing
+    last: int = 0  # end of the last
+
+
+@dataclass(slots=True)
 class Compliance:
     site: dict[str, Any] = field(default_factory=dict)
     tz: str = "Asia/Shanghai"
@@ -122,6 +134,7 @@ class Compliance:
     violations: int = 0
     outages: list[Outage] = field(default_factory=list)
     items: dict[str, ItemCount] = field(default_factory=dict)
+    alerts: dict[tuple[str, str], AlertCount] = field(default_factory=dict)
     catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_steps: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -149,6 +149,13 @@ def item_rows(r: AuditResult) -> list[dict[str, Any]]:
     return rows
 
 
+def alert_rows(r: AuditResult, f: Fmt) -> list[dict[str, Any]]:
+    """Urgent alerts (category 预警) shown, per screen and alert."""
+    return [{"screen": a.screen, "item": a.item, "showings": a.showings,
+             "seconds": Fmt.s(a.ms), "first": f.t(a.first), "last": f.t(a.last)}
+            for a in sorted(r.compliance.alerts.values(), key=lambda a: (a.screen, a.first))]
+
+
 def category_rows(r: AuditResult) -> list[dict[str, Any]]:
     cats: dict[str | None, list[int]] = {}
     for it in r.compliance.items.values():
@@ -202,7 +209,7 @@ def write_json(r: AuditResult, out: TextIO) -> None:
         out.write(("," if n else "") + "\n  " + json.dumps(violation_row(v, f),
                                                          ensure_ascii=False))
     rest = {"outages": outage_rows(r, f), "items": item_rows(r),
-            "categories": category_rows(r),
+            "categories": category_rows(r), "alerts": alert_rows(r, f),
             "clock_steps": [{"at": f.t(s["at"]), "step_s": s["step_s"], "source": s["source"]}
                             for s in r.compliance.clock_steps],
             "warnings": r.compliance.warnings}
@@ -369,6 +376,15 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         for row in cats:
             t.add_row(s(str(row["category"] or "–")), f"{row['showings']:,}",
                       _dur(row["seconds"]))
+        con.print(t)
+    alerts = alert_rows(r, f)
+    if alerts:
+        t = Table(title="Urgent alerts (预警) shown, per screen", title_justify="left")
+        for col in ("screen", "alert", "showings", "airtime", "first", "last"):
+            t.add_column(col, justify="right" if col in ("showings", "airtime") else "left")
+        for row in alerts[:limit * 4]:
+            t.add_row(s(row["screen"]), s(row["item"]), f"{row['showings']:,}",
+                      _dur(row["seconds"]), row["first"], row["last"])
         con.print(t)
     for w in c.warnings[:limit]:
         con.print("[yellow]warning:[/] " + s(w), highlight=False)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from ..alerts import ALERT_CATEGORY
 from ..config import Hours, InspectionSection
 from ..driver import Clock, InspectionCode, Showable
 from ..keys import SigningKey
@@ -144,8 +145,8 @@ class CodeSource:
         be on screen): the one made for this item last time if fresh enough, else a new one
         (``make``; the switch itself passes False: it never signs or draws, and an item that
         was not prepared, e.g. the first after a start or a substitute, goes without code)."""
-        if not s.anti_fraud or not self.wants_code(screen_id):
-            return s
+        if not s.anti_fraud or s.category == ALERT_CATEGORY or not self.wants_code(screen_id):
+            return s  # an urgent alert's slide is laid out on its own: no code on it
         made = self._made.get(screen_id)
         if (made is not None and made.item_id == s.item_id
                 and made.made_mono >= for_mono - MAX_AGE_S):

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import heapq
 import os
+import queue
 import secrets
 import signal
 import sys
@@ -38,8 +39,10 @@ from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
+from .alertfeed import AlertCenter
 from .housekeeping import Housekeeping
 from .notify import Notifier
+from .pushfeed import PushCenter
 from .reload import Reloader
 from .runner import ScreenRunner
 from .showables import Showables
@@ -60,6 +63,16 @@ class RunSettings:
     say: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
 
 
+#: the largest command from the hub handled (an alert envelope is at most 128 KiB)
+MAX_COMMAND_BYTES = 1 << 20
+
+
+def _pl_name(p: Path) -> str:
+    """A playlist file's name in the log: its file name; a pushed one (media/.pushed/<id>/
+    playlist.toml) is named pushed.<id>.toml, as its playlist id."""
+    return f"pushed.{p.parent.name}.toml" if p.parent.parent.name == ".pushed" else p.name
+
+
 def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
     cfg = loaded.cfg
     items: dict[str, Any] = {}
@@ -78,7 +91,7 @@ def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
                      **({"hours": s.hours.model_dump(mode="json")} if s.hours else {})}
                     for s in cfg.screens],
         "config_sha256": loaded.digests.get(str(loaded.config_path), ""),
-        "playlists_sha256": {Path(k).name: v for k, v in loaded.digests.items()
+        "playlists_sha256": {_pl_name(Path(k)): v for k, v in loaded.digests.items()
                              if k != str(loaded.config_path)},
         "items": items,
         "heartbeat_s": cfg.log.heartbeat_s,
@@ -134,6 +147,13 @@ class Runtime:
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
+        self._inbound: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        #: urgent alerts (docs/alerts.md): the drop directory and the fleet link feed it
+        self.alerts = AlertCenter(loaded, self.writer, clock, self._iso) \
+            if not settings.virtual else None
+        #: pushed playlists (docs/alerts.md): verified, validated, then a forced reload
+        self.pushes = PushCenter(loaded, self.writer, self._today,
+                                 self.reload_requested.set) if not settings.virtual else None
         self.jobs = Housekeeping(clock, cfg.tz, lambda name: self.housekeeping(name))
         self.jobs.every("heartbeat", cfg.log.heartbeat_s)
         if signing is not None:  # no record waits more than CHECKPOINT_S for a checkpoint
@@ -183,6 +203,8 @@ class Runtime:
         for n in notes:
             rtype = n.pop("type")
             self.writer.append(rtype, **n)
+        if self.alerts is not None:
+            self.alerts.restore()
         self.take_key_rotation()
         codes = self._code_source()
         show = Showables(self.loaded.site.media_root)
@@ -191,7 +213,8 @@ class Runtime:
             self.runners.append(ScreenRunner(
                 self.loaded.site, screen, drv, self.writer, show,
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
-                poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
+                poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual,
+                alerts=self.alerts))
             if codes is not None:
                 from .codes import CodeHook
 
@@ -255,8 +278,38 @@ class Runtime:
         self.shipper = Shipper(ShipperSettings(
             site=cfg.site.id, log_dir=self.writer.dir, broker=spec, prefix=fl.prefix,
             resend_s=fl.resend_s, window_bytes=fl.window_bytes, poll_s=fl.poll_s,
-            heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say)
+            heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say,
+            commands=self._command_in)
+        if self.alerts is not None and self.pushes is not None:
+            sh = self.shipper
+            self.alerts.report = lambda obj: sh.report("alert", obj)
+            self.pushes.report = lambda obj: sh.report("publication", obj)
         self.shipper.start()
+
+    def _command_in(self, sub: str, payload: bytes) -> None:
+        """From paho's thread: queue; the main loop handles it (see _commands)."""
+        if len(payload) <= MAX_COMMAND_BYTES and self._inbound.qsize() < 1000:
+            self._inbound.put((sub, payload))
+
+    def _commands(self) -> None:
+        """The hub's commands (docs/alerts.md): cmd/alert/<digest> an alert envelope,
+        cmd/playlist/<id> a bundle envelope, cmd/media/<sha256>/<i> its media parts. An
+        empty payload is the hub clearing a retained command: nothing to do."""
+        while True:
+            try:
+                sub, payload = self._inbound.get_nowait()
+            except queue.Empty:
+                return
+            if not payload:
+                continue
+            if sub.startswith("alert/") and self.alerts is not None:
+                self.alerts.offer(payload, "fleet")
+            elif sub.startswith("playlist/") and self.pushes is not None:
+                self.pushes.fleet_bundle(sub[len("playlist/"):], payload)
+            elif sub.startswith("media/") and self.pushes is not None:
+                sha, _, idx = sub[len("media/"):].partition("/")
+                if idx.isdigit():
+                    self.pushes.fleet_part(sha, int(idx), payload)
 
     # ---- house-keeping -------------------------------------------------------------------
     def housekeeping(self, name: str) -> None:
@@ -310,6 +363,9 @@ class Runtime:
                            rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
                            items=rec["items"], heartbeat_s=rec["heartbeat_s"])
         self.loaded = new
+        if self.alerts is not None and self.pushes is not None:
+            self.alerts.apply_site(new)
+            self.pushes.apply_site(new)
         for r, screen in zip(self.runners, new.site.screens, strict=True):
             r.apply_site(new.site, screen)
         self.s.say("reload accepted: applied at the next item boundary")
@@ -373,6 +429,13 @@ class Runtime:
                 self.stop_reason = "duration reached"
                 break
             self.jobs.run_due()
+            if self.alerts is not None and self.pushes is not None:
+                try:
+                    self._commands()
+                    self.alerts.poll()
+                    self.pushes.poll()
+                except Exception as exc:  # a bad drop file must not end the daemon
+                    self.writer.append("alert_error", message=f"internal: {exc!r}"[:500])
             if self.reload_requested.is_set():
                 self.housekeeping("reload")
             if on_tick is not None:

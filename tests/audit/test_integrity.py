@@ -41,7 +41,7 @@ def log(tmp_path: Path) -> Path:
 
 
 def test_intact_log_with_two_rotations(log: Path, tmp_path: Path) -> None:
-    assert sorted(p.name for p in log.iterdir()) == [D1, D2, D3]
+    assert sorted(p.name for p in log.glob("signage-*")) == [D1, D2, D3]
     _code, doc = audit_json(log, "--to", "2026-12-02T00:02", tmp=tmp_path)
     i = doc["integrity"]
     assert i["intact"] and i["findings"] == []
@@ -196,7 +196,7 @@ def test_torn_tail_then_restart_continues_in_a_new_part(tmp_path: Path) -> None:
     d2 = Daemon(log, c, site(), start=3650)
     d2.showing("s1", "af1", True, 3650, 3660)
     d2.stop(3670)
-    assert {p.name for p in log.iterdir()} == {D1, "signage-2026-11-30.1.jsonl"}
+    assert {p.name for p in log.glob("signage-*")} == {D1, "signage-2026-11-30.1.jsonl"}
     code, doc = audit_json(log, tmp=tmp_path)
     i = doc["integrity"]
     assert i["intact"] is True, i["findings"]
