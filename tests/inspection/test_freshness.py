@@ -216,3 +216,19 @@ def test_an_image_is_fitted_above_the_code_never_under_it(tmp_path: Path) -> Non
                            (box.x + box.side, 0))
         outside_code.paste(band.crop((0, 0, box.x, band.height)), (0, 0))
         assert outside_code.getbbox() is None, (w, h)
+
+
+def test_no_code_on_an_urgent_alert(tmp_path: Path) -> None:
+    import dataclasses
+
+    from signage.alerts import ALERT_CATEGORY
+
+    cfg = small_site(tmp_path)
+    site = load_site(cfg, datetime(2026, 12, 1).date()).site
+    clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=TZ).timestamp())
+    key = SigningKey.generate()
+    src = CodeSource(InspectionSection(enabled=True), lambda: key, clock, lambda: (0, "0" * 64))
+    item = Showable("alert-1", ItemKind.TEXT, 10.0, True, "台风红色预警", category=ALERT_CATEGORY)
+    assert src.attach(site, "s1", item, clock.monotonic()).code is None
+    assert src.attach(site, "s1", dataclasses.replace(item, category="主题"),
+                      clock.monotonic()).code is not None
