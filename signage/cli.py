@@ -135,6 +135,10 @@ def _validate_codes(loaded: LoadedSite, out: Any) -> None:
                             draws, icfg.size, led)
         t.add_row(sc.id, _esc(why))
     out.print(t)
+    if "hub_url" not in icfg.model_fields_set:
+        out.print(_esc(_("[inspection] hub_url is not set: a phone that scans a code opens no "
+                         "check page (the code is still checked offline with signage "
+                         "inspect); set it to the fleet hub's address")))
 
 
 @app.command()
