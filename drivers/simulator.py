@@ -7,7 +7,8 @@ item and kept, so a switch costs one file write. Under ``signage simulate`` (vir
 nothing is drawn: the confirmed instant is the virtual now.
 
 Fault injection for drills and tests: ``fail_every_af = N`` rejects every N-th anti-fraud
-item (as a missing clip would be rejected); ``latency_ms`` delays every confirmation.
+item (as a missing clip would be rejected); ``latency_ms`` delays every confirmation (under
+``signage simulate`` by advancing the virtual clock).
 """
 
 from __future__ import annotations
@@ -134,6 +135,13 @@ class SimulatorDriver(Driver):
             out.append(f"the font {_font(spec)!r} cannot draw {shown}")
         return out
 
+    @classmethod
+    def check_image(cls, spec: ScreenSpec, width: int, height: int) -> list[str]:
+        if _kind(spec) != "led":
+            return []
+        why = render.led_image_problem(width, height, spec.width, spec.height)
+        return [why] if why else []
+
     # ---- run time ------------------------------------------------------------------------
     def open(self) -> None:
         if self._frames_on:
@@ -241,8 +249,13 @@ class SimulatorDriver(Driver):
             os.replace(tmp, self._out)
         elif item.kind is not ItemKind.TEXT:
             self._check_file(item.path)
-        if self._latency_s and not self.ctx.virtual:
-            time.sleep(self._latency_s)
+        if self._latency_s:
+            if not self.ctx.virtual:
+                time.sleep(self._latency_s)
+            else:  # the switch takes that long on the virtual clock too
+                advance = getattr(self.ctx.clock, "advance_to", None)
+                if advance is not None:
+                    advance(self.ctx.clock.monotonic() + self._latency_s)
         return self.ctx.clock.monotonic()
 
     def clear(self) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
+from .i18n import _
 from .load import LoadedSite, load_site
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
@@ -106,6 +107,8 @@ def validate(config: ConfigOpt = Path("config.toml"),
                       f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
         out.print(t)
         _validate_codes(loaded, out)
+        for w in loaded.warnings:  # allowed, but probably not meant: one line each
+            print(sanitize(_("warning: {problem}").format(problem=str(w))), file=sys.stderr)
         out.print(f"valid: {len(site.screens)} screens, {len(loaded.playlists)} playlists "
                   f"(planned {days} days from {today})")
     except typer.Exit:
@@ -121,7 +124,6 @@ def _validate_codes(loaded: LoadedSite, out: Any) -> None:
     icfg = loaded.cfg.inspection
     if not icfg.enabled:
         return
-    from .i18n import _
     from .inspection.picture import code_fit
 
     t = _table(_("inspection code"))
@@ -233,8 +235,10 @@ def run(config: ConfigOpt = Path("config.toml"),
         with Live(live_table(rt.runners, loaded.site.tz, title), console=_console(),
                   refresh_per_second=4) as lv:
             rt.run_real(on_tick=lambda: lv.update(live_table(rt.runners, loaded.site.tz, title)))
-    else:
-        rt.run_real()
+    else:  # plain lines: each switch, and a closed screen with its opening time
+        from .runtime.plain import PlainLog
+
+        rt.run_real(on_tick=PlainLog(rt.runners, loaded.site.tz).tick)
     rt.finish()
     _summary(rt)
     if rt.writer.lost is not None:

@@ -177,6 +177,12 @@ class Driver(abc.ABC):
         """Problems drawing this text on this screen (e.g. characters the font lacks)."""
         return []
 
+    @classmethod
+    def check_image(cls, spec: ScreenSpec, width: int, height: int) -> list[str]:
+        """Problems showing a picture of this size on this screen (e.g. a poster that an LED
+        board would shrink to a few dots). Called at validate time with the decoded size."""
+        return []
+
     # ---- run time --------------------------------------------------------------------------
     @abc.abstractmethod
     def open(self) -> None:

@@ -281,5 +281,17 @@ def from_validation(exc: ValidationError, file: str, text: str,
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         loc = [*prefix, *(p for p in err["loc"] if not str(p).startswith("function-"))]
-        out.append(Problem(file, loc_str(loc), friendly(err), find_line(text, loc)))
+        msg = friendly(err)
+        if err["type"] == "value_error" and loc and loc[-1] == "hours":
+            # overlapping exceptions: give each one's line too, so both can be found
+            msg = _exception_lines(msg, text, list(loc))
+        out.append(Problem(file, loc_str(loc), msg, find_line(text, loc)))
     return out
+
+
+def _exception_lines(msg: str, text: str, loc: list[int | str]) -> str:
+    """"hours.exceptions[2]" in ``msg`` -> "hours.exceptions[2] (line 31)"."""
+    def sub(m: re.Match[str]) -> str:
+        line = find_line(text, [*loc, "exceptions", int(m.group(1))])
+        return f"{m.group(0)} (line {line})" if line else m.group(0)
+    return re.sub(r"hours\.exceptions\[(\d+)\]", sub, msg)

@@ -69,6 +69,27 @@ def header_problem(path: Path) -> str | None:
         return None
 
 
+#: an LED board shows a picture legibly only if it is shrunk by at most this factor
+MAX_LED_SHRINK = 4.0
+
+
+def led_image_problem(width: int, height: int, board_w: int, board_h: int) -> str | None:
+    """Why a ``width`` x ``height`` picture cannot be legible on a ``board_w`` x ``board_h``
+    LED board (each LED one pixel): it is shrunk to fit, and a poster shrunk many times over
+    lights a few dots (a 640x360 poster on a 128x16 board: 28x16 LEDs)."""
+    if width <= 0 or height <= 0:
+        return None
+    scale = min(board_w / width, board_h / height, 1.0)
+    if scale * MAX_LED_SHRINK >= 1.0:
+        return None
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    return _("a {w}x{h} picture would be shrunk {k:.0f} times to {sw}x{sh} LEDs on this "
+             "{bw}x{bh} board and cannot be legible; make the picture for the board "
+             "({bw}x{bh} pixels, at most {m:g} times larger), or use a text item").format(
+                 w=width, h=height, k=1 / scale, sw=w, sh=h, bw=board_w, bh=board_h,
+                 m=MAX_LED_SHRINK)
+
+
 def open_image(path: Path) -> Image.Image:
     """Open and decode an image, checking its size from the header before decoding.
     Raises ImageTooLarge, or OSError/ValueError for an undecodable file."""

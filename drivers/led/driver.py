@@ -105,6 +105,14 @@ class LedDriver(Driver):
         except render.FontNotFound as exc:
             return [f"font: {exc}"]
 
+    @classmethod
+    def check_image(cls, spec: ScreenSpec, width: int, height: int) -> list[str]:
+        opts, _problems = parse_options(spec.options, spec.width, spec.height)
+        if opts is None:
+            return []
+        why = render.led_image_problem(width, height, opts.width, opts.height)
+        return [why] if why else []
+
     # ---- run time --------------------------------------------------------------------------
     def estimate_latency_s(self) -> float:
         """Wire time of one full-board static frame and its ACK, plus a processing guess."""

@@ -130,6 +130,7 @@ class Engine:
         self._strict = limit if self._strict is None else min(self._strict, limit)
         self.hours.add(wall, hours, tz, limit)
         self.r.limit_ms = limit
+        self.r.planned_ms = min(limit, round((rule.max_gap_s - rule.margin_s) * 1000))
         self.r.limit_source = ("--max-gap" if self._override else
                                "profile" if self._profile is not None else "log")
         self.measure = self.r.measure = measure
@@ -580,6 +581,11 @@ class Engine:
                         st = s.days[day] = DayStat()
                     st.open_ms += ms
                     st.open_hours[hour] += ms
+                if hi > lo:
+                    for day, hour, ms in self.hours.per_hour([(lo, hi)]):
+                        st = s.days.get(day)
+                        if st is not None:  # a day with no opening time has no row
+                            st.audited_hours[hour] += ms
 
     def _iso(self, t: int) -> str:
         return datetime.fromtimestamp(t / 1000, self.hours.tz_at(t)).isoformat(

@@ -174,9 +174,12 @@ class Runtime:
         if self.s.virtual:
             cls = load_driver("simulator")
             kind = "led" if sc.driver == "led" or sc.height <= 64 else "hdmi"
+            opts: dict[str, Any] = {"kind": kind}
             if sc.driver == "simulator":
-                kind = str(sc.options.get("kind", kind))
-            spec = dataclasses.replace(spec, options={"kind": kind})
+                # a simulator screen keeps its own options, fault drills (fail_every_af,
+                # latency_ms) included: drills work on the virtual clock too
+                opts = {**dict(sc.options), "kind": str(sc.options.get("kind", kind))}
+            spec = dataclasses.replace(spec, options=opts)
         else:
             cls = self.loaded.drivers[sc.driver]
         sid = sc.id
