@@ -53,6 +53,7 @@ class ScanDesk:
     now: Callable[[], float] = time.time
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _heads: OrderedDict[tuple[str, int], tuple[str, str]] = field(default_factory=OrderedDict)
 
     def head_at(self, site: str) -> Callable[[int], tuple[str, str] | None] | None:
         d = self.log_dir_of(site)
@@ -60,7 +61,20 @@ class ScanDesk:
             return None
 
         def lookup(seq: int) -> tuple[str, str] | None:
-            return log_mac_at(d, seq)
+            # the copy only grows: a record found stays as it is (cached; a scan replayed in
+            # a loop costs no file read), one not there yet is looked up again
+            key = (site, seq)
+            with self._lock:
+                got = self._heads.get(key)
+            if got is not None:
+                return got
+            got = log_mac_at(d, seq)
+            if got is not None:
+                with self._lock:
+                    self._heads[key] = got
+                    while len(self._heads) > _SEEN_MAX:
+                        self._heads.popitem(last=False)
+            return got
 
         return lookup
 
