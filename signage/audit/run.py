@@ -497,7 +497,8 @@ def run(files: list[LogFile], opts: Options, *,
                                   "(docs/trust-file.md)")
         st0: list[Stitcher] = []
         sig = Signatures(opts.trust, opts.witnesses,
-                         lambda *a, **k: st0[0].add(*a, **k))
+                         lambda *a, **k: st0[0].add(*a, **k),
+                         site=str(config["site"]["id"]) if config is not None else None)
     if opts.trust is not None and profile is None:
         engine.r.warnings.append("the trust file holds no registered profile for this site: "
                                  "the log's own configuration is the yardstick (see "
