@@ -41,6 +41,7 @@ from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, FILE_RE, LogFile, Task, read_task, tasks
 from .scan import finder, scan_chunk
 from .signed import Signatures, Witness
+from .signedfeed import SignedFeed
 from .state import read_config
 from .timeparse import mono_ms, wall_ms
 from .yardstick import Yardstick
@@ -512,8 +513,7 @@ def run(files: list[LogFile], opts: Options, *,
     timelines: list[Timeline] = []
     current = -1
     done = 0
-    started = False
-    last: tuple[str, str, int, int, str] | None = None
+    feed = SignedFeed(engine, config, _between, lambda h: timelines[0].header(h) or h)
     try:
         for t, offset, scan in _results(
                 files, opts, lambda: timelines.append(Timeline(clock_steps(files))),
@@ -537,17 +537,8 @@ def run(files: list[LogFile], opts: Options, *,
             if timeline:
                 evs = timeline.events(evs)
                 first_hdr, last_hdr = timeline.header(first_hdr), timeline.header(last_hdr)
-            head = first_hdr or last_hdr
-            if head is not None:
-                if not started:
-                    engine.start(head, config)
-                    started = True
-                elif last is not None:
-                    _between(engine, last, head)
-            engine.heartbeat_cadence(scan.hb_min_ms)
-            engine.feed(evs)
-            if last_hdr is not None:
-                last = last_hdr
+            feed.chunk(first_hdr or last_hdr, evs, scan.hb_min_ms, last_hdr,
+                       signed=f.version == fmt.VERSION_2)
             if t.data is not None:
                 done += len(t.data)
             elif t.size:
@@ -582,6 +573,14 @@ def run(files: list[LogFile], opts: Options, *,
                "this log is format v1 (use --expect-anchor)", breaks=False)
     integrity = st.finish()
     integrity.versions = list(st.versions)
+    last, unsigned = feed.finish()
+    if unsigned and st.r.signed is not None:
+        n = st.r.signed.unsigned_tail
+        engine.r.warnings.append(
+            f"{n:,} records after the last checkpoint are signed by nobody (in format 2 "
+            "anyone can chain records): they are not credited, and the audited period ends "
+            "at the last checkpoint" if n else "records no checkpoint covers were not "
+            "credited")
     if last is None:
         raise AuditInputError("the log files given hold no readable record")
     comp = engine.finish(last)

@@ -8,16 +8,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from signage.keys import SigningKey
-from signage.playlog.writer import LogWriter
+from signage.playlog.writer import LogWriter, log_files
 
-from .logkit import DAY0, TZ, Daemon, FakeClock, audit, site
+from .logkit import DAY0, TZ, Daemon, FakeClock, audit, lines, site, write_lines
 
 A = SigningKey.generate()
 B = SigningKey.generate()
@@ -60,3 +62,65 @@ def test_a_checkpoint_of_another_site_does_not_vouch_for_this_log(tmp_path: Path
     msgs = [f["message"] for f in doc["integrity"]["findings"] if f["kind"] == "signature"]
     assert msgs and "shop-8" in msgs[0] and "shop-7" in msgs[0], msgs
     assert doc["integrity"]["signatures"]["last_signed"] is None
+
+
+def _forge_tail(d: Path, clock: FakeClock, first: float, until: float) -> int:
+    """Append, without any key, showings every 40 s from ``first`` to ``until`` (mono), each
+    chained on the last line with plain SHA-256 as format 2 allows: what anyone can write."""
+    f = log_files(d)[-1]
+    ls = lines(f)
+    last = json.loads(ls[-1])
+    prev, seq = last["mac"].encode(), last["seq"]
+
+    def iso(m: float) -> str:
+        return datetime.fromtimestamp(clock.wall_of(m), ZoneInfo(TZ)).isoformat(
+            timespec="milliseconds")
+
+    new: list[bytes] = []
+    s = first
+    while s + 10 <= until:
+        seq += 1
+        obj = {"v": 2, "seq": seq, "type": "showing", "run": last["run"], "boot": last["boot"],
+               "wall": iso(s + 10), "mono": round(s + 10, 3), "screen": "s1", "item": "af1",
+               "playlist": "af", "kind": "text", "category": "冒充客服", "anti_fraud": True,
+               "planned": iso(s), "start": iso(s), "end": iso(s + 10),
+               "start_mono": round(s, 3), "end_mono": round(s + 10, 3),
+               "outcome": "completed", "reason": ""}
+        prefix = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()[:-1]
+        mac = hashlib.sha256(prev + prefix).hexdigest().encode()
+        new.append(prefix + b',"mac":"' + mac + b'"}\n')
+        prev = mac
+        s += 40
+    write_lines(f, ls + new)
+    return len(new)
+
+
+def test_an_unsigned_tail_is_never_credited(tmp_path: Path) -> None:
+    """A real log signed up to 08:10 (the box then dies); anyone appends showings up to 09:00
+    on a site open 08:00-09:00. Before: 50 forged minutes were credited (signed 600 s of 3,600,
+    the verdict resting on what nobody signed). Now the tail is reported and not credited."""
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(hours=["08:00-09:00"]), signing=A)
+    t0 = t = clock.mono
+    nhb = t + 30
+    while t + 40 <= t0 + 600:
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+        while nhb <= t:
+            dm.heartbeat(nhb)
+            nhb += 30
+    dm.crash()  # the writer closes with a checkpoint: everything up to here is signed
+    forged = _forge_tail(d, clock, t, t0 + 3600)
+    assert forged > 60
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    code, doc = _audit(d, tf)
+    day = doc["days"][0]
+    assert doc["integrity"]["signatures"]["unsigned_tail"]["records"] == forged
+    assert day["audited_s"] == day["signed_s"] <= 600, day
+    assert day["af_showings"] == 15, day
+    assert any("not credited" in w for w in doc["warnings"]), doc["warnings"]
+    # judged up to 09:00, the unsigned time is a gap, not compliance
+    code, doc = _audit(d, tf, "--to", "2026-11-30T09:00:00+08:00")
+    assert code == 1 and doc["verdict"] == "violations", doc["days"]
+    assert doc["days"][0]["max_gap_s"] >= 3000, doc["days"]
