@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -124,3 +125,24 @@ def test_an_unsigned_tail_is_never_credited(tmp_path: Path) -> None:
     code, doc = _audit(d, tf, "--to", "2026-11-30T09:00:00+08:00")
     assert code == 1 and doc["verdict"] == "violations", doc["days"]
     assert doc["days"][0]["max_gap_s"] >= 3000, doc["days"]
+
+
+def test_a_witness_with_a_hostile_mono_is_refused_by_line_not_a_crash(tmp_path: Path) -> None:
+    """A witness file is anyone's text. A checkpoint whose mono is not a finite number of a
+    sane size used to end the audit with "internal error: OverflowError" (exit 3, no line)."""
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(), signing=A)
+    t = clock.mono
+    for _ in range(3):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+    dm.stop(t)
+    cp = [ln for ln in lines(log_files(d)[-1]) if b'"type":"checkpoint"' in ln][-1]
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    for mono in (b"1e400", b"NaN", b"-Infinity", b"1" + b"0" * 400, b"1e300"):
+        w = tmp_path / "w.jsonl"
+        w.write_bytes(b"\n" + re.sub(rb'"mono":[0-9.]+', b'"mono":' + mono, cp, count=1))
+        code, _out, err = audit(d, "--trust", tf, "--witness", w, key=None)
+        assert code == 3, (mono, code, err)
+        assert f"{w}:2" in err and "mono" in err and "internal error" not in err, (mono, err)
