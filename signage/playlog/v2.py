@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -219,7 +218,7 @@ def witness_lines(text: bytes, src: str) -> list[tuple[int, bytes]]:
             out.append((n, raw))
             continue
         try:
-            obj = json.loads(raw)
+            obj = fmt.loads(raw)
         except ValueError:
             raise CheckpointError(f"{src}:{n}: not JSON") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("line"), str):

@@ -146,3 +146,44 @@ def test_a_witness_with_a_hostile_mono_is_refused_by_line_not_a_crash(tmp_path: 
         code, _out, err = audit(d, "--trust", tf, "--witness", w, key=None)
         assert code == 3, (mono, code, err)
         assert f"{w}:2" in err and "mono" in err and "internal error" not in err, (mono, err)
+
+
+def test_deeply_nested_json_is_damage_not_a_crash(tmp_path: Path) -> None:
+    """A record anyone can chain (format 2) holding 100,000 nested arrays, and a witness line
+    of nested arrays: json's RecursionError ended the audit with "internal error" (exit 3)
+    instead of a verdict; the daemon's own start reads the log's records the same way."""
+    from signage.playlog import format as fmt
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    try:
+        fmt.decode(b'{"x":' + deep + b"}")
+        raise AssertionError("decoded")
+    except ValueError:
+        pass
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(), signing=A)
+    t = clock.mono
+    for _ in range(3):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+    dm.stop(t)
+    f = log_files(d)[-1]
+    ls = lines(f)
+    last = json.loads(ls[-1])
+    prev, seq = last["mac"].encode(), last["seq"]
+    for rtype in ("reload", "run_start", "showing", "clock_step"):
+        seq += 1
+        pre = (f'{{"v":2,"seq":{seq},"type":"{rtype}","run":"{last["run"]}","boot":'
+               f'"{last["boot"]}","wall":"{last["wall"]}","mono":{last["mono"]},"x":'
+               ).encode() + deep
+        prev = hashlib.sha256(prev + pre).hexdigest().encode()
+        ls.append(pre + b',"mac":"' + prev + b'"}\n')
+    write_lines(f, ls)
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    code, doc = _audit(d, tf)
+    assert code in (0, 1, 2) and doc["verdict"], (code, doc)
+    w = tmp_path / "w.jsonl"
+    w.write_bytes(b'{"line":' + deep + b"}\n")
+    code, _out, err = audit(d, "--trust", tf, "--witness", w, key=None)
+    assert code == 3 and f"{w}:1" in err and "internal error" not in err, err
