@@ -582,6 +582,11 @@ def run(files: list[LogFile], opts: Options, *,
               "can chain records): they are not credited, and the audited period ends at the "
               "last checkpoint").format(n=f"{n:,}") if n else
             _("records no checkpoint covers were not credited"))
+    if feed.downgraded:
+        engine.r.warnings.append(
+            _("a format-1 file follows format-2 files (a downgrade): its records rest on the "
+              "site key, which the site itself holds; only what a later checkpoint covers is "
+              "credited"))
     if last is None:
         raise AuditInputError("the log files given hold no readable record")
     comp = engine.finish(last)

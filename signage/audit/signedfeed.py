@@ -6,7 +6,10 @@ checkpoint (the *unsigned tail*) are vouched for by nobody. So the engine is fed
 chunk's events only up to its last checkpoint; the rest is held until a later checkpoint covers
 it, and what no checkpoint covers is never credited: the audited period then ends at the last
 checkpoint (docs/log-format.md, "Format version 2"). Format-1 chunks (HMAC chain, site key) are
-fed as they come. Pure: scan results in, engine calls out.
+fed as they come, until the first format-2 chunk: a format-1 file after format-2 files (a box
+downgraded, or a file made with the site key, which the site itself holds) is credited only
+where a later checkpoint covers it, like an unsigned format-2 record. Pure: scan results in,
+engine calls out.
 """
 
 from __future__ import annotations
@@ -50,16 +53,21 @@ class SignedFeed:
         self._held_n = 0
         self._cp: tuple[Any, ...] | None = None  # the checkpoint fed last, if nothing after it
         self.given_up = 0  # events dropped unheard (HOLD_MAX)
+        self.signed_seen = False  # a format-2 chunk was read
+        self.downgraded = False  # a format-1 chunk came after a format-2 one
 
     def chunk(self, head: Header | None, events: list[tuple[Any, ...]],
               cadence: dict[str, int], last: Header | None, signed: bool) -> None:
         """One chunk's scan; ``signed``: of a format-2 file."""
         if self._first is None and head is not None:
             self._first = head
-        if not signed:
-            self._flush()
+        if not signed and not self.signed_seen:
             self._feed(_Step(head, events, cadence, last))
             return
+        if signed:
+            self.signed_seen = True
+        else:
+            self.downgraded = True
         cut = len(events) - 1
         while cut >= 0 and events[cut][0] != CHECKPOINT:
             cut -= 1

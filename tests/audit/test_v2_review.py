@@ -187,3 +187,60 @@ def test_deeply_nested_json_is_damage_not_a_crash(tmp_path: Path) -> None:
     w.write_bytes(b'{"line":' + deep + b"}\n")
     code, _out, err = audit(d, "--trust", tf, "--witness", w, key=None)
     assert code == 3 and f"{w}:1" in err and "internal error" not in err, err
+
+
+def test_a_format_1_file_after_format_2_is_credited_only_under_a_checkpoint(
+        tmp_path: Path) -> None:
+    """A downgrade: a format-2 log, then a format-1 file chained on it with the site key
+    (which the site holds, and which the audit asks for because of that file). Before: the
+    format-1 showings were credited, 'compliant' over an hour of which 370 s were signed."""
+    from signage.playlog import format as fmt
+
+    from .logkit import KEY
+
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(hours=["08:00-09:00"]), signing=A)
+    t0 = t = clock.mono
+    for _ in range(10):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+    dm.crash()
+    f = log_files(d)[-1]
+    last = json.loads(lines(f)[-1])
+    prev, seq = last["mac"].encode(), last["seq"]
+
+    def iso(m: float) -> str:
+        return datetime.fromtimestamp(clock.wall_of(m), ZoneInfo(TZ)).isoformat(
+            timespec="milliseconds")
+
+    run = "ffffffffffff"
+    common = {"run": run, "boot": last["boot"]}
+    out: list[bytes] = []
+    line, prev = fmt.encode(KEY, prev, {"v": 1, "seq": seq + 1, "type": "run_start", **common,
+                                        "wall": iso(t + 0.5), "mono": round(t + 0.5, 3),
+                                        "version": "0.1.0", "mode": "run",
+                                        **site(hours=["08:00-09:00"])})
+    out.append(line)
+    seq += 1
+    s = t + 1
+    while s + 10 < t0 + 3600:
+        seq += 1
+        line, prev = fmt.encode(KEY, prev, {
+            "v": 1, "seq": seq, "type": "showing", **common, "wall": iso(s + 10),
+            "mono": round(s + 10, 3), "screen": "s1", "item": "af1", "playlist": "af",
+            "kind": "text", "category": "x", "anti_fraud": True, "planned": iso(s),
+            "start": iso(s), "end": iso(s + 10), "start_mono": round(s, 3),
+            "end_mono": round(s + 10, 3), "outcome": "completed", "reason": ""})
+        out.append(line)
+        s += 40
+    (d / f.name.replace(".jsonl", ".1.jsonl")).write_bytes(b"".join(out))
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    code, o, _err = audit(d, "--trust", tf, "--format", "json", "--to",
+                         "2026-11-30T09:00:00+08:00", key=KEY, tmp=tmp_path)
+    doc = json.loads(o)
+    assert doc["integrity"]["format_versions"] == [2, 1], doc["integrity"]
+    day = doc["days"][0]
+    assert code == 1 and doc["verdict"] == "violations", (code, day)
+    assert day["af_showings"] == 10 and day["max_gap_s"] > 3000, day
+    assert any("downgrade" in w for w in doc["warnings"]), doc["warnings"]
