@@ -582,6 +582,9 @@ def run(files: list[LogFile], opts: Options, *,
               "can chain records): they are not credited, and the audited period ends at the "
               "last checkpoint").format(n=f"{n:,}") if n else
             _("records no checkpoint covers were not credited"))
+    why = _v1_after_registration(opts.trust, config, files, last)
+    if why:
+        engine.r.warnings.append(why)
     if feed.downgraded:
         engine.r.warnings.append(
             _("a format-1 file follows format-2 files (a downgrade): its records rest on the "
@@ -595,6 +598,26 @@ def run(files: list[LogFile], opts: Options, *,
         raise AuditInputError(f"--screen {', '.join(unknown)}: no such screen in the log's "
                               f"configuration (screens: {', '.join(engine.all_screens)})")
     return integrity, comp
+
+
+def _v1_after_registration(trust: Trust | None, config: dict[str, Any] | None,
+                           files: list[LogFile],
+                           last: tuple[str, str, int, int, str] | None) -> str:
+    """A format-1 log (or part) for a site whose signing key the trust file registers, reaching
+    past the registration: say that it rests on the site key only ("" otherwise)."""
+    if trust is None or config is None or last is None or not any(
+            f.version == fmt.VERSION for f in files):
+        return ""
+    site = trust.site(str(config["site"]["id"]))
+    if site is None or not site.keys:
+        return ""
+    since = min(k.valid_from for k in site.keys)
+    if last[2] < since.timestamp() * 1000:
+        return ""
+    return _("the trust file registers a signing key for site {site} from {since}, but this log "
+             "holds format-1 files: their records rest only on the site key (HMAC), which the "
+             "site itself holds, not on a signature (a box with a registered key should write "
+             "[log] format = 2)").format(site=site.id, since=since.isoformat())
 
 
 def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) -> None:

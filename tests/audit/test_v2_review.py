@@ -244,3 +244,30 @@ def test_a_format_1_file_after_format_2_is_credited_only_under_a_checkpoint(
     assert code == 1 and doc["verdict"] == "violations", (code, day)
     assert day["af_showings"] == 10 and day["max_gap_s"] > 3000, day
     assert any("downgrade" in w for w in doc["warnings"]), doc["warnings"]
+
+
+def test_a_format_1_log_of_a_site_with_a_registered_key_says_what_it_rests_on(
+        tmp_path: Path) -> None:
+    """The trust file registers shop-7's signing key since 2020; a format-1 log of 2026 (which
+    the site could have written with its own HMAC key, or rewritten from a format-2 one) is
+    audited as before, and the audit says that it rests on the site key only."""
+    from .logkit import KEY
+
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site())
+    t = clock.mono
+    for _ in range(5):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+    dm.stop(t)
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    code, o, _err = audit(d, "--trust", tf, "--format", "json", key=KEY, tmp=tmp_path)
+    doc = json.loads(o)
+    assert code == 0 and doc["integrity"]["format_versions"] == [1]
+    assert any("registers a signing key for site shop-7" in w for w in doc["warnings"]), \
+        doc["warnings"]
+    # a site without a registered key: no such warning
+    tf2 = _trust(tmp_path / "trust2.toml", [("shop-9", A)])
+    _code, o, _err = audit(d, "--trust", tf2, "--format", "json", key=KEY, tmp=tmp_path)
+    assert not any("registers a signing key" in w for w in json.loads(o)["warnings"])
