@@ -59,8 +59,8 @@ class ItemConfig(Strict):
                                "printable characters and line breaks may be shown on a "
                                "screen").format(chars=shown))
         if v.count("\n") >= MAX_LINES:
-            raise ValueError(_("text has {n} lines; at most {max}").format(
-                n=v.count("\n") + 1, max=MAX_LINES))
+            raise ValueError(_("text has {n} lines; at most {most}").format(
+                n=v.count("\n") + 1, most=MAX_LINES))
         return v
 
     @model_validator(mode="after")

@@ -316,8 +316,8 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
               highlight=False)
     if c.config_changes:
         prof = c.yardstick == "profile"
-        t = Table(title="Differences from the registered profile" if prof else
-                  "Changes of hours, rule or screens in the log", title_justify="left")
+        t = Table(title=_("Differences from the registered profile") if prof else
+                  _("Changes of hours, rule or screens in the log"), title_justify="left")
         for col in ("at", "seq", "what", "log" if prof else "before",
                     "profile" if prof else "after", "effect"):
             t.add_column(col)
@@ -329,12 +329,11 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
     files = len(i.files)
     if i.intact and i.unverified:
         u = i.unverified[0]
-        con.print(escape(_("integrity:")) + " [yellow]" + escape(_(
-            "verified from seq {seq} on")).format(seq=u["seq"] + 1) + "[/] — " + escape(_(
-                "the first record ({file}:{line}, seq {seq}) cannot be verified and was not "
-                "used; {n} records verified in {files} file(s)")).format(
-                    file=s(u["file"]), line=u["line"], seq=u["seq"], n=f"{i.records - 1:,}",
-                    files=files), highlight=False)
+        con.print(_("integrity: [yellow]verified from seq {next} on[/] — the first record "
+                    "({file}:{line}, seq {seq}) cannot be verified and was not used; {n} "
+                    "records verified in {files} files").format(
+                        next=u["seq"] + 1, file=s(u["file"]), line=u["line"], seq=u["seq"],
+                        n=f"{i.records - 1:,}", files=files), highlight=False)
     elif i.intact:
         head = (_(", head {file}:{seq}").format(file=i.head[0], seq=i.head[1])
                 if i.head else "")
