@@ -328,11 +328,14 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     _summary(rt)
 
 
-@app.command("new-chain")
+@app.command("new-chain", help=_(
+    "Start a new log chain with a new key, when the key was lost or is replaced: the old log "
+    "files and key move to <log dir>/chain-<time>/ (still verifiable with the old key), a new "
+    "key is made, and the next start marks the break in its run_start."))
 def new_chain_command(
         config: ConfigOpt = Path("config.toml"),
-        reason: Annotated[str, typer.Option(help="why: e.g. \"key file lost with the SD card\"")
-                          ] = "") -> None:
+        reason: Annotated[str, typer.Option(
+            help=_("why: e.g. \"key file lost with the SD card\""))] = "") -> None:
     """Start a new log chain with a new key, when the key was lost or is replaced: the old
     log files and key move to <log dir>/chain-<time>/ (still verifiable with the old key),
     a new key is made, and the next start marks the break in its run_start."""
@@ -394,8 +397,12 @@ def mount_optional(argv: list[str] | None = None) -> None:
                              "(docs/alerts.md)"))
     if first in (None, "keys", "checkpoint"):
         from .keys_cli import checkpoint_command, keys_app
-        app.add_typer(keys_app, name="keys")
-        app.command("checkpoint")(checkpoint_command)
+        app.add_typer(keys_app, name="keys", help=_(
+            "The box's Ed25519 signing key (log format 2): generate, show, rotate."))
+        app.command("checkpoint", help=_(
+            "Print the box's latest signed checkpoint as one line (the line exactly as in the "
+            "log): keep it, photograph it or paste it; `signage audit --witness FILE` checks a "
+            "log against it later."))(checkpoint_command)
     if first in (None, "hub"):
         try:
             from .hub.cli import hub_app
@@ -404,7 +411,8 @@ def mount_optional(argv: list[str] | None = None) -> None:
             pass
     if first in (None, "inspect"):
         from .inspection.cli import inspect_command
-        app.command("inspect")(_marked(inspect_command))
+        app.command("inspect", help=_(
+            "Check the signed inspection code in a photo of a screen."))(_marked(inspect_command))
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app
