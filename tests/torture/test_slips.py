@@ -134,6 +134,14 @@ def test_a_future_dated_file_is_not_written_and_is_flagged(site: Callable[..., P
     res = audit_cli([log], base / "site.key", "--format", "json")
     kinds = [f["kind"] for f in res.doc["integrity"]["findings"]]
     assert "stray_file" in kinds, res.doc["integrity"]["findings"]
+    # a copy of today's file under a later name: its head is no newer, so it is a stray too
+    real = log / f"signage-{today}.jsonl"
+    copy = log / "signage-2099-01-02.jsonl"
+    copy.write_bytes(real.read_bytes())
+    r = signage_run("run", "--config", str(cfg), "--for", "1s", cwd=base)
+    assert r.returncode == 0, r.stderr
+    assert copy.read_bytes() != real.read_bytes() and "signage-2099-01-02.jsonl" in r.stderr
+    assert sum(1 for x in real.read_bytes().splitlines() if b'"type":"run_start"' in x) == 3
     report("slips: future-dated file", flagged=True)
 
 
