@@ -500,6 +500,11 @@ class LogWriter:
             self._signing = new
 
     @property
+    def signing_key(self) -> SigningKey | None:
+        """The key the checkpoints are signed with now (format 2; it changes at a rotation)."""
+        return self._signing
+
+    @property
     def signing_key_id(self) -> str | None:
         return self._signing.key_id if self._signing is not None else None
 
@@ -565,7 +570,7 @@ LOST_NOTE = ".dropped.json"
 def read_lost_note(log_dir: Path) -> dict[str, Any] | None:
     try:
         with open(log_dir / LOST_NOTE, "rb") as fh:
-            got = json.loads(fh.read(1 << 16))
+            got = fmt.loads(fh.read(1 << 16))
     except (OSError, ValueError):
         return None
     if not isinstance(got, dict) or not isinstance(got.get("count"), int) \
