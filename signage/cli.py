@@ -22,6 +22,7 @@ from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
 from .playlog.keyfile import KeyFileError
 from .playlog.logdir import LogDirError
+from .playlog.writer import RecordTooLong
 from .problems import InputError
 from .render import sanitize
 from .timeutil import fmt_duration, parse_duration, parse_when, rfc3339_ms
@@ -221,7 +222,7 @@ def run(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
         rt.setup()
-    except (KeyFileError, LogDirError, OSError) as exc:
+    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     install_signals(rt)
@@ -271,7 +272,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
-    except (KeyFileError, LogDirError, OSError) as exc:
+    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     w0 = time.perf_counter()
@@ -310,14 +311,15 @@ def new_chain_command(
     try:
         note = new_chain(log_dir, key_path, reason, f"[log] dir in {config}")
     except (LogDirError, KeyFileError, OSError) as exc:
-        _say(f"new-chain: {sanitize(str(exc))}")
+        _say(_("new-chain: {why}").format(why=sanitize(str(exc))))
         raise typer.Exit(3) from None
     if note["previous_dir"]:
         head = note["previous_head"]
-        _say(f"the old chain is in {log_dir / note['previous_dir']}"
+        _say(_("the old chain is in {dir}").format(dir=log_dir / note["previous_dir"])
              + (f" (head {head['file']}:{head['seq']}:{head['mac']})" if head else ""))
-    _say(f"new key {key_path}; the next start begins a new chain at seq 0 and records why. "
-         "Give the inspector the new key, and keep the old one with the old chain.")
+    _say(_("new key {key}; the next start begins a new chain at seq 0 and records why. Give "
+           "the inspector the new key, and keep the old one with the old chain.").format(
+               key=key_path))
 
 
 def mount_optional(argv: list[str] | None = None) -> None:

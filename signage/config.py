@@ -70,8 +70,8 @@ def check_printable(v: str) -> str:
     bad = sorted({ch for ch in v if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")})
     if bad:
         shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:6])
-        raise ValueError(f"contains control or format characters ({shown}); only printable "
-                         "characters are allowed")
+        raise ValueError(_("contains control or format characters ({chars}); only printable "
+                           "characters are allowed").format(chars=shown))
     return v
 
 

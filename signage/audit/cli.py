@@ -91,8 +91,9 @@ def audit_command(
 ) -> None:
     """Audit a proof-of-play log: its integrity, then the gap rule per screen and day.
 
-    Integrity: the hash chain and HMAC with the site key, sequence numbers, files and seals,
-    monotonic time. Then, per screen and local day inside opening hours, every gap between
+    Integrity: the hash chain (format 1: HMAC with the site key, --key; format 2: SHA-256 and
+    checkpoints signed by the box's Ed25519 key, checked with the public keys of --trust and
+    against --witness copies), sequence numbers, files and seals, monotonic time. Then, per screen and local day inside opening hours, every gap between
     anti-fraud showings longer than the limit, with its cause.
 
     Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error, 4 a simulated log (never proof of play)."""  # noqa: E501

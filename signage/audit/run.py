@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..i18n import _
 from ..playlog import format as fmt
 from ..playlog.lines import WHOLE, bounded_lines
 from ..timeutil import parse_when
@@ -243,12 +244,12 @@ def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None =
         return got
     if not seen_config and not first_damaged and need:
         if seed is not None and seed.rtype in ("run_start", "reload"):
-            raise AuditInputError(
-                f"the only {seed.rtype} record in the files given is the first record "
-                f"({seed.file}, seq {seed.seq}) of a log whose older files are not given: its "
-                "digest cannot be checked, so the site, its rule and opening hours are "
-                "unknown; give the files before it, or the site's registered profile "
-                "(--trust FILE)")
+            raise AuditInputError(_(
+                "the only {type} record in the files given is the first record ({file}, seq "
+                "{seq}) of a log whose older files are not given: its digest cannot be "
+                "checked, so the site, its rule and opening hours are unknown; give the files "
+                "before it, or the site's registered profile (--trust FILE)").format(
+                    type=seed.rtype, file=seed.file, seq=seed.seq))
         raise AuditInputError("no run_start record in the files given: the site, its rule and "
                               "opening hours are unknown; include the file where the daemon "
                               "started")
@@ -269,9 +270,9 @@ def _profile(trust: Trust, verified: dict[str, Any] | None, config: dict[str, An
     elif len(with_profile) == 1:
         site = with_profile[0]
     else:
-        raise AuditInputError("--trust: no verified record names the log's site, and the "
-                              f"trust file holds {len(with_profile)} site profiles: give a "
-                              "trust file with this site's profile only")
+        raise AuditInputError(_("--trust: no verified record names the log's site, and the "
+                                "trust file holds {n} site profiles: give a trust file with "
+                                "this site's profile only").format(n=len(with_profile)))
     p = site.profile
     assert p is not None
     ys = Yardstick(p.timezone, p.max_gap_s, p.measure, p.hours, p.screens)
@@ -497,11 +498,12 @@ def run(files: list[LogFile], opts: Options, *,
                                   "(docs/trust-file.md)")
         st0: list[Stitcher] = []
         sig = Signatures(opts.trust, opts.witnesses,
-                         lambda *a, **k: st0[0].add(*a, **k))
+                         lambda *a, **k: st0[0].add(*a, **k),
+                         log_site=str(config["site"]["id"]) if config is not None else None)
     if opts.trust is not None and profile is None:
-        engine.r.warnings.append("the trust file holds no registered profile for this site: "
-                                 "the log's own configuration is the yardstick (see "
-                                 "config_changes)")
+        engine.r.warnings.append(_("the trust file holds no registered profile for this "
+                                   "site: the log's own configuration is the yardstick (see "
+                                   "config_changes)"))
     st = Stitcher(opts.key, opts.anchor, complete_dir=complete_dir, signatures=sig,
                   capture=frozenset(capture_seqs(opts)))
     if sig is not None:
@@ -560,9 +562,9 @@ def run(files: list[LogFile], opts: Options, *,
         st.end_file()
     for info in st.r.files:
         if info.records == 0:
-            st.add("stray_file", info.name, None, None, "holds no records: not a file the "
-                   "writer leaves (a stray, or a daemon that died as it made the file)",
-                   breaks=False)
+            st.add("stray_file", info.name, None, None, _(
+                "holds no records: not a file the writer leaves (a stray, or a daemon that "
+                "died as it made the file)"), breaks=False)
     if config is None:
         where = first.unusable or (files[0].name, 1, None, "the first record is damaged")
         st.add("malformed", where[0], where[1], where[2],
@@ -601,12 +603,12 @@ def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) ->
     first = datetime.fromtimestamp(first_wall / 1000, tz).date()
     today = datetime.fromtimestamp(now / 1000, tz).date()
     if named > today:
-        st.add("stray_file", f.name, None, None, f"dated {named}, after today ({today})",
-               breaks=False)
+        st.add("stray_file", f.name, None, None, _("dated {named}, after today ({today})").format(
+            named=named, today=today), breaks=False)
     elif named != first:
-        st.add("stray_file", f.name, 1, None, f"named for {named} but its first record was "
-               f"written on {first}: a stray file, or a wall clock that was wrong",
-               breaks=False)
+        st.add("stray_file", f.name, 1, None, _(
+            "named for {named} but its first record was written on {first}: a stray file, or "
+            "a wall clock that was wrong").format(named=named, first=first), breaks=False)
 
 
 def _not_a_log(path: Path | None) -> None:

@@ -69,7 +69,10 @@ Add = Any  # Stitcher.add: (kind, file, line, seq, message, breaks=None)
 
 
 class Signatures:
-    def __init__(self, trust: Trust, witnesses: list[Witness], add: Add) -> None:
+    def __init__(self, trust: Trust, witnesses: list[Witness], add: Add, *,
+                 log_site: str | None = None) -> None:
+        """``log_site``: the site id of the log's configuration (run_start): a checkpoint must
+        speak for that site, not for another whose key the signer may hold."""
         self.trust = trust
         self.add = add
         self.r = SignedReport()
@@ -84,7 +87,7 @@ class Signatures:
         self.good: tuple[int, int, str] | None = None  # (seq, wall, file) vouched
         self.last_seq: int | None = None
         self.witnesses = witnesses
-        self.site: str | None = None
+        self.site: str | None = log_site
         self.seen_checkpoint = False
         #: (site, key id) -> the key's validity in epoch ms (None, None: not registered)
         self._valid: dict[tuple[str, str], tuple[int | None, int | None]] = {}
@@ -116,6 +119,12 @@ class Signatures:
             self.r.keys.append(key)
         if self.site is None:
             self.site = site
+        if site != self.site:
+            self.add("signature", file, line, seq,
+                     f"checkpoint signed for site {site!r}, but this log is site "
+                     f"{self.site!r}'s: a signature for another site vouches for nothing here")
+            self.chain_break()
+            return
         why = self._key_problem(site, key, next_key, wall)
         if why is not None:
             self.add("signature", file, line, seq, why)

@@ -31,12 +31,13 @@ from apscheduler.triggers.cron import CronTrigger
 from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
+from ..i18n import _
 from ..keys import SigningKey, SigningKeyError, load_signing_key, write_new_key
 from ..load import LoadedSite, screen_spec
 from ..playlog.boxkey import box_signing_key, finish_rotation, pending_rotation
 from ..playlog.keyfile import load_key
 from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_new_chain_note
-from ..playlog.writer import LogWriter, boot_id
+from ..playlog.writer import LogWriter, RecordTooLong, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
 from .alertfeed import AlertCenter
@@ -194,9 +195,9 @@ class Runtime:
     def setup(self) -> None:
         notes = self.writer.open()
         for name in self.writer.stray:
-            self.s.say(f"LOG: {name} in {self.writer.dir} is dated after today and does not "
-                       "hold the log's chain: a stray file, not written to (the audit flags "
-                       "it); remove it")
+            self.s.say(_("LOG: {file} in {dir} is dated after today and does not hold the "
+                         "log's chain: a stray file, not written to (the audit flags it); "
+                         "remove it").format(file=name, dir=self.writer.dir))
         extra = {"new_chain": self.new_chain} if self.new_chain is not None else {}
         self.writer.append("run_start", version=__version__, mode=self.mode,
                            **site_record(self.loaded, self.mode), **extra)
@@ -240,7 +241,7 @@ class Runtime:
             try:
                 fixed = load_signing_key(path) if path.exists() else write_new_key(path)
             except SigningKeyError as exc:
-                self.s.say(f"inspection codes off: {exc}")
+                self.s.say(_("inspection codes off: {err}").format(err=exc))
                 return None
 
         def key() -> SigningKey:
@@ -360,11 +361,18 @@ class Runtime:
                                config_sha256="", playlists_sha256={})
             return
         rec = site_record(new, self.mode)
-        self.writer.append("reload", accepted=True, problems=[],
-                           config_sha256=rec["config_sha256"],
-                           playlists_sha256=rec["playlists_sha256"], site=rec["site"],
-                           rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
-                           items=rec["items"], heartbeat_s=rec["heartbeat_s"])
+        try:
+            self.writer.append("reload", accepted=True, problems=[],
+                               config_sha256=rec["config_sha256"],
+                               playlists_sha256=rec["playlists_sha256"], site=rec["site"],
+                               rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
+                               items=rec["items"], heartbeat_s=rec["heartbeat_s"])
+        except RecordTooLong as exc:  # never applied unlogged: rejected, the old one goes on
+            self.s.say(_("reload rejected, the running schedule continues: {why}").format(
+                why=exc))
+            self.writer.append("reload", accepted=False, problems=[str(exc)],
+                               config_sha256="", playlists_sha256={})
+            return
         self.loaded = new
         if self.alerts is not None and self.pushes is not None:
             self.alerts.apply_site(new)
@@ -458,9 +466,10 @@ class Runtime:
         lost = self.writer.lost
         if lost is not None:
             types = ", ".join(f"{k} {v}" for k, v in sorted(lost["types"].items()))
-            self.s.say(f"LOG: {lost['count']} records were lost: the log storage stayed full "
-                       f"until the stop ({types}; from {lost['first_wall']} to "
-                       f"{lost['last_wall']}); the next start logs a dropped record for them")
+            self.s.say(_("LOG: {n} records were lost: the log storage stayed full until the "
+                         "stop ({types}; from {a} to {b}); the next start logs a dropped "
+                         "record for them").format(n=lost["count"], types=types,
+                                                   a=lost["first_wall"], b=lost["last_wall"]))
         with contextlib.suppress(OSError):
             os.close(self.lock)
         if self.shipper is not None:

@@ -64,6 +64,9 @@ class Sink(Protocol):
 class AlertSource(Protocol):
     """The daemon's alerts (signage/runtime/alertfeed.py), as one screen sees them."""
 
+    #: False while no authority key is configured: nothing can arrive, nothing to look at
+    enabled: bool
+
     def cards(self, screen_id: str, now: float) -> Sequence[AlertCard]: ...
     def shown(self, screen_id: str, card: AlertCard, start: float) -> None: ...
 
@@ -221,7 +224,7 @@ class ScreenRunner:
             if on is not None and on.item.kind is ItemKind.CLIP:
                 t = min(t, now + CLIP_POLL_S)
             t = min(t, max(now, self._last_ok) + HEALTH_POLL_S)
-            if self._alerts is not None and on is not None:
+            if self._alerts is not None and on is not None and self._alerts.enabled:
                 t = min(t, now + ALERT_POLL_S)
         if self.codes is not None and nxt is not None:
             t = min(t, self.codes.refresh_at(nxt, self._mono_of(nxt.start_ms)))
@@ -260,7 +263,8 @@ class ScreenRunner:
                 self._replan()
                 self._switch_due()
                 return
-        if self._alerts is not None and on is not None and self._alert_cut(now):
+        if (self._alerts is not None and on is not None and self._alerts.enabled
+                and self._alert_cut(now)):
             return
         nxt = self.next
         if nxt is None:
@@ -291,7 +295,7 @@ class ScreenRunner:
             entry = self.next
         if entry is None:
             return
-        if self._alerts is not None and self._try_alert():
+        if self._alerts is not None and self._alerts.enabled and self._try_alert():
             return
         if not entry.anti_fraud and self._would_break(entry, now):
             self._replan()  # an anti-fraud item now instead
