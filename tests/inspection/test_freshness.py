@@ -234,3 +234,29 @@ def test_no_code_on_an_urgent_alert(tmp_path: Path) -> None:
     assert src.attach(site, "s1", item, clock.monotonic()).code is None
     assert src.attach(site, "s1", dataclasses.replace(item, category="主题"),
                       clock.monotonic()).code is not None
+
+
+def test_inspect_refuses_bad_photos_with_a_message(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    trust = tmp_path / "keys.toml"
+    trust.write_text("version = 1\n", "utf-8")
+    garbage = tmp_path / "garbage.jpg"
+    garbage.write_bytes(b"not an image at all" * 10)
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # 400 MP, a few hundred KB
+    huge = tmp_path / "mid.png"
+    Image.new("1", (9000, 9000)).save(huge)  # 81 MP: over our 60 MP limit
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (640, 480), (90, 90, 90)).save(plain)
+    for photo, want in ((garbage, "not a readable image"), (bomb, "megapixels"),
+                        (huge, "megapixels"), (plain, "no QR code found"),
+                        (tmp_path / "missing.jpg", "cannot read the photo")):
+        r = subprocess.run([sys.executable, "-m", "signage.cli", "inspect", str(photo),
+                            "--trust", str(trust)], capture_output=True, text=True,
+                           timeout=120, env={"SIGNAGE_LANG": "en", "PATH": "/usr/bin:/bin"})
+        assert r.returncode == 3, (photo, r.stdout, r.stderr)
+        assert want in r.stderr and "Traceback" not in r.stderr, r.stderr
