@@ -101,17 +101,23 @@ def test_every_anti_fraud_showing_has_a_code_made_ahead_and_fresh(tmp_path: Path
         age = t - s.code.made_mono
         assert 0 < age <= MAX_AGE_S, age  # made before the switch, fresh at it
         assert id(s) in prepared  # drawn in prepare, not in the switch
-    # what each code states agrees with the log at its seq
-    starts = [r for r in recs if r["type"] == "showing_start" and r["anti_fraud"]]
-    ends = {r["start_mono"]: r for r in recs if r["type"] == "showing"}
+    # what each code states agrees with the log: showings started and the worst gap (end of
+    # one anti-fraud showing to the start of the next) before the code was made
+    starts = sorted(r["start_mono"] for r in recs
+                    if r["type"] == "showing_start" and r["anti_fraud"])
+    af_shows = sorted((r["start_mono"], r["end_mono"]) for r in recs
+                      if r["type"] == "showing" and r["anti_fraud"])
     for _t, s in shows[5:]:
         assert s.code is not None
         st = parse(s.code.text).statement
-        assert st.af_today == sum(1 for r in starts if r["seq"] <= st.seq)
+        made = s.code.made_mono
+        assert st.af_today == sum(1 for m in starts if m < made)
+        gaps = [b[0] - a[1] for a, b in zip(af_shows, af_shows[1:], strict=False)
+                if b[0] < made]
+        assert abs(st.worst_gap_ms - round(max(gaps) * 1000)) <= 1, (st.worst_gap_ms, gaps)
         assert st.head == bytes.fromhex(hashlib.sha256(str(st.seq).encode()).hexdigest())[:16]
         assert not st.partial and st.open_now
         assert 0 < st.worst_gap_ms <= 55_000
-    del ends
 
 
 def test_closed_hours_are_no_gap_and_codes_change_nothing_in_the_plan(tmp_path: Path) -> None:
