@@ -228,6 +228,9 @@ def friendly(err: Mapping[str, Any]) -> str:
                 what=what, field=fld, value=_toml(value) if value.strip() else "...")
         return _("must be a {what} (got {got})").format(what=what, got=_shown(value))
     if kind in ("string_type", "str_type"):
+        if loc and isinstance(loc[-1], int):  # an element of a list: show the list
+            return _('must be text in quotes, e.g. {field} = ["..."] (got {got})').format(
+                field=fld, got=_shown(value))
         return _('must be text in quotes, e.g. {field} = "..." (got {got})').format(
             field=fld, got=_shown(value))
     if kind in ("list_type", "tuple_type"):

@@ -154,6 +154,8 @@ BAD = [
      "window.end: not a date"),
     ("playlists/store-promos.toml", 'id = "promo-fruit"', "id = 5",
      'items[0].id: must be text in quotes'),
+    ("config.toml", 'default = ["08:00-22:00"]', "default = [800]",
+     'hours.default[0]: must be text in quotes, e.g. default = ["..."] (got 800)'),
 ]
 
 

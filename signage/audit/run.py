@@ -42,6 +42,7 @@ from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, FILE_RE, LogFile, Task, read_task, tasks
 from .scan import finder, scan_chunk
 from .signed import Signatures, Witness
+from .signedfeed import SignedFeed
 from .state import read_config
 from .timeparse import mono_ms, wall_ms
 from .yardstick import Yardstick
@@ -513,8 +514,7 @@ def run(files: list[LogFile], opts: Options, *,
     timelines: list[Timeline] = []
     current = -1
     done = 0
-    started = False
-    last: tuple[str, str, int, int, str] | None = None
+    feed = SignedFeed(engine, config, _between, lambda h: timelines[0].header(h) or h)
     try:
         for t, offset, scan in _results(
                 files, opts, lambda: timelines.append(Timeline(clock_steps(files))),
@@ -538,17 +538,8 @@ def run(files: list[LogFile], opts: Options, *,
             if timeline:
                 evs = timeline.events(evs)
                 first_hdr, last_hdr = timeline.header(first_hdr), timeline.header(last_hdr)
-            head = first_hdr or last_hdr
-            if head is not None:
-                if not started:
-                    engine.start(head, config)
-                    started = True
-                elif last is not None:
-                    _between(engine, last, head)
-            engine.heartbeat_cadence(scan.hb_min_ms)
-            engine.feed(evs)
-            if last_hdr is not None:
-                last = last_hdr
+            feed.chunk(first_hdr or last_hdr, evs, scan.hb_min_ms, last_hdr,
+                       signed=f.version == fmt.VERSION_2)
             if t.data is not None:
                 done += len(t.data)
             elif t.size:
@@ -583,6 +574,22 @@ def run(files: list[LogFile], opts: Options, *,
                "this log is format v1 (use --expect-anchor)", breaks=False)
     integrity = st.finish()
     integrity.versions = list(st.versions)
+    last, unsigned = feed.finish()
+    if unsigned and st.r.signed is not None:
+        n = st.r.signed.unsigned_tail
+        engine.r.warnings.append(
+            _("{n} records after the last checkpoint are signed by nobody (in format 2 anyone "
+              "can chain records): they are not credited, and the audited period ends at the "
+              "last checkpoint").format(n=f"{n:,}") if n else
+            _("records no checkpoint covers were not credited"))
+    why = _v1_after_registration(opts.trust, config, files, last)
+    if why:
+        engine.r.warnings.append(why)
+    if feed.downgraded:
+        engine.r.warnings.append(
+            _("a format-1 file follows format-2 files (a downgrade): its records rest on the "
+              "site key, which the site itself holds; only what a later checkpoint covers is "
+              "credited"))
     if last is None:
         raise AuditInputError("the log files given hold no readable record")
     comp = engine.finish(last)
@@ -591,6 +598,26 @@ def run(files: list[LogFile], opts: Options, *,
         raise AuditInputError(f"--screen {', '.join(unknown)}: no such screen in the log's "
                               f"configuration (screens: {', '.join(engine.all_screens)})")
     return integrity, comp
+
+
+def _v1_after_registration(trust: Trust | None, config: dict[str, Any] | None,
+                           files: list[LogFile],
+                           last: tuple[str, str, int, int, str] | None) -> str:
+    """A format-1 log (or part) for a site whose signing key the trust file registers, reaching
+    past the registration: say that it rests on the site key only ("" otherwise)."""
+    if trust is None or config is None or last is None or not any(
+            f.version == fmt.VERSION for f in files):
+        return ""
+    site = trust.site(str(config["site"]["id"]))
+    if site is None or not site.keys:
+        return ""
+    since = min(k.valid_from for k in site.keys)
+    if last[2] < since.timestamp() * 1000:
+        return ""
+    return _("the trust file registers a signing key for site {site} from {since}, but this log "
+             "holds format-1 files: their records rest only on the site key (HMAC), which the "
+             "site itself holds, not on a signature (a box with a registered key should write "
+             "[log] format = 2)").format(site=site.id, since=since.isoformat())
 
 
 def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) -> None:

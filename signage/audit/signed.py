@@ -3,14 +3,15 @@ file, key rotations, witnesses, and what part of the audited time rests on a sig
 a witness. Pure: checkpoint events in log order in, findings and coverage out.
 
 Which signatures are computed. A checkpoint's signature over the head at seq N vouches for
-every record of its unbroken stretch of chain up to N (SHA-256: changing any record changes
-the head). So, along a stretch, the signature of a checkpoint is verified when it is a
-rotation, when its key differs from the last verified one, when an hour of log time has passed
-since the last verified one, and when it is the last checkpoint before a break of the chain or
-the end of the log; the checkpoints in between are vouched for by the next verified one. When a
-verification fails, every checkpoint since the last verified one is verified, so each bad one
-is named. The cheap checks (head = previous digest, key registered for the site at the
-checkpoint's time or introduced by a verified rotation, not retired) run on every checkpoint.
+every record of its unbroken stretch of chain up to N (SHA-256: changing any record changes the
+head). So, along a stretch, the signature of a checkpoint is verified when it is a rotation,
+when its key differs from the last verified one, when a day of log time (``VERIFY_EVERY_MS``)
+has passed since the last verified one, and when it is the last checkpoint before a break of
+the chain or the end of the log; the checkpoints in between are vouched for by the next
+verified one. When a verification fails, every checkpoint since the last verified one is
+verified, so each bad one is named. The cheap checks (head = previous digest, key registered
+for the site at the checkpoint's time or introduced by a verified rotation, not retired) run on
+every checkpoint.
 """
 
 from __future__ import annotations

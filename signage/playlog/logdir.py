@@ -19,7 +19,6 @@ import errno
 import fcntl
 import hashlib
 import itertools
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -274,7 +273,7 @@ def read_new_chain_note(log_dir: Path) -> dict[str, object] | None:
     try:
         with open(p, "rb") as fh:
             raw = fh.read(1 << 16)
-        note = json.loads(raw)
+        note = fmt.loads(raw)
     except (OSError, ValueError):
         return None
     return note if isinstance(note, dict) else None

@@ -570,7 +570,7 @@ LOST_NOTE = ".dropped.json"
 def read_lost_note(log_dir: Path) -> dict[str, Any] | None:
     try:
         with open(log_dir / LOST_NOTE, "rb") as fh:
-            got = json.loads(fh.read(1 << 16))
+            got = fmt.loads(fh.read(1 << 16))
     except (OSError, ValueError):
         return None
     if not isinstance(got, dict) or not isinstance(got.get("count"), int) \
