@@ -266,3 +266,37 @@ def test_inspect_refuses_bad_photos_with_a_message(tmp_path: Path) -> None:
                            timeout=120, env={"SIGNAGE_LANG": "en", "PATH": "/usr/bin:/bin"})
         assert r.returncode == 3, (photo, r.stdout, r.stderr)
         assert want in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_codes_follow_a_key_rotation_of_the_log(tmp_path: Path) -> None:
+    """Format 2: the code is signed by the key the log's checkpoints are signed with now;
+    after a rotation, by the new one (the daemon passes writer.signing_key)."""
+    from signage.playlog.writer import LogWriter
+
+    cfg = small_site(tmp_path)
+    site = load_site(cfg, datetime(2026, 12, 1).date()).site
+    clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=TZ).timestamp())
+    old, new = SigningKey.generate(), SigningKey.generate()
+    w = LogWriter(tmp_path / "log", None, TZ, clock, run_id="r", boot_id="b", signing=old,
+                  site_id="test-site")
+    w.open()
+    w.append("heartbeat", screens={})
+
+    def key() -> SigningKey:
+        k = w.signing_key
+        assert k is not None
+        return k
+
+    def head() -> tuple[int, str]:
+        return w.head.seq, w.head.mac
+
+    src = CodeSource(InspectionSection(enabled=True), key, clock, head)
+    first = src.statement(site, "s1")
+    assert first.statement.key_id == old.key_id and first.signature_valid(old.public)
+    assert first.statement.head == bytes.fromhex(w.head.mac)[:16]
+    w.rotate_key(new)
+    w.append("heartbeat", screens={})
+    second = src.statement(site, "s1")
+    assert second.statement.key_id == new.key_id and second.signature_valid(new.public)
+    assert second.statement.seq > first.statement.seq
+    w.close()
