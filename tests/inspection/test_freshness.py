@@ -300,3 +300,22 @@ def test_codes_follow_a_key_rotation_of_the_log(tmp_path: Path) -> None:
     assert second.statement.key_id == new.key_id and second.signature_valid(new.public)
     assert second.statement.seq > first.statement.seq
     w.close()
+
+
+def test_cadence_every_n_th_anti_fraud_showing(tmp_path: Path) -> None:
+    cfg = small_site(tmp_path)
+    site = load_site(cfg, datetime(2026, 12, 1).date()).site
+    clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=TZ).timestamp())
+    key = SigningKey.generate()
+    src = CodeSource(InspectionSection(enabled=True, every=3), lambda: key, clock,
+                     lambda: (0, "0" * 64))
+    hook = CodeHook(src, "s1")
+    got = []
+    for i in range(9):
+        item = Showable(f"af{i}", ItemKind.TEXT, 1.0, True, "凡是刷单返利就是诈骗")
+        got.append(hook.attach(site, item, clock.monotonic() + 1).code is not None)
+        clock.advance_to(clock.monotonic() + 1)
+        hook.stats.af_started(site, clock.time())  # the showing started
+        clock.advance_to(clock.monotonic() + 1)
+        hook.stats.af_ended(site, clock.time())
+    assert got == [True, False, False] * 3
