@@ -244,9 +244,16 @@ class Runtime:
         if self.writer.signing_key is None:
             path = resolve(self.loaded.base, self.loaded.cfg.log.signing_key)
             try:
-                fixed = load_signing_key(path) if path.exists() else write_new_key(path)
+                if path.exists() or path.is_symlink():
+                    fixed = load_signing_key(path)
+                else:
+                    fixed = write_new_key(path)
+                    self.s.say(_("created the signing key {path} for the inspection codes (key "
+                                 "id {kid}); register its public key in the inspectors' trust "
+                                 "file: {public}").format(path=path, kid=fixed.key_id,
+                                                          public=fixed.public.text))
             except SigningKeyError as exc:
-                self.s.say(f"inspection codes off: {exc}")
+                self.s.say(_("inspection codes off: {err}").format(err=exc))
                 return None
 
         def key() -> SigningKey:
