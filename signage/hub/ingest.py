@@ -68,11 +68,7 @@ class Ingest:
         self._say = say
         self._on_reject = on_reject
         self._keys: dict[str, bytes | None] = {}
-        for s in hub.cfg.site:
-            try:
-                self._keys[s.id] = load_key(hub.p(s.v1_key_file)) if s.v1_key_file else None
-            except KeyFileError as exc:
-                raise KeyFileError(f"{hub.path}: site {s.id!r}: {exc}") from None
+        self._key_files = {s.id: hub.p(s.v1_key_file) for s in hub.cfg.site if s.v1_key_file}
         self.stores: dict[str, SiteStore] = {}
         self.boards: dict[str, SiteBoard] = {}
         self.dataset = Dataset(self.root / "showings")
@@ -82,9 +78,21 @@ class Ingest:
     def store(self, site: str) -> SiteStore:
         st = self.stores.get(site)
         if st is None:
-            st = SiteStore(self.root, site, Verifier(self._keys.get(site)), now_iso)
+            st = SiteStore(self.root, site, Verifier(self._key(site)), now_iso)
             self.stores[site] = st
         return st
+
+    def _key(self, site: str) -> bytes | None:
+        """The site's v1 key, read when the site is first heard of (a key file that is
+        missing or readable by others is reported; the site's lines then cannot verify)."""
+        if site not in self._keys:
+            path = self._key_files.get(site)
+            try:
+                self._keys[site] = load_key(path) if path is not None else None
+            except KeyFileError as exc:
+                self._say(f"hub: {self.hub.path}: site {site!r}: {exc}")
+                self._keys[site] = None
+        return self._keys[site]
 
     def board(self, site: str) -> SiteBoard:
         b = self.boards.get(site)

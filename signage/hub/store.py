@@ -8,6 +8,7 @@ next seq, last digest) is read back from its own files.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 from collections.abc import Callable
@@ -21,6 +22,10 @@ from ..playlog.writer import _tail, log_files
 
 #: a site's rejected.jsonl stops growing here (later rejections are only counted)
 REJECTED_MAX_BYTES = 64 << 20
+#: at most this many copies are held open at once (the least recently written is synced and
+#: closed): a hub of thousands of sites must keep its sockets below 1024 (paho uses select)
+OPEN_FILES_MAX = 128
+_OPEN: collections.OrderedDict[int, SiteStore] = collections.OrderedDict()
 SITE_KEYS = (b'"type":"run_start"', b'"type":"reload"')
 
 
@@ -94,13 +99,26 @@ class SiteStore:
         return -1 if self.next_seq is None else self.next_seq - 1
 
     def _open(self, name: str) -> None:
-        if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
+        self._release()
+        while len(_OPEN) >= OPEN_FILES_MAX:
+            _k, other = _OPEN.popitem(last=False)
+            other._release()
         self._fd = os.open(self.dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        _OPEN[id(self)] = self
+        if name != self.file:
+            self.torn_done = False
         self.file = name
         self.size = os.fstat(self._fd).st_size
-        self.torn_done = False
+
+    def _release(self) -> None:
+        """Sync and close the open copy (what was written is then durable)."""
+        if self._fd >= 0:
+            _OPEN.pop(id(self), None)
+            fd, self._fd = self._fd, -1
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
 
     def sync(self) -> None:
         if self._fd >= 0 and self.dirty:
@@ -108,10 +126,8 @@ class SiteStore:
         self.dirty = False
 
     def close(self) -> None:
-        if self._fd >= 0:
-            self.sync()
-            os.close(self._fd)
-            self._fd = -1
+        self._release()
+        self.dirty = False
 
     # ---- accepting a chunk ---------------------------------------------------------------
     def accept(self, c: Chunk) -> Outcome:
@@ -210,6 +226,8 @@ class SiteStore:
         if self._fd < 0:
             assert self.file is not None
             self._open(self.file)
+        else:
+            _OPEN.move_to_end(id(self))
         n = os.write(self._fd, data)
         if n != len(data):
             raise OSError(f"short write to {self.dir / str(self.file)}")
