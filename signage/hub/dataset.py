@@ -49,7 +49,7 @@ def showing_row(line: bytes) -> tuple[str, dict[str, Any]] | None:
 
 
 class Dataset:
-    def __init__(self, root: Path, flush_rows: int = 20_000, flush_s: float = 10.0) -> None:
+    def __init__(self, root: Path, flush_rows: int = 50_000, flush_s: float = 10.0) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._rows: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)

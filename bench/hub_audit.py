@@ -1,0 +1,93 @@
+"""`signage hub audit` over a province-month of showings in Parquet (the DuckDB part).
+
+    .venv/bin/python bench/hub_audit.py [--sites 100] [--screens 10] [--days 30]
+
+Generates the hub's dataset layout directly with DuckDB (`date=…/site=…/` partitions, the
+schema of signage/hub/dataset.py): per screen and day 1,333 showings (14 h open, a 30 s
+anti-fraud item after every 30 s of store content: 10,000 screens x 30 days = 400 M showings).
+Then times signage.hub.views.figures (per site, screen and day: verified anti-fraud showings,
+seconds, longest interval) over the whole month, and extrapolates linearly to 10,000 screens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+
+from signage.hub.config import HubConfig, LoadedHub  # noqa: E402
+from signage.hub.views import figures  # noqa: E402
+
+PER_DAY = 1333
+
+
+def generate(root: Path, sites: int, screens: int, days: int) -> int:
+    con = duckdb.connect()
+    con.execute("SET threads TO 2")
+    n = sites * screens * days * PER_DAY
+    out = root / "showings"
+    out.mkdir(parents=True)
+    con.execute(f"""
+    COPY (
+      SELECT i AS seq, 'r' || (i // {PER_DAY * screens}) AS run,
+             's' || ((i // {PER_DAY}) % {screens}) AS screen,
+             CASE WHEN i % 2 = 0 THEN 'af' || (i % 7) ELSE 'st' || (i % 5) END AS item,
+             CASE WHEN i % 2 = 0 THEN 'af' ELSE 'store' END AS playlist, 'text' AS kind,
+             CASE WHEN i % 2 = 0 THEN '反诈' ELSE NULL END AS category,
+             i % 2 = 0 AS anti_fraud, 'completed' AS outcome,
+             epoch_ms(TIMESTAMP '2026-11-01 00:00:00') + d * 86400000 + 28800000
+               + (i % {PER_DAY}) * 37800 AS start_ms,
+             epoch_ms(TIMESTAMP '2026-11-01 00:00:00') + d * 86400000 + 28800000
+               + (i % {PER_DAY}) * 37800 + 30000 AS end_ms,
+             '' AS start, '' AS "end",
+             (i % {PER_DAY}) * 37.8 AS start_mono, (i % {PER_DAY}) * 37.8 + 30 AS end_mono,
+             'b' AS boot,
+             strftime(DATE '2026-11-01' + CAST(d AS INTEGER), '%Y-%m-%d') AS date,
+             'site' || lpad(CAST(s AS VARCHAR), 5, '0') AS site
+      FROM (SELECT i, (i // {PER_DAY * screens}) % {days} AS d,
+                   i // {PER_DAY * screens * days} AS s FROM range({n}) t(i))
+    ) TO '{out}' (FORMAT PARQUET, PARTITION_BY (date, site), OVERWRITE_OR_IGNORE)
+    """)  # noqa: S608
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sites", type=int, default=100)
+    ap.add_argument("--screens", type=int, default=10)
+    ap.add_argument("--days", type=int, default=30)
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="hub-audit-bench-"))
+    try:
+        t0 = time.perf_counter()
+        n = generate(tmp, a.sites, a.screens, a.days)
+        size = sum(p.stat().st_size for p in (tmp / "showings").rglob("*.parquet"))
+        print(f"dataset: {n:,} showings ({a.sites} sites x {a.screens} screens x {a.days} days)"
+              f", {size / 1e9:.2f} GB, made in {time.perf_counter() - t0:.0f} s", flush=True)
+        cfg = tmp / "hub.toml"
+        cfg.write_text(f'data_dir = "{tmp}"\n')
+        hub = LoadedHub(HubConfig(data_dir=str(tmp)), cfg)
+        t0 = time.perf_counter()
+        rows = figures(hub, "2026-11-01", "2026-11-30")
+        dt = time.perf_counter() - t0
+        total_screens = a.sites * a.screens
+        print(f"hub audit figures (DuckDB): {len(rows):,} screen-days in {dt:.1f} s = "
+              f"{n / dt / 1e6:.2f} M showings/s; peak RSS "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        print(f"extrapolated to 10,000 screens x 30 days (400 M showings), linearly: "
+              f"{dt * (10_000 * 30) / (total_screens * a.days) / 60:.1f} min")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
