@@ -43,7 +43,9 @@ def simulate_fleet(loaded: LoadedSite, n: int, t0_s: float, duration_s: float, l
         log = log_root / sid
         clock = VirtualClock(t0_s)
         rt = Runtime(box, clock, RunSettings(virtual=True, duration_s=duration_s, log_dir=log,
-                                             key_file=log / "simulate.key", fleet=False))
+                                             key_file=log / "simulate.key",
+                                             signing_key=log / "simulate-signing.key",
+                                             fleet=False))
         rt.setup()
         rt.run_virtual(clock.monotonic() + duration_s)
         rt.stop_reason = "duration reached"

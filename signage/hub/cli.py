@@ -40,13 +40,14 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     """Run the hub until SIGTERM/SIGINT."""
     from ..fleet.mqtt import BrokerConfigError
     from ..playlog.keyfile import KeyFileError
+    from ..trust import TrustFileError
     from .ingest import HubService
     from .web import serve
 
     hub = _load(config)
     try:
         svc = HubService(hub, say=_say)
-    except (KeyFileError, BrokerConfigError, OSError) as exc:
+    except (KeyFileError, BrokerConfigError, TrustFileError, OSError) as exc:
         _say(_("cannot start the hub: {error}").format(error=exc))
         raise typer.Exit(3) from None
     stop = threading.Event()

@@ -30,6 +30,7 @@ from ..fleet.protocol import (
     topic,
 )
 from ..playlog.keyfile import KeyFileError, load_key
+from ..trust import load_trust
 from .config import LoadedHub
 from .dataset import Dataset
 from .notify import Alerts, Sender, conditions_of
@@ -55,6 +56,7 @@ class SiteBoard:
     last_reject: str = ""
     rejected_since: float | None = None  # the site's copy is stuck on a rejected line
     witnessed: int = 0
+    pending: int = 0  # log v2 records stored and waiting for a checkpoint to be counted
     errors: list[str] = field(default_factory=list)
 
 
@@ -69,6 +71,8 @@ class Ingest:
         self._on_reject = on_reject
         self._keys: dict[str, bytes | None] = {}
         self._key_files = {s.id: hub.p(s.v1_key_file) for s in hub.cfg.site if s.v1_key_file}
+        # log v2: the sites' public keys (docs/trust-file.md); TrustFileError stops the start
+        self.trust = load_trust(hub.p(hub.cfg.trust_file)) if hub.cfg.trust_file else None
         self.stores: dict[str, SiteStore] = {}
         self.boards: dict[str, SiteBoard] = {}
         self.dataset = Dataset(self.root / "showings")
@@ -78,7 +82,8 @@ class Ingest:
     def store(self, site: str) -> SiteStore:
         st = self.stores.get(site)
         if st is None:
-            st = SiteStore(self.root, site, Verifier(self._key(site)), now_iso)
+            st = SiteStore(self.root, site, Verifier(site, self._key(site), self.trust),
+                           now_iso)
             self.stores[site] = st
         return st
 
@@ -136,6 +141,7 @@ class Ingest:
         self.records += out.stored
         if out.verified:
             self.dataset.add(site, out.verified)
+        b.pending = len(self.store(site).pending)
         if out.rejected:
             self._reject(site, b, f"{chunk.file}: {out.rejected} line(s) rejected: {out.reason}")
 
@@ -146,6 +152,9 @@ class Ingest:
         seq = line_seq(payload)
         if seq is None:
             raise ProtocolError("checkpoint: no seq")
+        why = self.store(site).verifier.checkpoint(payload)
+        if why is not None:  # a witness must be signed by the site's registered key
+            raise ProtocolError(why)
         d = self.root / site
         d.mkdir(parents=True, exist_ok=True)
         with open(d / "witness.jsonl", "ab") as fh:

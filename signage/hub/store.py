@@ -13,12 +13,15 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..fleet.protocol import Chunk, file_order, line_seq
 from ..playlog import format as fmt
+from ..playlog import v2
 from ..playlog.writer import _tail, log_files
+from ..trust import Trust
 
 #: a site's rejected.jsonl stops growing here (later rejections are only counted)
 REJECTED_MAX_BYTES = 64 << 20
@@ -27,6 +30,10 @@ REJECTED_MAX_BYTES = 64 << 20
 OPEN_FILES_MAX = 128
 _OPEN: collections.OrderedDict[int, SiteStore] = collections.OrderedDict()
 SITE_KEYS = (b'"type":"run_start"', b'"type":"reload"')
+CHECKPOINT = b'"type":"checkpoint"'
+V1, V2 = b'{"v":1,', b'{"v":2,'
+#: v2 records wait for a checkpoint to be counted; past this many, the oldest are not counted
+PENDING_MAX = 200_000
 
 
 @dataclass
@@ -36,30 +43,71 @@ class Outcome:
     gap: bool = False  # the chunk does not continue the copy (ignored; the box resends)
     rejected: int = 0
     reason: str = ""
-    verified: list[bytes] = field(default_factory=list)  # the stored lines (no newline)
+    #: the lines now counted (no newline): v1 lines as they verify, v2 lines once a valid
+    #: checkpoint signs a head that covers them
+    verified: list[bytes] = field(default_factory=list)
 
 
 class Verifier:
-    """Checks one line against the previous record's digest. The log v1 chain needs the
-    site key (HMAC-SHA256); returns the line's digest, or a reason it does not verify."""
+    """Checks one site's lines. Log v1: the HMAC-SHA256 chain under the site key (from the
+    hub config). Log v2: the plain SHA-256 chain (signage.playlog.v2.verify_link) and every
+    checkpoint's Ed25519 signature by a key the trust file registers for the site at the
+    checkpoint's time (Checkpoint.verify). The log v2 functions are the audit's own."""
 
-    def __init__(self, v1_key: bytes | None) -> None:
+    def __init__(self, site: str, v1_key: bytes | None, trust: Trust | None) -> None:
+        self.site = site
         self._hmac = fmt.Hmac(v1_key) if v1_key is not None else None
+        self._trust = trust
 
     def check(self, prev: bytes | None, line: bytes) -> bytes | str:
+        """The line's digest if it chains on ``prev`` (None: the first record the hub holds
+        of a log that began earlier, whose own digest cannot be checked), else a reason."""
         parts = fmt.split(line)
         if parts is None:
             return "malformed: not shaped like a log record"
         prefix, mac = parts
-        if not line.startswith(b'{"v":1,'):
+        if line.startswith(V2):
+            if prev is None:
+                return mac
+            return v2.verify_link(prev, line) or (
+                "digest: the line does not chain on the previous one (SHA-256)")
+        if not line.startswith(V1):
             return "log format version this hub cannot verify"
         if self._hmac is None:
             return "no key registered for this site: nothing can be verified"
-        if prev is None:  # the first record the hub holds of a log that began earlier
+        if prev is None:
             return mac
         if self._hmac.hexmac(prev, prefix) != mac:
             return "digest: the line does not verify under the site key after the previous one"
         return mac
+
+    def checkpoint(self, line: bytes, head: bytes | None = None) -> str | None:
+        """None if ``line`` is a checkpoint of this site signed by a key the trust file
+        registers for it at the checkpoint's time (and, given ``head``, signing that chain
+        head); else the reason."""
+        try:
+            cp = v2.parse_checkpoint(line)
+        except v2.CheckpointError as exc:
+            return f"checkpoint: {exc}"
+        if cp.site != self.site:
+            return f"checkpoint: names site {cp.site!r}, the topic is {self.site!r}"
+        if head is not None and cp.head.encode("ascii") != head:
+            return f"checkpoint: signs head {cp.head[:16]}… where the chain has {head[:16]!r}"
+        if self._trust is None:
+            return "checkpoint: the hub has no trust file, no signature can be checked"
+        tk = self._trust.key_for(self.site, cp.key)
+        if tk is None:
+            return (f"checkpoint: key {cp.key} is not registered for {self.site!r} in the "
+                    "trust file")
+        try:
+            at = datetime.fromisoformat(cp.wall)
+        except ValueError:
+            return f"checkpoint: wall {cp.wall!r} is not a time"
+        if at.tzinfo is None or not tk.valid_at(at):
+            return f"checkpoint: key {cp.key} is not valid for {self.site!r} at {cp.wall}"
+        if not cp.verify(tk.public):
+            return "checkpoint: the signature does not verify"
+        return None
 
 
 class SiteStore:
@@ -78,6 +126,8 @@ class SiteStore:
         self._fd = -1
         self.dirty = False
         self.rejected_total = 0
+        self.pending: list[bytes] = []  # v2 lines stored, not yet under a valid checkpoint
+        self.uncounted = 0  # v2 lines dropped from pending (never signed in time)
         self._recover()
 
     # ---- state ---------------------------------------------------------------------------
@@ -170,6 +220,8 @@ class SiteStore:
         prev, nseq = self.mac, self.next_seq
         pos = 0
         lines: list[bytes] = []
+        counted: list[bytes] = []
+        pending = self.pending
         while pos < len(data):
             nl = data.index(b"\n", pos)
             line = data[pos:nl]
@@ -187,6 +239,16 @@ class SiteStore:
                     why = res
                 else:
                     why = self._site_mismatch(line)
+                    if why is None and line.startswith(V2):
+                        if CHECKPOINT in line[:60]:
+                            why = self.verifier.checkpoint(line, prev)
+                            if why is None:
+                                counted.extend(pending)
+                                pending = []
+                        else:
+                            pending.append(line)
+                    elif why is None:
+                        counted.append(line)
                     if why is None:
                         prev, nseq = res, seq + 1
             if why is not None:
@@ -203,7 +265,11 @@ class SiteStore:
             self._write(data[:good_end])
             self.mac, self.next_seq = prev, nseq
             out.stored = len(lines)
-            out.verified = lines
+        if len(pending) > PENDING_MAX:
+            self.uncounted += len(pending) - PENDING_MAX
+            pending = pending[-PENDING_MAX:]
+        self.pending = pending
+        out.verified = counted
         return out
 
     def _site_mismatch(self, line: bytes) -> str | None:

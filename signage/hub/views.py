@@ -95,12 +95,18 @@ def figures(hub: LoadedHub, day_from: str, day_to: str,
 def verdicts(hub: LoadedHub, period_from: str | None, period_to: str | None,
              sites: list[str] | None = None) -> list[dict[str, Any]]:
     """Per site, the verdict of `signage audit` on the hub's copy (with the site's key)."""
+    from ..audit.cli import read_witnesses
     from ..audit.model import AuditInputError, AuditResult
     from ..audit.reader import discover
     from ..audit.run import Options, run
     from ..playlog.keyfile import KeyFileError, load_key
+    from ..trust import TrustFileError, load_trust
 
     keys = {s.id: s.v1_key_file for s in hub.cfg.site}
+    try:
+        trust = load_trust(hub.p(hub.cfg.trust_file)) if hub.cfg.trust_file else None
+    except TrustFileError as exc:
+        return [{"site": "*", "verdict": "unreadable", "exit_code": 3, "message": str(exc)}]
     out: list[dict[str, Any]] = []
     for d in site_dirs(hub.data_dir):
         if sites and d.name not in sites:
@@ -108,13 +114,13 @@ def verdicts(hub: LoadedHub, period_from: str | None, period_to: str | None,
         row: dict[str, Any] = {"site": d.name}
         kf = keys.get(d.name)
         try:
-            if kf is None:
-                raise AuditInputError("no key registered for this site in the hub config")
             files, complete = discover([d])
-            integ, comp = run(files, Options(key=load_key(hub.p(kf)),
-                                             period_from=period_from, period_to=period_to),
-                              complete_dir=complete)
-        except (AuditInputError, KeyFileError) as exc:
+            wit = d / "witness.jsonl"
+            integ, comp = run(files, Options(
+                key=load_key(hub.p(kf)) if kf is not None else None, trust=trust,
+                witnesses=read_witnesses([wit]) if trust is not None and wit.exists() else [],
+                period_from=period_from, period_to=period_to), complete_dir=complete)
+        except (AuditInputError, KeyFileError, ValueError) as exc:
             row.update(verdict="unreadable", exit_code=3, message=str(exc))
             out.append(row)
             continue
