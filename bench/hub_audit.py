@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,7 +61,18 @@ def generate(root: Path, sites: int, screens: int, days: int) -> int:
     return n
 
 
+def query(root: Path) -> None:
+    hub = LoadedHub(HubConfig(data_dir=str(root)), root / "hub.toml")
+    t0 = time.perf_counter()
+    rows = figures(hub, "2026-11-01", "2026-11-30")
+    dt = time.perf_counter() - t0
+    print(len(rows), dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--query":
+        query(Path(sys.argv[2]))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--sites", type=int, default=100)
     ap.add_argument("--screens", type=int, default=10)
@@ -73,16 +85,14 @@ def main() -> None:
         size = sum(p.stat().st_size for p in (tmp / "showings").rglob("*.parquet"))
         print(f"dataset: {n:,} showings ({a.sites} sites x {a.screens} screens x {a.days} days)"
               f", {size / 1e9:.2f} GB, made in {time.perf_counter() - t0:.0f} s", flush=True)
-        cfg = tmp / "hub.toml"
-        cfg.write_text(f'data_dir = "{tmp}"\n')
-        hub = LoadedHub(HubConfig(data_dir=str(tmp)), cfg)
-        t0 = time.perf_counter()
-        rows = figures(hub, "2026-11-01", "2026-11-30")
-        dt = time.perf_counter() - t0
+        # the query in a fresh process, so that its peak RSS is its own
+        r = subprocess.run([sys.executable, __file__, "--query", str(tmp)], check=True,
+                           capture_output=True, text=True)
+        n_rows, dt, rss = r.stdout.split()
         total_screens = a.sites * a.screens
-        print(f"hub audit figures (DuckDB): {len(rows):,} screen-days in {dt:.1f} s = "
-              f"{n / dt / 1e6:.2f} M showings/s; peak RSS "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        print(f"hub audit figures (DuckDB): {int(n_rows):,} screen-days in {float(dt):.1f} s "
+              f"= {n / float(dt) / 1e6:.2f} M showings/s; peak RSS {float(rss):.0f} MB")
+        dt = float(dt)
         print(f"extrapolated to 10,000 screens x 30 days (400 M showings), linearly: "
               f"{dt * (10_000 * 30) / (total_screens * a.days) / 60:.1f} min")
     finally:
