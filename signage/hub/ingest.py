@@ -245,9 +245,9 @@ class HubService:
 
     def notify(self, now: float) -> None:
         with self.ingest.lock:
-            cond = conditions_of(self.ingest.boards, now, self.hub.cfg.silent_after_s,
+            cond, detail = conditions_of(self.ingest.boards, now, self.hub.cfg.silent_after_s,
                                  lambda s: datetime.fromisoformat(s).timestamp())
-        due = self.alerts.evaluate(now, cond)
+        due = self.alerts.evaluate(now, cond, detail)
         if due and self.sender is not None:
             self.sender.send(due)
 
