@@ -142,7 +142,34 @@ class SiteStore:
                 seq = line_seq(last)
                 if parts is not None and seq is not None:
                     self.next_seq, self.mac = seq + 1, parts[1]
+                    if last.startswith(V2) and CHECKPOINT not in last[:60]:
+                        self.pending = self._unsigned_tail()
                     return
+
+    def _unsigned_tail(self) -> list[bytes]:
+        """The v2 lines of the copy after its last checkpoint (stored before a restart, not
+        counted yet), read backwards block by block; at most PENDING_MAX."""
+        out: list[bytes] = []
+        for path in reversed(log_files(self.dir)):
+            with open(path, "rb") as fh:
+                pos = fh.seek(0, os.SEEK_END)
+                carry = b""
+                while pos > 0:
+                    step = min(1 << 16, pos)
+                    pos -= step
+                    fh.seek(pos)
+                    block = fh.read(step) + carry
+                    lines = block.split(b"\n")
+                    carry = lines[0] if pos > 0 else b""
+                    for line in reversed(lines[1:] if pos > 0 else lines):
+                        if not line.endswith(b"}"):
+                            continue  # the empty end, a torn tail
+                        if not line.startswith(V2) or CHECKPOINT in line[:60]:
+                            return out[::-1]
+                        out.append(line)
+                        if len(out) >= PENDING_MAX:
+                            return out[::-1]
+        return out[::-1]
 
     @property
     def last_seq(self) -> int:

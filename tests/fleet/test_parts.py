@@ -145,3 +145,43 @@ def test_alerts_fire_once_and_resolve_once() -> None:
     assert cond == {}
     cond, det = conditions_of({"s": _board(closed, t0, t0)}, t0 + 301, 300, parse)
     assert list(cond) == [("site_silent", "s", None)]
+
+
+def test_v2_lines_count_only_under_a_checkpoint_even_across_a_hub_restart(
+        tmp_path: Path) -> None:
+    from signage.keys import SigningKey
+    from signage.trust import parse_trust
+
+    key = SigningKey.generate()
+    trust = parse_trust({"version": 1, "site": [{"id": "s", "key": [{
+        "public": key.public.text,
+        "valid_from": __import__("datetime").datetime.fromisoformat(
+            "2020-01-01T00:00:00+08:00")}]}]}, "test")
+    clock = VirtualClock(1764547200.0)
+    w = LogWriter(tmp_path / "box", None, ZoneInfo("Asia/Shanghai"), clock, run_id="a" * 12,
+                  boot_id="b", signing=key, site_id="s")
+    w.open()
+    w.append("run_start", site={"id": "s"})
+    for _ in range(20):
+        w.append("heartbeat", screens={})
+    assert w.path is not None
+
+    def ship(st: SiteStore, off: int) -> tuple[list[bytes], int]:
+        assert w.path is not None
+        data = w.path.read_bytes()[off:]
+        out = st.accept(p.Chunk(w.path.name, off, p.line_seq(data), data.count(b"\n"), data))
+        assert out.rejected == 0, out.reason
+        return out.verified, off + len(data)
+
+    st = SiteStore(tmp_path / "hub", "s", Verifier("s", None, trust), lambda: "t")
+    counted, off = ship(st, 0)
+    assert counted == [] and len(st.pending) == 21  # chained, not yet signed
+    st.close()
+    st = SiteStore(tmp_path / "hub", "s", Verifier("s", None, trust), lambda: "t")  # restart
+    assert len(st.pending) == 21
+    w.checkpoint()
+    w.append("heartbeat", screens={})
+    counted, off = ship(st, off)
+    assert len(counted) == 21 and len(st.pending) == 1
+    w.close()
+    st.close()
