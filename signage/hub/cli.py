@@ -132,11 +132,17 @@ def audit_cmd(from_: Annotated[str, typer.Option("--from", help="first day, YYYY
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\n")
     elif format_ == "csv":
         w = csv.writer(sys.stdout)
-        w.writerow(["site", "verdict", "screen", "day", "af_showings", "af_s", "max_af_gap_s"])
+        w.writerow(["site", "verdict", "screen", "day", "max_gap_s", "violations",
+                    "unwitnessed_s", "af_showings", "af_s", "max_af_gap_s"])
         verdict = {s["site"]: s["verdict"] for s in doc["sites"]}
+        audited = {(s["site"], d["screen"], d["day"]): d for s in doc["sites"]
+                   for d in s.get("days", [])}
         for r in doc["screen_days"]:
+            a = audited.get((r["site"], r["screen"], str(r["day"])), {})
             w.writerow([r["site"], verdict.get(r["site"], ""), r["screen"], r["day"],
-                        r["af_showings"], r["af_s"], r["max_af_gap_s"]])
+                        a.get("max_gap_s", ""), a.get("violations", ""),
+                        a.get("unwitnessed_s", ""), r["af_showings"], r["af_s"],
+                        r["max_af_gap_s"]])
     elif format_ == "html":
         out = report or Path("hub-audit.html")
         write_html(doc, out)
@@ -153,11 +159,11 @@ def _table(doc: dict[str, Any]) -> None:
 
     con = Console()
     t = Table(title=_("hub audit {start} – {end}").format(start=doc["from"], end=doc["to"]))
-    for col in (_("site"), _("verdict"), _("records"), _("violations")):
+    for col in (_("site"), _("verdict"), _("records"), _("violations"), _("outages")):
         t.add_column(col)
     for s in doc["sites"]:
         t.add_row(escape(s["site"]), s["verdict"], str(s.get("records", "")),
-                  str(s.get("violations", "")))
+                  str(s.get("violations", "")), str(s.get("outages", "")))
     con.print(t)
     t = Table(title=_("anti-fraud showings per screen and day (verified, from Parquet)"))
     for col in (_("site"), _("screen"), _("day"), _("showings"), _("seconds"),

@@ -97,6 +97,7 @@ def verdicts(hub: LoadedHub, period_from: str | None, period_to: str | None,
     """Per site, the verdict of `signage audit` on the hub's copy (with the site's key)."""
     from ..audit.cli import read_witnesses
     from ..audit.model import AuditInputError, AuditResult
+    from ..audit.output import day_rows
     from ..audit.reader import discover
     from ..audit.run import Options, run
     from ..playlog.keyfile import KeyFileError, load_key
@@ -125,8 +126,14 @@ def verdicts(hub: LoadedHub, period_from: str | None, period_to: str | None,
             out.append(row)
             continue
         res = AuditResult(integ, comp, None)
+        days = list(day_rows(res))
+        for dr in days:  # format 2: the audited time no witness vouches for
+            if "witnessed_s" in dr:
+                dr["unwitnessed_s"] = round(dr["audited_s"] - dr["witnessed_s"], 3)
         row.update(verdict=res.verdict, exit_code=res.exit_code, records=integ.records,
-                   violations=comp.violations)
+                   violations=comp.violations, outages=len(comp.outages),
+                   outage_s=round(sum(o.end - o.start for o in comp.outages) / 1000, 3),
+                   days=days)
         out.append(row)
     return out
 
@@ -153,5 +160,8 @@ def write_html(doc: dict[str, Any], path: Path) -> None:
     path.write_text(
         "<!doctype html><meta charset=utf-8><title>signage hub audit</title>"
         f"<h1>{escape(doc['from'])} – {escape(doc['to'])}</h1><h2>sites</h2>"
-        f"{table(doc['sites'])}<h2>screens × days</h2>{table(doc['screen_days'])}",
+        f"{table([{k: v for k, v in s.items() if k != 'days'} for s in doc['sites']])}"
+        f"<h2>screens × days (signage audit)</h2>"
+        f"{table([{'site': s['site'], **d} for s in doc['sites'] for d in s.get('days', [])])}"
+        f"<h2>screens × days (Parquet, DuckDB)</h2>{table(doc['screen_days'])}",
         encoding="utf-8")
