@@ -78,6 +78,7 @@ class Ingest:
         self.dataset = Dataset(self.root / "showings")
         self.lock = threading.Lock()
         self.records = 0
+        self.gaps: set[str] = set()  # sites a chunk did not continue since the last sync
 
     def store(self, site: str) -> SiteStore:
         st = self.stores.get(site)
@@ -134,6 +135,8 @@ class Ingest:
     def _log(self, site: str, b: SiteBoard, payload: bytes) -> None:
         chunk = decode_chunk(payload)
         out = self.store(site).accept(chunk)
+        if out.gap:
+            self.gaps.add(site)
         b.stored += out.stored
         if out.stored:
             b.rejected_since = None
@@ -185,10 +188,14 @@ class Ingest:
         acks: list[tuple[str, Ack]] = []
         with self.lock:
             for site, st in self.stores.items():
-                if st.dirty:
+                gap = site in self.gaps  # the box is ahead of the copy: say where it ends
+                if st.dirty or gap:
                     st.sync()
-                    if st.file is not None:
-                        acks.append((site, Ack(st.file, st.size, st.last_seq, now_iso())))
+                    if st.file is not None or gap:
+                        acks.append((site, Ack(st.file, st.size if st.file else 0,
+                                               st.last_seq if st.file else None, now_iso(),
+                                               reset=gap)))
+            self.gaps.clear()
             if self.dataset.due():
                 self.dataset.flush()
         return acks
