@@ -77,11 +77,15 @@ def main() -> None:
     ap.add_argument("--sites", type=int, default=100)
     ap.add_argument("--screens", type=int, default=10)
     ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="make the dataset here and keep it; reuse it when it is there")
     a = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="hub-audit-bench-"))
+    tmp = a.keep or Path(tempfile.mkdtemp(prefix="hub-audit-bench-"))
     try:
         t0 = time.perf_counter()
-        n = generate(tmp, a.sites, a.screens, a.days)
+        n = a.sites * a.screens * a.days * PER_DAY
+        if not (tmp / "showings").is_dir():
+            generate(tmp, a.sites, a.screens, a.days)
         size = sum(p.stat().st_size for p in (tmp / "showings").rglob("*.parquet"))
         print(f"dataset: {n:,} showings ({a.sites} sites x {a.screens} screens x {a.days} days)"
               f", {size / 1e9:.2f} GB, made in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -96,7 +100,8 @@ def main() -> None:
         print(f"extrapolated to 10,000 screens x 30 days (400 M showings), linearly: "
               f"{dt * (10_000 * 30) / (total_screens * a.days) / 60:.1f} min")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if a.keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ per screen and day) come from DuckDB over the Parquet dataset of verified showin
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 from .config import LoadedHub
 from .ingest import site_dirs
+
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def status_rows(hub: LoadedHub, now: float | None = None) -> list[dict[str, Any]]:
@@ -62,34 +65,41 @@ def figures(hub: LoadedHub, day_from: str, day_to: str,
     import duckdb
 
     root = hub.data_dir / "showings"
-    if not any(root.glob("date=*/site=*/*.parquet")):
-        return []
+    days = sorted(p.name[5:] for p in root.glob("date=*") if DAY_RE.match(p.name[5:])
+                  and day_from <= p.name[5:] <= day_to) if root.is_dir() else []
     con = duckdb.connect()
+    # one day at a time: the sort behind the window stays a day's size (memory, time)
     con.execute("SET threads TO 2")
-    where = "date BETWEEN ? AND ?"
-    params: list[Any] = [day_from, day_to]
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET memory_limit = '1GB'")
+    where, params = "", []
     if sites:
-        where += f" AND site IN ({', '.join('?' for _ in sites)})"
-        params += sites
-    q = f"""
-    WITH af AS (
-      SELECT site, screen, CAST(date AS VARCHAR) AS day, run, boot, start_mono, end_mono,
-             start_ms, end_ms
-      FROM read_parquet('{root}/*/*/*.parquet', hive_partitioning = true)
-      WHERE {where} AND anti_fraud AND outcome IN ('completed', 'cut_short')
-            AND end_ms > start_ms),
-    g AS (
-      SELECT *, start_mono - lag(end_mono) OVER (
-                  PARTITION BY site, screen, day, run, boot ORDER BY start_mono) AS gap_s
-      FROM af)
-    SELECT site, screen, day, count(*) AS af_showings,
-           round(sum(end_ms - start_ms) / 1000.0, 3) AS af_s,
-           round(coalesce(max(gap_s), 0), 3) AS max_af_gap_s
-    FROM g GROUP BY site, screen, day ORDER BY site, screen, day
-    """  # noqa: S608 (the only interpolated text is the dataset's own path)
-    cur = con.execute(q, params)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        where = f"AND site IN ({', '.join('?' for _ in sites)})"
+        params = list(sites)
+    out: list[dict[str, Any]] = []
+    for day in days:
+        if not any((root / f"date={day}").glob("site=*/*.parquet")):
+            continue
+        q = f"""
+        WITH af AS (
+          SELECT site, screen, run, boot, start_mono, end_mono, start_ms, end_ms
+          FROM read_parquet('{root}/date={day}/*/*.parquet', hive_partitioning = true)
+          WHERE anti_fraud AND outcome IN ('completed', 'cut_short') AND end_ms > start_ms
+                {where}),
+        g AS (
+          SELECT site, screen, start_ms, end_ms, start_mono - lag(end_mono) OVER (
+                      PARTITION BY site, screen, run, boot ORDER BY start_mono) AS gap_s
+          FROM af)
+        SELECT site, screen, '{day}' AS day, count(*) AS af_showings,
+               round(sum(end_ms - start_ms) / 1000.0, 3) AS af_s,
+               round(coalesce(max(gap_s), 0), 3) AS max_af_gap_s
+        FROM g GROUP BY site, screen ORDER BY site, screen
+        """  # noqa: S608 (interpolated: the dataset's own path and a day checked by DAY_RE)
+        cur = con.execute(q, params)
+        cols = [c[0] for c in cur.description]
+        out.extend(dict(zip(cols, r, strict=True)) for r in cur.fetchall())
+    out.sort(key=lambda r: (r["site"], r["screen"], r["day"]))
+    return out
 
 
 def verdicts(hub: LoadedHub, period_from: str | None, period_to: str | None,
