@@ -54,11 +54,13 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_a: stop.set())
     svc.start()
-    serve(svc)
+    server = serve(svc)
     _say(_("hub: data in {dir}, broker {url}, status on http://{host}:{port}/status").format(
         dir=hub.data_dir, url=hub.cfg.broker.url, host=hub.cfg.http.listen,
         port=hub.cfg.http.port))
     stop.wait()
+    if server is not None:
+        server.should_exit = True
     svc.stop()
 
 

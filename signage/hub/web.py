@@ -41,8 +41,9 @@ def create_app(svc: HubService) -> Starlette:
     return Starlette(routes=[Route("/status", status)])
 
 
-def serve(svc: HubService) -> threading.Thread | None:
-    """Run the app in a thread (None when [http] is off)."""
+def serve(svc: HubService) -> Any:
+    """Run the app in a thread; returns the uvicorn.Server (set ``should_exit`` to stop it),
+    None when [http] is off."""
     http = svc.hub.cfg.http
     if not http.enabled:
         return None
@@ -50,6 +51,5 @@ def serve(svc: HubService) -> threading.Thread | None:
 
     server = uvicorn.Server(uvicorn.Config(create_app(svc), host=http.listen, port=http.port,
                                            log_level="warning", lifespan="off"))
-    t = threading.Thread(target=server.run, name="hub-http", daemon=True)
-    t.start()
-    return t
+    threading.Thread(target=server.run, name="hub-http", daemon=True).start()
+    return server
