@@ -67,12 +67,20 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
 @hub_app.command("status")
 def status_cmd(config: HubOpt = Path("hub.toml"),
                format_: Annotated[str, typer.Option("--format", help="table or json")
-               ] = "table") -> None:
-    """Sites and screens: last heard, up/down, worst gap today; silent sites flagged."""
+               ] = "table",
+               silent_after: Annotated[float | None, typer.Option(
+                   "--silent-after", help="minutes without a message that make a site "
+                   "silent (default: silent_after_s of hub.toml)")] = None) -> None:
+    """Sites and screens: last heard, up/down, worst gap today; sites silent in opening
+    hours flagged."""
     from .views import status_rows
 
     hub = _load(config)
-    rows = status_rows(hub)
+    if silent_after is not None and silent_after <= 0:
+        _say("--silent-after: a number of minutes above 0")
+        raise typer.Exit(3)
+    rows = status_rows(hub, silent_after_s=None if silent_after is None
+                       else silent_after * 60)
     if format_ == "json":
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         return
@@ -85,7 +93,9 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
                 _("worst gap today"), _("rejected")):
         t.add_column(col)
     for r in rows:
-        heard = (r["last_heard"] or "—") + (" " + _("SILENT") if r["silent"] else "")
+        heard = (r["last_heard"] or "—") + (
+            " " + _("SILENT") if r["silent_open"] else
+            " " + _("(silent, closed)") if r["silent"] else "")
         scs = r["screens"] or [{"screen": "—", "up": None, "item": None,
                                 "worst_gap_today_s": None}]
         for i, s in enumerate(scs):

@@ -21,9 +21,12 @@ from .ingest import site_dirs
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def status_rows(hub: LoadedHub, now: float | None = None) -> list[dict[str, Any]]:
-    """Per site: last heard (its last status), the copy's head, rejections, each screen."""
+def status_rows(hub: LoadedHub, now: float | None = None,
+                silent_after_s: float | None = None) -> list[dict[str, Any]]:
+    """Per site: last heard (its last status or log), whether it is silent (and whether that
+    is in opening hours, by its last status), rejections, each screen."""
     now = time.time() if now is None else now
+    limit = hub.cfg.silent_after_s if silent_after_s is None else silent_after_s
     rows: list[dict[str, Any]] = []
     for d in site_dirs(hub.data_dir):
         st: dict[str, Any] = {}
@@ -38,7 +41,7 @@ def status_rows(hub: LoadedHub, now: float | None = None) -> list[dict[str, Any]
         if logs and (heard is None or logs[-1].stat().st_mtime > heard):
             heard = logs[-1].stat().st_mtime
         rej = d / "rejected.jsonl"
-        silent = heard is None or now - heard > hub.cfg.silent_after_s
+        silent = heard is None or now - heard > limit
         screens = st.get("screens") if isinstance(st.get("screens"), dict) else {}
         assert isinstance(screens, dict)
         rows.append({
@@ -47,6 +50,9 @@ def status_rows(hub: LoadedHub, now: float | None = None) -> list[dict[str, Any]
                 timespec="seconds") if heard else None),
             "silent": silent,
             "open_now": any(isinstance(s, dict) and s.get("open") for s in screens.values()),
+            # silent in opening hours (or with no status to tell)
+            "silent_open": silent and (not screens or any(
+                isinstance(s, dict) and s.get("open") for s in screens.values())),
             "rejected": sum(1 for _ in rej.open(encoding="utf-8")) if rej.exists() else 0,
             "screens": [{"screen": k, "up": v.get("up"), "item": v.get("item"),
                          "worst_gap_today_s": v.get("worst_gap_today_s"),

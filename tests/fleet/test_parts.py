@@ -185,3 +185,28 @@ def test_v2_lines_count_only_under_a_checkpoint_even_across_a_hub_restart(
     assert len(counted) == 21 and len(st.pending) == 1
     w.close()
     st.close()
+
+
+def test_hub_status_flags_sites_silent_in_opening_hours(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from signage.hub.config import HubConfig, LoadedHub
+    from signage.hub.views import status_rows
+
+    hub = LoadedHub(HubConfig(data_dir=str(tmp_path / "hd"), silent_after_s=600),
+                    tmp_path / "hub.toml")
+    for site, is_open, age in (("open-silent", True, 3600), ("closed-silent", False, 3600),
+                               ("open-fresh", True, 10)):
+        d = tmp_path / "hd" / site
+        d.mkdir(parents=True)
+        f = d / "status.json"
+        f.write_text(json.dumps({"screens": {"a": {"up": True, "open": is_open,
+                                                   "worst_gap_today_s": 3.0}}}))
+        os.utime(f, (1000.0, 1000.0 + 3600 - age))
+    rows = {r["site"]: r for r in status_rows(hub, now=1000.0 + 3600)}
+    assert [rows[s]["silent_open"] for s in ("open-silent", "closed-silent", "open-fresh")] \
+        == [True, False, False]
+    assert rows["closed-silent"]["silent"] is True
+    rows = {r["site"]: r for r in status_rows(hub, now=1000.0 + 3600, silent_after_s=7200)}
+    assert not any(r["silent"] for r in rows.values())
