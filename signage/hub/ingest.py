@@ -127,6 +127,10 @@ class Ingest:
                     self._write_json(site, "status.json", {"received": now_iso(), **st})
                 elif kind == "online":
                     b.online = decode_json(payload, "online").get("online") is True
+                elif kind.startswith("report/"):  # answers to commands (docs/alerts.md)
+                    rep = decode_json(payload, kind, limit=64 << 10)
+                    self._append_json(site, "reports.jsonl",
+                                      {"received": now_iso(), "topic": kind, **rep})
             except ProtocolError as exc:
                 self._reject(site, b, f"{kind}: {exc}")
             except OSError as exc:  # the hub's disk: said, and the box will send again
@@ -176,6 +180,12 @@ class Ingest:
         if self._on_reject is not None:
             self._on_reject(site, why)
 
+    def _append_json(self, site: str, name: str, obj: dict[str, Any]) -> None:
+        d = self.root / site
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / name, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+
     def _write_json(self, site: str, name: str, obj: dict[str, Any]) -> None:
         d = self.root / site
         d.mkdir(parents=True, exist_ok=True)
@@ -222,6 +232,8 @@ class HubService:
         self.client.max_inflight_messages_set(1000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_a: self.connected.clear()
+        # connected = subscribed: the broker acknowledged the subscriptions
+        self.client.on_subscribe = lambda *_a: self.connected.set()
         self.client.on_message = self._on_message
         self._timer: threading.Thread | None = None
         self.alerts = Alerts(hub.cfg.webhook, hub.cfg.silent_after_s)
@@ -232,7 +244,6 @@ class HubService:
             self._say(f"hub: the broker refused the connection: {rc}")
             return
         client.subscribe([(t, 1) for t in self.hub.subscriptions()])
-        self.connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.ingest.handle(msg.topic, bytes(msg.payload))

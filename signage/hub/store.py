@@ -20,7 +20,7 @@ from typing import Any
 from ..fleet.protocol import Chunk, file_order, line_seq
 from ..playlog import format as fmt
 from ..playlog import v2
-from ..playlog.writer import _tail, log_files
+from ..playlog.logdir import log_files, tail
 from ..trust import Trust
 
 #: a site's rejected.jsonl stops growing here (later rejections are only counted)
@@ -133,20 +133,21 @@ class SiteStore:
     # ---- state ---------------------------------------------------------------------------
     def _recover(self) -> None:
         for path in reversed(log_files(self.dir)):
-            last, _off, torn = _tail(path)
+            t = tail(path, 1)  # bounded: a hostile file costs one streamed pass
+            last = t.lines[-1] if t.lines else None
             if self.file is None:
                 self.file, self.size = path.name, path.stat().st_size
-                self.torn_done = bool(torn)
+                self.torn_done = bool(t.torn_length)
             if last is not None:
                 parts = fmt.split(last)
                 seq = line_seq(last)
                 if parts is not None and seq is not None:
                     self.next_seq, self.mac = seq + 1, parts[1]
                     if last.startswith(V2) and CHECKPOINT not in last[:60]:
-                        self.pending = self._unsigned_tail()
+                        self.pending = self._unsignedtail()
                     return
 
-    def _unsigned_tail(self) -> list[bytes]:
+    def _unsignedtail(self) -> list[bytes]:
         """The v2 lines of the copy after its last checkpoint (stored before a restart, not
         counted yet), read backwards block by block; at most PENDING_MAX."""
         out: list[bytes] = []
