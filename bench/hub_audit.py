@@ -12,7 +12,6 @@ seconds, longest interval) over the whole month, and extrapolates linearly to 10
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import subprocess
 import sys
@@ -66,7 +65,10 @@ def query(root: Path) -> None:
     t0 = time.perf_counter()
     rows = figures(hub, "2026-11-01", "2026-11-30")
     dt = time.perf_counter() - t0
-    print(len(rows), dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM, not getrusage: ru_maxrss survives fork+exec and would report the parent's peak
+    hwm = next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines()
+               if x.startswith("VmHWM:"))
+    print(len(rows), dt, hwm / 1024)
 
 
 def main() -> None:
@@ -84,11 +86,13 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         n = a.sites * a.screens * a.days * PER_DAY
+        made = "reused"
         if not (tmp / "showings").is_dir():
             generate(tmp, a.sites, a.screens, a.days)
+            made = "made"
         size = sum(p.stat().st_size for p in (tmp / "showings").rglob("*.parquet"))
         print(f"dataset: {n:,} showings ({a.sites} sites x {a.screens} screens x {a.days} days)"
-              f", {size / 1e9:.2f} GB, made in {time.perf_counter() - t0:.0f} s", flush=True)
+              f", {size / 1e9:.2f} GB, {made} in {time.perf_counter() - t0:.0f} s", flush=True)
         # the query in a fresh process, so that its peak RSS is its own
         r = subprocess.run([sys.executable, __file__, "--query", str(tmp)], check=True,
                            capture_output=True, text=True)

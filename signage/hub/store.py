@@ -25,9 +25,10 @@ from ..trust import Trust
 
 #: a site's rejected.jsonl stops growing here (later rejections are only counted)
 REJECTED_MAX_BYTES = 64 << 20
-#: at most this many copies are held open at once (the least recently written is synced and
-#: closed): a hub of thousands of sites must keep its sockets below 1024 (paho uses select)
-OPEN_FILES_MAX = 128
+#: at most this many copies are held open at once (the least recently written is closed; its
+#: data are fsynced at the next sync through a new descriptor, fsync acts on the file): a hub
+#: of thousands of sites must keep its sockets below 1024 (paho uses select)
+OPEN_FILES_MAX = 512
 _OPEN: collections.OrderedDict[int, SiteStore] = collections.OrderedDict()
 SITE_KEYS = (b'"type":"run_start"', b'"type":"reload"')
 CHECKPOINT = b'"type":"checkpoint"'
@@ -125,6 +126,7 @@ class SiteStore:
         self.torn_done = False  # the current file's torn tail was appended: it is finished
         self._fd = -1
         self.dirty = False
+        self._unsynced: set[str] = set()  # files written since the last sync
         self.rejected_total = 0
         self.pending: list[bytes] = []  # v2 lines stored, not yet under a valid checkpoint
         self.uncounted = 0  # v2 lines dropped from pending (never signed in time)
@@ -189,23 +191,30 @@ class SiteStore:
         self.size = os.fstat(self._fd).st_size
 
     def _release(self) -> None:
-        """Sync and close the open copy (what was written is then durable)."""
+        """Close the open copy (still ``dirty`` until the next sync)."""
         if self._fd >= 0:
             _OPEN.pop(id(self), None)
             fd, self._fd = self._fd, -1
-            try:
-                os.fdatasync(fd)
-            finally:
-                os.close(fd)
+            os.close(fd)
 
     def sync(self) -> None:
-        if self._fd >= 0 and self.dirty:
-            os.fdatasync(self._fd)
+        """Make what was written durable (the files written since the last sync)."""
+        if self.dirty:
+            for name in self._unsynced:
+                if self._fd >= 0 and name == self.file:
+                    os.fdatasync(self._fd)
+                    continue
+                fd = os.open(self.dir / name, os.O_RDONLY)
+                try:
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+        self._unsynced.clear()
         self.dirty = False
 
     def close(self) -> None:
+        self.sync()
         self._release()
-        self.dirty = False
 
     # ---- accepting a chunk ---------------------------------------------------------------
     def accept(self, c: Chunk) -> Outcome:
@@ -327,6 +336,8 @@ class SiteStore:
             raise OSError(f"short write to {self.dir / str(self.file)}")
         self.size += n
         self.dirty = True
+        assert self.file is not None
+        self._unsynced.add(self.file)
 
     def _reject(self, name: str, at: int, data: bytes, why: str) -> None:
         self.rejected_total += 1
