@@ -62,6 +62,8 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     if server is not None:
         server.should_exit = True
     svc.stop()
+    _say(_("hub: stopped; {n} records verified and stored by this process").format(
+        n=svc.ingest.records))
 
 
 @hub_app.command("status")

@@ -9,6 +9,7 @@ next seq, last digest) is read back from its own files.
 from __future__ import annotations
 
 import collections
+import fcntl
 import json
 import os
 from collections.abc import Callable
@@ -218,6 +219,30 @@ class SiteStore:
 
     # ---- accepting a chunk ---------------------------------------------------------------
     def accept(self, c: Chunk) -> Outcome:
+        """Take a chunk. Several hub processes may share a data directory (MQTT 5 shared
+        subscriptions, docs/fleet.md): each chunk is taken under the site's lock, from the
+        state on disk (re-read when another process moved it)."""
+        lock = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._refresh()
+            return self._accept(c)
+        finally:
+            os.close(lock)  # releases the lock
+
+    def _refresh(self) -> None:
+        """Re-read the state when the copy on disk is not where this process left it."""
+        files = log_files(self.dir)
+        last = files[-1] if files else None
+        now = (last.name, last.stat().st_size) if last is not None else (None, 0)
+        if now == (self.file, self.size):
+            return
+        self._release()
+        self.file, self.size, self.next_seq, self.mac = None, 0, None, None
+        self.torn_done, self.pending = False, []
+        self._recover()
+
+    def _accept(self, c: Chunk) -> Outcome:
         out = Outcome()
         data = c.data
         if self.file is not None:
