@@ -15,7 +15,7 @@ Life cycle::
     drv.clear(); drv.close()
 
 Two real confirmations shaped this: an LED board confirms by ACK after a slow serial write
-(0.8 s for 768 bytes at 9600 baud), mpv confirms by ``playback-restart`` after the first frame is
+(0.8 s for 768 bytes at 9600 baud), mpv confirms by its log line that the first frame was
 drawn. Both are "return the confirmed instant", and both report how long a switch takes
 (``switch_latency_s``) so the runtime can send early enough for the start to land on time.
 """
