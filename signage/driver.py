@@ -136,6 +136,11 @@ class Driver(abc.ABC):
     def __init__(self, spec: ScreenSpec, ctx: DriverContext) -> None:
         self.spec = spec
         self.ctx = ctx
+        #: how many sends the last show(), clear() or health() needed before the device
+        #: answered (1: the first). The runtime sets it to 1 before each call; a driver that
+        #: resends or retries raises it. A retried answer proves the screen only at its own
+        #: instant, nothing before it (signage/runtime/credit.py).
+        self.last_attempts = 1
 
     # ---- validate time (pure, no device) -------------------------------------------------
     @classmethod

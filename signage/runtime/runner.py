@@ -36,6 +36,7 @@ from ..driver import (
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import CLOCK_STEP_S
+from .credit import Answer, Claim
 from .errstats import StartErrors
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own
@@ -105,9 +106,8 @@ class ScreenRunner:
         self._w2m_before: tuple[float, float] | None = None
         self._sync()
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
-        # last instant the item now on screen was proven there (its confirmation, or a
-        # healthy check while it was on): the limit of what its showing record may claim
-        self._on_proven = self._last_ok
+        # what the item now on screen may claim (signage/runtime/credit.py decides)
+        self._claim: Claim | None = None
 
     # ---- time mapping --------------------------------------------------------------------
     def _sync(self) -> None:
@@ -223,6 +223,8 @@ class ScreenRunner:
             return
         on = self.on
         if self._poll and on is not None and now >= self._last_ok + HEALTH_POLL_S:
+            latency = self.driver.switch_latency_s
+            self.driver.last_attempts = 1
             health = self.driver.health()
             if not health.ok:
                 self.log.append("driver_error", screen=self.screen.id, item=on.item.id,
@@ -230,7 +232,7 @@ class ScreenRunner:
                 self._go_down(health.detail or "unhealthy")
                 return
             self._last_ok = now  # paces the polls: the next one a second from this check
-            self._vouched(health, now)
+            self._vouched(health, now, latency)
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
@@ -282,38 +284,46 @@ class ScreenRunner:
 
     def _show(self, entry: Entry) -> None:
         tried: set[str] = set()
+        latency = self.driver.switch_latency_s
         while True:
             item = entry.item
+            asked = self.clock.monotonic()
+            self.driver.last_attempts = 1
             try:
                 t_conf = self.driver.show(self._showable(item))
                 break
-            except ContentRejected as exc:
-                now = self.clock.monotonic()
-                self.log.append("driver_error", screen=self.screen.id, item=item.id,
-                                error="rejected", message=str(exc)[:500])
-                self.log.append("showing", **self._showing_fields(
-                    item, entry.start_ms, now, now, "failed", str(exc)[:200]))
-                tried.add(item.id)
-                sub = self._substitute(tried)
-                if sub is None:
-                    self._go_down(f"every anti-fraud item was rejected: {exc}")
-                    return
-                entry = sub
             except ScreenUnavailable as exc:
                 self.log.append("driver_error", screen=self.screen.id, item=item.id,
                                 error="unavailable", message=str(exc)[:500])
                 self._go_down(str(exc))
                 return
+            except Exception as exc:  # ContentRejected, or anything else a
+                # driver raised (a decompression bomb, a plugin's bug): a rejection of this
+                # item for the gap guard, so that a substitute is tried at once
+                now = self.clock.monotonic()
+                msg = str(exc) if isinstance(exc, ContentRejected) else (
+                    f"{type(exc).__name__}: {exc}")
+                self.log.append("driver_error", screen=self.screen.id, item=item.id,
+                                error="rejected", message=msg[:500])
+                self.log.append("showing", **self._showing_fields(
+                    item, entry.start_ms, now, now, "failed", msg[:200]))
+                tried.add(item.id)
+                sub = self._substitute(tried)
+                if sub is None:
+                    self._go_down(f"every anti-fraud item was rejected: {msg}")
+                    return
+                entry = sub
         self._sync()
-        proven = self._on_proven
-        self._last_ok = self._on_proven = t_conf
+        conf = Answer(asked, t_conf, self.driver.last_attempts)
+        self._last_ok = t_conf
         self.start_errors.add(t_conf - self._mono_of(entry.start_ms))
-        if self.on is not None:
-            # the item replaced is credited until the new one is confirmed, but never past
-            # what was proven: its planned end, or the last healthy check after it. A daemon
-            # that stalled (nothing checked the screen) proves nothing for the stall.
-            on = self.on
-            self._end_showing(min(t_conf, max(on.planned_end_mono, proven)), None, "")
+        claim = self._claim
+        if self.on is not None and claim is not None:
+            # the item replaced: credited up to the new confirmation only when that came
+            # promptly, and never past its planned end unless proven (signage/runtime/credit.py)
+            self._end_showing(claim.replaced(conf, latency), None,
+                              claim.why_short(conf, latency))
+        self._claim = Claim.confirmed(conf, self._mono_of(entry.end_ms))
         self._begin(entry, t_conf)
         self._advance()
         if self._live:
@@ -389,6 +399,7 @@ class ScreenRunner:
             if not self.site.rule.start_to_start:
                 self._af_ref = t_end
         self.on = None
+        self._claim = None
 
     def _showing_fields(self, item: Item, planned_ms: int, start: float, end: float,
                         outcome: str, reason: str, planned_iso: str | None = None,
@@ -407,26 +418,35 @@ class ScreenRunner:
         board's ACK, mpv's black frame), so it proves the screen was up until now: only then
         is what was on credited to its planned end; a screen found down at the clear gets
         the usual credit, up to its last proof."""
+        latency = self.driver.switch_latency_s
+        self.driver.last_attempts = 1
         try:
             self.driver.clear()
         except ScreenUnavailable as exc:
             self._go_down(str(exc))
             return
-        on = self.on
-        if on is not None:
-            self._end_showing(min(now, on.planned_end_mono), None, "")
+        conf = Answer(now, self.clock.monotonic(), self.driver.last_attempts)
+        claim = self._claim
+        if self.on is not None and claim is not None:
+            self._end_showing(claim.cleared(conf, latency), None,
+                              claim.why_short(conf, latency))
+        self._claim = None
         self.log.append("screen_clear", screen=self.screen.id, reason=reason)
 
     # ---- availability --------------------------------------------------------------------
-    def _vouched(self, health: Health, now: float) -> None:
-        """A healthy check: what is on is proven up to what the driver vouches for (an LED
-        board's last answer), not later than now, and never back before an earlier proof."""
-        vouched = now if health.as_of is None else min(now, health.as_of)
-        self._on_proven = max(self._on_proven, vouched)
+    def _vouched(self, health: Health, asked: float, latency: float) -> None:
+        """A healthy check asked at ``asked``: it answered now (the instant of the answer, not
+        of the question); what it proves is for signage/runtime/credit.py to say."""
+        if self._claim is not None:
+            answer = Answer(asked, self.clock.monotonic(), self.driver.last_attempts,
+                            health.as_of)
+            self._claim = self._claim.checked(answer, latency)
 
-    def _proven_end(self, on: OnScreen, now: float) -> float:
+    def _proven_end(self, now: float) -> float:
         """The latest end the item on screen may claim without a later confirmation."""
-        return max(on.start_mono, min(now, self._on_proven))
+        claim = self._claim
+        assert claim is not None and self.on is not None
+        return claim.lost(now)
 
     def _go_down(self, reason: str) -> None:
         """The screen is unavailable. What was on it is credited only up to the last instant
@@ -434,7 +454,8 @@ class ScreenRunner:
         a player that died unnoticed showed nothing."""
         now = self.clock.monotonic()
         if self.on is not None:
-            self._end_showing(self._proven_end(self.on, now), "cut_short", "screen unavailable")
+            self._end_showing(self._proven_end(now), "cut_short", "screen unavailable")
+        self._claim = None
         if self.up or self.down_since is None:
             self.log.append("screen_down", screen=self.screen.id, reason=reason[:500])
             self.down_since = now
@@ -474,14 +495,17 @@ class ScreenRunner:
             now = self.clock.monotonic()
             end = now
             if self._poll and self.up:
+                latency = self.driver.switch_latency_s
+                self.driver.last_attempts = 1
                 try:
                     health: Health | None = self.driver.health()
                 except Exception:  # health never raises by contract; a plugin might
                     health = None
                 if health is not None and health.ok:
-                    self._vouched(health, now)
-                end = self._proven_end(on, now)
+                    self._vouched(health, now, latency)
+                end = self._proven_end(self.clock.monotonic())
             self._end_showing(end, None, reason)
+            self._claim = None
         with contextlib.suppress(Exception):
             self.driver.close()
 
