@@ -12,7 +12,7 @@ segments of the day and across re-plans, so a re-plan never restarts the rotatio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -34,6 +34,22 @@ class Entry(NamedTuple):
     anti_fraud: bool
     #: cut at the end of its segment (closing time or a daypart change)
     truncated: bool = False
+
+
+class Wishes:
+    """What one run of the timeline must avoid: the anti-fraud item shown (or planned) last,
+    carried across segments, daypart changes and midnight, and items set aside until an
+    instant (ms) by the runtime (a file that failed or ended early)."""
+
+    __slots__ = ("aside", "last")
+
+    def __init__(self, last: str | None = None,
+                 aside: Mapping[str, int] | None = None) -> None:
+        self.last = last
+        self.aside: Mapping[str, int] = aside or {}
+
+    def aside_at(self, t_ms: int) -> list[str]:
+        return [i for i, until in self.aside.items() if until > t_ms]
 
 
 class DayState:
@@ -66,16 +82,18 @@ class DayState:
 
 
 def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
-                    start_to_start: bool) -> Iterator[Entry]:
+                    start_to_start: bool, wishes: Wishes | None = None) -> Iterator[Entry]:
     """Entries of one segment from ``t0`` (an anti-fraud showing first)."""
     if not seg.anti_fraud:
         return
+    wishes = wishes if wishes is not None else Wishes()
     rot = state.rotation(seg.anti_fraud)
     filler = state.filler(seg.store) if seg.store else None
     t = t0
     end = seg.end_ms
     while end - t >= MIN_SHOWING_MS:
-        af = rot.next()
+        af = rot.next(wishes.last, wishes.aside_at(t) if wishes.aside else ())
+        wishes.last = af.id
         stop = t + af.duration_ms
         if stop >= end:
             yield Entry(t, end, af, True, stop > end)
@@ -120,7 +138,9 @@ class Timeline:
     def segments(self, day: date) -> list[Segment]:
         return day_segments(self.site, self.screen, day)
 
-    def _days_from(self, day: date, t0: int | None, fresh: bool) -> Iterator[Entry]:
+    def _days_from(self, day: date, t0: int | None, fresh: bool,
+                   wishes: Wishes | None = None) -> Iterator[Entry]:
+        wishes = wishes if wishes is not None else Wishes()
         closed = 0
         first = True
         while closed < MAX_CLOSED_DAYS:
@@ -135,7 +155,8 @@ class Timeline:
                         start = max(seg.start_ms, t0)
                     else:
                         start = seg.start_ms
-                    yield from segment_entries(seg, start, state, self._budget, self._s2s)
+                    yield from segment_entries(seg, start, state, self._budget, self._s2s,
+                                               wishes)
             else:
                 closed += 1
             first = False
@@ -148,8 +169,14 @@ class Timeline:
             if e.end_ms > t_ms:
                 yield e
 
-    def replan(self, now_ms: int) -> Iterator[Entry]:
-        """Re-plan from ``now``: an anti-fraud showing at once (inside a segment), then normal."""
+    def replan(self, now_ms: int, last: str | None = None,
+               aside: Mapping[str, int] | None = None) -> Iterator[Entry]:
+        """Re-plan from ``now``: an anti-fraud showing at once (inside a segment), then normal.
+
+        ``last`` is the anti-fraud item last shown on the screen: it does not come again at
+        once. ``aside`` maps item ids to the instant (ms) until which they are skipped while
+        the pool has another item."""
         day = local_date(now_ms, self.site.tz)
-        return self._days_from(day, now_ms, fresh=self._state_day != day)
+        return self._days_from(day, now_ms, fresh=self._state_day != day,
+                               wishes=Wishes(last, aside))
 

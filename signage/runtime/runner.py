@@ -50,6 +50,8 @@ HEALTH_POLL_S = 1.0
 #: a pause between two planned entries shorter than this is not a closing: the screen keeps
 #: what it shows (midnight on a 24-hour site, a daypart change) rather than going blank
 HOLE_S = 2.0
+#: an item that failed or ended early is skipped this long while its pool has another item
+ASIDE_S = 300.0
 
 
 class Sink(Protocol):
@@ -99,6 +101,8 @@ class ScreenRunner:
         self._today_span = (0.0, 0.0)  # wall times [start, end) of self._today
         self._pending_site: tuple[Site, Screen] | None = None
         self.shown = 0
+        self._last_af: str | None = None  # the anti-fraud item shown last on this screen
+        self._aside: dict[str, int] = {}  # item id -> wall ms until which it is set aside
         self.start_errors = StartErrors()
         self._w2m = 0.0
         self._synced = False
@@ -169,14 +173,20 @@ class ScreenRunner:
 
     def _replan(self, fresh: bool = False) -> None:
         now = self._now_ms()
-        self._it = self.timeline.entries(now) if fresh else self.timeline.replan(now)
+        self._aside = {i: u for i, u in self._aside.items() if u > now}
+        self._it = (self.timeline.entries(now) if fresh
+                    else self.timeline.replan(now, self._last_af, self._aside))
         self._ahead = []
         self._advance()
         if fresh and self.next is not None and self.next.start_ms < now:
             # joining mid-item: put an anti-fraud item up now, then follow the plan
-            self._it = self.timeline.replan(now)
+            self._it = self.timeline.replan(now, self._last_af, self._aside)
             self._ahead = []
             self._advance()
+
+    def _set_aside(self, item: Item) -> None:
+        """A failed or early-ended item: the rotation moves on without it for a while."""
+        self._aside[item.id] = self._now_ms() + int(ASIDE_S * 1000)
 
     def apply_site(self, site: Site, screen: Screen) -> None:
         """A reload: takes effect at the next item boundary."""
@@ -236,6 +246,7 @@ class ScreenRunner:
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
+                self._set_aside(on.item)
                 self._end_showing(ended, "cut_short", "ended early (end of file)")
                 self._replan()
                 self._switch_due()
@@ -308,6 +319,7 @@ class ScreenRunner:
                 self.log.append("showing", **self._showing_fields(
                     item, entry.start_ms, now, now, "failed", msg[:200]))
                 tried.add(item.id)
+                self._set_aside(item)
                 sub = self._substitute(tried)
                 if sub is None:
                     self._go_down(f"every anti-fraud item was rejected: {msg}")
@@ -362,6 +374,7 @@ class ScreenRunner:
                            planned_iso, start_iso)
         self.shown += 1
         if item.anti_fraud:
+            self._last_af = item.id
             if not self._af_on:
                 self._note_gap(t_conf)
             self._af_on = True
