@@ -286,6 +286,8 @@ class ScreenRunner:
         self._show(entry)
 
     def _would_break(self, entry: Entry, now: float) -> bool:
+        if self._af_ref is None and not self._af_on:
+            return True  # no anti-fraud showing yet this run: the first item is anti-fraud
         limit = self.site.rule.max_gap_ms / 1000.0 - self._guard
         if self.site.rule.start_to_start:
             ref = self._af_ref if self._af_ref is not None else now
