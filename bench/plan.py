@@ -35,7 +35,7 @@ def main() -> None:
         total_n += len(entries)
         total_t += dt
         st = measure(sc.id, entries, site.rule.start_to_start)
-        bound = store_bound(site.rule.budget_ms, mean_af_ms(st))
+        bound = store_bound(site.rule.budget_ms, mean_af_ms(st), site.rule.start_to_start)
         print(f"{sc.id:16} {len(entries):9d} {len(entries) / dt:11,.0f} "
               f"{st.worst_gap_ms / 1000:8.1f}s {st.store_share:7.1%} {bound:7.1%} "
               f"{st.store_share / bound:6.3f}")

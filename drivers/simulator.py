@@ -121,11 +121,16 @@ class SimulatorDriver(Driver):
 
     @classmethod
     def check_text(cls, spec: ScreenSpec, text: str) -> list[str]:
-        missing = render.missing_glyphs(text, _font(spec))
+        out: list[str] = []
+        if _kind(spec) == "led":
+            lines = render.led_lines_problem(text, spec.height)
+            if lines:
+                out.append(lines)
+        missing = render.missing_glyphs(render.sanitize(text), _font(spec))
         if missing:
             shown = " ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:8])
-            return [f"the font {_font(spec)!r} cannot draw {shown}"]
-        return []
+            out.append(f"the font {_font(spec)!r} cannot draw {shown}")
+        return out
 
     # ---- run time ------------------------------------------------------------------------
     def open(self) -> None:
@@ -180,10 +185,8 @@ class SimulatorDriver(Driver):
     def _image(self, path: Path | None, led: bool) -> Image.Image:
         p = self._check_file(path)
         try:
-            with Image.open(p) as src:
-                src.load()
-                img = src.convert("RGB")
-        except (OSError, ValueError) as exc:
+            img = render.open_image(p).convert("RGB")  # size-checked before decoding
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise ContentRejected(f"cannot decode image {p}: {exc}") from None
         w, h = self.spec.width, self.spec.height
         img.thumbnail((w, h))

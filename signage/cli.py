@@ -95,7 +95,7 @@ def validate(config: ConfigOpt = Path("config.toml"),
             t.add_column(col)
         for sc in site.screens:
             st = measure(sc.id, plan_days(site, sc, today, days), site.rule.start_to_start)
-            bound = store_bound(site.rule.budget_ms, mean_af_ms(st))
+            bound = store_bound(site.rule.budget_ms, mean_af_ms(st), site.rule.start_to_start)
             t.add_row(sc.id, sc.driver, f"{st.worst_gap_ms / 1000:.1f} s",
                       f"{site.rule.max_gap_ms / 1000:g} s", f"{st.store_share:.1%}",
                       f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
@@ -228,7 +228,8 @@ def simulate(config: ConfigOpt = Path("config.toml"),
         raise typer.Exit(3) from None
     clock = VirtualClock(t0 / 1000)
     settings = RunSettings(virtual=True, duration_s=duration, log_dir=log,
-                           key_file=log / "simulate.key")
+                           key_file=log / "simulate.key",
+                           signing_key=log / "simulate-signing.key")
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
@@ -247,13 +248,23 @@ def simulate(config: ConfigOpt = Path("config.toml"),
 
 
 def mount_optional(argv: list[str] | None = None) -> None:
-    """Commands that live with their parts (audit, LED tools). Importing them costs time at
+    """Commands that live with their parts (audit, keys, LED tools). Importing them costs time at
     every start, so they are mounted only when the command line may need them."""
     first = next((a for a in (argv or []) if not a.startswith("-")), None)
     if first in (None, "audit"):
         try:
             from .audit.cli import audit_command
             app.command("audit")(_marked(audit_command))
+        except ImportError:
+            pass
+    if first in (None, "keys", "checkpoint"):
+        from .keys_cli import checkpoint_command, keys_app
+        app.add_typer(keys_app, name="keys")
+        app.command("checkpoint")(checkpoint_command)
+    if first in (None, "hub"):
+        try:
+            from .hub.cli import hub_app
+            app.add_typer(hub_app, name="hub", help="the fleet hub (docs/fleet.md)")
         except ImportError:
             pass
     if first in (None, "led", "fakeboard"):

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .i18n import _
 from .problems import InputError, Problem, from_validation, read_toml
-from .timeutil import parse_span
+from .timeutil import merge_spans, parse_span, split_overnight
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -40,6 +41,9 @@ def check_spans(v: list[str]) -> list[str]:
         if b0 < a1:
             raise ValueError(f"time spans overlap: {v}")
         del a0
+    if spans and spans[-1][1] > 24 * 60 and spans[-1][1] - 24 * 60 > spans[0][0]:
+        raise ValueError(f"time spans overlap: {v}: the span past midnight runs into the next "
+                         "day's first span")
     return v
 
 
@@ -52,9 +56,25 @@ def parsed_spans(spans: tuple[str, ...]) -> list[tuple[int, int]]:
     return sorted(parse_span(s) for s in spans)
 
 
+#: a phone number (digits, spaces, + ( ) -), optionally with an extension: 转8001, 分机8001,
+#: ext. 8001, ext 8001, x8001, #8001
+_PHONE = re.compile(r"^[0-9+() -]*[0-9][0-9+() -]*"
+                    r"(?:\s*(?:转|分机|ext\.?|x|#)\s*[0-9]{1,8})?$", re.IGNORECASE)
+
+
 class Contact(Strict):
     name: str = Field(min_length=1, max_length=64)
-    phone: str = Field(min_length=3, max_length=32, pattern=r"^[0-9+() -]+$")
+    phone: str = Field(min_length=3, max_length=40)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        if not _PHONE.match(v.strip()):
+            raise ValueError(_(
+                "not a phone number: {got!r}. Write digits, spaces, + ( ) -, and an "
+                "extension if any, e.g. \"0571-86000001\", \"0571-86000001转8001\" or "
+                "\"0571-86000001 ext. 8001\"").format(got=v))
+        return v
 
 
 class SiteSection(Strict):
@@ -120,6 +140,13 @@ class HoursException(Strict):
         check_spans(self.open)
         return self
 
+    @property
+    def days(self) -> int:
+        return ((self.to or self.date) - self.date).days + 1
+
+    def describe(self) -> str:
+        return f"{self.date}" + (f" to {self.to}" if self.to else "")
+
 
 class Hours(Strict):
     #: spans for every day unless a weekday key overrides it, e.g. ["08:00-22:00"]
@@ -142,18 +169,55 @@ class Hours(Strict):
                 check_spans(v)
         return self
 
-    def spans_for(self, day: dt.date) -> list[tuple[int, int]]:
-        """Open spans (minutes after local midnight) on ``day``, exceptions applied."""
-        for ex in self.exceptions:
-            if ex.date <= day <= (ex.to or ex.date):
-                return [] if ex.closed else parsed_spans(tuple(ex.open))
+    @model_validator(mode="after")
+    def _exceptions(self) -> Hours:
+        # overlapping exceptions: the most specific (fewest days) wins; two overlapping ones
+        # of the same length would be a guess, so they are refused, naming both
+        for i, a in enumerate(self.exceptions):
+            for j in range(i + 1, len(self.exceptions)):
+                b = self.exceptions[j]
+                if a.date <= (b.to or b.date) and b.date <= (a.to or a.date) and \
+                        a.days == b.days:
+                    raise ValueError(_(
+                        "hours.exceptions[{i}] ({a}) and hours.exceptions[{j}] ({b}) overlap and "
+                        "cover the same number of days, so neither is more specific: make "
+                        "them not overlap, or merge them").format(
+                            i=i, j=j, a=a.describe(), b=b.describe()))
+        return self
+
+    def _day_spans(self, day: dt.date) -> list[tuple[int, int]]:
+        """The spans that start on ``day`` (minutes; an overnight one ends past 1440)."""
+        ex = self.exception_for(day)
+        if ex is not None:
+            return [] if ex.closed else parsed_spans(tuple(ex.open))
         wd = getattr(self, WEEKDAYS[day.weekday()])
         return parsed_spans(tuple(self.default if wd is None else wd))
+
+    def exception_for(self, day: dt.date) -> HoursException | None:
+        """The exception that decides ``day``: of those covering it, the one with the fewest
+        days (a single day inside a range wins over the range)."""
+        best: HoursException | None = None
+        for ex in self.exceptions:
+            if ex.date <= day <= (ex.to or ex.date) and (best is None or ex.days < best.days):
+                best = ex
+        return best
+
+    def spans_for(self, day: dt.date) -> list[tuple[int, int]]:
+        """Open spans (minutes after local midnight, within 0..1440) on ``day``, exceptions
+        applied: the day's own spans, plus the part after midnight of a span that started
+        the day before (an overnight span belongs to the day it starts)."""
+        own, _spill = split_overnight(self._day_spans(day))
+        _own, spill = split_overnight(self._day_spans(day - dt.timedelta(days=1)))
+        return merge_spans(own + spill) if spill else own
 
 
 class LogSection(Strict):
     dir: str = "var/log"
     key_file: str = "var/site.key"
+    #: log format version: 1 (HMAC chain under key_file) or 2 (SHA-256 chain with checkpoints
+    #: signed by signing_key; see docs/log-format.md)
+    format: Literal[1, 2] = 1
+    signing_key: str = "var/signing.key"
     #: "every": fsync each record before moving on (default). "batch": fsync at most every
     #: batch_ms; a power cut may lose the records of the last batch (see docs/log-format.md)
     fsync: Literal["every", "batch"] = "every"
@@ -172,6 +236,43 @@ class PlaylistsSection(Strict):
     reload_check_s: float = Field(default=2.0, gt=0, le=3600)
 
 
+class FleetSection(Strict):
+    """[fleet]: ship the log to a hub over MQTT (docs/fleet.md). Off when absent."""
+    #: mqtts://HOST[:PORT] (TLS, verified) or mqtt://localhost[:PORT]
+    broker: str = Field(min_length=1, max_length=512)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = Field(default=None, min_length=1, max_length=128)
+    password_file: str | None = None
+    prefix: str = Field(default="signage/v1", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    #: unacknowledged chunks are sent again from the hub's ack after this long
+    resend_s: float = Field(default=10.0, ge=1, le=3600)
+    #: at most this many bytes shipped and not yet acknowledged
+    window_bytes: int = Field(default=1 << 20, ge=1 << 16, le=1 << 30)
+    #: how often the log is looked at for new lines, seconds
+    poll_s: float = Field(default=0.2, gt=0, le=10)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, v: str) -> str:
+        from .fleet.mqtt import BrokerConfigError, parse_url
+
+        try:
+            parse_url(v)
+        except BrokerConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _creds(self) -> FleetSection:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs username")
+        return self
+
+
 class ScreenConfig(Strict):
     id: str
     label: str = ""
@@ -180,6 +281,9 @@ class ScreenConfig(Strict):
     height: int = Field(gt=0, le=16384)
     playlists: list[str] = Field(min_length=1)
     options: dict[str, Any] = {}
+    #: this screen's own opening hours, replacing the site's [hours] for it (e.g. a 24-hour
+    #: ATM lobby in a bank open 09:00-17:00); None: the site's
+    hours: Hours | None = None
 
     _id = field_validator("id")(check_id)
 
@@ -191,6 +295,7 @@ class SiteConfig(Strict):
     log: LogSection = LogSection()
     media: MediaSection = MediaSection()
     playlists: PlaylistsSection = PlaylistsSection()
+    fleet: FleetSection | None = None
     screens: list[ScreenConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -223,6 +328,6 @@ def resolve(base: Path, value: str) -> Path:
 
 
 __all__ = [
-    "WEEKDAYS", "Contact", "Hours", "HoursException", "InputError", "LogSection", "Problem",
-    "Rule", "ScreenConfig", "SiteConfig", "load_config", "resolve",
+    "WEEKDAYS", "Contact", "FleetSection", "Hours", "HoursException", "InputError",
+    "LogSection", "Problem", "Rule", "ScreenConfig", "SiteConfig", "load_config", "resolve",
 ]

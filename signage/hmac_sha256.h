@@ -10,8 +10,9 @@
 #include <string.h>
 
 typedef struct {
-    SHA256_CTX inner; /* after the key's inner pad */
+    SHA256_CTX inner; /* after the key's inner pad (plain: a fresh SHA-256) */
     SHA256_CTX outer; /* after the key's outer pad */
+    int plain;        /* log format 2: plain SHA-256, no key (see plain_init) */
 } HmacPads;
 
 static const char HEX[] = "0123456789abcdef";
@@ -19,6 +20,7 @@ static const char HEX[] = "0123456789abcdef";
 static inline void hmac_init(HmacPads *h, const void *key, size_t len)
 {
     unsigned char k[64] = {0}, pad[64];
+    h->plain = 0;
     if (len > 64)
         SHA256((const unsigned char *)key, len, k);
     else
@@ -33,7 +35,15 @@ static inline void hmac_init(HmacPads *h, const void *key, size_t len)
     SHA256_Update(&h->outer, pad, 64);
 }
 
-/* HMAC of a + b (the previous line's mac, then this line's prefix) */
+/* the log format 2 chain: hmac_digest is then SHA-256(a + b) */
+static inline void plain_init(HmacPads *h)
+{
+    h->plain = 1;
+    SHA256_Init(&h->inner);
+    SHA256_Init(&h->outer);
+}
+
+/* HMAC of a + b (the previous line's mac, then this line's prefix); plain: SHA-256 */
 static inline void hmac_digest(const HmacPads *h, const void *a, size_t alen, const void *b,
                                size_t blen, unsigned char out[SHA256_DIGEST_LENGTH])
 {
@@ -41,6 +51,10 @@ static inline void hmac_digest(const HmacPads *h, const void *a, size_t alen, co
     SHA256_CTX c = h->inner;
     SHA256_Update(&c, a, alen);
     SHA256_Update(&c, b, blen);
+    if (h->plain) {
+        SHA256_Final(out, &c);
+        return;
+    }
     SHA256_Final(in, &c);
     c = h->outer;
     SHA256_Update(&c, in, sizeof(in));

@@ -13,13 +13,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
-from .config import ScreenConfig, SiteConfig, load_config, resolve
+from pydantic import ValidationError
+
+from .config import ScreenConfig, SiteConfig, resolve
 from .driver import ContentRejected, DriverClass, ScreenSpec, UnknownDriver, load_driver
+from .mediacheck import Kind, MediaCheck, MediaChecker
 from .model import Site, build_site
 from .plan.segments import day_segments
-from .playlist import ItemConfig, PlaylistConfig, load_playlists
-from .problems import InputError, Problem, find_line
+from .playlist import ItemConfig, PlaylistConfig, read_playlists
+from .problems import InputError, Problem, find_line, from_validation, read_toml
 from .timeutil import rfc3339_ms
 
 #: how far ahead validate looks for open hours without anti-fraud content
@@ -34,6 +38,8 @@ class LoadedSite:
     site: Site
     drivers: dict[str, DriverClass]
     digests: dict[str, str] = field(default_factory=dict)  # file -> sha256, for the run log
+    #: things that are allowed but probably not meant (printed by validate, never fatal)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def base(self) -> Path:
@@ -81,24 +87,37 @@ def _text_of(path: Path) -> str:
         return ""
 
 
-def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
-    """Load and check everything; raise InputError with all problems, or return the site."""
-    cfg = load_config(config_path)
-    base = config_path.parent
+def load_site(config_path: Path, today: date | None = None,
+              media_cache: Path | bool | None = True) -> LoadedSite:
+    """Load and check everything; raise InputError with all problems, or return the site.
+
+    Every independent problem is reported in one run: a config that does not validate still
+    lets the playlists and their media be checked, a broken playlist file the others.
+    ``media_cache``: where decoded-media results are kept (True: ``var/cache/
+    media-check.json`` next to the config; None or False: no cache)."""
+    data, ctext = read_toml(config_path)
     cfile = str(config_path)
-    ctext = _text_of(config_path)
+    base = config_path.parent
     problems: list[Problem] = []
-    pl_dir = resolve(base, cfg.playlists.dir)
-    if not pl_dir.is_dir():
-        raise InputError([Problem(cfile, "playlists.dir",
-                                  f"playlist directory not found: {pl_dir}",
-                                  find_line(ctext, ["playlists", "dir"]))])
+    warnings: list[Problem] = []
+    cfg: SiteConfig | None
     try:
-        playlists = load_playlists(pl_dir)
-    except InputError as exc:
-        raise InputError(exc.problems) from None
-    media_root = resolve(base, cfg.media.root)
-    if not media_root.is_dir():
+        cfg = SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(from_validation(exc, cfile, ctext))
+        cfg = None
+    pl_rel = cfg.playlists.dir if cfg else _raw_str(data, "playlists", "dir", "playlists")
+    root_rel = cfg.media.root if cfg else _raw_str(data, "media", "root", "media")
+    pl_dir = resolve(base, pl_rel)
+    if not pl_dir.is_dir():
+        problems.append(Problem(cfile, "playlists.dir", f"playlist directory not found: {pl_dir}",
+                                find_line(ctext, ["playlists", "dir"])))
+        raise InputError(problems)
+    playlists, pl_problems, broken = read_playlists(pl_dir)
+    problems.extend(pl_problems)
+    media_root = resolve(base, root_rel)
+    root_ok = media_root.is_dir()
+    if not root_ok:
         problems.append(Problem(cfile, "media.root", f"directory not found: {media_root}",
                                 find_line(ctext, ["media", "root"])))
 
@@ -121,9 +140,29 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
                                            f"already used in playlists/{owner[it.id]}.toml"))
             owner.setdefault(it.id, pid)
 
+    # every image and clip: inside the media root, present, decodable, of a size we decode
+    cache_file = (base / "var" / "cache" / "media-check.json" if media_cache is True
+                  else media_cache or None)
+    checker = MediaChecker(cache_file if isinstance(cache_file, Path) else None)
+    media: dict[str, MediaCheck] = {}  # item id -> result, for items whose file is usable
+    if root_ok:
+        for pid, pc in playlists.items():
+            for ii, it in enumerate(pc.items):
+                if it.type == "text":
+                    continue
+                got, msg = _media_file(media_root, it, checker)
+                if got is None:
+                    problems.append(pl_problem(pid, ii, "path", msg))
+                else:
+                    media[it.id] = got
+        checker.save()
+    if cfg is None:
+        raise InputError(problems)
+
     drivers: dict[str, DriverClass] = {}
     durations: dict[tuple[str, str], float] = {}
     budget = cfg.rule.budget_s
+    refs_ok = True
     for si, sc in enumerate(cfg.screens):
         sfield = f"screens[{si}]"
         spec = screen_spec(sc, media_root)
@@ -133,13 +172,19 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
         except UnknownDriver as exc:
             problems.append(Problem(cfile, f"{sfield}.driver", str(exc),
                                     find_line(ctext, ["screens", si, "driver"])))
-            continue
-        for msg in _safe_list(drv.check_options, spec):
-            problems.append(Problem(cfile, f"{sfield}.options", msg,
-                                    find_line(ctext, ["screens", si, "options"])))
+            drv = None
+        if drv is not None:
+            for msg in _safe_list(drv.check_options, spec):
+                problems.append(Problem(cfile, f"{sfield}.options", msg,
+                                        find_line(ctext, ["screens", si, "options"])))
         has_af = False
         for pid in sc.playlists:
+            if pid in broken:
+                refs_ok = False  # its own problems are listed above
+                has_af = True
+                continue
             if pid not in playlists:
+                refs_ok = False
                 known = ", ".join(sorted(playlists)) or "none"
                 problems.append(Problem(cfile, f"{sfield}.playlists",
                                         f"unknown playlist {pid!r}; playlists in {pl_dir}: {known}",
@@ -147,7 +192,11 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
                 continue
             pc = playlists[pid]
             has_af = has_af or pc.anti_fraud
+            if drv is None:
+                continue
             for ii, it in enumerate(pc.items):
+                if it.type != "text" and it.id not in media:
+                    continue  # its file's problem is listed above
                 d, errs = _duration(drv, spec, sc, it, media_root, cfg.rule.text_default_s)
                 for fld, msg in errs:
                     problems.append(pl_problem(pid, ii, fld, f"on screen {sc.id}: {msg}"))
@@ -170,18 +219,45 @@ def load_site(config_path: Path, today: date | None = None) -> LoadedSite:
                                     f"screen {sc.id} has no anti-fraud playlist; add one with "
                                     'content = "anti-fraud"',
                                     find_line(ctext, ["screens", si, "playlists"])))
-    if problems:
-        raise InputError(problems)
-
-    site = build_site(cfg, playlists, media_root, lambda sc, it: durations[(sc.id, it.id)])
-    problems.extend(_coverage(site, today or date.today(), cfile, ctext))
-    if problems:
+    if refs_ok:
+        # coverage depends on hours, windows and dayparts only: check it even when some
+        # durations are unknown (an item with a problem counts 1 s here)
+        site = build_site(cfg, playlists, media_root,
+                          lambda sc, it: durations.get((sc.id, it.id), 1.0))
+        problems.extend(_coverage(site, today or date.today(), cfile, ctext))
+    if problems or not refs_ok:
         raise InputError(problems)
     digests = {str(config_path): _sha256(config_path)}
     for pid in sorted(playlists):
         p = pl_dir / f"{pid}.toml"
         digests[str(p)] = _sha256(p)
-    return LoadedSite(config_path, cfg, playlists, site, drivers, digests)
+    return LoadedSite(config_path, cfg, playlists, site, drivers, digests, warnings)
+
+
+def _raw_str(data: dict[str, Any], table: str, key: str, default: str) -> str:
+    """A path from a config that did not validate, to check the playlists anyway."""
+    t = data.get(table)
+    v = t.get(key) if isinstance(t, dict) else None
+    return v if isinstance(v, str) and v else default
+
+
+def _media_file(media_root: Path, it: ItemConfig, checker: MediaChecker
+                ) -> tuple[MediaCheck | None, str]:
+    try:
+        full = media_path(media_root, it.path)
+    except ValueError as exc:
+        return None, str(exc)
+    try:
+        found = full.is_file()
+    except OSError as exc:
+        return None, f"cannot read {full}: {exc.strerror or exc}"
+    if not found:
+        return None, f"media file not found: {full}"
+    kind: Kind = "image" if it.type == "image" else "clip"
+    got = checker.check(full, kind)
+    if not got.ok:
+        return None, f"{full}: {got.problem}"
+    return got, ""
 
 
 def _safe_list(fn: Callable[..., Iterable[object]], *args: object) -> list[str]:
@@ -204,16 +280,7 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
             errs.append(("text", f"cannot measure the text: {exc}"))
             return None, errs
         return (model if model is not None else text_default), errs
-    try:
-        full = media_path(media_root, it.path)
-    except ValueError as exc:
-        return None, [("path", str(exc))]
-    try:
-        found = full.is_file()
-    except OSError as exc:
-        return None, [("path", f"cannot read {full}: {exc.strerror or exc}")]
-    if not found:
-        return None, [("path", f"media file not found: {full}")]
+    full = media_path(media_root, it.path)  # checked by _media_file before
     if it.type == "clip":
         try:
             probed = drv.media_duration_s(spec, full)
@@ -235,7 +302,7 @@ def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Probl
         for k in range(COVERAGE_DAYS):
             day = today + timedelta(days=k)
             # days with the same hours and the same active playlists plan alike: check once
-            key = (tuple(site.hours.spans_for(day)),
+            key = (tuple(site.hours_of(screen).spans_for(day)),
                    tuple(p.id for p in screen.playlists if p.active_on(day)))
             if key in seen:
                 continue

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from .config import Hours, ScreenConfig, SiteConfig
 from .driver import ItemKind
 from .playlist import ItemConfig, PlaylistConfig
-from .timeutil import parse_span
+from .timeutil import merge_spans, parse_span, split_overnight
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,8 @@ class Screen:
     width: int
     height: int
     playlists: tuple[Playlist, ...]
+    #: this screen's own opening hours ([screens.hours]); None: the site's
+    hours: Hours | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,10 @@ class Site:
     hours: Hours
     screens: tuple[Screen, ...]
     media_root: Path
+
+    def hours_of(self, screen: Screen) -> Hours:
+        """The opening hours ``screen`` keeps: its own, else the site's."""
+        return screen.hours or self.hours
 
     def screen(self, screen_id: str) -> Screen:
         for s in self.screens:
@@ -99,10 +105,11 @@ def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root
             pls.append(Playlist(
                 id=pid, name=pc.name, anti_fraud=pc.anti_fraud,
                 window=(pc.window.start, pc.window.end) if pc.window else None,
-                dayparts=tuple(sorted(parse_span(s) for s in pc.dayparts)),
+                dayparts=_dayparts(pc.dayparts),
                 items=items,
             ))
-        screens.append(Screen(sc.id, idx, sc.label, sc.driver, sc.width, sc.height, tuple(pls)))
+        screens.append(Screen(sc.id, idx, sc.label, sc.driver, sc.width, sc.height, tuple(pls),
+                              sc.hours))
     rule = cfg.rule
     return Site(
         id=cfg.site.id, name=cfg.site.name, tz=cfg.tz,
@@ -113,3 +120,10 @@ def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root
         ),
         hours=cfg.hours, screens=tuple(screens), media_root=media_root,
     )
+
+
+def _dayparts(spans: list[str]) -> tuple[tuple[int, int], ...]:
+    """Dayparts as minute spans within a day: an overnight one (22:00-02:00) plays in the
+    evening and again after midnight, every day."""
+    own, spill = split_overnight(sorted(parse_span(s) for s in spans))
+    return tuple(merge_spans(own + spill))

@@ -15,6 +15,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from .config import Spans, Strict, check_id, check_spans
 from .problems import InputError, Problem, find_line, from_validation, read_toml
 
+#: explicit lines of one slogan (a line break in the text starts a new line)
+MAX_LINES = 4
+
 
 class Window(Strict):
     """Dates (inclusive, site timezone) on which a playlist plays: a campaign phase."""
@@ -47,12 +50,16 @@ class ItemConfig(Strict):
     @field_validator("text")
     @classmethod
     def _printable(cls, v: str) -> str:
+        v = v.replace("\r\n", "\n")  # a line break, as a Windows editor writes it
         bad = sorted({ch for ch in v if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")
-                      and ch != " "})
+                      and ch not in " \n"})
         if bad:
             shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:6])
             raise ValueError(f"text contains control or format characters ({shown}); "
-                             "only printable characters may be shown on a screen")
+                             "only printable characters and line breaks may be shown on a "
+                             "screen")
+        if v.count("\n") >= MAX_LINES:
+            raise ValueError(f"text has {v.count(chr(10)) + 1} lines; at most {MAX_LINES}")
         return v
 
     @model_validator(mode="after")
@@ -113,10 +120,21 @@ def load_playlist(path: Path) -> PlaylistConfig:
 def load_playlists(directory: Path) -> dict[str, PlaylistConfig]:
     """Every ``*.toml`` in ``directory``, keyed by file stem. Raises InputError with all
     problems of all files (nothing is half-loaded)."""
+    out, problems, _broken = read_playlists(directory)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def read_playlists(directory: Path) -> tuple[dict[str, PlaylistConfig], list[Problem], set[str]]:
+    """Every ``*.toml`` in ``directory``: the playlists that load, the problems of those that
+    do not, and the ids of those (so that a check of the rest can go on: validate reports
+    every independent problem in one run)."""
     if not directory.is_dir():
-        raise InputError([Problem(str(directory), "", "playlist directory not found")])
+        return {}, [Problem(str(directory), "", "playlist directory not found")], set()
     out: dict[str, PlaylistConfig] = {}
     problems: list[Problem] = []
+    broken: set[str] = set()
     for path in sorted(directory.glob("*.toml")):
         try:
             check_id(path.stem)
@@ -127,6 +145,5 @@ def load_playlists(directory: Path) -> dict[str, PlaylistConfig]:
             out[path.stem] = load_playlist(path)
         except InputError as exc:
             problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems)
-    return out
+            broken.add(path.stem)
+    return out, problems, broken

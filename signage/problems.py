@@ -6,14 +6,17 @@ allowed. Nothing here raises on bad input: it only describes it.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+
+from .i18n import _
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +125,108 @@ def find_line(text: str, loc: Sequence[int | str]) -> int | None:
     return found
 
 
-_ALLOWED: dict[str, str] = {
-    "extra_forbidden": "unknown key; check the spelling against docs/playlists.md",
-    "missing": "required but missing",
-}
+def _field(loc: Sequence[int | str]) -> str:
+    return next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _toml(value: Any) -> str:
+    """A value as the user should have written it in TOML (for "write it as" hints)."""
+    if isinstance(value, str):
+        return value.strip()
+    return _shown(value)
+
+
+_KIND = {"float_type": "number", "int_type": "whole number", "bool_type": "true or false",
+         "int_from_float": "whole number", "float_parsing": "number", "int_parsing":
+         "whole number", "bool_parsing": "true or false"}
+
+
+def friendly(err: Mapping[str, Any]) -> str:
+    """A pydantic error in words a shop manager understands: what is wrong with the value
+    and how to write it (TOML), never pydantic's own phrasing."""
+    kind = str(err.get("type", ""))
+    loc = err.get("loc", ())
+    fld = _field(loc)
+    ctx = err.get("ctx") or {}
+    has_input = "input" in err
+    value = err.get("input")
+    if kind == "missing":
+        return _("required but missing: add {field} = ...").format(field=fld)
+    if kind == "extra_forbidden":
+        return _("unknown key; check the spelling against docs/playlists.md")
+    if kind == "value_error":
+        return str(err.get("msg", "")).removeprefix("Value error, ")
+    if kind in ("date_type", "date_parsing", "date_from_datetime_parsing",
+                "date_from_datetime_inexact"):
+        if isinstance(value, str):
+            try:
+                dt.date.fromisoformat(value.strip())
+            except ValueError:
+                return _("not a date ({got}): write dates as YYYY-MM-DD without quotes, e.g. "
+                         "{field} = 2027-04-05").format(got=_shown(value), field=fld)
+            return _("write dates without quotes: {field} = {value}").format(
+                field=fld, value=value.strip())
+        return _("not a date ({got}): write dates as YYYY-MM-DD without quotes, e.g. "
+                 "{field} = 2027-04-05").format(got=_shown(value), field=fld)
+    if kind in _KIND:
+        what = _(_KIND[kind])
+        if isinstance(value, str):
+            return _("must be a {what}, written without quotes: {field} = {value}").format(
+                what=what, field=fld, value=_toml(value) if value.strip() else "...")
+        return _("must be a {what} (got {got})").format(what=what, got=_shown(value))
+    if kind in ("string_type", "str_type"):
+        return _('must be text in quotes, e.g. {field} = "..." (got {got})').format(
+            field=fld, got=_shown(value))
+    if kind in ("list_type", "tuple_type"):
+        return _('must be a list in square brackets, e.g. {field} = ["..."] (got {got})'
+                 ).format(field=fld, got=_shown(value))
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return _("must be a table, e.g. {field} = {{ key = value }} or a [{field}] section "
+                 "(got {got})").format(field=fld, got=_shown(value))
+    if kind == "string_too_short":
+        n = int(ctx.get("min_length", 1))
+        return _("must not be empty") if n <= 1 else _(
+            "too short: at least {n} characters").format(n=n)
+    if kind == "string_too_long":
+        return _("too long: at most {n} characters (this one has {got})").format(
+            n=ctx.get("max_length"), got=len(value) if isinstance(value, str) else "?")
+    if kind == "too_short":
+        n = int(ctx.get("min_length", 1))
+        return _("needs at least one entry") if n == 1 else _(
+            "needs at least {n} entries").format(n=n)
+    if kind == "too_long":
+        return _("too many entries: at most {n}").format(n=ctx.get("max_length"))
+    if kind == "greater_than":
+        return _("must be more than {n} (got {got})").format(n=_num(ctx.get("gt")),
+                                                             got=_shown(value))
+    if kind == "greater_than_equal":
+        return _("must be {n} or more (got {got})").format(n=_num(ctx.get("ge")),
+                                                           got=_shown(value))
+    if kind == "less_than":
+        return _("must be less than {n} (got {got})").format(n=_num(ctx.get("lt")),
+                                                             got=_shown(value))
+    if kind == "less_than_equal":
+        return _("must be at most {n} (got {got})").format(n=_num(ctx.get("le")),
+                                                           got=_shown(value))
+    if kind == "literal_error":
+        return _("must be one of {allowed} (got {got})").format(
+            allowed=str(ctx.get("expected", "")).replace("'", '"'), got=_shown(value))
+    if kind == "finite_number":
+        return _("must be an ordinary number (not inf or nan)")
+    if kind == "string_pattern_mismatch":
+        return _("{got} is not in the allowed form").format(got=_shown(value))
+    # a kind not listed above: still say what the value was
+    msg = _("this value is not allowed here")
+    return f"{msg} (got {_shown(value)})" if has_input else msg
+
+
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def from_validation(exc: ValidationError, file: str, text: str,
@@ -133,12 +234,5 @@ def from_validation(exc: ValidationError, file: str, text: str,
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         loc = [*prefix, *(p for p in err["loc"] if not str(p).startswith("function-"))]
-        msg = _ALLOWED.get(err["type"], err["msg"])
-        if err["type"] not in _ALLOWED and "input" in err and err["type"] != "value_error":
-            shown = repr(err["input"])
-            if len(shown) > 60:
-                shown = shown[:57] + "..."
-            msg = f"{msg} (got {shown})"
-        msg = msg.removeprefix("Value error, ")
-        out.append(Problem(file, loc_str(loc), msg, find_line(text, loc)))
+        out.append(Problem(file, loc_str(loc), friendly(err), find_line(text, loc)))
     return out

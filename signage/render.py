@@ -19,10 +19,69 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .i18n import _
+
 #: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
 PIXEL_FONT = "Unifont"
 SMOOTH_FONT = "WenQuanYi Micro Hei"
 FALLBACKS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Unifont")
+
+#: the largest picture any part of signage decodes: 8K UHD (7680 x 4320 = 33.2 megapixels),
+#: and no side longer than 16384 px. A 13,000 x 13,000 PNG would take ~500 MB decoded; it is
+#: refused by `signage validate` and by every driver before a byte of it is decoded. (Pillow's
+#: own guard, left at its default, refuses anything past ~179 megapixels already at open.)
+MAX_PIXELS = 7680 * 4320
+MAX_SIDE = 16384
+
+
+class ImageTooLarge(ValueError):
+    """A picture larger than MAX_PIXELS / MAX_SIDE: refused before it is decoded."""
+
+
+def _too_large_text(width: int, height: int) -> str:
+    return _("the picture is {w}x{h} pixels ({mp:.1f} megapixels): larger than signage "
+             "decodes (at most {side} px a side and {maxmp:.1f} megapixels, 8K); scale it "
+             "down to the screen's size").format(
+                 w=width, h=height, mp=width * height / 1e6, side=MAX_SIDE,
+                 maxmp=MAX_PIXELS / 1e6)
+
+
+def size_problem(width: int, height: int) -> str | None:
+    """Why a picture of this size is refused, or None when it may be decoded."""
+    if width <= 0 or height <= 0:
+        return _("the picture has no size ({w}x{h})").format(w=width, h=height)
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        return _too_large_text(width, height)
+    return None
+
+
+def header_problem(path: Path) -> str | None:
+    """Why the image at ``path`` would be refused for its size, from its header alone (for a
+    driver that hands the file to another decoder, such as mpv); None when it may be shown
+    or when Pillow cannot read it (that decoder then says why)."""
+    try:
+        with Image.open(path) as src:
+            return size_problem(*src.size)
+    except Image.DecompressionBombError as exc:
+        return str(exc)
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and decode an image, checking its size from the header before decoding.
+    Raises ImageTooLarge, or OSError/ValueError for an undecodable file."""
+    try:
+        with Image.open(path) as src:
+            why = size_problem(*src.size)
+            if why:
+                raise ImageTooLarge(why)
+            src.load()
+            return src.copy()
+    except Image.DecompressionBombError as exc:  # Pillow refused at open: far too large
+            raise ImageTooLarge(_("the picture is larger than signage decodes (at most {side} px "
+                              "a side and {maxmp:.1f} megapixels, 8K): {exc}").format(
+            side=MAX_SIDE, maxmp=MAX_PIXELS / 1e6, exc=exc)) from None
 
 
 class FontNotFound(LookupError):
@@ -104,6 +163,26 @@ def sanitize(text: str) -> str:
     )
 
 
+#: an LED line is never drawn smaller than this (Unifont's native height)
+MIN_LED_LINE_PX = 16
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of a slogan: an explicit line break (``\n``) starts a new line, e.g. for a
+    two-line LED board; each line sanitized."""
+    return [sanitize(line) for line in text.replace("\r\n", "\n").split("\n")]
+
+
+def led_lines_problem(text: str, height: int) -> str | None:
+    """Why ``text`` cannot be drawn on an LED board ``height`` px high, line by line."""
+    n = len(text_lines(text))
+    if n > 1 and height // n < MIN_LED_LINE_PX:
+        return _("the slogan has {n} lines, but the board is {h} px high: each line needs at "
+                 "least {px} px (a board {need} px high); write it on one line").format(
+                     n=n, h=height, px=MIN_LED_LINE_PX, need=n * MIN_LED_LINE_PX)
+    return None
+
+
 def _font(font_pattern: str, size: int) -> ImageFont.FreeTypeFont:
     return _font_at(str(find_font(font_pattern)), size)
 
@@ -116,15 +195,33 @@ def _pixel_size(font_pattern: str, height: int) -> int:
 
 
 def text_width(text: str, height: int, font_pattern: str | None = None) -> int:
-    """Rendered width in pixels of one line of ``text`` drawn ``height`` px high."""
-    pat = font_pattern or font_for_height(height)
-    font = _font(pat, _pixel_size(pat, height))
-    return round(font.getlength(sanitize(text)))
+    """Rendered width in pixels of ``text`` drawn ``height`` px high: one line, or the widest
+    of its lines when it has explicit line breaks (each then height / lines px high)."""
+    lines = text_lines(text)
+    h = max(1, height // len(lines))
+    pat = font_pattern or font_for_height(h)
+    font = _font(pat, _pixel_size(pat, h))
+    return max(round(font.getlength(line)) for line in lines)
 
 
 def render_line(text: str, height: int, font_pattern: str | None = None) -> Image.Image:
-    """One line of text, white on black, mode "L", exactly ``height`` px high, as wide as the
-    text. On a pixel font at its native size the result is already 1-bit clean."""
+    """The text, white on black, mode "L", exactly ``height`` px high, as wide as the text.
+    A text with explicit line breaks is drawn as stacked lines (each height / lines px high,
+    centred), for multi-line LED boards. On a pixel font at its native size the result is
+    already 1-bit clean."""
+    lines = text_lines(text)
+    if len(lines) > 1:
+        h = height // len(lines)
+        imgs = [_render_one(line, h, font_pattern) for line in lines]
+        width = max(im.width for im in imgs)
+        out = Image.new("L", (width, height), 0)
+        for k, im in enumerate(imgs):
+            out.paste(im, ((width - im.width) // 2, k * h))
+        return out
+    return _render_one(lines[0], height, font_pattern)
+
+
+def _render_one(text: str, height: int, font_pattern: str | None) -> Image.Image:
     pat = font_pattern or font_for_height(height)
     size = _pixel_size(pat, height)
     font = _font(pat, size)
@@ -198,12 +295,13 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
         bw = bfont.getlength(style.banner)
         draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), style.banner, font=bfont,
                   fill=(120, 0, 0))
-    clean = sanitize(text)
+    paragraphs = text_lines(text)  # explicit line breaks are kept; each is wrapped
     avail_h = height - banner_h - 2 * margin
     ref = _font(SMOOTH_FONT, _REF)
     size = _ladder(min(height / 6, width / 8))
     while True:
-        lines = wrap(clean, ref, int((width - 2 * margin) * _REF / size))
+        lines = [ln for par in paragraphs
+                 for ln in (wrap(par, ref, int((width - 2 * margin) * _REF / size)) or [""])]
         line_h = int(size * 1.3)
         if len(lines) * line_h <= avail_h or size == SIZE_LADDER[0]:
             break

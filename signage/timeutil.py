@@ -42,16 +42,40 @@ def parse_hhmm(text: str) -> int:
 
 
 def parse_span(text: str) -> tuple[int, int]:
-    """'08:00-22:00' -> (480, 1320) minutes; the end must be after the start."""
+    """'08:00-22:00' -> (480, 1320) minutes. A span that ends before it starts runs past
+    midnight: '22:00-02:00' -> (1320, 1560), the end counted from the same midnight."""
     if "-" not in text:
         raise ValueError(f"not a time span {text!r}: use HH:MM-HH:MM, e.g. 08:00-22:00")
     a, b = text.split("-", 1)
     start, end = parse_hhmm(a), parse_hhmm(b)
     if start >= 24 * 60:
         raise ValueError(f"time span {text!r} starts at 24:00")
-    if end <= start:
-        raise ValueError(f"time span {text!r} ends before it starts (use 24:00 for midnight)")
+    if end == start:
+        raise ValueError(f"time span {text!r} is empty: the end must differ from the start")
+    if end < start:  # overnight: e.g. a bar open 22:00-02:00
+        end += 24 * 60
     return start, end
+
+
+def split_overnight(spans: list[tuple[int, int]]) -> tuple[list[tuple[int, int]],
+                                                           list[tuple[int, int]]]:
+    """(the parts of ``spans`` on their own day, the parts after the next midnight, counted
+    from that midnight)."""
+    day = 24 * 60
+    own = [(a, min(b, day)) for a, b in spans]
+    spill = [(0, b - day) for a, b in spans if b > day]
+    return own, spill
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted union of minute spans (touching spans join)."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def local_ms(day: date, minute: int, tz: ZoneInfo) -> int:

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from itertools import takewhile
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -195,3 +196,20 @@ def test_store_airtime_reaches_the_bound_on_a_packable_pool() -> None:
     assert stats.store_share / bound >= 0.97
     # store items follow their (equal) weights loosely: every one of them plays
     assert all(stats.counts[f"s{i}"] > 0 for i in range(6))
+
+
+def test_store_bound_per_measure() -> None:
+    """Issue 10 item 8: in start-to-start mode the bound is (G - ā) / G, not G / (G + ā): the
+    plan's store share is then close to it and never above it."""
+    af = tuple(Item(f"a{i}", "af", ItemKind.TEXT, True, 1.0, 8000 + 500 * i) for i in range(5))
+    st_ = tuple(Item(f"s{i}", "st", ItemKind.TEXT, False, 1.0, d)
+                for i, d in enumerate((1_000, 2_000, 3_000, 5_000, 7_000)))
+    pls = (Playlist("af", "af", True, None, (), af), Playlist("st", "st", False, None, (), st_))
+    site = Site("t", "t", TZ, RuleModel(60_000, 55_000, True), Hours(default=["08:00-22:00"]),
+                (Screen("s0", 0, "", "simulator", 1280, 720, pls),), media_root=None)  # type: ignore[arg-type]
+    stats = measure("s0", day_entries(site, site.screens[0], 2), True)
+    bound = store_bound(55_000, mean_af_ms(stats), start_to_start=True)
+    assert bound == pytest.approx((55_000 - mean_af_ms(stats)) / 55_000)
+    assert 0.97 <= stats.store_share / bound <= 1.0 + 1e-9, (stats.store_share, bound)
+    # the end-to-start formula would claim far more room than exists
+    assert store_bound(55_000, mean_af_ms(stats)) > bound + 0.02

@@ -107,3 +107,26 @@ def test_symlink_out_of_media_root(site_dir: Path, tmp_path_factory: pytest.Temp
     code, out = validate(site_dir / "config.toml")
     assert code == 1
     assert "outside the media root" in out
+
+
+def test_independent_problems_in_one_run(site_dir: Path) -> None:
+    """Issue 10 item 15: a broken playlist file, a missing media file, an over-long store item
+    and a config mistake all come out of one run (they used to appear one stage at a time)."""
+    (site_dir / "playlists/theme.toml").write_text('name = "x"\ncontent = "anti-fraud"\n'
+                                                   'items = 3\n', "utf-8")
+    edit(site_dir / "playlists/store-promos.toml", 'path = "promo/rice.png"', 'path = "x.png"')
+    edit(site_dir / "playlists/store-promos.toml", "duration_s = 45", "duration_s = 58")
+    edit(site_dir / "config.toml", 'options = { kind = "hdmi" }', 'options = { kind = "oled" }')
+    code, out = validate(site_dir / "config.toml")
+    assert code == 1, out
+    for want in ("theme.toml", "items[3].path", "items[5].duration_s",
+                 "screens[1].options"):
+        assert want in out, (want, out)
+
+
+def test_config_mistake_does_not_hide_playlist_problems(site_dir: Path) -> None:
+    edit(site_dir / "config.toml", "max_gap_s = 60", 'max_gap_s = "sixty"')
+    edit(site_dir / "playlists/store-promos.toml", 'path = "promo/rice.png"', 'path = "x.png"')
+    code, out = validate(site_dir / "config.toml")
+    assert code == 1, out
+    assert "rule.max_gap_s" in out and "items[3].path" in out, out

@@ -89,7 +89,7 @@ class LedDriver(Driver):
         opts, _problems = parse_options(spec.options, spec.width, spec.height)
         if opts is None:
             return None
-        width = render.text_width(render.sanitize(text), opts.height, opts.font_pattern)
+        width = render.text_width(text, opts.height, opts.font_pattern)
         if width <= opts.width:
             return None
         return (width + opts.width) / opts.scroll_px_per_s
@@ -238,8 +238,8 @@ class LedDriver(Driver):
             raise ContentRejected(f"{item.item_id}: {exc}") from exc
         if problems:
             raise ContentRejected(f"{item.item_id}: " + "; ".join(problems))
-        clean = render.sanitize(item.text)
-        line = render.render_bitmap(clean, o.width, o.height, o.font_pattern)
+        # explicit line breaks are kept: a two-line slogan on a two-line board
+        line = render.render_bitmap(item.text, o.width, o.height, o.font_pattern)
         stay = max(0, min(0xFFFF, round(item.duration_s * 100)))
         if line.width <= o.width:
             packed = pack_bitmap(*planes_for_text(line, o.colors, o.color), x=o.x)
@@ -259,9 +259,8 @@ class LedDriver(Driver):
         if path is None:
             raise ContentRejected(f"{item.item_id}: image item without a file")
         try:
-            with Image.open(path) as img:
-                img.load()
-                planes = planes_for_image(img, o.width, o.height, o.colors)
+            img = render.open_image(path)  # size-checked before decoding
+            planes = planes_for_image(img, o.width, o.height, o.colors)
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError,
                 ValueError) as exc:
             raise ContentRejected(f"{item.item_id}: cannot read image {path.name}: {exc}") from exc
@@ -343,7 +342,11 @@ def _text_problems(opts: LedOptions, text: str) -> list[str]:
         f"text: {ch!r} (U+{ord(ch):04X}) is not in font {font!r} ({render.find_font(font).name})"
         for ch in render.missing_glyphs(clean, font)
     ]
-    width = render.text_width(clean, opts.height, font)
+    lines = render.led_lines_problem(text, opts.height)
+    if lines:
+        problems.append(f"text: {lines}")
+        return problems
+    width = render.text_width(text, opts.height, font)
     if width > opts.width:
         pages = -(-width // opts.width)
         size = pages * bitmap_size(opts.width, opts.height, opts.x, opts.colors)

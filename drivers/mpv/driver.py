@@ -212,6 +212,9 @@ class MpvDriver(Driver):
             raise ContentRejected(f"{label}: {item.kind.value} item without a path")
         else:
             media = checked_media_path(self.spec, item.path, label)
+            too_large = render.header_problem(media) if item.kind is ItemKind.IMAGE else None
+            if too_large:  # mpv would decode it whole: refuse before it is handed over
+                raise ContentRejected(f"{label}: {too_large}")
         self._restart_if_bloated()
         showing = self._load(media, label, item.kind)
         return showing.started_at

@@ -13,7 +13,10 @@
  *   - after the header, digest and time of a line whose content scan.py must read (mode 1):
  *     heartbeats, rare record types, showings off the common shape.
  *
- * The HMAC-SHA256 is OpenSSL's SHA-256 with the key's pads hashed once per Scanner.
+ * The HMAC-SHA256 is OpenSSL's SHA-256 with the key's pads hashed once per Scanner; a
+ * Scanner made with key None reads log format 2 (plain SHA-256 chain, "v":2) and returns
+ * before every checkpoint record (scan.py reads them whole: their head is checked against
+ * the digest of the line before).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -36,9 +39,26 @@ typedef struct {
     PyObject *store;   /* dict: screen -> [first start, last end] (shared with scan.py) */
     PyObject *events;  /* list (shared with scan.py) */
     PyObject *af;      /* the int events.AF */
-    int has_anchor;
-    long long anchor;
+    int version;       /* log format: 1 or 2 */
+    Py_ssize_t ncap;   /* seqs whose digest scan.py notes (sorted) */
+    long long *cap;
 } Scanner;
+
+/* whether seq is one of the sorted capture seqs */
+static int captured(const Scanner *self, long long seq)
+{
+    Py_ssize_t lo = 0, hi = self->ncap;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (self->cap[mid] == seq)
+            return 1;
+        if (self->cap[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
 
 /* ---- small byte helpers ------------------------------------------------------------------- */
 
@@ -362,9 +382,9 @@ error:
 
 /* ---- the walk ----------------------------------------------------------------------------- */
 
-static int put_seq_head(char *buf, long long next)
+static int put_seq_head(char *buf, long long next, int version)
 {
-    /* {"v":1,"seq":<next>,"type":" */
+    /* {"v":<version>,"seq":<next>,"type":" */
     char dig[24];
     int nd = 0;
     unsigned long long u = next < 0 ? 0ULL - (unsigned long long)next : (unsigned long long)next;
@@ -374,6 +394,7 @@ static int put_seq_head(char *buf, long long next)
     } while (u);
     int n = 0;
     memcpy(buf, "{\"v\":1,\"seq\":", 13);
+    buf[5] = (char)('0' + version);
     n = 13;
     if (next < 0)
         buf[n++] = '-';
@@ -419,7 +440,7 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
     const char *dend = data + n;
     const char *pos = data + pos0;
     char head[48];
-    int lsn = put_seq_head(head, seq + 1);
+    int lsn = put_seq_head(head, seq + 1, self->version);
     Py_ssize_t lines = 0;
     int mode = 0;
     int64_t last_wall = 0;
@@ -444,6 +465,8 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
         int64_t wall;
         if (me == NULL || !mono_num(w + 38, me, &m) || !wall_ms(w, 29, &wall))
             break;
+        if (te - ts == 10 && memcmp(ts, "checkpoint", 10) == 0)
+            break; /* scan.py reads a checkpoint whole (its head against the line before) */
         /* the digest frame ,"mac":"<64 hex>"} and the digest */
         if (nl - pos <= 74 || memcmp(nl - 74, ",\"mac\":\"", 8) != 0 ||
             memcmp(nl - 2, "\"}", 2) != 0)
@@ -460,8 +483,8 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
         }
         if (!ok)
             break;
-        if (self->has_anchor && seq + 1 == self->anchor)
-            break; /* scan.py notes the anchor's digest */
+        if (self->ncap && captured(self, seq + 1))
+            break; /* scan.py notes the digest (an anchor, a witness) */
         /* time: forward, and not after a silence */
         if (!(last_mono <= m && m <= prev_mono + SILENCE_S))
             break;
@@ -472,7 +495,7 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
         last_wall = wall;
         last_type = ts;
         last_type_end = te;
-        lsn = put_seq_head(head, seq + 1);
+        lsn = put_seq_head(head, seq + 1, self->version);
         const Py_ssize_t tl = te - ts;
         if ((tl == 13 && memcmp(ts, "showing_start", 13) == 0) ||
             (tl == 12 && memcmp(ts, "driver_event", 12) == 0)) {
@@ -537,23 +560,44 @@ static PyMethodDef module_methods[] = {
 
 static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds)
 {
-    static char *kw[] = {"key", "screens", "names", "store", "events", "anchor_seq", "af",
+    static char *kw[] = {"key", "screens", "names", "store", "events", "capture", "af",
                          NULL};
-    Py_buffer key;
-    PyObject *screens, *names, *store, *events, *anchor, *af;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*OO!O!O!OO", kw, &key, &screens,
+    PyObject *key, *screens, *names, *store, *events, *capture, *af;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!O!O!O!O", kw, &key, &screens,
                                      &PyDict_Type, &names, &PyDict_Type, &store, &PyList_Type,
-                                     &events, &anchor, &af))
+                                     &events, &PyTuple_Type, &capture, &af))
         return -1;
-    hmac_init(&self->hmac, key.buf, (size_t)key.len);
-    PyBuffer_Release(&key);
-    self->has_anchor = 0;
-    if (anchor != Py_None) {
-        int overflow = 0;
-        self->anchor = PyLong_AsLongLongAndOverflow(anchor, &overflow);
-        if (self->anchor == -1 && PyErr_Occurred())
+    if (key == Py_None) {
+        plain_init(&self->hmac);
+        self->version = 2;
+    } else if (PyBytes_Check(key)) {
+        hmac_init(&self->hmac, PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key));
+        self->version = 1;
+    } else {
+        PyErr_SetString(PyExc_TypeError, "key: bytes (format 1) or None (format 2)");
+        return -1;
+    }
+    PyMem_Free(self->cap);
+    self->cap = NULL;
+    self->ncap = 0;
+    Py_ssize_t nc = PyTuple_GET_SIZE(capture);
+    if (nc > 0) {
+        self->cap = PyMem_New(long long, (size_t)nc);
+        if (self->cap == NULL) {
+            PyErr_NoMemory();
             return -1;
-        self->has_anchor = !overflow; /* a seq beyond 64 bits never runs here */
+        }
+        for (Py_ssize_t i = 0; i < nc; i++) {
+            int overflow = 0;
+            long long v = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(capture, i), &overflow);
+            if (v == -1 && PyErr_Occurred())
+                return -1;
+            if (overflow || (i > 0 && v < self->cap[self->ncap - 1])) {
+                PyErr_SetString(PyExc_ValueError, "capture: sorted seqs that fit 64 bits");
+                return -1;
+            }
+            self->cap[self->ncap++] = v;
+        }
     }
     if (screens != Py_None && !PyAnySet_Check(screens)) {
         PyErr_SetString(PyExc_TypeError, "screens: a frozenset or None");
@@ -591,6 +635,7 @@ static void Scanner_dealloc(Scanner *self)
 {
     PyObject_GC_UnTrack(self);
     Scanner_clear(self);
+    PyMem_Free(self->cap);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -607,7 +652,7 @@ static PyTypeObject ScannerType = {
     .tp_name = "signage.audit._fastscan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Scanner(key, screens, names, store, events, anchor_seq, af)",
+    .tp_doc = "Scanner(key, screens, names, store, events, capture, af)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Scanner_init,
     .tp_dealloc = (destructor)Scanner_dealloc,

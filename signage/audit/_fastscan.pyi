@@ -2,9 +2,9 @@
 from typing import Any
 
 class Scanner:
-    def __init__(self, key: bytes, screens: frozenset[str] | None, names: dict[bytes, str],
+    def __init__(self, key: bytes | None, screens: frozenset[str] | None, names: dict[bytes, str],
                  store: dict[str, list[bytes]], events: list[tuple[Any, ...]],
-                 anchor_seq: int | None, af: int) -> None: ...
+                 capture: tuple[int, ...], af: int) -> None: ...
     def run(self, data: bytes, pos: int, seq: int, prev_mac: bytes, run_boot: bytes,
             last_mono: float, prev_mono: float, boot: str,
             ) -> tuple[int, int, int, bytes, float, int, bytes, int] | None: ...

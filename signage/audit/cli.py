@@ -13,9 +13,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..playlog import format as fmt
 from ..playlog.keyfile import KeyFileError, load_key
+from ..playlog.v2 import CheckpointError, parse_checkpoint, witness_lines
 from ..render import sanitize
 from ..timeutil import parse_duration
+from ..trust import Trust, TrustFileError, load_trust
 from .integrity import Anchor
 from .model import (
     EXIT_BROKEN,
@@ -29,6 +32,7 @@ from .model import (
 from .output import write_csv, write_json, write_table
 from .reader import LogFile, discover
 from .run import Options, run
+from .signed import Witness
 from .spool import Spool
 
 DEFAULT_KEY = Path("var/site.key")
@@ -70,6 +74,17 @@ def audit_command(
     jobs: Annotated[str | None, typer.Option(
         "--jobs", help="Worker processes that verify files in parallel. Default: the number "
         "of CPUs.")] = None,
+    trust: Annotated[Path | None, typer.Option(
+        "--trust", help="The trust file (docs/trust-file.md): the sites' public keys. Needed "
+        "for a format-2 log (signed checkpoints); no secret.")] = None,
+    witness: Annotated[list[Path] | None, typer.Option(
+        "--witness", help="A file of checkpoints kept outside the box (printed by signage "
+        "checkpoint, or the hub's store; repeat for several): a log that disagrees with one "
+        "was rewritten.")] = None,
+    simulated: Annotated[bool, typer.Option(
+        "--simulated", help="Preview: judge a log of `signage simulate` by its figures (exit "
+        "0 or 1) instead of exit 4. It stays marked as simulated, never proof of play.")
+    ] = False,
 ) -> None:
     """Audit a proof-of-play log: its integrity, then the gap rule per screen and day.
 
@@ -77,10 +92,10 @@ def audit_command(
     monotonic time. Then, per screen and local day inside opening hours, every gap between
     anti-fraud showings longer than the limit, with its cause.
 
-    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error."""  # noqa: E501
+    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error, 4 a simulated log (never proof of play)."""  # noqa: E501
     code = main(paths or [], from_=from_, to=to, screen=screen, max_gap=max_gap, key=key,
                 format_=format_, report=report, anchor=anchor, expect_anchor=expect_anchor,
-                jobs=jobs)
+                jobs=jobs, trust=trust, witness=witness, simulated=simulated)
     global LAST_CODE
     LAST_CODE = code
     raise typer.Exit(code)
@@ -94,10 +109,12 @@ def _fail(message: str) -> int:
 def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
          screen: list[str] | None = None, max_gap: str | None = None, key: Path | None = None,
          format_: str = "table", report: Path | None = None, anchor: bool = False,
-         expect_anchor: str | None = None, jobs: str | None = None) -> int:
+         expect_anchor: str | None = None, jobs: str | None = None,
+         trust: Path | None = None, witness: list[Path] | None = None,
+         simulated: bool = False) -> int:
     try:
         return _main(paths, from_, to, screen, max_gap, key, format_, report, anchor,
-                     expect_anchor, jobs)
+                     expect_anchor, jobs, trust, witness or [], simulated)
     except AuditInputError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -111,7 +128,8 @@ def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
 
 def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str] | None,
           max_gap: str | None, key: Path | None, format_: str, report: Path | None,
-          anchor: bool, expect_anchor: str | None, jobs: str | None) -> int:
+          anchor: bool, expect_anchor: str | None, jobs: str | None, trust: Path | None,
+          witness: list[Path], simulated: bool = False) -> int:
     if format_ not in FORMATS:
         raise AuditInputError(f"--format {format_!r}: use one of {', '.join(FORMATS)}")
     try:
@@ -131,28 +149,73 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
         raise AuditInputError(f"--expect-anchor: {exc}") from None
     if report is not None and report.is_dir():
         raise AuditInputError(f"--report {report}: is a directory; name an .html file")
-    key_path = key or DEFAULT_KEY
-    if key is None and not key_path.exists():
-        raise AuditInputError(f"no key: pass --key FILE, the site key file that signed the "
-                              f"log (the daemon's [log] key_file; {DEFAULT_KEY} by default)")
-    try:
-        site_key = load_key(key_path)
-    except KeyFileError as exc:
-        raise AuditInputError(str(exc)) from None
     files, complete = discover(paths)
+    site_key: bytes | None = None
+    if any(f.version == fmt.VERSION for f in files) or key is not None:
+        key_path = key or DEFAULT_KEY
+        if key is None and not key_path.exists():
+            raise AuditInputError(f"no key: pass --key FILE, the site key file that signed the "
+                                  f"log (the daemon's [log] key_file; {DEFAULT_KEY} by default)")
+        try:
+            site_key = load_key(key_path)
+        except KeyFileError as exc:
+            raise AuditInputError(str(exc)) from None
+    trusted: Trust | None = None
+    if trust is not None:
+        try:
+            trusted = load_trust(trust)
+        except TrustFileError as exc:
+            raise AuditInputError(str(exc)) from None
+    witnesses = read_witnesses(witness)
+    if witnesses and trusted is None:
+        raise AuditInputError("--witness needs --trust: a witness counts only when its "
+                              "signature verifies with a trusted key")
     spool = Spool()
     opts = Options(key=site_key, max_gap_s=limit, period_from=from_, period_to=to,
-                   screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool)
+                   screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool,
+                   trust=trusted, witnesses=witnesses)
     total = sum(f.size for f in files)
     try:
         if sys.stderr.isatty() and total >= PROGRESS_BYTES:
             integrity, compliance = _with_progress(files, opts, total, complete)
         else:
             integrity, compliance = run(files, opts, complete_dir=complete)
-        result = AuditResult(integrity, compliance, spool)
+        result = AuditResult(integrity, compliance, spool, preview_simulated=simulated)
         return _output(result, format_, report, anchor)
     finally:
         spool.close()
+
+
+#: a witness file is a few hundred bytes per checkpoint; a hub's store for one site and a year
+#: is ~300 MB at one checkpoint per 30 s, so witnesses are read up to this size per file
+MAX_WITNESS_BYTES = 512 << 20
+
+
+def read_witnesses(paths: list[Path]) -> list[Witness]:
+    """The witnessed checkpoints in ``paths`` (docs/log-format.md, "Witnesses"): all or
+    nothing, a bad line names its file and line."""
+    out: list[Witness] = []
+    for p in paths:
+        try:
+            if not p.is_file():
+                raise AuditInputError(f"--witness {p}: not a regular file")
+            if p.stat().st_size > MAX_WITNESS_BYTES:
+                raise AuditInputError(f"--witness {p}: larger than "
+                                      f"{MAX_WITNESS_BYTES >> 20} MiB")
+            data = p.read_bytes()
+        except OSError as exc:
+            raise AuditInputError(f"--witness {p}: cannot read: {exc.strerror}") from None
+        try:
+            for n, line in witness_lines(data, str(p)):
+                try:
+                    cp = parse_checkpoint(line)
+                except CheckpointError as exc:
+                    raise AuditInputError(f"--witness {p}:{n}: not a checkpoint: {exc}"
+                                          ) from None
+                out.append(Witness(f"{p}:{n}", cp))
+        except CheckpointError as exc:
+            raise AuditInputError(f"--witness {exc}") from None
+    return out
 
 
 def _with_progress(files: list[LogFile], opts: Options, total: int,

@@ -23,7 +23,7 @@ from ..timeutil import local_ms
 from . import events as S
 from .hours import HoursTimeline
 from .model import CAUSES, Compliance, DayStat, ItemCount, Outage, Violation
-from .state import ScreenState, compact, read_config
+from .state import ScreenState, compact, read_config, screen_hours
 
 STEP_MS = 1000  # wall vs monotonic disagreement counted as a clock step (as the writer does)
 SILENT_MS = 90_000  # a run silent for longer (and > 3 heartbeats) was not running
@@ -54,6 +54,7 @@ class Engine:
         self._d0 = self._d1 = 0
         self._dday = date(1970, 1, 1)
         self._unknown: set[str] = set()
+        self._runs: set[str] = set()
 
     # ---- configuration -----------------------------------------------------------------
     def start(self, first: tuple[str, str, int, int, str],
@@ -66,6 +67,8 @@ class Engine:
         if self._from is not None and self._from < wall:
             self._down(self._from, wall, "no_records", "no log records before this")
         exact = self.t0 == wall
+        if config is not None:
+            self._mode(config, str(config.get("run", _run)), wall)
         if config is None or not self._apply(config, self.t0 - 2 * 86_400_000,
                                              mono if exact else None, boot if exact else None):
             self.r.tz = "UTC"
@@ -106,6 +109,14 @@ class Engine:
             if s is None:
                 s = self.scr[sid] = ScreenState(sid)
                 self.r.days[sid] = s.days
+            # the hours this screen keeps: its own ([screens.hours] in the record), else the
+            # site's; a screen's own hours that cannot be read are the site's, with a warning
+            own = screen_hours(entry)
+            if isinstance(own, str):
+                self.r.warnings.append(f"screen {sid}: {own}; the site's hours are used")
+                own = None
+            s.hours.add(wall, own or hours, tz, limit)
+            s.o0 = s.o1 = 0
             if not s.active:
                 s.active = True
                 s.ref_wall, s.ref_mono, s.ref_boot = at, mono, boot
@@ -139,6 +150,7 @@ class Engine:
             elif k == S.CONFIG:
                 _k, _seq, wall, mono, boot, _run, rec = ev
                 if rec.get("type") == "run_start":
+                    self._mode(rec, _run, wall)
                     self._run_start(wall)
                 self._apply(rec, wall, mono, boot)
             elif k == S.RUN_END:
@@ -155,6 +167,17 @@ class Engine:
                 self.dropped.append((wall - max(0, mono - first), wall))
                 self.r.warnings.append(f"{count} records were dropped (log storage full) "
                                        f"before {self._iso(wall)}")
+
+    def _mode(self, rec: dict[str, Any], run: str, wall: int) -> None:
+        """Count the runs by mode: a `signage simulate` run (mode = simulate) makes the whole
+        audit's verdict "simulated" (docs/log-format.md)."""
+        if rec.get("type") != "run_start" or run in self._runs:
+            return
+        self._runs.add(run)
+        if rec.get("mode") == "simulate":
+            self.r.simulated_runs.append((run, wall))
+        else:
+            self.r.real_runs += 1
 
     def heartbeat_cadence(self, cadence: dict[str, int]) -> None:
         for run, ms in cadence.items():
@@ -254,7 +277,7 @@ class Engine:
             st.af_ms += em - sm
             st.af_showings += 1
         elif ew > self.t0 and sw < self.t1:
-            for p0, p1 in self.hours.open_in(max(sw, self.t0), min(ew, self.t1)):
+            for p0, p1 in s.hours.open_in(max(sw, self.t0), min(ew, self.t1)):
                 self._stat(s, p0).af_ms += p1 - p0
             if self.t0 <= sw < self.t1:
                 self._stat(s, sw).af_showings += 1
@@ -293,22 +316,22 @@ class Engine:
             return
         if not clock:
             if not (s.o0 <= aw < s.o1):
-                s.o0, s.o1, s.oopen = self.hours.stretch_at(aw)
+                s.o0, s.o1, s.oopen = s.hours.stretch_at(aw)
             if aw + length <= s.o1 and aw >= self.t0 and aw + length <= self.t1:
                 if s.oopen:
                     self._piece(s, aw, aw + length, length, flags, spans)
                 return
-            pieces = self._cut(aw, aw + length)
+            pieces = self._cut(s, aw, aw + length)
         else:
             flags += ("clock_step",)
             self._step(bw, drift / 1000, f"observed on {s.sid}")
-            early, late = self._cut(aw, aw + length), self._cut(bw - length, bw)
+            early, late = self._cut(s, aw, aw + length), self._cut(s, bw - length, bw)
             pieces = max(early, late, key=lambda ps: max((b - a for a, b in ps), default=0))
         for p0, p1 in pieces:
             self._piece(s, p0, p1, p1 - p0, flags, spans)
 
-    def _cut(self, a: int, b: int) -> list[tuple[int, int]]:
-        return self.hours.open_in(max(a, self.t0), min(b, self.t1))
+    def _cut(self, s: ScreenState, a: int, b: int) -> list[tuple[int, int]]:
+        return s.hours.open_in(max(a, self.t0), min(b, self.t1))
 
     def _piece(self, s: ScreenState, p0: int, p1: int, length: int, flags: tuple[str, ...],
                spans: tuple[bytes, bytes] | None) -> None:
@@ -404,14 +427,15 @@ class Engine:
     def _open_time(self) -> None:
         """Opening time per screen and day (and per hour, for the report's chart), within
         the period and the screen's lifetime."""
-        cache: dict[tuple[int, int], list[tuple[date, int, int]]] = {}
+        cache: dict[tuple[int, int, int], list[tuple[date, int, int]]] = {}
         for s in self.scr.values():
             for a, b in s.life:
                 assert a is not None and b is not None
                 lo, hi = max(a, self.t0), min(b, self.t1)
-                got = cache.get((lo, hi))
+                key = (id(s.hours), lo, hi)
+                got = cache.get(key)
                 if got is None:
-                    got = cache[(lo, hi)] = list(self.hours.per_hour(self.hours.open_in(lo, hi)))
+                    got = cache[key] = list(self.hours.per_hour(s.hours.open_in(lo, hi)))
                 for day, hour, ms in got:
                     st = s.days.get(day)
                     if st is None:

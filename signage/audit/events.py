@@ -12,6 +12,9 @@ Events are tuples (cheap to pickle) whose first item is the kind:
     (CLOCK, wall, step_ms, mono, boot)    (DROPPED, wall, mono, boot, count, first_mono, last_mono)
     (RUN_STOP, wall, mono, boot, reason)  (TORN_NOTE, seq, file, offset, length, sha256)
     (SEAL, line, seq, next_file)  (SILENCE, from_wall, to_wall, from_mono, to_mono, boot, run)
+    (CHECKPOINT, line, seq, wall, mono, head_ok, key, next_key, line_bytes)   format 2:
+        head_ok is whether its head is the previous line's digest (None: the chunk's first
+        line, checked by the stitcher); the line is parsed again only to verify its signature
 
 Times are integer milliseconds (wall: since the epoch; mono: the monotonic clock); ``store``
 is None or (from, to): the RFC 3339 bytes of the first start and the last end of store content
@@ -27,6 +30,7 @@ from typing import Any
 from .timeparse import wall_ms
 
 CONFIG, AF, STORE, MARK, CLOCK, DROPPED, RUN_STOP, TORN_NOTE, SEAL, SILENCE, RUN_END = range(11)
+CHECKPOINT = 11
 DRIVER_ERROR, SCREEN_DOWN, SCREEN_UP, SCREEN_CLEAR, SHOW_FAILED = range(5)
 MARK_TYPES = {"driver_error": DRIVER_ERROR, "screen_down": SCREEN_DOWN,
               "screen_up": SCREEN_UP, "screen_clear": SCREEN_CLEAR}
@@ -55,7 +59,10 @@ class ChunkScan:
     #: (offset in the chunk, bytes, sha256) of a final line without newline
     torn: tuple[int, int, str] | None = None
     events: list[tuple[Any, ...]] = field(default_factory=list)
-    anchor_mac: bytes | None = None
+    #: the claimed digests of the records whose seq was asked for (anchor, witnesses)
+    captured: dict[int, bytes] = field(default_factory=dict)
+    #: the type of the last record that is not a checkpoint
+    last_plain_type: str | None = None
     #: smallest interval between two heartbeats, per run
     hb_min_ms: dict[str, int] = field(default_factory=dict)
     #: a format version this reader does not know, with its line index

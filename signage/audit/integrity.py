@@ -14,11 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..playlog import format as fmt
-from .events import MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
+from .events import CHECKPOINT, MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
 from .model import FileInfo, Finding, Integrity
+from .signed import Signatures
 
 BREAKING = frozenset({"digest", "sequence", "mono", "malformed", "seal", "missing", "anchor",
-                      "wrong_key"})
+                      "wrong_key", "checkpoint", "signature", "witness", "unsigned"})
+#: findings after which the chain no longer vouches for what follows (format 2 coverage)
+CHAIN_BREAKS = frozenset({"digest", "sequence", "missing", "malformed", "wrong_key"})
 MAX_FINDINGS = 200
 EDIT_HINT = ("the record was edited, or records before it were deleted, inserted or reordered")
 
@@ -43,10 +46,18 @@ def plain_name(name: str) -> str:
 
 
 class Stitcher:
-    def __init__(self, key: bytes, anchor: Anchor | None = None, *,
-                 complete_dir: bool = True) -> None:
-        self.key = key
+    def __init__(self, key: bytes | None, anchor: Anchor | None = None, *,
+                 complete_dir: bool = True, signatures: Signatures | None = None,
+                 capture: frozenset[int] = frozenset()) -> None:
+        self.v1_key = key
+        self.key: bytes | None = key  # of the current file: None for format 2
+        self.version = fmt.VERSION
+        self.versions: list[int] = []  # the format versions read, in order
         self.anchor = anchor
+        self.sig = signatures
+        self.capture = capture
+        #: seq -> (file, claimed digest) of the records asked for (witnesses)
+        self.captured: dict[int, tuple[str, bytes]] = {}
         self.complete_dir = complete_dir  # inputs are whole directories (a missing file is
         # then a break; with files named one by one, the log may be a part of a longer one)
         self.r = Integrity()
@@ -73,7 +84,11 @@ class Stitcher:
             self.r.findings.append(Finding(kind, file, line, seq, message, brk))
 
     # ---- files -----------------------------------------------------------------------------
-    def begin_file(self, info: FileInfo) -> None:
+    def begin_file(self, info: FileInfo, version: int = fmt.VERSION) -> None:
+        self.version = version
+        self.key = self.v1_key if version == fmt.VERSION else None
+        if version not in self.versions:
+            self.versions.append(version)
         self.r.files.append(info)
         self.file = info
         self.file_lines = 0
@@ -108,6 +123,9 @@ class Stitcher:
             self.key_checked = True
             if c.bad_macs >= 0.9 * (c.lines - 1):
                 self._wrong_key(f, base)
+        breaks = sorted(p[1] for p in c.problems if p[0] in CHAIN_BREAKS)
+        if any(n > 0 for k, n in c.problem_counts.items() if k in CHAIN_BREAKS) and not breaks:
+            breaks = [c.lines]
         for kind, idx, seq, msg in c.problems:
             if kind == "digest" and self.r.wrong_key:
                 continue
@@ -132,13 +150,32 @@ class Stitcher:
                          f"monotonic time goes back {(seen - first) / 1000:.3f} s within "
                          f"boot {boot}")
             self.boot_mono[boot] = max(last, seen if seen is not None else last)
+        sig = self.sig
+        if sig is not None and c.last_seq is not None:
+            hdr = c.first_hdr or c.last_hdr
+            if hdr is not None:
+                sig.records(hdr[2], c.last_seq)
+        bi = 0
         for ev in c.events:
             if ev[0] == SEAL:
                 self.seal = (ev[3], base + ev[1] + 1)
             elif ev[0] == TORN_NOTE:
                 self.notes.add((plain_name(ev[2]), ev[3], ev[4], ev[5]))
-        if c.anchor_mac is not None and self.anchor is not None:
-            self._anchor_seen(f, c.anchor_mac)
+            elif ev[0] == CHECKPOINT and sig is not None:
+                _k, idx, seq, wall, _mono, head_ok, key, next_key, raw = ev
+                while bi < len(breaks) and breaks[bi] < idx:
+                    sig.chain_break()
+                    bi += 1
+                if head_ok is None:  # the chunk's first line: its head is the last chunk's
+                    head_ok = self.prev_mac is not None and raw.find(
+                        b'"head":"' + self.prev_mac + b'"') > 0
+                sig.checkpoint(f.name, base + idx + 1, seq, wall, head_ok, key, next_key, raw)
+        if sig is not None and bi < len(breaks):
+            sig.chain_break()
+        for seq, mac in c.captured.items():
+            self.captured[seq] = (plain_name(f.name), mac)
+            if self.anchor is not None and seq == self.anchor.seq:
+                self._anchor_seen(f, mac)
         if c.torn is not None:
             pos, length, sha = c.torn
             f.torn = {"offset": offset + pos, "length": length, "sha256": sha}
@@ -146,8 +183,8 @@ class Stitcher:
         f.records += c.lines
         self.r.records += c.lines
         self.file_lines += c.lines
-        if c.last_hdr is not None:
-            self.last_type = c.last_hdr[4]
+        if c.last_plain_type is not None:
+            self.last_type = c.last_plain_type
         if c.last_seq is not None:
             if f.first_seq is None:
                 f.first_seq = c.first_seq
@@ -175,6 +212,8 @@ class Stitcher:
                     else:
                         self.add("digest", f.name, line, 0,
                                  "the first record (seq 0) does not verify: it was edited")
+                    if self.sig is not None:
+                        self.sig.chain_break()
             else:
                 self.add("partial_start", f.name, line, c.first_seq,
                          f"the log given starts at seq {c.first_seq}, not 0 (older files were "
@@ -189,17 +228,28 @@ class Stitcher:
             else:
                 what = f"seq {c.first_seq} after seq {self.prev_seq}: repeated or reordered"
             self.add("missing" if new_file else "sequence", f.name, line, c.first_seq, what)
+            if self.sig is not None:
+                self.sig.chain_break()
         if not self.r.wrong_key and fmt.verify(self.key, self.prev_mac, c.first_line) is None:
             self.add("digest", f.name, line, c.first_seq,
                      f"the digest does not verify: {EDIT_HINT}")
+            if self.sig is not None:
+                self.sig.chain_break()
 
     def _wrong_key(self, f: FileInfo, base: int) -> None:
         self.key_checked = True
         if not self.r.wrong_key:
             self.r.wrong_key = True
-            self.add("wrong_key", f.name, base + 1, None,
-                     "the key does not verify this log (not one record's digest matches): "
-                     "wrong key file, or not this site's log")
+            if self.key is None:
+                self.add("wrong_key", f.name, base + 1, None,
+                         "the chain does not verify (not one record's SHA-256 digest matches):"
+                         " not a log written by signage, or rewritten throughout")
+            else:
+                self.add("wrong_key", f.name, base + 1, None,
+                         "the key does not verify this log (not one record's digest matches): "
+                         "wrong key file, or not this site's log")
+            if self.sig is not None:
+                self.sig.chain_break()
 
     def _anchor_seen(self, f: FileInfo, mac: bytes) -> None:
         a = self.anchor

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-# exit codes (documented in docs/log-format.md, "Audit output")
+# exit codes (documented in docs/log-format.md, "Verdicts and exit codes")
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BROKEN, EXIT_INPUT = 0, 1, 2, 3
+#: the log holds a run in `mode = simulate` (`signage simulate`): never proof of play
+EXIT_SIMULATED = 4
 
 #: causes of a gap, most serious first; a violation's ``cause`` is the first that applies
 CAUSES = ("daemon_not_running", "screen_down", "driver_error", "records_dropped",
@@ -57,6 +59,8 @@ class Integrity:
     head: tuple[str, int, str] | None = None  # file, seq, mac
     anchor: dict[str, Any] | None = None
     wrong_key: bool = False
+    versions: list[int] = field(default_factory=list)  # the log format versions read
+    signed: Any = None  # format 2: a signed.SignedReport (signatures, witnesses, coverage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,9 @@ class Compliance:
     catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_steps: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: runs of `signage simulate` (mode = simulate) found in the log: run id, first wall ms
+    simulated_runs: list[tuple[str, int]] = field(default_factory=list)
+    real_runs: int = 0
 
     def max_gap_ms(self, screen: str) -> int:
         return max((d.max_gap_ms for d in self.days.get(screen, {}).values()), default=0)
@@ -129,14 +136,34 @@ class AuditResult:
     integrity: Integrity
     compliance: Compliance
     violations: Any  # an iterable of Violation (kept on disk when there are many)
+    #: `--simulated`: judge a simulated log by its figures (exit 0/1), still marked simulated
+    preview_simulated: bool = False
 
     @property
     def exit_code(self) -> int:
         if not self.integrity.intact:
             return EXIT_BROKEN
+        if self.compliance.simulated_runs and not self.preview_simulated:
+            return EXIT_SIMULATED
         return EXIT_VIOLATIONS if self.compliance.violations else EXIT_OK
 
     @property
     def verdict(self) -> str:
         return {EXIT_OK: "compliant", EXIT_VIOLATIONS: "violations",
-                EXIT_BROKEN: "integrity_broken"}[self.exit_code]
+                EXIT_BROKEN: "integrity_broken", EXIT_SIMULATED: "simulated"}[self.exit_code]
+
+    def simulated_banner(self) -> str | None:
+        """The warning every output format carries when the log holds a simulated run."""
+        from ..i18n import _
+
+        c = self.compliance
+        if not c.simulated_runs:
+            return None
+        if c.real_runs:
+            return _("SIMULATED, NOT PROOF OF PLAY: {n} of the {t} runs in this log were "
+                     "`signage simulate` runs (mode = simulate) on a virtual clock; their "
+                     "showings were never on a screen, and the log as a whole proves "
+                     "nothing").format(n=len(c.simulated_runs),
+                                       t=len(c.simulated_runs) + c.real_runs)
+        return _("SIMULATED, NOT PROOF OF PLAY: this log was written by `signage simulate` "
+                 "(mode = simulate) on a virtual clock; nothing in it was shown on a screen")

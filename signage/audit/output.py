@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -18,10 +18,13 @@ from ..render import sanitize
 from ..timeutil import fmt_duration
 from .integrity import BREAKING
 from .model import AuditResult, Violation
+from .signed import SignedReport, covered_ms
 
 JSON_VERSION = 1
 CSV_COLUMNS = ("screen", "day", "start", "end", "length_s", "limit_s", "cause", "causes",
                "flags")
+#: format 2: what each violation's span rests on (yes / partly / no)
+CSV_SIGNED = ("signed", "witnessed")
 
 
 class Fmt:
@@ -64,12 +67,63 @@ def screen_rows(r: AuditResult) -> list[dict[str, Any]]:
 
 def day_rows(r: AuditResult) -> Iterator[dict[str, Any]]:
     c = r.compliance
+    sr: SignedReport | None = r.integrity.signed
+    f = Fmt(c.tz)
     for sid in c.screens:
         for day, d in sorted(c.days.get(sid, {}).items()):
-            yield {"screen": sid, "day": day.isoformat(), "open_s": Fmt.s(d.open_ms),
+            row = {"screen": sid, "day": day.isoformat(), "open_s": Fmt.s(d.open_ms),
                    "af_s": Fmt.s(d.af_ms), "af_share": _share(d.af_ms, d.open_ms),
                    "af_showings": d.af_showings, "max_gap_s": Fmt.s(d.max_gap_ms),
                    "violations": d.violations, "violation_s": Fmt.s(d.violation_ms)}
+            if sr is not None:
+                row.update(day_coverage(sr, day, c.period, f))
+            yield row
+
+
+def day_bounds(day: date, period: tuple[int, int], f: Fmt) -> tuple[int, int]:
+    """The audited part of a local day, epoch ms."""
+    a = int(datetime(day.year, day.month, day.day, tzinfo=f.tz).timestamp() * 1000)
+    nxt = day + timedelta(days=1)
+    b = int(datetime(nxt.year, nxt.month, nxt.day, tzinfo=f.tz).timestamp() * 1000)
+    return max(a, period[0]), min(b, period[1])
+
+
+def day_coverage(sr: SignedReport, day: date, period: tuple[int, int], f: Fmt,
+                 ) -> dict[str, Any]:
+    """Format 2: how much of a day's audited time rests on a signature, on a witness."""
+    a, b = day_bounds(day, period, f)
+    total = max(0, b - a)
+    return {"audited_s": Fmt.s(total),
+            "signed_s": Fmt.s(covered_ms(sr.signed_spans, a, b)),
+            "witnessed_s": Fmt.s(covered_ms(sr.witnessed_spans, a, b))}
+
+
+def days_of(r: AuditResult) -> list[date]:
+    c = r.compliance
+    return sorted({d for per in c.days.values() for d in per})
+
+
+def rests_on(spans: list[tuple[int, int]], a: int, b: int) -> str:
+    """yes / partly / no: whether [a, b] lies within the spans."""
+    if b <= a:
+        return "yes" if any(x <= a <= y for x, y in spans) else "no"
+    got = covered_ms(spans, a, b)
+    return "yes" if got >= b - a else "partly" if got > 0 else "no"
+
+
+def signed_doc(sr: SignedReport, f: Fmt) -> dict[str, Any]:
+    last = sr.last_signed
+    return {
+        "checkpoints": sr.checkpoints, "signatures_verified": sr.verified, "keys": sr.keys,
+        "rotations": sr.rotations,
+        "last_signed": None if last is None else {"seq": last[0], "wall": f.t(last[1]),
+                                                  "file": last[2]},
+        "signed": [{"from": f.t(a), "to": f.t(b)} for a, b in sr.signed_spans],
+        "witnessed": [{"from": f.t(a), "to": f.t(b)} for a, b in sr.witnessed_spans],
+        "unsigned_tail": {"records": sr.unsigned_tail,
+                          "since": None if sr.unsigned_from is None else f.t(sr.unsigned_from)},
+        "witnesses": sr.witnesses,
+    }
 
 
 def violation_row(v: Violation, f: Fmt) -> dict[str, Any]:
@@ -109,6 +163,9 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
     c, i = r.compliance, r.integrity
     return {
         "audit_format": JSON_VERSION, "verdict": r.verdict, "exit_code": r.exit_code,
+        "simulated": None if not c.simulated_runs else {
+            "banner": r.simulated_banner(), "real_runs": c.real_runs,
+            "runs": [{"run": run, "from": f.t(at)} for run, at in c.simulated_runs]},
         "site": c.site,
         "period": {"from": f.t(c.period[0]), "to": f.t(c.period[1]), "tz": c.tz},
         "rule": {"max_gap_s": Fmt.s(c.limit_ms), "measure": c.measure,
@@ -124,6 +181,8 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
             "findings": [{"kind": x.kind, "breaks": x.breaks, "file": x.file, "line": x.line,
                           "seq": x.seq, "message": x.message} for x in i.findings],
             "finding_counts": dict(sorted(i.counts.items())),
+            "format_versions": i.versions,
+            "signatures": None if i.signed is None else signed_doc(i.signed, f),
         },
     }
 
@@ -151,13 +210,20 @@ def write_json(r: AuditResult, out: TextIO) -> None:
 def write_csv(r: AuditResult, out: TextIO) -> None:
     """The violations, one per row (the full result is in the JSON output)."""
     f = Fmt(r.compliance.tz)
+    banner = r.simulated_banner()
+    if banner:  # a comment line before the header, only then (docs/log-format.md)
+        out.write("# " + banner.replace("\n", " ") + "\n")
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    sr: SignedReport | None = r.integrity.signed
+    w.writerow(CSV_COLUMNS + (CSV_SIGNED if sr is not None else ()))
     for v in r.violations:
         row = violation_row(v, f)
-        w.writerow([row["screen"], row["day"], row["start"], row["end"], row["length_s"],
-                    row["limit_s"], row["cause"], "+".join(row["causes"]),
-                    "+".join(row["flags"])])
+        cells = [row["screen"], row["day"], row["start"], row["end"], row["length_s"],
+                 row["limit_s"], row["cause"], "+".join(row["causes"]), "+".join(row["flags"])]
+        if sr is not None:
+            cells += [rests_on(sr.signed_spans, v.start, v.end),
+                      rests_on(sr.witnessed_spans, v.start, v.end)]
+        w.writerow(cells)
 
 
 def _lit(text: object) -> str:
@@ -170,12 +236,51 @@ def _dur(seconds: float) -> str:
     return fmt_duration(seconds)
 
 
+def write_signed(r: AuditResult, sr: SignedReport, con: Console, f: Fmt) -> None:
+    """Format 2: who vouched for the log, and for which part of the audited time."""
+    s = _lit
+    last = sr.last_signed
+    keys = ", ".join(sr.keys) or "none"
+    con.print(f"signatures: {sr.checkpoints:,} checkpoints by key {s(keys)}; "
+              + (f"signed up to {f.t(last[1])} (seq {last[0]})" if last else
+                 "[red]nothing verifies[/]"), highlight=False)
+    for rot in sr.rotations:
+        con.print(f"  key rotation at seq {rot['seq']}: {s(rot['from_key'])} → "
+                  f"{s(rot['to_key'])}" + ("" if rot["verified"] else " [red](forged)[/]"),
+                  highlight=False)
+    if sr.unsigned_tail:
+        since = f" since {f.t(sr.unsigned_from)}" if sr.unsigned_from is not None else ""
+        con.print(f"  [yellow]unsigned tail:[/] {sr.unsigned_tail:,} records{since}: only "
+                  "the chain vouches for them (anyone could have written them)",
+                  highlight=False)
+    agree = sum(1 for w in sr.witnesses if w["status"] == "agrees")
+    if sr.witnesses:
+        con.print(f"  witnesses: {agree} of {len(sr.witnesses)} agree"
+                  + (f"; witnessed up to {f.t(sr.witnessed_spans[-1][1])}"
+                     if sr.witnessed_spans else ""), highlight=False)
+    else:
+        con.print("  witnesses: none given (a site manager with the box's key could have "
+                  "signed a fresh log for any period; see docs/security.md)", highlight=False)
+    t = Table(title="What the audited time rests on (per day; the same for every screen)",
+              title_justify="left")
+    for col in ("day", "audited", "signed", "witnessed"):
+        t.add_column(col, justify="left" if col == "day" else "right")
+    for day in days_of(r):
+        cov = day_coverage(sr, day, r.compliance.period, f)
+        t.add_row(day.isoformat(), _dur(cov["audited_s"]), _dur(cov["signed_s"]),
+                  _dur(cov["witnessed_s"]))
+    con.print(t)
+
+
 def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
     c, i = r.compliance, r.integrity
     f = Fmt(c.tz)
     site = c.site or {}
     contact = site.get("contact") or {}
     s = _lit
+    banner = r.simulated_banner()
+    if banner:
+        con.print(f"[bold white on magenta] {s(banner)} [/]", highlight=False)
     con.print(f"[bold]Audit of {s(str(site.get('name', '?')))}[/] ({s(str(site.get('id', '?')))})"
               f"  contact: {s(str(contact.get('name', '?')))} {s(str(contact.get('phone', '')))}")
     con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({s(c.tz)}); rule: at most "
@@ -196,6 +301,12 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                   highlight=False)
     if len(i.findings) > limit:
         con.print(f"  … and {len(i.findings) - limit} more (see --format json)")
+    if i.versions:
+        con.print("log format: " + ", ".join(f"v{v}" for v in i.versions)
+                  + (" (HMAC chain under the site key: whoever holds the key could have "
+                     "written it)" if i.signed is None else ""), highlight=False)
+    if i.signed is not None:
+        write_signed(r, i.signed, con, f)
     t = Table(title="Screens", title_justify="left")
     for col in ("screen", "label", "max gap", "violations", "AF showings", "AF share"):
         t.add_column(col, justify="right" if col not in ("screen", "label") else "left")
@@ -240,5 +351,8 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         con.print(t)
     for w in c.warnings[:limit]:
         con.print("[yellow]warning:[/] " + s(w), highlight=False)
-    colour = {"compliant": "green", "violations": "red", "integrity_broken": "bold red"}
+    if banner:
+        con.print(f"[bold white on magenta] {s(banner)} [/]", highlight=False)
+    colour = {"compliant": "green", "violations": "red", "integrity_broken": "bold red",
+              "simulated": "bold magenta"}
     con.print(f"verdict: [{colour[r.verdict]}]{r.verdict}[/] (exit {r.exit_code})")

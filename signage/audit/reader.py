@@ -28,6 +28,9 @@ class LogFile:
     name: str  # as on disk
     compressed: bool
     size: int
+    #: the log format version of its first record: 1 or 2 (1 when it is neither: the scan
+    #: then says what is wrong, as it always did)
+    version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +96,27 @@ def discover(paths: list[Path]) -> tuple[list[LogFile], bool]:
             size = f.stat().st_size
         except OSError as exc:
             raise AuditInputError(f"{f}: cannot read: {exc.strerror}") from None
-        out.append(LogFile(f, f.name, f.name.endswith(".gz") or _is_gzip(f), size))
+        gz = f.name.endswith(".gz") or _is_gzip(f)
+        out.append(LogFile(f, f.name, gz, size, _version(f, gz)))
     return out, from_dirs
+
+
+_V = re.compile(rb'\{"v":([12]),')
+
+
+def _version(path: Path, compressed: bool) -> int:
+    """The format version of a file's first record (1 unless it is a version-2 record)."""
+    try:
+        if compressed:
+            with gzip.open(path, "rb") as gz:
+                head = gz.read(8)
+        else:
+            with open(path, "rb") as fh:
+                head = fh.read(8)
+    except (OSError, EOFError, zlib.error):
+        return 1  # the scan says what is wrong with it
+    m = _V.match(head)
+    return int(m.group(1)) if m else 1
 
 
 def _is_gzip(path: Path) -> bool:

@@ -26,7 +26,8 @@ from .timeparse import mono_ms, wall_ms
 _HEADER = re.compile(
     rb'\{"v":(\d+),"seq":(-?\d+),"type":"([a-z_]+)","run":"([^"\\]*)","boot":"([^"\\]*)",'
     rb'"wall":"([^"\\]*)","mono":(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)[,}]')
-def slow_header(line: bytes) -> tuple[int, int, str, str, str, bytes, bytes] | str:
+def slow_header(line: bytes, ver: int = fmt.VERSION,
+                ) -> tuple[int, int, str, str, str, bytes, bytes] | str:
     """(v, seq, type, run, boot, wall, mono) of a line off the fast path, or what is wrong."""
     m = _HEADER.match(line)
     if m is not None:
@@ -41,7 +42,7 @@ def slow_header(line: bytes) -> tuple[int, int, str, str, str, bytes, bytes] | s
         return "not valid JSON"
     if not isinstance(rec.get("v"), int):
         return "no format version"
-    if rec["v"] != fmt.VERSION:
+    if rec["v"] != ver:
         return f"v={rec['v']}"
     try:
         return (int(rec["v"]), int(rec["seq"]), str(rec["type"]), str(rec["run"]),

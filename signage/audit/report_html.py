@@ -18,7 +18,17 @@ from .. import render
 from ..timeutil import fmt_duration
 from .integrity import BREAKING
 from .model import AuditResult, DayStat, Violation
-from .output import Fmt, category_rows, item_rows, outage_rows, screen_rows, violation_row
+from .output import (
+    Fmt,
+    category_rows,
+    day_coverage,
+    days_of,
+    item_rows,
+    outage_rows,
+    screen_rows,
+    violation_row,
+)
+from .signed import SignedReport
 
 MAX_ROWS = 500  # per table
 MAX_MARKS = 2000  # violation marks per screen chart
@@ -33,6 +43,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left;vertical-align:top}th{background:#f2f2f2}td.n{text-align:right}
 .verdict{display:inline-block;padding:.3em 1em;border-radius:4px;color:#fff;font-weight:bold}
 .compliant{background:#2e7d32}.violations{background:#c62828}.integrity_broken{background:#000}
+.simulated{background:#6a1b9a}.banner{background:#6a1b9a;color:#fff;font-weight:bold;
+padding:.8em 1em;border-radius:4px;margin:.5em 0}
 .bad{color:#c62828;font-weight:bold}.warn{color:#a15c00}.muted{color:#777}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:12px}
 svg text{font:11px sans-serif}dl{display:grid;grid-template-columns:max-content auto;
@@ -167,6 +179,32 @@ def _since_midnight(ms: int, f: Fmt) -> int:
     return ((dt.hour * 60 + dt.minute) * 60 + dt.second) * 1000 + dt.microsecond // 1000
 
 
+def _signed(r: AuditResult, sr: SignedReport, f: Fmt) -> str:
+    """Format 2: who vouched for the log and for which part of the audited time."""
+    last = sr.last_signed
+    out = ["<h2>Signatures and witnesses</h2><dl>"]
+    items = [("Checkpoints", f"{sr.checkpoints:,}, signed by key {', '.join(sr.keys) or '–'}"),
+             ("Signed up to", f"{f.t(last[1])} (seq {last[0]}, {last[2]})" if last
+              else "nothing verifies with a key of the trust file"),
+             ("Unsigned tail", f"{sr.unsigned_tail:,} records"
+              + (f" since {f.t(sr.unsigned_from)}" if sr.unsigned_from is not None else "")),
+             ("Witnesses", f"{sum(1 for w in sr.witnesses if w['status'] == 'agrees')} of "
+              f"{len(sr.witnesses)} agree" if sr.witnesses else "none given: a site manager "
+              "with the box's key could have signed a fresh log for any period")]
+    for rot in sr.rotations:
+        items.append(("Key rotation", f"seq {rot['seq']}: {rot['from_key']} → {rot['to_key']}"
+                      + ("" if rot["verified"] else " (FORGED)")))
+    for k, v in items:
+        out.append(f"<dt>{_t(k)}</dt><dd>{_t(v)}</dd>")
+    out.append("</dl><p class=muted>Per day, how much of the audited time rests on a verified "
+               "signature and on a witnessed checkpoint (the same for every screen).</p>")
+    out.append(_table(["day", "audited", "signed", "witnessed"], (
+        [_td(d.isoformat()), _td(fmt_duration(cov["audited_s"]), "n"),
+         _td(fmt_duration(cov["signed_s"]), "n"), _td(fmt_duration(cov["witnessed_s"]), "n")]
+        for d in days_of(r) for cov in [day_coverage(sr, d, r.compliance.period, f)])))
+    return "".join(out)
+
+
 def build(r: AuditResult) -> str:
     c, i = r.compliance, r.integrity
     f = Fmt(c.tz)
@@ -176,6 +214,9 @@ def build(r: AuditResult) -> str:
                     f"<title>Audit — {_t(site.get('name', ''))}</title><style>{CSS}</style>"
                     "</head><body>"]
     p.append(f"<h1>Anti-fraud publicity audit: {_t(site.get('name', '?'))}</h1>")
+    banner = r.simulated_banner()
+    if banner:
+        p.append(f"<div class='banner' id='simulated'>{_t(banner)}</div>")
     p.append(f"<p><span class='verdict {r.verdict}'>{_t(r.verdict.replace('_', ' '))}</span> "
              f"<span class=muted>exit code {r.exit_code}</span></p><dl>")
     rule = (f"at most {c.limit_ms / 1000:g} s between anti-fraud showings ({c.measure}), "
@@ -191,6 +232,8 @@ def build(r: AuditResult) -> str:
     if i.anchor is not None:
         p.append(f"<dt>Anchor</dt><dd>{_t(i.anchor['message'])}</dd>")
     p.append("</dl>")
+    if i.signed is not None:
+        p.append(_signed(r, i.signed, f))
     if i.findings:
         p.append("<h2>Integrity findings</h2>")
         p.append(_table(["", "where", "finding"], (

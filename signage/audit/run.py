@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from ..playlog import format as fmt
 from ..timeutil import parse_when
+from ..trust import Trust
 from .compliance import Engine
 from .events import (
     AF,
@@ -36,18 +37,22 @@ from .integrity import Anchor, Stitcher
 from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, LogFile, Task, read_task, tasks
 from .scan import finder, scan_chunk
+from .signed import Signatures, Witness
 from .state import read_config
 from .timeparse import mono_ms, wall_ms
 
 
 @dataclass
 class Options:
-    key: bytes
+    key: bytes | None  # the site key for format-1 files (None: there are none)
     max_gap_s: float | None = None
     period_from: str | None = None
     period_to: str | None = None
     screens: list[str] | None = None
     anchor: Anchor | None = None
+    #: format 2: the inspector's trust file and the witnessed checkpoints
+    trust: Trust | None = None
+    witnesses: list[Witness] = field(default_factory=list)
     jobs: int = 1
     chunk: int = CHUNK
     #: called with the number of bytes read so far
@@ -56,19 +61,20 @@ class Options:
     now_ms: int | None = None
 
 
-def work(task: Task, key: bytes, screens: frozenset[str] | None,
-         anchor_seq: int | None) -> tuple[int, ChunkScan]:
-    """In a worker: read and scan one chunk. Returns (offset of its first line, scan)."""
+def work(task: Task, key: bytes | None, screens: frozenset[str] | None,
+         capture: tuple[int, ...]) -> tuple[int, ChunkScan]:
+    """In a worker: read and scan one chunk. Returns (offset of its first line, scan).
+    ``key``: the site key of a format-1 file, None for a format-2 file."""
     data, offset, final = read_task(task)
-    return offset, scan_chunk(data, key, final=final, screens=screens, anchor_seq=anchor_seq)
+    return offset, scan_chunk(data, key, final=final, screens=screens, capture=capture)
 
 
-def work_packed(task: Task, key: bytes, screens: frozenset[str] | None,
-                anchor_seq: int | None) -> tuple[int, ChunkScan, bytes]:
+def work_packed(task: Task, key: bytes | None, screens: frozenset[str] | None,
+                capture: tuple[int, ...]) -> tuple[int, ChunkScan, bytes]:
     """``work`` in a worker process, its events packed with marshal (plain tuples, ints,
     strings, the decoded JSON of config records): a third of pickle's cost to write and
     less to read, and the parent reads every event of the log."""
-    offset, scan = work(task, key, screens, anchor_seq)
+    offset, scan = work(task, key, screens, capture)
     packed = marshal.dumps(scan.events, 4)
     scan.events = []
     return offset, scan, packed
@@ -103,14 +109,14 @@ class FirstConfig:
     unusable: tuple[str, int, int | None, str] | None = None
 
 
-_SEQ = re.compile(rb'\{"v":1,"seq":(\d+),')
+_SEQ = re.compile(rb'\{"v":[12],"seq":(\d+),')
 _HEAD = re.compile(rb'\{"v":(\d+),"seq":\d+,"type":"([a-z_]+)",')
 _TYPES = frozenset({b"run_start", b"torn_tail", b"showing_start", b"showing", b"driver_error",
                     b"screen_down", b"screen_up", b"screen_clear", b"driver_event", b"reload",
                     b"heartbeat", b"clock_step", b"dropped", b"run_stop", b"seal"})
 
 
-def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
+def first_config(files: list[LogFile], v1_key: bytes | None) -> FirstConfig:
     """The first run_start (or accepted reload) record whose digest verifies and that can be
     read: the site, its rule and hours. Usually the log's first line; a log that starts later
     (older files removed) or whose first run_start is damaged is searched on. A damaged record
@@ -127,6 +133,7 @@ def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
     prev: bytes | None = None  # the claimed digest of the line before
     check_next: bytes | None = None  # the fallback's digest: does the next line chain on it?
     for f in files:
+        key = v1_key if f.version == fmt.VERSION else None
         for n, raw in enumerate(_lines(f), 1):
             line = raw.rstrip(b"\n")
             parts = fmt.split(line)
@@ -164,7 +171,7 @@ def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
                 if isinstance(rec, str):
                     why = rec
                     seen_config = seen_config or b'"type":"run_start"' in head
-                elif rec.get("v") != fmt.VERSION:
+                elif rec.get("v") != f.version:
                     # a whole file of another version is refused by the scan (exit 3); a
                     # single record of another version among v1 records is damage
                     why = f"log format version {rec.get('v')!r}"
@@ -188,7 +195,7 @@ def first_config(files: list[LogFile], key: bytes) -> FirstConfig:
     if not seen_record:
         if first_damaged:
             raise AuditInputError(f"{first_path}: not a signage log (no line is a record of "
-                                  "log format v1)")
+                                  "log format v1 or v2)")
         raise AuditInputError("the log files given are empty")
     if fallback is not None:
         got.record = fallback
@@ -328,12 +335,16 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
     """The scans of the chunks, in order. ``prepare`` is called once before the first is
     yielded: in parallel, after the workers got their first chunks (it runs meanwhile)."""
     screens = frozenset(opts.screens) if opts.screens else None
-    anchor = opts.anchor.seq if opts.anchor else None
+    capture = capture_seqs(opts)
     total = sum(f.size for f in files)
+
+    def key(t: Task) -> bytes | None:
+        return opts.key if files[t.file_index].version == fmt.VERSION else None
+
     if opts.jobs <= 1 or total <= 2 * opts.chunk:
         prepare()
         for t in tasks(files, opts.chunk):
-            off, scan = work(t, opts.key, screens, anchor)
+            off, scan = work(t, key(t), screens, capture)
             yield t, off, scan
         return
     # fork: no re-import of the caller's main module (a script without a main guard works);
@@ -346,7 +357,7 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
         prepared = False
         try:
             for t in it:
-                pending.append((t, pool.submit(work_packed, t, opts.key, screens, anchor)))
+                pending.append((t, pool.submit(work_packed, t, key(t), screens, capture)))
                 if len(pending) >= 4 * opts.jobs + 2:
                     if not prepared:
                         prepare()
@@ -363,8 +374,19 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
                 fut.cancel()
 
 
+def capture_seqs(opts: Options) -> tuple[int, ...]:
+    """The seqs whose digest the scan notes: the anchor's and the witnesses'."""
+    got = {w.cp.seq for w in opts.witnesses}
+    if opts.anchor is not None:
+        got.add(opts.anchor.seq)
+    return tuple(sorted(s for s in got if 0 <= s < 1 << 62))
+
+
 def run(files: list[LogFile], opts: Options, *,
         complete_dir: bool = True) -> tuple[Integrity, Compliance]:
+    if opts.key is None and any(f.version == fmt.VERSION for f in files):
+        raise AuditInputError("this log is in format v1 (HMAC chain): pass --key FILE, the "
+                              "site key that signed it")
     first = first_config(files, opts.key)
     config = first.record
     tz = ZoneInfo(str(config["site"]["tz"])) if config is not None else ZoneInfo("UTC")
@@ -380,7 +402,19 @@ def run(files: list[LogFile], opts: Options, *,
                     else round(opts.max_gap_s * 1000),
                     period_from=p_from, period_to=p_to, screens=opts.screens,
                     on_violation=opts.on_violation)
-    st = Stitcher(opts.key, opts.anchor, complete_dir=complete_dir)
+    sig = None
+    if any(f.version == fmt.VERSION_2 for f in files):
+        if opts.trust is None:
+            raise AuditInputError("this log is in format v2 (signed checkpoints): pass --trust "
+                                  "FILE, the trust file that lists the site's public keys "
+                                  "(docs/trust-file.md)")
+        st0: list[Stitcher] = []
+        sig = Signatures(opts.trust, opts.witnesses,
+                         lambda *a, **k: st0[0].add(*a, **k))
+    st = Stitcher(opts.key, opts.anchor, complete_dir=complete_dir, signatures=sig,
+                  capture=frozenset(capture_seqs(opts)))
+    if sig is not None:
+        st0.append(st)
     # the clock_step pre-scan runs while the first chunks are scanned
     timelines: list[Timeline] = []
     current = -1
@@ -396,7 +430,7 @@ def run(files: list[LogFile], opts: Options, *,
                 if current >= 0:
                     st.end_file()
                 current = t.file_index
-                st.begin_file(FileInfo(f.name, f.compressed, f.size))
+                st.begin_file(FileInfo(f.name, f.compressed, f.size), f.version)
             _check_input(f, scan, st.file_lines)
             st.feed(scan, offset)
             evs = scan.events
@@ -434,7 +468,15 @@ def run(files: list[LogFile], opts: Options, *,
         engine.r.warnings.append("the configuration (site, rule, opening hours) was taken from "
                                  "a run_start record whose digest does not verify or cannot be "
                                  "checked: the figures rest on it")
+    if sig is not None:
+        site = str(config["site"]["id"]) if config is not None else None
+        first_seq = next((fi.first_seq for fi in st.r.files if fi.first_seq is not None), None)
+        st.r.signed = sig.finish(st.captured, first_seq, site)
+    elif opts.witnesses:
+        st.add("witness_ignored", "", None, None, "witnesses apply to format-2 logs only: "
+               "this log is format v1 (use --expect-anchor)", breaks=False)
     integrity = st.finish()
+    integrity.versions = list(st.versions)
     if last is None:
         raise AuditInputError("the log files given hold no readable record")
     comp = engine.finish(last)
@@ -453,10 +495,10 @@ def _check_input(f: LogFile, scan: ChunkScan, lines_before: int) -> None:
         # (a malformed line, an integrity break).
         v, idx = scan.bad_version
         raise AuditInputError(f"{f.path}:{lines_before + idx + 1}: log format version {v}; "
-                              f"this audit reads version {fmt.VERSION}")
+                              "this audit reads versions 1 and 2")
     if lines_before == 0 and scan.not_a_record and scan.last_seq is None:
         raise AuditInputError(f"{f.path}: not a signage log (no line is a record of log "
-                              "format v1)")
+                              f"format v{f.version})")
 
 
 def _between(engine: Engine, a: tuple[str, str, int, int, str],

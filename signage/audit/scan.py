@@ -31,8 +31,10 @@ from collections.abc import Callable
 
 from ..playlog import format as fmt
 from ..playlog.format import Hmac
+from ..playlog.v2 import CheckpointError, parse_checkpoint
 from .events import (
     AF,
+    CHECKPOINT,
     MARK,
     MONO_SLACK_S,
     RUN_END,
@@ -77,15 +79,24 @@ def finder() -> Callable[[bytes, bytes, int, int], int]:
     return _fast.find if compiled_available() and _fast is not None else bytes.find
 
 
-def scan_chunk(data: bytes, key: bytes, *, final: bool,
+def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                screens: frozenset[str] | None = None,
-               anchor_seq: int | None = None, compiled: bool | None = None) -> ChunkScan:
+               capture: tuple[int, ...] = (), compiled: bool | None = None) -> ChunkScan:
     """Scan ``data``: whole lines from a line start. When ``final`` (the file's last chunk), a
     last line without newline is a torn tail; otherwise ``data`` should end with a newline.
+    ``key``: the site key of a format-1 file, or None for a format-2 file (plain SHA-256
+    chain, checkpoints). ``capture``: the seqs whose claimed digest to note (sorted).
     ``compiled``: use the compiled fast path (None: when ``compiled_available()``)."""
     out = ChunkScan()
-    hm = Hmac(key)
+    ver = fmt.VERSION if key is not None else fmt.VERSION_2
+    plain = key is None
+    hm = Hmac(key if key is not None else b"")
     icopy, ocopy = hm._inner.copy, hm._outer.copy
+    if plain:
+        icopy = hashlib.sha256().copy
+    capture_set = frozenset(capture)
+    vtag = b"v%d" % ver
+    last_plain = b""
     hexlify = binascii.hexlify
     view = memoryview(data)
     find = data.find
@@ -96,7 +107,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
     pos = 0
     idx = -1
     prev_mac: bytes | None = None
-    seq_next = b"\0"  # b'{"v":1,"seq":N,"type":"' expected next
+    seq_next = b"\0"  # b'{"v":<ver>,"seq":N,"type":"' expected next
     lsn = 0
     seq = -1
     run_boot = b"\0"  # b'","run":"…","boot":"…","wall":"' of the current stretch
@@ -122,7 +133,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
         compiled = compiled_available()
     elif compiled and _fast is None:
         raise RuntimeError("the compiled scanner (signage.audit._fastscan) is not built")
-    fast = (_fast.Scanner(key, screens, names, store, events, anchor_seq, AF)
+    fast = (_fast.Scanner(key, screens, names, store, events, capture, AF)
             if compiled and _fast is not None and n else None)
     content_only = False  # the compiled path did the header, digest and time of this line
     while pos < n:
@@ -132,9 +143,10 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend = got
                 prev_mono_f = last_mono_f
                 rtype_b = last_type_b
+                last_plain = last_type_b  # (the compiled path stops before a checkpoint)
                 idx += k
                 have_last = True
-                seq_next = b'{"v":1,"seq":%d,"type":"' % (seq + 1)
+                seq_next = b'{"v":%d,"seq":%d,"type":"' % (ver, seq + 1)
                 lsn = len(seq_next)
                 if pos >= n:
                     break
@@ -152,6 +164,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
         try:
             if content_only:
                 content_only = False
+                prior = None  # (the compiled path hands back no checkpoint: see _fastscan.c)
             else:
                 # ---- header: the fast path checks what the writer must have written --------------
                 pend = -1
@@ -167,18 +180,19 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 if pend < 0:
                     line = data[pos:nl]
                     if fmt.split(line) is None:
-                        raise _Bad("not a log record (not shaped like a line of log format v1)")
-                    hdr = slow_header(line)
+                        raise _Bad("not a log record (not shaped like a line of log format "
+                                   f"{vtag.decode()})")
+                    hdr = slow_header(line, ver)
                     if isinstance(hdr, str):
                         if hdr.startswith("v="):
-                            ver = hdr[2:]
+                            other = hdr[2:]
                             if out.bad_version is None:
-                                out.bad_version = (int(ver) if ver.lstrip("-").isdigit() else -1,
-                                                   idx)
-                            raise _Bad(f"format version {ver}")
+                                out.bad_version = (int(other) if other.lstrip("-").isdigit()
+                                                   else -1, idx)
+                            raise _Bad(f"format version {other}")
                         raise _Bad(f"not a log record: {hdr}")
                     v, rseq, rtype, rrun, rboot, wall_b, mono_b = hdr
-                    if v != fmt.VERSION:
+                    if v != ver:
                         if out.bad_version is None:
                             out.bad_version = (v, idx)
                         raise _Bad(f"format version {v}")
@@ -204,7 +218,7 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     lrb = len(run_boot)
                     k = find(_MONO_KEY, pos, nl)
                     pend = find(b",", k + 9, nl + 1) if k >= 0 else pos
-                seq_next = b'{"v":1,"seq":%d,"type":"' % (seq + 1)
+                seq_next = b'{"v":%d,"seq":%d,"type":"' % (ver, seq + 1)
                 lsn = len(seq_next)
                 # ---- digest --------------------------------------------------------------------
                 # the fixed frame around the digest: ,"mac":"<64 hex>"} (else the line is not JSON)
@@ -212,15 +226,21 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                                                       and startswith(b'"}', nl - 2)):
                     raise _Bad("not a log record (the frame around its digest is damaged)")
                 claimed = data[nl - 66:nl - 2]
+                prior = prev_mac
                 if prev_mac is not None:
                     h = icopy()
                     h.update(prev_mac)
                     h.update(view[pos:nl - 74])
-                    o = ocopy()
-                    o.update(h.digest())
-                    if hexlify(o.digest()) != claimed:
+                    if plain:
+                        dg = h.digest()
+                    else:
+                        o = ocopy()
+                        o.update(h.digest())
+                        dg = o.digest()
+                    if hexlify(dg) != claimed:
                         if fmt.split(data[pos:nl]) is None:
-                            raise _Bad("not a log record (not shaped like a line of log format v1)")
+                            raise _Bad("not a log record (not shaped like a line of log format "
+                                       f"{vtag.decode()})")
                         out.bad_macs += 1
                         problem("digest", idx, seq, "the digest does not verify")
                 elif idx == 0:
@@ -228,8 +248,8 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                     out.first_seq = seq
                     out.first_hdr = (run, boot, wall_i, mono_ms(mono_f), utf8(rtype_b))
                 prev_mac = claimed
-                if seq == anchor_seq:
-                    out.anchor_mac = claimed
+                if seq in capture_set:
+                    out.captured[seq] = claimed
                 # ---- time ----------------------------------------------------------------------
                 if last_mono_f <= mono_f <= prev_mono_f + _SILENCE_S:
                     last_mono_f = mono_f  # the common case: forward, not after a silence
@@ -246,8 +266,13 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
                 last_wall = wall_i
                 have_last = True
                 last_type_b = rtype_b
+                if rtype_b != b"checkpoint":
+                    last_plain = rtype_b
             # ---- content -----------------------------------------------------------------------
             if rtype_b == b"showing_start":
+                continue
+            if rtype_b == b"checkpoint" and plain:
+                checkpoint(out, data[pos:nl], idx, seq, wall_i, mono_ms(mono_f), prior)
                 continue
             if rtype_b == b"showing":
                 af_i = find(b',"anti_fraud":', pend, nl) + 14
@@ -309,6 +334,8 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
             seq_next = b"\0"
         finally:
             pos = nl + 1
+    if last_plain:
+        out.last_plain_type = utf8(last_plain)
     if have_last:
         out.boots.append((boot, seg_first, mono_ms(max(last_mono_f, prev_mono_f))))
         out.last_hdr = (run, boot, last_wall, mono_ms(prev_mono_f), utf8(last_type_b))
@@ -318,6 +345,19 @@ def scan_chunk(data: bytes, key: bytes, *, final: bool,
     for sid, (s0, s1) in store.items():
         events.append((STORE, sid, (s0, s1)))
     return out
+
+
+def checkpoint(out: ChunkScan, line: bytes, idx: int, seq: int, wall: int, mono: int,
+               prior: bytes | None) -> None:
+    """A format-2 checkpoint: its shape now, its head against the line before (when in this
+    chunk), its signature later (the stitcher's Signatures, which knows the trusted keys)."""
+    try:
+        cp = parse_checkpoint(line)
+    except CheckpointError as exc:
+        out.problem("checkpoint", idx, seq, f"a checkpoint record that cannot be read: {exc}")
+        return
+    head_ok = None if prior is None else cp.head.encode("ascii") == prior
+    out.events.append((CHECKPOINT, idx, seq, wall, mono, head_ok, cp.key, cp.next_key, line))
 
 
 class _Bad(Exception):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from ..config import Hours, Rule
+from .hours import HoursTimeline
 from .model import DayStat
 
 Config = tuple[dict[str, Any], ZoneInfo, Hours, Rule, dict[str, dict[str, Any]]]
@@ -31,12 +32,25 @@ def read_config(rec: dict[str, Any], site_now: dict[str, Any]) -> Config | str:
     return site, tz, hours, rule, screens
 
 
+def screen_hours(entry: dict[str, Any]) -> Hours | str | None:
+    """A screen's own opening hours in a run_start / reload record (None: the site's), or
+    why they cannot be read."""
+    raw = entry.get("hours")
+    if raw is None:
+        return None
+    try:
+        return Hours.model_validate_json(json.dumps(raw))
+    except (TypeError, ValueError, ValidationError) as e:
+        return f"its own opening hours cannot be read ({str(e).splitlines()[0]})"
+
+
 class ScreenState:
-    __slots__ = ("active", "blank", "days", "down", "life", "marks", "o0", "o1", "oopen",
-                 "ref_boot", "ref_mono", "ref_wall", "sid")
+    __slots__ = ("active", "blank", "days", "down", "hours", "life", "marks", "o0", "o1",
+                 "oopen", "ref_boot", "ref_mono", "ref_wall", "sid")
 
     def __init__(self, sid: str) -> None:
         self.sid = sid
+        self.hours = HoursTimeline()  # the hours this screen keeps, over time
         self.active = False
         self.ref_wall = 0
         self.ref_mono: int | None = None

@@ -23,7 +23,7 @@ class Segment:
 
 
 def day_segments(site: Site, screen: Screen, day: date) -> list[Segment]:
-    spans = site.hours.spans_for(day)
+    spans = site.hours_of(screen).spans_for(day)
     if not spans:
         return []
     active = [p for p in screen.playlists if p.active_on(day)]

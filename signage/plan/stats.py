@@ -68,8 +68,17 @@ def plan_days(site: Site, screen: Screen, first: date, days: int) -> list[Entry]
     return list(takewhile(lambda e: e.start_ms < t1, tl.entries(t0)))
 
 
-def store_bound(budget_ms: int, mean_af_ms: float) -> float:
-    """The most store airtime a screen can have: G / (G + ā)."""
+def store_bound(budget_ms: int, mean_af_ms: float, start_to_start: bool = False) -> float:
+    """The most store airtime a screen can have, per measure of the gap (G the budget, ā the
+    mean anti-fraud duration):
+
+    - end-to-start: each cycle is one anti-fraud showing and at most G of store content,
+      so the share is at most G / (G + ā);
+    - start-to-start: a cycle from one anti-fraud start to the next lasts at most G and
+      holds the showing itself, so the share is at most (G - ā) / G.
+    """
+    if start_to_start:
+        return max(0.0, (budget_ms - mean_af_ms) / budget_ms) if budget_ms > 0 else 0.0
     return budget_ms / (budget_ms + mean_af_ms) if budget_ms + mean_af_ms > 0 else 0.0
 
 

@@ -1,4 +1,5 @@
-"""Log format version 1: one record per line, chained by HMAC-SHA256.
+"""Log format versions 1 and 2: one record per line, chained by HMAC-SHA256 under the site
+key (version 1) or by plain SHA-256 (version 2, with signed checkpoints: see v2.py).
 
 The single home of the byte format; the writer and every reader use these functions.
 See docs/log-format.md.
@@ -19,6 +20,8 @@ except ImportError:  # not built (no compiler where it was installed): the pure-
     _fastlog = None  # type: ignore[assignment]
 
 VERSION = 1
+VERSION_2 = 2
+VERSIONS = (1, 2)
 GENESIS = b"0" * 64
 _MAC_HEAD = b',"mac":"'
 SUFFIX_LEN = len(_MAC_HEAD) + 64 + 2  # ,"mac":"<64 hex>"}
@@ -55,14 +58,36 @@ class Hmac:
         return o.hexdigest().encode("ascii")
 
 
-def encode(key: bytes | Hmac, prev_mac: bytes, body: dict[str, Any]) -> tuple[bytes, bytes]:
+class Plain:
+    """The version-2 chain: plain SHA-256 of the previous digest and the prefix (no key)."""
+
+    __slots__ = ()
+
+    def hexmac(self, prev: bytes, prefix: bytes | memoryview) -> bytes:
+        h = hashlib.sha256(prev)
+        h.update(prefix)
+        return h.hexdigest().encode("ascii")
+
+
+PLAIN = Plain()
+
+
+def chain_of(key: bytes | None) -> Hmac | Plain:
+    """The chain of a log: HMAC under ``key`` (version 1), or plain SHA-256 (None: version 2)."""
+    return PLAIN if key is None else Hmac(key)
+
+
+def encode(key: bytes | Hmac | Plain, prev_mac: bytes, body: dict[str, Any],
+           ) -> tuple[bytes, bytes]:
     """Serialise ``body`` (common keys first, in order) and chain it. Returns the line (with
-    its newline) and its mac. Pass an ``Hmac`` to skip hashing the key's pads every time."""
+    its newline) and its mac. Pass an ``Hmac`` to skip hashing the key's pads every time, or
+    ``PLAIN`` for the version-2 chain (``body["v"]`` is then 2)."""
     text = _ENCODER.encode(body)
     # without the closing brace; a lone surrogate (a file name read with surrogateescape, in
     # an error message) becomes the JSON escape \udcXX instead of an exception
     prefix = text[:-1].encode("utf-8", "backslashreplace")
-    mac = key.hexmac(prev_mac, prefix) if isinstance(key, Hmac) else mac_of(key, prev_mac, prefix)
+    mac = (mac_of(key, prev_mac, prefix) if isinstance(key, bytes)
+           else key.hexmac(prev_mac, prefix))
     return prefix + _MAC_HEAD + mac + b'"}\n', mac
 
 
@@ -77,10 +102,13 @@ class LineEncoder:
     not switched off (``SIGNAGE_PURE_PYTHON=1``, or ``compiled=False``); it declines anything
     else, which then takes the Python path."""
 
-    __slots__ = ("_boot", "_fast", "_head", "_hmac", "_run")
+    __slots__ = ("_boot", "_fast", "_head", "_hmac", "_run", "_v")
 
-    def __init__(self, key: bytes, run: str, boot: str, *, compiled: bool | None = None) -> None:
-        self._hmac = Hmac(key)
+    def __init__(self, key: bytes | None, run: str, boot: str, *,
+                 compiled: bool | None = None) -> None:
+        """``key``: the site key (version 1, HMAC), or None (version 2, plain SHA-256)."""
+        self._hmac = chain_of(key)
+        self._v = VERSION if key is not None else VERSION_2
         self._run, self._boot = run, boot
         self._head = f',"run":{_str(run)},"boot":{_str(boot)},"wall":'
         if compiled is None:
@@ -88,6 +116,7 @@ class LineEncoder:
         elif compiled and (_fastlog is None or _fastlog.VERSION != VERSION):
             raise RuntimeError("the compiled encoder (signage.playlog._fastlog) is not built")
         self._fast = (_fastlog.Encoder(key, run, boot) if compiled and _fastlog is not None
+                      and key is not None
                       and type(run) is str and type(boot) is str
                       and len(run) <= 1 << 20 and len(boot) <= 1 << 20 else None)
 
@@ -114,11 +143,11 @@ class LineEncoder:
                 text = "," + rest[1:-1] if len(rest) > 2 else ""
             if not -_BIG < mono < _BIG or seq is True or seq is False:  # (int.__repr__: 1)
                 raise TypeError
-            prefix = (f'{{"v":{VERSION},"seq":{int.__repr__(seq)},"type":{_str(rtype)}'
+            prefix = (f'{{"v":{self._v},"seq":{int.__repr__(seq)},"type":{_str(rtype)}'
                       f'{self._head}{_str(wall)},"mono":{_frepr(mono)}{text}'
                       ).encode("utf-8", "backslashreplace")
         except TypeError:  # a value of another type than the template's: the encoder decides
-            body = {"v": VERSION, "seq": seq, "type": rtype, "run": self._run,
+            body = {"v": self._v, "seq": seq, "type": rtype, "run": self._run,
                     "boot": self._boot, "wall": wall, "mono": mono}
             body.update(fields)
             return encode(self._hmac, prev_mac, body)
@@ -180,13 +209,15 @@ def split(line: bytes) -> tuple[bytes, bytes] | None:
     return line[:cut], mac
 
 
-def verify(key: bytes, prev_mac: bytes, line: bytes) -> bytes | None:
-    """The line's mac if it chains on ``prev_mac`` under ``key``, else None."""
+def verify(key: bytes | None, prev_mac: bytes, line: bytes) -> bytes | None:
+    """The line's mac if it chains on ``prev_mac`` under ``key`` (None: the version-2 plain
+    SHA-256 chain), else None."""
     parts = split(line)
     if parts is None:
         return None
     prefix, mac = parts
-    if not hmac.compare_digest(mac_of(key, prev_mac, prefix), mac):
+    want = PLAIN.hexmac(prev_mac, prefix) if key is None else mac_of(key, prev_mac, prefix)
+    if not hmac.compare_digest(want, mac):
         return None
     return mac
 

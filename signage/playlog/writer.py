@@ -21,14 +21,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..driver import Clock
+from ..keys import PublicKey, SigningKey
 from ..timeutil import CLOCK_STEP_S, IsoFormatter
 from . import format as fmt
+from . import v2
 
 FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
 #: when the memory buffer overflows (log storage full), these go first, in this order ...
 DROP_ORDER: tuple[frozenset[str], ...] = (frozenset({"heartbeat"}), frozenset({"showing_start"}))
 #: ... and these never: without them a run cannot be audited or its story is lost
-KEEP = frozenset({"run_start", "run_stop", "torn_tail", "reload", "clock_step", "seal"})
+KEEP = frozenset({"run_start", "run_stop", "torn_tail", "reload", "clock_step", "seal",
+                  "checkpoint"})
+#: format version 2: a signed checkpoint at least this often (docs/log-format.md)
+CHECKPOINT_S = 30.0
 
 
 Pending = tuple[str, float, float, dict[str, Any]]
@@ -87,12 +92,28 @@ def _tail(path: Path) -> tuple[bytes | None, int, bytes]:
 
 
 class LogWriter:
-    def __init__(self, log_dir: Path, key: bytes, tz: ZoneInfo, clock: Clock, *, run_id: str,
-                 boot_id: str, fsync: str = "every", batch_ms: int = 1000,
+    """Writes format version 1 (``key``: the site's HMAC key) or, given ``signing`` (the box's
+    Ed25519 key) and ``site_id``, format version 2: the plain SHA-256 chain with a signed
+    ``checkpoint`` at least every CHECKPOINT_S, before every seal and at every clean close."""
+
+    def __init__(self, log_dir: Path, key: bytes | None, tz: ZoneInfo, clock: Clock, *,
+                 run_id: str, boot_id: str, fsync: str = "every", batch_ms: int = 1000,
                  buffer_records: int = 10000, write_buffer: int = 0,
-                 on_error: Callable[[str], None] = lambda _m: None) -> None:
+                 on_error: Callable[[str], None] = lambda _m: None,
+                 signing: SigningKey | None = None, site_id: str = "",
+                 checkpoint_s: float = CHECKPOINT_S) -> None:
+        if (key is None) == (signing is None):
+            raise ValueError("a log writer takes a site key (format 1) or a signing key "
+                             "(format 2)")
         self.dir = log_dir
         self._key = key
+        self.version = fmt.VERSION if signing is None else fmt.VERSION_2
+        self._signing = signing
+        self._site_id = site_id
+        self._cp_every = checkpoint_s
+        self._cp_mono = -1e300  # mono of the last checkpoint written (or of the run's start)
+        self._since_cp = 0  # records written since the last checkpoint
+        self._last_type = ""
         self._enc = fmt.LineEncoder(key, run_id, boot_id)
         self._tz = tz
         self._clock = clock
@@ -151,13 +172,17 @@ class LogWriter:
         if files:
             m = FILE_RE.match(files[-1].name)
             assert m is not None
+            # a file never mixes format versions: a box upgraded (or downgraded) mid-day
+            # starts a new part, chained on the other version's last record
+            bump = 1 if (torn_in == files[-1]
+                         or _file_version(files[-1]) not in (None, self.version)) else 0
             if date.fromisoformat(m.group(1)) == today:
-                part = int(m.group(2) or 0) + (1 if torn_in == files[-1] else 0)
+                part = int(m.group(2) or 0) + bump
             elif date.fromisoformat(m.group(1)) > today:
                 # wall clock behind the newest file (box booted before NTP): keep writing
                 # after it rather than into the past
                 today = date.fromisoformat(m.group(1))
-                part = int(m.group(2) or 0) + (1 if torn_in == files[-1] else 0)
+                part = int(m.group(2) or 0) + bump
         self._open_file(today, part)
         return notes
 
@@ -315,12 +340,14 @@ class LogWriter:
 
     def _write(self, pending: Pending) -> None:
         rtype, wall_s, mono, fields = pending
-        if wall_s >= self._day_end and rtype != "seal":
+        if wall_s >= self._day_end and rtype not in ("seal", "checkpoint"):
             day = datetime.fromtimestamp(wall_s, self._tz).date()
             if self._day is not None and day > self._day:
                 self._rotate(day)
-        line, mac = self._enc.line(self._mac, self._seq, rtype, self._iso(wall_s),
-                                   round(mono, 3), fields)
+        wall, mono = self._iso(wall_s), round(mono, 3)
+        if rtype == "checkpoint":  # signed now: its head is the record written last
+            fields = self._checkpoint_fields(wall, mono, fields)
+        line, mac = self._enc.line(self._mac, self._seq, rtype, wall, mono, fields)
         if self._wbuf_max:
             self._wbuf.append(line)
             self._wbuf_len += len(line)
@@ -332,6 +359,7 @@ class LogWriter:
                     self._drain()
                 except OSError as exc:  # the block stays; the next record retries it
                     self._failed(exc)
+            self._written(rtype, mono)
             return
         try:
             n = os.write(self._fd, line)
@@ -349,6 +377,41 @@ class LogWriter:
         self._seq += 1
         self._mac = mac
         self.records_written += 1
+        self._written(rtype, mono)
+
+    def _written(self, rtype: str, mono: float) -> None:
+        """After a record is written: a checkpoint is due every CHECKPOINT_S (version 2)."""
+        self._last_type = rtype
+        if self._signing is None:
+            return
+        if rtype == "checkpoint":
+            self._since_cp = 0
+            self._cp_mono = mono
+            return
+        self._since_cp += 1
+        if self._cp_mono < -1e299:
+            self._cp_mono = mono  # the run's first record: the clock starts here
+        elif rtype == "run_stop" or mono - self._cp_mono >= self._cp_every:
+            try:  # the record is written: a failed checkpoint never re-queues it (the next
+                # record, or the close, tries the checkpoint again)
+                self._write_checkpoint("run_stop" if rtype == "run_stop" else "interval")
+            except OSError as exc:
+                self._failed(exc)
+
+    def _write_checkpoint(self, reason: str, next_key: PublicKey | None = None) -> None:
+        fields: dict[str, Any] = {"reason": reason}
+        if next_key is not None:
+            fields["next_key"] = next_key
+        self._write(("checkpoint", self._clock.time(), self._clock.monotonic(), fields))
+
+    def _checkpoint_fields(self, wall: str, mono: float, req: dict[str, Any]) -> dict[str, Any]:
+        assert self._signing is not None
+        nk = req.get("next_key")
+        return v2.checkpoint_fields(
+            self._signing, site=self._site_id, head_seq=self._seq - 1,
+            head=self._mac.decode("ascii"), wall=wall, mono=mono, boot=self._boot,
+            reason=str(req.get("reason", "interval")),
+            next_key=nk if isinstance(nk, PublicKey) else None)
 
     def _drain(self) -> None:
         """Write the collected block (write_buffer mode); on failure take back what part of
@@ -371,6 +434,8 @@ class LogWriter:
     def _rotate(self, day: date) -> None:
         if self._sealed is None:
             nxt = file_name(day, 0)
+            if self._signing is not None and self._seq > 0:
+                self._write_checkpoint("seal")  # the day's file is signed up to its seal
             self._write(("seal", self._clock.time(), self._clock.monotonic(),
                          {"next_file": nxt}))
             self._sealed = day
@@ -394,8 +459,49 @@ class LogWriter:
                     self.error = f"cannot rotate the log: {exc.strerror or exc}"
                     self._on_error(self.error)
 
+    def checkpoint(self, reason: str = "interval") -> None:
+        """Write a checkpoint now (version 2; nothing in version 1 or before any record)."""
+        with self._lock:
+            self._checkpoint_now(reason)
+
+    def _checkpoint_now(self, reason: str, next_key: PublicKey | None = None) -> None:
+        if self._signing is None or (self._seq == 0 and next_key is None):
+            return
+        if self._pending or self.error is not None or self._fd < 0:
+            self._queue(("checkpoint", self._clock.time(), self._clock.monotonic(),
+                         {"reason": reason, **({"next_key": next_key} if next_key else {})}))
+            self._flush()
+            return
+        try:
+            self._write_checkpoint(reason, next_key)
+            self._sync_batch()
+        except OSError as exc:
+            self._failed(exc)
+
+    def rotate_key(self, new: SigningKey) -> None:
+        """Key rotation (docs/log-format.md): a checkpoint naming ``new``, signed by the
+        current key; every later checkpoint is signed by ``new``. Raises OSError when the
+        rotation checkpoint cannot be written now (the old key stays in use)."""
+        with self._lock:
+            if self._signing is None:
+                raise ValueError("key rotation needs a format-2 log")
+            self._flush()
+            if self._pending or self.error is not None or self._fd < 0:
+                raise OSError(errno.EIO, self.error or "the log cannot be written now")
+            self._write_checkpoint("rotate", new.public)
+            self._drain()
+            os.fsync(self._fd)
+            self._signing = new
+
+    @property
+    def signing_key_id(self) -> str | None:
+        return self._signing.key_id if self._signing is not None else None
+
     def close(self) -> None:
         with self._lock:
+            if self._signing is not None and self._since_cp and self._fd >= 0:
+                self._checkpoint_now("run_stop" if self._last_type == "run_stop"
+                                     else "shutdown")
             self._flush()  # drains the block too
             if self._fd >= 0:
                 with contextlib.suppress(OSError):
@@ -406,6 +512,17 @@ class LogWriter:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+def _file_version(path: Path) -> int | None:
+    """The format version of a log file's first record (None: empty or unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    m = re.match(rb'\{"v":(\d+),', head)
+    return int(m.group(1)) if m else None
 
 
 def boot_id() -> str:

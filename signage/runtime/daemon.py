@@ -28,7 +28,9 @@ from apscheduler.triggers.cron import CronTrigger
 from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
+from ..keys import SigningKey, SigningKeyError, load_signing_key
 from ..load import LoadedSite, screen_spec
+from ..playlog.boxkey import box_signing_key, finish_rotation, pending_rotation
 from ..playlog.keyfile import create_or_load_key
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
@@ -46,7 +48,9 @@ class RunSettings:
     duration_s: float | None = None
     log_dir: Path | None = None  # default: the config's [log] dir
     key_file: Path | None = None
+    signing_key: Path | None = None  # format 2 (default: the config's [log] signing_key)
     run_dir: Path | None = None  # default: var/ next to the config
+    fleet: bool = True  # ship the log to the hub when the config has [fleet]
     say: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
 
 
@@ -64,7 +68,9 @@ def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
                  "measure": cfg.rule.measure},
         "hours": cfg.hours.model_dump(mode="json"),
         "screens": [{"id": s.id, "label": s.label, "driver": s.driver, "width": s.width,
-                     "height": s.height} for s in cfg.screens],
+                     "height": s.height,
+                     **({"hours": s.hours.model_dump(mode="json")} if s.hours else {})}
+                    for s in cfg.screens],
         "config_sha256": loaded.digests.get(str(loaded.config_path), ""),
         "playlists_sha256": {Path(k).name: v for k, v in loaded.digests.items()
                              if k != str(loaded.config_path)},
@@ -86,10 +92,18 @@ class Runtime:
         base = loaded.base
         self.mode = "simulate" if settings.virtual else "run"
         self.run_dir = settings.run_dir or base / "var"
-        key_path = settings.key_file or resolve(base, cfg.log.key_file)
+        log_dir = settings.log_dir or resolve(base, cfg.log.dir)
+        self.signing_path: Path | None = None
+        signing: SigningKey | None = None
+        site_key: bytes | None = None
+        if cfg.log.format == 2:
+            self.signing_path = settings.signing_key or resolve(base, cfg.log.signing_key)
+            signing = box_signing_key(self.signing_path, log_dir, settings.say)
+        else:
+            site_key = create_or_load_key(settings.key_file or resolve(base, cfg.log.key_file))
         self.writer = LogWriter(
-            settings.log_dir or resolve(base, cfg.log.dir),
-            create_or_load_key(key_path), cfg.tz, clock, run_id=secrets.token_hex(6),
+            log_dir, site_key, cfg.tz, clock, run_id=secrets.token_hex(6),
+            signing=signing, site_id=cfg.site.id,
             boot_id=boot_id() if not settings.virtual else "virtual-" + secrets.token_hex(4),
             fsync="batch" if settings.virtual else cfg.log.fsync,
             batch_ms=10**12 if settings.virtual else cfg.log.batch_ms,  # simulate: at close
@@ -99,6 +113,7 @@ class Runtime:
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
+        self.shipper: Any = None  # signage.fleet.shipper.Shipper when [fleet] is configured
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
@@ -141,6 +156,7 @@ class Runtime:
         for n in notes:
             rtype = n.pop("type")
             self.writer.append(rtype, **n)
+        self.take_key_rotation()
         show = Showables(self.loaded.site.media_root)
         for i, screen in enumerate(self.loaded.site.screens):
             drv = self._driver_for(i)
@@ -148,6 +164,35 @@ class Runtime:
                 self.loaded.site, screen, drv, self.writer, show,
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
                 poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
+        if self.loaded.cfg.fleet is not None and self.s.fleet:
+            self._start_shipper()
+
+    def _start_shipper(self) -> None:
+        """The fleet shipper (docs/fleet.md): a thread reading the log files and the
+        runners' live state. Imported only here: a box without [fleet] never loads paho."""
+        from ..fleet.mqtt import BrokerSpec
+        from ..fleet.shipper import Shipper, ShipperSettings
+        from ..fleet.status import box_status
+
+        cfg = self.loaded.cfg
+        fl = cfg.fleet
+        assert fl is not None
+        base = self.loaded.base
+        opt = {k: resolve(base, v) if v else None for k, v in (
+            ("ca_file", fl.ca_file), ("cert_file", fl.cert_file), ("key_file", fl.key_file),
+            ("password_file", fl.password_file))}
+        spec = BrokerSpec(fl.broker, opt["ca_file"], opt["cert_file"], opt["key_file"],
+                          fl.username, opt["password_file"])
+
+        def status() -> dict[str, Any]:
+            h = self.writer.head
+            return box_status(self.loaded.cfg, self.runners, self._iso, (h.file, h.seq))
+
+        self.shipper = Shipper(ShipperSettings(
+            site=cfg.site.id, log_dir=self.writer.dir, broker=spec, prefix=fl.prefix,
+            resend_s=fl.resend_s, window_bytes=fl.window_bytes, poll_s=fl.poll_s,
+            heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say)
+        self.shipper.start()
 
     # ---- house-keeping -------------------------------------------------------------------
     def housekeeping(self, name: str) -> None:
@@ -160,6 +205,26 @@ class Runtime:
         elif name == "reload":
             self.check_reload(force=self.reload_requested.is_set())
             self.reload_requested.clear()
+            self.take_key_rotation()
+
+    def take_key_rotation(self) -> None:
+        """A key rotation prepared by `signage keys rotate` (format 2): the rotation
+        checkpoint, signed by the current key, then the new key takes its place."""
+        path = self.signing_path
+        if path is None:
+            return
+        try:
+            new = pending_rotation(path)
+            if new is None:
+                return
+            old_id = self.writer.signing_key_id
+            old = load_signing_key(path)
+            self.writer.rotate_key(new)
+            finish_rotation(path, old)
+        except (SigningKeyError, OSError) as exc:
+            self.s.say(f"key rotation not done (the current key stays in use): {exc}")
+            return
+        self.s.say(f"signing key rotated: {old_id} -> {new.key_id}")
 
     def check_reload(self, force: bool = False) -> None:
         res = self.reloader.check(force)
@@ -258,6 +323,8 @@ class Runtime:
             r.finish(self.stop_reason)
         self.writer.append("run_stop", reason=self.stop_reason)
         self.writer.close()
+        if self.shipper is not None:
+            self.shipper.stop(timeout=5.0)
 
 
 def install_signals(rt: Runtime) -> None:

@@ -16,6 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from signage.audit.cli import audit_command
+from signage.keys import PublicKey, SigningKey
 from signage.playlog.writer import LogWriter
 
 KEY = b"0123456789abcdef" * 4
@@ -80,14 +81,18 @@ class Daemon:
     """One run of the daemon, writing through the real LogWriter."""
 
     def __init__(self, log_dir: Path, clock: FakeClock, fields: dict[str, Any], *,
-                 boot: str = "boot-a", key: bytes = KEY, start: float | None = None) -> None:
+                 boot: str = "boot-a", key: bytes = KEY, start: float | None = None,
+                 signing: SigningKey | None = None, mode: str = "run") -> None:
+        """``signing``: write log format 2 (checkpoints signed by this key) instead of 1."""
         if start is not None:
             clock.at(start)
         self.clock = clock
-        self.w = LogWriter(log_dir, key, ZoneInfo(TZ), clock, run_id=secrets.token_hex(6),
-                           boot_id=boot, fsync="batch", batch_ms=10**9)  # no fsync: tests
+        self.w = LogWriter(log_dir, None if signing is not None else key, ZoneInfo(TZ), clock,
+                           run_id=secrets.token_hex(6), boot_id=boot, fsync="batch",
+                           batch_ms=10**9,  # no fsync: tests
+                           signing=signing, site_id=str(fields["site"]["id"]))
         notes = self.w.open()
-        self.w.append("run_start", version="0.1.0", mode="simulate", **fields)
+        self.w.append("run_start", version="0.1.0", mode=mode, **fields)
         for n in notes:
             rtype = n.pop("type")
             self.w.append(rtype, **n)
@@ -151,6 +156,19 @@ def audit_json(*args: str | Path, tmp: Path, key: bytes = KEY) -> tuple[int, dic
     code, out, err = audit(*args, "--format", "json", key=key, tmp=tmp)
     assert out, f"no output (exit {code}): {err}"
     return code, json.loads(out)
+
+
+def trust_file(path: Path, site_id: str, *keys: PublicKey | tuple[PublicKey, str, str | None],
+               ) -> Path:
+    """A trust file listing ``keys`` for ``site_id``: a key, or (key, valid_from, valid_to)."""
+    out = ["version = 1", "", "[[site]]", f'id = "{site_id}"']
+    for k in keys:
+        pub, vf, vt = k if isinstance(k, tuple) else (k, "2020-01-01T00:00:00+08:00", None)
+        out += ["  [[site.key]]", f'  public = "{pub.text}"', f"  valid_from = {vf}"]
+        if vt is not None:
+            out.append(f"  valid_to = {vt}")
+    path.write_text("\n".join(out) + "\n", "utf-8")
+    return path
 
 
 def lines(path: Path) -> list[bytes]:

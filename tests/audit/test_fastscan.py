@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 
 from signage.audit import scan as S
 from signage.audit.scan import scan_chunk
+from signage.keys import SigningKey
 from signage.playlog import format as fmt
+from signage.playlog import v2
 
 from .logkit import KEY
+
 
 def test_compiled_scanner_is_built() -> None:
     """scripts/setup installs gcc and libssl-dev, so the install builds the extension."""
@@ -45,7 +48,7 @@ STEP = st.tuples(
     st.sampled_from(["showing_start", "showing", "showing", "af", "af", "heartbeat",
                      "driver_event", "driver_error", "screen_down", "screen_up",
                      "screen_clear", "clock_step", "dropped", "reload", "run_stop",
-                     "new_run", "new_boot", "mystery"]),
+                     "new_run", "new_boot", "mystery", "checkpoint"]),
     st.sampled_from([0.0, 0.001, 0.5, 3.25, 10.0, 30.0, 44.999, 45.0, 45.001, 60.0, -0.5,
                      -2.0, -3.0]),  # mono advance
     SCREEN, NAME, st.none() | NAME,
@@ -107,17 +110,23 @@ def _body(rtype: str, seq: int, run: str, boot: str, wall: float, mono: float,
     return body
 
 
-def make_lines(steps: list[tuple[Any, ...]], key: bytes = KEY) -> list[bytes]:
-    """A log of v1 records chained under ``key``, starting with a run_start."""
+SIGNER = SigningKey.generate()
+
+
+def make_lines(steps: list[tuple[Any, ...]], key: bytes | None = KEY) -> list[bytes]:
+    """A log of v1 records chained under ``key``, starting with a run_start; with key None,
+    a format-2 log (plain SHA-256 chain, signed checkpoints)."""
+    ver = 1 if key is not None else 2
+    chain: Any = key if key is not None else fmt.PLAIN
     run, boot = "r0", "b0"
     wall, mono = T0, 5000.0
     prev = fmt.GENESIS
     out: list[bytes] = []
     site = {"version": "0.1.0", "mode": "run", "site": {"id": "x", "tz": "Asia/Shanghai"},
             "screens": [{"id": "s1"}, {"id": "s2"}]}
-    first = {"v": 1, "seq": 0, "type": "run_start", "run": run, "boot": boot,
+    first = {"v": ver, "seq": 0, "type": "run_start", "run": run, "boot": boot,
              "wall": _iso(wall), "mono": mono, **site}
-    line, prev = fmt.encode(key, prev, first)
+    line, prev = fmt.encode(chain, prev, first)
     out.append(line)
     for i, step in enumerate(steps, 1):
         kind, dt = step[0], step[1]
@@ -130,9 +139,17 @@ def make_lines(steps: list[tuple[Any, ...]], key: bytes = KEY) -> list[bytes]:
         wall += max(dt, 0.0)
         mono += dt
         body = _body(rtype, i, run, boot, wall, mono, step)
+        body["v"] = ver
         if rtype == "run_start":
             body.update(site)
-        line, prev = fmt.encode(key, prev, body)
+        if rtype == "checkpoint":
+            body.update(v2.checkpoint_fields(
+                SIGNER, site="x", head_seq=i - 1, head=prev.decode(), wall=body["wall"],
+                mono=float(body["mono"]), boot=boot, reason="interval",
+                next_key=SIGNER.public if step[6] == 3 else None))
+            if step[6] == 4:
+                body["head"] = "0" * 64  # a checkpoint whose head is not the line before
+        line, prev = fmt.encode(chain, prev, body)
         out.append(line)
     return out
 
@@ -178,9 +195,9 @@ def damage(lines: list[bytes], ops: list[tuple[str, int, int]]) -> bytes:
     return b"".join(lines)
 
 
-def both(data: bytes, **kw: Any) -> None:
-    py = scan_chunk(data, KEY, compiled=False, **kw)
-    c = scan_chunk(data, KEY, compiled=True, **kw)
+def both(data: bytes, key: bytes | None = KEY, **kw: Any) -> None:
+    py = scan_chunk(data, key, compiled=False, **kw)
+    c = scan_chunk(data, key, compiled=True, **kw)
     for f in py.__slots__:  # type: ignore[attr-defined]
         assert getattr(c, f) == getattr(py, f), f
     assert c == py
@@ -189,14 +206,18 @@ def both(data: bytes, **kw: Any) -> None:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(STEP, max_size=40), ops=DAMAGE, final=st.booleans(),
        start=st.integers(0, 50), screens=st.none() | st.just(frozenset({"s1", "s3"})),
-       anchor=st.none() | st.integers(0, 45), wrong_key=st.integers(0, 20))
+       anchor=st.none() | st.integers(0, 45), wrong_key=st.integers(0, 20),
+       version=st.sampled_from([1, 2]))
 def test_compiled_and_pure_scans_are_equal(steps: list[tuple[Any, ...]],
                                            ops: list[tuple[str, int, int]], final: bool,
                                            start: int, screens: frozenset[str] | None,
-                                           anchor: int | None, wrong_key: int) -> None:
-    lines = make_lines(steps, KEY if wrong_key else b"another key")
+                                           anchor: int | None, wrong_key: int,
+                                           version: int) -> None:
+    key = KEY if version == 1 else None
+    lines = make_lines(steps, key if wrong_key or key is None else b"another key")
     data = damage(lines, ops)
-    both(data, final=final, screens=screens, anchor_seq=anchor)
+    capture = () if anchor is None else (anchor,)
+    both(data, key, final=final, screens=screens, capture=capture)
     # a chunk that starts further in (its first line is verified by the caller)
     cut = 0
     for _ in range(start % (len(lines) or 1)):
@@ -204,7 +225,7 @@ def test_compiled_and_pure_scans_are_equal(steps: list[tuple[Any, ...]],
         if nl < 0:
             break
         cut = nl + 1
-    both(data[cut:], final=final, screens=screens, anchor_seq=anchor)
+    both(data[cut:], key, final=final, screens=screens, capture=capture)
 
 
 @settings(max_examples=200, deadline=None)
@@ -228,7 +249,7 @@ def test_common_lines_run_compiled_and_agree() -> None:
              for k in ["showing_start", "af", "showing_start", "showing", "driver_event"] * 40]
     data = b"".join(make_lines(steps))
     both(data, final=True)
-    fast = S._fast.Scanner(KEY, None, {}, {}, [], None, 0)  # type: ignore[union-attr]
+    fast = S._fast.Scanner(KEY, None, {}, {}, [], (), 0)  # type: ignore[union-attr]
     first = data.index(b"\n") + 1
     run_boot = b'","run":"r0","boot":"b0","wall":"'
     got = fast.run(data, first, 0, data[first - 67:first - 3], run_boot, 5000.0, 5000.0, "b0")

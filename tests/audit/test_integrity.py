@@ -267,10 +267,10 @@ def test_usage_errors(log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_unknown_format_version(log: Path, tmp_path: Path) -> None:
     # a file written by a newer signage (every record of another version) is not read
-    ls = [ln.replace(b'{"v":1,', b'{"v":2,') for ln in lines(log / D2)]
+    ls = [ln.replace(b'{"v":1,', b'{"v":3,') for ln in lines(log / D2)]
     write_lines(log / D2, ls)
     code, _out, err = audit(log, tmp=tmp_path)
-    assert code == 3 and "version 2" in err
+    assert code == 3 and "version 3" in err
 
 
 @pytest.mark.parametrize("at", [0, 3])

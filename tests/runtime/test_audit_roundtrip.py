@@ -22,12 +22,15 @@ def test_simulated_week_audits_clean_and_a_stricter_limit_finds_violations(site_
                   "2026-12-01", "--for", "2d", "--log", str(log), cwd=site_dir)
     assert res.returncode == 0, res.stderr
     key = str(log / "simulate.key")
-    ok = signage("audit", str(log), "--key", key, "--format", "json", cwd=site_dir)
+    # a simulated log is never proof (exit 4); --simulated previews its figures
+    ok = signage("audit", str(log), "--key", key, "--format", "json", "--simulated",
+                 cwd=site_dir)
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr
     report = json.loads(ok.stdout)
     assert report["verdict"] == "compliant"
+    assert report["simulated"]["banner"].startswith("SIMULATED")
     strict = signage("audit", str(log), "--key", key, "--max-gap", "30", "--format", "json",
-                     cwd=site_dir)
+                     "--simulated", cwd=site_dir)
     assert strict.returncode == 1, strict.stderr
     bad = json.loads(strict.stdout)
     assert bad["verdict"] == "violations"

@@ -90,12 +90,15 @@ def _drive(r: ScreenRunner, clock: VirtualClock, seconds: float) -> None:
 
 def test_any_exception_from_show_is_a_rejection_and_a_substitute_plays(tmp_path: Path) -> None:
     cfg = small_site(tmp_path, max_gap=6.0, margin=1.0, af_s=(), store_s=(1.0, 1.5))
-    bomb_png(tmp_path / "media" / "bomb.png")
+    # validate refuses the bomb itself (it decodes every picture): it is a fine poster at
+    # validation and replaced on disk before it is shown
+    Image.new("1", (64, 64), 1).save(tmp_path / "media" / "bomb.png")
     (tmp_path / "playlists" / "af.toml").write_text(
         'name = "反诈"\ncontent = "anti-fraud"\n\n[[items]]\nid = "af-poster"\n'
         'type = "image"\npath = "bomb.png"\nduration_s = 2.0\n', "utf-8")
     r, clock, log = _runner(tmp_path, cfg, datetime(2026, 12, 1, 10, 0, tzinfo=TZ),
                             DecodesImages)
+    bomb_png(tmp_path / "media" / "bomb.png")
     r.start()
     _drive(r, clock, 90.0)
     recs = log.recs

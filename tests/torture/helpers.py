@@ -79,14 +79,17 @@ class AuditOut:
 def audit_cli(paths: Sequence[Path], key: Path, *extra: str, cwd: Path | None = None,
               timeout: float = 120) -> AuditOut:
     """`python -m signage.cli audit` as a real process."""
+    # the torture logs are mostly made on the virtual clock (mode = simulate): they are judged
+    # by their figures (--simulated); tests/audit/test_simulated.py covers exit 4 itself
     p = subprocess.run([PY, "-m", "signage.cli", "audit", *map(str, paths), "--key", str(key),
-                        *extra], cwd=cwd or ROOT, env=CHILD_ENV, capture_output=True,
+                        *extra, "--simulated"], cwd=cwd or ROOT, env=CHILD_ENV, capture_output=True,
                        text=True, timeout=timeout, check=False)
     return AuditOut(p.returncode, p.stdout, p.stderr)
 
 
 def audit_api(paths: Sequence[Path], key: Path, *, fmt: str = "json", anchor: bool = False,
-              expect_anchor: str | None = None, jobs: str = "1") -> AuditOut:
+              expect_anchor: str | None = None, jobs: str = "1",
+              simulated: bool = True) -> AuditOut:
     """The audit's own entry point (signage.audit.cli.main) in this process: the same code
     as the command, without the start-up cost. It never raises (it maps every exception to
     exit 3 unless SIGNAGE_DEBUG is set); output is captured."""
@@ -95,7 +98,7 @@ def audit_api(paths: Sequence[Path], key: Path, *, fmt: str = "json", anchor: bo
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(paths), key=key, format_=fmt, anchor=anchor,
-                    expect_anchor=expect_anchor, jobs=jobs)
+                    expect_anchor=expect_anchor, jobs=jobs, simulated=simulated)
     return AuditOut(code, out.getvalue(), err.getvalue())
 
 

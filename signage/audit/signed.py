@@ -1,0 +1,343 @@
+"""Format 2: who vouched for the log. Checkpoint signatures against the inspector's trust
+file, key rotations, witnesses, and what part of the audited time rests on a signature and on
+a witness. Pure: checkpoint events in log order in, findings and coverage out.
+
+Which signatures are computed. A checkpoint's signature over the head at seq N vouches for
+every record of its unbroken stretch of chain up to N (SHA-256: changing any record changes
+the head). So, along a stretch, the signature of a checkpoint is verified when it is a
+rotation, when its key differs from the last verified one, when an hour of log time has passed
+since the last verified one, and when it is the last checkpoint before a break of the chain or
+the end of the log; the checkpoints in between are vouched for by the next verified one. When a
+verification fails, every checkpoint since the last verified one is verified, so each bad one
+is named. The cheap checks (head = previous digest, key registered for the site at the
+checkpoint's time or introduced by a verified rotation, not retired) run on every checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..keys import PublicKey
+from ..playlog.v2 import Checkpoint, CheckpointError, parse_checkpoint
+from ..trust import Trust
+
+#: verify a signature at least once per this much log time (see the module docstring)
+VERIFY_EVERY_MS = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class Witness:
+    """A checkpoint kept outside the box: where it came from, and the checkpoint."""
+
+    source: str  # FILE:LINE
+    cp: Checkpoint
+
+
+@dataclass(slots=True)
+class Pending:
+    file: str
+    line: int
+    seq: int
+    wall: int
+    raw: bytes
+
+
+@dataclass(slots=True)
+class SignedReport:
+    """What the audit says about signatures and witnesses (JSON: integrity.signatures)."""
+
+    checkpoints: int = 0
+    verified: int = 0  # signatures computed and good
+    keys: list[str] = field(default_factory=list)  # key ids seen, in order
+    rotations: list[dict[str, Any]] = field(default_factory=list)
+    #: (seq, wall ms, file) of the last checkpoint vouched for on an unbroken chain
+    last_signed: tuple[int, int, str] | None = None
+    #: the log time spans vouched for by a signature / by a witness: [from, to] epoch ms
+    signed_spans: list[tuple[int, int]] = field(default_factory=list)
+    witnessed_spans: list[tuple[int, int]] = field(default_factory=list)
+    unsigned_tail: int = 0  # records after the last good checkpoint
+    unsigned_from: int | None = None  # wall ms of the first of them
+    witnesses: list[dict[str, Any]] = field(default_factory=list)
+
+
+Add = Any  # Stitcher.add: (kind, file, line, seq, message, breaks=None)
+
+
+class Signatures:
+    def __init__(self, trust: Trust, witnesses: list[Witness], add: Add) -> None:
+        self.trust = trust
+        self.add = add
+        self.r = SignedReport()
+        self.pending: list[Pending] = []  # vouched for only once a later one verifies
+        self.last_verified_wall: int | None = None
+        self.last_key: str | None = None
+        self.rotated_in: dict[str, tuple[PublicKey, int]] = {}  # key id -> key, since wall
+        #: key id -> (seq of the rotation that retired it, the key id it rotated to)
+        self.retired: dict[str, tuple[int, str]] = {}
+        self.broken = False  # the chain broke: nothing after is covered
+        self.start_wall: int | None = None  # the first record of the log
+        self.good: tuple[int, int, str] | None = None  # (seq, wall, file) vouched
+        self.last_seq: int | None = None
+        self.witnesses = witnesses
+        self.site: str | None = None
+        self.seen_checkpoint = False
+
+    # ---- the log, in order -----------------------------------------------------------------
+    def records(self, first_wall: int, last_seq: int) -> None:
+        """A chunk of records was read: the first one's wall time, the last one's seq."""
+        if self.start_wall is None:
+            self.start_wall = first_wall
+        self.last_seq = last_seq
+
+    def chain_break(self) -> None:
+        """A break of the chain (digest, sequence, missing, malformed): what follows is not
+        vouched for by what precedes; settle the checkpoints before it now."""
+        if not self.broken:
+            self._settle()
+            self.broken = True
+
+    def checkpoint(self, file: str, line: int, seq: int, wall: int, head_ok: bool,
+                   key: str, next_key: str | None, raw: bytes) -> None:
+        """One checkpoint event, in log order."""
+        self.r.checkpoints += 1
+        self.seen_checkpoint = True
+        if not head_ok:
+            self.add("checkpoint", file, line, seq, "the checkpoint's head is not the digest "
+                     "of the record before it: records were changed after it was signed")
+            self.chain_break()
+        if key not in self.r.keys:
+            self.r.keys.append(key)
+        try:
+            cp = parse_checkpoint(raw)
+        except CheckpointError as exc:  # (the scanner parsed it: not expected here)
+            self.add("checkpoint", file, line, seq, f"checkpoint cannot be read: {exc}")
+            return
+        if self.site is None:
+            self.site = cp.site
+        why = self._key_problem(cp, wall)
+        if why is not None:
+            self.add("signature", file, line, seq, why)
+            self.chain_break()
+            return
+        p = Pending(file, line, seq, wall, raw)
+        self.pending.append(p)
+        if next_key is not None or key != self.last_key or self.last_verified_wall is None \
+                or wall - self.last_verified_wall >= VERIFY_EVERY_MS:
+            ok = self._verify_now(cp, p)
+            if next_key is not None:
+                self._rotation(cp, p, ok)
+        elif len(self.pending) > 4096:  # bound the memory: settle now
+            self._settle()
+        self.last_key = key
+
+    def _key_problem(self, cp: Checkpoint, wall: int) -> str | None:
+        if cp.key in self.retired:
+            at_seq, to = self.retired[cp.key]
+            try:
+                repeat = cp.next_public()
+            except CheckpointError:
+                repeat = None
+            if repeat is None or repeat.key_id != to:  # (a repeated rotation is accepted:
+                # a crash between the rotation checkpoint and the key swap)
+                return (f"checkpoint signed by key {cp.key}, which a rotation at seq {at_seq}"
+                        " retired")
+            return None
+        if cp.key in self.rotated_in and cp.site == self.site:
+            return None
+        tk = self.trust.key_for(cp.site, cp.key)
+        if tk is None:
+            if self.trust.site(cp.site) is None:
+                return (f"site {cp.site!r} is not in the trust file: nothing vouches for "
+                        "this log")
+            return (f"checkpoint signed by key {cp.key}, which is not registered for site "
+                    f"{cp.site!r} in the trust file nor introduced by a rotation")
+        at = datetime.fromtimestamp(wall / 1000, UTC)
+        if not tk.valid_at(at):
+            return (f"checkpoint signed by key {cp.key} at {cp.wall}, outside the key's "
+                    "validity period in the trust file")
+        return None
+
+    def _public(self, key: str, site: str) -> PublicKey | None:
+        if key in self.rotated_in:
+            return self.rotated_in[key][0]
+        tk = self.trust.key_for(site, key)
+        return tk.public if tk is not None else None
+
+    def _verify_now(self, cp: Checkpoint, p: Pending) -> bool:
+        pub = self._public(cp.key, cp.site)
+        if pub is not None and cp.verify(pub):
+            self.r.verified += 1
+            self._vouched(p)
+            return True
+        self._fail_pending()
+        return False
+
+    def _vouched(self, p: Pending) -> None:
+        """``p`` verified: it and every pending one before it are vouched for."""
+        self.pending.clear()
+        self.last_verified_wall = p.wall
+        if not self.broken:
+            self.good = (p.seq, p.wall, p.file)
+
+    def _fail_pending(self) -> None:
+        """A verification failed: verify each pending one to name the bad ones; the last
+        good one is vouched for, the coverage stops there."""
+        good: Pending | None = None
+        for q in self.pending:
+            try:
+                cp = parse_checkpoint(q.raw)
+            except CheckpointError:
+                continue
+            pub = self._public(cp.key, cp.site)
+            if pub is not None and cp.verify(pub):
+                self.r.verified += 1
+                if not self.broken:
+                    good = q  # the last good one before the first bad one
+            else:
+                self.add("signature", q.file, q.line, q.seq,
+                         f"the checkpoint's signature does not verify with key {cp.key}: it "
+                         "was not made by that key over this checkpoint (forged or edited)")
+                if not self.broken:
+                    self.broken = True
+        if good is not None:
+            self.good = (good.seq, good.wall, good.file)
+        self.pending.clear()
+
+    def _settle(self) -> None:
+        """Verify the last pending checkpoint (it vouches for the rest)."""
+        if not self.pending:
+            return
+        last = self.pending[-1]
+        try:
+            cp = parse_checkpoint(last.raw)
+        except CheckpointError:
+            self._fail_pending()
+            return
+        pub = self._public(cp.key, cp.site)
+        if pub is not None and cp.verify(pub):
+            self.r.verified += 1
+            self._vouched(last)
+        else:
+            self._fail_pending()
+
+    def _rotation(self, cp: Checkpoint, p: Pending, ok: bool) -> None:
+        try:
+            new = cp.next_public()
+        except CheckpointError as exc:
+            self.add("signature", p.file, p.line, p.seq, f"rotation: {exc}")
+            return
+        assert new is not None
+        entry = {"seq": p.seq, "wall": cp.wall, "from_key": cp.key, "to_key": new.key_id,
+                 "verified": ok}
+        self.r.rotations.append(entry)
+        if not ok:
+            self.add("signature", p.file, p.line, p.seq,
+                     f"a key rotation to {new.key_id} whose signature by key {cp.key} does not "
+                     "verify: a forged rotation; the new key is not trusted")
+            return
+        if new.key_id not in self.rotated_in and new.key_id != cp.key:
+            self.rotated_in[new.key_id] = (new, p.wall)
+            self.retired[cp.key] = (p.seq, new.key_id)
+
+    # ---- the end -------------------------------------------------------------------------
+    def finish(self, captured: dict[int, tuple[str, bytes]], first_seq: int | None,
+               site: str | None) -> SignedReport:
+        self._settle()
+        r = self.r
+        if self.site is None:
+            self.site = site
+        start = self.start_wall
+        if self.good is not None and start is not None:
+            r.last_signed = self.good
+            r.signed_spans.append((start, self.good[1]))
+        if not self.seen_checkpoint:
+            self.add("unsigned", "", None, None,
+                     "no checkpoint in this format-2 log: no record is signed, anyone could "
+                     "have written it")
+        elif self.good is None:
+            self.add("unsigned", "", None, None, "no checkpoint of this log verifies with a "
+                     "key of the trust file: nothing vouches for it")
+        if self.last_seq is not None:
+            if self.good is None:
+                r.unsigned_tail = self.last_seq - (first_seq or 0) + 1
+                r.unsigned_from = start
+            else:
+                r.unsigned_tail = max(0, self.last_seq - self.good[0])
+                r.unsigned_from = self.good[1] if r.unsigned_tail else None
+        self._witnesses(captured, first_seq)
+        return r
+
+    def _witnesses(self, captured: dict[int, tuple[str, bytes]], first_seq: int | None) -> None:
+        best: tuple[int, int] | None = None  # (seq, wall) of the latest agreeing witness
+        for w in self.witnesses:
+            cp = w.cp
+            entry: dict[str, Any] = {"source": w.source, "seq": cp.seq, "wall": cp.wall,
+                                     "mac": cp.mac, "status": ""}
+            self.r.witnesses.append(entry)
+            if self.site is not None and cp.site != self.site:
+                entry["status"] = "other_site"
+                self.add("witness_ignored", w.source, None, cp.seq,
+                         f"witness of site {cp.site!r}, not this log's {self.site!r}: ignored",
+                         breaks=False)
+                continue
+            pub = self._public(cp.key, cp.site)
+            tk = self.trust.key_for(cp.site, cp.key)
+            at = _wall_ms(cp.wall)
+            valid = (cp.key in self.rotated_in) or (
+                tk is not None and at is not None
+                and tk.valid_at(datetime.fromtimestamp(at / 1000, UTC)))
+            if pub is None or not valid or not cp.verify(pub):
+                entry["status"] = "not_signed"
+                self.add("witness_ignored", w.source, None, cp.seq,
+                         "witness whose signature does not verify with a key trusted for the "
+                         "site: it proves nothing and is ignored", breaks=False)
+                continue
+            got = captured.get(cp.seq)
+            if got is None:
+                if first_seq is not None and cp.seq < first_seq:
+                    entry["status"] = "before_log"
+                    self.add("witness_ignored", w.source, None, cp.seq,
+                             f"witnessed checkpoint seq {cp.seq} is before the first record "
+                             f"given (seq {first_seq}): not checked", breaks=False)
+                    continue
+                entry["status"] = "missing"
+                end = self.last_seq
+                self.add("witness", w.source, None, cp.seq,
+                         f"the log ends at seq {end}, before the witnessed checkpoint seq "
+                         f"{cp.seq} (head {cp.head}, digest {cp.mac}): its tail was cut off "
+                         "or rewritten after the witness was taken")
+                continue
+            file, mac = got
+            log_mac = mac.decode("ascii", "replace")
+            if log_mac != cp.mac:
+                entry["status"] = "disagrees"
+                entry["log_mac"] = log_mac
+                self.add("witness", file, None, cp.seq,
+                         f"the log disagrees with the witnessed checkpoint seq {cp.seq} "
+                         f"({w.source}): the log's record there has digest {log_mac}, the "
+                         f"witness {cp.mac}: the log was rewritten after the witness was taken")
+                continue
+            entry["status"] = "agrees"
+            if at is not None and (best is None or cp.seq > best[0]):
+                best = (cp.seq, at)
+        if best is not None and self.start_wall is not None:
+            # a witness vouches for its chain up to its seq; after a break only up to the
+            # last vouched checkpoint
+            to = best[1]
+            if self.good is not None and self.broken:
+                to = min(to, self.good[1])
+            self.r.witnessed_spans.append((self.start_wall, to))
+
+
+def _wall_ms(text: str) -> int | None:
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def covered_ms(spans: list[tuple[int, int]], a: int, b: int) -> int:
+    """How much of [a, b) the spans cover."""
+    return sum(max(0, min(b, y) - max(a, x)) for x, y in spans)

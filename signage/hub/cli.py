@@ -1,0 +1,168 @@
+"""`signage hub …`: run the hub, show the fleet, audit it. Thin: parse, call, print."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..i18n import _
+from ..problems import InputError
+from ..render import sanitize
+from .config import LoadedHub, load_hub
+
+hub_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                      help="The fleet hub: collects every site's log over MQTT (docs/fleet.md).")
+HubOpt = Annotated[Path, typer.Option("--config", "-c", help="the hub's hub.toml")]
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _load(path: Path) -> LoadedHub:
+    try:
+        return load_hub(path)
+    except InputError as exc:
+        for p in exc.problems:
+            _say(sanitize(str(p)))
+        raise typer.Exit(3) from None
+
+
+@hub_app.command("run")
+def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
+    """Run the hub until SIGTERM/SIGINT."""
+    from ..fleet.mqtt import BrokerConfigError
+    from ..playlog.keyfile import KeyFileError
+    from .ingest import HubService
+    from .web import serve
+
+    hub = _load(config)
+    try:
+        svc = HubService(hub, say=_say)
+    except (KeyFileError, BrokerConfigError, OSError) as exc:
+        _say(_("cannot start the hub: {error}").format(error=exc))
+        raise typer.Exit(3) from None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_a: stop.set())
+    svc.start()
+    serve(svc)
+    _say(_("hub: data in {dir}, broker {url}, status on http://{host}:{port}/status").format(
+        dir=hub.data_dir, url=hub.cfg.broker.url, host=hub.cfg.http.listen,
+        port=hub.cfg.http.port))
+    stop.wait()
+    svc.stop()
+
+
+@hub_app.command("status")
+def status_cmd(config: HubOpt = Path("hub.toml"),
+               format_: Annotated[str, typer.Option("--format", help="table or json")
+               ] = "table") -> None:
+    """Sites and screens: last heard, up/down, worst gap today; silent sites flagged."""
+    from .views import status_rows
+
+    hub = _load(config)
+    rows = status_rows(hub)
+    if format_ == "json":
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=_("fleet status ({n} sites)").format(n=len(rows)))
+    for col in (_("site"), _("last heard"), _("screen"), _("up"), _("on screen"),
+                _("worst gap today"), _("rejected")):
+        t.add_column(col)
+    for r in rows:
+        heard = (r["last_heard"] or "—") + (" " + _("SILENT") if r["silent"] else "")
+        scs = r["screens"] or [{"screen": "—", "up": None, "item": None,
+                                "worst_gap_today_s": None}]
+        for i, s in enumerate(scs):
+            up = {True: _("up"), False: _("DOWN"), None: "?"}[s["up"]]
+            gap = s["worst_gap_today_s"]
+            t.add_row(escape(r["site"]) if i == 0 else "", escape(heard) if i == 0 else "",
+                      escape(str(s["screen"])), up, escape(str(s["item"] or "")),
+                      f"{gap:.1f} s" if isinstance(gap, int | float) else "—",
+                      str(r["rejected"]) if i == 0 else "")
+    Console().print(t)
+
+
+@hub_app.command("audit")
+def audit_cmd(from_: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
+              to: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
+              config: HubOpt = Path("hub.toml"),
+              site: Annotated[list[str] | None, typer.Option("--site", help="only this site")
+              ] = None,
+              format_: Annotated[str, typer.Option("--format", help="table, json, csv or html")
+              ] = "table",
+              report: Annotated[Path | None, typer.Option(help="HTML file (--format html)")
+              ] = None) -> None:
+    """Per site the verdict of `signage audit` on the hub's copy; per screen and day the
+    anti-fraud figures from the Parquet dataset (DuckDB). Exit 0 all compliant, 1 a violation,
+    2 an integrity break, 3 bad input."""
+    from datetime import date
+
+    from ..cli import _Run
+    from .views import audit_json, write_html
+
+    _Run.started = True  # exit 2 is "integrity broken" here, not a usage error
+
+    hub = _load(config)
+    try:
+        if date.fromisoformat(to) < date.fromisoformat(from_):
+            raise ValueError("--to is before --from")
+    except ValueError as exc:
+        _say(f"--from/--to: {exc} (use YYYY-MM-DD)")
+        raise typer.Exit(3) from None
+    if format_ not in ("table", "json", "csv", "html"):
+        _say("--format: use table, json, csv or html")
+        raise typer.Exit(3)
+    doc = audit_json(hub, from_, to, site)
+    code = max((s["exit_code"] for s in doc["sites"]), default=0)
+    if format_ == "json":
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\n")
+    elif format_ == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(["site", "verdict", "screen", "day", "af_showings", "af_s", "max_af_gap_s"])
+        verdict = {s["site"]: s["verdict"] for s in doc["sites"]}
+        for r in doc["screen_days"]:
+            w.writerow([r["site"], verdict.get(r["site"], ""), r["screen"], r["day"],
+                        r["af_showings"], r["af_s"], r["max_af_gap_s"]])
+    elif format_ == "html":
+        out = report or Path("hub-audit.html")
+        write_html(doc, out)
+        _say(str(out))
+    else:
+        _table(doc)
+    raise typer.Exit(code)
+
+
+def _table(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title=_("hub audit {start} – {end}").format(start=doc["from"], end=doc["to"]))
+    for col in (_("site"), _("verdict"), _("records"), _("violations")):
+        t.add_column(col)
+    for s in doc["sites"]:
+        t.add_row(escape(s["site"]), s["verdict"], str(s.get("records", "")),
+                  str(s.get("violations", "")))
+    con.print(t)
+    t = Table(title=_("anti-fraud showings per screen and day (verified, from Parquet)"))
+    for col in (_("site"), _("screen"), _("day"), _("showings"), _("seconds"),
+                _("longest interval")):
+        t.add_column(col)
+    for r in doc["screen_days"]:
+        t.add_row(escape(r["site"]), escape(r["screen"]), str(r["day"]),
+                  str(r["af_showings"]), f"{r['af_s']:.0f}", f"{r['max_af_gap_s']:.1f} s")
+    con.print(t)

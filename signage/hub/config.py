@@ -1,0 +1,108 @@
+"""hub.toml: the hub's own config (docs/fleet.md, "Hub configuration"). Strict: unknown keys
+and wrong types are refused with the file, the field, the line and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from ..config import Strict, check_id, resolve
+from ..fleet.mqtt import BrokerConfigError, BrokerSpec, parse_url
+from ..fleet.protocol import PREFIX
+from ..problems import InputError, from_validation, read_toml
+
+
+class BrokerSection(Strict):
+    url: str = "mqtt://localhost:1883"
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password_file: str | None = None
+    client_id: str = Field(default="signage-hub", min_length=1, max_length=64)
+    prefix: str = Field(default=PREFIX, pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    #: topic filters; default: the log, status, checkpoint and online topics of every site.
+    #: `$share/<group>/<filter>` for several hub processes (docs/fleet.md)
+    subscribe: list[str] = Field(default=[], max_length=64)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        try:
+            parse_url(v)
+        except BrokerConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+
+class HttpSection(Strict):
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8780, ge=0, le=65535)
+    enabled: bool = True
+
+
+class SiteEntry(Strict):
+    id: str
+    #: log format v1: the site key (HMAC) the box's log is chained with
+    v1_key_file: str | None = None
+
+    _id = field_validator("id")(check_id)
+
+
+class Webhook(Strict):
+    url: str = Field(pattern=r"^https?://", max_length=2048)
+    format: Literal["json", "wecom", "dingtalk"] = "json"
+    #: a screen down this long in opening hours raises an alert
+    down_after_s: float = Field(default=120.0, ge=0, le=86400)
+    #: at most one message per site, screen and kind this often
+    min_interval_s: float = Field(default=300.0, ge=0, le=86400)
+
+
+class HubConfig(Strict):
+    data_dir: str = "hub-data"
+    trust_file: str | None = None
+    silent_after_s: float = Field(default=300.0, gt=0, le=86400 * 7)
+    #: fsync the copies and publish acks this often, seconds
+    ack_interval_s: float = Field(default=0.5, gt=0, le=60)
+    broker: BrokerSection = BrokerSection()
+    http: HttpSection = HttpSection()
+    site: list[SiteEntry] = []
+    webhook: list[Webhook] = []
+
+
+class LoadedHub:
+    def __init__(self, cfg: HubConfig, path: Path) -> None:
+        self.cfg = cfg
+        self.path = path
+        self.base = path.parent
+
+    def p(self, value: str) -> Path:
+        return resolve(self.base, value)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.p(self.cfg.data_dir)
+
+    def broker(self) -> BrokerSpec:
+        b = self.cfg.broker
+        return BrokerSpec(b.url, self._opt(b.ca_file), self._opt(b.cert_file),
+                          self._opt(b.key_file), b.username, self._opt(b.password_file))
+
+    def _opt(self, v: str | None) -> Path | None:
+        return self.p(v) if v else None
+
+    def subscriptions(self) -> list[str]:
+        pre = self.cfg.broker.prefix
+        return self.cfg.broker.subscribe or [f"{pre}/+/{k}" for k in
+                                             ("log", "status", "checkpoint", "online")]
+
+
+def load_hub(path: Path) -> LoadedHub:
+    data, text = read_toml(path)
+    try:
+        cfg = HubConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(from_validation(exc, str(path), text)) from None
+    return LoadedHub(cfg, path)

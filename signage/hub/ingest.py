@@ -1,0 +1,261 @@
+"""The hub's ingest: every message from the boxes, dispatched by topic to the site's store,
+the witness store, the status board and the dataset; fsync then ack (docs/fleet.md).
+
+`Ingest` is the part without the network (a message in, effects on disk out): the MQTT shell
+`HubService` feeds it and publishes the acks it asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from ..fleet.mqtt import connect_props, make_client
+from ..fleet.protocol import (
+    Ack,
+    ProtocolError,
+    decode_chunk,
+    decode_json,
+    encode_ack,
+    line_seq,
+    parse_topic,
+    topic,
+)
+from ..playlog.keyfile import KeyFileError, load_key
+from .config import LoadedHub
+from .dataset import Dataset
+from .notify import Alerts, Sender, conditions_of
+from .store import SiteStore, Verifier
+
+MAX_CHECKPOINT = 4096
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
+
+
+@dataclass
+class SiteBoard:
+    """What the hub knows of a site right now (for status, web and notifications)."""
+    last_heard: float = 0.0  # time.time() of the last message
+    status: dict[str, Any] | None = None
+    status_at: float = 0.0
+    online: bool | None = None
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    last_reject: str = ""
+    rejected_since: float | None = None  # the site's copy is stuck on a rejected line
+    witnessed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Ingest:
+    def __init__(self, hub: LoadedHub, say: Callable[[str], None] = print,
+                 on_reject: Callable[[str, str], None] | None = None) -> None:
+        self.hub = hub
+        self.root = hub.data_dir
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.prefix = hub.cfg.broker.prefix
+        self._say = say
+        self._on_reject = on_reject
+        self._keys: dict[str, bytes | None] = {}
+        for s in hub.cfg.site:
+            try:
+                self._keys[s.id] = load_key(hub.p(s.v1_key_file)) if s.v1_key_file else None
+            except KeyFileError as exc:
+                raise KeyFileError(f"{hub.path}: site {s.id!r}: {exc}") from None
+        self.stores: dict[str, SiteStore] = {}
+        self.boards: dict[str, SiteBoard] = {}
+        self.dataset = Dataset(self.root / "showings")
+        self.lock = threading.Lock()
+        self.records = 0
+
+    def store(self, site: str) -> SiteStore:
+        st = self.stores.get(site)
+        if st is None:
+            st = SiteStore(self.root, site, Verifier(self._keys.get(site)), now_iso)
+            self.stores[site] = st
+        return st
+
+    def board(self, site: str) -> SiteBoard:
+        b = self.boards.get(site)
+        if b is None:
+            b = self.boards[site] = SiteBoard()
+        return b
+
+    def handle(self, topic_name: str, payload: bytes) -> None:
+        """One message from the broker. Never raises on bad input: reports it."""
+        try:
+            site, kind = parse_topic(self.prefix, topic_name)
+        except ProtocolError as exc:
+            self._say(f"hub: ignored: {exc}")
+            return
+        with self.lock:
+            b = self.board(site)
+            b.last_heard = time.time()
+            try:
+                if kind == "log":
+                    self._log(site, b, payload)
+                elif kind == "checkpoint":
+                    self._checkpoint(site, b, payload)
+                elif kind == "status":
+                    st = decode_json(payload, "status")
+                    b.status, b.status_at = st, time.time()
+                    self._write_json(site, "status.json", {"received": now_iso(), **st})
+                elif kind == "online":
+                    b.online = decode_json(payload, "online").get("online") is True
+            except ProtocolError as exc:
+                self._reject(site, b, f"{kind}: {exc}")
+            except OSError as exc:  # the hub's disk: said, and the box will send again
+                self._say(f"hub: site {site}: cannot store a {kind} message: {exc}")
+
+    def _log(self, site: str, b: SiteBoard, payload: bytes) -> None:
+        chunk = decode_chunk(payload)
+        out = self.store(site).accept(chunk)
+        b.stored += out.stored
+        if out.stored:
+            b.rejected_since = None
+        b.duplicates += out.duplicate
+        self.records += out.stored
+        if out.verified:
+            self.dataset.add(site, out.verified)
+        if out.rejected:
+            self._reject(site, b, f"{chunk.file}: {out.rejected} line(s) rejected: {out.reason}")
+
+    def _checkpoint(self, site: str, b: SiteBoard, payload: bytes) -> None:
+        if len(payload) > MAX_CHECKPOINT or b"\n" in payload or \
+                b'"type":"checkpoint"' not in payload:
+            raise ProtocolError("not one checkpoint line")
+        seq = line_seq(payload)
+        if seq is None:
+            raise ProtocolError("checkpoint: no seq")
+        d = self.root / site
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / "witness.jsonl", "ab") as fh:
+            fh.write(payload + b"\n")
+        with open(d / "witness-received.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"seq": seq, "received": now_iso()}) + "\n")
+        b.witnessed += 1
+
+    def _reject(self, site: str, b: SiteBoard, why: str) -> None:
+        b.rejected += 1
+        if b.rejected_since is None:
+            b.rejected_since = time.time()
+        if why != b.last_reject:
+            self._say(f"hub: site {site}: {why}")
+        b.last_reject = why
+        if self._on_reject is not None:
+            self._on_reject(site, why)
+
+    def _write_json(self, site: str, name: str, obj: dict[str, Any]) -> None:
+        d = self.root / site
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / (name + ".tmp")
+        tmp.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(d / name)
+
+    def sync(self) -> list[tuple[str, Ack]]:
+        """fsync the copies written since the last call; the acks that may now be sent."""
+        acks: list[tuple[str, Ack]] = []
+        with self.lock:
+            for site, st in self.stores.items():
+                if st.dirty:
+                    st.sync()
+                    if st.file is not None:
+                        acks.append((site, Ack(st.file, st.size, st.last_seq, now_iso())))
+            if self.dataset.due():
+                self.dataset.flush()
+        return acks
+
+    def close(self) -> None:
+        with self.lock:
+            for st in self.stores.values():
+                st.close()
+            self.dataset.flush()
+
+
+class HubService:
+    """The MQTT shell around Ingest: subscribe, feed, ack; a timer thread for the acks."""
+
+    def __init__(self, hub: LoadedHub, say: Callable[[str], None] = print,
+                 on_reject: Callable[[str, str], None] | None = None) -> None:
+        self.hub = hub
+        self.ingest = Ingest(hub, say, on_reject)
+        self._say = say
+        self.stop_event = threading.Event()
+        self.connected = threading.Event()
+        self.client, self._host, self._port = make_client(hub.broker(),
+                                                          hub.cfg.broker.client_id)
+        self.client.max_inflight_messages_set(1000)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_a: self.connected.clear()
+        self.client.on_message = self._on_message
+        self._timer: threading.Thread | None = None
+        self.alerts = Alerts(hub.cfg.webhook, hub.cfg.silent_after_s)
+        self.sender = Sender(hub.cfg.webhook, say) if hub.cfg.webhook else None
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            self._say(f"hub: the broker refused the connection: {rc}")
+            return
+        client.subscribe([(t, 1) for t in self.hub.subscriptions()])
+        self.connected.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.ingest.handle(msg.topic, bytes(msg.payload))
+
+    def start(self) -> None:
+        self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False,
+                                  properties=connect_props(False, 7 * 86400))
+        self.client.loop_start()
+        self._timer = threading.Thread(target=self._tick, name="hub-ack", daemon=True)
+        self._timer.start()
+
+    def _tick(self) -> None:
+        while not self.stop_event.wait(self.hub.cfg.ack_interval_s):
+            self.flush_acks()
+            if self.sender is not None:
+                self.notify(time.time())
+
+    def notify(self, now: float) -> None:
+        with self.ingest.lock:
+            cond = conditions_of(self.ingest.boards, now, self.hub.cfg.silent_after_s,
+                                 lambda s: datetime.fromisoformat(s).timestamp())
+        due = self.alerts.evaluate(now, cond)
+        if due and self.sender is not None:
+            self.sender.send(due)
+
+    def flush_acks(self) -> None:
+        try:
+            acks = self.ingest.sync()
+        except OSError as exc:
+            self._say(f"hub: cannot write the copies: {exc}")
+            return
+        for site, ack in acks:
+            self.client.publish(topic(self.ingest.prefix, site, "ack"), encode_ack(ack),
+                                qos=1, retain=True)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self._timer is not None:
+            self._timer.join(timeout=5)
+        self.flush_acks()
+        self.ingest.close()
+        if self.sender is not None:
+            self.sender.close()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def site_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != "showings") \
+        if root.is_dir() else []

@@ -1,0 +1,55 @@
+"""The hub's small HTTP server (Starlette, served by uvicorn; port in hub.toml [http]).
+
+`/status`: the fleet as JSON (sites, last heard, screens, the copy's head, rejections).
+Other parts of the hub add their routes to the app `create_app` returns."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .ingest import HubService
+
+
+def board_json(svc: HubService) -> dict[str, Any]:
+    now = time.time()
+    ing = svc.ingest
+    sites: list[dict[str, Any]] = []
+    with ing.lock:
+        for site, b in sorted(ing.boards.items()):
+            st = ing.stores.get(site)
+            sites.append({
+                "site": site, "last_heard_s_ago": round(now - b.last_heard, 1),
+                "silent": now - b.last_heard > svc.hub.cfg.silent_after_s,
+                "online": b.online, "status": b.status,
+                "copy": {"file": st.file, "bytes": st.size, "seq": st.last_seq} if st else None,
+                "stored": b.stored, "duplicates": b.duplicates, "rejected": b.rejected,
+                "last_rejection": b.last_reject or None, "witnessed": b.witnessed})
+    return {"fv": 1, "records": ing.records, "sites": sites}
+
+
+def create_app(svc: HubService) -> Starlette:
+    async def status(_req: Request) -> JSONResponse:
+        return JSONResponse(board_json(svc))
+
+    return Starlette(routes=[Route("/status", status)])
+
+
+def serve(svc: HubService) -> threading.Thread | None:
+    """Run the app in a thread (None when [http] is off)."""
+    http = svc.hub.cfg.http
+    if not http.enabled:
+        return None
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(create_app(svc), host=http.listen, port=http.port,
+                                           log_level="warning", lifespan="off"))
+    t = threading.Thread(target=server.run, name="hub-http", daemon=True)
+    t.start()
+    return t

@@ -1,0 +1,220 @@
+"""The box's signing key: Ed25519, through the `cryptography` package (OpenSSL).
+
+The private key makes evidence (log checkpoints, inspection codes, acknowledgements); the
+public key checks it. Whoever verifies needs only the public key, so verifying gives no power
+to forge.
+
+Text forms (a public contract, see docs/keys.md):
+
+- public key: ``ed25519:`` followed by the 32 raw public-key bytes in base64url without
+  padding (43 characters);
+- key id: the first 8 bytes of SHA-256 over the 32 raw public-key bytes, as 16 lowercase hex
+  digits; short enough to print on every checkpoint and QR code, long enough that no two keys
+  of a fleet share it by chance;
+- fingerprint: the whole SHA-256 of the raw public key, 64 hex digits in groups of four, for
+  reading aloud or comparing at registration.
+
+The private key file is PKCS#8 PEM, unencrypted (the box must sign unattended), mode 0600,
+created atomically and never overwritten. A key file that group or others can read is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+PUBLIC_PREFIX = "ed25519:"
+SIGNATURE_LEN = 64
+#: a PEM Ed25519 private key is about 120 bytes; anything much larger is not one
+MAX_KEY_FILE_BYTES = 4096
+
+
+class SigningKeyError(Exception):
+    """A key file or a public-key text is unusable; the message names it and says why."""
+
+
+_B64U_ALPHABET = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _b64u(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64u(text: str) -> bytes:
+    pad = "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(text + pad)
+
+
+def key_id_of(raw_public: bytes) -> str:
+    """The key id of a raw 32-byte Ed25519 public key."""
+    return hashlib.sha256(raw_public).digest()[:8].hex()
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """An Ed25519 public key (32 raw bytes)."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) != 32:
+            raise SigningKeyError(f"an Ed25519 public key is 32 bytes, not {len(self.raw)}")
+
+    @classmethod
+    def from_text(cls, text: str) -> PublicKey:
+        """Parse ``ed25519:<base64url>``; raises SigningKeyError with what is expected."""
+        t = text.strip()
+        if not t.startswith(PUBLIC_PREFIX):
+            raise SigningKeyError("not a public key: expected 'ed25519:' and 43 base64url"
+                                  f" characters, got {t[:20]!r}")
+        body = t[len(PUBLIC_PREFIX):]
+        if len(body) != 43 or not all(c in _B64U_ALPHABET for c in body):
+            raise SigningKeyError(
+                "not a public key: expected 'ed25519:' and 43 base64url characters")
+        try:
+            raw = _unb64u(body)
+        except ValueError:
+            raise SigningKeyError("not a public key: bad base64url") from None
+        if _b64u(raw) != body:
+            raise SigningKeyError("not a public key: not the canonical base64url of 32 bytes")
+        return cls(raw)
+
+    @property
+    def text(self) -> str:
+        return PUBLIC_PREFIX + _b64u(self.raw)
+
+    @property
+    def key_id(self) -> str:
+        return key_id_of(self.raw)
+
+    @property
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(self.raw).hexdigest()
+        return " ".join(h[i:i + 4] for i in range(0, 64, 4))
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        """Whether ``signature`` is this key's Ed25519 signature over ``message``."""
+        if len(signature) != SIGNATURE_LEN:
+            return False
+        try:
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+
+class SigningKey:
+    """The private half; lives only on the box."""
+
+    __slots__ = ("_key", "public")
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.public = PublicKey(key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @property
+    def key_id(self) -> str:
+        return self.public.key_id
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature over ``message``. Each format that signs documents
+        its canonical bytes, which begin with a tag naming the format and version, so that a
+        signature made for one purpose can never be read as another."""
+        return self._key.sign(message)
+
+    def pem(self) -> bytes:
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption())
+
+
+def load_signing_key(path: Path) -> SigningKey:
+    """Load the private key from ``path``: a regular file, mode 0600 or stricter, holding a
+    PKCS#8 PEM Ed25519 key. Every failure is a SigningKeyError naming the file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise SigningKeyError(f"{path}: signing key not found"
+                              " (create one with: signage keys generate)") from None
+    except OSError as exc:
+        raise SigningKeyError(f"{path}: cannot read signing key: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SigningKeyError(f"{path}: not a regular file (a signing key is a PEM file)")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SigningKeyError(
+            f"{path}: signing key is accessible by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}")
+    if st.st_size > MAX_KEY_FILE_BYTES:
+        raise SigningKeyError(f"{path}: not a signing key ({st.st_size} bytes; a key is ~120)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SigningKeyError(f"{path}: cannot read signing key: {exc.strerror}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise SigningKeyError(f"{path}: not a PEM private key without a password") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path}: not an Ed25519 key")
+    return SigningKey(key)
+
+
+def write_new_key(path: Path) -> SigningKey:
+    """Generate a key and write it to ``path`` (mode 0600), atomically: written and fsynced in
+    a private temporary file, then hard-linked into place. Never overwrites: an existing file
+    raises SigningKeyError."""
+    if path.exists() or path.is_symlink():
+        raise SigningKeyError(f"{path}: already exists; a signing key is never overwritten"
+                              " (use: signage keys rotate)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = SigningKey.generate()
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, key.pem())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise SigningKeyError(f"{path}: already exists; a signing key is never overwritten"
+                              ) from None
+    finally:
+        os.unlink(tmp)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return key
+
+
+__all__ = [
+    "PUBLIC_PREFIX",
+    "SIGNATURE_LEN",
+    "PublicKey",
+    "SigningKey",
+    "SigningKeyError",
+    "key_id_of",
+    "load_signing_key",
+    "write_new_key",
+]

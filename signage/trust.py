@@ -1,0 +1,188 @@
+"""The inspector's trust file: which public keys speak for which site, and when.
+
+A TOML file kept by whoever verifies (an inspector, a bureau, the fleet hub); it holds no
+secret. Format (version 1; the public contract is docs/trust-file.md):
+
+    version = 1
+
+    [[site]]
+    id = "demo-mall"                 # the site id the box writes in its log
+    name = "示例商场"                 # optional, for people
+
+      [[site.key]]
+      public = "ed25519:…"            # signage keys show prints it
+      valid_from = 2026-01-01T00:00:00+08:00
+      valid_to = 2027-01-01T00:00:00+08:00   # optional: open-ended when absent
+
+A key speaks for its site only inside [valid_from, valid_to). Times carry an offset.
+Loading is all or nothing: any problem raises TrustFileError naming the file, the site and
+the field, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .keys import PublicKey, SigningKeyError
+
+TRUST_VERSION = 1
+#: a province of 10,000 sites with a few keys each is a few MB
+MAX_TRUST_BYTES = 64 * 1024 * 1024
+
+
+class TrustFileError(Exception):
+    """The trust file is unusable; the message names the file, the place and the rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    public: PublicKey
+    valid_from: datetime
+    valid_to: datetime | None = None
+
+    @property
+    def key_id(self) -> str:
+        return self.public.key_id
+
+    def valid_at(self, t: datetime) -> bool:
+        """Whether the key speaks for its site at ``t`` (an aware datetime)."""
+        return self.valid_from <= t and (self.valid_to is None or t < self.valid_to)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedSite:
+    id: str
+    name: str = ""
+    keys: tuple[TrustedKey, ...] = ()
+
+    def key(self, key_id: str) -> TrustedKey | None:
+        for k in self.keys:
+            if k.key_id == key_id:
+                return k
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    sites: Mapping[str, TrustedSite] = field(default_factory=dict)
+
+    def site(self, site_id: str) -> TrustedSite | None:
+        return self.sites.get(site_id)
+
+    def key_for(self, site_id: str, key_id: str) -> TrustedKey | None:
+        """The registered key ``key_id`` of ``site_id``, whatever its period (the caller
+        checks ``valid_at`` against the time the signature claims)."""
+        s = self.sites.get(site_id)
+        return s.key(key_id) if s else None
+
+
+def _aware(value: Any, where: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise TrustFileError(
+            f"{where}: expected a date and time with an offset, without quotes,"
+            " e.g. 2026-01-01T00:00:00+08:00")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TrustFileError(f"{where}: expected a non-empty text in quotes")
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0x202A <= ord(c) <= 0x202E
+           or 0x2066 <= ord(c) <= 0x2069 for c in value):
+        raise TrustFileError(f"{where}: control or text-direction characters are not allowed")
+    return value
+
+
+def _unknown(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise TrustFileError(
+            f"{where}: unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
+    """Build a Trust from a parsed TOML document; ``src`` names it in messages."""
+    _unknown(doc, {"version", "site"}, src)
+    version = doc.get("version")
+    if version != TRUST_VERSION:
+        raise TrustFileError(f"{src}: version: expected version = {TRUST_VERSION}, got {version!r}")
+    raw_sites = doc.get("site", [])
+    if not isinstance(raw_sites, list):
+        raise TrustFileError(f"{src}: site: expected [[site]] tables")
+    sites: dict[str, TrustedSite] = {}
+    for i, rs in enumerate(raw_sites, 1):
+        where = f"{src}: site #{i}"
+        if not isinstance(rs, dict):
+            raise TrustFileError(f"{where}: expected a [[site]] table")
+        _unknown(rs, {"id", "name", "key"}, where)
+        sid = _str(rs.get("id"), f"{where}: id")
+        where = f"{src}: site {sid!r}"
+        if sid in sites:
+            raise TrustFileError(f"{where}: listed twice; list each site once with all its keys")
+        name = _str(rs["name"], f"{where}: name") if "name" in rs else ""
+        raw_keys = rs.get("key", [])
+        if not isinstance(raw_keys, list) or not raw_keys:
+            raise TrustFileError(f"{where}: expected at least one [[site.key]] table")
+        keys: list[TrustedKey] = []
+        for j, rk in enumerate(raw_keys, 1):
+            kw = f"{where}: key #{j}"
+            if not isinstance(rk, dict):
+                raise TrustFileError(f"{kw}: expected a [[site.key]] table")
+            _unknown(rk, {"public", "valid_from", "valid_to", "note"}, kw)
+            try:
+                pub = PublicKey.from_text(_str(rk.get("public"), f"{kw}: public"))
+            except SigningKeyError as exc:
+                raise TrustFileError(f"{kw}: public: {exc}") from None
+            vf = _aware(rk.get("valid_from"), f"{kw}: valid_from")
+            vt = _aware(rk["valid_to"], f"{kw}: valid_to") if "valid_to" in rk else None
+            if vt is not None and vt <= vf:
+                raise TrustFileError(f"{kw}: valid_to must be later than valid_from")
+            if any(k.key_id == pub.key_id for k in keys):
+                raise TrustFileError(f"{kw}: the same key is listed twice for this site")
+            keys.append(TrustedKey(pub, vf, vt))
+        sites[sid] = TrustedSite(sid, name, tuple(keys))
+    return Trust(sites)
+
+
+def load_trust(path: Path) -> Trust:
+    """Read and check a trust file; all or nothing."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise TrustFileError(f"{path}: cannot read trust file: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise TrustFileError(f"{path}: not a regular file")
+    if st.st_size > MAX_TRUST_BYTES:
+        raise TrustFileError(f"{path}: {st.st_size} bytes; a trust file may hold at most "
+                             f"{MAX_TRUST_BYTES // (1024 * 1024)} MiB")
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_TRUST_BYTES + 1)
+    except OSError as exc:
+        raise TrustFileError(f"{path}: cannot read trust file: {exc.strerror}") from None
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise TrustFileError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TrustFileError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise TrustFileError(f"{path}: nested too deeply") from None
+    return parse_trust(doc, str(path))
+
+
+__all__ = [
+    "TRUST_VERSION",
+    "Trust",
+    "TrustFileError",
+    "TrustedKey",
+    "TrustedSite",
+    "load_trust",
+    "parse_trust",
+]
