@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from ..audit.hours import HoursTimeline
 from ..driver import (
     ContentRejected,
     Driver,
@@ -67,6 +68,14 @@ class OnScreen:
     start_wall: float
     planned_iso: str
     start_iso: str
+    cut: str = ""  # the plan cuts it at a boundary (closing, daypart, midnight): why
+
+
+def _open_hours(site: Site, screen: Screen) -> HoursTimeline:
+    """The screen's opening hours, measured the way the audit measures them."""
+    h = HoursTimeline()
+    h.add(0, site.hours_of(screen), site.tz, site.rule.max_gap_ms)
+    return h
 
 
 class ScreenRunner:
@@ -85,6 +94,7 @@ class ScreenRunner:
         self._iso = iso
         self._live = live  # keep next_af_ms up to date for the live table
         self.timeline = Timeline(site, screen)
+        self._hours = _open_hours(site, screen)
         self._it: Iterator[Entry] = iter(())
         self._ahead: list[Entry] = []
         self.next: Entry | None = None
@@ -270,6 +280,7 @@ class ScreenRunner:
             self.site, self.screen = self._pending_site
             self._pending_site = None
             self.timeline = Timeline(self.site, self.screen)
+            self._hours = _open_hours(self.site, self.screen)
             self._replan()
         entry = self.next
         now = self.clock.monotonic()
@@ -283,6 +294,13 @@ class ScreenRunner:
             entry = self.next
             if entry is None:
                 return
+        t_entry = self._mono_of(entry.start_ms)
+        if t_entry - self.driver.switch_latency_s > now + 0.5:
+            # not due: a re-plan found nothing open now (a reload that closes today, the last
+            # moment of a day). Closed means blank, never the next opening's item held early.
+            if t_entry > now + HOLE_S:
+                self._clear(now, "closed")
+            return
         self._show(entry)
 
     def _would_break(self, entry: Entry, now: float) -> bool:
@@ -373,7 +391,7 @@ class ScreenRunner:
         planned_iso = self._iso(entry.start_ms / 1000)
         start_iso = self._iso(wall)
         self.on = OnScreen(item, entry.start_ms, self._mono_of(entry.end_ms), t_conf, wall,
-                           planned_iso, start_iso)
+                           planned_iso, start_iso, entry.cut)
         self.shown += 1
         if item.anti_fraud:
             self._last_af = item.id
@@ -398,7 +416,14 @@ class ScreenRunner:
             self._today = day
             self.worst_gap_today = 0.0
         if self._af_ref is not None:
-            self.worst_gap_today = max(self.worst_gap_today, t - self._af_ref)
+            # only open time counts, as in the audit: a gap across a closed night is two
+            # pieces (to closing, from opening), each within today's part
+            day0_ms = int(self._today_span[0] * 1000)
+            for x0, x1 in self._hours.open_in(int(self._wall_of(self._af_ref) * 1000),
+                                              int(wall * 1000)):
+                if x1 > day0_ms:
+                    self.worst_gap_today = max(self.worst_gap_today,
+                                               (x1 - max(x0, day0_ms)) / 1000.0)
 
     def _end_showing(self, t_end: float, outcome: str | None, reason: str) -> None:
         on = self.on
@@ -406,6 +431,8 @@ class ScreenRunner:
             return
         if outcome is None:
             outcome = "completed" if t_end >= on.planned_end_mono - 0.25 else "cut_short"
+            if outcome == "completed" and on.cut:
+                outcome, reason = "cut_short", on.cut  # played to a boundary that cut it
         self.log.append("showing", **self._showing_fields(
             on.item, on.planned_ms, on.start_mono, t_end, outcome, reason,
             on.planned_iso, on.start_iso))
