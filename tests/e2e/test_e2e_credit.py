@@ -1,4 +1,4 @@
-"""End to end: no credit for time the screen did not prove (issue 10, items 1 and 3).
+"""End to end: no credit for time the screen did not prove (issue 10, items 1, 2, 3 and 5).
 
 * LED: `signage run` (a real process) drives the fake BX-5E board on a real pty. Right after the
   board acknowledges one item it falls silent; it ignores the first attempt of the next switch
@@ -7,18 +7,25 @@
 * mpv: the anti-fraud clip is replaced on disk, while the daemon runs, by a valid MP4 whose
   payload is random (no decodable frame). The real mpv "restarts" it without drawing; the run
   credits nothing for it.
+* mpv: the clip is replaced by one whose payload holds 1 s of its 3 s: it ends early once, is
+  set aside, and the rotation moves on (no loop, never the same item twice in a row).
+* simulator: a real run across a daypart change at the next whole minute: the showing the
+  change cuts is logged cut_short with its reason.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from signage_drivers.led.codec import Group, Packet, parse_request
@@ -199,3 +206,115 @@ def test_mpv_frameless_clip_is_never_credited(mpv_run: MpvRun) -> None:
               and r["outcome"] == "completed"]
     assert len(others) >= 2
     assert len(tried) <= len(others) + 1
+
+
+# ---- mpv: a clip that ends long before its probed duration (issue 10, item 2) ---------------
+
+
+@pytest.fixture(scope="module")
+def mpv_short_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MpvRun]:
+    site = tmp_path_factory.mktemp("e2e-credit-mpv-short")
+    (site / "media" / "af").mkdir(parents=True)
+    clip = site / "media" / "af" / "fanzha.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x180:rate=25", "-t", "3", "-c:v",
+            "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(clip))
+    data = clip.read_bytes()
+    mdat = data.index(b"mdat") - 4
+    size = int.from_bytes(data[mdat:mdat + 4], "big")
+    short = site / "short.mp4"  # the moov still says 3 s; the payload holds a few frames
+    short.write_bytes(data[:mdat + 8 + (size - 8) // 2])  # about 1 s of frames
+    af = [Item("af-clip", "clip", path="af/fanzha.mp4", weight=5),
+          Item("af-text", "text", text="凡是刷单返利就是诈骗", duration_s=1.0),
+          Item("af-call", "text", text="陌生来电要转账，先挂电话再核实", duration_s=1.0)]
+    store = [Item("st-text", "text", text="新鲜水果每日到店", duration_s=1.0)]
+    cfg = write_site(site, name="mpv-short", driver="mpv", screen=HDMI, width=320, height=180,
+                     options='{ vo = "null", ao = "null", fullscreen = false }', af=af,
+                     store=store, max_gap=4.0, margin=1.0)
+    proc = signage_run(cfg, "16s")
+    try:
+        wait_for(site / "log", proc, "the clip shown whole once", lambda rs: any(
+            r["item"] == "af-clip" and r["outcome"] == "completed"
+            for r in showings(rs, HDMI)), timeout_s=15)
+        t_swap = time.monotonic()
+        shutil.copy(short, clip)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    yield MpvRun(site, proc.returncode, err, t_swap)
+
+
+def test_mpv_clip_ending_early_is_set_aside_not_looped(mpv_short_run: MpvRun) -> None:
+    assert mpv_short_run.returncode == 0, mpv_short_run.stderr
+    recs = records(mpv_short_run.site / "log", mpv_short_run.site / "site.key")
+    later = [r for r in recs if r.get("mono", 0.0) > mpv_short_run.t_swap]
+    clip = [r for r in showings(later, HDMI) if r["item"] == "af-clip"]
+    early = [r for r in clip if r["reason"] == "ended early (end of file)"]
+    assert len(early) <= 1, clip  # ended early once: set aside, not re-planned at once
+    starts = [r["item"] for r in later if r["type"] == "showing_start"]
+    assert starts.count("af-clip") <= 2, starts  # the one at the swap, and at most one more
+    af_starts = [s for s in starts if s.startswith("af-")]
+    assert all(a != b for a, b in itertools.pairwise(af_starts)), af_starts
+    assert sum(1 for s in af_starts if s != "af-clip") >= 3
+
+
+# ---- a daypart change in a real run (issue 10, item 5) ----------------------------------------
+
+
+@dataclass
+class DaypartRun:
+    site: Path
+    returncode: int
+    stderr: str
+    boundary: float  # wall time of the daypart change
+
+
+@pytest.fixture(scope="module")
+def daypart_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaypartRun]:
+    """`signage run` on the simulator across a real daypart change: a second anti-fraud
+    playlist starts at the next whole minute (in a time zone where that is not near midnight)."""
+    site = tmp_path_factory.mktemp("e2e-credit-daypart")
+    tzname = "Asia/Shanghai"
+    now = datetime.now(ZoneInfo(tzname))
+    if now.hour == 23 and now.minute >= 40:
+        tzname = "Europe/London"  # 8 hours away from Shanghai: mid-afternoon there
+        now = datetime.now(ZoneInfo(tzname))
+    b = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if (b - now).total_seconds() < 25:
+        b += timedelta(minutes=1)
+    af = [Item("af-a", "text", text="凡是刷单返利就是诈骗", duration_s=9.7),
+          Item("af-b", "text", text="陌生来电要转账，先挂电话再核实", duration_s=13.3)]
+    store = [Item("st-a", "text", text="新鲜水果每日到店", duration_s=2.0)]
+    cfg = write_site(site, name="daypart", driver="simulator", screen="sim", width=320,
+                     height=180, options="{ frames = false }", af=af, store=store,
+                     max_gap=20.0, margin=1.0)
+    text = cfg.read_text("utf-8")
+    name = 'name = "端到端测试超市"'
+    text = text.replace(name, f'{name}\ntimezone = "{tzname}"')
+    text = text.replace('playlists = ["af", "store"]', 'playlists = ["af", "later", "store"]')
+    cfg.write_text(text, "utf-8")
+    (site / "playlists" / "later.toml").write_text(
+        'name = "午后"\ncontent = "anti-fraud"\n'
+        f'dayparts = ["{b:%H:%M}-{b + timedelta(minutes=10):%H:%M}"]\n'
+        '\n[[items]]\nid = "later"\ntype = "text"\ntext = "午后提醒"\nduration_s = 3.0\n',
+        "utf-8")
+    run_s = int((b - datetime.now(ZoneInfo(tzname))).total_seconds()) + 12
+    proc = signage_run(cfg, f"{run_s}s")
+    _out, err = proc.communicate(timeout=run_s + 60)
+    yield DaypartRun(site, proc.returncode, err, b.timestamp())
+
+
+def test_a_daypart_change_cuts_the_showing_and_says_so(daypart_run: DaypartRun) -> None:
+    assert daypart_run.returncode == 0, daypart_run.stderr
+    recs = records(daypart_run.site / "log", daypart_run.site / "site.key")
+    shows = showings(recs, "sim")
+    b = daypart_run.boundary
+    ended = [r for r in shows if abs(datetime.fromisoformat(r["end"]).timestamp() - b) < 0.3]
+    assert ended, [(r["item"], r["start"], r["end"]) for r in shows]
+    (cut,) = ended
+    assert cut["anti_fraud"], cut  # the plan's last showing before a boundary is anti-fraud
+    assert cut["outcome"] == "cut_short" and cut["reason"] == "cut at a daypart change", cut
+    after = [r for r in recs if r["type"] == "showing_start"
+             and datetime.fromisoformat(r["start"]).timestamp() >= b - 0.3]
+    assert after and after[0]["anti_fraud"] and after[0]["item"] != cut["item"], after[:1]
