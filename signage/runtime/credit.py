@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 #: slack added to twice the driver's expected latency before an answer counts as slow
-PROMPT_SLACK_S = 0.5
+PROMPT_SLACK_S = 1.0
 
 
 def prompt_bound(expected_latency_s: float) -> float:
