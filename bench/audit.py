@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/audit.py --screens 50 --days 30          # >= 5 million records
     .venv/bin/python bench/audit.py --screens 5 --days 2 --keep /tmp/smalllog
+    .venv/bin/python bench/audit.py --log-format 2 --keep /tmp/biglog2   # signed checkpoints
+    .venv/bin/python bench/audit.py --log-format 2 --screens 4 --days 30 --month-only DIR
 
 Generates a site log (50 screens x 30 days by default: anti-fraud slogans and store content
 between 08:00 and 22:00, heartbeats every 30 s, a seal at each midnight, a few planned gaps
@@ -9,7 +11,10 @@ that break the 60 s rule) by writing lines with ``signage.playlog.format.encode`
 fsync per record). Then, on the same files, it times
 
 * our audit (chain + HMAC verification and compliance, ``python -m signage.audit``) in a child
-  process, with the child's peak RSS from ``resource.getrusage(RUSAGE_CHILDREN)``;
+  process, with the child's peak RSS from ``resource.getrusage(RUSAGE_CHILDREN)``; with
+  ``--log-format 2`` the log is format 2 (plain SHA-256 chain, a checkpoint signed by an
+  Ed25519 key every 30 s of log time, before each seal and after run_stop) and the audit
+  verifies it with ``--trust`` (public key only);
 * DuckDB (``SET threads=1``) computing the per-screen maximum gap between anti-fraud showings
   with a LAG window over start/end per screen (no verification).
 
@@ -34,7 +39,9 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from signage.keys import SigningKey  # noqa: E402
 from signage.playlog import format as fmt  # noqa: E402
+from signage.playlog import v2  # noqa: E402
 
 KEY = b"5f1c0de5" * 8
 TZ = "Asia/Shanghai"
@@ -105,18 +112,21 @@ def day_events(day_epoch: float, screens: int, rng: random.Random,
     return ev
 
 
-def generate(out: Path, screens: int, days: int, seed: int = 7) -> int:
-    """Write the log files; return the number of records."""
+def generate(out: Path, screens: int, days: int, seed: int = 7,
+             signer: SigningKey | None = None) -> int:
+    """Write the log files; return the number of records. ``signer``: format 2."""
     out.mkdir(parents=True, exist_ok=True)
     tzinfo = ZoneInfo(TZ)
     rng = random.Random(seed)  # noqa: S311 (test data)
     first = date(2026, 10, 1)
     day0 = datetime.combine(first, datetime.min.time(), tzinfo).timestamp()
     mono0 = 5000.0
-    head = {"v": 1, "seq": 0, "type": "", "run": "b0b0b0b0b0b0",
+    head = {"v": 1 if signer is None else 2, "seq": 0, "type": "", "run": "b0b0b0b0b0b0",
             "boot": "6b1f3e2a-0000-4000-8000-00000000beef", "wall": "", "mono": 0.0}
+    chain: Any = KEY if signer is None else fmt.PLAIN
     prev = fmt.GENESIS
     seq = 0
+    last_cp = -1e300
     status = {f"screen-{s:03d}": {"item": None, "anti_fraud": False, "since_mono": None}
               for s in range(screens)}
     for d in range(days):
@@ -127,15 +137,35 @@ def generate(out: Path, screens: int, days: int, seed: int = 7) -> int:
 
         def emit(rtype: str, wall: float, fields: dict[str, Any],
                  buf: list[bytes] = buf) -> None:
-            nonlocal prev, seq
+            nonlocal prev, seq, last_cp
+            if signer is not None and rtype == "seal":
+                checkpoint(wall, "seal", buf)
             body = dict(head)
             body["seq"], body["type"] = seq, rtype
             body["wall"] = _iso(wall, tzinfo)
             body["mono"] = round(mono0 + wall - day0, 3)
             body.update(fields)
-            line, prev = fmt.encode(KEY, prev, body)
+            line, prev = fmt.encode(chain, prev, body)
             buf.append(line)
             seq += 1
+            if signer is not None and rtype != "seal" and (
+                    wall - last_cp >= 30 or rtype == "run_stop"):
+                checkpoint(wall, "run_stop" if rtype == "run_stop" else "interval", buf)
+
+        def checkpoint(wall: float, reason: str, buf: list[bytes]) -> None:
+            nonlocal prev, seq, last_cp
+            assert signer is not None
+            body = dict(head)
+            body["seq"], body["type"] = seq, "checkpoint"
+            body["wall"] = _iso(wall, tzinfo)
+            body["mono"] = round(mono0 + wall - day0, 3)
+            body.update(v2.checkpoint_fields(
+                signer, site="bench-site", head_seq=seq - 1, head=prev.decode(),
+                wall=body["wall"], mono=body["mono"], boot=str(head["boot"]), reason=reason))
+            line, prev = fmt.encode(chain, prev, body)
+            buf.append(line)
+            seq += 1
+            last_cp = wall
 
         if d == 0:
             emit("run_start", day_epoch, site_fields(screens))
@@ -181,7 +211,7 @@ def _rss_mb(ru_maxrss_kb: int) -> float:
 
 
 def run_audit(logdir: Path, keyfile: Path, jobs: int, pure: bool = False,
-              ) -> tuple[float, float, float, dict[str, Any]]:
+              trust: Path | None = None) -> tuple[float, float, float, dict[str, Any]]:
     """Run the audit in a child; (wall s, CPU s of the child and its workers, child peak RSS
     MB, JSON result). ``pure``: without the compiled scanner (SIGNAGE_PURE_PYTHON=1)."""
     env = dict(os.environ)
@@ -189,8 +219,9 @@ def run_audit(logdir: Path, keyfile: Path, jobs: int, pure: bool = False,
         env["SIGNAGE_PURE_PYTHON"] = "1"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
+    keyarg = ["--key", str(keyfile)] if trust is None else ["--trust", str(trust)]
     proc = subprocess.run(
-        [sys.executable, "-m", "signage.audit", str(logdir), "--key", str(keyfile),
+        [sys.executable, "-m", "signage.audit", str(logdir), *keyarg,
          "--format", "json", "--jobs", str(jobs)],
         capture_output=True, check=False, cwd=ROOT, env=env)
     dt = time.perf_counter() - t0
@@ -252,22 +283,34 @@ def main() -> None:
     ap.add_argument("--skip-duckdb", action="store_true")
     ap.add_argument("--pure", action="store_true",
                     help="audit without the compiled scanner (SIGNAGE_PURE_PYTHON=1)")
+    ap.add_argument("--log-format", type=int, choices=(1, 2), default=1,
+                    help="2: signed checkpoints, audited with --trust (public key only)")
+    ap.add_argument("--repeat", type=int, default=1, help="run the audit this many times")
     args = ap.parse_args()
 
     import tempfile
     tmp = tempfile.TemporaryDirectory(prefix="signage-bench-") if args.keep is None else None
     logdir = args.keep or Path(tmp.name if tmp else ".")
     stamp = logdir / ".bench-params"
-    params = f"{args.screens}x{args.days}\n"
+    params = f"{args.screens}x{args.days} v{args.log_format}\n"
     keyfile = logdir.parent / f"{logdir.name}.key"
-    if stamp.exists() and stamp.read_text() == params and keyfile.exists():
+    trust = logdir.parent / f"{logdir.name}.trust.toml" if args.log_format == 2 else None
+    if stamp.exists() and stamp.read_text() == params and keyfile.exists() and (
+            trust is None or trust.exists()):
         records = int((logdir / ".bench-records").read_text())
         print(f"reusing {logdir}: {records:,} records")
     else:
         t0 = time.perf_counter()
-        records = generate(logdir, args.screens, args.days)
+        signer = SigningKey.generate() if trust is not None else None
+        for old in logdir.glob("signage-*.jsonl"):
+            old.unlink()
+        records = generate(logdir, args.screens, args.days, signer=signer)
         keyfile.write_bytes(KEY + b"\n")
         keyfile.chmod(0o600)
+        if trust is not None and signer is not None:
+            trust.write_text(f'version = 1\n[[site]]\nid = "bench-site"\n  [[site.key]]\n'
+                             f'  public = "{signer.public.text}"\n'
+                             '  valid_from = 2026-01-01T00:00:00+08:00\n', "utf-8")
         stamp.write_text(params)
         (logdir / ".bench-records").write_text(str(records))
         print(f"generated {records:,} records in {time.perf_counter() - t0:.1f} s")
@@ -277,12 +320,17 @@ def main() -> None:
     from signage.audit.scan import compiled_available
 
     scanner = "pure Python" if args.pure or not compiled_available() else "compiled"
-    dt, cpu, rss, result = run_audit(logdir, keyfile, args.jobs, args.pure)
-    ours = {s["screen"]: s["max_gap_s"] for s in result["screens"]}
-    print(f"signage audit (--jobs {args.jobs}, {scanner} scanner): {dt:.2f} s wall, "
-          f"{cpu:.2f} s CPU, "
-          f"{records / dt:,.0f} records/s, peak RSS {rss:.1f} MB, "
-          f"verdict {result['verdict']}, integrity intact: {result['integrity']['intact']}")
+    for _ in range(args.repeat):
+        dt, cpu, rss, result = run_audit(logdir, keyfile, args.jobs, args.pure, trust)
+        ours = {s["screen"]: s["max_gap_s"] for s in result["screens"]}
+        sig = result["integrity"].get("signatures")
+        print(f"signage audit (format {args.log_format}, --jobs {args.jobs}, {scanner} "
+              f"scanner): {dt:.2f} s wall, {cpu:.2f} s CPU, "
+              f"{records / dt:,.0f} records/s, peak RSS {rss:.1f} MB, "
+              f"verdict {result['verdict']}, integrity intact: "
+              f"{result['integrity']['intact']}"
+              + (f", {sig['checkpoints']:,} checkpoints, {sig['signatures_verified']:,} "
+                 "signatures verified" if sig else ""))
     if not args.skip_duckdb:
         ddt, dcpu, theirs = run_duckdb(logdir)
         print(f"duckdb (threads=1, LAG/LEAD window, no verification): {ddt:.2f} s wall, "

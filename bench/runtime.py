@@ -2,6 +2,7 @@
 speed of `signage simulate`.
 
     .venv/bin/python bench/runtime.py [--seconds 120] [--screens 8] [--sim-screens 10]
+    .venv/bin/python bench/runtime.py --simulate-only --log-format 1 2   # side by side
 
 Runs `signage run` as a real process on a generated site of simulator screens (half LED
 strips, half 1280x720 HDMI slides) using the shipped playlists, then reads its log.
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLAYLISTS = '["wugefanshi", "common-fraud", "theme", "store-promos"]'
 
 
-def make_site(dst: Path, screens: int) -> Path:
+def make_site(dst: Path, screens: int, log_format: int = 1) -> Path:
     shutil.copytree(ROOT / "playlists", dst / "playlists")
     shutil.copytree(ROOT / "media", dst / "media")
     text = (ROOT / "config.toml").read_text("utf-8")
@@ -38,6 +39,8 @@ def make_site(dst: Path, screens: int) -> Path:
         body += (f'\n[[screens]]\nid = "{"led" if led else "hdmi"}-{i}"\ndriver = "simulator"\n'
                  f"width = {128 if led else 1280}\nheight = {16 if led else 720}\n"
                  f'playlists = {PLAYLISTS}\noptions = {{ kind = "{"led" if led else "hdmi"}" }}\n')
+    if log_format != 1:  # signed checkpoints (docs/log-format.md, format 2)
+        head = head.replace("[log]\n", f"[log]\nformat = {log_format}\n", 1)
     cfg = dst / "config.toml"
     cfg.write_text(head + body, "utf-8")
     return cfg
@@ -86,25 +89,26 @@ def real_run(seconds: float, screens: int) -> None:
         print(f"  launch -> first showing  {first - t_launch:.3f} s")
 
 
-def simulate(screens: int, repeat: int = 5) -> None:
+def simulate(screens: int, repeat: int = 5, log_format: int = 1) -> None:
     """`signage simulate` of one day, ``repeat`` times in fresh directories: this VM's speed
     varies by up to 1.5x from run to run, so the best and the median are printed."""
     speeds: list[float] = []
     totals: list[float] = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = make_site(Path(tmp), screens)
+            cfg = make_site(Path(tmp), screens, log_format)
             t0 = time.perf_counter()
             res = subprocess.run([sys.executable, "-m", "signage.cli", "simulate", "--config",
                                   str(cfg), "--start", "2026-12-01", "--for", "24h", "--log",
                                   str(Path(tmp) / "simlog")], cwd=tmp, capture_output=True,
                                  text=True, check=True)
             totals.append(time.perf_counter() - t0)
-            line = res.stderr.splitlines()[0]
+            line = next(ln for ln in res.stderr.splitlines() if ln.startswith("simulated "))
             speeds.append(float(line.split(" in ", 1)[1].split(" s ", 1)[0]))
             records = line.rsplit("; ", 1)[1].split(" records", 1)[0]
     best, med = min(speeds), sorted(speeds)[len(speeds) // 2]
-    print(f"signage simulate, {screens} screens, 24 h, {records} records, {repeat} runs: "
+    print(f"signage simulate, log format {log_format}, {screens} screens, 24 h, {records} "
+          f"records, {repeat} runs: "
           f"best {best:.2f} s = {86400 / best:,.0f}x, median {med:.2f} s = {86400 / med:,.0f}x")
     print(f"  (whole process incl. start-up, best: {min(totals):.2f} s = "
           f"{86400 / min(totals):,.0f}x)")
@@ -115,9 +119,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--screens", type=int, default=8)
     ap.add_argument("--sim-screens", type=int, default=10)
+    ap.add_argument("--simulate-only", action="store_true")
+    ap.add_argument("--log-format", type=int, nargs="+", choices=(1, 2), default=[1],
+                    help="simulate with these log formats, one after the other")
+    ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    real_run(args.seconds, args.screens)
-    simulate(args.sim_screens)
+    if not args.simulate_only:
+        real_run(args.seconds, args.screens)
+    for f in args.log_format:
+        simulate(args.sim_screens, args.repeat, f)
 
 
 if __name__ == "__main__":

@@ -167,7 +167,8 @@ class SimulatorDriver(Driver):
                 bmp = render.render_bitmap(item.text, w, h, _font(self.spec))
                 img = render.dot_matrix(bmp, width=w, pitch=max(2, min(8, 1024 // w)))
             else:
-                img = render.render_slide(item.text, w, h, anti_fraud=item.anti_fraud)
+                img = render.render_slide(item.text, w, h, anti_fraud=item.anti_fraud,
+                                          category=item.category)
         elif item.kind is ItemKind.IMAGE:
             img = self._image(item.path, led)
         else:

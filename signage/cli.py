@@ -20,6 +20,7 @@ from .load import LoadedSite, load_site
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
 from .playlog.keyfile import KeyFileError
+from .playlog.logdir import LogDirError
 from .problems import InputError
 from .render import sanitize
 from .timeutil import fmt_duration, parse_duration, parse_when, rfc3339_ms
@@ -50,6 +51,10 @@ def _esc(text: str) -> str:
     from rich.markup import escape
 
     return escape(sanitize(text))
+
+#: `signage run`/`simulate` exit status when records were lost (log storage full until
+#: the stop): the run itself went on, but its proof is incomplete
+EXIT_LOG_LOST = 4
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the site's config.toml")]
 
@@ -187,7 +192,7 @@ def run(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
         rt.setup()
-    except (KeyFileError, OSError) as exc:
+    except (KeyFileError, LogDirError, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     install_signals(rt)
@@ -205,6 +210,8 @@ def run(config: ConfigOpt = Path("config.toml"),
         rt.run_real()
     rt.finish()
     _summary(rt)
+    if rt.writer.lost is not None:
+        raise typer.Exit(EXIT_LOG_LOST)
 
 
 @app.command()
@@ -233,18 +240,53 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
-    except (KeyFileError, OSError) as exc:
+    except (KeyFileError, LogDirError, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     w0 = time.perf_counter()
     rt.run_virtual(clock.monotonic() + duration)
     rt.stop_reason = "duration reached"
     rt.finish()
+    if rt.writer.lost is not None:
+        raise typer.Exit(EXIT_LOG_LOST)
     wall = time.perf_counter() - w0
     _say(f"simulated {fmt_duration(duration)} from "
               f"{rfc3339_ms(t0, loaded.site.tz)} in {wall:.2f} s "
               f"({duration / wall:,.0f}x); {rt.writer.records_written} records in {log}")
     _summary(rt)
+
+
+@app.command("new-chain")
+def new_chain_command(
+        config: ConfigOpt = Path("config.toml"),
+        reason: Annotated[str, typer.Option(help="why: e.g. \"key file lost with the SD card\"")
+                          ] = "") -> None:
+    """Start a new log chain with a new key, when the key was lost or is replaced: the old
+    log files and key move to <log dir>/chain-<time>/ (still verifiable with the old key),
+    a new key is made, and the next start marks the break in its run_start."""
+    from .config import load_config, resolve
+    from .playlog.newchain import new_chain
+    from .problems import InputError
+
+    try:
+        cfg = load_config(config)
+    except InputError as exc:
+        for p in exc.problems:
+            _say(sanitize(str(p)))
+        raise typer.Exit(1) from None
+    base = config.parent
+    log_dir, key_path = resolve(base, cfg.log.dir), resolve(base, cfg.log.key_file)
+    try:
+        note = new_chain(log_dir, key_path, reason, f"[log] dir in {config}")
+    except (LogDirError, KeyFileError, OSError) as exc:
+        _say(f"new-chain: {sanitize(str(exc))}")
+        raise typer.Exit(3) from None
+    if note["previous_dir"]:
+        head = note["previous_head"]
+        _say(f"the old chain is in {log_dir / note['previous_dir']}"
+             + (f" (head {head['file']}:{head['seq']}:{head['mac']})" if head else ""))
+    _say(f"new key {key_path}; the next start begins a new chain at seq 0 and records why. "
+         "Give the inspector the new key, and keep the old one with the old chain.")
 
 
 def mount_optional(argv: list[str] | None = None) -> None:
@@ -257,6 +299,13 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.command("audit")(_marked(audit_command))
         except ImportError:
             pass
+    if first in (None, "alert", "push"):
+        from .alerts.cli import alert_app, push_app
+        app.add_typer(alert_app, name="alert",
+                      help="urgent alerts: take one on this box, or seal one (docs/alerts.md)")
+        app.add_typer(push_app, name="push",
+                      help="pushed playlists: take a signed bundle, or seal one "
+                           "(docs/alerts.md)")
     if first in (None, "keys", "checkpoint"):
         from .keys_cli import checkpoint_command, keys_app
         app.add_typer(keys_app, name="keys")

@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import itertools
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .i18n import _
+from .keys import PublicKey, SigningKeyError
 from .problems import InputError, Problem, from_validation, read_toml
 from .timeutil import merge_spans, parse_span, split_overnight
 
@@ -62,9 +64,22 @@ _PHONE = re.compile(r"^[0-9+() -]*[0-9][0-9+() -]*"
                     r"(?:\s*(?:转|分机|ext\.?|x|#)\s*[0-9]{1,8})?$", re.IGNORECASE)
 
 
+def check_printable(v: str) -> str:
+    """Names and labels that go into the log, the live table and reports: no control or
+    format characters (ANSI escapes, bidi overrides such as U+202E), as slogans."""
+    bad = sorted({ch for ch in v if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co")})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:6])
+        raise ValueError(f"contains control or format characters ({shown}); only printable "
+                         "characters are allowed")
+    return v
+
+
 class Contact(Strict):
     name: str = Field(min_length=1, max_length=64)
     phone: str = Field(min_length=3, max_length=40)
+
+    _name = field_validator("name")(check_printable)
 
     @field_validator("phone")
     @classmethod
@@ -84,6 +99,7 @@ class SiteSection(Strict):
     contact: Contact
 
     _id = field_validator("id")(check_id)
+    _name = field_validator("name")(check_printable)
 
     @field_validator("timezone")
     @classmethod
@@ -236,6 +252,42 @@ class PlaylistsSection(Strict):
     reload_check_s: float = Field(default=2.0, gt=0, le=3600)
 
 
+class AuthoritySection(Strict):
+    """Content pushed from above (docs/alerts.md): who may sign it, where this box is."""
+
+    #: the authority's Ed25519 public keys, "ed25519:<base64url>" (see docs/keys.md)
+    keys: list[str] = Field(default=[], max_length=16)
+    #: administrative division codes (GB/T 2260, 6 digits) this site lies in, e.g. ["330106"]
+    regions: list[str] = Field(default=[], max_length=16)
+    #: screens that show drills (CAP status Exercise or Test), marked 演练 on screen
+    drill_screens: list[str] = []
+    #: where `signage alert add` (or a USB copy) drops signed envelopes for the daemon
+    inbox: str = "var/inbox"
+    #: where accepted envelopes are kept, so a restart keeps the alerts in force
+    store: str = "var/alerts"
+    #: the longest one alert showing lasts on a screen, seconds
+    max_show_s: float = Field(default=45.0, ge=5, le=600)
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: list[str]) -> list[str]:
+        for i, k in enumerate(v):
+            try:
+                PublicKey.from_text(k)
+            except SigningKeyError as exc:
+                raise ValueError(f"keys[{i}]: {exc}") from None
+        return v
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, v: list[str]) -> list[str]:
+        for r in v:
+            if not re.fullmatch(r"\d{6}", r):
+                raise ValueError(f"region {r!r}: a 6-digit administrative division code "
+                                 "(GB/T 2260), e.g. 330106")
+        return v
+
+
 class FleetSection(Strict):
     """[fleet]: ship the log to a hub over MQTT (docs/fleet.md). Off when absent."""
     #: mqtts://HOST[:PORT] (TLS, verified) or mqtt://localhost[:PORT]
@@ -275,7 +327,7 @@ class FleetSection(Strict):
 
 class ScreenConfig(Strict):
     id: str
-    label: str = ""
+    label: str = Field(default="", max_length=128)
     driver: str = "simulator"
     width: int = Field(gt=0, le=16384)
     height: int = Field(gt=0, le=16384)
@@ -286,6 +338,7 @@ class ScreenConfig(Strict):
     hours: Hours | None = None
 
     _id = field_validator("id")(check_id)
+    _label = field_validator("label")(check_printable)
 
 
 class SiteConfig(Strict):
@@ -295,6 +348,7 @@ class SiteConfig(Strict):
     log: LogSection = LogSection()
     media: MediaSection = MediaSection()
     playlists: PlaylistsSection = PlaylistsSection()
+    authority: AuthoritySection = AuthoritySection()
     fleet: FleetSection | None = None
     screens: list[ScreenConfig] = Field(min_length=1)
 
@@ -305,6 +359,9 @@ class SiteConfig(Strict):
             if s.id in seen:
                 raise ValueError(f"duplicate screen id {s.id!r}: screen ids must be unique")
             seen.add(s.id)
+        for d in self.authority.drill_screens:
+            if d not in seen:
+                raise ValueError(f"authority.drill_screens: {d!r} is not a screen id here")
         return self
 
     @property
@@ -328,6 +385,7 @@ def resolve(base: Path, value: str) -> Path:
 
 
 __all__ = [
-    "WEEKDAYS", "Contact", "FleetSection", "Hours", "HoursException", "InputError",
+    "WEEKDAYS", "AuthoritySection", "Contact", "FleetSection", "Hours", "HoursException",
+    "InputError",
     "LogSection", "Problem", "Rule", "ScreenConfig", "SiteConfig", "load_config", "resolve",
 ]

@@ -17,8 +17,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .alerts.pushed import load_pushed
 from .config import ScreenConfig, SiteConfig, resolve
 from .driver import ContentRejected, DriverClass, ScreenSpec, UnknownDriver, load_driver
+from .keys import PublicKey
 from .mediacheck import Kind, MediaCheck, MediaChecker
 from .model import Site, build_site
 from .plan.segments import day_segments
@@ -120,11 +122,28 @@ def load_site(config_path: Path, today: date | None = None,
     if not root_ok:
         problems.append(Problem(cfile, "media.root", f"directory not found: {media_root}",
                                 find_line(ctext, ["media", "root"])))
+    # playlists pushed by the authority (docs/alerts.md): verified again, added to every screen
+    pushed: dict[str, PlaylistConfig] = {}
+    pl_paths: dict[str, Path] = {}
+    if cfg is not None:
+        keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in cfg.authority.keys)}
+        pushed, pl_paths, pushed_problems = load_pushed(media_root, keys)
+        problems.extend(pushed_problems)
+    for pid in pushed:
+        if pid in playlists:
+            problems.append(Problem(str(pl_dir / f"{pid}.toml"), "",
+                                    f"the name {pid!r} is taken by a pushed playlist; rename "
+                                    "this file"))
+    if pushed and cfg is not None:
+        playlists = {**playlists, **pushed}
+        cfg = cfg.model_copy(update={"screens": [
+            sc.model_copy(update={"playlists": [*sc.playlists, *sorted(pushed)]})
+            for sc in cfg.screens]})
 
     texts: dict[str, str] = {}
 
     def pl_problem(pid: str, idx: int | None, fld: str, msg: str) -> Problem:
-        path = pl_dir / f"{pid}.toml"
+        path = pl_paths.get(pid, pl_dir / f"{pid}.toml")
         if pid not in texts:
             texts[pid] = _text_of(path)
         loc: list[int | str] = ["items", idx, fld] if idx is not None else [fld]
@@ -229,7 +248,7 @@ def load_site(config_path: Path, today: date | None = None,
         raise InputError(problems)
     digests = {str(config_path): _sha256(config_path)}
     for pid in sorted(playlists):
-        p = pl_dir / f"{pid}.toml"
+        p = pl_paths.get(pid, pl_dir / f"{pid}.toml")
         digests[str(p)] = _sha256(p)
     return LoadedSite(config_path, cfg, playlists, site, drivers, digests, warnings)
 

@@ -7,7 +7,9 @@ allowed. Nothing here raises on bad input: it only describes it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,15 +42,57 @@ class InputError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+#: the largest config or playlist file read (a playlist of 10,000 items is about 2 MB)
+MAX_TOML_BYTES = 8 << 20
+
+
+class NotRegular(OSError):
+    """The path is not a regular file (a FIFO, a device, a socket) or is too large."""
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. Opened without blocking (a
+    FIFO never hangs the caller) and checked on the open file (a symlink to /dev/zero is a
+    device, not read); raises NotRegular, or OSError as open() does."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, "is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                    "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                    "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise NotRegular(f"is {kind}, not a regular file; give a TOML file")
+        if st.st_size > limit:
+            raise NotRegular(f"{st.st_size} bytes; a file here may hold at most "
+                             f"{limit >> 20} MiB")
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            b = os.read(fd, min(1 << 20, limit + 1 - got))
+            if not b:
+                break
+            chunks.append(b)
+            got += len(b)
+        if got > limit:
+            raise NotRegular(f"grew past {limit >> 20} MiB while being read")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     """Read and parse a TOML file, or raise InputError with a precise problem."""
     name = str(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_TOML_BYTES)
     except FileNotFoundError:
         raise InputError([Problem(name, "", "file not found")]) from None
     except IsADirectoryError:
         raise InputError([Problem(name, "", "is a directory, expected a TOML file")]) from None
+    except NotRegular as exc:
+        raise InputError([Problem(name, "", str(exc))]) from None
     except OSError as exc:
         raise InputError([Problem(name, "", f"cannot read: {exc.strerror}")]) from None
     if not raw.strip():
@@ -63,6 +107,9 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
         ) from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise InputError([Problem(name, "", "malformed TOML: arrays or tables nested too "
+                                  "deeply")]) from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)

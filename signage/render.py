@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .alerts import ALERT_CATEGORY, DRILL_MARK
 from .i18n import _
 
 #: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
@@ -281,9 +282,55 @@ def _ladder(px: float) -> int:
     return fit[-1] if fit else SIZE_LADDER[0]
 
 
+# an urgent alert (docs/alerts.md): its text is paragraphs (headline, description,
+# instruction, sender), starting with DRILL_MARK when it is a drill
+
+
+def render_alert(text: str, width: int, height: int) -> Image.Image:
+    """A full-screen alert: a banner (紧急预警, or the drill mark), the headline large, then
+    description, instruction and sender, each paragraph wrapped, as large as fits."""
+    drill = text.startswith(DRILL_MARK)
+    paras = [sanitize(p).strip() for p in text.removeprefix(DRILL_MARK).split("\n")]
+    paras = [p for p in paras if p]
+    img = Image.new("RGB", (width, height), (110, 0, 0) if not drill else (60, 60, 60))
+    draw = ImageDraw.Draw(img)
+    margin = max(4, width // 30)
+    banner_h = max(14, height // 8)
+    banner = "紧急预警 · 防范电信网络诈骗" if not drill else "演练 · 非真实警情 · 演练"
+    bfont = _font(SMOOTH_FONT, _ladder(banner_h * 2 / 3))
+    draw.rectangle((0, 0, width, banner_h), fill=(250, 210, 40) if not drill else (0, 160, 220))
+    bw = bfont.getlength(banner)
+    draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), banner, font=bfont,
+              fill=(120, 0, 0) if not drill else (255, 255, 255))
+    avail_h = height - banner_h - 2 * margin
+    ref = _font(SMOOTH_FONT, _REF)
+    max_w = width - 2 * margin
+    size = _ladder(min(height / 10, width / 14))
+    while True:
+        head = wrap(paras[0], ref, int(max_w * _REF / round(size * 1.4))) if paras else []
+        body = [ln for p in paras[1:] for ln in wrap(p, ref, int(max_w * _REF / size))]
+        need = len(head) * int(size * 1.4 * 1.25) + len(body) * int(size * 1.3) + size // 2
+        if need <= avail_h or size == SIZE_LADDER[0]:
+            break
+        size = _ladder(size - 1)
+    hfont = _font(SMOOTH_FONT, _ladder(size * 1.4))
+    font = _font(SMOOTH_FONT, size)
+    y = banner_h + margin + max(0, (avail_h - need) / 2)
+    for ln in head:
+        draw.text(((width - hfont.getlength(ln)) / 2, y), ln, font=hfont, fill=(255, 240, 0))
+        y += int(size * 1.4 * 1.25)
+    y += size // 2
+    for ln in body:
+        draw.text((margin, y), ln, font=font, fill=(255, 255, 255))
+        y += int(size * 1.3)
+    return img
+
+
 def render_slide(text: str, width: int, height: int, *, style: SlideStyle = SlideStyle(),
-                 anti_fraud: bool = True) -> Image.Image:
-    """A full HDMI slide (RGB) with the slogan wrapped and centred."""
+                 anti_fraud: bool = True, category: str | None = None) -> Image.Image:
+    """A full HDMI slide (RGB) with the slogan wrapped and centred (an alert: render_alert)."""
+    if category == ALERT_CATEGORY and anti_fraud:
+        return render_alert(text, width, height)
     bg = style.background if anti_fraud else (20, 60, 120)
     img = Image.new("RGB", (width, height), bg)
     draw = ImageDraw.Draw(img)

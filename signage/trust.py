@@ -14,7 +14,16 @@ secret. Format (version 1; the public contract is docs/trust-file.md):
       valid_from = 2026-01-01T00:00:00+08:00
       valid_to = 2027-01-01T00:00:00+08:00   # optional: open-ended when absent
 
-A key speaks for its site only inside [valid_from, valid_to). Times carry an offset.
+      [site.profile]                  # optional: the site's registered profile (the yardstick)
+      timezone = "Asia/Shanghai"
+      max_gap_s = 60
+      measure = "end-to-start"
+      screens = ["entrance-led", "checkout-hdmi"]
+      hours = { default = ["08:00-22:00"], sat = ["08:00-22:30"] }
+
+A key speaks for its site only inside [valid_from, valid_to). Times carry an offset. The
+audit judges a log against its site's profile when the trust file holds one, and flags every
+configuration the log shows that differs from it. A site needs keys, a profile or both.
 Loading is all or nothing: any problem raises TrustFileError naming the file, the site and
 the field, and what is allowed.
 """
@@ -28,7 +37,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import ValidationError
+
+from .config import Hours, check_id
 from .keys import PublicKey, SigningKeyError
 
 TRUST_VERSION = 1
@@ -56,10 +69,21 @@ class TrustedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteProfile:
+    """The site's registered profile: the yardstick the audit judges its log against."""
+    timezone: str
+    max_gap_s: float
+    measure: str
+    hours: Hours
+    screens: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TrustedSite:
     id: str
     name: str = ""
     keys: tuple[TrustedKey, ...] = ()
+    profile: SiteProfile | None = None
 
     def key(self, key_id: str) -> TrustedKey | None:
         for k in self.keys:
@@ -120,15 +144,17 @@ def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
         where = f"{src}: site #{i}"
         if not isinstance(rs, dict):
             raise TrustFileError(f"{where}: expected a [[site]] table")
-        _unknown(rs, {"id", "name", "key"}, where)
+        _unknown(rs, {"id", "name", "key", "profile"}, where)
         sid = _str(rs.get("id"), f"{where}: id")
         where = f"{src}: site {sid!r}"
         if sid in sites:
             raise TrustFileError(f"{where}: listed twice; list each site once with all its keys")
         name = _str(rs["name"], f"{where}: name") if "name" in rs else ""
+        profile = _profile(rs["profile"], f"{where}: profile") if "profile" in rs else None
         raw_keys = rs.get("key", [])
-        if not isinstance(raw_keys, list) or not raw_keys:
-            raise TrustFileError(f"{where}: expected at least one [[site.key]] table")
+        if not isinstance(raw_keys, list) or (not raw_keys and profile is None):
+            raise TrustFileError(f"{where}: expected at least one [[site.key]] table (or a "
+                                 "[site.profile])")
         keys: list[TrustedKey] = []
         for j, rk in enumerate(raw_keys, 1):
             kw = f"{where}: key #{j}"
@@ -146,8 +172,54 @@ def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
             if any(k.key_id == pub.key_id for k in keys):
                 raise TrustFileError(f"{kw}: the same key is listed twice for this site")
             keys.append(TrustedKey(pub, vf, vt))
-        sites[sid] = TrustedSite(sid, name, tuple(keys))
+        sites[sid] = TrustedSite(sid, name, tuple(keys), profile)
     return Trust(sites)
+
+
+PROFILE_FIELDS = {"timezone", "max_gap_s", "measure", "screens", "hours"}
+
+
+def _profile(raw: Any, where: str) -> SiteProfile:
+    if not isinstance(raw, dict):
+        raise TrustFileError(f"{where}: expected a [site.profile] table")
+    _unknown(raw, PROFILE_FIELDS, where)
+    missing = sorted(PROFILE_FIELDS - {"measure"} - set(raw))
+    if missing:
+        raise TrustFileError(f"{where}: {missing[0]} is required")
+    tz = _str(raw["timezone"], f"{where}: timezone")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TrustFileError(f"{where}: timezone: unknown timezone {tz!r}; use an IANA name "
+                             "like Asia/Shanghai") from None
+    gap = raw["max_gap_s"]
+    if isinstance(gap, bool) or not isinstance(gap, int | float) or not 0 < gap <= 3600:
+        raise TrustFileError(f"{where}: max_gap_s: expected seconds, more than 0 and at most "
+                             "3600 (the rule: 60)")
+    measure = raw.get("measure", "end-to-start")
+    if measure not in ("end-to-start", "start-to-start"):
+        raise TrustFileError(f"{where}: measure: expected \"end-to-start\" or "
+                             "\"start-to-start\"")
+    screens = raw["screens"]
+    if not isinstance(screens, list) or not screens:
+        raise TrustFileError(f"{where}: screens: expected a list of screen ids, e.g. "
+                             "[\"entrance-led\"]")
+    for i, sc in enumerate(screens):
+        try:
+            check_id(sc if isinstance(sc, str) else repr(sc))
+        except ValueError as exc:
+            raise TrustFileError(f"{where}: screens[{i}]: {exc}") from None
+    if len(set(screens)) != len(screens):
+        raise TrustFileError(f"{where}: screens: a screen id is listed twice")
+    try:
+        hours = Hours.model_validate(raw["hours"])
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise TrustFileError(f"{where}: hours{'.' + loc if loc else ''}: {err['msg']} "
+                             "(the format of config.toml's [hours], docs/playlists.md)"
+                             ) from None
+    return SiteProfile(tz, float(gap), str(measure), hours, tuple(screens))
 
 
 def load_trust(path: Path) -> Trust:
@@ -179,6 +251,7 @@ def load_trust(path: Path) -> Trust:
 
 __all__ = [
     "TRUST_VERSION",
+    "SiteProfile",
     "Trust",
     "TrustFileError",
     "TrustedKey",

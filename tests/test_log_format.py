@@ -59,23 +59,26 @@ odd = showing.flatmap(lambda d: st.sampled_from(sorted(d)).flatmap(
     lambda k: scalar.map(lambda v: {**d, k: v})))
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("compiled", MODES)
 @settings(max_examples=400)
 @given(rtype=st.sampled_from(["showing", "showing_start", "heartbeat", "dropped", "x\"y"]),
        fields=showing | showing_start | other | odd,
        seq=st.integers(0, 10**12) | st.integers(), run=text, boot=text, wall=iso | text,
        m=mono)
-def test_template_encoder_writes_the_encoders_bytes(compiled: bool, rtype: str,
+def test_template_encoder_writes_the_encoders_bytes(compiled: bool, version: int, rtype: str,
                                                     fields: dict[str, Any], seq: int, run: str,
                                                     boot: str, wall: str, m: float) -> None:
-    enc = fmt.LineEncoder(KEY, run, boot, compiled=compiled)
+    """Both formats: 1 (HMAC under the key) and 2 (plain SHA-256, key None)."""
+    key = KEY if version == 1 else None
+    enc = fmt.LineEncoder(key, run, boot, compiled=compiled)
     assert (enc._fast is not None) == compiled
     got = enc.line(PREV, seq, rtype, wall, m, fields)
-    body = {"v": fmt.VERSION, "seq": seq, "type": rtype, "run": run, "boot": boot,
+    body = {"v": version, "seq": seq, "type": rtype, "run": run, "boot": boot,
             "wall": wall, "mono": m, **fields}
-    assert got == fmt.encode(KEY, PREV, body)
+    assert got == fmt.encode(KEY if key is not None else fmt.PLAIN, PREV, body)
     line, mac = got
-    assert fmt.verify(KEY, PREV, line[:-1]) == mac
+    assert fmt.verify(key, PREV, line[:-1]) == mac
     back = fmt.decode(line)
     assert back["seq"] == seq and back["type"] == rtype and back["mac"] == mac.decode()
     assert enc.line(PREV, seq, rtype, wall, m, fields) == got  # with its caches warm

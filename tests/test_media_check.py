@@ -153,7 +153,7 @@ def test_truncated_image_is_refused(tmp_path: Path) -> None:
 
 
 _SHOW_BIG = """
-import resource, sys, threading
+import sys, threading
 from pathlib import Path
 from signage.driver import ContentRejected, DriverContext, ItemKind, ScreenSpec, Showable
 from signage_drivers.simulator import SimulatorDriver
@@ -167,7 +167,11 @@ try:
     print("shown")
 except ContentRejected as exc:
     print("rejected:", exc)
-print("maxrss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+# VmHWM, not getrusage's ru_maxrss: that one keeps the parent's peak across a vfork+exec
+# (Linux records the old mm's high-water mark at exec), so it measured pytest, not this.
+hwm = next(ln for ln in Path("/proc/self/status").read_text().splitlines()
+           if ln.startswith("VmHWM:"))
+print("maxrss_mb", int(hwm.split()[1]) // 1024)
 """
 
 

@@ -207,7 +207,7 @@ class MpvDriver(Driver):
     def show(self, item: Showable) -> float:
         label = f"item {item.item_id}"
         if item.kind is ItemKind.TEXT:
-            media = self._files.slide(item.text, item.anti_fraud, label)
+            media = self._files.slide(item.text, item.anti_fraud, label, item.category)
         elif item.path is None:
             raise ContentRejected(f"{label}: {item.kind.value} item without a path")
         else:

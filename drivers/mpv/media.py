@@ -76,20 +76,22 @@ class SlideFiles:
         self.height = max(1, height)
         self._render_tag: str | None = None
 
-    def slide(self, text: str, anti_fraud: bool, label: str) -> Path:
+    def slide(self, text: str, anti_fraud: bool, label: str,
+              category: str | None = None) -> Path:
         """The text drawn by signage.render as a full-screen slide. Raises ContentRejected
         (empty or undrawable text) or ScreenUnavailable (cannot write the file)."""
         if not text.strip():
             raise ContentRejected(f"{label}: empty text")
         key = hashlib.sha256(
-            f"{self._renderer_tag()}|{self.width}x{self.height}|{int(anti_fraud)}|{text}"
+            f"{self._renderer_tag()}|{self.width}x{self.height}|{int(anti_fraud)}|{category}|{text}"
             .encode()
         ).hexdigest()[:32]
         path = self.directory / "slides" / f"{key}.png"
         if path.is_file():
             return path
         try:
-            img = render.render_slide(text, self.width, self.height, anti_fraud=anti_fraud)
+            img = render.render_slide(text, self.width, self.height, anti_fraud=anti_fraud,
+                                      category=category)
         except (render.FontNotFound, OSError, ValueError) as exc:
             raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
         save_png(img, path)

@@ -14,9 +14,9 @@
  *     heartbeats, rare record types, showings off the common shape.
  *
  * The HMAC-SHA256 is OpenSSL's SHA-256 with the key's pads hashed once per Scanner; a
- * Scanner made with key None reads log format 2 (plain SHA-256 chain, "v":2) and returns
- * before every checkpoint record (scan.py reads them whole: their head is checked against
- * the digest of the line before).
+ * Scanner made with key None reads log format 2 (plain SHA-256 chain, "v":2), and its
+ * checkpoint records in the writer's exact shape whose head is the digest of the line before
+ * (scan.py's _CP fast path; any other checkpoint is handed back before it is touched).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,6 +28,7 @@
 #include <string.h>
 
 #define AF_EVENT 1     /* events.AF */
+#define CHECKPOINT_EVENT 11 /* events.CHECKPOINT (the module's CHECKPOINT; a test compares) */
 #define SILENCE_S 45.0 /* events.SILENCE_MS / 1000 */
 #define SEQ_LIMIT (INT64_C(1) << 60)
 
@@ -242,6 +243,69 @@ static inline const char *num_run(const char *p, const char *end)
     return p;
 }
 
+/* ---- checkpoint content (format 2) --------------------------------------------------------
+ * scan.py's _CP shape from the comma after mono up to the digest frame at nl - 74, with
+ * head_seq = the previous seq (no leading zeros) and head = the previous line's claimed
+ * digest. Returns the CHECKPOINT event (new ref); NULL without an error when the line is off
+ * that shape (scan.py reads it whole; nothing changed), NULL with an error on a Python error. */
+static inline int is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+static inline int is_b64u(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+           c == '_';
+}
+
+static PyObject *checkpoint_event(Scanner *self, const char *line, const char *me,
+                                  const char *nl, const char *prev_mac, long long head_seq,
+                                  Py_ssize_t idx, int64_t wall, int64_t mono)
+{
+    const char *p = me, *end = nl - 74, *ss, *se;
+    if (!STARTS(p, end, ",\"site\":"))
+        return NULL;
+    p = plain_str(p + 8, end, &ss, &se);
+    if (p == NULL || !STARTS(p, end, ",\"head_seq\":"))
+        return NULL;
+    p += 12;
+    const char *ds = p;
+    long long v = 0;
+    while (p < end && is_digit(*p) && p - ds < 18)
+        v = v * 10 + (*p++ - '0');
+    if (p == ds || (*ds == '0' && p - ds > 1) || v != head_seq || (p < end && is_digit(*p)))
+        return NULL;
+    if (!STARTS(p, end, ",\"head\":\"") || end - (p + 9) < 65 ||
+        memcmp(p + 9, prev_mac, 64) != 0 || p[9 + 64] != '"')
+        return NULL;
+    p += 9 + 65;
+    if (!STARTS(p, end, ",\"key\":\"") || end - (p + 8) < 17)
+        return NULL;
+    const char *ks = p + 8;
+    for (int i = 0; i < 16; i++)
+        if (!is_hex(ks[i]))
+            return NULL;
+    if (ks[16] != '"')
+        return NULL;
+    p = ks + 17;
+    if (!STARTS(p, end, ",\"next_key\":null,\"reason\":\""))
+        return NULL; /* a rotation (rare) goes to scan.py */
+    p += 29;
+    while (p < end && ((*p >= 'a' && *p <= 'z') || *p == '_'))
+        p++;
+    if (!STARTS(p, end, "\",\"sig\":\"") || end - (p + 9) != 87)
+        return NULL;
+    p += 9;
+    for (int i = 0; i < 86; i++)
+        if (!is_b64u(p[i]))
+            return NULL;
+    if (p[86] != '"')
+        return NULL;
+    PyObject *site = name_of(self, ss, se - ss);
+    if (site == NULL)
+        return NULL;
+    return Py_BuildValue("(inLLLONs#Oy#)", CHECKPOINT_EVENT, idx, head_seq + 1,
+                         (long long)wall, (long long)mono, Py_True, site, ks, (Py_ssize_t)16,
+                         Py_None, line, (Py_ssize_t)(nl - line));
+}
+
 /* ---- showing content ----------------------------------------------------------------------
  * scan.py's showing fast path, for the shapes it reads without format.decode. Returns 1 when
  * done, 0 when scan.py must read the content (nothing changed then), -1 on a Python error. */
@@ -406,14 +470,17 @@ static int put_seq_head(char *buf, long long next, int version)
 
 static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    /* run(data, pos, seq, prev_mac, run_boot, last_mono, prev_mono, boot) */
-    if (nargs != 8 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[3]) ||
+    /* run(data, pos, seq, prev_mac, run_boot, last_mono, prev_mono, boot, idx) */
+    if (nargs != 9 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[3]) ||
         !PyBytes_Check(args[4])) {
         PyErr_SetString(PyExc_TypeError,
                         "run(data: bytes, pos, seq, prev_mac: bytes, run_boot: bytes, "
-                        "last_mono, prev_mono, boot)");
+                        "last_mono, prev_mono, boot, idx)");
         return NULL;
     }
+    const Py_ssize_t idx0 = PyLong_AsSsize_t(args[8]);
+    if (idx0 == -1 && PyErr_Occurred())
+        return NULL;
     const char *data = PyBytes_AS_STRING(args[0]);
     const Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
     Py_ssize_t pos0 = PyLong_AsSsize_t(args[1]);
@@ -445,6 +512,7 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
     int mode = 0;
     int64_t last_wall = 0;
     const char *last_type = NULL, *last_type_end = NULL;
+    const char *last_plain = NULL, *last_plain_end = NULL; /* not a checkpoint */
     const char *pend = NULL;
 
     while (pos < dend) {
@@ -465,8 +533,8 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
         int64_t wall;
         if (me == NULL || !mono_num(w + 38, me, &m) || !wall_ms(w, 29, &wall))
             break;
-        if (te - ts == 10 && memcmp(ts, "checkpoint", 10) == 0)
-            break; /* scan.py reads a checkpoint whole (its head against the line before) */
+        const int is_cp = self->version == 2 && te - ts == 10 &&
+                          memcmp(ts, "checkpoint", 10) == 0;
         /* the digest frame ,"mac":"<64 hex>"} and the digest */
         if (nl - pos <= 74 || memcmp(nl - 74, ",\"mac\":\"", 8) != 0 ||
             memcmp(nl - 2, "\"}", 2) != 0)
@@ -488,6 +556,22 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
         /* time: forward, and not after a silence */
         if (!(last_mono <= m && m <= prev_mono + SILENCE_S))
             break;
+        if (is_cp) {
+            int64_t mms;
+            if (!mono_ms(m, &mms))
+                break;
+            PyObject *ev = checkpoint_event(self, pos, me, nl, mac, seq, idx0 + lines + 1,
+                                            wall, mms);
+            if (ev == NULL) {
+                if (PyErr_Occurred())
+                    return NULL;
+                break; /* scan.py reads it whole */
+            }
+            int err = PyList_Append(self->events, ev);
+            Py_DECREF(ev);
+            if (err < 0)
+                return NULL;
+        }
         /* the line's header, digest and time are done */
         seq += 1;
         memcpy(mac, claimed, 64);
@@ -496,6 +580,13 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
         last_type = ts;
         last_type_end = te;
         lsn = put_seq_head(head, seq + 1, self->version);
+        if (is_cp) {
+            lines++;
+            pos = nl + 1;
+            continue;
+        }
+        last_plain = ts;
+        last_plain_end = te;
         const Py_ssize_t tl = te - ts;
         if ((tl == 13 && memcmp(ts, "showing_start", 13) == 0) ||
             (tl == 12 && memcmp(ts, "driver_event", 12) == 0)) {
@@ -519,12 +610,17 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
     }
     if (lines == 0 && mode == 0)
         Py_RETURN_NONE;
-    /* (pos, lines, seq, prev_mac, mono, wall, type, pend): the state after the last line
-     * done (last and previous mono are both that line's); pend >= 0 for mode 1 */
-    return Py_BuildValue("(nnLy#dLy#n)", (Py_ssize_t)(pos - data), lines, seq, mac,
+    /* (pos, lines, seq, prev_mac, mono, wall, type, pend, last type that is not a checkpoint
+     * or None): the state after the last line done (last and previous mono are both that
+     * line's); pend >= 0 for mode 1 */
+    PyObject *lp = last_plain == NULL ? Py_NewRef(Py_None)
+                   : PyBytes_FromStringAndSize(last_plain, last_plain_end - last_plain);
+    if (lp == NULL)
+        return NULL;
+    return Py_BuildValue("(nnLy#dLy#nN)", (Py_ssize_t)(pos - data), lines, seq, mac,
                          (Py_ssize_t)64, last_mono, (long long)last_wall, last_type,
                          (Py_ssize_t)(last_type_end - last_type),
-                         (Py_ssize_t)(mode ? pend - data : -1));
+                         (Py_ssize_t)(mode ? pend - data : -1), lp);
 }
 
 /* find(data, needle, start, end): bytes.find with glibc's memmem (2-3x faster on log text:
@@ -641,9 +737,9 @@ static void Scanner_dealloc(Scanner *self)
 
 static PyMethodDef Scanner_methods[] = {
     {"run", (PyCFunction)(void (*)(void))Scanner_run, METH_FASTCALL,
-     "run(data, pos, seq, prev_mac, run_boot, last_mono, prev_mono, boot): walk the common "
+     "run(data, pos, seq, prev_mac, run_boot, last_mono, prev_mono, boot, idx): walk the common "
      "lines from pos; None when the line at pos is not one, else (pos, lines, seq, prev_mac, "
-     "mono, wall, type, pend)"},
+     "mono, wall, type, pend, last non-checkpoint type or None)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -674,7 +770,8 @@ PyMODINIT_FUNC PyInit__fastscan(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0) {
+    if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0 ||
+        PyModule_AddIntConstant(m, "CHECKPOINT", CHECKPOINT_EVENT) < 0) {
         Py_DECREF(m);
         return NULL;
     }

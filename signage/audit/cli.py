@@ -75,8 +75,10 @@ def audit_command(
         "--jobs", help="Worker processes that verify files in parallel. Default: the number "
         "of CPUs.")] = None,
     trust: Annotated[Path | None, typer.Option(
-        "--trust", help="The trust file (docs/trust-file.md): the sites' public keys. Needed "
-        "for a format-2 log (signed checkpoints); no secret.")] = None,
+        "--trust", help="The trust file (docs/trust-file.md): the sites' public keys (needed "
+        "for a format-2 log: signed checkpoints) and registered profiles (rule, hours, "
+        "screens: the yardstick; every configuration in the log that differs is flagged); "
+        "no secret.")] = None,
     witness: Annotated[list[Path] | None, typer.Option(
         "--witness", help="A file of checkpoints kept outside the box (printed by signage "
         "checkpoint, or the hub's store; repeat for several): a log that disagrees with one "

@@ -18,13 +18,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from ..alerts import ALERT_CATEGORY
+from ..config import Hours
 from ..timeutil import local_ms
 from . import events as S
 from .hours import HoursTimeline
-from .model import CAUSES, Compliance, DayStat, ItemCount, Outage, Violation
+from .model import CAUSES, AlertCount, Compliance, DayStat, ItemCount, Outage, Violation
 from .state import ScreenState, compact, read_config, screen_hours
+from .yardstick import Yardstick, describe_hours, differences, of_record
 
+#: a log whose last record is older than this (before now, or before --to) is said to end early
+END_SLACK_MS = 120_000
 STEP_MS = 1000  # wall vs monotonic disagreement counted as a clock step (as the writer does)
 SILENT_MS = 90_000  # a run silent for longer (and > 3 heartbeats) was not running
 
@@ -32,8 +38,17 @@ SILENT_MS = 90_000  # a run silent for longer (and > 3 heartbeats) was not runni
 class Engine:
     def __init__(self, *, limit_override_ms: int | None = None, period_from: int | None = None,
                  period_to: int | None = None, screens: Iterable[str] | None = None,
-                 on_violation: Callable[[Violation], None] = lambda _v: None) -> None:
+                 on_violation: Callable[[Violation], None] = lambda _v: None,
+                 profile: Yardstick | None = None, now_ms: int | None = None) -> None:
         self.r = Compliance()
+        self._profile = profile
+        self._now = now_ms
+        self._prev_ys: Yardstick | None = None
+        #: (at, seq, hours before, tz before, hours after, tz after, index in config_changes)
+        self._hours_changes: list[tuple[int, Any, Hours, ZoneInfo, Hours, ZoneInfo, int]] = []
+        self._strict: int | None = None  # the strictest limit any configuration named
+        if profile is not None:
+            self.r.yardstick = "profile"
         self.hours = HoursTimeline()
         self._override = limit_override_ms
         self._from, self._to = period_from, period_to
@@ -84,21 +99,46 @@ class Engine:
             self.r.warnings.append(got)
             return False
         site, tz, hours, rule, screens = got
+        nc = rec.get("new_chain")
+        if isinstance(nc, dict):
+            head = nc.get("previous_head") or {}
+            self.r.warnings.append(
+                f"seq {rec.get('seq')} starts a new chain with a new key (signage new-chain, "
+                f"{nc.get('at')}: {nc.get('reason')}); the log before it is in "
+                f"{nc.get('previous_dir')}"
+                + (f" (head {head.get('file')}:{head.get('seq')}:{head.get('mac')})"
+                   if head else "") + ", verified with its own key")
         self.r.site = {"id": site.get("id"), "name": site.get("name"), "tz": site.get("tz"),
                        "contact": site.get("contact")}
-        self.r.tz = str(site["tz"])
-        limit = self._override or round(rule.max_gap_s * 1000)
+        ys = of_record(str(site["tz"]), hours, rule.max_gap_s, rule.measure, screens)
+        at = max(wall, self.t0)
+        if self._profile is not None:
+            p = self._profile
+            for what, log_v, prof_v in differences(ys, p):
+                self._change(rec, at, what, log_v, prof_v, "judged against the registered "
+                             "profile, not against the log's configuration")
+            tz, hours = ZoneInfo(p.timezone), p.hours
+            gap_s, measure = p.max_gap_s, p.measure
+            screens = {**{sid: {"id": sid} for sid in p.screens}, **screens}
+        else:
+            gap_s, measure = rule.max_gap_s, rule.measure
+            if self._prev_ys is not None:
+                self._log_changes(rec, at, self._prev_ys, ys)
+            self._prev_ys = ys
+        self.r.tz = str(tz)
+        limit = self._override or round(gap_s * 1000)
+        self._strict = limit if self._strict is None else min(self._strict, limit)
         self.hours.add(wall, hours, tz, limit)
         self.r.limit_ms = limit
-        self.r.limit_source = "--max-gap" if self._override else "log"
-        self.measure = self.r.measure = rule.measure
-        self._s2s = rule.measure == "start-to-start"
+        self.r.limit_source = ("--max-gap" if self._override else
+                               "profile" if self._profile is not None else "log")
+        self.measure = self.r.measure = measure
+        self._s2s = measure == "start-to-start"
         limits = self.hours.distinct_limits()
         self._limit = self._override or (limits.pop() if len(limits) == 1 else None)
         items = rec.get("items")
         if isinstance(items, dict):
             self.r.catalogue.update({str(k): v for k, v in items.items() if isinstance(v, dict)})
-        at = max(wall, self.t0)
         for sid, entry in screens.items():
             if sid not in self.all_screens:
                 self.all_screens.append(sid)
@@ -112,6 +152,12 @@ class Engine:
             # the hours this screen keeps: its own ([screens.hours] in the record), else the
             # site's; a screen's own hours that cannot be read are the site's, with a warning
             own = screen_hours(entry)
+            if self._profile is not None and own is not None:
+                if not isinstance(own, str):  # the profile's hours are the yardstick
+                    self._change(rec, at, f"screens.{sid}.hours", describe_hours(own),
+                                 self._profile.hours_text(), "judged against the registered "
+                                 "profile's hours, not the screen's own")
+                own = None
             if isinstance(own, str):
                 self.r.warnings.append(f"screen {sid}: {own}; the site's hours are used")
                 own = None
@@ -129,6 +175,43 @@ class Engine:
                 s.life[-1][1] = wall
         self._d0 = self._d1 = 0
         return True
+
+    def _change(self, rec: dict[str, Any], at: int, what: str, before: str, after: str,
+                effect: str) -> None:
+        ch = self.r.config_changes
+        if len(ch) >= 1000:
+            return
+        src = "profile" if self._profile is not None else "log"
+        ch.append({"seq": rec.get("seq"), "at": at, "record": rec.get("type"), "what": what,
+                   "before" if src == "log" else "log": before,
+                   "after" if src == "log" else "profile": after, "effect": effect})
+
+    def _log_changes(self, rec: dict[str, Any], at: int, old: Yardstick, new: Yardstick,
+                     ) -> None:
+        """Every change of the yardstick this configuration record makes, with its effect
+        on the verdict (the effect of new hours is measured at the end of the period)."""
+        for what, before, after in differences(old, new):
+            if what == "max_gap_s":
+                effect = (f"gaps from then on are judged against {after} s instead of "
+                          f"{before} s" + (" (a laxer rule)" if float(after) > float(before)
+                                           else ""))
+            elif what == "measure":
+                effect = f"gaps from then on are measured {after}"
+            elif what == "timezone":
+                effect = f"days and opening hours are placed in {after} from then on"
+            elif what == "screens":
+                gone = sorted(set(old.screens) - set(new.screens))
+                came = sorted(set(new.screens) - set(old.screens))
+                effect = "; ".join(
+                    ([f"not judged from then on: {', '.join(gone)}"] if gone else [])
+                    + ([f"judged from then on: {', '.join(came)}"] if came else []))
+            else:
+                effect = "opening time from then on: measured at the end of the period"
+                self._hours_changes.append((at, rec.get("seq"), old.hours,
+                                            ZoneInfo(old.timezone), new.hours,
+                                            ZoneInfo(new.timezone),
+                                            len(self.r.config_changes)))
+            self._change(rec, at, what, before, after, effect)
 
     # ---- events ----------------------------------------------------------------------------
     def feed(self, events: Iterable[tuple[Any, ...]]) -> None:
@@ -288,6 +371,13 @@ class Engine:
             c.showings += 1
             c.ms += em - sm
             c.screens.add(sid)
+            if cat == ALERT_CATEGORY:
+                a = self.r.alerts.get((sid, item))
+                if a is None:
+                    a = self.r.alerts[(sid, item)] = AlertCount(sid, item, first=sw)
+                a.showings += 1
+                a.ms += em - sm
+                a.last = max(a.last, ew)
         # the new reference point
         if self._s2s:
             nw, nm = sw, sm
@@ -350,6 +440,8 @@ class Engine:
                     hrs[h] = length
         limit = self._limit if self._limit is not None else self.hours.limit_in(p0, p1)
         if length <= limit:
+            if self._strict is not None and length > self._strict:
+                self.r.lenient_gaps += 1
             return
         st.violations += 1
         st.violation_ms += length
@@ -419,10 +511,56 @@ class Engine:
                 s.life[-1][1] = t1
         self.r.period = (self.t0, t1)
         self._open_time()
+        self._effects(t1)
+        self._period_end(wall, t1)
         if self._unknown:
             self.r.warnings.append("showings for screens not in the configuration were "
                                    f"ignored: {', '.join(sorted(self._unknown)[:10])}")
         return self.r
+
+    def _effects(self, t1: int) -> None:
+        """The measured effect of each change: opening time under the new hours against the
+        old ones, from the change to the end of the period; gaps a laxer rule let pass."""
+        for at, _seq, h0, tz0, h1, tz1, idx in self._hours_changes:
+            if idx >= len(self.r.config_changes):
+                continue
+            before, after = HoursTimeline(), HoursTimeline()
+            before.add(0, h0, tz0, 0)
+            after.add(0, h1, tz1, 0)
+            a = sum(y - x for x, y in after.open_in(at, t1))
+            b = sum(y - x for x, y in before.open_in(at, t1))
+            self.r.config_changes[idx]["effect"] = (
+                f"opening time judged from then to the end of the period: "
+                f"{a / 3_600_000:.1f} h instead of {b / 3_600_000:.1f} h under the hours before")
+        if self._profile is None and self.r.lenient_gaps:
+            self.r.warnings.append(
+                f"{self.r.lenient_gaps} gaps are longer than the strictest rule the log named "
+                f"({(self._strict or 0) / 1000:g} s) but within a laxer rule a configuration "
+                "set later: they are not violations only because of that change")
+        if self.r.config_changes:
+            n = len(self.r.config_changes)
+            self.r.warnings.append(
+                (f"{n} difference{'s' if n != 1 else ''} between the log's configuration and "
+                 "the registered profile (the profile was used): see config_changes")
+                if self._profile is not None else
+                (f"the log's configuration changed {n} time{'s' if n != 1 else ''} "
+                 "(hours, rule or screens, by a reload or a restart): each is judged as the "
+                 "log says; without the site's registered profile (--trust) nothing shows "
+                 "whether those changes were allowed: see config_changes"))
+
+    def _period_end(self, last_wall: int, t1: int) -> None:
+        """Say when the audited period ends before the present or before --to."""
+        if self._to is None and self._now is not None and self._now - last_wall > END_SLACK_MS:
+            self.r.warnings.append(
+                f"the audited period ends at the log's last record ({self._iso(last_wall)}), "
+                f"{(self._now - last_wall) / 3_600_000:.1f} h before now: the log proves "
+                "nothing after it (a stopped daemon, or a tail cut off); pass --to to judge "
+                "the time up to then")
+        elif self._to is not None and last_wall < t1 - END_SLACK_MS:
+            self.r.warnings.append(
+                f"the log ends at {self._iso(last_wall)}, "
+                f"{(t1 - last_wall) / 3_600_000:.1f} h before --to: that time has no records "
+                "and is counted as gap")
 
     def _open_time(self) -> None:
         """Opening time per screen and day (and per hour, for the report's chart), within

@@ -12,7 +12,7 @@ Events are tuples (cheap to pickle) whose first item is the kind:
     (CLOCK, wall, step_ms, mono, boot)    (DROPPED, wall, mono, boot, count, first_mono, last_mono)
     (RUN_STOP, wall, mono, boot, reason)  (TORN_NOTE, seq, file, offset, length, sha256)
     (SEAL, line, seq, next_file)  (SILENCE, from_wall, to_wall, from_mono, to_mono, boot, run)
-    (CHECKPOINT, line, seq, wall, mono, head_ok, key, next_key, line_bytes)   format 2:
+    (CHECKPOINT, line, seq, wall, mono, head_ok, site, key, next_key, line_bytes)   format 2:
         head_ok is whether its head is the previous line's digest (None: the chunk's first
         line, checked by the stitcher); the line is parsed again only to verify its signature
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..playlog import format as fmt
+from ..playlog.v2 import CheckpointError, parse_checkpoint
 from .events import CHECKPOINT, MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
 from .model import FileInfo, Finding, Integrity
 from .signed import Signatures
@@ -110,6 +111,35 @@ class Stitcher:
                          f"records follow the seal (naming {nxt}) in the same file")
             f.sealed = True
             self.after_seal = nxt
+            if f.torn is not None:  # the writer never writes after a seal: damage
+                self.add("seal", f.name, None, None,
+                         f"{f.torn['length']} bytes follow the seal (naming {nxt}) at offset "
+                         f"{f.torn['offset']}: the writer never writes after a seal")
+                self.torn = [t for t in self.torn if t[0] != plain_name(f.name)]
+
+    def seed(self, seq: int, mac: bytes, rtype: str) -> None:
+        """The log given starts at ``seq`` > 0 (older files removed or not given): its first
+        record's digest cannot be checked (the record before it is not there). It is not
+        scanned: its claimed digest only starts the chain, which verifies every later
+        record, and nothing in it (its type, times or content) is used. Call after
+        ``begin_file`` of the first file."""
+        f = self.file
+        assert f is not None
+        self.prev_seq, self.prev_mac = seq, mac
+        self.expect_run_start = False
+        f.first_seq = f.last_seq = seq
+        f.records += 1
+        self.r.records += 1
+        self.file_lines = 1
+        self.last_type = rtype
+        self.r.head = (plain_name(f.name), seq, mac.decode("ascii", "replace"))
+        self.r.unverified.append({"file": plain_name(f.name), "line": 1, "seq": seq,
+                                  "type": rtype})
+        self.add("partial_start", f.name, 1, seq,
+                 f"the log given starts at seq {seq}, not 0 (older files were removed or not "
+                 f"given): this first record (a {rtype}) cannot be verified, so nothing in it "
+                 "is used (not its configuration, times or showings); the chain is verified "
+                 "from the next record on", breaks=False)
 
     # ---- chunks ----------------------------------------------------------------------------
     def feed(self, c: ChunkScan, offset: int) -> None:
@@ -117,12 +147,12 @@ class Stitcher:
         f = self.file
         assert f is not None
         base = self.file_lines
-        if c.first_seq is not None and c.first_hdr is not None:
-            self._join(f, c, base)
         if not self.key_checked and c.lines > 1:
             self.key_checked = True
             if c.bad_macs >= 0.9 * (c.lines - 1):
                 self._wrong_key(f, base)
+        if c.first_seq is not None and c.first_hdr is not None:
+            self._join(f, c, base)
         breaks = sorted(p[1] for p in c.problems if p[0] in CHAIN_BREAKS)
         if any(n > 0 for k, n in c.problem_counts.items() if k in CHAIN_BREAKS) and not breaks:
             breaks = [c.lines]
@@ -162,14 +192,18 @@ class Stitcher:
             elif ev[0] == TORN_NOTE:
                 self.notes.add((plain_name(ev[2]), ev[3], ev[4], ev[5]))
             elif ev[0] == CHECKPOINT and sig is not None:
-                _k, idx, seq, wall, _mono, head_ok, key, next_key, raw = ev
+                _k, idx, seq, wall, _mono, head_ok, site, key, next_key, raw = ev
                 while bi < len(breaks) and breaks[bi] < idx:
                     sig.chain_break()
                     bi += 1
                 if head_ok is None:  # the chunk's first line: its head is the last chunk's
-                    head_ok = self.prev_mac is not None and raw.find(
-                        b'"head":"' + self.prev_mac + b'"') > 0
-                sig.checkpoint(f.name, base + idx + 1, seq, wall, head_ok, key, next_key, raw)
+                    try:
+                        head_ok = self.prev_mac is not None and \
+                            parse_checkpoint(raw).head.encode() == self.prev_mac
+                    except CheckpointError:
+                        head_ok = False
+                sig.checkpoint(f.name, base + idx + 1, seq, wall, head_ok, site, key,
+                               next_key, raw)
         if sig is not None and bi < len(breaks):
             sig.chain_break()
         for seq, mac in c.captured.items():

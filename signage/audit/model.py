@@ -59,6 +59,8 @@ class Integrity:
     head: tuple[str, int, str] | None = None  # file, seq, mac
     anchor: dict[str, Any] | None = None
     wrong_key: bool = False
+    #: records the audit could not verify and did not use: {file, line, seq, type}
+    unverified: list[dict[str, Any]] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)  # the log format versions read
     signed: Any = None  # format 2: a signed.SignedReport (signatures, witnesses, coverage)
 
@@ -108,6 +110,18 @@ class ItemCount:
 
 
 @dataclass(slots=True)
+class AlertCount:
+    """One urgent alert (category 预警, docs/alerts.md) on one screen."""
+
+    screen: str
+    item: str
+    showings: int = 0
+    ms: int = 0
+    first: int = 0  # epoch ms: start of the first showing
+    last: int = 0  # end of the last
+
+
+@dataclass(slots=True)
 class Compliance:
     site: dict[str, Any] = field(default_factory=dict)
     tz: str = "Asia/Shanghai"
@@ -120,9 +134,18 @@ class Compliance:
     violations: int = 0
     outages: list[Outage] = field(default_factory=list)
     items: dict[str, ItemCount] = field(default_factory=dict)
+    alerts: dict[tuple[str, str], AlertCount] = field(default_factory=dict)
     catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock_steps: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: where the yardstick (rule, hours, screens) comes from: "log" or "profile"
+    yardstick: str = "log"
+    #: each change of the yardstick a reload made (source "log"), or each difference of a
+    #: configuration in the log from the registered profile (source "profile"):
+    #: {seq, at (epoch ms), record, what, before | log, after | profile, effect}
+    config_changes: list[dict[str, Any]] = field(default_factory=list)
+    #: gaps within the limit in force but longer than the strictest limit the log named
+    lenient_gaps: int = 0
     #: runs of `signage simulate` (mode = simulate) found in the log: run id, first wall ms
     simulated_runs: list[tuple[str, int]] = field(default_factory=list)
     real_runs: int = 0

@@ -149,6 +149,13 @@ def item_rows(r: AuditResult) -> list[dict[str, Any]]:
     return rows
 
 
+def alert_rows(r: AuditResult, f: Fmt) -> list[dict[str, Any]]:
+    """Urgent alerts (category 预警) shown, per screen and alert."""
+    return [{"screen": a.screen, "item": a.item, "showings": a.showings,
+             "seconds": Fmt.s(a.ms), "first": f.t(a.first), "last": f.t(a.last)}
+            for a in sorted(r.compliance.alerts.values(), key=lambda a: (a.screen, a.first))]
+
+
 def category_rows(r: AuditResult) -> list[dict[str, Any]]:
     cats: dict[str | None, list[int]] = {}
     for it in r.compliance.items.values():
@@ -175,6 +182,7 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
             "head": None if i.head is None else dict(zip(("file", "seq", "mac"), i.head,
                                                          strict=True)),
             "anchor": i.anchor,
+            "unverified": i.unverified,
             "files": [{"name": x.name, "compressed": x.compressed, "bytes": x.bytes,
                        "records": x.records, "first_seq": x.first_seq, "last_seq": x.last_seq,
                        "sealed": x.sealed, "torn_tail": x.torn} for x in i.files],
@@ -184,6 +192,8 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
             "format_versions": i.versions,
             "signatures": None if i.signed is None else signed_doc(i.signed, f),
         },
+        "yardstick": c.yardstick,
+        "config_changes": [{**x, "at": f.t(x["at"])} for x in c.config_changes],
     }
 
 
@@ -199,7 +209,7 @@ def write_json(r: AuditResult, out: TextIO) -> None:
         out.write(("," if n else "") + "\n  " + json.dumps(violation_row(v, f),
                                                          ensure_ascii=False))
     rest = {"outages": outage_rows(r, f), "items": item_rows(r),
-            "categories": category_rows(r),
+            "categories": category_rows(r), "alerts": alert_rows(r, f),
             "clock_steps": [{"at": f.t(s["at"]), "step_s": s["step_s"], "source": s["source"]}
                             for s in r.compliance.clock_steps],
             "warnings": r.compliance.warnings}
@@ -285,10 +295,28 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
               f"  contact: {s(str(contact.get('name', '?')))} {s(str(contact.get('phone', '')))}")
     con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({s(c.tz)}); rule: at most "
               f"{c.limit_ms / 1000:g} s between anti-fraud showings, {s(c.measure)} "
-              f"({'from the log' if c.limit_source == 'log' else 'set by --max-gap'})",
+              f"({ {'log': 'from the log', 'profile': 'from the registered profile'}.get(c.limit_source, 'set by --max-gap')})",  # noqa: E501
               highlight=False)
+    if c.config_changes:
+        prof = c.yardstick == "profile"
+        t = Table(title="Differences from the registered profile" if prof else
+                  "Changes of hours, rule or screens in the log", title_justify="left")
+        for col in ("at", "seq", "what", "log" if prof else "before",
+                    "profile" if prof else "after", "effect"):
+            t.add_column(col)
+        for ch in c.config_changes[:limit]:
+            t.add_row(f.t(ch["at"]), str(ch["seq"]), s(ch["what"]),
+                      s(ch.get("log", ch.get("before", ""))),
+                      s(ch.get("profile", ch.get("after", ""))), s(ch["effect"]))
+        con.print(t)
     files = len(i.files)
-    if i.intact:
+    if i.intact and i.unverified:
+        u = i.unverified[0]
+        con.print(f"integrity: [yellow]verified from seq {u['seq'] + 1} on[/] — the first "
+                  f"record ({s(u['file'])}:{u['line']}, seq {u['seq']}) cannot be verified "
+                  f"and was not used; {i.records - 1:,} records verified in {files} file"
+                  f"{'s' if files != 1 else ''}", highlight=False)
+    elif i.intact:
         con.print(f"integrity: [green]intact[/] — {i.records:,} records in {files} file"
                   f"{'s' if files != 1 else ''}" + (f", head {s(i.head[0])}:{i.head[1]}"
                                                     if i.head else ""))
@@ -348,6 +376,15 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         for row in cats:
             t.add_row(s(str(row["category"] or "–")), f"{row['showings']:,}",
                       _dur(row["seconds"]))
+        con.print(t)
+    alerts = alert_rows(r, f)
+    if alerts:
+        t = Table(title="Urgent alerts (预警) shown, per screen", title_justify="left")
+        for col in ("screen", "alert", "showings", "airtime", "first", "last"):
+            t.add_column(col, justify="right" if col in ("showings", "airtime") else "left")
+        for row in alerts[:limit * 4]:
+            t.add_row(s(row["screen"]), s(row["item"]), f"{row['showings']:,}",
+                      _dur(row["seconds"]), row["first"], row["last"])
         con.print(t)
     for w in c.warnings[:limit]:
         con.print("[yellow]warning:[/] " + s(w), highlight=False)

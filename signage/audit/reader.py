@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..playlog.format import MAX_LINE
 from .model import AuditInputError
 
 FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl(\.gz)?$")
@@ -127,31 +128,57 @@ def _is_gzip(path: Path) -> bool:
         raise AuditInputError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def tasks(files: list[LogFile], chunk: int = CHUNK) -> Iterator[Task]:
-    """The chunks of every file, in order (gzip'd files are decompressed here, lazily)."""
+def tasks(files: list[LogFile], chunk: int = CHUNK, skip: int = 0) -> Iterator[Task]:
+    """The chunks of every file, in order (gzip'd files are decompressed here, lazily).
+    ``skip``: bytes at the start of the first file that are not scanned (the first line of
+    a partial log: see run.py); every file yields at least one task."""
     for i, f in enumerate(files):
+        first = skip if i == 0 else 0
         if f.compressed:
-            yield from _gzip_tasks(i, f, chunk)
-        elif f.size == 0:
-            yield Task(i, 0, str(f.path), 0, 0)
+            yield from _gzip_tasks(i, f, chunk, first)
+        elif f.size <= first:
+            yield Task(i, first, str(f.path), first, f.size)
         else:
-            for start in range(0, f.size, chunk):
+            for start in range(first, f.size, chunk):
                 yield Task(i, start, str(f.path), min(start + chunk, f.size), f.size)
 
 
-def _gzip_tasks(i: int, f: LogFile, chunk: int) -> Iterator[Task]:
-    offset = 0
+def _gzip_tasks(i: int, f: LogFile, chunk: int, skip: int = 0) -> Iterator[Task]:
+    """Decompressed whole lines, streamed: a line longer than MAX_LINE (a gzip bomb of
+    newline-free bytes) is handed on cut to MAX_LINE + 1 bytes (the scan reports it as too
+    long) and the rest of it is read past, so memory stays bounded."""
+    offset = skip
     carry = b""
+    skipping = False  # inside an over-long line already handed on
     try:
         with gzip.open(f.path, "rb") as fh:
+            while skip > 0:
+                got = fh.read(min(skip, chunk))
+                if not got:
+                    break
+                skip -= len(got)
             while True:
                 block = fh.read(chunk)
                 if not block:
                     break
-                buf = carry + block
+                if skipping:
+                    nl = block.find(b"\n")
+                    if nl < 0:
+                        offset += len(block)
+                        continue
+                    skipping = False
+                    offset += nl + 1
+                    block = block[nl + 1:]
+                buf = carry + block if carry else block
                 cut = buf.rfind(b"\n") + 1
                 if cut == 0:
-                    carry = buf
+                    if len(buf) > MAX_LINE:
+                        yield Task(i, offset, data=buf[:MAX_LINE + 1] + b"\n")
+                        offset += len(buf)
+                        carry = b""
+                        skipping = True
+                    else:
+                        carry = buf
                     continue
                 yield Task(i, offset, data=buf[:cut])
                 offset += cut
@@ -181,8 +208,11 @@ def read_task(t: Task) -> tuple[bytes, int, bool]:
             start = nl + 1
         if start >= t.end:
             return b"", t.end, False
-        nl = _newline(fh, t.end - 1, t.size)
-        stop = nl + 1 if nl >= 0 else t.size
+        # the last line may run past ``end``, but no further than MAX_LINE: a longer one is
+        # cut there (the scan reports it as too long; the next chunks read past it)
+        bound = min(t.size, t.end + MAX_LINE + 1)
+        nl = _newline(fh, t.end - 1, bound)
+        stop = nl + 1 if nl >= 0 else bound
         fh.seek(start)
         data = fh.read(stop - start)
         return data, start, stop >= t.size and not data.endswith(b"\n")
@@ -192,7 +222,7 @@ def _newline(fh: BinaryIO, a: int, b: int) -> int:
     """The position of the first newline in [a, b) of the file, or -1."""
     fh.seek(a)
     while a < b:
-        block = fh.read(min(1 << 14, b - a))
+        block = fh.read(min(1 << 16, b - a))
         if not block:
             break
         i = block.find(b"\n")

@@ -14,10 +14,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..playlog import format as fmt
+from ..playlog.lines import WHOLE, bounded_lines
 from ..timeutil import parse_when
 from ..trust import Trust
 from .compliance import Engine
@@ -35,11 +38,12 @@ from .events import (
 )
 from .integrity import Anchor, Stitcher
 from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
-from .reader import CHUNK, LogFile, Task, read_task, tasks
+from .reader import CHUNK, FILE_RE, LogFile, Task, read_task, tasks
 from .scan import finder, scan_chunk
 from .signed import Signatures, Witness
 from .state import read_config
 from .timeparse import mono_ms, wall_ms
+from .yardstick import Yardstick
 
 
 @dataclass
@@ -50,7 +54,8 @@ class Options:
     period_to: str | None = None
     screens: list[str] | None = None
     anchor: Anchor | None = None
-    #: format 2: the inspector's trust file and the witnessed checkpoints
+    #: the inspector's trust file (format 2: the public keys; any format: the site's
+    #: registered profile, the yardstick) and the witnessed checkpoints
     trust: Trust | None = None
     witnesses: list[Witness] = field(default_factory=list)
     jobs: int = 1
@@ -87,15 +92,49 @@ def _unpacked(got: tuple[int, ChunkScan, bytes]) -> tuple[int, ChunkScan]:
 
 
 def _lines(f: LogFile) -> Iterator[bytes]:
+    """The file's lines without their newlines, each at most MAX_LINE bytes (a longer one is
+    cut, and is damage: it cannot be a record)."""
     try:
-        if f.compressed:
-            with gzip.open(f.path, "rb") as gz:
-                yield from gz
-        else:
-            with open(f.path, "rb") as fh:
-                yield from fh
+        fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
+        with fh:
+            for line, _kind in bounded_lines(fh):
+                yield line
     except (OSError, EOFError, zlib.error) as exc:
         raise AuditInputError(f"{f.path}: cannot read: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """The first record of a log given from seq > 0 (older files removed or not given): its
+    digest cannot be checked, so it is never scanned or used; its claimed digest only starts
+    the chain. ``skip``: its bytes with the newline."""
+    file: str
+    skip: int
+    seq: int
+    mac: bytes
+    rtype: str
+
+
+def partial_seed(files: list[LogFile]) -> Seed | None:
+    """The Seed of a partial log, or None (the log starts at seq 0, or its first line is not
+    a record: then the scan reports what it is)."""
+    if not files:
+        return None
+    f = files[0]
+    try:
+        fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
+        with fh:
+            first = next(bounded_lines(fh), None)
+    except (OSError, EOFError, zlib.error):
+        return None  # the scan says what is wrong with the file
+    if first is None or first[1] != WHOLE:
+        return None
+    line = first[0]
+    parts, m, hm = fmt.split(line), _SEQ.match(line), _HEAD.match(line)
+    if parts is None or m is None or hm is None or m.group(1) == b"0":
+        return None
+    return Seed(f.name, len(line) + 1, int(m.group(1)), parts[1],
+                hm.group(2).decode("ascii", "replace"))
 
 
 @dataclass
@@ -104,7 +143,7 @@ class FirstConfig:
     #: the first run_start (or accepted reload) that verifies and can be read; failing that,
     #: the first that can be read (its digest does not verify or cannot be checked); or None
     record: dict[str, Any] | None = None
-    verified: bool = False  # (or the first record of a partial log: cannot be checked)
+    verified: bool = False
     #: (file name, line, seq or None, message) of the first unusable one
     unusable: tuple[str, int, int | None, str] | None = None
 
@@ -116,7 +155,8 @@ _TYPES = frozenset({b"run_start", b"torn_tail", b"showing_start", b"showing", b"
                     b"heartbeat", b"clock_step", b"dropped", b"run_stop", b"seal"})
 
 
-def first_config(files: list[LogFile], v1_key: bytes | None) -> FirstConfig:
+def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None = None, *,
+                 need: bool = True) -> FirstConfig:
     """The first run_start (or accepted reload) record whose digest verifies and that can be
     read: the site, its rule and hours. Usually the log's first line; a log that starts later
     (older files removed) or whose first run_start is damaged is searched on. A damaged record
@@ -132,10 +172,13 @@ def first_config(files: list[LogFile], v1_key: bytes | None) -> FirstConfig:
     fallback: dict[str, Any] | None = None
     prev: bytes | None = None  # the claimed digest of the line before
     check_next: bytes | None = None  # the fallback's digest: does the next line chain on it?
-    for f in files:
+    if seed is not None:  # its first record is never trusted: the chain starts from it
+        seen_record, first_line, prev = True, False, seed.mac
+    for fi, f in enumerate(files):
         key = v1_key if f.version == fmt.VERSION else None
-        for n, raw in enumerate(_lines(f), 1):
-            line = raw.rstrip(b"\n")
+        for n, line in enumerate(_lines(f), 1):
+            if seed is not None and fi == 0 and n == 1:
+                continue
             parts = fmt.split(line)
             if not seen_record:
                 if first_line:
@@ -180,9 +223,7 @@ def first_config(files: list[LogFile], v1_key: bytes | None) -> FirstConfig:
                     problem = read_config(rec, {})
                     if isinstance(problem, str):
                         why = problem
-                    elif prev is None or fmt.verify(key, prev, line) is not None:
-                        # verified, or the log's first record after older files were
-                        # removed (its digest cannot be checked: a partial_start warning)
+                    elif prev is not None and fmt.verify(key, prev, line) is not None:
                         got.record, got.verified = rec, True
                         return got
                     elif fallback is None:
@@ -200,11 +241,48 @@ def first_config(files: list[LogFile], v1_key: bytes | None) -> FirstConfig:
     if fallback is not None:
         got.record = fallback
         return got
-    if not seen_config and not first_damaged:
+    if not seen_config and not first_damaged and need:
+        if seed is not None and seed.rtype in ("run_start", "reload"):
+            raise AuditInputError(
+                f"the only {seed.rtype} record in the files given is the first record "
+                f"({seed.file}, seq {seed.seq}) of a log whose older files are not given: its "
+                "digest cannot be checked, so the site, its rule and opening hours are "
+                "unknown; give the files before it, or the site's registered profile "
+                "(--trust FILE)")
         raise AuditInputError("no run_start record in the files given: the site, its rule and "
                               "opening hours are unknown; include the file where the daemon "
                               "started")
     return got
+
+
+def _profile(trust: Trust, verified: dict[str, Any] | None, config: dict[str, Any] | None,
+             ) -> tuple[Yardstick | None, dict[str, Any] | None]:
+    """The registered profile of the log's site (named by the first verified configuration;
+    without one, the trust file's only profile) as the yardstick, and the configuration to
+    start from (the log's, or one made from the profile when no record can be trusted)."""
+    with_profile = [s for s in trust.sites.values() if s.profile is not None]
+    if verified is not None:
+        sid = str((verified.get("site") or {}).get("id"))
+        site = trust.site(sid)
+        if site is None or site.profile is None:
+            return None, config  # said by the caller: the log's own configuration is used
+    elif len(with_profile) == 1:
+        site = with_profile[0]
+    else:
+        raise AuditInputError("--trust: no verified record names the log's site, and the "
+                              f"trust file holds {len(with_profile)} site profiles: give a "
+                              "trust file with this site's profile only")
+    p = site.profile
+    assert p is not None
+    ys = Yardstick(p.timezone, p.max_gap_s, p.measure, p.hours, p.screens)
+    if verified is None:
+        config = {"type": "profile", "seq": None,
+                  "site": {"id": site.id, "name": site.name or site.id, "tz": p.timezone},
+                  "rule": {"max_gap_s": p.max_gap_s, "margin_s": 0.0, "measure": p.measure},
+                  "hours": p.hours.model_dump(mode="json"),
+                  "screens": [{"id": sid} for sid in p.screens]}
+    assert config is not None
+    return ys, config
 
 
 def _decoded(line: bytes) -> dict[str, Any] | str:
@@ -261,7 +339,9 @@ def clock_steps(files: list[LogFile]) -> dict[str, list[tuple[int, int]]]:
                         break
                     first = block.find(b"\n")
                     if first < 0:
-                        carry += block
+                        # a line longer than MAX_LINE is no record: its start is dropped
+                        # (memory stays bounded on a file without newlines)
+                        carry = b"" if len(carry) + len(block) > fmt.MAX_LINE else carry + block
                         continue
                     head = carry + block[:first + 1]
                     search(head, 0, len(head))
@@ -330,7 +410,7 @@ class Timeline:
         return out
 
 
-def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
+def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None], skip: int = 0,
              ) -> Iterator[tuple[Task, int, ChunkScan]]:
     """The scans of the chunks, in order. ``prepare`` is called once before the first is
     yielded: in parallel, after the workers got their first chunks (it runs meanwhile)."""
@@ -343,7 +423,7 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
 
     if opts.jobs <= 1 or total <= 2 * opts.chunk:
         prepare()
-        for t in tasks(files, opts.chunk):
+        for t in tasks(files, opts.chunk, skip):
             off, scan = work(t, key(t), screens, capture)
             yield t, off, scan
         return
@@ -353,7 +433,7 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None],
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=opts.jobs, mp_context=ctx) as pool:
         pending: deque[tuple[Task, Future[tuple[int, ChunkScan, bytes]]]] = deque()
-        it = tasks(files, opts.chunk)
+        it = tasks(files, opts.chunk, skip)
         prepared = False
         try:
             for t in it:
@@ -387,8 +467,15 @@ def run(files: list[LogFile], opts: Options, *,
     if opts.key is None and any(f.version == fmt.VERSION for f in files):
         raise AuditInputError("this log is in format v1 (HMAC chain): pass --key FILE, the "
                               "site key that signed it")
-    first = first_config(files, opts.key)
+    seed = partial_seed(files)
+    has_profiles = opts.trust is not None and any(
+        s.profile is not None for s in opts.trust.sites.values())
+    first = first_config(files, opts.key, seed, need=not has_profiles)
     config = first.record
+    profile = None
+    if has_profiles:
+        assert opts.trust is not None
+        profile, config = _profile(opts.trust, config if first.verified else None, config)
     tz = ZoneInfo(str(config["site"]["tz"])) if config is not None else ZoneInfo("UTC")
     now = opts.now_ms if opts.now_ms is not None else int(time.time() * 1000)
     try:
@@ -401,7 +488,7 @@ def run(files: list[LogFile], opts: Options, *,
     engine = Engine(limit_override_ms=None if opts.max_gap_s is None
                     else round(opts.max_gap_s * 1000),
                     period_from=p_from, period_to=p_to, screens=opts.screens,
-                    on_violation=opts.on_violation)
+                    on_violation=opts.on_violation, profile=profile, now_ms=now)
     sig = None
     if any(f.version == fmt.VERSION_2 for f in files):
         if opts.trust is None:
@@ -411,10 +498,15 @@ def run(files: list[LogFile], opts: Options, *,
         st0: list[Stitcher] = []
         sig = Signatures(opts.trust, opts.witnesses,
                          lambda *a, **k: st0[0].add(*a, **k))
+    if opts.trust is not None and profile is None:
+        engine.r.warnings.append("the trust file holds no registered profile for this site: "
+                                 "the log's own configuration is the yardstick (see "
+                                 "config_changes)")
     st = Stitcher(opts.key, opts.anchor, complete_dir=complete_dir, signatures=sig,
                   capture=frozenset(capture_seqs(opts)))
     if sig is not None:
         st0.append(st)
+    not_log: Path | None = None
     # the clock_step pre-scan runs while the first chunks are scanned
     timelines: list[Timeline] = []
     current = -1
@@ -423,15 +515,21 @@ def run(files: list[LogFile], opts: Options, *,
     last: tuple[str, str, int, int, str] | None = None
     try:
         for t, offset, scan in _results(
-                files, opts, lambda: timelines.append(Timeline(clock_steps(files)))):
+                files, opts, lambda: timelines.append(Timeline(clock_steps(files))),
+                seed.skip if seed is not None else 0):
             timeline = timelines[0]
             f = files[t.file_index]
             if t.file_index != current:
                 if current >= 0:
+                    _not_a_log(not_log)
                     st.end_file()
                 current = t.file_index
                 st.begin_file(FileInfo(f.name, f.compressed, f.size), f.version)
-            _check_input(f, scan, st.file_lines)
+                if seed is not None and t.file_index == 0:
+                    st.seed(seed.seq, seed.mac, seed.rtype)
+            if st.file_lines == 0 and scan.first_hdr is not None:
+                _stray(st, f, scan.first_hdr[2], tz, now)
+            not_log = _check_input(f, scan, st.file_lines, not_log)
             st.feed(scan, offset)
             evs = scan.events
             first_hdr, last_hdr = scan.first_hdr, scan.last_hdr
@@ -458,16 +556,22 @@ def run(files: list[LogFile], opts: Options, *,
     except OSError as exc:
         raise AuditInputError(f"cannot read the log: {exc}") from None
     if current >= 0:
+        _not_a_log(not_log)
         st.end_file()
+    for info in st.r.files:
+        if info.records == 0:
+            st.add("stray_file", info.name, None, None, "holds no records: not a file the "
+                   "writer leaves (a stray, or a daemon that died as it made the file)",
+                   breaks=False)
     if config is None:
         where = first.unusable or (files[0].name, 1, None, "the first record is damaged")
         st.add("malformed", where[0], where[1], where[2],
                "no run_start record can be read, so the site, its rule and opening hours are "
                f"unknown and nothing is measured: {where[3]}")
-    elif not first.verified:
+    elif not first.verified and config.get("type") != "profile":
         engine.r.warnings.append("the configuration (site, rule, opening hours) was taken from "
-                                 "a run_start record whose digest does not verify or cannot be "
-                                 "checked: the figures rest on it")
+                                 "a run_start record whose digest does not verify: the figures "
+                                 "rest on it")
     if sig is not None:
         site = str(config["site"]["id"]) if config is not None else None
         first_seq = next((fi.first_seq for fi in st.r.files if fi.first_seq is not None), None)
@@ -487,7 +591,35 @@ def run(files: list[LogFile], opts: Options, *,
     return integrity, comp
 
 
-def _check_input(f: LogFile, scan: ChunkScan, lines_before: int) -> None:
+def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) -> None:
+    """A file whose name's date is not the local date of its first record, or is after
+    today: a stray (copied or made by hand), or written by a wall clock that was wrong."""
+    m = FILE_RE.match(f.name)
+    if m is None:
+        return
+    named = date.fromisoformat(m.group(1))
+    first = datetime.fromtimestamp(first_wall / 1000, tz).date()
+    today = datetime.fromtimestamp(now / 1000, tz).date()
+    if named > today:
+        st.add("stray_file", f.name, None, None, f"dated {named}, after today ({today})",
+               breaks=False)
+    elif named != first:
+        st.add("stray_file", f.name, 1, None, f"named for {named} but its first record was "
+               f"written on {first}: a stray file, or a wall clock that was wrong",
+               breaks=False)
+
+
+def _not_a_log(path: Path | None) -> None:
+    if path is not None:
+        raise AuditInputError(f"{path}: not a signage log (no line is a record of log "
+                              "format v1)")
+
+
+def _check_input(f: LogFile, scan: ChunkScan, lines_before: int,
+                 not_log: Path | None) -> Path | None:
+    """Refuse a file of another format version at its first chunk; return the file when it
+    is so far not a log at all (its first line is not a record and no record followed yet:
+    decided at the file's end, so a long garbage first line before records is damage)."""
     if scan.bad_version is not None and lines_before == 0 and scan.bad_version[1] == 0 \
             and scan.last_seq is None:
         # the file opens with a record of another version and holds no v1 record: a log
@@ -496,9 +628,11 @@ def _check_input(f: LogFile, scan: ChunkScan, lines_before: int) -> None:
         v, idx = scan.bad_version
         raise AuditInputError(f"{f.path}:{lines_before + idx + 1}: log format version {v}; "
                               "this audit reads versions 1 and 2")
-    if lines_before == 0 and scan.not_a_record and scan.last_seq is None:
-        raise AuditInputError(f"{f.path}: not a signage log (no line is a record of log "
-                              f"format v{f.version})")
+    if lines_before == 0:
+        not_log = f.path if scan.not_a_record and scan.last_seq is None else None
+    elif scan.last_seq is not None:
+        not_log = None
+    return not_log
 
 
 def _between(engine: Engine, a: tuple[str, str, int, int, str],

@@ -138,12 +138,14 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
     content_only = False  # the compiled path did the header, digest and time of this line
     while pos < n:
         if fast is not None and prev_mac is not None and seq_next != b"\0":
-            got = fast.run(data, pos, seq, prev_mac, run_boot, last_mono_f, prev_mono_f, boot)
+            got = fast.run(data, pos, seq, prev_mac, run_boot, last_mono_f, prev_mono_f, boot,
+                           idx)
             if got is not None:
-                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend = got
+                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend, lp = got
                 prev_mono_f = last_mono_f
                 rtype_b = last_type_b
-                last_plain = last_type_b  # (the compiled path stops before a checkpoint)
+                if lp is not None:
+                    last_plain = lp
                 idx += k
                 have_last = True
                 seq_next = b'{"v":%d,"seq":%d,"type":"' % (ver, seq + 1)
@@ -155,7 +157,7 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                     mono_f, wall_i = last_mono_f, last_wall
         nl = find(b"\n", pos)
         if nl < 0:
-            if final:
+            if final and n - pos <= fmt.MAX_LINE:
                 tail = data[pos:]
                 out.torn = (pos, len(tail), hashlib.sha256(tail).hexdigest())
                 break
@@ -166,6 +168,9 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                 content_only = False
                 prior = None  # (the compiled path hands back no checkpoint: see _fastscan.c)
             else:
+                if nl - pos > fmt.MAX_LINE:
+                    raise _Bad(f"a line of more than {fmt.MAX_LINE >> 20} MiB: longer than "
+                               "any record (docs/log-format.md)")
                 # ---- header: the fast path checks what the writer must have written --------------
                 pend = -1
                 if startswith(seq_next, pos):
@@ -266,13 +271,21 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                 last_wall = wall_i
                 have_last = True
                 last_type_b = rtype_b
-                if rtype_b != b"checkpoint":
+                if rtype_b != b"checkpoint" or not plain:
                     last_plain = rtype_b
             # ---- content -----------------------------------------------------------------------
             if rtype_b == b"showing_start":
                 continue
             if rtype_b == b"checkpoint" and plain:
-                checkpoint(out, data[pos:nl], idx, seq, wall_i, mono_ms(mono_f), prior)
+                m = _CP.match(data, pend, nl)
+                if m is not None and int(m.group(2)) == seq - 1:  # the writer's exact shape
+                    site_b, _hs, head, key_b, nk = m.groups()
+                    events.append((CHECKPOINT, idx, seq, wall_i, mono_ms(mono_f),
+                                   None if prior is None else head == prior, cached(site_b),
+                                   key_b.decode(), None if nk == b"null" else utf8(nk[1:-1]),
+                                   data[pos:nl]))
+                else:
+                    checkpoint(out, data[pos:nl], idx, seq, wall_i, mono_ms(mono_f), prior)
                 continue
             if rtype_b == b"showing":
                 af_i = find(b',"anti_fraud":', pend, nl) + 14
@@ -347,17 +360,25 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
     return out
 
 
+#: a checkpoint's fields after its mono, in the writer's exact shape (others: _checkpoint)
+_CP = re.compile(rb',"site":"([^"\\]*)","head_seq":(\d+),"head":"([0-9a-f]{64})"'
+                 rb',"key":"([0-9a-f]{16})","next_key":(null|"[^"\\]*"),"reason":"[a-z_]*"'
+                 rb',"sig":"[A-Za-z0-9_-]{86}","mac":"')
+
+
 def checkpoint(out: ChunkScan, line: bytes, idx: int, seq: int, wall: int, mono: int,
                prior: bytes | None) -> None:
-    """A format-2 checkpoint: its shape now, its head against the line before (when in this
-    chunk), its signature later (the stitcher's Signatures, which knows the trusted keys)."""
+    """A format-2 checkpoint off the writer's exact shape: its shape now, its head against
+    the line before (when in this chunk), its signature later (the stitcher's Signatures,
+    which knows the trusted keys)."""
     try:
         cp = parse_checkpoint(line)
     except CheckpointError as exc:
         out.problem("checkpoint", idx, seq, f"a checkpoint record that cannot be read: {exc}")
         return
     head_ok = None if prior is None else cp.head.encode("ascii") == prior
-    out.events.append((CHECKPOINT, idx, seq, wall, mono, head_ok, cp.key, cp.next_key, line))
+    out.events.append((CHECKPOINT, idx, seq, wall, mono, head_ok, cp.site, cp.key,
+                       cp.next_key, line))
 
 
 class _Bad(Exception):

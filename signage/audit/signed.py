@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..keys import PublicKey
+from ..keys import PublicKey, SigningKeyError
 from ..playlog.v2 import Checkpoint, CheckpointError, parse_checkpoint
 from ..trust import Trust
 
 #: verify a signature at least once per this much log time (see the module docstring)
-VERIFY_EVERY_MS = 3_600_000
+VERIFY_EVERY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,8 @@ class Signatures:
         self.witnesses = witnesses
         self.site: str | None = None
         self.seen_checkpoint = False
+        #: (site, key id) -> the key's validity in epoch ms (None, None: not registered)
+        self._valid: dict[tuple[str, str], tuple[int | None, int | None]] = {}
 
     # ---- the log, in order -----------------------------------------------------------------
     def records(self, first_wall: int, last_seq: int) -> None:
@@ -99,8 +101,8 @@ class Signatures:
             self.broken = True
 
     def checkpoint(self, file: str, line: int, seq: int, wall: int, head_ok: bool,
-                   key: str, next_key: str | None, raw: bytes) -> None:
-        """One checkpoint event, in log order."""
+                   site: str, key: str, next_key: str | None, raw: bytes) -> None:
+        """One checkpoint event, in log order (its line is parsed only to verify it)."""
         self.r.checkpoints += 1
         self.seen_checkpoint = True
         if not head_ok:
@@ -109,14 +111,9 @@ class Signatures:
             self.chain_break()
         if key not in self.r.keys:
             self.r.keys.append(key)
-        try:
-            cp = parse_checkpoint(raw)
-        except CheckpointError as exc:  # (the scanner parsed it: not expected here)
-            self.add("checkpoint", file, line, seq, f"checkpoint cannot be read: {exc}")
-            return
         if self.site is None:
-            self.site = cp.site
-        why = self._key_problem(cp, wall)
+            self.site = site
+        why = self._key_problem(site, key, next_key, wall)
         if why is not None:
             self.add("signature", file, line, seq, why)
             self.chain_break()
@@ -125,6 +122,11 @@ class Signatures:
         self.pending.append(p)
         if next_key is not None or key != self.last_key or self.last_verified_wall is None \
                 or wall - self.last_verified_wall >= VERIFY_EVERY_MS:
+            try:
+                cp = parse_checkpoint(raw)
+            except CheckpointError as exc:  # (the scanner parsed it: not expected here)
+                self.add("checkpoint", file, line, seq, f"checkpoint cannot be read: {exc}")
+                return
             ok = self._verify_now(cp, p)
             if next_key is not None:
                 self._rotation(cp, p, ok)
@@ -132,31 +134,39 @@ class Signatures:
             self._settle()
         self.last_key = key
 
-    def _key_problem(self, cp: Checkpoint, wall: int) -> str | None:
-        if cp.key in self.retired:
-            at_seq, to = self.retired[cp.key]
+    def _key_problem(self, site: str, key: str, next_key: str | None,
+                     wall: int) -> str | None:
+        """Whether ``key`` may sign for ``site`` at ``wall`` (no cryptography here)."""
+        if key in self.retired:
+            at_seq, to = self.retired[key]
             try:
-                repeat = cp.next_public()
-            except CheckpointError:
+                repeat = PublicKey.from_text(next_key) if next_key else None
+            except SigningKeyError:
                 repeat = None
             if repeat is None or repeat.key_id != to:  # (a repeated rotation is accepted:
                 # a crash between the rotation checkpoint and the key swap)
-                return (f"checkpoint signed by key {cp.key}, which a rotation at seq {at_seq}"
+                return (f"checkpoint signed by key {key}, which a rotation at seq {at_seq}"
                         " retired")
             return None
-        if cp.key in self.rotated_in and cp.site == self.site:
+        if key in self.rotated_in and site == self.site:
             return None
-        tk = self.trust.key_for(cp.site, cp.key)
-        if tk is None:
-            if self.trust.site(cp.site) is None:
-                return (f"site {cp.site!r} is not in the trust file: nothing vouches for "
+        got = self._valid.get((site, key))
+        if got is None:
+            tk = self.trust.key_for(site, key)
+            got = self._valid[(site, key)] = (None, None) if tk is None else (
+                int(tk.valid_from.timestamp() * 1000),
+                None if tk.valid_to is None else int(tk.valid_to.timestamp() * 1000))
+        lo, hi = got
+        if lo is None:
+            if self.trust.site(site) is None:
+                return (f"site {site!r} is not in the trust file: nothing vouches for "
                         "this log")
-            return (f"checkpoint signed by key {cp.key}, which is not registered for site "
-                    f"{cp.site!r} in the trust file nor introduced by a rotation")
-        at = datetime.fromtimestamp(wall / 1000, UTC)
-        if not tk.valid_at(at):
-            return (f"checkpoint signed by key {cp.key} at {cp.wall}, outside the key's "
-                    "validity period in the trust file")
+            return (f"checkpoint signed by key {key}, which is not registered for site "
+                    f"{site!r} in the trust file nor introduced by a rotation")
+        if wall < lo or (hi is not None and wall >= hi):
+            at = datetime.fromtimestamp(wall / 1000, UTC).isoformat(timespec="seconds")
+            return (f"checkpoint signed by key {key} at {at}, outside the key's validity "
+                    "period in the trust file")
         return None
 
     def _public(self, key: str, site: str) -> PublicKey | None:

@@ -55,8 +55,12 @@ class ShipperSettings:
 class Shipper:
     def __init__(self, s: ShipperSettings,
                  status: Callable[[], dict[str, Any]] | None = None,
-                 say: Callable[[str], None] = lambda _m: None) -> None:
+                 say: Callable[[str], None] = lambda _m: None,
+                 commands: Callable[[str, bytes], None] | None = None) -> None:
         self.s = s
+        #: the hub's commands (cmd/…: alerts, publications; docs/alerts.md), handed on with
+        #: the part of the topic after cmd/ from paho's thread: the callee only queues them
+        self._commands = commands
         self._status = status
         self._say = say
         self.outbox = Outbox(s.log_dir)
@@ -82,6 +86,7 @@ class Shipper:
         self._topic_status = topic(s.prefix, s.site, "status")
         self._topic_cp = topic(s.prefix, s.site, "checkpoint")
         self._topic_online = topic(s.prefix, s.site, "online")
+        self._topic_cmd = topic(s.prefix, s.site, "cmd/")
         self.client.will_set(self._topic_online, encode_json({"online": False}), qos=1,
                              retain=True)
         self.client.on_connect = self._on_connect
@@ -100,6 +105,8 @@ class Shipper:
             self._sent.clear()
             self._pos = None  # ship again from the ack
         client.subscribe(self._topic_ack, qos=1)
+        if self._commands is not None:
+            client.subscribe(self._topic_cmd + "#", qos=1)
         client.publish(self._topic_online, encode_json({"online": True}), qos=1, retain=True)
         self._last_status = None
         self._connected.set()
@@ -109,6 +116,9 @@ class Shipper:
         self._connected.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.startswith(self._topic_cmd) and self._commands is not None:
+            self._commands(msg.topic[len(self._topic_cmd):], bytes(msg.payload))
+            return
         if msg.topic != self._topic_ack:
             return
         try:
@@ -153,6 +163,12 @@ class Shipper:
                                 retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
+
+    def report(self, sub: str, obj: dict[str, Any]) -> None:
+        """A report to the hub on ``<prefix>/<site>/report/<sub>`` (QoS 1; paho keeps it
+        while disconnected and sends it on reconnecting)."""
+        self.client.publish(topic(self.s.prefix, self.s.site, f"report/{sub}"),
+                            encode_json(obj), qos=1)
 
     def backlog(self) -> int:
         """Bytes of the log the hub has not acknowledged (0 when all is acknowledged)."""

@@ -166,3 +166,120 @@ def _table(doc: dict[str, Any]) -> None:
         t.add_row(escape(r["site"]), escape(r["screen"]), str(r["day"]),
                   str(r["af_showings"]), f"{r['af_s']:.0f}", f"{r['max_af_gap_s']:.1f} s")
     con.print(t)
+
+
+@hub_app.command("alert")
+def alert_cmd(file: Annotated[Path, typer.Argument(help="a CAP 1.2 alert (.xml)")],
+              to: Annotated[list[str], typer.Option(
+                  "--to", help="all, a site id or a 6-digit region code; repeatable")],
+              config: HubOpt = Path("hub.toml")) -> None:
+    """Sign a CAP alert with the authority's key and send it to the sites (retained: a box
+    offline now gets it on reconnecting). docs/alerts.md."""
+    from ..alerts.cap import MAX_CAP_BYTES, CapError
+    from ..fleet.mqtt import BrokerConfigError
+    from ..keys import SigningKeyError
+    from .push import PushError, send_alert
+
+    hub = _load(config)
+    try:
+        if file.stat().st_size > MAX_CAP_BYTES:
+            raise PushError(f"{file}: over {MAX_CAP_BYTES} bytes; a CAP alert is a few KB")
+        alert, sites, digest = send_alert(hub, file.read_bytes(), to)
+    except (CapError, PushError, SigningKeyError, BrokerConfigError, OSError) as exc:
+        _say(sanitize(f"{file}: {exc}"))
+        raise typer.Exit(1) from None
+    print(_("alert {id} ({type}) sent to {n} sites: {sites}; envelope {digest}").format(
+        id=alert.identifier, type=alert.msg_type, n=len(sites), sites=", ".join(sites),
+        digest=digest[:16]))
+
+
+@hub_app.command("alerts")
+def alerts_cmd(config: HubOpt = Path("hub.toml"),
+               format_: Annotated[str, typer.Option("--format", help="table or json")
+               ] = "table") -> None:
+    """Per alert sent: each targeted site and screen, received, first shown (latency from
+    the alert's sent time), or why not (refused, offline, screen down, closed)."""
+    import dataclasses
+
+    from .push import alert_rows
+
+    rows = alert_rows(_load(config))
+    if format_ == "json":
+        sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in rows],
+                                    ensure_ascii=False, indent=1) + "\n")
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=_("alerts sent ({n} rows)").format(n=len(rows)))
+    for col in (_("alert"), _("site"), _("screen"), _("received"), _("first shown"),
+                _("latency"), _("why not shown")):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(escape(r.alert), escape(r.site), escape(r.screen or "—"), escape(r.received),
+                  escape(r.first_shown or "—"),
+                  "—" if r.latency_s is None else f"{r.latency_s:.2f} s", escape(r.why_not))
+    Console().print(t)
+
+
+publish_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                          help="publish content to the boxes (docs/alerts.md)")
+hub_app.add_typer(publish_app, name="publish")
+
+
+@publish_app.command("playlist")
+def publish_playlist_cmd(
+        file: Annotated[Path, typer.Argument(help="the playlist (.toml, docs/playlists.md)")],
+        media: Annotated[list[Path] | None, typer.Argument(help="its media files")] = None,
+        to: Annotated[list[str] | None, typer.Option(
+            "--to", help="all, a site id or a 6-digit region code; repeatable")] = None,
+        id_: Annotated[str, typer.Option("--id", help="publication id (default: file name)")
+                       ] = "",
+        config: HubOpt = Path("hub.toml")) -> None:
+    """Sign a playlist and its media with the authority's key and send it to the sites; each
+    box verifies, validates its whole site with it and applies it or rejects it (see
+    `signage hub publications`)."""
+    from ..alerts.bundle import BundleError
+    from ..fleet.mqtt import BrokerConfigError
+    from ..keys import SigningKeyError
+    from .push import PushError, send_playlist
+
+    hub = _load(config)
+    try:
+        bid, sites, digest = send_playlist(hub, file, media or [], to or ["all"],
+                                           id_ or file.stem)
+    except (PushError, BundleError, SigningKeyError, BrokerConfigError, OSError,
+            ValueError) as exc:
+        _say(sanitize(f"{file}: {exc}"))
+        raise typer.Exit(1) from None
+    print(_("publication {id} sent to {n} sites: {sites}; bundle {digest}").format(
+        id=bid, n=len(sites), sites=", ".join(sites), digest=digest[:16]))
+
+
+@hub_app.command("publications")
+def publications_cmd(config: HubOpt = Path("hub.toml"),
+                     format_: Annotated[str, typer.Option("--format", help="table or json")
+                     ] = "table") -> None:
+    """Per playlist publication and site: applied, rejected (with the box's problems), or not
+    reached yet."""
+    import dataclasses
+
+    from .push import publication_rows
+
+    rows = publication_rows(_load(config))
+    if format_ == "json":
+        sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in rows],
+                                    ensure_ascii=False, indent=1) + "\n")
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title=_("publications ({n} rows)").format(n=len(rows)))
+    for col in (_("publication"), _("site"), _("state"), _("when"), _("problems")):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(escape(r.id), escape(r.site), escape(r.state), escape(r.at or "—"),
+                  escape("; ".join(r.problems)[:400] or r.reason))
+    Console().print(t)

@@ -47,8 +47,18 @@ class SiteEntry(Strict):
     id: str
     #: log format v1: the site key (HMAC) the box's log is chained with
     v1_key_file: str | None = None
+    #: the site's administrative division codes (GB/T 2260): `--to REGION` reaches it
+    regions: list[str] = Field(default=[], max_length=16)
 
     _id = field_validator("id")(check_id)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, v: list[str]) -> list[str]:
+        for r in v:
+            if not (len(r) == 6 and r.isdigit()):
+                raise ValueError(f"region {r!r}: a 6-digit administrative division code")
+        return v
 
 
 class Webhook(Strict):
@@ -63,6 +73,9 @@ class Webhook(Strict):
 class HubConfig(Strict):
     data_dir: str = "hub-data"
     trust_file: str | None = None
+    #: the authority's signing key (PEM, mode 0600) for `signage hub alert` and `publish`
+    #: (docs/alerts.md); only the machine that sends needs it
+    authority_key: str | None = None
     silent_after_s: float = Field(default=300.0, gt=0, le=86400 * 7)
     #: fsync the copies and publish acks this often, seconds
     ack_interval_s: float = Field(default=0.5, gt=0, le=60)
@@ -96,7 +109,8 @@ class LoadedHub:
     def subscriptions(self) -> list[str]:
         pre = self.cfg.broker.prefix
         return self.cfg.broker.subscribe or [f"{pre}/+/{k}" for k in
-                                             ("log", "status", "checkpoint", "online")]
+                                             ("log", "status", "checkpoint", "online",
+                                                     "report/#")]
 
 
 def load_hub(path: Path) -> LoadedHub:

@@ -113,6 +113,10 @@ class Ingest:
                     self._write_json(site, "status.json", {"received": now_iso(), **st})
                 elif kind == "online":
                     b.online = decode_json(payload, "online").get("online") is True
+                elif kind.startswith("report/"):  # answers to commands (docs/alerts.md)
+                    rep = decode_json(payload, kind, limit=64 << 10)
+                    self._append_json(site, "reports.jsonl",
+                                      {"received": now_iso(), "topic": kind, **rep})
             except ProtocolError as exc:
                 self._reject(site, b, f"{kind}: {exc}")
             except OSError as exc:  # the hub's disk: said, and the box will send again
@@ -155,6 +159,12 @@ class Ingest:
         b.last_reject = why
         if self._on_reject is not None:
             self._on_reject(site, why)
+
+    def _append_json(self, site: str, name: str, obj: dict[str, Any]) -> None:
+        d = self.root / site
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / name, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
 
     def _write_json(self, site: str, name: str, obj: dict[str, Any]) -> None:
         d = self.root / site

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..fleet.protocol import Chunk, file_order, line_seq
 from ..playlog import format as fmt
-from ..playlog.writer import _tail, log_files
+from ..playlog.logdir import log_files, tail
 
 #: a site's rejected.jsonl stops growing here (later rejections are only counted)
 REJECTED_MAX_BYTES = 64 << 20
@@ -78,10 +78,11 @@ class SiteStore:
     # ---- state ---------------------------------------------------------------------------
     def _recover(self) -> None:
         for path in reversed(log_files(self.dir)):
-            last, _off, torn = _tail(path)
+            t = tail(path, 1)  # bounded: a hostile file costs one streamed pass
+            last = t.lines[-1] if t.lines else None
             if self.file is None:
                 self.file, self.size = path.name, path.stat().st_size
-                self.torn_done = bool(torn)
+                self.torn_done = bool(t.torn_length)
             if last is not None:
                 parts = fmt.split(last)
                 seq = line_seq(last)

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #define VERSION 1 /* format.VERSION; LineEncoder checks the module's VERSION against it */
+#define VERSION_2 2 /* format 2 (key None: plain SHA-256 chain), the module's VERSION_2 */
 
 /* ---- the templates -------------------------------------------------------------------------- */
 
@@ -256,6 +257,7 @@ static char *put_float(char *o, double x)
 typedef struct {
     PyObject_HEAD
     HmacPads hmac;
+    int version;      /* 1: HMAC under the key; 2: plain SHA-256 (key None) */
     char *head;       /* ,"run":"...","boot":"...","wall": */
     Py_ssize_t head_len;
     char *buf; /* scratch for the line */
@@ -265,23 +267,29 @@ typedef struct {
 static int Encoder_init(Encoder *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"key", "run", "boot", NULL};
-    Py_buffer key;
-    PyObject *run, *boot;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*UU:Encoder", kwlist, &key, &run, &boot))
+    PyObject *key, *run, *boot;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OUU:Encoder", kwlist, &key, &run, &boot))
         return -1;
+    if (key != Py_None && !PyBytes_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "key: bytes (format 1) or None (format 2)");
+        return -1;
+    }
     if (!PyUnicode_CheckExact(run) || !PyUnicode_CheckExact(boot) || PyUnicode_READY(run) < 0 ||
         PyUnicode_READY(boot) < 0) {
-        PyBuffer_Release(&key);
         PyErr_SetString(PyExc_TypeError, "run and boot: str");
         return -1;
     }
     if (PyUnicode_GET_LENGTH(run) > STR_MAX || PyUnicode_GET_LENGTH(boot) > STR_MAX) {
-        PyBuffer_Release(&key);
         PyErr_SetString(PyExc_ValueError, "run and boot: at most 2**20 characters");
         return -1;
     }
-    hmac_init(&self->hmac, key.buf, (size_t)key.len);
-    PyBuffer_Release(&key);
+    if (key == Py_None) {
+        plain_init(&self->hmac);
+        self->version = VERSION_2;
+    } else {
+        hmac_init(&self->hmac, PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key));
+        self->version = VERSION;
+    }
 
     char *head = PyMem_Malloc((size_t)(str_bound(run) + str_bound(boot) + 32));
     if (head == NULL) {
@@ -425,7 +433,10 @@ static PyObject *Encoder_line(Encoder *self, PyObject *const *args, Py_ssize_t n
         self->cap = bound;
     }
     char *o = self->buf;
-    o = put_lit(o, "{\"v\":" Py_STRINGIFY(VERSION) ",\"seq\":");
+    if (self->version == VERSION_2)
+        o = put_lit(o, "{\"v\":" Py_STRINGIFY(VERSION_2) ",\"seq\":");
+    else
+        o = put_lit(o, "{\"v\":" Py_STRINGIFY(VERSION) ",\"seq\":");
     memcpy(o, seqs, (size_t)seqn);
     o += seqn;
     Py_XDECREF(seqrepr);
@@ -509,7 +520,7 @@ static PyTypeObject EncoderType = {
     .tp_name = "signage.playlog._fastlog.Encoder",
     .tp_basicsize = sizeof(Encoder),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Encoder(key, run, boot)",
+    .tp_doc = "Encoder(key, run, boot): key bytes (format 1) or None (format 2)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Encoder_init,
     .tp_dealloc = (destructor)Encoder_dealloc,
@@ -540,7 +551,8 @@ PyMODINIT_FUNC PyInit__fastlog(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "Encoder", (PyObject *)&EncoderType) < 0 ||
-        PyModule_AddIntConstant(m, "VERSION", VERSION) < 0) {
+        PyModule_AddIntConstant(m, "VERSION", VERSION) < 0 ||
+        PyModule_AddIntConstant(m, "VERSION_2", VERSION_2) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -2,8 +2,9 @@
 from typing import Any
 
 VERSION: int
+VERSION_2: int
 
 class Encoder:
-    def __init__(self, key: bytes, run: str, boot: str) -> None: ...
+    def __init__(self, key: bytes | None, run: str, boot: str) -> None: ...
     def line(self, prev_mac: bytes, seq: int, rtype: str, wall: str, mono: float,
              fields: dict[str, Any]) -> tuple[bytes, bytes] | None: ...

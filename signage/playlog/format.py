@@ -27,6 +27,9 @@ _MAC_HEAD = b',"mac":"'
 SUFFIX_LEN = len(_MAC_HEAD) + 64 + 2  # ,"mac":"<64 hex>"}
 _HEX = frozenset(b"0123456789abcdef")
 COMMON = ("v", "seq", "type", "run", "boot", "wall", "mono")
+#: the longest line (bytes, without its newline) the writer makes and a reader accepts; a
+#: longer line is damage, and readers never hold more than this of one line in memory
+MAX_LINE = 16 << 20
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -112,20 +115,22 @@ class LineEncoder:
         self._run, self._boot = run, boot
         self._head = f',"run":{_str(run)},"boot":{_str(boot)},"wall":'
         if compiled is None:
-            compiled = self.compiled_available()
-        elif compiled and (_fastlog is None or _fastlog.VERSION != VERSION):
+            compiled = self.compiled_available(self._v)
+        elif compiled and not self.compiled_available(self._v, switch=False):
             raise RuntimeError("the compiled encoder (signage.playlog._fastlog) is not built")
         self._fast = (_fastlog.Encoder(key, run, boot) if compiled and _fastlog is not None
-                      and key is not None
                       and type(run) is str and type(boot) is str
                       and len(run) <= 1 << 20 and len(boot) <= 1 << 20 else None)
 
     @staticmethod
-    def compiled_available() -> bool:
-        """Whether the compiled encoder is built, of this format version, and not switched
-        off (SIGNAGE_PURE_PYTHON, as for the audit's compiled scanner)."""
-        return (_fastlog is not None and _fastlog.VERSION == VERSION
-                and os.environ.get("SIGNAGE_PURE_PYTHON", "") in ("", "0"))
+    def compiled_available(version: int = VERSION, *, switch: bool = True) -> bool:
+        """Whether the compiled encoder is built, writes this format version, and (``switch``)
+        is not switched off (SIGNAGE_PURE_PYTHON, as for the audit's compiled scanner)."""
+        built = _fastlog is not None and (
+            version == _fastlog.VERSION
+            or getattr(_fastlog, "VERSION_2", None) == version == VERSION_2)
+        return built and (not switch
+                          or os.environ.get("SIGNAGE_PURE_PYTHON", "") in ("", "0"))
 
     def line(self, prev_mac: bytes, seq: int, rtype: str, wall: str, mono: float,
              fields: dict[str, Any]) -> tuple[bytes, bytes]:

@@ -17,6 +17,12 @@ def load_key(path: Path) -> bytes:
         st = path.stat()
     except FileNotFoundError:
         raise KeyFileError(f"{path}: key file not found") from None
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read key file: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise KeyFileError(f"{path}: the key file is {what}; it must be a file of 64 hex "
+                           "digits (mode 0600)")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
             f"{path}: key file is accessible by group or others "
@@ -24,7 +30,8 @@ def load_key(path: Path) -> bytes:
             f" run: chmod 600 {path}"
         )
     try:
-        raw = path.read_bytes().strip()
+        with open(path, "rb") as fh:
+            raw = fh.read(256).strip()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read key file: {exc.strerror}") from None
     if len(raw) != 64 or not all(c in b"0123456789abcdef" for c in raw):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import hashlib
+import json
 import os
 import re
 import threading
@@ -25,8 +25,10 @@ from ..keys import PublicKey, SigningKey
 from ..timeutil import CLOCK_STEP_S, IsoFormatter
 from . import format as fmt
 from . import v2
+from .logdir import FILE_RE, chain_end, log_files, tail
 
-FILE_RE = re.compile(r"^signage-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
+__all__ = ["FILE_RE", "Head", "LogWriter", "boot_id", "file_name", "log_files"]
+
 #: when the memory buffer overflows (log storage full), these go first, in this order ...
 DROP_ORDER: tuple[frozenset[str], ...] = (frozenset({"heartbeat"}), frozenset({"showing_start"}))
 #: ... and these never: without them a run cannot be audited or its story is lost
@@ -53,44 +55,6 @@ def file_name(day: date, part: int) -> str:
     return f"signage-{day.isoformat()}{'' if part == 0 else f'.{part}'}.jsonl"
 
 
-def log_files(log_dir: Path) -> list[Path]:
-    """The log's plain files in write order (by date, then part)."""
-    found: list[tuple[str, int, Path]] = []
-    if log_dir.is_dir():
-        for p in log_dir.iterdir():
-            m = FILE_RE.match(p.name)
-            if m and p.is_file():
-                found.append((m.group(1), int(m.group(2) or 0), p))
-    return [p for _d, _n, p in sorted(found)]
-
-
-def _tail(path: Path) -> tuple[bytes | None, int, bytes]:
-    """(last complete line or None, offset where the torn bytes start, torn bytes)."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        block = 1 << 16
-        pos = size
-        buf = b""
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            buf = fh.read(step) + buf
-            nl = buf.rfind(b"\n")
-            if nl >= 0:
-                torn = buf[nl + 1:]
-                head = buf[:nl]
-                prev_nl = head.rfind(b"\n")
-                while prev_nl < 0 and pos > 0:
-                    step = min(block, pos)
-                    pos -= step
-                    fh.seek(pos)
-                    head = fh.read(step) + head
-                    prev_nl = head.rfind(b"\n")
-                return head[prev_nl + 1:], size - len(torn), torn
-        return None, 0, buf
-
-
 class LogWriter:
     """Writes format version 1 (``key``: the site's HMAC key) or, given ``signing`` (the box's
     Ed25519 key) and ``site_id``, format version 2: the plain SHA-256 chain with a signed
@@ -111,7 +75,7 @@ class LogWriter:
         self._signing = signing
         self._site_id = site_id
         self._cp_every = checkpoint_s
-        self._cp_mono = -1e300  # mono of the last checkpoint written (or of the run's start)
+        self._unsigned_since = 0.0  # mono of the first record after the last checkpoint
         self._since_cp = 0  # records written since the last checkpoint
         self._last_type = ""
         self._enc = fmt.LineEncoder(key, run_id, boot_id)
@@ -143,6 +107,9 @@ class LogWriter:
         self._mac = fmt.GENESIS
         self._offset: float | None = None  # wall - mono at the last record
         self.path: Path | None = None
+        self.stray: list[str] = []  # files dated after today that open() did not write to
+        #: what was lost at the stop (the log storage stayed full), else None
+        self.lost: dict[str, Any] | None = None
         self.records_written = 0
         # write_buffer > 0 (simulate only): lines are collected and written in blocks of
         # about that many bytes; a crash loses the block, so a real run never does this
@@ -153,38 +120,62 @@ class LogWriter:
     # ---- opening -------------------------------------------------------------------------
     def open(self) -> list[dict[str, Any]]:
         """Find the chain head in the existing files and open today's file. Returns the
-        records to log first (a torn tail found), which the caller appends after run_start."""
+        records to log first (a torn tail found), which the caller appends after run_start.
+        The file is picked by today's date only: a file dated later that does not hold the
+        chain's head is a stray (listed in ``self.stray``; the audit flags it), never
+        written into. Only when the chain's head itself is in a later-dated file (the wall
+        clock is behind it: a box without RTC before NTP) does writing continue after it."""
         self.dir.mkdir(parents=True, exist_ok=True)
         notes: list[dict[str, Any]] = []
         files = log_files(self.dir)
-        torn_in: Path | None = None
+        end = chain_end(files)
         for path in reversed(files):
-            last, off, torn = _tail(path)
-            if torn:
-                if torn_in is None:
-                    torn_in = path
-                notes.append({"type": "torn_tail", "file": path.name, "offset": off,
-                              "length": len(torn), "sha256": hashlib.sha256(torn).hexdigest()})
-            if last is not None and (self._adopt(last) or self._adopt_scan(path)):
+            t = tail(path, 0)
+            if t.torn_length:
+                notes.append({"type": "torn_tail", "file": path.name, "offset": t.torn_offset,
+                              "length": t.torn_length, "sha256": t.torn_sha256})
+            if end is not None and path == end.file:
                 break
+        if end is not None:
+            self._adopt(end.last)
         today = self._today()
+        if end is not None:
+            head_day = _day(end.file)
+            if head_day > today:
+                today = head_day
+        self.stray = [p.name for p in files if _day(p) > today]
         part = 0
-        if files:
-            m = FILE_RE.match(files[-1].name)
+        same = [p for p in files if _day(p) == today]
+        if same:
+            m = FILE_RE.match(same[-1].name)
             assert m is not None
             # a file never mixes format versions: a box upgraded (or downgraded) mid-day
             # starts a new part, chained on the other version's last record
-            bump = 1 if (torn_in == files[-1]
-                         or _file_version(files[-1]) not in (None, self.version)) else 0
-            if date.fromisoformat(m.group(1)) == today:
-                part = int(m.group(2) or 0) + bump
-            elif date.fromisoformat(m.group(1)) > today:
-                # wall clock behind the newest file (box booted before NTP): keep writing
-                # after it rather than into the past
-                today = date.fromisoformat(m.group(1))
-                part = int(m.group(2) or 0) + bump
+            bump = 1 if (tail(same[-1], 0).torn_length
+                         or _file_version(same[-1]) not in (None, self.version)) else 0
+            part = int(m.group(2) or 0) + bump
         self._open_file(today, part)
+        lost = read_lost_note(self.dir)
+        if lost is not None:  # a run before this one lost records to a full disk at its stop
+            notes.append({"type": "dropped", **lost})
+        self._reserve(True)
         return notes
+
+    def _reserve(self, make: bool) -> None:
+        """A little space kept in reserve (``.reserve``, 64 KiB) so that a run that stops on
+        a full disk can still leave a note of what it lost. Best effort."""
+        path = self.dir / RESERVE_NAME
+        try:
+            if not make:
+                path.unlink()
+                return
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
 
     def _adopt(self, line: bytes) -> bool:
         parts = fmt.split(line)
@@ -198,16 +189,6 @@ class LogWriter:
         self._seq = seq + 1
         self._mac = parts[1]
         return True
-
-    def _adopt_scan(self, path: Path) -> bool:
-        """The last complete line was damaged: chain on from the last good line before it
-        (the audit will report the damage)."""
-        good: bytes | None = None
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if raw.endswith(b"\n") and fmt.split(raw[:-1]) is not None:
-                    good = raw[:-1]
-        return good is not None and self._adopt(good)
 
     def _today(self) -> date:
         return datetime.fromtimestamp(self._clock.time(), self._tz).date()
@@ -377,21 +358,25 @@ class LogWriter:
         self._seq += 1
         self._mac = mac
         self.records_written += 1
+        if rtype == "dropped" and fields.get("at_stop"):
+            with contextlib.suppress(OSError):  # logged: the note is done
+                (self.dir / LOST_NOTE).unlink()
         self._written(rtype, mono)
 
     def _written(self, rtype: str, mono: float) -> None:
-        """After a record is written: a checkpoint is due every CHECKPOINT_S (version 2)."""
+        """After a record is written (version 2): a checkpoint once the oldest record it
+        would cover is CHECKPOINT_S old (``checkpoint_if_due`` covers an idle log), and after
+        run_stop."""
         self._last_type = rtype
         if self._signing is None:
             return
         if rtype == "checkpoint":
             self._since_cp = 0
-            self._cp_mono = mono
             return
         self._since_cp += 1
-        if self._cp_mono < -1e299:
-            self._cp_mono = mono  # the run's first record: the clock starts here
-        elif rtype == "run_stop" or mono - self._cp_mono >= self._cp_every:
+        if self._since_cp == 1:
+            self._unsigned_since = mono
+        if rtype == "run_stop" or mono - self._unsigned_since >= self._cp_every:
             try:  # the record is written: a failed checkpoint never re-queues it (the next
                 # record, or the close, tries the checkpoint again)
                 self._write_checkpoint("run_stop" if rtype == "run_stop" else "interval")
@@ -464,6 +449,14 @@ class LogWriter:
         with self._lock:
             self._checkpoint_now(reason)
 
+    def checkpoint_if_due(self, ahead: float = 0.0) -> None:
+        """The house-keeping tick (version 2): a checkpoint when a record has waited
+        CHECKPOINT_S - ``ahead`` for one (the tick's period, so none waits longer)."""
+        with self._lock:
+            if self._signing is not None and self._since_cp and \
+                    self._clock.monotonic() - self._unsigned_since >= self._cp_every - ahead:
+                self._checkpoint_now("interval")
+
     def _checkpoint_now(self, reason: str, next_key: PublicKey | None = None) -> None:
         if self._signing is None or (self._seq == 0 and next_key is None):
             return
@@ -503,15 +496,89 @@ class LogWriter:
                 self._checkpoint_now("run_stop" if self._last_type == "run_stop"
                                      else "shutdown")
             self._flush()  # drains the block too
+            self._keep_lost()
             if self._fd >= 0:
                 with contextlib.suppress(OSError):
                     os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = -1
 
+    def _keep_lost(self) -> None:
+        """Records that could not be written by the stop (the log storage stayed full) are
+        lost: say so (``self.lost``, for stderr and the exit status) and leave a note,
+        written into the reserve's space, that the next start logs as a ``dropped`` record."""
+        lost = collections.Counter(r[0] for r in self._pending) + self._dropped
+        n = sum(lost.values()) + len(self._wbuf)
+        if not n:
+            return
+        if self._wbuf:
+            lost["(written block)"] += len(self._wbuf)
+        monos = [r[2] for r in self._pending] + list(self._drop_span)
+        walls = [r[1] for r in self._pending]
+        prev = read_lost_note(self.dir)  # an earlier note not logged yet is kept in the sum
+        note: dict[str, Any] = {
+            "count": n + (int(prev["count"]) if prev else 0),
+            "types": dict(lost + collections.Counter(prev["types"] if prev else {})),
+            "first_mono": round(min(monos), 3) if monos else None,
+            "last_mono": round(max(monos), 3) if monos else None,
+            "first_wall": self._iso(min(walls)) if walls else None,
+            "last_wall": self._iso(max(walls)) if walls else None,
+            "lost_run": self._run, "lost_boot": self._boot, "at_stop": True}
+        self.lost = note
+        self._pending.clear()
+        self._wbuf.clear()
+        self._dropped.clear()
+        self._reserve(False)
+        try:
+            write_lost_note(self.dir, note)
+        except OSError as exc:
+            self._on_error(f"cannot keep a note of the {n} lost records: "
+                           f"{exc.strerror or exc}")
+
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+
+RESERVE_NAME = ".reserve"
+RESERVE_BYTES = 64 << 10
+LOST_NOTE = ".dropped.json"
+
+
+def read_lost_note(log_dir: Path) -> dict[str, Any] | None:
+    try:
+        with open(log_dir / LOST_NOTE, "rb") as fh:
+            got = json.loads(fh.read(1 << 16))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(got, dict) or not isinstance(got.get("count"), int) \
+            or not isinstance(got.get("types"), dict):
+        return None
+    return got
+
+
+def write_lost_note(log_dir: Path, note: dict[str, Any]) -> None:
+    tmp = log_dir / (LOST_NOTE + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+    try:
+        data = json.dumps(note, ensure_ascii=False).encode()
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, "short write")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, log_dir / LOST_NOTE)
+    dfd = os.open(log_dir, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _day(path: Path) -> date:
+    m = FILE_RE.match(path.name)
+    assert m is not None
+    return date.fromisoformat(m.group(1))
 
 
 def _file_version(path: Path) -> int | None:

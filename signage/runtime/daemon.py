@@ -10,8 +10,11 @@ millisecond or two.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
+import os
+import queue
 import secrets
 import signal
 import sys
@@ -31,15 +34,21 @@ from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
 from ..keys import SigningKey, SigningKeyError, load_signing_key
 from ..load import LoadedSite, screen_spec
 from ..playlog.boxkey import box_signing_key, finish_rotation, pending_rotation
-from ..playlog.keyfile import create_or_load_key
+from ..playlog.keyfile import load_key
+from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_new_chain_note
 from ..playlog.writer import LogWriter, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
+from .alertfeed import AlertCenter
 from .housekeeping import Housekeeping
 from .notify import Notifier
+from .pushfeed import PushCenter
 from .reload import Reloader
 from .runner import ScreenRunner
 from .showables import Showables
+
+#: format 2: how often the house-keeping checks whether a checkpoint is due
+CHECKPOINT_TICK_S = 5.0
 
 
 @dataclass
@@ -52,6 +61,16 @@ class RunSettings:
     run_dir: Path | None = None  # default: var/ next to the config
     fleet: bool = True  # ship the log to the hub when the config has [fleet]
     say: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr))
+
+
+#: the largest command from the hub handled (an alert envelope is at most 128 KiB)
+MAX_COMMAND_BYTES = 1 << 20
+
+
+def _pl_name(p: Path) -> str:
+    """A playlist file's name in the log: its file name; a pushed one (media/.pushed/<id>/
+    playlist.toml) is named pushed.<id>.toml, as its playlist id."""
+    return f"pushed.{p.parent.name}.toml" if p.parent.parent.name == ".pushed" else p.name
 
 
 def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
@@ -72,7 +91,7 @@ def site_record(loaded: LoadedSite, mode: str) -> dict[str, Any]:
                      **({"hours": s.hours.model_dump(mode="json")} if s.hours else {})}
                     for s in cfg.screens],
         "config_sha256": loaded.digests.get(str(loaded.config_path), ""),
-        "playlists_sha256": {Path(k).name: v for k, v in loaded.digests.items()
+        "playlists_sha256": {_pl_name(Path(k)): v for k, v in loaded.digests.items()
                              if k != str(loaded.config_path)},
         "items": items,
         "heartbeat_s": cfg.log.heartbeat_s,
@@ -96,11 +115,21 @@ class Runtime:
         self.signing_path: Path | None = None
         signing: SigningKey | None = None
         site_key: bytes | None = None
+        key_path = settings.key_file or resolve(base, cfg.log.key_file)
+        if cfg.log.format != 2 and (key_path.exists() or key_path.is_symlink()):
+            load_key(key_path)  # a key others can read is refused before anything is made
+        # the log directory is this process's alone, and only its own chain is continued
+        self.lock = claim(log_dir, "--log" if settings.virtual
+                          else f"[log] dir in {loaded.config_path}")
+        check_mode(log_dir, self.mode)
         if cfg.log.format == 2:
             self.signing_path = settings.signing_key or resolve(base, cfg.log.signing_key)
             signing = box_signing_key(self.signing_path, log_dir, settings.say)
         else:
-            site_key = create_or_load_key(settings.key_file or resolve(base, cfg.log.key_file))
+            site_key = chain_key(key_path, log_dir, "signage new-chain --config "
+                                 f"{loaded.config_path} --reason TEXT" if not settings.virtual
+                                 else f"give simulate a new --log directory, or remove {log_dir}")
+        self.new_chain = read_new_chain_note(log_dir)
         self.writer = LogWriter(
             log_dir, site_key, cfg.tz, clock, run_id=secrets.token_hex(6),
             signing=signing, site_id=cfg.site.id,
@@ -117,8 +146,17 @@ class Runtime:
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
+        self._inbound: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        #: urgent alerts (docs/alerts.md): the drop directory and the fleet link feed it
+        self.alerts = AlertCenter(loaded, self.writer, clock, self._iso) \
+            if not settings.virtual else None
+        #: pushed playlists (docs/alerts.md): verified, validated, then a forced reload
+        self.pushes = PushCenter(loaded, self.writer, self._today,
+                                 self.reload_requested.set) if not settings.virtual else None
         self.jobs = Housekeeping(clock, cfg.tz, lambda name: self.housekeeping(name))
         self.jobs.every("heartbeat", cfg.log.heartbeat_s)
+        if signing is not None:  # no record waits more than CHECKPOINT_S for a checkpoint
+            self.jobs.every("checkpoint", CHECKPOINT_TICK_S)
         self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
         if not settings.virtual:
             self.jobs.every("reload", cfg.playlists.reload_check_s)
@@ -151,11 +189,21 @@ class Runtime:
 
     def setup(self) -> None:
         notes = self.writer.open()
+        for name in self.writer.stray:
+            self.s.say(f"LOG: {name} in {self.writer.dir} is dated after today and does not "
+                       "hold the log's chain: a stray file, not written to (the audit flags "
+                       "it); remove it")
+        extra = {"new_chain": self.new_chain} if self.new_chain is not None else {}
         self.writer.append("run_start", version=__version__, mode=self.mode,
-                           **site_record(self.loaded, self.mode))
+                           **site_record(self.loaded, self.mode), **extra)
+        if self.new_chain is not None:
+            with contextlib.suppress(OSError):
+                (self.writer.dir / NEW_CHAIN_NOTE).unlink()
         for n in notes:
             rtype = n.pop("type")
             self.writer.append(rtype, **n)
+        if self.alerts is not None:
+            self.alerts.restore()
         self.take_key_rotation()
         show = Showables(self.loaded.site.media_root)
         for i, screen in enumerate(self.loaded.site.screens):
@@ -163,7 +211,8 @@ class Runtime:
             self.runners.append(ScreenRunner(
                 self.loaded.site, screen, drv, self.writer, show,
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
-                poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual))
+                poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual,
+                alerts=self.alerts))
         if self.loaded.cfg.fleet is not None and self.s.fleet:
             self._start_shipper()
 
@@ -191,8 +240,38 @@ class Runtime:
         self.shipper = Shipper(ShipperSettings(
             site=cfg.site.id, log_dir=self.writer.dir, broker=spec, prefix=fl.prefix,
             resend_s=fl.resend_s, window_bytes=fl.window_bytes, poll_s=fl.poll_s,
-            heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say)
+            heartbeat_s=cfg.log.heartbeat_s), status=status, say=self.s.say,
+            commands=self._command_in)
+        if self.alerts is not None and self.pushes is not None:
+            sh = self.shipper
+            self.alerts.report = lambda obj: sh.report("alert", obj)
+            self.pushes.report = lambda obj: sh.report("publication", obj)
         self.shipper.start()
+
+    def _command_in(self, sub: str, payload: bytes) -> None:
+        """From paho's thread: queue; the main loop handles it (see _commands)."""
+        if len(payload) <= MAX_COMMAND_BYTES and self._inbound.qsize() < 1000:
+            self._inbound.put((sub, payload))
+
+    def _commands(self) -> None:
+        """The hub's commands (docs/alerts.md): cmd/alert/<digest> an alert envelope,
+        cmd/playlist/<id> a bundle envelope, cmd/media/<sha256>/<i> its media parts. An
+        empty payload is the hub clearing a retained command: nothing to do."""
+        while True:
+            try:
+                sub, payload = self._inbound.get_nowait()
+            except queue.Empty:
+                return
+            if not payload:
+                continue
+            if sub.startswith("alert/") and self.alerts is not None:
+                self.alerts.offer(payload, "fleet")
+            elif sub.startswith("playlist/") and self.pushes is not None:
+                self.pushes.fleet_bundle(sub[len("playlist/"):], payload)
+            elif sub.startswith("media/") and self.pushes is not None:
+                sha, _, idx = sub[len("media/"):].partition("/")
+                if idx.isdigit():
+                    self.pushes.fleet_part(sha, int(idx), payload)
 
     # ---- house-keeping -------------------------------------------------------------------
     def housekeeping(self, name: str) -> None:
@@ -200,6 +279,8 @@ class Runtime:
             self.writer.append("heartbeat", screens={r.screen.id: r.status() for r in self.runners})
             if self.notifier.enabled:
                 self.notifier.send("WATCHDOG=1")
+        elif name == "checkpoint":
+            self.writer.checkpoint_if_due(ahead=CHECKPOINT_TICK_S)
         elif name == "rotate":
             self.writer.rotate_if_due()
         elif name == "reload":
@@ -244,6 +325,9 @@ class Runtime:
                            rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
                            items=rec["items"], heartbeat_s=rec["heartbeat_s"])
         self.loaded = new
+        if self.alerts is not None and self.pushes is not None:
+            self.alerts.apply_site(new)
+            self.pushes.apply_site(new)
         for r, screen in zip(self.runners, new.site.screens, strict=True):
             r.apply_site(new.site, screen)
         self.s.say("reload accepted: applied at the next item boundary")
@@ -307,6 +391,13 @@ class Runtime:
                 self.stop_reason = "duration reached"
                 break
             self.jobs.run_due()
+            if self.alerts is not None and self.pushes is not None:
+                try:
+                    self._commands()
+                    self.alerts.poll()
+                    self.pushes.poll()
+                except Exception as exc:  # a bad drop file must not end the daemon
+                    self.writer.append("alert_error", message=f"internal: {exc!r}"[:500])
             if self.reload_requested.is_set():
                 self.housekeeping("reload")
             if on_tick is not None:
@@ -323,6 +414,14 @@ class Runtime:
             r.finish(self.stop_reason)
         self.writer.append("run_stop", reason=self.stop_reason)
         self.writer.close()
+        lost = self.writer.lost
+        if lost is not None:
+            types = ", ".join(f"{k} {v}" for k, v in sorted(lost["types"].items()))
+            self.s.say(f"LOG: {lost['count']} records were lost: the log storage stayed full "
+                       f"until the stop ({types}; from {lost['first_wall']} to "
+                       f"{lost['last_wall']}); the next start logs a dropped record for them")
+        with contextlib.suppress(OSError):
+            os.close(self.lock)
         if self.shipper is not None:
             self.shipper.stop(timeout=5.0)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from ..alerts.pushed import pushed_root
 from ..config import resolve
 from ..load import LoadedSite, load_site
 from ..problems import InputError
@@ -13,10 +14,13 @@ from ..problems import InputError
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
-def fingerprint(config_path: Path, playlists_dir: Path) -> Fingerprint:
-    """(name, mtime_ns, size) of the config and every playlist file: cheap to take often."""
+def fingerprint(config_path: Path, playlists_dir: Path,
+                pushed_dir: Path | None = None) -> Fingerprint:
+    """(name, mtime_ns, size) of the config, every playlist file and every pushed bundle's
+    files: cheap to take often."""
     out: list[tuple[str, int, int]] = []
-    for p in [config_path, *sorted(playlists_dir.glob("*.toml"))]:
+    pushed = sorted(pushed_dir.glob("[!.]*/*.*")) if pushed_dir is not None else []
+    for p in [config_path, *sorted(playlists_dir.glob("*.toml")), *pushed]:
         try:
             st = p.stat()
             out.append((str(p), st.st_mtime_ns, st.st_size))
@@ -40,7 +44,8 @@ class Reloader:
 
     def _take(self) -> Fingerprint:
         cur = self.current
-        return fingerprint(cur.config_path, resolve(cur.base, cur.cfg.playlists.dir))
+        return fingerprint(cur.config_path, resolve(cur.base, cur.cfg.playlists.dir),
+                           pushed_root(cur.site.media_root))
 
     def check(self, force: bool = False) -> tuple[LoadedSite | None, list[str]] | None:
         """None when nothing changed. Else (new site, []) when accepted, (None, problems)

@@ -20,11 +20,12 @@ The gap guard, in order of defence:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from ..alerts.choice import AlertCard, ScreenMemory, at_switch, cut_now
 from ..audit.hours import HoursTimeline
 from ..driver import (
     ContentRejected,
@@ -36,7 +37,7 @@ from ..driver import (
 )
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
-from ..timeutil import CLOCK_STEP_S
+from ..timeutil import CLOCK_STEP_S, local_date
 from .credit import Answer, Claim
 from .errstats import StartErrors
 
@@ -53,10 +54,19 @@ HEALTH_POLL_S = 1.0
 HOLE_S = 2.0
 #: an item that failed or ended early is skipped this long while its pool has another item
 ASIDE_S = 300.0
+#: how often a screen looks for a new alert between switches (real time only)
+ALERT_POLL_S = 0.5
 
 
 class Sink(Protocol):
     def append(self, rtype: str, **fields: Any) -> None: ...
+
+
+class AlertSource(Protocol):
+    """The daemon's alerts (signage/runtime/alertfeed.py), as one screen sees them."""
+
+    def cards(self, screen_id: str, now: float) -> Sequence[AlertCard]: ...
+    def shown(self, screen_id: str, card: AlertCard, start: float) -> None: ...
 
 
 @dataclass(slots=True)
@@ -82,7 +92,7 @@ class ScreenRunner:
     def __init__(self, site: Site, screen: Screen, driver: Driver, log: Sink,
                  showable: Callable[[Item], Showable], *, guard_s: float = 1.0,
                  poll_clips: bool = True, iso: Callable[[float], str],
-                 live: bool = False) -> None:
+                 live: bool = False, alerts: AlertSource | None = None) -> None:
         self.site = site
         self.screen = screen
         self.driver = driver
@@ -122,6 +132,9 @@ class ScreenRunner:
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
         # what the item now on screen may claim (signage/runtime/credit.py decides)
         self._claim: Claim | None = None
+        self._alerts = alerts
+        self._amem = ScreenMemory.empty()  # what alerts this screen showed (choice.py)
+        self._alert_on: AlertCard | None = None
 
     # ---- time mapping --------------------------------------------------------------------
     def _sync(self) -> None:
@@ -223,6 +236,8 @@ class ScreenRunner:
             if on is not None and on.item.kind is ItemKind.CLIP:
                 t = min(t, now + CLIP_POLL_S)
             t = min(t, max(now, self._last_ok) + HEALTH_POLL_S)
+            if self._alerts is not None and on is not None:
+                t = min(t, now + ALERT_POLL_S)
         if self._stepped:
             t = self.clock.monotonic()
         return t
@@ -261,6 +276,8 @@ class ScreenRunner:
                 self._replan()
                 self._switch_due()
                 return
+        if self._alerts is not None and on is not None and self._alert_cut(now):
+            return
         nxt = self.next
         if nxt is None:
             if on is not None and now >= on.planned_end_mono:
@@ -289,6 +306,8 @@ class ScreenRunner:
             entry = self.next
         if entry is None:
             return
+        if self._alerts is not None and self._try_alert():
+            return
         if not entry.anti_fraud and self._would_break(entry, now):
             self._replan()  # an anti-fraud item now instead
             entry = self.next
@@ -302,6 +321,61 @@ class ScreenRunner:
                 self._clear(now, "closed")
             return
         self._show(entry)
+        self._amem.regular()
+
+    # ---- alerts (the choice is signage/alerts/choice.py) ----------------------------------
+    def _alert_cut(self, now: float) -> bool:
+        """Between switches: a new alert cuts a regular item; an alert on screen that ended
+        (expired, cancelled, superseded) is cut. True when the runner switched."""
+        assert self._alerts is not None
+        cards = self._alerts.cards(self.screen.id, self.clock.time())
+        on = self._alert_on
+        nxt = self.next
+        t_next = self._mono_of(nxt.start_ms) if nxt is not None else float("inf")
+        if not cut_now([c.cand for c in cards], self._amem, now, on is not None,
+                       None if on is None else on.cand.key, t_next):
+            return False
+        if on is None and self._try_alert():
+            return True
+        self._replan()  # the alert on ended: an anti-fraud showing now, then the plan
+        self._switch_due()
+        return True
+
+    def _segment_end(self, now_ms: int) -> int | None:
+        for seg in self.timeline.segments(local_date(now_ms, self.site.tz)):
+            if seg.start_ms <= now_ms < seg.end_ms:
+                return seg.end_ms
+        return None
+
+    def _try_alert(self) -> bool:
+        """At a switch: show the alert the choice rule picks, if any. An alert showing ends
+        by its duration, its expiry or the end of the open segment, whichever is first; the
+        plan then resumes from its end with an anti-fraud showing."""
+        assert self._alerts is not None
+        now_ms = self._now_ms()
+        seg_end = self._segment_end(now_ms)
+        if seg_end is None:
+            return False  # closed: no alert on a blank screen
+        cards = self._alerts.cards(self.screen.id, now_ms / 1000)
+        got = at_switch([c.cand for c in cards], self._amem, now_ms / 1000)
+        card = next((c for c in cards if c.cand == got), None)
+        if card is None:
+            return False
+        end = min(now_ms + card.item.duration_ms, seg_end, int(card.expires * 1000))
+        if end - now_ms < 1000:
+            return False
+        self._amem.shown(card.cand.key, now_ms / 1000)  # tried: a rejection waits its cadence
+        self._show(Entry(now_ms, end, card.item, True))
+        on = self.on
+        if on is not None and on.item is card.item:
+            self._alert_on = card
+            self._alerts.shown(self.screen.id, card, on.start_wall)
+            self._it = self.timeline.replan(end, self._last_af, self._aside)
+            self._ahead = []
+            self._advance()
+            if self._live:
+                self._look_ahead()
+        return True
 
     def _would_break(self, entry: Entry, now: float) -> bool:
         if self._af_ref is None and not self._af_on:
@@ -442,6 +516,7 @@ class ScreenRunner:
                 self._af_ref = t_end
         self.on = None
         self._claim = None
+        self._alert_on = None
 
     def _showing_fields(self, item: Item, planned_ms: int, start: float, end: float,
                         outcome: str, reason: str, planned_iso: str | None = None,

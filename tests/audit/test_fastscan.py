@@ -184,6 +184,8 @@ def damage(lines: list[bytes], ops: list[tuple[str, int, int]]) -> bytes:
                 rec = json.loads(lines[i])
             except ValueError:
                 continue  # already damaged
+            if not isinstance(rec, dict):
+                continue  # a garbage line that happens to be JSON (digits)
             rec.pop("mac", None)
             rec["v"] = 2 if val % 2 else "1"
             lines[i], _ = fmt.encode(KEY, fmt.GENESIS, rec)
@@ -252,11 +254,36 @@ def test_common_lines_run_compiled_and_agree() -> None:
     fast = S._fast.Scanner(KEY, None, {}, {}, [], (), 0)  # type: ignore[union-attr]
     first = data.index(b"\n") + 1
     run_boot = b'","run":"r0","boot":"b0","wall":"'
-    got = fast.run(data, first, 0, data[first - 67:first - 3], run_boot, 5000.0, 5000.0, "b0")
+    got = fast.run(data, first, 0, data[first - 67:first - 3], run_boot, 5000.0, 5000.0, "b0",
+                   0)
     assert got is not None
-    pos, lines, seq, mac, mono, _wall, rtype, pend = got
-    assert (pos, lines, seq, mac, mono, rtype, pend) == (
-        len(data), 200, 200, data[-67:-3], 5200.0, b"driver_event", -1)
+    pos, lines, seq, mac, mono, _wall, rtype, pend, plain = got
+    assert (pos, lines, seq, mac, mono, rtype, pend, plain) == (
+        len(data), 200, 200, data[-67:-3], 5200.0, b"driver_event", -1, b"driver_event")
+
+
+def test_checkpoints_run_compiled_and_agree() -> None:
+    """A clean format-2 log with a checkpoint after every record: the checkpoints are walked
+    in C too (the writer's shape), with the same events as the pure scanner."""
+    from signage.audit.events import CHECKPOINT
+
+    assert S._fast is not None and S._fast.CHECKPOINT == CHECKPOINT
+    steps = [(k, 1.0, "s1", "af1", "cat", "completed", 0)
+             for k in ["af", "checkpoint", "heartbeat", "checkpoint", "showing",
+                       "checkpoint"] * 30]
+    data = b"".join(make_lines(steps, None))
+    both(data, None, final=True)
+    events: list[Any] = []
+    fast = S._fast.Scanner(None, None, {}, {}, events, (), 0)
+    first = data.index(b"\n") + 1
+    run_boot = b'","run":"r0","boot":"b0","wall":"'
+    got = fast.run(data, first, 0, data[first - 67:first - 3], run_boot, 5000.0, 5000.0, "b0",
+                   0)
+    assert got is not None
+    # walked the showing and the checkpoint, then the heartbeat's header (its content is
+    # read by scan.py: pend >= 0)
+    assert got[1] == 2 and got[6] == b"heartbeat" and got[7] >= 0 and got[8] == b"heartbeat"
+    assert [e[0] for e in events] == [0, CHECKPOINT]  # (the AF kind given to Scanner: 0)
 
 
 @settings(max_examples=150, deadline=None)

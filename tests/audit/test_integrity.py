@@ -41,7 +41,7 @@ def log(tmp_path: Path) -> Path:
 
 
 def test_intact_log_with_two_rotations(log: Path, tmp_path: Path) -> None:
-    assert sorted(p.name for p in log.iterdir()) == [D1, D2, D3]
+    assert sorted(p.name for p in log.glob("signage-*")) == [D1, D2, D3]
     _code, doc = audit_json(log, "--to", "2026-12-02T00:02", tmp=tmp_path)
     i = doc["integrity"]
     assert i["intact"] and i["findings"] == []
@@ -196,7 +196,7 @@ def test_torn_tail_then_restart_continues_in_a_new_part(tmp_path: Path) -> None:
     d2 = Daemon(log, c, site(), start=3650)
     d2.showing("s1", "af1", True, 3650, 3660)
     d2.stop(3670)
-    assert {p.name for p in log.iterdir()} == {D1, "signage-2026-11-30.1.jsonl"}
+    assert {p.name for p in log.glob("signage-*")} == {D1, "signage-2026-11-30.1.jsonl"}
     code, doc = audit_json(log, tmp=tmp_path)
     i = doc["integrity"]
     assert i["intact"] is True, i["findings"]
@@ -326,11 +326,22 @@ def test_partial_log_is_a_warning(tmp_path: Path) -> None:
     d2 = Daemon(log, c, site(), start=86400 + 3600)  # restarted the next day: a new file
     d2.showing("s1", "af1", True, 86400 + 3600, 86400 + 3610)
     d2.stop(86400 + 3620)
+    d3 = Daemon(log, c, site(), start=86400 + 3622)  # and again: a verified run_start
+    d3.showing("s1", "af1", True, 86400 + 3622, 86400 + 3632)
+    d3.stop(86400 + 3640)
     (log / D1).unlink()  # older files removed (retention)
     code, doc = audit_json(log, tmp=tmp_path)
     i = doc["integrity"]
     assert i["intact"] is True and code == 0
     assert [f["kind"] for f in i["findings"]] == ["partial_start"]
+    assert i["unverified"] == [{"file": D2, "line": 1, "seq": 3, "type": "run_start"}]
+    # the unverified first record is never the yardstick: with no other run_start, the
+    # site is unknown (exit 3), and the message says why
+    kept = lines(log / D2)
+    second = next(i for i, x in enumerate(kept) if i and b'"type":"run_start"' in x)
+    (log / D2).write_bytes(b"".join(kept[:second]))
+    code, _out, err = audit(log, tmp=tmp_path)
+    assert code == 3 and "cannot be checked" in err and "--trust" in err, err
     (log / D2).write_bytes(b"".join(lines(log / D2)[1:]))  # now no run_start is left
     code, _out, err = audit(log, tmp=tmp_path)
     assert code == 3 and "no run_start" in err

@@ -112,7 +112,8 @@ class Base:
 
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([d], format_="json", trust=self.trust, witness=witness, jobs="1")
+            code = main([d], format_="json", trust=self.trust, witness=witness, jobs="1",
+                        simulated=True)  # a `signage simulate` log: judged by its figures
         doc = json.loads(out.getvalue()) if out.getvalue().strip() else {}
         return code, doc, err.getvalue()
 

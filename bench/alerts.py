@@ -1,0 +1,212 @@
+"""Urgent alerts through the fleet, in real time: hub publish -> first confirmed showing on
+every screen, the gap rule meanwhile, and expiry.
+
+    .venv/bin/python bench/alerts.py [--boxes 50] [--rounds 3] [--frames]
+
+Starts a real Mosquitto (the shipped contrib/ config and ACL, TLS with a CA made here),
+`signage hub run`, and N boxes as real `signage run` processes, each with 4 simulator screens
+(2 LED strips 128x16, 2 HDMI 1280x720) on the shipped playlists, open all day. Then, per
+round, `signage hub alert` sends a new alert (an Update of the previous) to every box, and
+the latency is each screen's confirmed start of it (its `alert_shown` record) minus the
+instant the publish was issued. A last alert expires 25 s after it is sent: every showing of
+it must end within 1 s of `expires` and none may start after. At the end every box's log is
+checked for the gap rule by an independent reader (tests/logtools.af_gaps), not the
+runner's own figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from signage.keys import write_new_key  # noqa: E402
+from tests.alerts.capgen import CN, cap, ref  # noqa: E402
+from tests.fleet.conftest import Broker, make_pki  # noqa: E402
+from tests.logtools import af_gaps, records  # noqa: E402
+
+PLAYLISTS = '["wugefanshi", "common-fraud", "theme", "store-promos"]'
+
+
+def make_box(d: Path, site: str, broker: Broker, pki_dir: Path, authority: str,
+             frames: bool) -> None:
+    shutil.copytree(ROOT / "playlists", d / "playlists")
+    shutil.copytree(ROOT / "media", d / "media")
+    text = (ROOT / "config.toml").read_text("utf-8")
+    head = text[: text.index("[[screens]]")].replace('default = ["08:00-22:00"]',
+                                                      'default = ["00:00-24:00"]')
+    for key in ("sat", "sun"):
+        head = head.replace(f'{key} = ["08:00-22:30"]\n', "")
+    head = head.replace('id = "', f'id = "{site}" # ', 1)
+    body = (f'\n[authority]\nkeys = ["{authority}"]\nregions = ["330106"]\n'
+            f'\n[fleet]\nbroker = "{broker.url}"\nca_file = "{pki_dir / "ca.pem"}"\n'
+            f'cert_file = "{pki_dir / (site + ".crt")}"\n'
+            f'key_file = "{pki_dir / (site + ".key")}"\n')
+    for i in range(4):
+        led = i < 2
+        body += (f'\n[[screens]]\nid = "{"led" if led else "hdmi"}-{i}"\ndriver = "simulator"\n'
+                 f"width = {128 if led else 1280}\nheight = {16 if led else 720}\n"
+                 f"playlists = {PLAYLISTS}\n"
+                 f'options = {{ kind = "{"led" if led else "hdmi"}", frames = '
+                 f'{"true" if frames else "false"} }}\n')
+    (d / "config.toml").write_text(head + body, "utf-8")
+
+
+def log_of(d: Path) -> list[dict[str, Any]]:
+    out = []
+    for p in sorted((d / "var" / "log").glob("*.jsonl")):
+        for line in p.read_bytes().split(b"\n"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, round(q * len(s)) - 1))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--boxes", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--frames", action="store_true", help="simulator writes PNG frames")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
+    sites = [f"box-{i:02d}" for i in range(a.boxes)]
+    (tmp / "pki").mkdir()
+    pki = make_pki(tmp / "pki", ("hub", *sites))
+    (tmp / "broker").mkdir()
+    broker = Broker(tmp / "broker", pki)
+    broker.start()
+    hubd = tmp / "hub"
+    hubd.mkdir()
+    auth = write_new_key(hubd / "authority.key")
+    (hubd / "hub.toml").write_text(
+        f'data_dir = "{hubd / "hub-data"}"\nauthority_key = "authority.key"\n'
+        f'[broker]\nurl = "{broker.url}"\nca_file = "{pki.ca}"\n'
+        f'cert_file = "{pki.dir / "hub.crt"}"\nkey_file = "{pki.dir / "hub.key"}"\n'
+        f'client_id = "hub-bench"\n[http]\nenabled = false\n'
+        + "".join(f'\n[[site]]\nid = "{s}"\nregions = ["330106"]\n' for s in sites))
+    procs: list[subprocess.Popen[bytes]] = []
+    boxes: dict[str, Path] = {}
+    hub = subprocess.Popen([sys.executable, "-m", "signage.cli", "hub", "run", "-c",
+                            str(hubd / "hub.toml")], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    lat: list[float] = []
+    expiry_over: list[float] = []
+    late_starts = 0
+    try:
+        for s in sites:
+            d = tmp / s
+            d.mkdir()
+            make_box(d, s, broker, pki.dir, auth.public.text, a.frames)
+            boxes[s] = d
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "signage.cli", "run", "--config", str(d / "config.toml")],
+                cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        t_start = time.monotonic()
+        while not all((hubd / "hub-data" / s / "status.json").exists() for s in sites):
+            if time.monotonic() - t_start > 600:
+                raise SystemExit("boxes did not all report within 600 s")
+            time.sleep(1)
+        print(f"{a.boxes} boxes up and reporting after {time.monotonic() - t_start:.0f} s; "
+              "settling 20 s", flush=True)
+        time.sleep(20)
+        prev: tuple[str, datetime] | None = None
+        for rnd in range(a.rounds):
+            aid = f"BENCH-{rnd}"
+            sent = datetime.now(CN)
+            kw: dict[str, Any] = {"msg_type": "Update", "references": ref(*prev)} if prev else {}
+            (hubd / f"{aid}.xml").write_bytes(cap(aid, sent=sent, repeat_s=600,
+                                                  expires=sent + timedelta(minutes=30), **kw))
+            t_pub = time.time()
+            r = subprocess.run([sys.executable, "-m", "signage.cli", "hub", "alert",
+                                str(hubd / f"{aid}.xml"), "--to", "330106", "-c",
+                                str(hubd / "hub.toml")], capture_output=True, text=True,
+                               timeout=120, check=False)
+            assert r.returncode == 0, r.stderr
+            deadline = time.monotonic() + 120
+            got: dict[tuple[str, str], float] = {}
+            while len(got) < 4 * a.boxes and time.monotonic() < deadline:
+                time.sleep(1)
+                for s, d in boxes.items():
+                    for x in log_of(d):
+                        if x["type"] == "alert_shown" and x["alert"] == aid and x["first"]:
+                            got[(s, x["screen"])] = (
+                                datetime.fromisoformat(x["start"]).timestamp() - t_pub)
+            lat += list(got.values())
+            print(f"round {rnd}: {len(got)}/{4 * a.boxes} screens showed {aid}; latency p50 "
+                  f"{pct(list(got.values()), 0.5):.2f} s, p95 {pct(list(got.values()), 0.95):.2f}"
+                  f" s, max {max(got.values()):.2f} s", flush=True)
+            prev = (aid, sent)
+            time.sleep(10)
+        # expiry: an alert that expires 25 s after it is sent
+        sent = datetime.now(CN)
+        expires = sent.replace(microsecond=0) + timedelta(seconds=25)
+        (hubd / "EXP.xml").write_bytes(cap("BENCH-EXP", sent=sent, expires=expires,
+                                           repeat_s=30))
+        r = subprocess.run([sys.executable, "-m", "signage.cli", "hub", "alert",
+                            str(hubd / "EXP.xml"), "--to", "330106", "-c",
+                            str(hubd / "hub.toml")], capture_output=True, text=True,
+                           timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        time.sleep(40)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        hub.terminate()
+        hub.wait(30)
+        broker.stop()
+    worst_gap = 0.0
+    violations = 0
+    exp_t = expires.timestamp()
+    exp_shows = 0
+    for d in boxes.values():
+        recs = records(d / "var" / "log")
+        for g in af_gaps(recs).values():
+            worst_gap = max(worst_gap, max(g, default=0.0))
+            violations += sum(1 for x in g if x > 60.0)
+        for x in recs:
+            if x["type"] == "showing" and x["item"] == "alert:BENCH-EXP":
+                exp_shows += 1
+                expiry_over.append(datetime.fromisoformat(x["end"]).timestamp() - exp_t)
+            if x["type"] == "showing_start" and x["item"] == "alert:BENCH-EXP" \
+                    and datetime.fromisoformat(x["start"]).timestamp() >= exp_t:
+                late_starts += 1
+    print(json.dumps({
+        "boxes": a.boxes, "screens": 4 * a.boxes, "rounds": a.rounds, "frames": a.frames,
+        "latency_samples": len(lat), "latency_p50_s": round(pct(lat, 0.5), 3),
+        "latency_p95_s": round(pct(lat, 0.95), 3), "latency_max_s": round(max(lat), 3),
+        "gap_violations": violations, "worst_gap_s": round(worst_gap, 3),
+        "expiring_showings": exp_shows,
+        "expiry_end_after_expires_max_s": round(max(expiry_over, default=0.0), 3),
+        "showings_started_after_expiry": late_starts,
+    }, indent=1))
+    if not a.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"kept {tmp}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""A pushed playlist bundle: the manifest signed inside a ``playlist-bundle`` envelope
+(envelope.py), format version 1, documented in docs/alerts.md ("Pushed playlists").
+
+The manifest is one UTF-8 JSON object::
+
+    {"format": "signage-bundle", "version": 1, "id": "campaign-2026-12",
+     "to": ["all"] | ["site:<site id>", "region:<6-digit code>", ...],
+     "playlist": "<the playlist's TOML text, as in docs/playlists.md>",
+     "media": [{"name": "poster.png", "size": 12345, "sha256": "<64 hex>"}, ...]}
+
+The media files travel next to the envelope (files on a USB stick, or messages of the fleet
+link); the box checks each one's size and SHA-256 against the signed manifest before it
+looks at it. Items of the playlist name their media by ``name`` (``path = "poster.png"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cap import region_covers
+
+FORMAT = "signage-bundle"
+VERSION = 1
+MAX_PLAYLIST_BYTES = 256 * 1024
+MAX_MEDIA = 64
+MAX_MEDIA_BYTES = 48 * 1024 * 1024
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+_TARGET = re.compile(r"^(all|site:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}|region:\d{6})$")
+
+
+class BundleError(ValueError):
+    """A manifest or media file this box refuses; the message names the field or file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    id: str
+    to: tuple[str, ...]
+    playlist: str
+    media: tuple[Media, ...]
+
+    def to_json(self) -> bytes:
+        return json.dumps({"format": FORMAT, "version": VERSION, "id": self.id,
+                           "to": list(self.to), "playlist": self.playlist,
+                           "media": [{"name": m.name, "size": m.size, "sha256": m.sha256}
+                                     for m in self.media]},
+                          ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise BundleError(f"bundle: not a JSON object: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise BundleError(f"bundle: format is not {FORMAT!r}")
+    if doc.get("version") != VERSION:
+        raise BundleError(f"bundle: version {doc.get('version')!r}; this box reads {VERSION}")
+    extra = set(doc) - {"format", "version", "id", "to", "playlist", "media"}
+    if extra:
+        raise BundleError(f"bundle: unknown fields {sorted(extra)}")
+    bid, to, pl, media = doc.get("id"), doc.get("to"), doc.get("playlist"), doc.get("media")
+    if not isinstance(bid, str) or not _ID.match(bid):
+        raise BundleError("bundle: id: 1-48 letters, digits, '-', '_', starting with a "
+                          "letter or digit")
+    if (not isinstance(to, list) or not to or len(to) > 256
+            or not all(isinstance(t, str) and _TARGET.match(t) for t in to)):
+        raise BundleError("bundle: to: a list of 'all', 'site:<id>' or 'region:<6 digits>'")
+    if not isinstance(pl, str) or not pl.strip():
+        raise BundleError("bundle: playlist: the playlist's TOML text is missing")
+    if len(pl.encode("utf-8")) > MAX_PLAYLIST_BYTES:
+        raise BundleError(f"bundle: playlist: over {MAX_PLAYLIST_BYTES} bytes")
+    if not isinstance(media, list) or len(media) > MAX_MEDIA:
+        raise BundleError(f"bundle: media: a list of at most {MAX_MEDIA} files")
+    out: list[Media] = []
+    for i, m in enumerate(media):
+        if not isinstance(m, dict) or set(m) != {"name", "size", "sha256"}:
+            raise BundleError(f"bundle: media[{i}]: needs exactly name, size, sha256")
+        name, size, digest = m["name"], m["size"], m["sha256"]
+        if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+            raise BundleError(f"bundle: media[{i}].name: a plain file name (letters, digits, "
+                              "'.', '-', '_'), no directories")
+        if (not isinstance(size, int) or isinstance(size, bool)
+                or not 0 < size <= MAX_MEDIA_BYTES):
+            raise BundleError(f"bundle: media[{i}].size: 1 to {MAX_MEDIA_BYTES} bytes")
+        if not isinstance(digest, str) or not _HEX.match(digest):
+            raise BundleError(f"bundle: media[{i}].sha256: 64 lowercase hex digits")
+        if any(x.name == name for x in out):
+            raise BundleError(f"bundle: media[{i}].name: {name!r} appears twice")
+        out.append(Media(name, size, digest))
+    return Manifest(bid, tuple(to), pl, tuple(out))
+
+
+def addressed(m: Manifest, site_id: str, regions: tuple[str, ...]) -> bool:
+    for t in m.to:
+        if t == "all" or t == f"site:{site_id}":
+            return True
+        if t.startswith("region:") and any(region_covers(t[7:], r) for r in regions):
+            return True
+    return False
+
+
+def check_media(m: Manifest, files: dict[str, Path]) -> list[str]:
+    """Problems with the media files delivered for ``m`` (empty: every one is there, of the
+    signed size and digest). Sizes are checked before anything is read."""
+    problems = []
+    for x in m.media:
+        p = files.get(x.name)
+        if p is None:
+            problems.append(f"media {x.name}: missing (the bundle lists it)")
+            continue
+        try:
+            size = p.stat().st_size
+        except OSError as exc:
+            problems.append(f"media {x.name}: cannot read: {exc.strerror}")
+            continue
+        if size != x.size:
+            problems.append(f"media {x.name}: {size} bytes, the bundle says {x.size}")
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 16), b""):
+                h.update(chunk)
+        if h.hexdigest() != x.sha256:
+            problems.append(f"media {x.name}: SHA-256 differs from the signed bundle "
+                            "(altered or damaged)")
+    return problems
+
+
+def make_manifest(bid: str, to: list[str], playlist_text: str, media: list[Path]) -> Manifest:
+    """The authority's side: describe the files (then seal ``to_json()``)."""
+    ms = []
+    for p in media:
+        data = p.read_bytes()
+        ms.append(Media(p.name, len(data), hashlib.sha256(data).hexdigest()))
+    m = Manifest(bid, tuple(to), playlist_text, tuple(ms))
+    return parse_manifest(m.to_json())  # the same checks as the box

@@ -1,0 +1,238 @@
+"""CAP 1.2 (OASIS Common Alerting Protocol) alerts: the subset a screen needs, parsed from
+hostile bytes.
+
+Alerts come from outside the box, so the bytes are checked for size before any parsing, and
+parsed with defusedxml with DTDs forbidden outright (no entity expansion bombs, no external
+entities, no network). Every refusal is a ``CapError`` naming the element and what is allowed.
+
+What is read (docs/alerts.md is the contract for senders):
+
+- ``identifier``, ``sender``, ``sent``, ``status`` (Actual; Exercise and Test are drills),
+  ``msgType`` (Alert, Update, Cancel; Update and Cancel name ``references``), ``scope`` Public;
+- the ``info`` block whose ``language`` is zh-CN: ``category``, ``event``, ``urgency``,
+  ``severity``, ``certainty`` (required by CAP), ``senderName``, ``headline``, ``description``,
+  ``instruction``, ``effective``, ``onset``, ``expires`` (required here: an alert on a public
+  screen must end), the parameter ``signage:repeat_s`` (the cadence), and ``area`` geocodes
+  named ``site`` (a site id) or ``region`` (an administrative division code, GB/T 2260).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException
+
+NS = "urn:oasis:names:tc:emergency:cap:1.2"
+_Q = "{" + NS + "}"
+#: the whole CAP document, checked before parsing (a CAP alert is a few KB)
+MAX_CAP_BYTES = 64 * 1024
+MAX_HEADLINE = 160
+MAX_DESCRIPTION = 2000
+MAX_INSTRUCTION = 1000
+MAX_SHORT = 256
+REPEAT_MIN_S = 30
+REPEAT_MAX_S = 3600
+REPEAT_DEFAULT_S = 120
+STATUSES = ("Actual", "Exercise", "Test")
+MSG_TYPES = ("Alert", "Update", "Cancel")
+LANGUAGE = "zh-CN"
+#: CAP 1.2 dateTime: 2026-12-01T21:00:00+08:00 (a numeric offset is required; "Z" is not CAP)
+_DT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?[+-]\d{2}:\d{2}$")
+_REGION = re.compile(r"^\d{6}$")
+_SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# CAP forbids whitespace, comma and '<' '&' in identifier and sender
+_TOKEN = re.compile(r"^[^\s,<&]{1,256}$")
+
+
+class CapError(ValueError):
+    """A CAP document this box refuses; the message names the element."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    sender: str
+    identifier: str
+    sent: str
+
+
+@dataclass(frozen=True, slots=True)
+class CapAlert:
+    identifier: str
+    sender: str
+    sent: datetime
+    status: str
+    msg_type: str
+    references: tuple[Ref, ...]
+    sender_name: str
+    event: str
+    headline: str
+    description: str
+    instruction: str
+    effective: datetime
+    onset: datetime | None
+    expires: datetime
+    repeat_s: int
+    sites: tuple[str, ...]
+    regions: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.sender, self.identifier)
+
+    @property
+    def drill(self) -> bool:
+        return self.status != "Actual"
+
+
+def parse_cap_time(text: str, where: str) -> datetime:
+    if not _DT.match(text):
+        raise CapError(f"{where}: {text[:40]!r} is not a CAP time; expected e.g. "
+                       "2026-12-01T21:00:00+08:00 (with a numeric offset)")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise CapError(f"{where}: {text[:40]!r} is not a valid date and time") from None
+
+
+def _text(el: Element, name: str, where: str, *, required: bool = True,
+          limit: int = MAX_SHORT) -> str:
+    found = el.findall(_Q + name)
+    if len(found) > 1:
+        raise CapError(f"{where}/{name}: appears {len(found)} times; CAP allows one")
+    if not found:
+        if required:
+            raise CapError(f"{where}/{name}: missing (required)")
+        return ""
+    value = (found[0].text or "").strip()
+    if required and not value:
+        raise CapError(f"{where}/{name}: empty (required)")
+    if len(value) > limit:
+        raise CapError(f"{where}/{name}: {len(value)} characters; at most {limit} allowed")
+    return value
+
+
+def _refs(text: str) -> tuple[Ref, ...]:
+    out = []
+    for tok in text.split():
+        parts = tok.split(",")
+        if len(parts) != 3:
+            raise CapError(f"alert/references: {tok[:80]!r} is not 'sender,identifier,sent'")
+        parse_cap_time(parts[2], "alert/references")
+        out.append(Ref(parts[0], parts[1], parts[2]))
+    return tuple(out)
+
+
+def parse_cap(data: bytes) -> CapAlert:
+    """Parse one CAP 1.2 ``<alert>``; raise CapError with a clear message otherwise."""
+    if len(data) > MAX_CAP_BYTES:
+        raise CapError(f"alert: the document is {len(data)} bytes; at most {MAX_CAP_BYTES} "
+                       "bytes are accepted (a CAP alert is a few KB)")
+    try:
+        root: Any = DET.fromstring(data, forbid_dtd=True, forbid_entities=True,
+                                   forbid_external=True)
+    except DefusedXmlException as exc:
+        raise CapError(f"alert: refused XML construct ({type(exc).__name__}): DTDs and "
+                       "entities are not allowed in a CAP alert") from None
+    except ParseError as exc:
+        raise CapError(f"alert: not well-formed XML: {exc}") from None
+    if not isinstance(root, Element) or root.tag != _Q + "alert":
+        tag = getattr(root, "tag", "?")
+        raise CapError(f"alert: the root element is {str(tag)[:120]!r}; expected <alert> in "
+                       f"the CAP 1.2 namespace {NS}")
+    w = "alert"
+    identifier = _text(root, "identifier", w)
+    sender = _text(root, "sender", w)
+    for name, v in (("identifier", identifier), ("sender", sender)):
+        if not _TOKEN.match(v):
+            raise CapError(f"alert/{name}: {v[:80]!r} may not contain spaces, ',', '<' or '&'")
+    sent = parse_cap_time(_text(root, "sent", w), "alert/sent")
+    status = _text(root, "status", w)
+    if status not in STATUSES:
+        raise CapError(f"alert/status: {status[:40]!r} is not shown on screens; allowed: "
+                       + ", ".join(STATUSES))
+    msg_type = _text(root, "msgType", w)
+    if msg_type not in MSG_TYPES:
+        raise CapError(f"alert/msgType: {msg_type[:40]!r} is not allowed; allowed: "
+                       + ", ".join(MSG_TYPES))
+    scope = _text(root, "scope", w)
+    if scope != "Public":
+        raise CapError(f"alert/scope: {scope[:40]!r}; screens show only Public alerts")
+    refs = _refs(_text(root, "references", w, required=msg_type != "Alert", limit=4096))
+    if msg_type == "Alert" and refs:
+        raise CapError("alert/references: an Alert names no references (use Update or Cancel)")
+    infos = [i for i in root.findall(_Q + "info")
+             if (_text(i, "language", "alert/info", required=False) or "en-US") == LANGUAGE]
+    if not infos:
+        raise CapError(f"alert/info: no <info> with <language>{LANGUAGE}</language>")
+    if len(infos) > 1:
+        raise CapError(f"alert/info: {len(infos)} blocks in {LANGUAGE}; send one")
+    info = infos[0]
+    wi = "alert/info"
+    for name in ("category", "urgency", "severity", "certainty"):
+        _text(info, name, wi)
+    event = _text(info, "event", wi)
+    headline = _text(info, "headline", wi, required=msg_type != "Cancel", limit=MAX_HEADLINE)
+    description = _text(info, "description", wi, required=msg_type != "Cancel",
+                        limit=MAX_DESCRIPTION)
+    instruction = _text(info, "instruction", wi, required=False, limit=MAX_INSTRUCTION)
+    sender_name = _text(info, "senderName", wi, required=False) or sender
+    eff = _text(info, "effective", wi, required=False)
+    effective = parse_cap_time(eff, f"{wi}/effective") if eff else sent
+    ons = _text(info, "onset", wi, required=False)
+    onset = parse_cap_time(ons, f"{wi}/onset") if ons else None
+    expires = parse_cap_time(_text(info, "expires", wi), f"{wi}/expires")
+    if expires <= effective:
+        raise CapError(f"{wi}/expires: {expires.isoformat()} is not after the alert becomes "
+                       f"effective ({effective.isoformat()})")
+    repeat_s = REPEAT_DEFAULT_S
+    for p in info.findall(_Q + "parameter"):
+        if _text(p, "valueName", f"{wi}/parameter") == "signage:repeat_s":
+            v = _text(p, "value", f"{wi}/parameter")
+            if not v.isdigit() or not REPEAT_MIN_S <= int(v) <= REPEAT_MAX_S:
+                raise CapError(f"{wi}/parameter signage:repeat_s: {v[:20]!r}; a whole number "
+                               f"of seconds from {REPEAT_MIN_S} to {REPEAT_MAX_S}")
+            repeat_s = int(v)
+    sites: list[str] = []
+    regions: list[str] = []
+    for area in info.findall(_Q + "area"):
+        _text(area, "areaDesc", f"{wi}/area")
+        for g in area.findall(_Q + "geocode"):
+            name = _text(g, "valueName", f"{wi}/area/geocode")
+            value = _text(g, "value", f"{wi}/area/geocode")
+            if name == "site":
+                if not _SITE.match(value):
+                    raise CapError(f"{wi}/area/geocode site: {value[:80]!r} is not a site id")
+                sites.append(value)
+            elif name == "region":
+                if not _REGION.match(value):
+                    raise CapError(f"{wi}/area/geocode region: {value[:80]!r}; a region is a "
+                                   "6-digit administrative division code, e.g. 330106")
+                regions.append(value)
+    if not sites and not regions:
+        raise CapError(f"{wi}/area: no <geocode> named 'site' or 'region': the alert would "
+                       "reach no screen")
+    return CapAlert(identifier, sender, sent, status, msg_type, refs, sender_name, event,
+                    headline, description, instruction, effective, onset, expires, repeat_s,
+                    tuple(sites), tuple(regions))
+
+
+def region_covers(alert_region: str, box_region: str) -> bool:
+    """GB/T 2260 codes: 33xxxx province, 3301xx city, 330106 county. A province code
+    (ending 0000) covers its cities and counties, a city code (ending 00) its counties."""
+    if alert_region == box_region:
+        return True
+    if alert_region.endswith("0000"):
+        return box_region[:2] == alert_region[:2]
+    if alert_region.endswith("00"):
+        return box_region[:4] == alert_region[:4]
+    return False
+
+
+def addressed_to(alert: CapAlert, site_id: str, regions: tuple[str, ...]) -> bool:
+    return site_id in alert.sites or any(
+        region_covers(a, b) for a in alert.regions for b in regions)

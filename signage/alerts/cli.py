@@ -1,0 +1,208 @@
+"""`signage alert …`: take an alert on this box (a signed envelope, e.g. from a USB stick), and
+the authority's tools to seal one without the hub. Thin: the work is in envelope.py, cap.py,
+state.py; the running daemon takes the file from its drop directory (docs/alerts.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import resolve
+from ..i18n import _
+from ..keys import PublicKey, SigningKeyError, load_signing_key, write_new_key
+from ..load import load_site
+from ..problems import InputError
+from .cap import CapError, parse_cap
+from .envelope import KINDS, EnvelopeError, open_envelope, seal
+from .state import AlertBook, Refused
+
+alert_app = typer.Typer(add_completion=False, no_args_is_help=True)
+MAX_READ = KINDS["cap-alert"]
+
+
+def _fail(msg: str, code: int = 1) -> typer.Exit:
+    print(msg, file=sys.stderr)
+    return typer.Exit(code)
+
+
+def _read(path: Path, limit: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise _fail(_("{file}: {size} bytes; at most {limit} bytes are accepted").format(
+                file=path, size=size, limit=limit))
+        return path.read_bytes()
+    except OSError as exc:
+        raise _fail(_("{file}: cannot read: {err}").format(file=path, err=exc.strerror),
+                    3) from None
+
+
+@alert_app.command("add")
+def add(file: Annotated[Path, typer.Argument(help="a signed alert envelope (.env)")],
+        config: Annotated[Path, typer.Option("--config", "-c")] = Path("config.toml"),
+        wait: Annotated[float, typer.Option(help="seconds to wait for the daemon")] = 10.0
+        ) -> None:
+    """Hand a signed alert to this box's daemon: checked here first (signature, CAP, region,
+    expiry), then dropped into the daemon's inbox; prints the daemon's verdict."""
+    try:
+        loaded = load_site(config)
+    except InputError as exc:
+        raise _fail("\n".join(str(p) for p in exc.problems), 3) from None
+    a = loaded.cfg.authority
+    if not a.keys:
+        raise _fail(_("{file}: [authority] keys is empty: this box accepts no alerts").format(
+            file=config), 3)
+    data = _read(file, MAX_READ)
+    keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in a.keys)}
+    try:
+        alert = parse_cap(open_envelope(data, keys, kinds=("cap-alert",)).payload)
+    except (EnvelopeError, CapError) as exc:
+        raise _fail(_("{file}: refused: {why}").format(file=file, why=exc)) from None
+    book = AlertBook(loaded.cfg.site.id, tuple(a.regions), bool(a.drill_screens))
+    got = book.receive(alert, datetime.now(UTC))
+    if isinstance(got, Refused):
+        raise _fail(_("{file}: refused ({reason}): {why}").format(
+            file=file, reason=got.reason, why=got.message))
+    inbox = resolve(loaded.base, a.inbox)
+    inbox.mkdir(parents=True, exist_ok=True)
+    name = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.env"
+    tmp = inbox / f".{name}.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, inbox / name)
+    result = inbox / "results" / f"{name}.json"
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        if result.exists():
+            v = json.loads(result.read_text("utf-8"))
+            if v["accepted"]:
+                print(_("alert {id} accepted: it goes on screen at the next switch").format(
+                    id=alert.identifier))
+                return
+            raise _fail(_("alert {id} refused by the daemon ({reason}): {why}").format(
+                id=alert.identifier, reason=v["reason"], why=v["message"]))
+        time.sleep(0.1)
+    print(_("alert {id} queued in {dir}: the daemon takes it when it runs "
+            "(is `signage run` running?)").format(id=alert.identifier, dir=inbox))
+
+
+@alert_app.command("seal")
+def seal_cmd(file: Annotated[Path, typer.Argument(help="a CAP 1.2 alert (.xml)")],
+             key: Annotated[Path, typer.Option(help="the authority's private key (PEM)")],
+             out: Annotated[Path, typer.Option("--out", "-o", help="the envelope to write")]
+             ) -> None:
+    """The authority's tool: check a CAP alert and sign it into an envelope (for a USB stick
+    or any transport; `signage hub alert` does the same and sends it)."""
+    data = _read(file, MAX_READ)
+    try:
+        alert = parse_cap(data)
+        k = load_signing_key(key)
+    except (CapError, SigningKeyError) as exc:
+        raise _fail(f"{file}: {exc}") from None
+    try:
+        env = seal("cap-alert", data, k)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    out.write_bytes(env)
+    print(_("{out}: alert {id} ({type}, {status}) signed with key {kid}").format(
+        out=out, id=alert.identifier, type=alert.msg_type, status=alert.status, kid=k.key_id))
+
+
+@alert_app.command("authority-key")
+def authority_key(path: Annotated[Path, typer.Argument(help="where to create the key")]
+                  ) -> None:
+    """Create the authority's signing key (mode 0600, never overwritten) and print the public
+    key line for the boxes' authority keys (config.toml, section authority)."""
+    try:
+        k = write_new_key(path)
+    except SigningKeyError as exc:
+        raise _fail(str(exc)) from None
+    print(k.public.text)
+    print(_("key id {kid}; fingerprint {fp}").format(kid=k.key_id, fp=k.public.fingerprint),
+          file=sys.stderr)
+
+
+push_app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+@push_app.command("seal")
+def push_seal(playlist: Annotated[Path, typer.Argument(help="the playlist (.toml)")],
+              media: Annotated[list[Path] | None, typer.Argument(help="its media files")
+                               ] = None,
+              key: Annotated[Path, typer.Option(help="the authority's private key (PEM)")
+                             ] = Path("authority.key"),
+              id_: Annotated[str, typer.Option("--id", help="the publication's id")] = "",
+              to: Annotated[list[str] | None, typer.Option(
+                  "--to", help="all, site:<id> or region:<code>; repeatable")] = None,
+              out: Annotated[Path, typer.Option("--out", "-o", help="directory to write")
+                             ] = Path("bundle")) -> None:
+    """The authority's tool: sign a playlist and its media into a bundle directory
+    (bundle.env + media/), for a USB stick; `signage hub publish playlist` sends one."""
+    from .bundle import BundleError, make_manifest
+
+    try:
+        text = playlist.read_text("utf-8")
+        k = load_signing_key(key)
+        m = make_manifest(id_ or playlist.stem, to or ["all"], text, media or [])
+        env = seal("playlist-bundle", m.to_json(), k)
+    except (OSError, UnicodeDecodeError, SigningKeyError, BundleError, ValueError) as exc:
+        raise _fail(f"{playlist}: {exc}") from None
+    (out / "media").mkdir(parents=True, exist_ok=True)
+    (out / "bundle.env").write_bytes(env)
+    for p in media or []:
+        (out / "media" / p.name).write_bytes(p.read_bytes())
+    print(_("{out}: bundle {id} for {to} ({n} media files) signed with key {kid}").format(
+        out=out, id=m.id, to=", ".join(m.to), n=len(m.media), kid=k.key_id))
+
+
+@push_app.command("add")
+def push_add(bundle: Annotated[Path, typer.Argument(help="a bundle directory (bundle.env, "
+                                                          "media/)")],
+             config: Annotated[Path, typer.Option("--config", "-c")] = Path("config.toml"),
+             wait: Annotated[float, typer.Option(help="seconds to wait for the daemon")
+                             ] = 30.0) -> None:
+    """Hand a signed playlist bundle to this box's daemon, which verifies it, validates the
+    site with it (all or nothing) and applies it at the next item boundary."""
+    import shutil
+
+    try:
+        loaded = load_site(config)
+    except InputError as exc:
+        raise _fail("\n".join(str(p) for p in exc.problems), 3) from None
+    env = bundle / "bundle.env"
+    data = _read(env, KINDS["playlist-bundle"])
+    keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in loaded.cfg.authority.keys)}
+    try:
+        open_envelope(data, keys, kinds=("playlist-bundle",))
+    except EnvelopeError as exc:
+        raise _fail(_("{file}: refused: {why}").format(file=env, why=exc)) from None
+    inbox = resolve(loaded.base, loaded.cfg.authority.inbox)
+    name = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+    tmp = inbox / f".{name}.tmp"
+    (tmp / "media").mkdir(parents=True)
+    (tmp / "bundle.env").write_bytes(data)
+    if (bundle / "media").is_dir():
+        for p in (bundle / "media").iterdir():
+            if p.is_file():
+                shutil.copyfile(p, tmp / "media" / p.name)
+    os.replace(tmp, inbox / name)
+    result = inbox / "results" / f"{name}.json"
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        if result.exists():
+            v = json.loads(result.read_text("utf-8"))
+            if v["accepted"]:
+                print(_("bundle {id} accepted: applied at the next item boundary").format(
+                    id=v["id"]))
+                return
+            raise _fail(_("bundle {id} rejected ({reason}):\n  {problems}").format(
+                id=v["id"], reason=v["reason"], problems="\n  ".join(v["problems"])))
+        time.sleep(0.1)
+    print(_("bundle queued in {dir}: the daemon takes it when it runs").format(dir=inbox))

@@ -1,0 +1,114 @@
+"""The alerts a box holds: a pure function of the CAP messages it received, in order, and of
+time. No I/O, no clock: ``now`` is passed in.
+
+- An ``Alert`` becomes active from its ``effective`` time until ``expires``.
+- An ``Update`` replaces the alerts it references (they end, "superseded") and is itself a new
+  active alert.
+- A ``Cancel`` ends the alerts it references ("cancelled"); it is never shown.
+- A message that references one this box has not received yet (a box that was offline and
+  catches up out of order) still takes effect: the reference is remembered, so the older
+  message, arriving later, is refused as cancelled or superseded.
+- Refused, with a reason word for the log and a sentence for people: a duplicate (same sender
+  and identifier as one accepted), another site's or region's alert, a drill on a box with no
+  screen configured for drills, an expired message, one already cancelled or superseded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .cap import CapAlert, addressed_to
+
+Key = tuple[str, str]  # (sender, identifier)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    alert: CapAlert
+    #: keys of the alerts this message ended (Update: superseded, Cancel: cancelled)
+    ended: tuple[Key, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str  # duplicate, other_region, drill_not_configured, expired, cancelled, superseded
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    key: Key
+    reason: str  # expired, cancelled, superseded
+    at: datetime
+
+
+@dataclass
+class AlertBook:
+    site_id: str
+    regions: tuple[str, ...]
+    drills: bool  # some screen of this box is configured for drills
+    _live: dict[Key, CapAlert] = field(default_factory=dict)
+    _seen: set[Key] = field(default_factory=set)
+    #: alerts ended by a later message (possibly before they arrived): key -> (reason, by)
+    _ended: dict[Key, tuple[str, str]] = field(default_factory=dict)
+
+    def receive(self, alert: CapAlert, now: datetime) -> Accepted | Refused:
+        key = alert.key
+        if key in self._seen:
+            return Refused("duplicate", f"alert {alert.identifier} from {alert.sender} was "
+                           "already received")
+        if not addressed_to(alert, self.site_id, self.regions):
+            return Refused("other_region", f"alert {alert.identifier} is for sites "
+                           f"{list(alert.sites)} and regions {list(alert.regions)}; this box "
+                           f"is site {self.site_id} in regions {list(self.regions)}")
+        if alert.drill and not self.drills:
+            return Refused("drill_not_configured", f"alert {alert.identifier} is a drill "
+                           f"(status {alert.status}) and no screen here is configured for "
+                           "drills")
+        if alert.expires <= now:
+            return Refused("expired", f"alert {alert.identifier} expired at "
+                           f"{alert.expires.isoformat()}")
+        gone = self._ended.get(key)
+        if gone is not None:
+            return Refused(gone[0], f"alert {alert.identifier} was {gone[0]} by {gone[1]}")
+        self._seen.add(key)
+        ended: list[Key] = []
+        if alert.msg_type in ("Update", "Cancel"):
+            why = "superseded" if alert.msg_type == "Update" else "cancelled"
+            for ref in alert.references:
+                rk = (ref.sender, ref.identifier)
+                if rk == key or rk in self._ended:
+                    continue
+                self._ended[rk] = (why, alert.identifier)
+                if self._live.pop(rk, None) is not None:
+                    ended.append(rk)
+        if alert.msg_type != "Cancel":
+            self._live[key] = alert
+        return Accepted(alert, tuple(ended))
+
+    def active(self, now: datetime) -> list[CapAlert]:
+        """Alerts to show at ``now``, oldest first (by sent time, then sender, identifier)."""
+        out = [a for a in self._live.values() if a.effective <= now < a.expires]
+        out.sort(key=lambda a: (a.sent, a.sender, a.identifier))
+        return out
+
+    def live(self) -> list[CapAlert]:
+        """Every accepted alert not ended by a message (including ones not yet effective or
+        past expiry until ``expire`` is called), in the order of ``active``."""
+        out = list(self._live.values())
+        out.sort(key=lambda a: (a.sent, a.sender, a.identifier))
+        return out
+
+    def expire(self, now: datetime) -> list[Ended]:
+        """Forget alerts whose time is over; returns them (for the log)."""
+        over = [k for k, a in self._live.items() if a.expires <= now]
+        return [Ended(k, "expired", self._live.pop(k).expires) for k in over]
+
+    def next_change(self, now: datetime) -> datetime | None:
+        """The next instant the active set changes by time alone (an effective or expires)."""
+        times = [t for a in self._live.values() for t in (a.effective, a.expires) if t > now]
+        return min(times) if times else None
+
+    def get(self, key: Key) -> CapAlert | None:
+        return self._live.get(key)

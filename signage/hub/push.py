@@ -1,0 +1,295 @@
+"""Content pushed from the hub (docs/alerts.md): sign with the authority's key, publish retained
+commands to the target sites, remember what was sent; and the views that join it with the
+boxes' reports (`hub-data/<site>/reports.jsonl`, written by the ingest) and status.
+
+Topics (fleet protocol v1, docs/fleet.md): ``<prefix>/<site>/cmd/alert/<digest16>`` carries a
+``cap-alert`` envelope, retained so that a box offline at send time gets it on reconnecting;
+``<prefix>/<site>/report/alert`` carries the box's answers (received/refused, first shown per
+screen).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..alerts.cap import CapAlert, parse_cap, region_covers
+from ..alerts.envelope import open_envelope, seal
+from ..fleet.mqtt import connect_props, make_client
+from ..fleet.protocol import topic
+from ..keys import SigningKey, load_signing_key
+from .config import LoadedHub
+from .ingest import site_dirs
+
+PUBLICATIONS = "publications.jsonl"
+
+
+class PushError(ValueError):
+    """A publication the hub will not send; the message says why."""
+
+
+def authority_key(hub: LoadedHub) -> SigningKey:
+    if not hub.cfg.authority_key:
+        raise PushError(f"{hub.path}: authority_key is not set: the hub cannot sign "
+                        "(create one with `signage alert authority-key FILE`)")
+    return load_signing_key(hub.p(hub.cfg.authority_key))
+
+
+def known_sites(hub: LoadedHub) -> list[str]:
+    ids = {s.id for s in hub.cfg.site}
+    ids.update(d.name for d in site_dirs(hub.data_dir))
+    return sorted(ids)
+
+
+def resolve_targets(hub: LoadedHub, to: list[str]) -> list[str]:
+    """Site ids for ``--to`` values: ``all``, a site id, or a 6-digit region code (the sites
+    whose [[site]] regions it covers)."""
+    out: set[str] = set()
+    known = known_sites(hub)
+    for t in to:
+        if t == "all":
+            out.update(known)
+        elif len(t) == 6 and t.isdigit():
+            out.update(s.id for s in hub.cfg.site
+                       if any(region_covers(t, r) for r in s.regions))
+        elif t in known:
+            out.add(t)
+        else:
+            raise PushError(f"--to {t!r}: not 'all', a region code, or a site this hub knows "
+                            f"({', '.join(known) or 'none yet'})")
+    if not out:
+        raise PushError(f"--to {' '.join(to)}: reaches no site")
+    return sorted(out)
+
+
+class Publisher:
+    """A short-lived MQTT connection with the hub's credentials."""
+
+    def __init__(self, hub: LoadedHub) -> None:
+        self.hub = hub
+        cid = f"{hub.cfg.broker.client_id}-pub-{secrets.token_hex(3)}"
+        self.client, host, port = make_client(hub.broker(), cid)
+        self.client.connect(host, port, keepalive=30, clean_start=True,
+                            properties=connect_props(True, 0))
+        self.client.loop_start()
+
+    def publish(self, site: str, sub: str, payload: bytes, timeout: float = 30.0) -> None:
+        info = self.client.publish(topic(self.hub.cfg.broker.prefix, site, sub), payload,
+                                   qos=1, retain=True)
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            raise PushError(f"site {site}: the broker did not take cmd {sub} in {timeout} s")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _record(hub: LoadedHub, rec: dict[str, Any]) -> None:
+    root = hub.data_dir
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / PUBLICATIONS, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def publications(hub: LoadedHub) -> list[dict[str, Any]]:
+    p = hub.data_dir / PUBLICATIONS
+    if not p.is_file():
+        return []
+    return [json.loads(x) for x in p.read_text("utf-8").splitlines() if x.strip()]
+
+
+def send_alert(hub: LoadedHub, xml: bytes, to: list[str]) -> tuple[CapAlert, list[str], str]:
+    """Check, sign and publish a CAP alert; (the alert, its sites, the envelope digest)."""
+    alert = parse_cap(xml)  # the same checks as the boxes: refuse here what they would
+    key = authority_key(hub)
+    env = seal("cap-alert", xml, key)
+    digest = open_envelope(env, {key.key_id: key.public}).digest
+    sites = resolve_targets(hub, to)
+    pub = Publisher(hub)
+    try:
+        _clear_expired(hub, pub)
+        for s in sites:
+            pub.publish(s, f"cmd/alert/{digest[:16]}", env)
+    finally:
+        pub.close()
+    _record(hub, {"kind": "alert", "alert": alert.identifier, "sender": alert.sender,
+                  "sent": alert.sent.isoformat(), "expires": alert.expires.isoformat(),
+                  "msg_type": alert.msg_type, "status": alert.status,
+                  "headline": alert.headline, "digest": digest, "to": to, "sites": sites,
+                  "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return alert, sites, digest
+
+
+def _clear_expired(hub: LoadedHub, pub: Publisher) -> None:
+    """Retained alerts past their expiry are cleared (an empty retained message), so the
+    broker does not hand them to every box that connects, forever."""
+    now = datetime.now(UTC)
+    for rec in publications(hub):
+        if rec.get("kind") == "alert" and not rec.get("cleared") \
+                and datetime.fromisoformat(rec["expires"]) < now:
+            for s in rec["sites"]:
+                pub.publish(s, f"cmd/alert/{rec['digest'][:16]}", b"")
+
+
+# ---- the views -------------------------------------------------------------------------
+
+@dataclass
+class ScreenRow:
+    alert: str
+    site: str
+    screen: str | None
+    received: str  # "yes", a refusal reason, or "no"
+    first_shown: str | None
+    latency_s: float | None
+    why_not: str  # empty when shown
+
+
+def _reports(hub: LoadedHub, site: str) -> list[dict[str, Any]]:
+    p = hub.data_dir / site / "reports.jsonl"
+    if not p.is_file():
+        return []
+    out = []
+    for line in p.read_text("utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def _status(hub: LoadedHub, site: str) -> dict[str, Any]:
+    p = hub.data_dir / site / "status.json"
+    try:
+        got = json.loads(p.read_text("utf-8"))
+        return got if isinstance(got, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def alert_rows(hub: LoadedHub, now: float | None = None) -> list[ScreenRow]:
+    """Per alert sent, per targeted site and screen: received, first shown (latency from
+    `sent`), or why not (refused, offline, screen down, closed, not yet)."""
+    now = time.time() if now is None else now
+    rows: list[ScreenRow] = []
+    for rec in publications(hub):
+        if rec.get("kind") != "alert":
+            continue
+        aid, sender = rec["alert"], rec["sender"]
+        for site in rec["sites"]:
+            reps = [r for r in _reports(hub, site) if r.get("topic") == "report/alert"
+                    and r.get("alert") == aid and r.get("sender") == sender]
+            got = [r for r in reps if r.get("kind") == "received"]
+            received = "no"
+            if any(r.get("accepted") for r in got):
+                received = "yes"
+            elif got:
+                received = str(got[0].get("reason"))
+            shown = {r["screen"]: r for r in reps if r.get("kind") == "shown"}
+            st = _status(hub, site)
+            screens = sorted(set(st.get("screens", {})) | set(shown)) or [None]
+            for scr in screens:
+                r = shown.get(scr) if scr is not None else None
+                if r is not None:
+                    rows.append(ScreenRow(aid, site, scr, received, r.get("start"),
+                                          r.get("latency_s"), ""))
+                    continue
+                rows.append(ScreenRow(aid, site, scr, received, None, None,
+                                      _why(received, st, scr, now)))
+    return rows
+
+
+def _why(received: str, st: dict[str, Any], screen: str | None, now: float) -> str:
+    if received not in ("yes", "no"):
+        return f"refused: {received}"
+    if received == "no":
+        return "offline: not received yet" if st else "offline: never heard from"
+    s = st.get("screens", {}).get(screen, {}) if screen else {}
+    if s.get("up") is False:
+        return "screen down"
+    if s.get("open") is False:
+        return "closed"
+    return "not shown yet"
+
+
+# ---- pushed playlists --------------------------------------------------------------------
+
+#: media travel in parts of at most this size (as the boxes expect: runtime/pushfeed.py)
+PART_BYTES = 512 * 1024
+
+
+def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[str],
+                  bid: str) -> tuple[str, list[str], str]:
+    """Sign a playlist and its media into a bundle and publish it (media parts first, then
+    the envelope, all retained) to every target site; (id, sites, digest)."""
+    from ..alerts.bundle import make_manifest
+    from ..playlist import load_playlist
+    from ..problems import InputError
+
+    try:
+        load_playlist(playlist)  # the format, here; the boxes check the whole site
+    except InputError as exc:
+        raise PushError("\n".join(str(p) for p in exc.problems)) from None
+    key = authority_key(hub)
+    sites = resolve_targets(hub, to)
+    # what the bundle itself names (the boxes check it): all, region:<code>, site:<id>
+    targets = ["all" if t == "all" else f"region:{t}" if t.isdigit() else f"site:{t}"
+               for t in to]
+    m = make_manifest(bid, targets, playlist.read_text("utf-8"), media)
+    env = seal("playlist-bundle", m.to_json(), key)
+    if len(env) > 1_000_000:
+        raise PushError(f"the bundle's envelope is {len(env)} bytes; at most 1,000,000 go "
+                        "through the broker (a shorter playlist)")
+    digest = open_envelope(env, {key.key_id: key.public}, kinds=("playlist-bundle",)).digest
+    pub = Publisher(hub)
+    try:
+        for s in sites:
+            for p, x in zip(media, m.media, strict=True):
+                data = p.read_bytes()
+                for i in range(0, max(1, len(data)), PART_BYTES):
+                    pub.publish(s, f"cmd/media/{x.sha256}/{i // PART_BYTES}",
+                                data[i:i + PART_BYTES])
+            pub.publish(s, f"cmd/playlist/{bid}", env)
+    finally:
+        pub.close()
+    _record(hub, {"kind": "playlist", "id": bid, "digest": digest, "to": to,
+                  "targets": targets, "sites": sites, "media": [x.name for x in m.media],
+                  "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return bid, sites, digest
+
+
+@dataclass
+class PubRow:
+    id: str
+    digest: str
+    site: str
+    state: str  # applied | rejected | not reached
+    reason: str
+    problems: list[str]
+    at: str | None
+
+
+def publication_rows(hub: LoadedHub) -> list[PubRow]:
+    """Per playlist publication and target site: applied, rejected (why), or not reached."""
+    rows = []
+    for rec in publications(hub):
+        if rec.get("kind") != "playlist":
+            continue
+        for site in rec["sites"]:
+            reps = [r for r in _reports(hub, site) if r.get("topic") == "report/publication"
+                    and r.get("digest") == rec["digest"]]
+            if not reps:
+                rows.append(PubRow(rec["id"], rec["digest"], site, "not reached", "", [],
+                                   None))
+                continue
+            r = reps[-1]
+            rows.append(PubRow(rec["id"], rec["digest"], site,
+                               "applied" if r.get("accepted") else "rejected",
+                               str(r.get("reason", "")), [str(p) for p in r.get("problems", [])],
+                               r.get("received")))
+    return rows

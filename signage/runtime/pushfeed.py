@@ -1,0 +1,222 @@
+"""The daemon's side of pushed playlists (docs/alerts.md, "Pushed playlists"): take a signed
+bundle and its media, verify, validate the whole site with it through the same loader as
+`signage validate`, and either put it in place and ask for a reload (applied at the next item
+boundary by the hot-reload path) or leave everything as it was. All or nothing.
+
+Runs in the daemon's main thread (the one that also reloads), so the swap in place and the
+reload never race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ..alerts.bundle import BundleError, addressed, check_media, parse_manifest
+from ..alerts.envelope import KINDS, EnvelopeError, open_envelope
+from ..alerts.pushed import pushed_root
+from ..config import resolve
+from ..keys import PublicKey
+from ..load import LoadedSite, load_site
+from ..problems import InputError
+from .runner import Sink
+
+#: media travel in parts of at most this size (the broker's packet limit is ~1 MB)
+PART_BYTES = 512 * 1024
+MAX_PARTS = 128
+#: unverified media parts kept waiting for their bundle, at most
+SPOOL_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PushVerdict:
+    accepted: bool
+    reason: str  # accepted | malformed | unsigned | too_large | unknown_key | forged |
+    #              other_region | media | invalid
+    problems: list[str] = field(default_factory=list)
+    id: str = ""
+    digest: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "reason": self.reason, "problems": self.problems,
+                "id": self.id, "digest": self.digest}
+
+
+class PushCenter:
+    def __init__(self, loaded: LoadedSite, log: Sink, today: Callable[[], date],
+                 request_reload: Callable[[], None]) -> None:
+        #: reports to the hub (report/publication); set when the fleet link runs
+        self.report: Callable[[dict[str, Any]], None] | None = None
+        self._fleet_pending: dict[str, bytes] = {}  # bundle id -> envelope awaiting media
+        self._fleet_done: set[str] = set()  # envelope digests handled
+        self._loaded = loaded
+        self._log = log
+        self._today = today
+        self._reload = request_reload
+        self.inbox = resolve(loaded.base, loaded.cfg.authority.inbox)
+
+    def apply_site(self, loaded: LoadedSite) -> None:
+        self._loaded = loaded
+
+    def offer(self, env: bytes, media: dict[str, Path], source: str) -> PushVerdict:
+        v = self._offer(env, media)
+        self._log.append("publication", id=v.id or None, digest=v.digest or None,
+                         accepted=v.accepted, reason=v.reason, problems=v.problems[:50],
+                         source=source[:200])
+        if v.accepted:
+            self._reload()
+        rep = self.report
+        if rep is not None and not source.startswith("inbox:"):
+            try:
+                rep({"kind": "result", **v.as_json(), "source": source[:200]})
+            except Exception:  # the link's trouble never stops a publication
+                pass
+        return v
+
+    # ---- the fleet link: cmd/playlist/<id> (the envelope), cmd/media/<sha256>/<i> ---------
+    @property
+    def spool(self) -> Path:
+        return self.inbox / ".fleet-media"
+
+    def fleet_part(self, sha: str, index: int, data: bytes) -> None:
+        """A part of a media file (docs/alerts.md); kept until a verified bundle needs it.
+        Unverified until then, so the spool is bounded."""
+        if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)) \
+                or not 0 <= index < MAX_PARTS or len(data) > PART_BYTES:
+            return
+        d = self.spool / sha
+        try:
+            used = sum(p.stat().st_size for p in self.spool.glob("*/*")) \
+                if self.spool.is_dir() else 0
+            if used + len(data) > SPOOL_BYTES:
+                return
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / f".{index}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, d / str(index))
+        except OSError:
+            return
+        self._fleet_try()
+
+    def fleet_bundle(self, name: str, env: bytes) -> None:
+        """A bundle envelope from the hub: verified now, applied once its media are here."""
+        digest = hashlib.sha256(env).hexdigest()
+        if digest in self._fleet_done:
+            return  # a retained copy again after a reconnect
+        self._fleet_pending[name] = env
+        self._fleet_try()
+
+    def _fleet_try(self) -> None:
+        keys = {k.key_id: k for k in (PublicKey.from_text(t)
+                                      for t in self._loaded.cfg.authority.keys)}
+        for name, env in list(self._fleet_pending.items()):
+            try:
+                m = parse_manifest(open_envelope(env, keys, kinds=("playlist-bundle",)).payload)
+            except (EnvelopeError, BundleError):
+                del self._fleet_pending[name]
+                self._fleet_done.add(hashlib.sha256(env).hexdigest())
+                self.offer(env, {}, "fleet")  # refused, with the reason, reported
+                continue
+            files: dict[str, Path] = {}
+            for x in m.media:
+                n = -(-x.size // PART_BYTES)
+                parts = [self.spool / x.sha256 / str(i) for i in range(n)]
+                if not all(p.is_file() for p in parts):
+                    break
+                out = self.spool / x.sha256 / "whole"
+                if not out.is_file():
+                    tmp = self.spool / x.sha256 / ".whole.tmp"
+                    with open(tmp, "wb") as fh:
+                        for p in parts:
+                            fh.write(p.read_bytes())
+                    os.replace(tmp, out)
+                files[x.name] = out
+            else:
+                del self._fleet_pending[name]
+                self._fleet_done.add(hashlib.sha256(env).hexdigest())
+                self.offer(env, files, "fleet")
+
+    def _offer(self, env: bytes, media: dict[str, Path]) -> PushVerdict:
+        loaded = self._loaded
+        cfg = loaded.cfg
+        keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in cfg.authority.keys)}
+        try:
+            opened = open_envelope(env, keys, kinds=("playlist-bundle",))
+            m = parse_manifest(opened.payload)
+        except EnvelopeError as exc:
+            return PushVerdict(False, exc.reason, [str(exc)])
+        except BundleError as exc:
+            return PushVerdict(False, "malformed", [str(exc)])
+        if not addressed(m, cfg.site.id, tuple(cfg.authority.regions)):
+            return PushVerdict(False, "other_region", [
+                f"bundle {m.id} is for {list(m.to)}; this box is site {cfg.site.id} in "
+                f"regions {list(cfg.authority.regions)}"], m.id, opened.digest)
+        bad = check_media(m, media)
+        if bad:
+            return PushVerdict(False, "media", bad, m.id, opened.digest)
+        root = pushed_root(loaded.site.media_root)
+        root.mkdir(parents=True, exist_ok=True)
+        tag = secrets.token_hex(4)
+        staging = root / f".staging-{m.id}-{tag}"
+        (staging / "media").mkdir(parents=True)
+        (staging / "bundle.env").write_bytes(env)
+        (staging / "playlist.toml").write_bytes(m.playlist.encode("utf-8"))
+        for x in m.media:
+            shutil.copyfile(media[x.name], staging / "media" / x.name)
+        target = root / m.id
+        old = root / f".old-{m.id}-{tag}"
+        if target.exists():
+            os.rename(target, old)
+        os.rename(staging, target)
+        try:
+            load_site(loaded.config_path, self._today())  # the whole site, as validate does
+        except InputError as exc:
+            problems = [str(p) for p in exc.problems]
+        except Exception as exc:  # never let a bundle take the daemon down
+            problems = [f"cannot load: {exc}"]
+        else:
+            problems = []
+        if problems:
+            shutil.rmtree(target, ignore_errors=True)
+            if old.exists():
+                os.rename(old, target)
+            return PushVerdict(False, "invalid", problems, m.id, opened.digest)
+        shutil.rmtree(old, ignore_errors=True)
+        return PushVerdict(True, "accepted", [], m.id, opened.digest)
+
+    def poll(self) -> None:
+        """Bundle directories dropped into the inbox by `signage push add` (written as
+        .name.tmp and renamed, so a directory seen is complete)."""
+        try:
+            names = sorted(e.name for e in os.scandir(self.inbox)
+                           if not e.name.startswith(".") and e.name != "results"
+                           and e.is_dir(follow_symlinks=False))
+        except OSError:
+            return
+        for name in names:
+            d = self.inbox / name
+            env_path = d / "bundle.env"
+            try:
+                if env_path.stat().st_size > KINDS["playlist-bundle"]:
+                    raise OSError("bundle.env too large")
+                env = env_path.read_bytes()
+            except OSError as exc:
+                v = PushVerdict(False, "malformed", [f"{env_path}: {exc}"])
+            else:
+                media = {p.name: p for p in (d / "media").iterdir()} \
+                    if (d / "media").is_dir() else {}
+                v = self.offer(env, media, f"inbox:{name}")
+            results = self.inbox / "results"
+            results.mkdir(exist_ok=True)
+            tmp = results / f".{name}.json.tmp"
+            tmp.write_text(json.dumps(v.as_json(), ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, results / f"{name}.json")
+            shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,113 @@
+"""Pushed playlists through `signage push seal/add` on a running daemon: a valid bundle is
+applied at the next item boundary on every screen; a broken one is rejected with its problems
+and nothing changes; altered media and a pushed playlist edited on the box are refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from PIL import Image
+
+from signage.keys import load_signing_key
+from tests.logtools import af_gaps, records
+
+from .alertsite import alert_site
+from .test_alert_cli import cli
+from .test_alerts_run import log_recs, wait_for
+
+GOOD = """name = "集中宣传阶段"
+content = "anti-fraud"
+window = {{ start = {start}, end = {end} }}
+
+[[items]]
+id = "push-poster"
+type = "image"
+path = "poster.png"
+duration_s = 1.0
+category = "典型案例"
+
+[[items]]
+id = "push-slogan"
+type = "text"
+text = "凡是要求屏幕共享的都是诈骗"
+duration_s = 1.0
+"""
+
+BROKEN = """name = "促销"
+content = "store"
+
+[[items]]
+id = "push-long"
+type = "text"
+text = "很长的促销"
+duration_s = 30.0
+"""
+
+
+def test_push_applied_broken_rejected_tamper_refused(tmp_path: Path) -> None:
+    assert cli("alert", "authority-key", "auth.key", cwd=tmp_path).returncode == 0
+    key = load_signing_key(tmp_path / "auth.key")
+    cfg = alert_site(tmp_path, key)
+    Image.new("RGB", (64, 36), (200, 30, 30)).save(tmp_path / "poster.png")
+    today = date.today()
+    (tmp_path / "campaign.toml").write_text(
+        GOOD.format(start=today - timedelta(days=1), end=today + timedelta(days=7)), "utf-8")
+    (tmp_path / "broken.toml").write_text(BROKEN, "utf-8")
+    r = cli("push", "seal", "campaign.toml", "poster.png", "--key", "auth.key", "--id",
+            "campaign", "--to", "region:330000", "-o", "b1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cli("push", "seal", "broken.toml", "--key", "auth.key", "--id", "broken", "-o", "b2",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = cli("push", "seal", "campaign.toml", "poster.png", "--key", "auth.key", "--id",
+            "campaign", "--to", "region:320000", "-o", "b3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    p = subprocess.Popen([sys.executable, "-m", "signage.cli", "run", "--config", str(cfg),
+                          "--for", "60s"], cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(x["type"] == "showing" for x in log_recs(tmp_path)), 30, "start")
+        r = cli("push", "add", "b1", cwd=tmp_path)
+        assert r.returncode == 0 and "accepted" in r.stdout, (r.stdout, r.stderr)
+        wait_for(lambda: {x["screen"] for x in log_recs(tmp_path) if x["type"] == "showing"
+                          and x["item"] == "push-slogan"} == {"s1", "s2", "s3"}, 30,
+                 "the pushed playlist on every screen")
+        r = cli("push", "add", "b2", cwd=tmp_path)
+        assert r.returncode == 1 and "rejected (invalid)" in r.stderr, (r.stdout, r.stderr)
+        assert "duration_s" in r.stderr and "push-long" not in r.stdout
+        r = cli("push", "add", "b3", cwd=tmp_path)
+        assert r.returncode == 1 and "other_region" in r.stderr, r.stderr
+        # altered media on the way
+        (tmp_path / "b1" / "media" / "poster.png").write_bytes(b"\x89PNG not really")
+        r = cli("push", "add", "b1", cwd=tmp_path)
+        assert r.returncode == 1 and "media poster.png" in r.stderr, r.stderr
+        # the pushed playlist edited on the box: the reload refuses it, the old plan goes on
+        pushed = tmp_path / "media" / ".pushed" / "campaign" / "playlist.toml"
+        pushed.write_text(pushed.read_text("utf-8").replace("屏幕共享", "屏幕共享！"), "utf-8")
+        wait_for(lambda: any(x["type"] == "reload" and not x["accepted"]
+                             for x in log_recs(tmp_path)), 20, "the rejected reload")
+        n = len(log_recs(tmp_path))
+        wait_for(lambda: sum(1 for x in log_recs(tmp_path)[n:] if x["type"] == "showing"
+                             and x["item"] == "push-slogan") >= 3, 30, "still playing")
+    finally:
+        p.terminate()
+        p.communicate(timeout=30)
+    assert p.returncode == 0
+    recs = records(tmp_path / "log", tmp_path / "site.key")
+    pubs = [(x["id"], x["accepted"], x["reason"]) for x in recs if x["type"] == "publication"]
+    assert pubs == [("campaign", True, "accepted"), ("broken", False, "invalid"),
+                    ("campaign", False, "other_region"), ("campaign", False, "media")]
+    reloads = [x for x in recs if x["type"] == "reload"]
+    assert reloads[0]["accepted"] and "pushed.campaign.toml" in reloads[0]["playlists_sha256"]
+    assert not reloads[-1]["accepted"]
+    assert any("differs from the signed bundle" in q for q in reloads[-1]["problems"])
+    assert not any(x["type"] == "showing" and x["item"] == "push-long" for x in recs)
+    assert {x["screen"] for x in recs if x["type"] == "showing" and x["item"] == "push-poster"
+            and x["outcome"] == "completed"} == {"s1", "s2", "s3"}
+    assert all(max(g) <= 6.0 for g in af_gaps(recs).values())
+    # `signage validate` names the problem too
+    v = cli("validate", "--config", str(cfg), cwd=tmp_path)
+    assert v.returncode == 1 and "differs from the signed bundle" in v.stdout + v.stderr
