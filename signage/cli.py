@@ -16,11 +16,13 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
+from .i18n import _
 from .load import LoadedSite, load_site
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
 from .playlog.keyfile import KeyFileError
 from .playlog.logdir import LogDirError
+from .playlog.writer import RecordTooLong
 from .problems import InputError
 from .render import sanitize
 from .timeutil import fmt_duration, parse_duration, parse_when, rfc3339_ms
@@ -105,6 +107,9 @@ def validate(config: ConfigOpt = Path("config.toml"),
                       f"{site.rule.max_gap_ms / 1000:g} s", f"{st.store_share:.1%}",
                       f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
         out.print(t)
+        _validate_codes(loaded, out)
+        for w in loaded.warnings:  # allowed, but probably not meant: one line each
+            print(sanitize(_("warning: {problem}").format(problem=str(w))), file=sys.stderr)
         out.print(f"valid: {len(site.screens)} screens, {len(loaded.playlists)} playlists "
                   f"(planned {days} days from {today})")
     except typer.Exit:
@@ -112,6 +117,31 @@ def validate(config: ConfigOpt = Path("config.toml"),
     except Exception as exc:  # never a traceback for the user
         _say(f"internal error while validating {config}: {exc!r}")
         raise typer.Exit(3) from None
+
+
+def _validate_codes(loaded: LoadedSite, out: Any) -> None:
+    """[inspection] on: which screens show the code, and why not (not a problem: the rule
+    does not depend on it)."""
+    icfg = loaded.cfg.inspection
+    if not icfg.enabled:
+        return
+    from .inspection.picture import code_fit
+
+    t = _table(_("inspection code"))
+    t.add_column(_("screen"))
+    t.add_column(_("shows it"))
+    for sc in loaded.cfg.screens:
+        kind = str(sc.options.get("kind", "led" if sc.height <= 64 else "hdmi"))
+        led = sc.driver == "led" or (sc.driver == "simulator" and kind == "led")
+        draws = led or sc.driver in ("mpv", "simulator")
+        _ok, why = code_fit(loaded.cfg.site.id, sc.id, icfg.hub_url, sc.width, sc.height,
+                            draws, icfg.size, led)
+        t.add_row(sc.id, _esc(why))
+    out.print(t)
+    if "hub_url" not in icfg.model_fields_set:
+        out.print(_esc(_("[inspection] hub_url is not set: a phone that scans a code opens no "
+                         "check page (the code is still checked offline with signage "
+                         "inspect); set it to the fleet hub's address")))
 
 
 @app.command()
@@ -192,7 +222,7 @@ def run(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
         rt.setup()
-    except (KeyFileError, LogDirError, OSError) as exc:
+    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     install_signals(rt)
@@ -206,8 +236,10 @@ def run(config: ConfigOpt = Path("config.toml"),
         with Live(live_table(rt.runners, loaded.site.tz, title), console=_console(),
                   refresh_per_second=4) as lv:
             rt.run_real(on_tick=lambda: lv.update(live_table(rt.runners, loaded.site.tz, title)))
-    else:
-        rt.run_real()
+    else:  # plain lines: each switch, and a closed screen with its opening time
+        from .runtime.plain import PlainLog
+
+        rt.run_real(on_tick=PlainLog(rt.runners, loaded.site.tz).tick)
     rt.finish()
     _summary(rt)
     if rt.writer.lost is not None:
@@ -240,7 +272,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
-    except (KeyFileError, LogDirError, OSError) as exc:
+    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     w0 = time.perf_counter()
@@ -279,14 +311,15 @@ def new_chain_command(
     try:
         note = new_chain(log_dir, key_path, reason, f"[log] dir in {config}")
     except (LogDirError, KeyFileError, OSError) as exc:
-        _say(f"new-chain: {sanitize(str(exc))}")
+        _say(_("new-chain: {why}").format(why=sanitize(str(exc))))
         raise typer.Exit(3) from None
     if note["previous_dir"]:
         head = note["previous_head"]
-        _say(f"the old chain is in {log_dir / note['previous_dir']}"
+        _say(_("the old chain is in {dir}").format(dir=log_dir / note["previous_dir"])
              + (f" (head {head['file']}:{head['seq']}:{head['mac']})" if head else ""))
-    _say(f"new key {key_path}; the next start begins a new chain at seq 0 and records why. "
-         "Give the inspector the new key, and keep the old one with the old chain.")
+    _say(_("new key {key}; the next start begins a new chain at seq 0 and records why. Give "
+           "the inspector the new key, and keep the old one with the old chain.").format(
+               key=key_path))
 
 
 def mount_optional(argv: list[str] | None = None) -> None:
@@ -316,6 +349,9 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.add_typer(hub_app, name="hub", help="the fleet hub (docs/fleet.md)")
         except ImportError:
             pass
+    if first in (None, "inspect"):
+        from .inspection.cli import inspect_command
+        app.command("inspect")(_marked(inspect_command))
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app

@@ -20,9 +20,11 @@ from pydantic import ValidationError
 from .alerts.pushed import load_pushed
 from .config import ScreenConfig, SiteConfig, resolve
 from .driver import ContentRejected, DriverClass, ScreenSpec, UnknownDriver, load_driver
+from .i18n import _
 from .keys import PublicKey
 from .mediacheck import Kind, MediaCheck, MediaChecker
 from .model import Site, build_site
+from .plan.rotation import never_placed
 from .plan.segments import day_segments
 from .playlist import ItemConfig, PlaylistConfig, read_playlists
 from .problems import InputError, Problem, find_line, from_validation, read_toml
@@ -180,6 +182,7 @@ def load_site(config_path: Path, today: date | None = None,
 
     drivers: dict[str, DriverClass] = {}
     durations: dict[tuple[str, str], float] = {}
+    skip: set[tuple[str, str]] = set()  # (screen, item): not played on that screen
     budget = cfg.rule.budget_s
     refs_ok = True
     for si, sc in enumerate(cfg.screens):
@@ -216,6 +219,15 @@ def load_site(config_path: Path, today: date | None = None,
             for ii, it in enumerate(pc.items):
                 if it.type != "text" and it.id not in media:
                     continue  # its file's problem is listed above
+                if it.type == "image":
+                    got = media[it.id]
+                    illegible = _safe_list(drv.check_image, spec, got.width, got.height)
+                    if illegible:  # shown as a few dots it proves nothing: left out here
+                        skip.add((sc.id, it.id))
+                        warnings.append(pl_problem(pid, ii, "path", _(
+                            "on screen {screen}: {why}. It is left out on this screen.").format(
+                                screen=sc.id, why="; ".join(illegible))))
+                        continue
                 d, errs = _duration(drv, spec, sc, it, media_root, cfg.rule.text_default_s)
                 for fld, msg in errs:
                     problems.append(pl_problem(pid, ii, fld, f"on screen {sc.id}: {msg}"))
@@ -242,10 +254,12 @@ def load_site(config_path: Path, today: date | None = None,
         # coverage depends on hours, windows and dayparts only: check it even when some
         # durations are unknown (an item with a problem counts 1 s here)
         site = build_site(cfg, playlists, media_root,
-                          lambda sc, it: durations.get((sc.id, it.id), 1.0))
+                          lambda sc, it: durations.get((sc.id, it.id), 1.0), skip)
         problems.extend(_coverage(site, today or date.today(), cfile, ctext))
     if problems or not refs_ok:
         raise InputError(problems)
+    for pid, idx, msg in _never_placed(site, today or date.today()):
+        warnings.append(pl_problem(pid, idx, "duration_s", msg))
     digests = {str(config_path): _sha256(config_path)}
     for pid in sorted(playlists):
         p = pl_paths.get(pid, pl_dir / f"{pid}.toml")
@@ -312,6 +326,35 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
         if it.duration_s is None:
             return None, [("duration_s", "a clip needs duration_s on this driver (seconds)")]
     return it.duration_s, errs
+
+
+def _never_placed(site: Site, today: date) -> Iterable[tuple[str, int, str]]:
+    """Store items that no gap ever holds on some screen (over the coming week's pools):
+    (playlist, item index, message)."""
+    b = site.rule.budget_ms
+    for screen in site.screens:
+        seen: set[tuple[object, ...]] = set()
+        flagged: set[str] = set()
+        for k in range(7):
+            for seg in day_segments(site, screen, today + timedelta(days=k)):
+                key = (seg.store, seg.anti_fraud)
+                if not seg.store or key in seen:
+                    continue
+                seen.add(key)
+                budgets = ([b - a.duration_ms for a in seg.anti_fraud]
+                           if site.rule.start_to_start else [b])
+                for it in never_placed(seg.store, budgets):
+                    if it.id in flagged:
+                        continue
+                    flagged.add(it.id)
+                    pl = next(p for p in screen.playlists if p.id == it.playlist)
+                    idx = next(i for i, x in enumerate(pl.items) if x.id == it.id)
+                    yield it.playlist, idx, _(
+                        "store item {item!r} ({s:g} s) never plays on screen {screen}: every "
+                        "gap (budget {b:g} s) is filled more fully by other store items; "
+                        "shorten it or change the others").format(
+                            item=it.id, s=it.duration_ms / 1000, screen=screen.id,
+                            b=max(budgets) / 1000)
 
 
 def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Problem]:

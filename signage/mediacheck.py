@@ -15,12 +15,9 @@ Results are cached by the SHA-256 of the file's content in one JSON file (defaul
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +25,7 @@ from typing import Any, Literal
 from PIL import UnidentifiedImageError
 
 from . import render
+from .digestcache import file_digest, load_entries, save_entries
 from .i18n import _
 
 #: bump when the checks change: older cache entries are then decoded again
@@ -44,14 +42,6 @@ class MediaCheck:
     width: int = 0
     height: int = 0
     problem: str = ""  # why the file is refused ("" when ok); without the file's name
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _too_large(width: int, height: int) -> str:
@@ -159,30 +149,12 @@ class MediaChecker:
         self._entries = {}
         if self.cache_file is None:
             return self._entries
-        try:
-            doc = json.loads(self.cache_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return self._entries
-        if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION and \
-                isinstance(doc.get("entries"), dict):
-            self._entries = doc["entries"]
+        self._entries = load_entries(self.cache_file, CACHE_VERSION)
         return self._entries
 
     def save(self) -> None:
         """Atomic replace; a cache that cannot be written only costs a decode next time."""
         if not self._dirty or self.cache_file is None or self._entries is None:
             return
-        try:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".media-check-", suffix=".json",
-                                       dir=self.cache_file.parent)
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": CACHE_VERSION, "entries": self._entries}, fh,
-                          indent=1, sort_keys=True)
-            os.replace(tmp, self.cache_file)
+        if save_entries(self.cache_file, CACHE_VERSION, self._entries):
             self._dirty = False
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)

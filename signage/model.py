@@ -3,7 +3,7 @@ with every item's duration resolved for that screen (drivers supply the duration
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -87,8 +87,9 @@ DurationFn = Callable[[ScreenConfig, ItemConfig], float]
 
 
 def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root: Path,
-               duration_s: DurationFn) -> Site:
-    """Compile. Assumes references were checked (see signage.validate)."""
+               duration_s: DurationFn, skip: Collection[tuple[str, str]] = ()) -> Site:
+    """Compile. Assumes references were checked (see signage.validate). ``skip``: (screen,
+    item) pairs left out on that screen (content it cannot show legibly)."""
     screens: list[Screen] = []
     for idx, sc in enumerate(cfg.screens):
         pls: list[Playlist] = []
@@ -100,7 +101,7 @@ def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root
                     weight=it.weight, duration_ms=max(1, round(duration_s(sc, it) * 1000)),
                     text=it.text, path=it.path, category=it.category,
                 )
-                for it in pc.items
+                for it in pc.items if (sc.id, it.id) not in skip
             )
             pls.append(Playlist(
                 id=pid, name=pc.name, anti_fraud=pc.anti_fraud,

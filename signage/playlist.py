@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .config import Spans, Strict, check_id, check_spans
+from .i18n import _
 from .problems import InputError, Problem, find_line, from_validation, read_toml
 
 #: explicit lines of one slogan (a line break in the text starts a new line)
@@ -59,7 +60,8 @@ class ItemConfig(Strict):
                              "only printable characters and line breaks may be shown on a "
                              "screen")
         if v.count("\n") >= MAX_LINES:
-            raise ValueError(f"text has {v.count(chr(10)) + 1} lines; at most {MAX_LINES}")
+            raise ValueError(_("text has {n} lines; at most {most}").format(
+                n=v.count("\n") + 1, most=MAX_LINES))
         return v
 
     @model_validator(mode="after")

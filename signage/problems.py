@@ -60,13 +60,14 @@ def read_regular(path: Path, limit: int) -> bytes:
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, "is a directory")
         if not stat.S_ISREG(st.st_mode):
-            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
-                    "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
-                    "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-            raise NotRegular(f"is {kind}, not a regular file; give a TOML file")
+            kind = (_("a FIFO (named pipe)") if stat.S_ISFIFO(st.st_mode) else
+                    _("a device") if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                    _("a socket") if stat.S_ISSOCK(st.st_mode) else _("not a regular file"))
+            raise NotRegular(_("is {kind}, not a regular file; give a TOML file").format(
+                kind=kind))
         if st.st_size > limit:
-            raise NotRegular(f"{st.st_size} bytes; a file here may hold at most "
-                             f"{limit >> 20} MiB")
+            raise NotRegular(_("{size} bytes; a file here may hold at most {mib} MiB").format(
+                size=st.st_size, mib=limit >> 20))
         chunks: list[bytes] = []
         got = 0
         while got <= limit:
@@ -76,7 +77,7 @@ def read_regular(path: Path, limit: int) -> bytes:
             chunks.append(b)
             got += len(b)
         if got > limit:
-            raise NotRegular(f"grew past {limit >> 20} MiB while being read")
+            raise NotRegular(_("grew past {mib} MiB while being read").format(mib=limit >> 20))
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -108,8 +109,8 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         data = tomllib.loads(text)
     except RecursionError:
-        raise InputError([Problem(name, "", "malformed TOML: arrays or tables nested too "
-                                  "deeply")]) from None
+        raise InputError([Problem(name, "", _("malformed TOML: arrays or tables nested too "
+                                    "deeply"))]) from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
@@ -227,6 +228,9 @@ def friendly(err: Mapping[str, Any]) -> str:
                 what=what, field=fld, value=_toml(value) if value.strip() else "...")
         return _("must be a {what} (got {got})").format(what=what, got=_shown(value))
     if kind in ("string_type", "str_type"):
+        if loc and isinstance(loc[-1], int):  # an element of a list: show the list
+            return _('must be text in quotes, e.g. {field} = ["..."] (got {got})').format(
+                field=fld, got=_shown(value))
         return _('must be text in quotes, e.g. {field} = "..." (got {got})').format(
             field=fld, got=_shown(value))
     if kind in ("list_type", "tuple_type"):
@@ -281,5 +285,17 @@ def from_validation(exc: ValidationError, file: str, text: str,
     out: list[Problem] = []
     for err in exc.errors(include_url=False):
         loc = [*prefix, *(p for p in err["loc"] if not str(p).startswith("function-"))]
-        out.append(Problem(file, loc_str(loc), friendly(err), find_line(text, loc)))
+        msg = friendly(err)
+        if err["type"] == "value_error" and loc and loc[-1] == "hours":
+            # overlapping exceptions: give each one's line too, so both can be found
+            msg = _exception_lines(msg, text, list(loc))
+        out.append(Problem(file, loc_str(loc), msg, find_line(text, loc)))
     return out
+
+
+def _exception_lines(msg: str, text: str, loc: list[int | str]) -> str:
+    """"hours.exceptions[2]" in ``msg`` -> "hours.exceptions[2] (line 31)"."""
+    def sub(m: re.Match[str]) -> str:
+        line = find_line(text, [*loc, "exceptions", int(m.group(1))])
+        return f"{m.group(0)} (line {line})" if line else m.group(0)
+    return re.sub(r"hours\.exceptions\[(\d+)\]", sub, msg)

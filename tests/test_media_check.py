@@ -187,3 +187,19 @@ def test_renderer_caps_what_it_decodes(tmp_path: Path) -> None:
     assert "rejected:" in proc.stdout and "larger than signage decodes" in proc.stdout
     rss = int(proc.stdout.split("maxrss_mb")[1])
     assert rss < 300, proc.stdout
+
+
+def test_a_damaged_cache_is_rebuilt_whatever_it_holds(tmp_path: Path) -> None:
+    """The cache is a file anyone with the directory can edit: JSON nested deeper than the
+    parser goes (RecursionError escaped: validate crashed) reads as an empty cache, for the
+    media check and for the mpv driver's ffprobe cache alike (one implementation)."""
+    from signage_drivers.mpv.probe import ProbeCache
+
+    for name in ("media.json", "ffprobe.json"):
+        (tmp_path / name).write_bytes(b"[" * 100_000)
+    checker = MediaChecker(tmp_path / "media.json")
+    assert checker.check(CLIP, "clip").ok and checker.decoded == 1
+    checker.save()
+    assert MediaChecker(tmp_path / "media.json").check(CLIP, "clip").ok
+    probe = ProbeCache(tmp_path / "ffprobe.json")
+    assert probe.duration_s(CLIP) is not None and probe.probes_run == 1

@@ -3,6 +3,7 @@ date windows and dayparts. Each guarantee of the core issue is one property here
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from datetime import date, timedelta
@@ -213,3 +214,34 @@ def test_store_bound_per_measure() -> None:
     assert 0.97 <= stats.store_share / bound <= 1.0 + 1e-9, (stats.store_share, bound)
     # the end-to-start formula would claim far more room than exists
     assert store_bound(55_000, mean_af_ms(stats)) > bound + 0.02
+
+
+@EXAMPLES
+@given(st.integers(2, 12), st.integers(1, 12), st.integers(2000, 9000),
+       st.integers(10_000, 60_000))
+def test_screens_sharing_a_pool_never_coincide_or_spread_coincidences(
+        m: int, c: int, dur: int, gap: int) -> None:
+    """Issue 10 item 7: screens with the same pool and the same durations never show the same
+    item at the same instant when the pool has at least as many items as screens; otherwise
+    neighbouring screens still differ and each screen shares its item with as many others as
+    any other screen does (give or take one)."""
+    af = tuple(Item(f"a{i}", "af", ItemKind.TEXT, True, 1.0, dur) for i in range(c))
+    pls = (Playlist("af", "af", True, None, (), af),)
+    screens = tuple(Screen(f"s{i}", i, "", "simulator", 128, 16, pls) for i in range(m))
+    site = Site("t", "t", TZ, RuleModel(gap, gap - 1000, False), Hours(), screens,
+                media_root=None)  # type: ignore[arg-type]
+    t0 = local_ms(DAY, 9 * 60, TZ)
+    rows = [list(takewhile(lambda e: e.start_ms < t0 + 600_000, Timeline(site, s).entries(t0)))
+            for s in screens]
+    steps = min(len(r) for r in rows)
+    assert steps > 0
+    for t in range(steps):
+        assert len({r[t].start_ms for r in rows}) == 1  # the same durations: in step
+        col = [r[t].item.id for r in rows]
+        if c >= m:
+            assert len(set(col)) == m, (t, col)
+        else:
+            if c >= 2:
+                assert all(a != b for a, b in itertools.pairwise(col)), (t, col)
+            partners = [col.count(x) - 1 for x in col]
+            assert max(partners) - min(partners) <= 1, (t, col)

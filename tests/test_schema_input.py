@@ -154,6 +154,8 @@ BAD = [
      "window.end: not a date"),
     ("playlists/store-promos.toml", 'id = "promo-fruit"', "id = 5",
      'items[0].id: must be text in quotes'),
+    ("config.toml", 'default = ["08:00-22:00"]', "default = [800]",
+     'hours.default[0]: must be text in quotes, e.g. default = ["..."] (got 800)'),
 ]
 
 
@@ -201,5 +203,6 @@ def test_equally_specific_overlap_is_refused_naming_both(site_dir: Path) -> None
     code, out = validate(site_dir / "config.toml")
     assert code == 1
     flat = " ".join(out.split())
-    assert ("hours.exceptions[1] (2027-02-07 to 2027-02-08) and hours.exceptions[2] "
-            "(2027-02-08 to 2027-02-09) overlap") in flat, out
+    assert re.search(r"hours\.exceptions\[1\] \(line \d+\) \(2027-02-07 to 2027-02-08\) and "
+                     r"hours\.exceptions\[2\] \(line \d+\) \(2027-02-08 to 2027-02-09\) "
+                     r"overlap", flat), out

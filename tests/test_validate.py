@@ -22,7 +22,7 @@ def validate(cfg: Path) -> tuple[int, str]:
 def test_shipped_site_is_valid(site_dir: Path) -> None:
     code, out = validate(site_dir / "config.toml")
     assert code == 0, out
-    assert "valid: 3 screens" in out
+    assert "valid: 4 screens" in out
 
 
 def edit(path: Path, old: str, new: str) -> None:

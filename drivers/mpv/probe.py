@@ -7,16 +7,15 @@ clip is not probed again and a replaced clip (same name, new content) always is.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from signage.digestcache import file_digest, load_entries, save_entries
 
 DEFAULT_CACHE = Path("var/cache/ffprobe.json")
 CACHE_VERSION = 1
@@ -39,14 +38,6 @@ class ProbeResult:
     def is_still_image(self) -> bool:
         return any(self.format_name == f or self.format_name.endswith(f)
                    for f in _IMAGE_FORMATS)
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_ffprobe(path: Path, *, digest: str = "", ffprobe: str = "ffprobe",
@@ -129,27 +120,8 @@ class ProbeCache:
         raise ProbeError(f"{path}: ffprobe found no duration (format {res.format_name!r})")
 
     def _load(self) -> dict[str, Any]:
-        try:
-            doc = json.loads(self.cache_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION:
-            return {}
-        entries = doc.get("entries")
-        return entries if isinstance(entries, dict) else {}
+        return load_entries(self.cache_file, CACHE_VERSION)
 
     def _save(self, entries: dict[str, Any]) -> None:
-        """Atomic replace; a cache that cannot be written only costs a probe next time."""
-        try:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".ffprobe-", suffix=".json",
-                                       dir=self.cache_file.parent)
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": CACHE_VERSION, "entries": entries}, fh,
-                          indent=1, sort_keys=True)
-            os.replace(tmp, self.cache_file)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
+        """A cache that cannot be written only costs a probe next time."""
+        save_entries(self.cache_file, CACHE_VERSION, entries)

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..inspection.witness import NotACode, code_witness
 from ..playlog import format as fmt
 from ..playlog.keyfile import KeyFileError, load_key
 from ..playlog.v2 import CheckpointError, parse_checkpoint, witness_lines
@@ -90,8 +91,9 @@ def audit_command(
 ) -> None:
     """Audit a proof-of-play log: its integrity, then the gap rule per screen and day.
 
-    Integrity: the hash chain and HMAC with the site key, sequence numbers, files and seals,
-    monotonic time. Then, per screen and local day inside opening hours, every gap between
+    Integrity: the hash chain (format 1: HMAC with the site key, --key; format 2: SHA-256 and
+    checkpoints signed by the box's Ed25519 key, checked with the public keys of --trust and
+    against --witness copies), sequence numbers, files and seals, monotonic time. Then, per screen and local day inside opening hours, every gap between
     anti-fraud showings longer than the limit, with its cause.
 
     Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error, 4 a simulated log (never proof of play)."""  # noqa: E501
@@ -208,13 +210,21 @@ def read_witnesses(paths: list[Path]) -> list[Witness]:
         except OSError as exc:
             raise AuditInputError(f"--witness {p}: cannot read: {exc.strerror}") from None
         try:
-            for n, line in witness_lines(data, str(p)):
-                try:
-                    cp = parse_checkpoint(line)
-                except CheckpointError as exc:
-                    raise AuditInputError(f"--witness {p}:{n}: not a checkpoint: {exc}"
-                                          ) from None
-                out.append(Witness(f"{p}:{n}", cp))
+            for n, raw in enumerate(data.split(b"\n"), 1):
+                try:  # an on-screen inspection code (a hub scan, a code URL, a payload)
+                    code = code_witness(raw)
+                except NotACode as exc:
+                    raise AuditInputError(f"--witness {p}:{n}: {exc}") from None
+                if code is not None:
+                    out.append(Witness(f"{p}:{n}", code))
+                    continue
+                for _n, line in witness_lines(raw, f"{p}:{n}"):
+                    try:
+                        cp = parse_checkpoint(line)
+                    except CheckpointError as exc:
+                        raise AuditInputError(f"--witness {p}:{n}: not a checkpoint: {exc}"
+                                              ) from None
+                    out.append(Witness(f"{p}:{n}", cp))
         except CheckpointError as exc:
             raise AuditInputError(f"--witness {exc}") from None
     return out

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from ..alerts import ALERT_CATEGORY
 from ..config import Hours
+from ..i18n import _
 from ..timeutil import local_ms
 from . import events as S
 from .hours import HoursTimeline
@@ -103,11 +104,12 @@ class Engine:
         if isinstance(nc, dict):
             head = nc.get("previous_head") or {}
             self.r.warnings.append(
-                f"seq {rec.get('seq')} starts a new chain with a new key (signage new-chain, "
-                f"{nc.get('at')}: {nc.get('reason')}); the log before it is in "
-                f"{nc.get('previous_dir')}"
+                _("seq {seq} starts a new chain with a new key (signage new-chain, {at}: "
+                  "{reason}); the log before it is in {dir}").format(
+                      seq=rec.get("seq"), at=nc.get("at"), reason=nc.get("reason"),
+                      dir=nc.get("previous_dir"))
                 + (f" (head {head.get('file')}:{head.get('seq')}:{head.get('mac')})"
-                   if head else "") + ", verified with its own key")
+                   if head else "") + _(", verified with its own key"))
         self.r.site = {"id": site.get("id"), "name": site.get("name"), "tz": site.get("tz"),
                        "contact": site.get("contact")}
         ys = of_record(str(site["tz"]), hours, rule.max_gap_s, rule.measure, screens)
@@ -115,8 +117,9 @@ class Engine:
         if self._profile is not None:
             p = self._profile
             for what, log_v, prof_v in differences(ys, p):
-                self._change(rec, at, what, log_v, prof_v, "judged against the registered "
-                             "profile, not against the log's configuration")
+                self._change(rec, at, what, log_v, prof_v, _(
+                    "judged against the registered profile, not against the log's "
+                    "configuration"))
             tz, hours = ZoneInfo(p.timezone), p.hours
             gap_s, measure = p.max_gap_s, p.measure
             screens = {**{sid: {"id": sid} for sid in p.screens}, **screens}
@@ -130,6 +133,7 @@ class Engine:
         self._strict = limit if self._strict is None else min(self._strict, limit)
         self.hours.add(wall, hours, tz, limit)
         self.r.limit_ms = limit
+        self.r.planned_ms = min(limit, round((rule.max_gap_s - rule.margin_s) * 1000))
         self.r.limit_source = ("--max-gap" if self._override else
                                "profile" if self._profile is not None else "log")
         self.measure = self.r.measure = measure
@@ -155,8 +159,9 @@ class Engine:
             if self._profile is not None and own is not None:
                 if not isinstance(own, str):  # the profile's hours are the yardstick
                     self._change(rec, at, f"screens.{sid}.hours", describe_hours(own),
-                                 self._profile.hours_text(), "judged against the registered "
-                                 "profile's hours, not the screen's own")
+                                 self._profile.hours_text(), _(
+                                     "judged against the registered profile's hours, not the "
+                                     "screen's own"))
                 own = None
             if isinstance(own, str):
                 self.r.warnings.append(f"screen {sid}: {own}; the site's hours are used")
@@ -192,21 +197,24 @@ class Engine:
         on the verdict (the effect of new hours is measured at the end of the period)."""
         for what, before, after in differences(old, new):
             if what == "max_gap_s":
-                effect = (f"gaps from then on are judged against {after} s instead of "
-                          f"{before} s" + (" (a laxer rule)" if float(after) > float(before)
-                                           else ""))
+                effect = (_("gaps from then on are judged against {after} s instead of "
+                            "{before} s").format(after=after, before=before)
+                          + (_(" (a laxer rule)") if float(after) > float(before) else ""))
             elif what == "measure":
-                effect = f"gaps from then on are measured {after}"
+                effect = _("gaps from then on are measured {after}").format(after=after)
             elif what == "timezone":
-                effect = f"days and opening hours are placed in {after} from then on"
+                effect = _("days and opening hours are placed in {tz} from then on").format(
+                    tz=after)
             elif what == "screens":
                 gone = sorted(set(old.screens) - set(new.screens))
                 came = sorted(set(new.screens) - set(old.screens))
                 effect = "; ".join(
-                    ([f"not judged from then on: {', '.join(gone)}"] if gone else [])
-                    + ([f"judged from then on: {', '.join(came)}"] if came else []))
+                    ([_("not judged from then on: {ids}").format(ids=", ".join(gone))]
+                     if gone else [])
+                    + ([_("judged from then on: {ids}").format(ids=", ".join(came))]
+                       if came else []))
             else:
-                effect = "opening time from then on: measured at the end of the period"
+                effect = _("opening time from then on: measured at the end of the period")
                 self._hours_changes.append((at, rec.get("seq"), old.hours,
                                             ZoneInfo(old.timezone), new.hours,
                                             ZoneInfo(new.timezone),
@@ -529,38 +537,39 @@ class Engine:
             after.add(0, h1, tz1, 0)
             a = sum(y - x for x, y in after.open_in(at, t1))
             b = sum(y - x for x, y in before.open_in(at, t1))
-            self.r.config_changes[idx]["effect"] = (
-                f"opening time judged from then to the end of the period: "
-                f"{a / 3_600_000:.1f} h instead of {b / 3_600_000:.1f} h under the hours before")
+            self.r.config_changes[idx]["effect"] = _(
+                "opening time judged from then to the end of the period: {a:.1f} h instead of "
+                "{b:.1f} h under the hours before").format(a=a / 3_600_000, b=b / 3_600_000)
         if self._profile is None and self.r.lenient_gaps:
-            self.r.warnings.append(
-                f"{self.r.lenient_gaps} gaps are longer than the strictest rule the log named "
-                f"({(self._strict or 0) / 1000:g} s) but within a laxer rule a configuration "
-                "set later: they are not violations only because of that change")
+            self.r.warnings.append(_(
+                "{n} gaps are longer than the strictest rule the log named ({limit:g} s) but "
+                "within a laxer rule a configuration set later: they are not violations only "
+                "because of that change").format(n=self.r.lenient_gaps,
+                                                 limit=(self._strict or 0) / 1000))
         if self.r.config_changes:
             n = len(self.r.config_changes)
             self.r.warnings.append(
-                (f"{n} difference{'s' if n != 1 else ''} between the log's configuration and "
-                 "the registered profile (the profile was used): see config_changes")
+                _("{n} differences between the log's configuration and the registered profile "
+                  "(the profile was used): see config_changes").format(n=n)
                 if self._profile is not None else
-                (f"the log's configuration changed {n} time{'s' if n != 1 else ''} "
-                 "(hours, rule or screens, by a reload or a restart): each is judged as the "
-                 "log says; without the site's registered profile (--trust) nothing shows "
-                 "whether those changes were allowed: see config_changes"))
+                _("the log's configuration changed {n} times (hours, rule or screens, by a "
+                  "reload or a restart): each is judged as the log says; without the site's "
+                  "registered profile (--trust) nothing shows whether those changes were "
+                  "allowed: see config_changes").format(n=n))
 
     def _period_end(self, last_wall: int, t1: int) -> None:
         """Say when the audited period ends before the present or before --to."""
         if self._to is None and self._now is not None and self._now - last_wall > END_SLACK_MS:
-            self.r.warnings.append(
-                f"the audited period ends at the log's last record ({self._iso(last_wall)}), "
-                f"{(self._now - last_wall) / 3_600_000:.1f} h before now: the log proves "
-                "nothing after it (a stopped daemon, or a tail cut off); pass --to to judge "
-                "the time up to then")
+            self.r.warnings.append(_(
+                "the audited period ends at the log's last record ({at}), {h:.1f} h before "
+                "now: the log proves nothing after it (a stopped daemon, or a tail cut off); "
+                "pass --to to judge the time up to then").format(
+                    at=self._iso(last_wall), h=(self._now - last_wall) / 3_600_000))
         elif self._to is not None and last_wall < t1 - END_SLACK_MS:
-            self.r.warnings.append(
-                f"the log ends at {self._iso(last_wall)}, "
-                f"{(t1 - last_wall) / 3_600_000:.1f} h before --to: that time has no records "
-                "and is counted as gap")
+            self.r.warnings.append(_(
+                "the log ends at {at}, {h:.1f} h before --to: that time has no records and is "
+                "counted as gap").format(at=self._iso(last_wall),
+                                         h=(t1 - last_wall) / 3_600_000))
 
     def _open_time(self) -> None:
         """Opening time per screen and day (and per hour, for the report's chart), within
@@ -580,6 +589,11 @@ class Engine:
                         st = s.days[day] = DayStat()
                     st.open_ms += ms
                     st.open_hours[hour] += ms
+                if hi > lo:
+                    for day, hour, ms in self.hours.per_hour([(lo, hi)]):
+                        st = s.days.get(day)
+                        if st is not None:  # a day with no opening time has no row
+                            st.audited_hours[hour] += ms
 
     def _iso(self, t: int) -> str:
         return datetime.fromtimestamp(t / 1000, self.hours.tz_at(t)).isoformat(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..i18n import _
 from ..playlog import format as fmt
 from ..playlog.v2 import CheckpointError, parse_checkpoint
 from .events import CHECKPOINT, MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
@@ -113,8 +114,9 @@ class Stitcher:
             self.after_seal = nxt
             if f.torn is not None:  # the writer never writes after a seal: damage
                 self.add("seal", f.name, None, None,
-                         f"{f.torn['length']} bytes follow the seal (naming {nxt}) at offset "
-                         f"{f.torn['offset']}: the writer never writes after a seal")
+                         _("{n} bytes follow the seal (naming {next}) at offset {offset}: the "
+                           "writer never writes after a seal").format(
+                               n=f.torn["length"], next=nxt, offset=f.torn["offset"]))
                 self.torn = [t for t in self.torn if t[0] != plain_name(f.name)]
 
     def seed(self, seq: int, mac: bytes, rtype: str) -> None:
@@ -136,10 +138,10 @@ class Stitcher:
         self.r.unverified.append({"file": plain_name(f.name), "line": 1, "seq": seq,
                                   "type": rtype})
         self.add("partial_start", f.name, 1, seq,
-                 f"the log given starts at seq {seq}, not 0 (older files were removed or not "
-                 f"given): this first record (a {rtype}) cannot be verified, so nothing in it "
-                 "is used (not its configuration, times or showings); the chain is verified "
-                 "from the next record on", breaks=False)
+                 _("the log given starts at seq {seq}, not 0 (older files were removed or not "
+                   "given): this first record (a {type}) cannot be verified, so nothing in it "
+                   "is used (not its configuration, times or showings); the chain is verified "
+                   "from the next record on").format(seq=seq, type=rtype), breaks=False)
 
     # ---- chunks ----------------------------------------------------------------------------
     def feed(self, c: ChunkScan, offset: int) -> None:

@@ -89,6 +89,9 @@ class DayStat:
     #: longest gap touching each local hour, and opening time in each hour (for the chart)
     hours: list[int] = field(default_factory=lambda: [0] * 24)
     open_hours: list[int] = field(default_factory=lambda: [0] * 24)
+    #: audited time in each hour (inside the period and the screen's life, open or not):
+    #: an hour with none is "unaudited", not "closed"
+    audited_hours: list[int] = field(default_factory=lambda: [0] * 24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,9 @@ class Compliance:
     tz: str = "Asia/Shanghai"
     period: tuple[int, int] = (0, 0)
     limit_ms: int = 60_000
+    #: the planner's own target, max_gap - margin (from the log's rule): gaps up to it are
+    #: "within the planned margin"
+    planned_ms: int = 55_000
     limit_source: str = "log"
     measure: str = "end-to-start"
     screens: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> run_start entry

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..i18n import _
 from ..render import sanitize
 from ..timeutil import fmt_duration
 from .integrity import BREAKING
@@ -299,8 +300,8 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
               highlight=False)
     if c.config_changes:
         prof = c.yardstick == "profile"
-        t = Table(title="Differences from the registered profile" if prof else
-                  "Changes of hours, rule or screens in the log", title_justify="left")
+        t = Table(title=_("Differences from the registered profile") if prof else
+                  _("Changes of hours, rule or screens in the log"), title_justify="left")
         for col in ("at", "seq", "what", "log" if prof else "before",
                     "profile" if prof else "after", "effect"):
             t.add_column(col)
@@ -312,10 +313,11 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
     files = len(i.files)
     if i.intact and i.unverified:
         u = i.unverified[0]
-        con.print(f"integrity: [yellow]verified from seq {u['seq'] + 1} on[/] — the first "
-                  f"record ({s(u['file'])}:{u['line']}, seq {u['seq']}) cannot be verified "
-                  f"and was not used; {i.records - 1:,} records verified in {files} file"
-                  f"{'s' if files != 1 else ''}", highlight=False)
+        con.print(_("integrity: [yellow]verified from seq {next} on[/] — the first record "
+                    "({file}:{line}, seq {seq}) cannot be verified and was not used; {n} "
+                    "records verified in {files} files").format(
+                        next=u["seq"] + 1, file=s(u["file"]), line=u["line"], seq=u["seq"],
+                        n=f"{i.records - 1:,}", files=files), highlight=False)
     elif i.intact:
         con.print(f"integrity: [green]intact[/] — {i.records:,} records in {files} file"
                   f"{'s' if files != 1 else ''}" + (f", head {s(i.head[0])}:{i.head[1]}"

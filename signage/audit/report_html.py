@@ -43,7 +43,9 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left;vertical-align:top}th{background:#f2f2f2}td.n{text-align:right}
 .verdict{display:inline-block;padding:.3em 1em;border-radius:4px;color:#fff;font-weight:bold}
 .compliant{background:#2e7d32}.violations{background:#c62828}.integrity_broken{background:#000}
-.simulated{background:#6a1b9a}.banner{background:#6a1b9a;color:#fff;font-weight:bold;
+.simulated{background:#6a1b9a}.legend{font-size:12px}.swatch{display:inline-block;
+width:12px;height:12px;border:1px solid #9e9e9e;margin:0 3px 0 10px;vertical-align:middle}
+.banner{background:#6a1b9a;color:#fff;font-weight:bold;
 padding:.8em 1em;border-radius:4px;margin:.5em 0}
 .bad{color:#c62828;font-weight:bold}.warn{color:#a15c00}.muted{color:#777}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:12px}
@@ -123,20 +125,42 @@ def _pictures(r: AuditResult) -> str:
     return "".join(out)
 
 
-def _colour(gap: int, limit: int, open_ms: int) -> str:
+#: the chart's colours, each saying what happened in that hour (legend under every chart)
+COLOURS = {
+    "over": ("#e53935", "a gap over the limit"),
+    "near": ("#ffb300", "a gap past the planned margin, within the limit"),
+    "ok": ("#9ccc65", "gaps within the planned margin (max_gap − margin)"),
+    "closed": ("#e6e6e6", "closed (outside opening hours)"),
+    "unaudited": ("#ffffff", "not audited (outside the period or the screen's life)"),
+}
+
+
+def _state(gap: int, limit: int, planned: int, open_ms: int, audited_ms: int) -> str:
+    """What happened in one hour of one screen's chart."""
     if open_ms <= 0:
-        return "#e6e6e6"
+        return "closed" if audited_ms > 0 else "unaudited"
     if gap > limit:
-        return "#e53935"
-    if gap > limit * 0.8:
-        return "#ffb300"
-    return "#9ccc65"
+        return "over"
+    if gap > planned:
+        return "near"
+    return "ok"
+
+
+def _legend() -> str:
+    out = ["<p class=legend>"]
+    for key, (col, what) in COLOURS.items():
+        out.append(f"<span class=swatch style='background:{col}' data-state='{key}'></span>"
+                   f"{_t(what)} ")
+    out.append("</p>")
+    return "".join(out)
 
 
 def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: int,
-           f: Fmt) -> str:
-    """Rows are days, columns the 24 hours; a cell's colour is the longest gap in that hour
-    (grey: closed); red bars are the violations, to scale."""
+           f: Fmt, planned: int | None = None) -> str:
+    """Rows are days, columns the 24 hours; a cell's colour says what happened in that hour
+    (COLOURS: over the limit, near it, within the planned margin, closed, not audited); red
+    bars are the violations, to scale."""
+    planned = limit if planned is None else planned
     if not days:
         return ""
     left, cw, rh = 84, 30, 16
@@ -152,11 +176,15 @@ def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: i
         y = 18 + i * rh
         out.append(f"<text x='0' y='{y + 12}'>{d.isoformat()}</text>")
         for h in range(24):
-            col = _colour(st.hours[h], limit, st.open_hours[h])
-            tip = (f"{d} {h:02d}h: longest gap {st.hours[h] / 1000:.1f} s"
-                   if st.open_hours[h] else f"{d} {h:02d}h: closed")
+            state = _state(st.hours[h], limit, planned, st.open_hours[h],
+                           st.audited_hours[h])
+            col, what = COLOURS[state]
+            tip = (f"{d} {h:02d}h: longest gap {st.hours[h] / 1000:.1f} s ({what})"
+                   if st.open_hours[h] else f"{d} {h:02d}h: {what}")
+            edge = " stroke='#9e9e9e' stroke-dasharray='2,2'" if state == "unaudited" else ""
             out.append(f"<rect x='{left + h * cw}' y='{y}' width='{cw - 1}' height='{rh - 2}' "
-                       f"fill='{col}'><title>{_t(tip)}</title></rect>")
+                       f"fill='{col}'{edge} data-state='{state}'><title>{_t(tip)}</title>"
+                       "</rect>")
     for v in marks:
         j = row.get(v.day)
         if j is None:
@@ -169,6 +197,7 @@ def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: i
         out.append(f"<rect x='{x0:.1f}' y='{18 + j * rh + 3}' width='{max(2.0, x1 - x0):.1f}' "
                    f"height='{rh - 8}' fill='#7f0000'><title>{_t(tip)}</title></rect>")
     out.append("</svg>")
+    out.append(_legend())
     return "".join(out)
 
 
@@ -263,7 +292,8 @@ def build(r: AuditResult) -> str:
              "the limit, red: over it, grey: closed); dark bars are the violations.</p>")
     for sid in c.screens:
         p.append(f"<h3>{_t(sid)}</h3>")
-        p.append(_chart(sid, c.days.get(sid, {}), by_screen.get(sid, []), c.limit_ms, f))
+        p.append(_chart(sid, c.days.get(sid, {}), by_screen.get(sid, []), c.limit_ms, f,
+                        c.planned_ms))
     if c.violations:
         p.append(f"<h2>Violations ({c.violations:,})</h2>")
         p.append(_table(["screen", "start", "end", "length", "limit", "cause", "flags"], (

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..i18n import _
 from ..playlog import format as fmt
 from ..playlog.lines import WHOLE, bounded_lines
 from ..timeutil import parse_when
@@ -41,6 +42,7 @@ from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, FILE_RE, LogFile, Task, read_task, tasks
 from .scan import finder, scan_chunk
 from .signed import Signatures, Witness
+from .signedfeed import SignedFeed
 from .state import read_config
 from .timeparse import mono_ms, wall_ms
 from .yardstick import Yardstick
@@ -243,12 +245,12 @@ def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None =
         return got
     if not seen_config and not first_damaged and need:
         if seed is not None and seed.rtype in ("run_start", "reload"):
-            raise AuditInputError(
-                f"the only {seed.rtype} record in the files given is the first record "
-                f"({seed.file}, seq {seed.seq}) of a log whose older files are not given: its "
-                "digest cannot be checked, so the site, its rule and opening hours are "
-                "unknown; give the files before it, or the site's registered profile "
-                "(--trust FILE)")
+            raise AuditInputError(_(
+                "the only {type} record in the files given is the first record ({file}, seq "
+                "{seq}) of a log whose older files are not given: its digest cannot be "
+                "checked, so the site, its rule and opening hours are unknown; give the files "
+                "before it, or the site's registered profile (--trust FILE)").format(
+                    type=seed.rtype, file=seed.file, seq=seed.seq))
         raise AuditInputError("no run_start record in the files given: the site, its rule and "
                               "opening hours are unknown; include the file where the daemon "
                               "started")
@@ -269,9 +271,9 @@ def _profile(trust: Trust, verified: dict[str, Any] | None, config: dict[str, An
     elif len(with_profile) == 1:
         site = with_profile[0]
     else:
-        raise AuditInputError("--trust: no verified record names the log's site, and the "
-                              f"trust file holds {len(with_profile)} site profiles: give a "
-                              "trust file with this site's profile only")
+        raise AuditInputError(_("--trust: no verified record names the log's site, and the "
+                                "trust file holds {n} site profiles: give a trust file with "
+                                "this site's profile only").format(n=len(with_profile)))
     p = site.profile
     assert p is not None
     ys = Yardstick(p.timezone, p.max_gap_s, p.measure, p.hours, p.screens)
@@ -497,11 +499,12 @@ def run(files: list[LogFile], opts: Options, *,
                                   "(docs/trust-file.md)")
         st0: list[Stitcher] = []
         sig = Signatures(opts.trust, opts.witnesses,
-                         lambda *a, **k: st0[0].add(*a, **k))
+                         lambda *a, **k: st0[0].add(*a, **k),
+                         log_site=str(config["site"]["id"]) if config is not None else None)
     if opts.trust is not None and profile is None:
-        engine.r.warnings.append("the trust file holds no registered profile for this site: "
-                                 "the log's own configuration is the yardstick (see "
-                                 "config_changes)")
+        engine.r.warnings.append(_("the trust file holds no registered profile for this "
+                                   "site: the log's own configuration is the yardstick (see "
+                                   "config_changes)"))
     st = Stitcher(opts.key, opts.anchor, complete_dir=complete_dir, signatures=sig,
                   capture=frozenset(capture_seqs(opts)))
     if sig is not None:
@@ -511,8 +514,7 @@ def run(files: list[LogFile], opts: Options, *,
     timelines: list[Timeline] = []
     current = -1
     done = 0
-    started = False
-    last: tuple[str, str, int, int, str] | None = None
+    feed = SignedFeed(engine, config, _between, lambda h: timelines[0].header(h) or h)
     try:
         for t, offset, scan in _results(
                 files, opts, lambda: timelines.append(Timeline(clock_steps(files))),
@@ -536,17 +538,8 @@ def run(files: list[LogFile], opts: Options, *,
             if timeline:
                 evs = timeline.events(evs)
                 first_hdr, last_hdr = timeline.header(first_hdr), timeline.header(last_hdr)
-            head = first_hdr or last_hdr
-            if head is not None:
-                if not started:
-                    engine.start(head, config)
-                    started = True
-                elif last is not None:
-                    _between(engine, last, head)
-            engine.heartbeat_cadence(scan.hb_min_ms)
-            engine.feed(evs)
-            if last_hdr is not None:
-                last = last_hdr
+            feed.chunk(first_hdr or last_hdr, evs, scan.hb_min_ms, last_hdr,
+                       signed=f.version == fmt.VERSION_2)
             if t.data is not None:
                 done += len(t.data)
             elif t.size:
@@ -560,9 +553,9 @@ def run(files: list[LogFile], opts: Options, *,
         st.end_file()
     for info in st.r.files:
         if info.records == 0:
-            st.add("stray_file", info.name, None, None, "holds no records: not a file the "
-                   "writer leaves (a stray, or a daemon that died as it made the file)",
-                   breaks=False)
+            st.add("stray_file", info.name, None, None, _(
+                "holds no records: not a file the writer leaves (a stray, or a daemon that "
+                "died as it made the file)"), breaks=False)
     if config is None:
         where = first.unusable or (files[0].name, 1, None, "the first record is damaged")
         st.add("malformed", where[0], where[1], where[2],
@@ -581,6 +574,22 @@ def run(files: list[LogFile], opts: Options, *,
                "this log is format v1 (use --expect-anchor)", breaks=False)
     integrity = st.finish()
     integrity.versions = list(st.versions)
+    last, unsigned = feed.finish()
+    if unsigned and st.r.signed is not None:
+        n = st.r.signed.unsigned_tail
+        engine.r.warnings.append(
+            _("{n} records after the last checkpoint are signed by nobody (in format 2 anyone "
+              "can chain records): they are not credited, and the audited period ends at the "
+              "last checkpoint").format(n=f"{n:,}") if n else
+            _("records no checkpoint covers were not credited"))
+    why = _v1_after_registration(opts.trust, config, files, last)
+    if why:
+        engine.r.warnings.append(why)
+    if feed.downgraded:
+        engine.r.warnings.append(
+            _("a format-1 file follows format-2 files (a downgrade): its records rest on the "
+              "site key, which the site itself holds; only what a later checkpoint covers is "
+              "credited"))
     if last is None:
         raise AuditInputError("the log files given hold no readable record")
     comp = engine.finish(last)
@@ -589,6 +598,26 @@ def run(files: list[LogFile], opts: Options, *,
         raise AuditInputError(f"--screen {', '.join(unknown)}: no such screen in the log's "
                               f"configuration (screens: {', '.join(engine.all_screens)})")
     return integrity, comp
+
+
+def _v1_after_registration(trust: Trust | None, config: dict[str, Any] | None,
+                           files: list[LogFile],
+                           last: tuple[str, str, int, int, str] | None) -> str:
+    """A format-1 log (or part) for a site whose signing key the trust file registers, reaching
+    past the registration: say that it rests on the site key only ("" otherwise)."""
+    if trust is None or config is None or last is None or not any(
+            f.version == fmt.VERSION for f in files):
+        return ""
+    site = trust.site(str(config["site"]["id"]))
+    if site is None or not site.keys:
+        return ""
+    since = min(k.valid_from for k in site.keys)
+    if last[2] < since.timestamp() * 1000:
+        return ""
+    return _("the trust file registers a signing key for site {site} from {since}, but this log "
+             "holds format-1 files: their records rest only on the site key (HMAC), which the "
+             "site itself holds, not on a signature (a box with a registered key should write "
+             "[log] format = 2)").format(site=site.id, since=since.isoformat())
 
 
 def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) -> None:
@@ -601,12 +630,12 @@ def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) ->
     first = datetime.fromtimestamp(first_wall / 1000, tz).date()
     today = datetime.fromtimestamp(now / 1000, tz).date()
     if named > today:
-        st.add("stray_file", f.name, None, None, f"dated {named}, after today ({today})",
-               breaks=False)
+        st.add("stray_file", f.name, None, None, _("dated {named}, after today ({today})").format(
+            named=named, today=today), breaks=False)
     elif named != first:
-        st.add("stray_file", f.name, 1, None, f"named for {named} but its first record was "
-               f"written on {first}: a stray file, or a wall clock that was wrong",
-               breaks=False)
+        st.add("stray_file", f.name, 1, None, _(
+            "named for {named} but its first record was written on {first}: a stray file, or "
+            "a wall clock that was wrong").format(named=named, first=first), breaks=False)
 
 
 def _not_a_log(path: Path | None) -> None:

@@ -3,14 +3,15 @@ file, key rotations, witnesses, and what part of the audited time rests on a sig
 a witness. Pure: checkpoint events in log order in, findings and coverage out.
 
 Which signatures are computed. A checkpoint's signature over the head at seq N vouches for
-every record of its unbroken stretch of chain up to N (SHA-256: changing any record changes
-the head). So, along a stretch, the signature of a checkpoint is verified when it is a
-rotation, when its key differs from the last verified one, when an hour of log time has passed
-since the last verified one, and when it is the last checkpoint before a break of the chain or
-the end of the log; the checkpoints in between are vouched for by the next verified one. When a
-verification fails, every checkpoint since the last verified one is verified, so each bad one
-is named. The cheap checks (head = previous digest, key registered for the site at the
-checkpoint's time or introduced by a verified rotation, not retired) run on every checkpoint.
+every record of its unbroken stretch of chain up to N (SHA-256: changing any record changes the
+head). So, along a stretch, the signature of a checkpoint is verified when it is a rotation,
+when its key differs from the last verified one, when a day of log time (``VERIFY_EVERY_MS``)
+has passed since the last verified one, and when it is the last checkpoint before a break of
+the chain or the end of the log; the checkpoints in between are vouched for by the next
+verified one. When a verification fails, every checkpoint since the last verified one is
+verified, so each bad one is named. The cheap checks (head = previous digest, key registered
+for the site at the checkpoint's time or introduced by a verified rotation, not retired) run on
+every checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..inspection.witness import CodeWitness
 from ..keys import PublicKey, SigningKeyError
 from ..playlog.v2 import Checkpoint, CheckpointError, parse_checkpoint
 from ..trust import Trust
@@ -32,7 +34,9 @@ class Witness:
     """A checkpoint kept outside the box: where it came from, and the checkpoint."""
 
     source: str  # FILE:LINE
-    cp: Checkpoint
+    #: a checkpoint, or an on-screen inspection code (signage/inspection/witness.py), whose
+    #: 16-byte head prefix the log's digest at its seq must begin with
+    cp: Checkpoint | CodeWitness
 
 
 @dataclass(slots=True)
@@ -66,7 +70,10 @@ Add = Any  # Stitcher.add: (kind, file, line, seq, message, breaks=None)
 
 
 class Signatures:
-    def __init__(self, trust: Trust, witnesses: list[Witness], add: Add) -> None:
+    def __init__(self, trust: Trust, witnesses: list[Witness], add: Add, *,
+                 log_site: str | None = None) -> None:
+        """``log_site``: the site id of the log's configuration (run_start): a checkpoint must
+        speak for that site, not for another whose key the signer may hold."""
         self.trust = trust
         self.add = add
         self.r = SignedReport()
@@ -81,7 +88,7 @@ class Signatures:
         self.good: tuple[int, int, str] | None = None  # (seq, wall, file) vouched
         self.last_seq: int | None = None
         self.witnesses = witnesses
-        self.site: str | None = None
+        self.site: str | None = log_site
         self.seen_checkpoint = False
         #: (site, key id) -> the key's validity in epoch ms (None, None: not registered)
         self._valid: dict[tuple[str, str], tuple[int | None, int | None]] = {}
@@ -113,6 +120,12 @@ class Signatures:
             self.r.keys.append(key)
         if self.site is None:
             self.site = site
+        if site != self.site:
+            self.add("signature", file, line, seq,
+                     f"checkpoint signed for site {site!r}, but this log is site "
+                     f"{self.site!r}'s: a signature for another site vouches for nothing here")
+            self.chain_break()
+            return
         why = self._key_problem(site, key, next_key, wall)
         if why is not None:
             self.add("signature", file, line, seq, why)
@@ -321,7 +334,7 @@ class Signatures:
                 continue
             file, mac = got
             log_mac = mac.decode("ascii", "replace")
-            if log_mac != cp.mac:
+            if log_mac[:len(cp.mac)] != cp.mac:  # a code holds a 32-digit prefix
                 entry["status"] = "disagrees"
                 entry["log_mac"] = log_mac
                 self.add("witness", file, None, cp.seq,

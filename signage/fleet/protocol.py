@@ -74,7 +74,7 @@ def _int(obj: dict[str, Any], key: str, what: str, *, null: bool = False) -> int
 def _obj(raw: bytes, what: str) -> dict[str, Any]:
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProtocolError(f"{what}: not JSON ({exc})"[:200]) from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"{what}: not a JSON object")

@@ -43,7 +43,7 @@ def showing_row(line: bytes) -> tuple[str, dict[str, Any]] | None:
                "start_ms": parse_rfc3339_ms(start), "end_ms": parse_rfc3339_ms(end),
                "start": start, "end": end, "start_mono": float(r["start_mono"]),
                "end_mono": float(r["end_mono"]), "boot": str(r["boot"])}
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         return None  # a verified record that cannot be read proves nothing (as in the audit)
     return start[:10], row
 

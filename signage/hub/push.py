@@ -268,7 +268,7 @@ class PubRow:
     id: str
     digest: str
     site: str
-    state: str  # applied | rejected | not reached
+    state: str  # applied | rejected | delivered (media still arriving) | not reached
     reason: str
     problems: list[str]
     at: str | None
@@ -287,7 +287,12 @@ def publication_rows(hub: LoadedHub) -> list[PubRow]:
                 rows.append(PubRow(rec["id"], rec["digest"], site, "not reached", "", [],
                                    None))
                 continue
-            r = reps[-1]
+            done = [r for r in reps if r.get("kind", "result") == "result"]
+            if not done:
+                rows.append(PubRow(rec["id"], rec["digest"], site, "delivered", "", [],
+                                   reps[-1].get("received")))
+                continue
+            r = done[-1]
             rows.append(PubRow(rec["id"], rec["digest"], site,
                                "applied" if r.get("accepted") else "rejected",
                                str(r.get("reason", "")), [str(p) for p in r.get("problems", [])],

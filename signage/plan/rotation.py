@@ -6,25 +6,36 @@ Both are deterministic state machines: same pool, same offset, same sequence.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import functools
+from collections.abc import Collection, Iterable, Sequence
 
 from ..model import Item
 
-UNIT_MS = 100  # store packing works on 0.1 s units (durations rounded up: never over budget)
+#: store packing works in exact milliseconds (kept for callers that scale test durations)
+UNIT_MS = 1
+
+
+def stagger(screen: int, screens: int, size: int) -> int:
+    """Where screen ``screen`` of ``screens`` (that share a pool) starts in a group of
+    ``size`` equal items: k·size/n of the way in when there are at least as many items as
+    screens (all distinct), else k mod size, so that neighbouring screens always differ and
+    every item is shared by as many screens as every other, give or take one."""
+    n = max(1, screens)
+    if size <= 0:
+        return 0
+    return (screen * size) // n if size >= n else screen % size
 
 
 def tie_order(items: Sequence[Item], screen: int, screens: int) -> list[Item]:
     """The pool in the order screen ``screen`` of ``screens`` breaks ties: within each group
-    of equal weight (where ties happen), rotated by screen·size/screens, so that screen k
-    starts k/n of the way into each group."""
+    of equal weight (where ties happen), rotated by ``stagger``."""
     groups: dict[float, list[int]] = {}
     for j, it in enumerate(items):
         groups.setdefault(it.weight, []).append(j)
     rank: dict[int, int] = {}
-    n = max(1, screens)
     for members in groups.values():
         c = len(members)
-        shift = (screen * c) // n
+        shift = stagger(screen, screens, c)
         for pos, j in enumerate(members):
             rank[j] = (pos - shift) % c
     return [items[j] for j in sorted(range(len(items)), key=lambda j: (rank[j], j))]
@@ -91,60 +102,106 @@ class Rotation:
         return self._items[self._prev] if self._prev >= 0 else None
 
 
+@functools.lru_cache(maxsize=256)
+def reachable(durations_ms: tuple[int, ...], limit_ms: int) -> int:
+    """The sums of store durations (items repeatable) up to ``limit_ms``, exactly in
+    milliseconds, as a bit set: bit x is set when some packing lasts exactly x ms (an
+    unbounded knapsack, by shift-and-or with doubling: log(limit/d) steps per duration)."""
+    mask = (1 << (limit_ms + 1)) - 1
+    reach = 1
+    for d in sorted(set(durations_ms)):
+        if d <= 0 or d > limit_ms:
+            continue
+        step = d
+        while step <= limit_ms:
+            reach |= (reach << step) & mask
+            step *= 2
+    return reach
+
+
+@functools.lru_cache(maxsize=64)
+def best_table(durations_ms: tuple[int, ...], limit_ms: int) -> tuple[int, ...]:
+    """``best[r]`` for r in 0..limit_ms: the fullest packing (ms) that fits in r ms."""
+    bits = bin(reachable(durations_ms, limit_ms))[:1:-1]  # bit x at index x
+    out = []
+    last = 0
+    for x in range(limit_ms + 1):
+        if x < len(bits) and bits[x] == "1":
+            last = x
+        out.append(last)
+    return tuple(out)
+
+
+def best_fill(reach: int, r_ms: int) -> int:
+    """The fullest packing (ms) that fits in ``r_ms``, from a ``reachable`` bit set."""
+    if r_ms < 0:
+        return -1
+    return (reach & ((1 << (r_ms + 1)) - 1)).bit_length() - 1
+
+
+def never_placed(items: Sequence[Item], budgets_ms: Iterable[int]) -> list[Item]:
+    """Store items that no gap of these budgets ever holds: the filler packs every gap as
+    fully as possible, and an item that is part of no fullest packing for any of the budgets
+    (it is longer than every budget, or other items always fill the gap better) never plays."""
+    budgets = sorted({b for b in budgets_ms if b > 0})
+    if not budgets or not items:
+        return list(items)
+    reach = reachable(tuple(it.duration_ms for it in items), budgets[-1])
+    out: list[Item] = []
+    for it in items:
+        u = it.duration_ms
+        if not any(u <= b and best_fill(reach, b - u) + u == best_fill(reach, b)
+                   for b in budgets):
+            out.append(it)
+    return out
+
+
 class Filler:
     """Chooses store items for one gap of at most ``budget_ms``.
 
-    ``best[r]`` is the fullest packing (in 0.1 s units, items repeatable) that fits in ``r``
-    units: an unbounded knapsack, computed once per pool. Within a gap the filler picks, by
-    weighted credit, only items that keep an optimal packing reachable (up to ``slack``), so
-    every gap is packed within ``slack`` of the best possible, and the weights decide which
-    of the good packings plays."""
+    The fullest packing that fits in ``r`` ms (items repeatable) is read from a bit set of
+    reachable sums, computed exactly in milliseconds once per pool (see ``reachable``): no
+    rounding, so an item that exactly fills the budget is placed. Within a gap the filler
+    picks, by weighted credit, only items that keep a fullest packing reachable (up to
+    ``slack_ms``), so every gap is packed within ``slack_ms`` of the best possible, and the
+    weights decide which of the good packings plays."""
 
-    __slots__ = ("_best", "_credit", "_items", "_share", "_units", "slack_units")
+    __slots__ = ("_best_t", "_credit", "_durs", "_items", "_limit", "_share", "slack_ms")
 
-    def __init__(self, items: Sequence[Item], offset: int = 0, slack_units: int = 0) -> None:
+    def __init__(self, items: Sequence[Item], offset: int = 0, slack_ms: int = 0) -> None:
         n = len(items)
         k = offset % n if n else 0
         self._items = list(items[k:]) + list(items[:k])
-        self._units = [-(-it.duration_ms // UNIT_MS) for it in self._items]
+        self._durs = [it.duration_ms for it in self._items]
         total = sum(it.weight for it in self._items) or 1.0
         self._share = [it.weight / total for it in self._items]
         self._credit = [0.0] * n
-        self._best: list[int] = [0]
-        self.slack_units = slack_units
-
-    def _grow(self, r: int) -> None:
-        best = self._best
-        units = self._units
-        for x in range(len(best), r + 1):
-            b = 0
-            for u in units:
-                if u <= x:
-                    v = u + best[x - u]
-                    if v > b:
-                        b = v
-            best.append(b)
+        self._limit = -1
+        self._best_t: tuple[int, ...] = (0,)
+        self.slack_ms = slack_ms
 
     def fill(self, budget_ms: int) -> list[Item]:
         if not self._items or budget_ms <= 0:
             return []
-        rem = budget_ms // UNIT_MS
-        if rem >= len(self._best):
-            self._grow(rem)
-        best = self._best
-        target = best[rem] - self.slack_units
+        rem = budget_ms
+        if rem > self._limit:
+            # whole seconds up: a few table sizes per pool, shared by every day and screen
+            self._limit = -(-rem // 1000) * 1000
+            self._best_t = best_table(tuple(sorted(set(self._durs))), self._limit)
+        best = self._best_t.__getitem__
+        target = best(rem) - self.slack_ms
         if target <= 0:
             return []
-        units, credit, share = self._units, self._credit, self._share
+        durs, credit, share = self._durs, self._credit, self._share
         picked: list[Item] = []
         filled = 0
-        n = len(units)
+        n = len(durs)
         while True:
             choice = -1
             cv = 0.0
             for i in range(n):
-                u = units[i]
-                if u <= rem and filled + u + best[rem - u] >= target:
+                u = durs[i]
+                if u <= rem and filled + u + best(rem - u) >= target:
                     c = credit[i]
                     if choice < 0 or c > cv:
                         choice, cv = i, c
@@ -154,9 +211,9 @@ class Filler:
                 credit[i] += share[i]
             credit[choice] -= 1.0
             picked.append(self._items[choice])
-            u = units[choice]
+            u = durs[choice]
             rem -= u
             filled += u
-            if filled >= target and (rem <= 0 or best[rem] == 0):
+            if filled >= target and (rem <= 0 or best(rem) == 0):
                 break
         return picked

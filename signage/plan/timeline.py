@@ -12,13 +12,13 @@ segments of the day and across re-plans, so a re-plan never restarts the rotatio
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import date, timedelta
 from typing import NamedTuple
 
 from ..model import Item, Screen, Site
 from ..timeutil import local_date
-from .rotation import Filler, Rotation
+from .rotation import Filler, Rotation, stagger
 from .segments import Segment, day_segments
 
 #: don't start a showing in the last moment of a segment (it would be a flash)
@@ -61,32 +61,38 @@ class Wishes:
         return [i for i, until in self.aside.items() if until > t_ms]
 
 
+#: (this screen's position, how many screens) among the screens that play a pool on a day
+GroupFn = Callable[[tuple[str, ...]], tuple[int, int]]
+
+
 class DayState:
-    """Rotation and filler state for one screen on one day, keyed by pool."""
+    """Rotation and filler state for one screen on one day, keyed by pool. The screens of a
+    site are staggered by their index (``group`` may give another position and count per
+    pool)."""
 
-    __slots__ = ("_fillers", "_n", "_rotations", "_screen")
+    __slots__ = ("_fillers", "_group", "_rotations", "_screen")
 
-    def __init__(self, screen: Screen, n_screens: int) -> None:
+    def __init__(self, screen: Screen, n_screens: int, group: GroupFn | None = None) -> None:
         self._screen = screen
-        self._n = max(1, n_screens)
+        n = max(1, n_screens)
+        self._group: GroupFn = group or (lambda _key: (screen.index, n))
         self._rotations: dict[tuple[str, ...], Rotation] = {}
         self._fillers: dict[tuple[str, ...], Filler] = {}
-
-    def _offset(self, pool_len: int) -> int:
-        return (self._screen.index * pool_len) // self._n
 
     def rotation(self, pool: tuple[Item, ...]) -> Rotation:
         key = tuple(it.id for it in pool)
         r = self._rotations.get(key)
         if r is None:
-            r = self._rotations[key] = Rotation(pool, self._screen.index, self._n)
+            pos, n = self._group(key)
+            r = self._rotations[key] = Rotation(pool, pos, n)
         return r
 
     def filler(self, pool: tuple[Item, ...]) -> Filler:
         key = tuple(it.id for it in pool)
         f = self._fillers.get(key)
         if f is None:
-            f = self._fillers[key] = Filler(pool, self._offset(len(pool)))
+            pos, n = self._group(key)
+            f = self._fillers[key] = Filler(pool, stagger(pos, n, len(pool)))
         return f
 
 

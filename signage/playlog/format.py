@@ -227,9 +227,18 @@ def verify(key: bytes | None, prev_mac: bytes, line: bytes) -> bytes | None:
     return mac
 
 
+def loads(text: bytes | str) -> Any:
+    """``json.loads``, with nesting too deep for the parser a ValueError like any other
+    damage (a log line or a witness is hostile input; json raises RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def decode(line: bytes) -> dict[str, Any]:
     """Parse a record line (raises ValueError on anything that is not a JSON object)."""
-    obj = json.loads(line)
+    obj = loads(line)
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     return obj

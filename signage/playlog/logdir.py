@@ -19,12 +19,12 @@ import errno
 import fcntl
 import hashlib
 import itertools
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..i18n import _
 from . import format as fmt
 from .keyfile import KeyFileError, create_or_load_key, load_key
 from .lines import WHOLE, bounded_lines
@@ -55,22 +55,25 @@ def claim(log_dir: Path, field: str = "[log] dir") -> int:
     """Make the directory if needed and lock it; returns the lock's file descriptor (closing
     it releases the lock). Raises LogDirError naming the holder's pid."""
     if log_dir.exists() and not log_dir.is_dir():
-        raise LogDirError(f"{field} = {log_dir}: is not a directory; name a directory for "
-                          "the log")
+        raise LogDirError(_("{field} = {dir}: is not a directory; name a directory for the "
+                            "log").format(field=field, dir=log_dir))
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(log_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
     except OSError as exc:
-        raise LogDirError(f"{field} = {log_dir}: cannot use it: {exc.strerror or exc}") from None
+        raise LogDirError(_("{field} = {dir}: cannot use it: {why}").format(
+            field=field, dir=log_dir, why=exc.strerror or exc)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            raise LogDirError(f"the log directory {log_dir} is in use by another signage "
-                              f"process (pid {holder}); stop it first") from None
-        raise LogDirError(f"{log_dir}: cannot lock: {exc.strerror}") from None
+            raise LogDirError(_("the log directory {dir} is in use by another signage process "
+                                "(pid {pid}); stop it first").format(dir=log_dir, pid=holder)
+                              ) from None
+        raise LogDirError(_("{dir}: cannot lock: {why}").format(dir=log_dir, why=exc.strerror)
+                          ) from None
     try:  # best effort: on a full disk the lock holds without the pid
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -206,21 +209,22 @@ def chain_key(key_path: Path, log_dir: Path, command: str = "signage new-chain")
         except KeyFileError as exc:
             raise LogDirError(str(exc)) from None
     if not key_path.exists():
-        raise LogDirError(
-            f"the key file {key_path} is missing, but the log in {log_dir} holds a chain "
-            f"(seq {end.seq} in {end.file.name}): restore the key that wrote it, or start a "
-            f"new chain deliberately ({command})")
+        raise LogDirError(_(
+            "the key file {key} is missing, but the log in {dir} holds a chain (seq {seq} in "
+            "{file}): restore the key that wrote it, or start a new chain deliberately "
+            "({command})").format(key=key_path, dir=log_dir, seq=end.seq, file=end.file.name,
+                                  command=command))
     try:
         key = load_key(key_path)
     except KeyFileError as exc:
         raise LogDirError(str(exc)) from None
     if end.pairs and not any(fmt.verify(key, prev, line) for prev, line in end.pairs) \
             and not _any_pair_verifies(key, end.file):
-        raise LogDirError(
-            f"the key file {key_path} does not verify the log in {log_dir} (its last records, "
-            f"seq {end.seq} in {end.file.name}): the key was lost or replaced, or this is "
-            f"another log. Restore the key that wrote it, or start a new chain deliberately "
-            f"({command})")
+        raise LogDirError(_(
+            "the key file {key} does not verify the log in {dir} (its last records, seq {seq} "
+            "in {file}): the key was lost or replaced, or this is another log. Restore the key "
+            "that wrote it, or start a new chain deliberately ({command})").format(
+                key=key_path, dir=log_dir, seq=end.seq, file=end.file.name, command=command))
     return key
 
 
@@ -258,9 +262,9 @@ def check_mode(log_dir: Path, mode: str) -> None:
             continue
         if isinstance(other, str) and other != mode:
             raise LogDirError(
-                f"{log_dir} holds a log of mode = {other} ({path.name}); a {mode} log is never "
-                f"written into it" + (": give simulate its own --log directory"
-                                      if mode == "simulate" else ""))
+                _("{dir} holds a log of mode = {other} ({file}); a {mode} log is never written "
+                  "into it").format(dir=log_dir, other=other, file=path.name, mode=mode)
+                + (_(": give simulate its own --log directory") if mode == "simulate" else ""))
 
 
 def read_new_chain_note(log_dir: Path) -> dict[str, object] | None:
@@ -269,7 +273,7 @@ def read_new_chain_note(log_dir: Path) -> dict[str, object] | None:
     try:
         with open(p, "rb") as fh:
             raw = fh.read(1 << 16)
-        note = json.loads(raw)
+        note = fmt.loads(raw)
     except (OSError, ValueError):
         return None
     return note if isinstance(note, dict) else None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..i18n import _
 from . import format as fmt
 from .keyfile import create_or_load_key
 from .logdir import NEW_CHAIN_NOTE, LogDirError, chain_end, claim, log_files
@@ -28,8 +29,8 @@ def new_chain(log_dir: Path, key_path: Path, reason: str, field: str) -> dict[st
     """Close the chain in ``log_dir`` and prepare a new one; returns the note the next start
     writes into its run_start. Refused while a daemon holds the directory."""
     if not reason.strip():
-        raise LogDirError("--reason: say why the chain is restarted (e.g. 'key file lost "
-                          "with the SD card')")
+        raise LogDirError(_("--reason: say why the chain is restarted (e.g. 'key file lost "
+                            "with the SD card')"))
     lock = claim(log_dir, field)
     try:
         now = datetime.now(UTC)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,8 @@ TAG = "signage-checkpoint-v2"
 #: a checkpoint line is a few hundred bytes; a witness file's line longer than this is not one
 MAX_CHECKPOINT_LINE = 4096
 REASONS = ("interval", "seal", "run_stop", "shutdown", "rotate")
+#: |mono| beyond this has no exact whole number of milliseconds as a float (2**53 ms)
+MAX_MONO_S = 2**53 / 1000
 
 
 class CheckpointError(ValueError):
@@ -65,6 +67,8 @@ def canonical_bytes(*, site: str, head_seq: int, head: str, wall: str, mono: flo
             raise CheckpointError(f"{name}: holds a control character")
     if type(head_seq) is not int or head_seq < 0:
         raise CheckpointError("head_seq: expected an integer >= 0")
+    if not (math.isfinite(mono) and -MAX_MONO_S <= mono <= MAX_MONO_S):
+        raise CheckpointError("mono: expected a finite number of seconds")
     mono_ms = round(mono * 1000)
     return (f"{TAG}\nsite={site}\nseq={head_seq}\nhead={head}\nwall={wall}\n"
             f"mono_ms={mono_ms}\nboot={boot}\nkey={key}\nnext_key={next_key or ''}\n"
@@ -188,6 +192,9 @@ def parse_checkpoint(line: bytes) -> Checkpoint:
     if sig is None:
         raise CheckpointError("sig: expected 86 base64url characters (64 bytes)")
     mono = _field(rec, "mono", (int, float))
+    if not -MAX_MONO_S <= mono <= MAX_MONO_S:  # (False for NaN and the infinities too)
+        raise CheckpointError(f"mono: expected a finite number of seconds within "
+                              f"±{MAX_MONO_S:.0f}")
     key = _field(rec, "key", str)
     if len(key) != 16:
         raise CheckpointError("key: expected a key id (16 hex digits)")
@@ -211,7 +218,7 @@ def witness_lines(text: bytes, src: str) -> list[tuple[int, bytes]]:
             out.append((n, raw))
             continue
         try:
-            obj = json.loads(raw)
+            obj = fmt.loads(raw)
         except ValueError:
             raise CheckpointError(f"{src}:{n}: not JSON") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("line"), str):

@@ -21,13 +21,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..driver import Clock
+from ..i18n import _
 from ..keys import PublicKey, SigningKey
 from ..timeutil import CLOCK_STEP_S, IsoFormatter
 from . import format as fmt
 from . import v2
 from .logdir import FILE_RE, chain_end, log_files, tail
 
-__all__ = ["FILE_RE", "Head", "LogWriter", "boot_id", "file_name", "log_files"]
+__all__ = ["FILE_RE", "Head", "LogWriter", "RecordTooLong", "boot_id", "file_name",
+           "log_files"]
 
 #: when the memory buffer overflows (log storage full), these go first, in this order ...
 DROP_ORDER: tuple[frozenset[str], ...] = (frozenset({"heartbeat"}), frozenset({"showing_start"}))
@@ -217,7 +219,18 @@ class LogWriter:
             return Head(name, self._seq - 1, self._mac.decode())
 
     def append(self, rtype: str, **fields: Any) -> None:
-        """Make a record now and write it (fsynced) before returning."""
+        """Make a record now and write it (fsynced) before returning. A configuration record
+        (run_start, reload: the only ones of unbounded size, through the item catalogue)
+        that would be longer than format.MAX_LINE raises RecordTooLong, and nothing is
+        written."""
+        if rtype in ("run_start", "reload"):
+            size = len(json.dumps(fields, ensure_ascii=False, default=str).encode())
+            if size > fmt.MAX_LINE - 4096:
+                raise RecordTooLong(_(
+                    "the {type} record would be {size:.1f} MiB, over the log format's limit "
+                    "of {limit} MiB per record: the playlists hold too many items (or too "
+                    "long texts) for one site").format(type=rtype, size=size / (1 << 20),
+                                                      limit=fmt.MAX_LINE >> 20))
         with self._lock:  # read the clocks under the lock: mono never runs backwards in the file
             wall_s = self._clock.time()
             mono = self._clock.monotonic()
@@ -487,6 +500,11 @@ class LogWriter:
             self._signing = new
 
     @property
+    def signing_key(self) -> SigningKey | None:
+        """The key the checkpoints are signed with now (format 2; it changes at a rotation)."""
+        return self._signing
+
+    @property
     def signing_key_id(self) -> str | None:
         return self._signing.key_id if self._signing is not None else None
 
@@ -540,6 +558,10 @@ class LogWriter:
         return len(self._pending)
 
 
+class RecordTooLong(ValueError):
+    """A record would exceed format.MAX_LINE; nothing was written."""
+
+
 RESERVE_NAME = ".reserve"
 RESERVE_BYTES = 64 << 10
 LOST_NOTE = ".dropped.json"
@@ -548,7 +570,7 @@ LOST_NOTE = ".dropped.json"
 def read_lost_note(log_dir: Path) -> dict[str, Any] | None:
     try:
         with open(log_dir / LOST_NOTE, "rb") as fh:
-            got = json.loads(fh.read(1 << 16))
+            got = fmt.loads(fh.read(1 << 16))
     except (OSError, ValueError):
         return None
     if not isinstance(got, dict) or not isinstance(got.get("count"), int) \

@@ -74,6 +74,7 @@ class AlertCenter:
         self._loaded = loaded
         a = loaded.cfg.authority
         self.keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in a.keys)}
+        self.enabled = bool(self.keys)
         self.book = AlertBook(loaded.cfg.site.id, tuple(a.regions), bool(a.drill_screens))
         self.inbox = resolve(loaded.base, a.inbox)
         self.store = resolve(loaded.base, a.store)
@@ -219,6 +220,7 @@ class AlertCenter:
         with self._lock:
             self._loaded = loaded
             self.keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in a.keys)}
+            self.enabled = bool(self.keys) or bool(self.book.live())
             self.book.regions = tuple(a.regions)
             self.book.drills = bool(a.drill_screens)
             self._rebuild(self._clock.time())

@@ -31,12 +31,13 @@ from apscheduler.triggers.cron import CronTrigger
 from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
-from ..keys import SigningKey, SigningKeyError, load_signing_key
+from ..i18n import _
+from ..keys import SigningKey, SigningKeyError, load_signing_key, write_new_key
 from ..load import LoadedSite, screen_spec
 from ..playlog.boxkey import box_signing_key, finish_rotation, pending_rotation
 from ..playlog.keyfile import load_key
 from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_new_chain_note
-from ..playlog.writer import LogWriter, boot_id
+from ..playlog.writer import LogWriter, RecordTooLong, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
 from .alertfeed import AlertCenter
@@ -142,6 +143,7 @@ class Runtime:
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
+        self.codes: Any = None  # signage.inspection.issuer.CodeSource when codes are on
         self.shipper: Any = None  # signage.fleet.shipper.Shipper when [fleet] is configured
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
@@ -173,9 +175,12 @@ class Runtime:
         if self.s.virtual:
             cls = load_driver("simulator")
             kind = "led" if sc.driver == "led" or sc.height <= 64 else "hdmi"
+            opts: dict[str, Any] = {"kind": kind}
             if sc.driver == "simulator":
-                kind = str(sc.options.get("kind", kind))
-            spec = dataclasses.replace(spec, options={"kind": kind})
+                # a simulator screen keeps its own options, fault drills (fail_every_af,
+                # latency_ms) included: drills work on the virtual clock too
+                opts = {**dict(sc.options), "kind": str(sc.options.get("kind", kind))}
+            spec = dataclasses.replace(spec, options=opts)
         else:
             cls = self.loaded.drivers[sc.driver]
         sid = sc.id
@@ -190,9 +195,9 @@ class Runtime:
     def setup(self) -> None:
         notes = self.writer.open()
         for name in self.writer.stray:
-            self.s.say(f"LOG: {name} in {self.writer.dir} is dated after today and does not "
-                       "hold the log's chain: a stray file, not written to (the audit flags "
-                       "it); remove it")
+            self.s.say(_("LOG: {file} in {dir} is dated after today and does not hold the "
+                         "log's chain: a stray file, not written to (the audit flags it); "
+                         "remove it").format(file=name, dir=self.writer.dir))
         extra = {"new_chain": self.new_chain} if self.new_chain is not None else {}
         self.writer.append("run_start", version=__version__, mode=self.mode,
                            **site_record(self.loaded, self.mode), **extra)
@@ -205,6 +210,7 @@ class Runtime:
         if self.alerts is not None:
             self.alerts.restore()
         self.take_key_rotation()
+        codes = self._code_source()
         show = Showables(self.loaded.site.media_root)
         for i, screen in enumerate(self.loaded.site.screens):
             drv = self._driver_for(i)
@@ -213,6 +219,42 @@ class Runtime:
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
                 poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual,
                 alerts=self.alerts))
+            if codes is not None:
+                from .codes import CodeHook
+
+                self.runners[-1].codes = CodeHook(codes, screen.id)
+
+    def _code_source(self) -> Any:
+        """The inspection code's signer, when [inspection] enabled (never under simulate:
+        no frame is drawn there). It signs with the box's key, the one of the log's
+        checkpoints (format 2; after a rotation, the new one); with format 1, the key at
+        [log] signing_key, created when missing. A key that cannot be used is reported and
+        the screens run on without codes: the anti-fraud schedule never waits for a code."""
+        icfg = self.loaded.cfg.inspection
+        if not icfg.enabled or self.s.virtual:
+            return None
+        from ..inspection.issuer import CodeSource  # segno is loaded only with codes on
+
+        fixed: SigningKey | None = None
+        if self.writer.signing_key is None:
+            path = resolve(self.loaded.base, self.loaded.cfg.log.signing_key)
+            try:
+                fixed = load_signing_key(path) if path.exists() else write_new_key(path)
+            except SigningKeyError as exc:
+                self.s.say(f"inspection codes off: {exc}")
+                return None
+
+        def key() -> SigningKey:
+            k = self.writer.signing_key or fixed
+            assert k is not None
+            return k
+
+        def head() -> tuple[int, str]:
+            h = self.writer.head
+            return h.seq, h.mac
+
+        self.codes = CodeSource(icfg, key, self.clock, head)
+        return self.codes
         if self.loaded.cfg.fleet is not None and self.s.fleet:
             self._start_shipper()
 
@@ -319,11 +361,18 @@ class Runtime:
                                config_sha256="", playlists_sha256={})
             return
         rec = site_record(new, self.mode)
-        self.writer.append("reload", accepted=True, problems=[],
-                           config_sha256=rec["config_sha256"],
-                           playlists_sha256=rec["playlists_sha256"], site=rec["site"],
-                           rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
-                           items=rec["items"], heartbeat_s=rec["heartbeat_s"])
+        try:
+            self.writer.append("reload", accepted=True, problems=[],
+                               config_sha256=rec["config_sha256"],
+                               playlists_sha256=rec["playlists_sha256"], site=rec["site"],
+                               rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
+                               items=rec["items"], heartbeat_s=rec["heartbeat_s"])
+        except RecordTooLong as exc:  # never applied unlogged: rejected, the old one goes on
+            self.s.say(_("reload rejected, the running schedule continues: {why}").format(
+                why=exc))
+            self.writer.append("reload", accepted=False, problems=[str(exc)],
+                               config_sha256="", playlists_sha256={})
+            return
         self.loaded = new
         if self.alerts is not None and self.pushes is not None:
             self.alerts.apply_site(new)
@@ -417,9 +466,10 @@ class Runtime:
         lost = self.writer.lost
         if lost is not None:
             types = ", ".join(f"{k} {v}" for k, v in sorted(lost["types"].items()))
-            self.s.say(f"LOG: {lost['count']} records were lost: the log storage stayed full "
-                       f"until the stop ({types}; from {lost['first_wall']} to "
-                       f"{lost['last_wall']}); the next start logs a dropped record for them")
+            self.s.say(_("LOG: {n} records were lost: the log storage stayed full until the "
+                         "stop ({types}; from {a} to {b}); the next start logs a dropped "
+                         "record for them").format(n=lost["count"], types=types,
+                                                   a=lost["first_wall"], b=lost["last_wall"]))
         with contextlib.suppress(OSError):
             os.close(self.lock)
         if self.shipper is not None:

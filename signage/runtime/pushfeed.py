@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from ..load import LoadedSite, load_site
 from ..problems import InputError
 from .runner import Sink
 
+BUNDLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
 #: media travel in parts of at most this size (the broker's packet limit is ~1 MB)
 PART_BYTES = 512 * 1024
 MAX_PARTS = 128
@@ -108,15 +110,38 @@ class PushCenter:
 
     def fleet_bundle(self, name: str, env: bytes) -> None:
         """A bundle envelope from the hub: verified now, applied once its media are here."""
+        if not BUNDLE_ID.fullmatch(name):
+            return  # not a bundle id (docs/alerts.md): no bundle of ours
         digest = hashlib.sha256(env).hexdigest()
         if digest in self._fleet_done:
             return  # a retained copy again after a reconnect
+        try:
+            kept = (pushed_root(self._loaded.site.media_root) / name / "bundle.env").read_bytes()
+        except (OSError, ValueError):
+            kept = b""
+        if kept == env:  # in place already (the daemon restarted): nothing to do
+            self._fleet_done.add(digest)
+            return
         self._fleet_pending[name] = env
+        rep = self.report
+        if rep is not None:
+            try:
+                opened = open_envelope(env, self._keys(), kinds=("playlist-bundle",))
+                m = parse_manifest(opened.payload)
+                rep({"kind": "delivered", "id": m.id, "digest": opened.digest,
+                     "media": len(m.media)})
+            except (EnvelopeError, BundleError):
+                pass  # reported as refused by _fleet_try
+            except Exception:  # the link's trouble never stops a publication
+                pass
         self._fleet_try()
 
-    def _fleet_try(self) -> None:
-        keys = {k.key_id: k for k in (PublicKey.from_text(t)
+    def _keys(self) -> dict[str, PublicKey]:
+        return {k.key_id: k for k in (PublicKey.from_text(t)
                                       for t in self._loaded.cfg.authority.keys)}
+
+    def _fleet_try(self) -> None:
+        keys = self._keys()
         for name, env in list(self._fleet_pending.items()):
             try:
                 m = parse_manifest(open_envelope(env, keys, kinds=("playlist-bundle",)).payload)
@@ -142,7 +167,9 @@ class PushCenter:
             else:
                 del self._fleet_pending[name]
                 self._fleet_done.add(hashlib.sha256(env).hexdigest())
-                self.offer(env, files, "fleet")
+                self.offer(env, files, "fleet")  # copies what it keeps
+                for x in m.media:
+                    shutil.rmtree(self.spool / x.sha256, ignore_errors=True)
 
     def _offer(self, env: bytes, media: dict[str, Path]) -> PushVerdict:
         loaded = self._loaded

@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..alerts.choice import AlertCard, ScreenMemory, at_switch, cut_now
 from ..audit.hours import HoursTimeline
@@ -39,6 +39,9 @@ from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import CLOCK_STEP_S, local_date
 from .credit import Answer, Claim
+
+if TYPE_CHECKING:  # imported by the daemon only when [inspection] is on (segno, PIL)
+    from .codes import CodeHook
 from .errstats import StartErrors
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own
@@ -64,6 +67,9 @@ class Sink(Protocol):
 
 class AlertSource(Protocol):
     """The daemon's alerts (signage/runtime/alertfeed.py), as one screen sees them."""
+
+    #: False while no authority key is configured: nothing can arrive, nothing to look at
+    enabled: bool
 
     def cards(self, screen_id: str, now: float) -> Sequence[AlertCard]: ...
     def shown(self, screen_id: str, card: AlertCard, start: float) -> None: ...
@@ -132,6 +138,8 @@ class ScreenRunner:
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
         # what the item now on screen may claim (signage/runtime/credit.py decides)
         self._claim: Claim | None = None
+        #: the inspection code on anti-fraud items (None: codes off); see runtime/codes.py
+        self.codes: CodeHook | None = None
         self._alerts = alerts
         self._amem = ScreenMemory.empty()  # what alerts this screen showed (choice.py)
         self._alert_on: AlertCard | None = None
@@ -236,8 +244,10 @@ class ScreenRunner:
             if on is not None and on.item.kind is ItemKind.CLIP:
                 t = min(t, now + CLIP_POLL_S)
             t = min(t, max(now, self._last_ok) + HEALTH_POLL_S)
-            if self._alerts is not None and on is not None:
+            if self._alerts is not None and on is not None and self._alerts.enabled:
                 t = min(t, now + ALERT_POLL_S)
+        if self.codes is not None and nxt is not None:
+            t = min(t, self.codes.refresh_at(nxt, self._mono_of(nxt.start_ms)))
         if self._stepped:
             t = self.clock.monotonic()
         return t
@@ -276,7 +286,8 @@ class ScreenRunner:
                 self._replan()
                 self._switch_due()
                 return
-        if self._alerts is not None and on is not None and self._alert_cut(now):
+        if (self._alerts is not None and on is not None and self._alerts.enabled
+                and self._alert_cut(now)):
             return
         nxt = self.next
         if nxt is None:
@@ -290,6 +301,8 @@ class ScreenRunner:
             return
         if now >= t_next - self.driver.switch_latency_s - 0.0005:
             self._switch_due()
+        elif self.codes is not None and now >= self.codes.refresh_at(nxt, t_next):
+            self._prepare_next()  # a fresh code, drawn ahead of the switch
 
     # ---- the switch ----------------------------------------------------------------------
     def _switch_due(self) -> None:
@@ -306,7 +319,7 @@ class ScreenRunner:
             entry = self.next
         if entry is None:
             return
-        if self._alerts is not None and self._try_alert():
+        if self._alerts is not None and self._alerts.enabled and self._try_alert():
             return
         if not entry.anti_fraud and self._would_break(entry, now):
             self._replan()  # an anti-fraud item now instead
@@ -395,7 +408,8 @@ class ScreenRunner:
             asked = self.clock.monotonic()
             self.driver.last_attempts = 1
             try:
-                t_conf = self.driver.show(self._showable(item))
+                t_conf = self.driver.show(
+                    self._with_code(item, self.clock.monotonic(), make=False))
                 break
             except ScreenUnavailable as exc:
                 self.log.append("driver_error", screen=self.screen.id, item=item.id,
@@ -434,9 +448,17 @@ class ScreenRunner:
         self._advance()
         if self._live:
             self._look_ahead()
+        self._prepare_next()
+
+    def _with_code(self, item: Item, at_mono: float, make: bool = True) -> Showable:
+        s = self._showable(item)
+        return s if self.codes is None else self.codes.attach(self.site, s, at_mono, make)
+
+    def _prepare_next(self) -> None:
         if self.next is not None:
             try:
-                self.driver.prepare(self._showable(self.next.item))
+                self.driver.prepare(self._with_code(
+                    self.next.item, self._mono_of(self.next.start_ms)))
             except Exception:  # prepare is a hint; show() reports real errors
                 pass
 
@@ -469,6 +491,8 @@ class ScreenRunner:
         self.shown += 1
         if item.anti_fraud:
             self._last_af = item.id
+            if self.codes is not None:
+                self.codes.stats.af_started(self.site, wall)
             if not self._af_on:
                 self._note_gap(t_conf)
             self._af_on = True
@@ -511,6 +535,8 @@ class ScreenRunner:
             on.item, on.planned_ms, on.start_mono, t_end, outcome, reason,
             on.planned_iso, on.start_iso))
         if on.item.anti_fraud:
+            if self.codes is not None:
+                self.codes.stats.af_ended(self.site, self._wall_of(t_end))
             self._af_on = False
             if not self.site.rule.start_to_start:
                 self._af_ref = t_end
@@ -549,6 +575,8 @@ class ScreenRunner:
                               claim.why_short(conf, latency))
         self._claim = None
         self.log.append("screen_clear", screen=self.screen.id, reason=reason)
+        if self.codes is not None:
+            self.codes.stats.closed()
 
     # ---- availability --------------------------------------------------------------------
     def _vouched(self, health: Health, asked: float, latency: float) -> None:

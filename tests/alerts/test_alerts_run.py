@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from signage.keys import SigningKey
 from tests.logtools import af_gaps, records
 

@@ -67,7 +67,9 @@ def test_alerts_over_the_fleet_link(tmp_path: Path) -> None:
     hubd = tmp_path / "hub"
     hubd.mkdir()
     auth = write_new_key(hubd / "authority.key")
-    sites = "".join(f'\n[[site]]\nid = "{s}"\nregions = ["330106"]\n' for s in BOXES)
+    # shop-4 is registered at the hub but never comes up: "offline" in the hub's view
+    sites = "".join(f'\n[[site]]\nid = "{s}"\nregions = ["330106"]\n'
+                    for s in (*BOXES, "shop-4"))
     (hubd / "hub.toml").write_text(f"""data_dir = "{hubd / 'hub-data'}"
 authority_key = "authority.key"
 ack_interval_s = 0.2
@@ -161,11 +163,15 @@ enabled = false
                              and x["first_shown"]) == 18, 30, "the hub's acknowledgements")
         rows = hub_rows()
         assert {(x["site"], x["screen"]) for x in rows if x["alert"] == "A1"} == {
-            (s, c) for s in BOXES for c in ("s1", "s2", "s3")}
+            (s, c) for s in BOXES for c in ("s1", "s2", "s3")} | {("shop-4", None)}
+        assert [x["why_not"] for x in rows if x["site"] == "shop-4" and x["alert"] == "A1"
+                ] == ["offline: never heard from"]
         assert all(x["received"] == "yes" and x["latency_s"] is not None
-                   for x in rows if x["alert"] in ("A1", "A2"))
-        assert {x["why_not"] for x in rows if x["alert"] == "E1"} == {"refused: expired"}
-        assert {x["why_not"] for x in rows if x["alert"] == "R1"} == {"refused: other_region"}
+                   for x in rows if x["alert"] in ("A1", "A2") and x["site"] != "shop-4")
+        assert {x["why_not"] for x in rows if x["alert"] == "E1" and x["site"] != "shop-4"
+                } == {"refused: expired"}
+        assert {x["why_not"] for x in rows if x["alert"] == "R1" and x["site"] != "shop-4"
+                } == {"refused: other_region"}
         time.sleep(2)
     finally:
         for p in procs.values():

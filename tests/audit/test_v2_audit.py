@@ -387,3 +387,41 @@ def test_round_trip(tmp_path_factory: pytest.TempPathFactory,
     assert i["records"] == sum(1 for p in log_files(d) for _ in lines(p))
     n_af = sum(1 for r, _dt in recs if r[0] == "showing" and r[1])
     assert sum(s["af_showings"] for s in doc["screens"]) == n_af
+
+
+def test_a_checkpoint_for_another_site_vouches_for_nothing(tmp_path: Path) -> None:
+    """The signer holds another shop's registered key and signs this shop's log as that shop:
+    the checkpoints name the other site, the log's run_start this one."""
+    d = tmp_path / "log"
+    other = SigningKey.generate()
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(), signing=other)
+    dm.w._site_id = "shop-8"
+    t = clock.mono
+    for k in range(4):
+        dm.showing("s1", "af1", True, t + 40 * k, t + 40 * k + 10)
+    dm.stop(t + 170)
+    tf = tmp_path / "trust.toml"
+    tf.write_text(f'version = 1\n[[site]]\nid = "shop-7"\n  [[site.key]]\n  public = '
+                  f'"{OLD.public.text}"\n  valid_from = 2020-01-01T00:00:00+08:00\n'
+                  f'[[site]]\nid = "shop-8"\n  [[site.key]]\n  public = '
+                  f'"{other.public.text}"\n  valid_from = 2020-01-01T00:00:00+08:00\n', "utf-8")
+    code, out, _err = audit(d, "--trust", tf, "--format", "json", key=None)
+    doc = json.loads(out)
+    assert code == 2 and "signature" in _kinds(doc)
+    assert any("shop-8" in f["message"] for f in doc["integrity"]["findings"])
+    assert doc["integrity"]["signatures"]["last_signed"] is None
+
+
+def test_anchor_works_on_a_v2_log_too(tmp_path: Path) -> None:
+    d = tmp_path / "log"
+    _day(d)
+    tf = trust_file(tmp_path / "trust.toml", SITE_ID, OLD.public)
+    code, out, _err = audit(d, "--trust", tf, "--anchor", key=None)
+    assert code == 0 and out.count(":") == 2
+    anchor = out.strip()
+    p = log_files(d)[0]
+    write_lines(p, lines(p)[:-3])
+    code, out, _err = audit(d, "--trust", tf, "--expect-anchor", anchor, "--format", "json",
+                            key=None)
+    assert code == 2 and "anchor" in _kinds(json.loads(out))

@@ -66,8 +66,8 @@ def test_simulated_day_in_format_2(tmp_path: Path) -> None:
     assert recs[seal_at - 1]["type"] == "checkpoint" and recs[seal_at - 1]["reason"] == "seal"
     trust = _trust(tmp_path / "trust.toml", "test-site", log / "simulate-signing.key")
     res = subprocess.run([PY, "-m", "signage.cli", "audit", str(log), "--trust", str(trust),
-                          "--format", "json"], capture_output=True, text=True, timeout=120,
-                         check=False)
+                          "--format", "json", "--simulated"], capture_output=True, text=True,
+                         timeout=120, check=False)
     doc = json.loads(res.stdout)
     assert res.returncode in (0, 1) and doc["integrity"]["intact"], res.stderr
     assert doc["integrity"]["signatures"]["unsigned_tail"]["records"] == 0
@@ -111,8 +111,8 @@ def test_rotation_taken_up_by_the_running_runtime(tmp_path: Path) -> None:
     trust.write_text(f'version = 1\n[[site]]\nid = "test-site"\n  [[site.key]]\n  public = '
                      f'"{old.public.text}"\n  valid_from = 2020-01-01T00:00:00+08:00\n', "utf-8")
     res = subprocess.run([PY, "-m", "signage.cli", "audit", str(log), "--trust", str(trust),
-                          "--format", "json"], capture_output=True, text=True, timeout=120,
-                         check=False)
+                          "--format", "json", "--simulated"], capture_output=True, text=True,
+                         timeout=120, check=False)
     doc = json.loads(res.stdout)
     assert doc["integrity"]["intact"], doc["integrity"]["findings"]
     assert doc["integrity"]["signatures"]["rotations"][0]["verified"] is True

@@ -87,6 +87,17 @@ def audit_cli(paths: Sequence[Path], key: Path, *extra: str, cwd: Path | None = 
     return AuditOut(p.returncode, p.stdout, p.stderr)
 
 
+def audit_here(paths: Sequence[Path], key: Path, *extra: str,
+               timeout: float = 300) -> AuditOut:
+    """`signage audit` as a real process, run from the first path's directory (not the source
+    tree, so PYTHONPATH can point the children at an older tree to show a test fails there),
+    with exactly the options given (a simulated log needs --simulated)."""
+    p = subprocess.run([PY, "-m", "signage.cli", "audit", *map(str, paths), "--key", str(key),
+                        *extra], cwd=paths[0].parent, env=CHILD_ENV, capture_output=True,
+                       text=True, timeout=timeout, check=False)
+    return AuditOut(p.returncode, p.stdout, p.stderr)
+
+
 def audit_api(paths: Sequence[Path], key: Path, *, fmt: str = "json", anchor: bool = False,
               expect_anchor: str | None = None, jobs: str = "1",
               simulated: bool = True) -> AuditOut:

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from .helpers import audit_cli, report, signage_popen, signage_run
+from .helpers import audit_here as audit_cli
+from .helpers import report, signage_popen, signage_run
 
 TRUST = """version = 1
 
@@ -23,6 +24,7 @@ id = "test-site"
   screens = [{screens}]
   hours = {{ default = ["00:00-24:00"] }}
 """
+
 
 
 def _trust(path: Path, gap: float = 10, screens: str = '"s1"') -> Path:
@@ -164,10 +166,11 @@ def test_a_log_that_ends_before_now_or_before_to_is_said_to(tmp_path: Path,
                     "--log", "simlog", cwd=base)
     assert r.returncode == 0, r.stderr
     key = base / "simlog" / "simulate.key"
-    res = audit_cli([base / "simlog"], key, "--format", "json")
+    res = audit_cli([base / "simlog"], key, "--format", "json", "--simulated")
     assert res.code == 0, res.err
     assert any("before now" in w and "--to" in w for w in res.doc["warnings"]), \
         res.doc["warnings"]
-    res = audit_cli([base / "simlog"], key, "--format", "json", "--to", "now")
+    res = audit_cli([base / "simlog"], key, "--format", "json", "--to", "now",
+                    "--simulated")
     assert res.code == 1
     assert any("before --to" in w for w in res.doc["warnings"]), res.doc["warnings"]

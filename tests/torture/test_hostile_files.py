@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .helpers import CHILD_ENV, PY, audit_cli, report, signage_popen, signage_run
+from .helpers import CHILD_ENV, PY, report, signage_popen, signage_run
+from .helpers import audit_here as audit_cli
 
 TZ = ZoneInfo("Asia/Shanghai")  # the test site's timezone
 MB = 1 << 20
+
 
 
 @dataclass
@@ -230,3 +232,26 @@ def test_control_and_bidi_characters_in_names_and_labels_are_refused(
         cfg.write_text(text.replace(old, new.replace("\x1b", "\\u001b"), 1), "utf-8")
         m = measured(["validate", "--config", str(cfg)], cfg.parent, timeout=60)
         assert m.code == 1 and field in m.err and "control or format" in m.err, (field, m.err)
+
+
+def test_a_record_over_the_line_bound_is_never_written(tmp_path: Path) -> None:
+    """The writer keeps the format's bound: a configuration record that would pass MAX_LINE
+    (an enormous item catalogue) is refused whole, and the log stays readable."""
+    from signage.playlog.format import MAX_LINE
+    from signage.playlog.writer import LogWriter, RecordTooLong
+    from signage.runtime.clock import RealClock
+
+    w = LogWriter(tmp_path / "log", b"ab" * 32, TZ, RealClock(), run_id="r" * 12,
+                  boot_id="test")
+    w.open()
+    try:
+        w.append("run_start", items={"x": {"text": "长" * (MAX_LINE // 3 + 1)}})
+    except RecordTooLong as exc:
+        assert "16 MiB" in str(exc)
+    else:
+        raise AssertionError("a record over MAX_LINE was accepted")
+    w.append("heartbeat", screens={})
+    w.close()
+    (path,) = (tmp_path / "log").glob("signage-*.jsonl")
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 1 and b'"seq":0,"type":"heartbeat"' in lines[0]

@@ -11,7 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from .helpers import audit_cli, report, signage_popen, signage_run, stop
+from .helpers import audit_here as audit_cli
+from .helpers import report, signage_popen, signage_run, stop
 from .test_disk_full import fill, tmpfs  # noqa: F401 (tmpfs: a fixture)
 
 
