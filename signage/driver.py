@@ -15,7 +15,7 @@ Life cycle::
     drv.clear(); drv.close()
 
 Two real confirmations shaped this: an LED board confirms by ACK after a slow serial write
-(0.8 s for 768 bytes at 9600 baud), mpv confirms by ``playback-restart`` after the first frame is
+(0.8 s for 768 bytes at 9600 baud), mpv confirms by its log line that the first frame was
 drawn. Both are "return the confirmed instant", and both report how long a switch takes
 (``switch_latency_s``) so the runtime can send early enough for the start to land on time.
 """
@@ -150,6 +150,11 @@ class Driver(abc.ABC):
     def __init__(self, spec: ScreenSpec, ctx: DriverContext) -> None:
         self.spec = spec
         self.ctx = ctx
+        #: how many sends the last show(), clear() or health() needed before the device
+        #: answered (1: the first). The runtime sets it to 1 before each call; a driver that
+        #: resends or retries raises it. A retried answer proves the screen only at its own
+        #: instant, nothing before it (signage/runtime/credit.py).
+        self.last_attempts = 1
 
     # ---- validate time (pure, no device) -------------------------------------------------
     @classmethod

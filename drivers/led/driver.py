@@ -169,8 +169,9 @@ class LedDriver(Driver):
         """Ping the board; (outcome, round trip in seconds). Raises LinkDown/NoReply/Nacked."""
         start = time.monotonic()
         outcome = self._board.ping(retries=retries)
-        self._contact = self.ctx.clock.monotonic()
+        self._contact = self.ctx.clock.monotonic()  # the instant of the answer
         self.last_outcome = outcome
+        self.last_attempts = max(self.last_attempts, outcome.attempts)
         return outcome, time.monotonic() - start
 
     def close(self) -> None:
@@ -359,6 +360,7 @@ class LedDriver(Driver):
             raise ScreenUnavailable(self._last_error) from exc
         confirmed = self.ctx.clock.monotonic()
         outcome = self.last_outcome
+        self.last_attempts = max(self.last_attempts, outcome.attempts)
         if outcome.response is not None:  # an ACK (confirm = false: nothing came back)
             self._contact = confirmed
         if outcome.attempts > 1:

@@ -1,11 +1,16 @@
 """The HDMI player driver: one long-lived mpv per screen, driven over JSON IPC.
 
-What "on screen" means here: ``show()`` sends ``loadfile <path> replace`` and waits for the
-``playback-restart`` event that follows the ``start-file`` event carrying the playlist entry id
-the loadfile reply returned. mpv emits ``playback-restart`` only after the VO has shown the
-first frame, so that instant (read on ``ctx.clock.monotonic()`` by the IPC reader thread the
-moment the event arrived) is the confirmed start. Events older than the loadfile reply and
-events for other entries are never taken.
+What "on screen" means here: ``show()`` sends ``loadfile <path> replace`` and waits for two
+things about the entry the loadfile reply named: the ``playback-restart`` event that follows
+its ``start-file``, and mpv's own log line ``first video frame after restart shown`` (module
+``cplayer``, level ``v``, received over IPC with ``request_log_messages``) after the
+``Opening done: <path>`` line of that file. mpv writes that line only once the video output
+has drawn a frame of the file; ``playback-restart`` alone also comes for a file whose video
+reaches its end before any frame decodes (``video=eof``: a valid container with a garbage
+payload, a file cut after its ``mdat`` header), which therefore is never confirmed. The start
+is the earlier of the two instants (read on ``ctx.clock.monotonic()`` by the IPC reader thread
+the moment each arrived): both come after the frame was drawn. Events older than the loadfile
+reply and events for other entries are never taken.
 
 A clip's end is mpv's ``eof-reached`` property turning true (``--keep-open`` holds the last
 frame instead of ending the file) or an ``end-file`` with reason ``eof`` for our entry.
@@ -54,6 +59,11 @@ DEFAULT_LATENCY_S = 0.1
 #: weight of a new measurement in the latency EWMA
 EWMA_ALPHA = 0.2
 _EOF_OBSERVER = 1
+#: mpv's log line (cplayer, level v) written once the VO has drawn the first frame of a file
+#: or after a seek; mpv 0.35.1 player/video.c. The only signal over IPC that a frame is drawn.
+FRAME_SHOWN = "first video frame after restart shown"
+#: written when a file's video ends; before FRAME_SHOWN it means no frame ever decoded
+VIDEO_EOF = "video EOF reached"
 
 
 @dataclass(slots=True)
@@ -142,6 +152,8 @@ class MpvDriver(Driver):
             player.command(["get_property", "mpv-version"],
                            timeout_s=self.options.start_timeout_s)
             player.command(["observe_property", _EOF_OBSERVER, "eof-reached"])
+            # the proof of a drawn frame is a log line (see FRAME_SHOWN)
+            player.command(["request_log_messages", "v"])
             vo_up = self._wait_for_vo(player)
         except IpcError as exc:
             player.kill()
@@ -293,10 +305,18 @@ class MpvDriver(Driver):
 
     def _confirm(self, player: MpvProcess, entry: int | None, reply_seq: int, media: Path,
                  label: str, kind: ItemKind | None) -> _Showing:
-        """Wait for the playback-restart that follows the start-file of ``entry``."""
+        """Wait for the playback-restart that follows the start-file of ``entry`` and for mpv's
+        log line saying the first frame of ``media`` was drawn (see the module docstring)."""
         deadline = time.monotonic() + self.options.show_timeout_s
         ours = False
+        log_ours = False  # the log stream has reached our file ("Opening done: <path>")
+        opened = f"Opening done: {media}"
+        restart_at: float | None = None
+        frame_at: float | None = None
         while True:
+            if restart_at is not None and frame_at is not None:
+                self._require_video(player, label, media)
+                return _Showing(entry, kind, min(restart_at, frame_at))
             # Wake up at least every reply_timeout_s: a player that falls silent is pinged,
             # so a hang is found in about twice that, not only after show_timeout_s.
             wake = min(deadline, time.monotonic() + self.options.reply_timeout_s)
@@ -306,13 +326,25 @@ class MpvDriver(Driver):
                 raise self._down(exc) from exc
             if ev is None:
                 if time.monotonic() >= deadline:
-                    self._no_confirmation(player, label)
+                    self._no_confirmation(player, label, restart_at is not None)
                 self._ping(player)
                 continue
             if ev.seq < reply_seq:
                 continue  # older than our loadfile: a previous item's event
             eid = ev.data.get("playlist_entry_id")
-            if ev.name == "start-file":
+            if ev.name == "log-message":
+                if ev.data.get("prefix") != "cplayer":
+                    continue
+                text = str(ev.data.get("text", "")).strip()
+                if text == opened:
+                    log_ours = True
+                elif log_ours and text == FRAME_SHOWN and frame_at is None:
+                    frame_at = ev.at
+                elif log_ours and text == VIDEO_EOF and frame_at is None:
+                    raise ContentRejected(f"{label}: {media.name} has no decodable frame "
+                                          f"(mpv reached the end of its video before drawing "
+                                          f"one)")
+            elif ev.name == "start-file":
                 if entry is None:  # an mpv whose loadfile returns no id: first start is ours
                     entry = eid
                 ours = eid == entry
@@ -324,9 +356,8 @@ class MpvDriver(Driver):
                 if not vo_up:
                     raise self._down(IpcClosed("mpv lost its video output"))
                 raise self._ended_early(ev, label, media)
-            elif ev.name == "playback-restart" and ours:
-                self._require_video(player, label, media)
-                return _Showing(entry, kind, ev.at)
+            elif ev.name == "playback-restart" and ours and restart_at is None:
+                restart_at = ev.at
             elif ev.name == "shutdown":
                 raise self._down(IpcClosed("mpv is shutting down"))
 
@@ -367,11 +398,12 @@ class MpvDriver(Driver):
         except IpcError as exc:
             raise self._down(IpcTimeout(f"mpv stopped answering while loading: {exc}")) from exc
 
-    def _no_confirmation(self, player: MpvProcess, label: str) -> NoReturn:
-        """No playback-restart in time: a hung player is down, a live one rejects the file."""
+    def _no_confirmation(self, player: MpvProcess, label: str, restarted: bool) -> NoReturn:
+        """No drawn frame in time: a hung player is down, a live one rejects the file."""
         self._ping(player)
+        why = " (playback started, but mpv drew no frame)" if restarted else ""
         raise ContentRejected(f"{label}: no first frame within "
-                              f"{self.options.show_timeout_s:g} s")
+                              f"{self.options.show_timeout_s:g} s{why}")
 
     def _down(self, exc: IpcError) -> ScreenUnavailable:
         """Kill and forget the player; the runtime's open() starts a fresh one."""

@@ -78,7 +78,7 @@ class MpvProcess:
 
     def __init__(self, argv: Sequence[str], *, mode: IpcMode, runtime_dir: Path,
                  now: Callable[[], float], start_timeout_s: float = 10.0,
-                 reply_timeout_s: float = 2.0, history: int = 256) -> None:
+                 reply_timeout_s: float = 2.0, history: int = 1024) -> None:
         self._argv = list(argv)
         self._mode = mode
         self._runtime_dir = runtime_dir

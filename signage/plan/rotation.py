@@ -7,7 +7,7 @@ Both are deterministic state machines: same pool, same offset, same sequence.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from ..model import Item
 
@@ -60,21 +60,42 @@ class Rotation:
         self._order = range(n)
         self._prev = -1
 
-    def next(self) -> Item:
-        cur, w = self._cur, self._weights
+    def next(self, last: str | None = None, aside: Collection[str] = ()) -> Item:
+        """The next item. ``last``: the id of the anti-fraud item shown last on the screen
+        (it never comes again at once when the pool has another); ``aside``: ids set aside
+        for now (a failed item), skipped while any other item is left."""
+        cur, w, items = self._cur, self._weights, self._items
+        prev = self._prev
         best = -1
         best_v = 0.0
-        prev = self._prev
         for i in self._order:
             v = cur[i] + w[i]
             cur[i] = v
             if i != prev and (best < 0 or v > best_v):
-                best, best_v = i, v
-        if best < 0:  # a pool of one
-            best = 0
+                it = items[i].id
+                if it != last and it not in aside:
+                    best, best_v = i, v
+        if best < 0:  # every other item is set aside, or the last shown, or a pool of one
+            best = self._fallback(last, aside)
         cur[best] -= self._total
         self._prev = best
-        return self._items[best]
+        return items[best]
+
+    def _fallback(self, last: str | None, aside: Collection[str]) -> int:
+        """Relax the wishes in order: first the planned previous, then the set-aside items;
+        never the last shown while the pool has another item."""
+        items, cur = self._items, self._cur
+        tiers = (
+            lambda i: items[i].id != last and items[i].id not in aside,
+            lambda i: items[i].id != last and i != self._prev,
+            lambda i: items[i].id != last,
+            lambda i: True,
+        )
+        for ok in tiers:
+            cands = [i for i in self._order if ok(i)]
+            if cands:
+                return max(cands, key=lambda i: (cur[i], -i))
+        return 0
 
     @property
     def last(self) -> Item | None:

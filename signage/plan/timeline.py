@@ -12,7 +12,7 @@ segments of the day and across re-plans, so a re-plan never restarts the rotatio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -34,6 +34,31 @@ class Entry(NamedTuple):
     anti_fraud: bool
     #: cut at the end of its segment (closing time or a daypart change)
     truncated: bool = False
+    #: why it was cut (one of CUT_REASONS), "" when it plays whole
+    cut: str = ""
+
+
+#: the reasons the plan cuts a showing short, as the log's ``showing.reason`` says them
+CUT_CLOSING = "cut at closing time"
+CUT_DAYPART = "cut at a daypart change"
+CUT_MIDNIGHT = "cut at midnight (the next day's playlists differ)"
+CUT_REASONS = (CUT_CLOSING, CUT_DAYPART, CUT_MIDNIGHT)
+
+
+class Wishes:
+    """What one run of the timeline must avoid: the anti-fraud item shown (or planned) last,
+    carried across segments, daypart changes and midnight, and items set aside until an
+    instant (ms) by the runtime (a file that failed or ended early)."""
+
+    __slots__ = ("aside", "last")
+
+    def __init__(self, last: str | None = None,
+                 aside: Mapping[str, int] | None = None) -> None:
+        self.last = last
+        self.aside: Mapping[str, int] = aside or {}
+
+    def aside_at(self, t_ms: int) -> list[str]:
+        return [i for i, until in self.aside.items() if until > t_ms]
 
 
 #: (this screen's position, how many screens) among the screens that play a pool on a day
@@ -72,20 +97,30 @@ class DayState:
 
 
 def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
-                    start_to_start: bool) -> Iterator[Entry]:
-    """Entries of one segment from ``t0`` (an anti-fraud showing first)."""
+                    start_to_start: bool, wishes: Wishes | None = None, cut: str = CUT_CLOSING,
+                    runs_on: tuple[Item, ...] = ()) -> Generator[Entry, None, int]:
+    """Entries of one segment from ``t0`` (an anti-fraud showing first). Returns the instant
+    the last entry ends: the segment's end, or later when the last anti-fraud item is in
+    ``runs_on`` (the next segment's pool, when that segment follows without a pause at
+    midnight): then it plays whole rather than being cut at midnight. ``cut`` says why a
+    showing cut at the segment's end is cut."""
     if not seg.anti_fraud:
-        return
+        return seg.end_ms
+    wishes = wishes if wishes is not None else Wishes()
     rot = state.rotation(seg.anti_fraud)
     filler = state.filler(seg.store) if seg.store else None
     t = t0
     end = seg.end_ms
     while end - t >= MIN_SHOWING_MS:
-        af = rot.next()
+        af = rot.next(wishes.last, wishes.aside_at(t) if wishes.aside else ())
+        wishes.last = af.id
         stop = t + af.duration_ms
+        if stop > end and af in runs_on:
+            yield Entry(t, stop, af, True)  # midnight is no boundary for the viewer
+            return stop
         if stop >= end:
-            yield Entry(t, end, af, True, stop > end)
-            return
+            yield Entry(t, end, af, True, stop > end, cut if stop > end else "")
+            return end
         yield Entry(t, stop, af, True)
         budget = budget_ms - af.duration_ms if start_to_start else budget_ms
         # near the segment's end, leave room for one more anti-fraud showing (at least
@@ -99,6 +134,7 @@ def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
                 s = t + it.duration_ms
                 yield Entry(t, s, it, False)
                 t = s
+    return t
 
 
 class Timeline:
@@ -126,26 +162,44 @@ class Timeline:
     def segments(self, day: date) -> list[Segment]:
         return day_segments(self.site, self.screen, day)
 
-    def _days_from(self, day: date, t0: int | None, fresh: bool) -> Iterator[Entry]:
+    def _days_from(self, day: date, t0: int | None, fresh: bool,
+                   wishes: Wishes | None = None) -> Iterator[Entry]:
+        wishes = wishes if wishes is not None else Wishes()
         closed = 0
         first = True
+        carry = 0  # where the previous day's last showing ended (it may run past midnight)
+        segs = self.segments(day)
         while closed < MAX_CLOSED_DAYS:
-            segs = self.segments(day)
+            nxt_segs = self.segments(day + timedelta(days=1))
             if segs:
                 closed = 0
                 state = self._day_state(day, fresh or not first)
-                for seg in segs:
+                for k, seg in enumerate(segs):
                     if t0 is not None and first:
                         if seg.end_ms <= t0:
                             continue
                         start = max(seg.start_ms, t0)
                     else:
                         start = seg.start_ms
-                    yield from segment_entries(seg, start, state, self._budget, self._s2s)
+                    start = max(start, carry)
+                    if start >= seg.end_ms:
+                        continue
+                    follow = segs[k + 1] if k + 1 < len(segs) else (
+                        nxt_segs[0] if nxt_segs else None)
+                    runs_on: tuple[Item, ...] = ()
+                    if follow is None or follow.start_ms != seg.end_ms:
+                        why = CUT_CLOSING
+                    elif k + 1 < len(segs):
+                        why = CUT_DAYPART
+                    else:
+                        why, runs_on = CUT_MIDNIGHT, follow.anti_fraud
+                    carry = yield from segment_entries(seg, start, state, self._budget,
+                                                       self._s2s, wishes, why, runs_on)
             else:
                 closed += 1
             first = False
             day = day + timedelta(days=1)
+            segs = nxt_segs
 
     def entries(self, t_ms: int) -> Iterator[Entry]:
         """The plan as it stands from the day's opening, from the entry in progress at t."""
@@ -154,8 +208,14 @@ class Timeline:
             if e.end_ms > t_ms:
                 yield e
 
-    def replan(self, now_ms: int) -> Iterator[Entry]:
-        """Re-plan from ``now``: an anti-fraud showing at once (inside a segment), then normal."""
+    def replan(self, now_ms: int, last: str | None = None,
+               aside: Mapping[str, int] | None = None) -> Iterator[Entry]:
+        """Re-plan from ``now``: an anti-fraud showing at once (inside a segment), then normal.
+
+        ``last`` is the anti-fraud item last shown on the screen: it does not come again at
+        once. ``aside`` maps item ids to the instant (ms) until which they are skipped while
+        the pool has another item."""
         day = local_date(now_ms, self.site.tz)
-        return self._days_from(day, now_ms, fresh=self._state_day != day)
+        return self._days_from(day, now_ms, fresh=self._state_day != day,
+                               wishes=Wishes(last, aside))
 

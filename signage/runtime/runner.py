@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..alerts.choice import AlertCard, ScreenMemory, at_switch, cut_now
+from ..audit.hours import HoursTimeline
 from ..driver import (
     ContentRejected,
     Driver,
@@ -37,6 +38,7 @@ from ..driver import (
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import CLOCK_STEP_S, local_date
+from .credit import Answer, Claim
 from .errstats import StartErrors
 
 if TYPE_CHECKING:  # imported by the daemon only when [inspection] is on (segno, PIL)
@@ -53,6 +55,8 @@ HEALTH_POLL_S = 1.0
 #: a pause between two planned entries shorter than this is not a closing: the screen keeps
 #: what it shows (midnight on a 24-hour site, a daypart change) rather than going blank
 HOLE_S = 2.0
+#: an item that failed or ended early is skipped this long while its pool has another item
+ASIDE_S = 300.0
 #: how often a screen looks for a new alert between switches (real time only)
 ALERT_POLL_S = 0.5
 
@@ -80,6 +84,14 @@ class OnScreen:
     start_wall: float
     planned_iso: str
     start_iso: str
+    cut: str = ""  # the plan cuts it at a boundary (closing, daypart, midnight): why
+
+
+def _open_hours(site: Site, screen: Screen) -> HoursTimeline:
+    """The screen's opening hours, measured the way the audit measures them."""
+    h = HoursTimeline()
+    h.add(0, site.hours_of(screen), site.tz, site.rule.max_gap_ms)
+    return h
 
 
 class ScreenRunner:
@@ -98,6 +110,7 @@ class ScreenRunner:
         self._iso = iso
         self._live = live  # keep next_af_ms up to date for the live table
         self.timeline = Timeline(site, screen)
+        self._hours = _open_hours(site, screen)
         self._it: Iterator[Entry] = iter(())
         self._ahead: list[Entry] = []
         self.next: Entry | None = None
@@ -114,6 +127,8 @@ class ScreenRunner:
         self._today_span = (0.0, 0.0)  # wall times [start, end) of self._today
         self._pending_site: tuple[Site, Screen] | None = None
         self.shown = 0
+        self._last_af: str | None = None  # the anti-fraud item shown last on this screen
+        self._aside: dict[str, int] = {}  # item id -> wall ms until which it is set aside
         self.start_errors = StartErrors()
         self._w2m = 0.0
         self._synced = False
@@ -121,9 +136,8 @@ class ScreenRunner:
         self._w2m_before: tuple[float, float] | None = None
         self._sync()
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
-        # last instant the item now on screen was proven there (its confirmation, or a
-        # healthy check while it was on): the limit of what its showing record may claim
-        self._on_proven = self._last_ok
+        # what the item now on screen may claim (signage/runtime/credit.py decides)
+        self._claim: Claim | None = None
         #: the inspection code on anti-fraud items (None: codes off); see runtime/codes.py
         self.codes: CodeHook | None = None
         self._alerts = alerts
@@ -190,14 +204,20 @@ class ScreenRunner:
 
     def _replan(self, fresh: bool = False) -> None:
         now = self._now_ms()
-        self._it = self.timeline.entries(now) if fresh else self.timeline.replan(now)
+        self._aside = {i: u for i, u in self._aside.items() if u > now}
+        self._it = (self.timeline.entries(now) if fresh
+                    else self.timeline.replan(now, self._last_af, self._aside))
         self._ahead = []
         self._advance()
         if fresh and self.next is not None and self.next.start_ms < now:
             # joining mid-item: put an anti-fraud item up now, then follow the plan
-            self._it = self.timeline.replan(now)
+            self._it = self.timeline.replan(now, self._last_af, self._aside)
             self._ahead = []
             self._advance()
+
+    def _set_aside(self, item: Item) -> None:
+        """A failed or early-ended item: the rotation moves on without it for a while."""
+        self._aside[item.id] = self._now_ms() + int(ASIDE_S * 1000)
 
     def apply_site(self, site: Site, screen: Screen) -> None:
         """A reload: takes effect at the next item boundary."""
@@ -248,6 +268,8 @@ class ScreenRunner:
             return
         on = self.on
         if self._poll and on is not None and now >= self._last_ok + HEALTH_POLL_S:
+            latency = self.driver.switch_latency_s
+            self.driver.last_attempts = 1
             health = self.driver.health()
             if not health.ok:
                 self.log.append("driver_error", screen=self.screen.id, item=on.item.id,
@@ -255,10 +277,11 @@ class ScreenRunner:
                 self._go_down(health.detail or "unhealthy")
                 return
             self._last_ok = now  # paces the polls: the next one a second from this check
-            self._vouched(health, now)
+            self._vouched(health, now, latency)
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
+                self._set_aside(on.item)
                 self._end_showing(ended, "cut_short", "ended early (end of file)")
                 self._replan()
                 self._switch_due()
@@ -287,6 +310,7 @@ class ScreenRunner:
             self.site, self.screen = self._pending_site
             self._pending_site = None
             self.timeline = Timeline(self.site, self.screen)
+            self._hours = _open_hours(self.site, self.screen)
             self._replan()
         entry = self.next
         now = self.clock.monotonic()
@@ -302,6 +326,13 @@ class ScreenRunner:
             entry = self.next
             if entry is None:
                 return
+        t_entry = self._mono_of(entry.start_ms)
+        if t_entry - self.driver.switch_latency_s > now + 0.5:
+            # not due: a re-plan found nothing open now (a reload that closes today, the last
+            # moment of a day). Closed means blank, never the next opening's item held early.
+            if t_entry > now + HOLE_S:
+                self._clear(now, "closed")
+            return
         self._show(entry)
         self._amem.regular()
 
@@ -352,7 +383,7 @@ class ScreenRunner:
         if on is not None and on.item is card.item:
             self._alert_on = card
             self._alerts.shown(self.screen.id, card, on.start_wall)
-            self._it = self.timeline.replan(end)
+            self._it = self.timeline.replan(end, self._last_af, self._aside)
             self._ahead = []
             self._advance()
             if self._live:
@@ -360,6 +391,8 @@ class ScreenRunner:
         return True
 
     def _would_break(self, entry: Entry, now: float) -> bool:
+        if self._af_ref is None and not self._af_on:
+            return True  # no anti-fraud showing yet this run: the first item is anti-fraud
         limit = self.site.rule.max_gap_ms / 1000.0 - self._guard
         if self.site.rule.start_to_start:
             ref = self._af_ref if self._af_ref is not None else now
@@ -369,39 +402,48 @@ class ScreenRunner:
 
     def _show(self, entry: Entry) -> None:
         tried: set[str] = set()
+        latency = self.driver.switch_latency_s
         while True:
             item = entry.item
+            asked = self.clock.monotonic()
+            self.driver.last_attempts = 1
             try:
                 t_conf = self.driver.show(
                     self._with_code(item, self.clock.monotonic(), make=False))
                 break
-            except ContentRejected as exc:
-                now = self.clock.monotonic()
-                self.log.append("driver_error", screen=self.screen.id, item=item.id,
-                                error="rejected", message=str(exc)[:500])
-                self.log.append("showing", **self._showing_fields(
-                    item, entry.start_ms, now, now, "failed", str(exc)[:200]))
-                tried.add(item.id)
-                sub = self._substitute(tried)
-                if sub is None:
-                    self._go_down(f"every anti-fraud item was rejected: {exc}")
-                    return
-                entry = sub
             except ScreenUnavailable as exc:
                 self.log.append("driver_error", screen=self.screen.id, item=item.id,
                                 error="unavailable", message=str(exc)[:500])
                 self._go_down(str(exc))
                 return
+            except Exception as exc:  # ContentRejected, or anything else a
+                # driver raised (a decompression bomb, a plugin's bug): a rejection of this
+                # item for the gap guard, so that a substitute is tried at once
+                now = self.clock.monotonic()
+                msg = str(exc) if isinstance(exc, ContentRejected) else (
+                    f"{type(exc).__name__}: {exc}")
+                self.log.append("driver_error", screen=self.screen.id, item=item.id,
+                                error="rejected", message=msg[:500])
+                self.log.append("showing", **self._showing_fields(
+                    item, entry.start_ms, now, now, "failed", msg[:200]))
+                tried.add(item.id)
+                self._set_aside(item)
+                sub = self._substitute(tried)
+                if sub is None:
+                    self._go_down(f"every anti-fraud item was rejected: {msg}")
+                    return
+                entry = sub
         self._sync()
-        proven = self._on_proven
-        self._last_ok = self._on_proven = t_conf
+        conf = Answer(asked, t_conf, self.driver.last_attempts)
+        self._last_ok = t_conf
         self.start_errors.add(t_conf - self._mono_of(entry.start_ms))
-        if self.on is not None:
-            # the item replaced is credited until the new one is confirmed, but never past
-            # what was proven: its planned end, or the last healthy check after it. A daemon
-            # that stalled (nothing checked the screen) proves nothing for the stall.
-            on = self.on
-            self._end_showing(min(t_conf, max(on.planned_end_mono, proven)), None, "")
+        claim = self._claim
+        if self.on is not None and claim is not None:
+            # the item replaced: credited up to the new confirmation only when that came
+            # promptly, and never past its planned end unless proven (signage/runtime/credit.py)
+            self._end_showing(claim.replaced(conf, latency), None,
+                              claim.why_short(conf, latency))
+        self._claim = Claim.confirmed(conf, self._mono_of(entry.end_ms))
         self._begin(entry, t_conf)
         self._advance()
         if self._live:
@@ -445,9 +487,10 @@ class ScreenRunner:
         planned_iso = self._iso(entry.start_ms / 1000)
         start_iso = self._iso(wall)
         self.on = OnScreen(item, entry.start_ms, self._mono_of(entry.end_ms), t_conf, wall,
-                           planned_iso, start_iso)
+                           planned_iso, start_iso, entry.cut)
         self.shown += 1
         if item.anti_fraud:
+            self._last_af = item.id
             if self.codes is not None:
                 self.codes.stats.af_started(self.site, wall)
             if not self._af_on:
@@ -471,7 +514,14 @@ class ScreenRunner:
             self._today = day
             self.worst_gap_today = 0.0
         if self._af_ref is not None:
-            self.worst_gap_today = max(self.worst_gap_today, t - self._af_ref)
+            # only open time counts, as in the audit: a gap across a closed night is two
+            # pieces (to closing, from opening), each within today's part
+            day0_ms = int(self._today_span[0] * 1000)
+            for x0, x1 in self._hours.open_in(int(self._wall_of(self._af_ref) * 1000),
+                                              int(wall * 1000)):
+                if x1 > day0_ms:
+                    self.worst_gap_today = max(self.worst_gap_today,
+                                               (x1 - max(x0, day0_ms)) / 1000.0)
 
     def _end_showing(self, t_end: float, outcome: str | None, reason: str) -> None:
         on = self.on
@@ -479,6 +529,8 @@ class ScreenRunner:
             return
         if outcome is None:
             outcome = "completed" if t_end >= on.planned_end_mono - 0.25 else "cut_short"
+            if outcome == "completed" and on.cut:
+                outcome, reason = "cut_short", on.cut  # played to a boundary that cut it
         self.log.append("showing", **self._showing_fields(
             on.item, on.planned_ms, on.start_mono, t_end, outcome, reason,
             on.planned_iso, on.start_iso))
@@ -489,6 +541,7 @@ class ScreenRunner:
             if not self.site.rule.start_to_start:
                 self._af_ref = t_end
         self.on = None
+        self._claim = None
         self._alert_on = None
 
     def _showing_fields(self, item: Item, planned_ms: int, start: float, end: float,
@@ -508,28 +561,37 @@ class ScreenRunner:
         board's ACK, mpv's black frame), so it proves the screen was up until now: only then
         is what was on credited to its planned end; a screen found down at the clear gets
         the usual credit, up to its last proof."""
+        latency = self.driver.switch_latency_s
+        self.driver.last_attempts = 1
         try:
             self.driver.clear()
         except ScreenUnavailable as exc:
             self._go_down(str(exc))
             return
-        on = self.on
-        if on is not None:
-            self._end_showing(min(now, on.planned_end_mono), None, "")
+        conf = Answer(now, self.clock.monotonic(), self.driver.last_attempts)
+        claim = self._claim
+        if self.on is not None and claim is not None:
+            self._end_showing(claim.cleared(conf, latency), None,
+                              claim.why_short(conf, latency))
+        self._claim = None
         self.log.append("screen_clear", screen=self.screen.id, reason=reason)
         if self.codes is not None:
             self.codes.stats.closed()
 
     # ---- availability --------------------------------------------------------------------
-    def _vouched(self, health: Health, now: float) -> None:
-        """A healthy check: what is on is proven up to what the driver vouches for (an LED
-        board's last answer), not later than now, and never back before an earlier proof."""
-        vouched = now if health.as_of is None else min(now, health.as_of)
-        self._on_proven = max(self._on_proven, vouched)
+    def _vouched(self, health: Health, asked: float, latency: float) -> None:
+        """A healthy check asked at ``asked``: it answered now (the instant of the answer, not
+        of the question); what it proves is for signage/runtime/credit.py to say."""
+        if self._claim is not None:
+            answer = Answer(asked, self.clock.monotonic(), self.driver.last_attempts,
+                            health.as_of)
+            self._claim = self._claim.checked(answer, latency)
 
-    def _proven_end(self, on: OnScreen, now: float) -> float:
+    def _proven_end(self, now: float) -> float:
         """The latest end the item on screen may claim without a later confirmation."""
-        return max(on.start_mono, min(now, self._on_proven))
+        claim = self._claim
+        assert claim is not None and self.on is not None
+        return claim.lost(now)
 
     def _go_down(self, reason: str) -> None:
         """The screen is unavailable. What was on it is credited only up to the last instant
@@ -537,7 +599,8 @@ class ScreenRunner:
         a player that died unnoticed showed nothing."""
         now = self.clock.monotonic()
         if self.on is not None:
-            self._end_showing(self._proven_end(self.on, now), "cut_short", "screen unavailable")
+            self._end_showing(self._proven_end(now), "cut_short", "screen unavailable")
+        self._claim = None
         if self.up or self.down_since is None:
             self.log.append("screen_down", screen=self.screen.id, reason=reason[:500])
             self.down_since = now
@@ -577,14 +640,17 @@ class ScreenRunner:
             now = self.clock.monotonic()
             end = now
             if self._poll and self.up:
+                latency = self.driver.switch_latency_s
+                self.driver.last_attempts = 1
                 try:
                     health: Health | None = self.driver.health()
                 except Exception:  # health never raises by contract; a plugin might
                     health = None
                 if health is not None and health.ok:
-                    self._vouched(health, now)
-                end = self._proven_end(on, now)
+                    self._vouched(health, now, latency)
+                end = self._proven_end(self.clock.monotonic())
             self._end_showing(end, None, reason)
+            self._claim = None
         with contextlib.suppress(Exception):
             self.driver.close()
 

@@ -108,7 +108,7 @@ def test_wire_time_is_real_at_9600_baud(tmp_path: Path, make_driver: MakeDriver)
         assert drv.last_outcome is not None
         wire = (drv.last_outcome.frame_bytes + 36) * 10 / 9600  # frame out, ACK back
         assert wire > 0.15
-        assert wire * 0.95 <= took <= wire + 1.0
+        assert wire * 0.95 <= took <= wire + 5.0  # the line rate is a floor; the top: a hang
         assert drv.estimate_latency_s() == pytest.approx(wire, rel=0.25)
 
 
@@ -169,7 +169,7 @@ def test_silence_is_screen_unavailable_within_the_timeout(board: FakeBoard,
     with pytest.raises(ScreenUnavailable, match=r"no reply within 0\.2 s"):
         drv.show(text(SHORT))
     took = time.monotonic() - start
-    assert 0.4 <= took < 1.5  # two attempts × 0.2 s, bounded
+    assert 0.4 <= took < 5.0  # two attempts × 0.2 s at least; bounded (a hang)
     assert not drv.health().ok
     with pytest.raises(ScreenUnavailable, match=r"no reply"):
         drv.open()  # the ping goes unanswered too
@@ -231,12 +231,12 @@ def test_area_off_the_board_is_screen_unavailable(board: FakeBoard,
 
 def test_confirm_false_returns_when_the_frame_left(board: FakeBoard,
                                                    make_driver: MakeDriver) -> None:
-    drv = make_driver(board.port, confirm=False, timeout_s=2.0)
+    drv = make_driver(board.port, confirm=False, timeout_s=10.0)
     drv.open()
     board.faults.silent = True  # nothing comes back, and nothing is awaited
     start = time.monotonic()
     drv.show(text(SHORT))
-    assert time.monotonic() - start < 1.0  # no 2 s wait for a reply
+    assert time.monotonic() - start < 5.0  # no 10 s wait for a reply
     deadline = time.monotonic() + 2
     while len(board.emulator.requests) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)

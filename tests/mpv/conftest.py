@@ -15,6 +15,8 @@ from signage_drivers.mpv.driver import MpvDriver
 from signage.driver import DriverContext, ItemKind, ScreenSpec, Showable
 from signage.runtime.clock import RealClock
 
+from .frameless import make_frameless
+
 
 @dataclass
 class EventLog:
@@ -41,6 +43,8 @@ class Media:
     clip_2s: Path  # MPEG-2 program stream, 2.0 s
     corrupt: Path  # random bytes named .mp4
     outside: Path  # a valid PNG outside the media root
+    frameless_random: Path  # valid MP4 container, random payload: no decodable frame
+    frameless_cut: Path  # faststart MP4 cut right after the mdat box header
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +64,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     corrupt.write_bytes(bytes((i * 7919 + 13) % 251 for i in range(40_000)))
     outside = base / "outside.png"
     shutil.copy(red, outside)
-    return Media(root, red, blue, clip_1s, clip_2s, corrupt, outside)
+    faststart = base / "faststart.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "3", "-c:v", "libx264",
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(faststart))
+    frameless_random, frameless_cut = root / "random-payload.mp4", root / "cut-after-mdat.mp4"
+    make_frameless(faststart, frameless_random, frameless_cut)
+    return Media(root, red, blue, clip_1s, clip_2s, corrupt, outside, frameless_random,
+                 frameless_cut)
 
 
 def item(kind: ItemKind, path: Path | None = None, text: str = "",
