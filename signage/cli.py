@@ -294,7 +294,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
              ] = Path("var/simulate-log"),
              fleet: Annotated[int, typer.Option(
                  help=_("run N simulated boxes (site ids <id>-001…) and ship each log to the "
-                        "hub of [fleet] (docs/fleet.md)"))] = 0) -> None:
+                        "hub of \\[fleet] (docs/fleet.md)"))] = 0) -> None:
     """Run the same runtime, gap guard and log writer on a virtual clock, all screens on the
     simulator driver: a day in seconds. The log is marked mode=simulate, with its own key."""
     from .runtime.clock import VirtualClock
