@@ -34,6 +34,7 @@ from signage.driver import (
     ScreenSpec,
     Showable,
 )
+from signage.inspection import picture
 
 _OPTIONS: Mapping[str, str] = {
     "kind": '"led" (dot matrix) or "hdmi" (slides); default: led up to 64 px high',
@@ -76,6 +77,7 @@ class SimulatorDriver(Driver):
         # rendered frames live on disk, not in memory: a switch hard-links one into place
         self._frames_dir = ctx.run_dir / "sim" / "frames" / spec.screen_id
         self._ready: set[str] = set()
+        self._coded: list[Path] = []  # frames with an inspection code: each used once
         self._out = ctx.run_dir / "sim" / f"{spec.screen_id}.png"
         self._open = False
 
@@ -153,9 +155,10 @@ class SimulatorDriver(Driver):
 
     def _frame(self, item: Showable) -> Path:
         """The rendered frame of ``item`` as a PNG file, rendered on first use."""
+        code = item.code.text if item.code is not None else ""
         key = hashlib.sha256(
             f"{item.kind.value}\0{item.item_id}\0{item.text}\0{item.path}\0{item.anti_fraud}"
-            .encode()).hexdigest()[:24]
+            f"\0{code}".encode()).hexdigest()[:24]
         path = self._frames_dir / f"{key}.png"
         if key in self._ready:
             return path
@@ -165,18 +168,38 @@ class SimulatorDriver(Driver):
         tmp.write_bytes(data)
         os.replace(tmp, path)
         self._ready.add(key)
+        if code:  # a code frame is shown once: keep the last few, not one per showing
+            self._coded.append(path)
+            while len(self._coded) > 3:
+                old = self._coded.pop(0)
+                self._ready.discard(old.stem)
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
         return path
 
     def _render(self, item: Showable) -> bytes:
         w, h = self.spec.width, self.spec.height
         led = _kind(self.spec) == "led"
         if item.kind is ItemKind.TEXT:
-            if led:
+            coded = picture.led_with_code(item.text, w, h, item.code, _font(self.spec)) \
+                if led and item.code is not None else None
+            if coded is not None:
+                img = render.dot_matrix(coded, width=w, pitch=max(2, min(8, 1024 // w)))
+            elif led:
                 bmp = render.render_bitmap(item.text, w, h, _font(self.spec))
                 img = render.dot_matrix(bmp, width=w, pitch=max(2, min(8, 1024 // w)))
+            elif item.code is not None:
+                img = picture.slide_with_code(item.text, w, h, item.code,
+                                              anti_fraud=item.anti_fraud)
             else:
                 img = render.render_slide(item.text, w, h, anti_fraud=item.anti_fraud,
                                           category=item.category)
+        elif item.kind is ItemKind.IMAGE and item.code is not None and not led:
+            p = self._check_file(item.path)
+            try:
+                img = picture.image_with_code(p, w, h, item.code)
+            except (OSError, ValueError) as exc:
+                raise ContentRejected(f"cannot decode image {p}: {exc}") from None
         elif item.kind is ItemKind.IMAGE:
             img = self._image(item.path, led)
         else:

@@ -107,6 +107,7 @@ def validate(config: ConfigOpt = Path("config.toml"),
                       f"{site.rule.max_gap_ms / 1000:g} s", f"{st.store_share:.1%}",
                       f"{bound:.1%}", f"{st.store_share / bound:.3f}" if bound else "—")
         out.print(t)
+        _validate_codes(loaded, out)
         for w in loaded.warnings:  # allowed, but probably not meant: one line each
             print(sanitize(_("warning: {problem}").format(problem=str(w))), file=sys.stderr)
         out.print(f"valid: {len(site.screens)} screens, {len(loaded.playlists)} playlists "
@@ -116,6 +117,31 @@ def validate(config: ConfigOpt = Path("config.toml"),
     except Exception as exc:  # never a traceback for the user
         _say(f"internal error while validating {config}: {exc!r}")
         raise typer.Exit(3) from None
+
+
+def _validate_codes(loaded: LoadedSite, out: Any) -> None:
+    """[inspection] on: which screens show the code, and why not (not a problem: the rule
+    does not depend on it)."""
+    icfg = loaded.cfg.inspection
+    if not icfg.enabled:
+        return
+    from .inspection.picture import code_fit
+
+    t = _table(_("inspection code"))
+    t.add_column(_("screen"))
+    t.add_column(_("shows it"))
+    for sc in loaded.cfg.screens:
+        kind = str(sc.options.get("kind", "led" if sc.height <= 64 else "hdmi"))
+        led = sc.driver == "led" or (sc.driver == "simulator" and kind == "led")
+        draws = led or sc.driver in ("mpv", "simulator")
+        _ok, why = code_fit(loaded.cfg.site.id, sc.id, icfg.hub_url, sc.width, sc.height,
+                            draws, icfg.size, led)
+        t.add_row(sc.id, _esc(why))
+    out.print(t)
+    if "hub_url" not in icfg.model_fields_set:
+        out.print(_esc(_("[inspection] hub_url is not set: a phone that scans a code opens no "
+                         "check page (the code is still checked offline with signage "
+                         "inspect); set it to the fleet hub's address")))
 
 
 @app.command()
@@ -323,6 +349,9 @@ def mount_optional(argv: list[str] | None = None) -> None:
             app.add_typer(hub_app, name="hub", help="the fleet hub (docs/fleet.md)")
         except ImportError:
             pass
+    if first in (None, "inspect"):
+        from .inspection.cli import inspect_command
+        app.command("inspect")(_marked(inspect_command))
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app

@@ -242,6 +242,20 @@ class LogSection(Strict):
     buffer_records: int = Field(default=10000, ge=10, le=1_000_000)
 
 
+class InspectionSection(Strict):
+    """The signed inspection code on screens (docs/inspection-code.md, docs/playlists.md)."""
+
+    enabled: bool = False
+    #: the fleet hub's base URL: the code is <hub_url>/v/<payload>
+    hub_url: str = Field(default="https://hub.invalid", max_length=100,
+                         pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]+)*/?$")
+    position: Literal["bottom-right", "bottom-left"] = "bottom-right"
+    #: side of the code (quiet zone included) as a fraction of the screen height
+    size: float = Field(default=0.4, ge=0.15, le=0.6)
+    #: a code on every N-th anti-fraud showing of a screen (1 = every one)
+    every: int = Field(default=1, ge=1, le=1000)
+
+
 class MediaSection(Strict):
     root: str = "media"
 
@@ -347,6 +361,7 @@ class SiteConfig(Strict):
     hours: Hours = Hours()
     log: LogSection = LogSection()
     media: MediaSection = MediaSection()
+    inspection: InspectionSection = InspectionSection()
     playlists: PlaylistsSection = PlaylistsSection()
     authority: AuthoritySection = AuthoritySection()
     fleet: FleetSection | None = None

@@ -64,6 +64,19 @@ class ItemKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class InspectionCode:
+    """A signed inspection code to draw with an item (docs/inspection-code.md): the QR
+    symbol's modules and where it goes. Drivers that can draw it do (signage.inspection.
+    picture), laid out so that it never covers the item's text; others ignore it."""
+
+    text: str  # what the QR code holds: <hub>/v/<payload>
+    modules: tuple[bytes, ...]  # one row per bytes object, 1 = dark; no quiet zone
+    position: str = "bottom-right"  # or "bottom-left"
+    size: float = 0.4  # side of the code, quiet zone included, as a fraction of the height
+    made_mono: float = 0.0  # when its statement was made, on ctx.clock.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
 class Showable:
     """One item as the driver needs it: what to show, never when or why."""
 
@@ -74,6 +87,7 @@ class Showable:
     text: str = ""
     path: Path | None = None  # absolute, already checked to lie inside the media root
     category: str | None = None
+    code: InspectionCode | None = None  # an anti-fraud item may carry one
 
 
 class Clock(Protocol):

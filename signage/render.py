@@ -277,6 +277,11 @@ class SlideStyle:
     banner: str = "防范电信网络诈骗"
 
 
+class TextDoesNotFit(ValueError):
+    """A slide's text does not fit in the rows it may use (the inspection code keeps the
+    rest): the caller shows the slide without the code."""
+
+
 def wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
     """Greedy wrap by character (CJK has no spaces), keeping Latin words whole when possible."""
     lines: list[str] = []
@@ -348,8 +353,10 @@ def render_alert(text: str, width: int, height: int) -> Image.Image:
 
 
 def render_slide(text: str, width: int, height: int, *, style: SlideStyle = SlideStyle(),
-                 anti_fraud: bool = True, category: str | None = None) -> Image.Image:
-    """A full HDMI slide (RGB) with the slogan wrapped and centred (an alert: render_alert)."""
+                 anti_fraud: bool = True, category: str | None = None,
+                 clear_bottom: int = 0) -> Image.Image:
+    """A full HDMI slide (RGB) with the slogan wrapped and centred (an alert: render_alert).
+    No text is drawn in the bottom ``clear_bottom`` rows (kept free for the inspection code)."""
     if category == ALERT_CATEGORY and anti_fraud:
         return render_alert(text, width, height)
     bg = style.background if anti_fraud else (20, 60, 120)
@@ -364,7 +371,7 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
         draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), style.banner, font=bfont,
                   fill=(120, 0, 0))
     paragraphs = text_lines(text)  # explicit line breaks are kept; each is wrapped
-    avail_h = height - banner_h - 2 * margin
+    avail_h = max(1, height - clear_bottom - banner_h - 2 * margin)
     ref = _font(SMOOTH_FONT, _REF)
     size = _ladder(min(height / 6, width / 8))
     while True:
@@ -374,6 +381,9 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
         if len(lines) * line_h <= avail_h or size == SIZE_LADDER[0]:
             break
         size = _ladder(size - 1)
+    if clear_bottom and len(lines) * line_h > avail_h:
+        raise TextDoesNotFit(f"the text needs {len(lines)} lines of {line_h} px; "
+                             f"{avail_h} px are free above the inspection code")
     font = _font(SMOOTH_FONT, size)
     y = banner_h + margin + (avail_h - len(lines) * line_h) / 2
     for line in lines:

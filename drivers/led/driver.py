@@ -32,6 +32,7 @@ from signage.driver import (
     ScreenUnavailable,
     Showable,
 )
+from signage.inspection import picture
 
 from .area import AreaUpdate, DisplayMode, Page, RunMode, update_area_request
 from .bitmap import bitmap_size, blank, pack_bitmap, paginate, planes_for_image, planes_for_text
@@ -245,9 +246,16 @@ class LedDriver(Driver):
             raise ContentRejected(f"{item.item_id}: {exc}") from exc
         if problems:
             raise ContentRejected(f"{item.item_id}: " + "; ".join(problems))
+        stay = max(0, min(0xFFFF, round(item.duration_s * 100)))
+        coded = picture.led_with_code(item.text, o.width, o.height, item.code,
+                                      o.font_pattern) if item.code is not None else None
+        if coded is not None:  # the inspection code beside a static slogan
+            packed = pack_bitmap(*planes_for_text(coded, o.colors, o.color), x=o.x)
+            page = Page(bitmap=packed, valid_len=o.width, display_mode=DisplayMode.STATIC,
+                        speed=o.speed, stay_10ms=stay)
+            return self._checked(item, self._area((page,), RunMode.HOLD_LAST))
         # explicit line breaks are kept: a two-line slogan on a two-line board
         line = render.render_bitmap(item.text, o.width, o.height, o.font_pattern)
-        stay = max(0, min(0xFFFF, round(item.duration_s * 100)))
         if line.width <= o.width:
             packed = pack_bitmap(*planes_for_text(line, o.colors, o.color), x=o.x)
             page = Page(bitmap=packed, valid_len=o.width, display_mode=DisplayMode.STATIC,
@@ -336,7 +344,8 @@ def _key(item: Showable) -> tuple[object, ...]:
             mtime = item.path.stat().st_mtime_ns
         except OSError:
             mtime = -1
-    return (item.item_id, item.kind, item.text, item.path, mtime, item.duration_s)
+    return (item.item_id, item.kind, item.text, item.path, mtime, item.duration_s,
+            item.code.text if item.code is not None else None)
 
 
 def _text_problems(opts: LedOptions, text: str) -> list[str]:

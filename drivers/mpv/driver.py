@@ -13,6 +13,7 @@ frame instead of ending the file) or an ``end-file`` with reason ``eof`` for our
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import shutil
 import time
@@ -192,9 +193,24 @@ class MpvDriver(Driver):
         return self._current.entry_id if self._current is not None else None
 
     # ---- showing ---------------------------------------------------------------------------
+    def prepare(self, item: Showable) -> None:
+        """Draw a slide with an inspection code ahead of its switch (the only slides that
+        change at every showing); other slides are cached on disk by SlideFiles."""
+        if item.code is not None and item.kind is not ItemKind.CLIP:
+            with self.ctx.heavy:
+                self._files.coded(self._checked(item), f"item {item.item_id}")
+
+    def _checked(self, item: Showable) -> Showable:
+        if item.kind is ItemKind.IMAGE and item.path is not None:
+            path = checked_media_path(self.spec, item.path, f"item {item.item_id}")
+            return dataclasses.replace(item, path=path)
+        return item
+
     def show(self, item: Showable) -> float:
         label = f"item {item.item_id}"
-        if item.kind is ItemKind.TEXT:
+        if item.code is not None and item.kind is not ItemKind.CLIP:
+            media = self._files.coded(self._checked(item), label)
+        elif item.kind is ItemKind.TEXT:
             media = self._files.slide(item.text, item.anti_fraud, label, item.category)
         elif item.path is None:
             raise ContentRejected(f"{label}: {item.kind.value} item without a path")

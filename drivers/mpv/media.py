@@ -17,7 +17,8 @@ from pathlib import Path
 from PIL import Image
 
 from signage import render
-from signage.driver import ContentRejected, ScreenSpec, ScreenUnavailable
+from signage.driver import ContentRejected, ItemKind, ScreenSpec, ScreenUnavailable, Showable
+from signage.inspection import picture
 
 
 def checked_media_path(spec: ScreenSpec, path: Path, label: str) -> Path:
@@ -51,7 +52,7 @@ def ensure_private_dir(path: Path) -> None:
         raise ScreenUnavailable(f"cannot create runtime directory {path}: {exc}") from exc
 
 
-def save_png(img: Image.Image, path: Path) -> None:
+def save_png(img: Image.Image, path: Path, fast: bool = False) -> None:
     """Atomic write (temp file + rename) into a private directory. Raises ScreenUnavailable."""
     ensure_private_dir(path.parent)
     try:
@@ -60,7 +61,7 @@ def save_png(img: Image.Image, path: Path) -> None:
         raise ScreenUnavailable(f"cannot write in {path.parent}: {exc}") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format="PNG")
+            img.save(fh, format="PNG", compress_level=1 if fast else 6)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -75,6 +76,38 @@ class SlideFiles:
         self.width = max(1, width)
         self.height = max(1, height)
         self._render_tag: str | None = None
+        self._coded: list[Path] = []  # slides with an inspection code, newest last
+
+    def coded(self, item: Showable, label: str) -> Path:
+        """A text slide or an image with the item's inspection code (laid out so that the
+        code covers neither), as a PNG made once per code; the last few are kept."""
+        code = item.code
+        assert code is not None
+        key = hashlib.sha256(
+            f"{self.width}x{self.height}|{item.kind.value}|{item.text}|{item.path}|"
+            f"{int(item.anti_fraud)}|{code.text}|{code.position}|{code.size}".encode()
+        ).hexdigest()[:32]
+        path = self.directory / "codes" / f"{key}.png"
+        if path.is_file():
+            return path
+        try:
+            if item.kind is ItemKind.TEXT:
+                if not item.text.strip():
+                    raise ContentRejected(f"{label}: empty text")
+                img = picture.slide_with_code(item.text, self.width, self.height, code,
+                                              anti_fraud=item.anti_fraud)
+            else:
+                if item.path is None:
+                    raise ContentRejected(f"{label}: image item without a path")
+                img = picture.image_with_code(item.path, self.width, self.height, code)
+        except (render.FontNotFound, OSError, ValueError) as exc:
+            raise ContentRejected(f"{label}: cannot draw the slide with its code: {exc}"
+                                  ) from exc
+        save_png(img, path, fast=True)
+        self._coded.append(path)
+        while len(self._coded) > 3:
+            self._coded.pop(0).unlink(missing_ok=True)
+        return path
 
     def slide(self, text: str, anti_fraud: bool, label: str,
               category: str | None = None) -> Path:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..inspection.witness import NotACode, code_witness
 from ..playlog import format as fmt
 from ..playlog.keyfile import KeyFileError, load_key
 from ..playlog.v2 import CheckpointError, parse_checkpoint, witness_lines
@@ -209,13 +210,21 @@ def read_witnesses(paths: list[Path]) -> list[Witness]:
         except OSError as exc:
             raise AuditInputError(f"--witness {p}: cannot read: {exc.strerror}") from None
         try:
-            for n, line in witness_lines(data, str(p)):
-                try:
-                    cp = parse_checkpoint(line)
-                except CheckpointError as exc:
-                    raise AuditInputError(f"--witness {p}:{n}: not a checkpoint: {exc}"
-                                          ) from None
-                out.append(Witness(f"{p}:{n}", cp))
+            for n, raw in enumerate(data.split(b"\n"), 1):
+                try:  # an on-screen inspection code (a hub scan, a code URL, a payload)
+                    code = code_witness(raw)
+                except NotACode as exc:
+                    raise AuditInputError(f"--witness {p}:{n}: {exc}") from None
+                if code is not None:
+                    out.append(Witness(f"{p}:{n}", code))
+                    continue
+                for _n, line in witness_lines(raw, f"{p}:{n}"):
+                    try:
+                        cp = parse_checkpoint(line)
+                    except CheckpointError as exc:
+                        raise AuditInputError(f"--witness {p}:{n}: not a checkpoint: {exc}"
+                                              ) from None
+                    out.append(Witness(f"{p}:{n}", cp))
         except CheckpointError as exc:
             raise AuditInputError(f"--witness {exc}") from None
     return out

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..inspection.witness import CodeWitness
 from ..keys import PublicKey, SigningKeyError
 from ..playlog.v2 import Checkpoint, CheckpointError, parse_checkpoint
 from ..trust import Trust
@@ -33,7 +34,9 @@ class Witness:
     """A checkpoint kept outside the box: where it came from, and the checkpoint."""
 
     source: str  # FILE:LINE
-    cp: Checkpoint
+    #: a checkpoint, or an on-screen inspection code (signage/inspection/witness.py), whose
+    #: 16-byte head prefix the log's digest at its seq must begin with
+    cp: Checkpoint | CodeWitness
 
 
 @dataclass(slots=True)
@@ -331,7 +334,7 @@ class Signatures:
                 continue
             file, mac = got
             log_mac = mac.decode("ascii", "replace")
-            if log_mac != cp.mac:
+            if log_mac[:len(cp.mac)] != cp.mac:  # a code holds a 32-digit prefix
                 entry["status"] = "disagrees"
                 entry["log_mac"] = log_mac
                 self.add("witness", file, None, cp.seq,

@@ -500,6 +500,11 @@ class LogWriter:
             self._signing = new
 
     @property
+    def signing_key(self) -> SigningKey | None:
+        """The key the checkpoints are signed with now (format 2; it changes at a rotation)."""
+        return self._signing
+
+    @property
     def signing_key_id(self) -> str | None:
         return self._signing.key_id if self._signing is not None else None
 

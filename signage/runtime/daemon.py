@@ -32,7 +32,7 @@ from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
 from ..i18n import _
-from ..keys import SigningKey, SigningKeyError, load_signing_key
+from ..keys import SigningKey, SigningKeyError, load_signing_key, write_new_key
 from ..load import LoadedSite, screen_spec
 from ..playlog.boxkey import box_signing_key, finish_rotation, pending_rotation
 from ..playlog.keyfile import load_key
@@ -143,6 +143,7 @@ class Runtime:
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
+        self.codes: Any = None  # signage.inspection.issuer.CodeSource when codes are on
         self.shipper: Any = None  # signage.fleet.shipper.Shipper when [fleet] is configured
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
@@ -209,6 +210,7 @@ class Runtime:
         if self.alerts is not None:
             self.alerts.restore()
         self.take_key_rotation()
+        codes = self._code_source()
         show = Showables(self.loaded.site.media_root)
         for i, screen in enumerate(self.loaded.site.screens):
             drv = self._driver_for(i)
@@ -217,6 +219,42 @@ class Runtime:
                 guard_s=min(1.0, self.loaded.cfg.rule.margin_s / 2),
                 poll_clips=not self.s.virtual, iso=self._iso, live=not self.s.virtual,
                 alerts=self.alerts))
+            if codes is not None:
+                from .codes import CodeHook
+
+                self.runners[-1].codes = CodeHook(codes, screen.id)
+
+    def _code_source(self) -> Any:
+        """The inspection code's signer, when [inspection] enabled (never under simulate:
+        no frame is drawn there). It signs with the box's key, the one of the log's
+        checkpoints (format 2; after a rotation, the new one); with format 1, the key at
+        [log] signing_key, created when missing. A key that cannot be used is reported and
+        the screens run on without codes: the anti-fraud schedule never waits for a code."""
+        icfg = self.loaded.cfg.inspection
+        if not icfg.enabled or self.s.virtual:
+            return None
+        from ..inspection.issuer import CodeSource  # segno is loaded only with codes on
+
+        fixed: SigningKey | None = None
+        if self.writer.signing_key is None:
+            path = resolve(self.loaded.base, self.loaded.cfg.log.signing_key)
+            try:
+                fixed = load_signing_key(path) if path.exists() else write_new_key(path)
+            except SigningKeyError as exc:
+                self.s.say(f"inspection codes off: {exc}")
+                return None
+
+        def key() -> SigningKey:
+            k = self.writer.signing_key or fixed
+            assert k is not None
+            return k
+
+        def head() -> tuple[int, str]:
+            h = self.writer.head
+            return h.seq, h.mac
+
+        self.codes = CodeSource(icfg, key, self.clock, head)
+        return self.codes
         if self.loaded.cfg.fleet is not None and self.s.fleet:
             self._start_shipper()
 

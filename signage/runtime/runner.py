@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..alerts.choice import AlertCard, ScreenMemory, at_switch, cut_now
 from ..driver import (
@@ -37,6 +37,9 @@ from ..driver import (
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import CLOCK_STEP_S, local_date
+
+if TYPE_CHECKING:  # imported by the daemon only when [inspection] is on (segno, PIL)
+    from .codes import CodeHook
 from .errstats import StartErrors
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own
@@ -121,6 +124,8 @@ class ScreenRunner:
         # last instant the item now on screen was proven there (its confirmation, or a
         # healthy check while it was on): the limit of what its showing record may claim
         self._on_proven = self._last_ok
+        #: the inspection code on anti-fraud items (None: codes off); see runtime/codes.py
+        self.codes: CodeHook | None = None
         self._alerts = alerts
         self._amem = ScreenMemory.empty()  # what alerts this screen showed (choice.py)
         self._alert_on: AlertCard | None = None
@@ -221,6 +226,8 @@ class ScreenRunner:
             t = min(t, max(now, self._last_ok) + HEALTH_POLL_S)
             if self._alerts is not None and on is not None and self._alerts.enabled:
                 t = min(t, now + ALERT_POLL_S)
+        if self.codes is not None and nxt is not None:
+            t = min(t, self.codes.refresh_at(nxt, self._mono_of(nxt.start_ms)))
         if self._stepped:
             t = self.clock.monotonic()
         return t
@@ -271,6 +278,8 @@ class ScreenRunner:
             return
         if now >= t_next - self.driver.switch_latency_s - 0.0005:
             self._switch_due()
+        elif self.codes is not None and now >= self.codes.refresh_at(nxt, t_next):
+            self._prepare_next()  # a fresh code, drawn ahead of the switch
 
     # ---- the switch ----------------------------------------------------------------------
     def _switch_due(self) -> None:
@@ -363,7 +372,8 @@ class ScreenRunner:
         while True:
             item = entry.item
             try:
-                t_conf = self.driver.show(self._showable(item))
+                t_conf = self.driver.show(
+                    self._with_code(item, self.clock.monotonic(), make=False))
                 break
             except ContentRejected as exc:
                 now = self.clock.monotonic()
@@ -396,9 +406,17 @@ class ScreenRunner:
         self._advance()
         if self._live:
             self._look_ahead()
+        self._prepare_next()
+
+    def _with_code(self, item: Item, at_mono: float, make: bool = True) -> Showable:
+        s = self._showable(item)
+        return s if self.codes is None else self.codes.attach(self.site, s, at_mono, make)
+
+    def _prepare_next(self) -> None:
         if self.next is not None:
             try:
-                self.driver.prepare(self._showable(self.next.item))
+                self.driver.prepare(self._with_code(
+                    self.next.item, self._mono_of(self.next.start_ms)))
             except Exception:  # prepare is a hint; show() reports real errors
                 pass
 
@@ -430,6 +448,8 @@ class ScreenRunner:
                            planned_iso, start_iso)
         self.shown += 1
         if item.anti_fraud:
+            if self.codes is not None:
+                self.codes.stats.af_started(self.site, wall)
             if not self._af_on:
                 self._note_gap(t_conf)
             self._af_on = True
@@ -463,6 +483,8 @@ class ScreenRunner:
             on.item, on.planned_ms, on.start_mono, t_end, outcome, reason,
             on.planned_iso, on.start_iso))
         if on.item.anti_fraud:
+            if self.codes is not None:
+                self.codes.stats.af_ended(self.site, self._wall_of(t_end))
             self._af_on = False
             if not self.site.rule.start_to_start:
                 self._af_ref = t_end
@@ -495,6 +517,8 @@ class ScreenRunner:
         if on is not None:
             self._end_showing(min(now, on.planned_end_mono), None, "")
         self.log.append("screen_clear", screen=self.screen.id, reason=reason)
+        if self.codes is not None:
+            self.codes.stats.closed()
 
     # ---- availability --------------------------------------------------------------------
     def _vouched(self, health: Health, now: float) -> None:

@@ -1,0 +1,223 @@
+"""The inspection code as pixels: QR modules (segno), where the code goes on a screen, and
+slides drawn around it so that it never covers a slogan's text or an image.
+
+The layout rule (docs/playlists.md, "Inspection code"): the code is a square in a bottom
+corner of the screen, ``size`` × the screen height on a side (quiet zone included, rounded down
+to whole pixels per module). The slide's text, or an image, is laid out only in the part of
+the screen above the code's top edge minus a margin, so no slogan pixel can lie under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from .. import render
+from ..driver import InspectionCode
+from ..i18n import _
+
+POSITIONS = ("bottom-right", "bottom-left")
+QUIET = 4  # modules of white around the symbol (ISO/IEC 18004)
+ERROR_LEVEL = "m"
+
+
+def qr_modules(text: str, error: str = ERROR_LEVEL) -> tuple[bytes, ...]:
+    """The QR symbol for ``text`` (byte mode), one bytes object per row, 1 = dark module;
+    no quiet zone."""
+    import segno  # only a box with codes on loads it
+
+    q = segno.make(text, error=error, micro=False, boost_error=False)
+    return tuple(bytes(1 if v else 0 for v in row) for row in q.matrix)
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    x: int
+    y: int
+    side: int  # pixels, quiet zone included
+    scale: int  # pixels per module
+
+    @property
+    def top(self) -> int:
+        return self.y
+
+
+def code_box(width: int, height: int, modules: int, position: str, size: float) -> Box | None:
+    """Where a code of ``modules`` modules goes on a ``width`` × ``height`` screen, or None
+    when it would get less than 2 pixels per module (too small to read)."""
+    n = modules + 2 * QUIET
+    side_max = min(int(height * size), width // 2)
+    scale = side_max // n
+    if scale < 2:
+        return None
+    side = scale * n
+    margin = max(2, height // 60)
+    x = width - side - margin if position == "bottom-right" else margin
+    y = height - side - margin
+    return Box(x, y, side, scale)
+
+
+def code_tile(code: InspectionCode, scale: int) -> Image.Image:
+    """The code as an "L" image, ``scale`` pixels per module, quiet zone included."""
+    rows = code.modules
+    n = len(rows)
+    small = Image.frombytes("L", (n, n), b"".join(bytes(0 if v else 255 for v in r)
+                                                 for r in rows))
+    side = (n + 2 * QUIET) * scale
+    tile = Image.new("L", (side, side), 255)
+    tile.paste(small.resize((n * scale, n * scale), Image.Resampling.NEAREST),
+               (QUIET * scale, QUIET * scale))
+    return tile
+
+
+def clear_height(height: int, box: Box | None) -> int:
+    """How many rows from the top the slide's content may use."""
+    if box is None:
+        return height
+    return max(1, box.top - max(2, height // 60))
+
+
+def place_code(img: Image.Image, code: InspectionCode) -> Box | None:
+    """Paste ``code`` on ``img`` (in place) at its box; None (nothing drawn) when too small."""
+    box = code_box(img.width, img.height, len(code.modules), code.position, code.size)
+    if box is None:
+        return None
+    tile = code_tile(code, box.scale)
+    img.paste(tile.convert(img.mode), (box.x, box.y))
+    return box
+
+
+def slide_with_code(text: str, width: int, height: int, code: InspectionCode,
+                    *, anti_fraud: bool = True) -> Image.Image:
+    """A text slide laid out above the code, and the code; a text too long to fit above the
+    code gets the whole slide and no code (the code never covers a slogan)."""
+    box = code_box(width, height, len(code.modules), code.position, code.size)
+    if box is None:
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud)
+    try:
+        img = render.render_slide(text, width, height, anti_fraud=anti_fraud,
+                                  clear_bottom=height - clear_height(height, box))
+    except render.TextDoesNotFit:
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud)
+    place_code(img, code)
+    return img
+
+
+def image_with_code(path: Path, width: int, height: int, code: InspectionCode) -> Image.Image:
+    """An image fitted (aspect kept) into the part above the code, on black, and the code.
+    Raises OSError/ValueError for an unreadable image."""
+    box = code_box(width, height, len(code.modules), code.position, code.size)
+    avail = clear_height(height, box)
+    with Image.open(path) as src:
+        src.draft("RGB", (width, avail))
+        img = src.convert("RGB")
+    img.thumbnail((width, avail))
+    canvas = Image.new("RGB", (width, height), (0, 0, 0))
+    canvas.paste(img, ((width - img.width) // 2, (avail - img.height) // 2))
+    place_code(canvas, code)
+    return canvas
+
+
+#: an LED board's quiet zone: its frame around the lit area is dark, so the code brings its
+#: own lit margin; 2 modules (ISO asks 4) lets a 64-row board hold a version-10 code
+LED_QUIET = 2
+
+
+def led_rows_needed(modules: int) -> int:
+    return modules + 2 * LED_QUIET
+
+
+def led_with_code(text: str, width: int, height: int, code: InspectionCode,
+                  font_pattern: str | None = None) -> Image.Image | None:
+    """An LED board's static page with the code at its right end (one or more LEDs per
+    module, lit quiet zone, unlit dark modules) and the text beside it, or None when the
+    board is too low for the code or the text does not fit beside it as a static line (the
+    item then plays as usual, scrolling, without a code: its planned duration stays right).
+    Mode "1", lit = 1."""
+    n = len(code.modules)
+    need = led_rows_needed(n)
+    if height < need:
+        return None
+    scale = height // need
+    side = need * scale
+    gap = max(2, scale * 2)
+    line = render.render_line(text, height, font_pattern).point(lambda v: 255 if v >= 128
+                                                                 else 0)
+    room = width - side - gap
+    if line.width > room or room <= 0:
+        return None
+    canvas = Image.new("L", (width, height), 0)
+    canvas.paste(line, ((room - line.width) // 2, 0))
+    small = Image.frombytes("L", (n, n), b"".join(bytes(0 if v else 255 for v in r)
+                                                 for r in code.modules))
+    tile = Image.new("L", (side, side), 255)
+    tile.paste(small.resize((n * scale, n * scale), Image.Resampling.NEAREST),
+               (LED_QUIET * scale, LED_QUIET * scale))
+    canvas.paste(tile, (width - side, (height - side) // 2))
+    return canvas.convert("1")
+
+
+#: the largest figures a day can bring (for the size a screen must hold): a showing a second,
+#: a gap of a whole day, a log of 2**40 records
+_WORST = {"af_today": 86_400, "worst_gap_ms": 86_400_000, "seq": 2**40}
+
+
+def worst_modules(site_id: str, screen_id: str, hub_url: str) -> int:
+    """Modules on a side of the largest code this screen can show (without quiet zone)."""
+    from .statement import Statement
+
+    st = Statement(site_id, screen_id, 2**32 - 1, True, _WORST["af_today"],
+                   _WORST["worst_gap_ms"], _WORST["seq"], bytes(16), "0" * 16)
+    body = st.body() + bytes(64)
+    import base64
+
+    text = hub_url.rstrip("/") + "/v/" + base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+    return len(qr_modules(text))
+
+
+def code_fit(site_id: str, screen_id: str, hub_url: str, width: int, height: int,
+             draws: bool, size: float, led: bool = False) -> tuple[bool, str]:
+    """Whether a screen shows the code, and why (for `signage validate`)."""
+    n = worst_modules(site_id, screen_id, hub_url)
+    if led:
+        need = led_rows_needed(n)
+        if height < need:
+            return False, _("no code: an LED board needs at least {need} rows for this "
+                            "site's code (one LED per module, a 2-module lit margin); "
+                            "{height} here").format(need=need, height=height)
+        return True, _("yes: code {side} LEDs high beside static anti-fraud slogans "
+                       "(a slogan too long to stand beside it scrolls without a code)"
+                       ).format(side=need * (height // need))
+    need = n + 2 * QUIET
+    if not draws:
+        return False, _("no code: this screen's driver does not draw one")
+    box = code_box(width, height, n, "bottom-right", size)
+    if box is None:
+        return False, _("no code: {w}x{h} gives less than 2 px per module; needs a code "
+                        "side of {side} px (size × height)").format(w=width, h=height,
+                                                                    side=2 * need)
+    return True, _("yes: code {side} px ({n} modules + quiet zone, {scale} px each), "
+                   "slogan text laid out above it").format(side=box.side, n=n,
+                                                           scale=box.scale)
+
+
+__all__ = [
+    "ERROR_LEVEL",
+    "LED_QUIET",
+    "POSITIONS",
+    "QUIET",
+    "Box",
+    "clear_height",
+    "code_box",
+    "code_fit",
+    "code_tile",
+    "image_with_code",
+    "led_rows_needed",
+    "led_with_code",
+    "place_code",
+    "qr_modules",
+    "slide_with_code",
+    "worst_modules",
+]

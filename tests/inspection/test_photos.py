@@ -1,0 +1,113 @@
+"""Real frames with the code (simulator frames and real mpv screenshots through mpv's
+screenshot-to-file), degraded as a phone photo of the whole screen sent through a chat app:
+zxing-cpp must read the exact code from every one of 200; and the code covers no slogan text."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from PIL import Image, ImageChops
+from signage_drivers.mpv.driver import MpvDriver
+from signage_drivers.simulator import SimulatorDriver
+
+from signage import render
+from signage.driver import DriverContext, InspectionCode, ItemKind, ScreenSpec, Showable
+from signage.inspection.check import read_codes
+from signage.inspection.picture import clear_height, code_box, qr_modules
+from signage.inspection.statement import Statement, sign
+from signage.keys import SigningKey
+from signage.runtime.clock import RealClock
+from tests.inspection.photo import phone_photo
+
+KEY = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
+SLOGANS = ["凡是公检法要求转账汇款的都是诈骗", "凡是刷单返利的都是诈骗",
+           "凡是自称客服主动提出退款的都是诈骗，请拨打96110咨询",
+           "防范电信诈骗，人人参与，家家受益",
+           "凡是网上投资理财推荐“内幕消息”、稳赚不赔、高额回报的都是诈骗，切勿轻信"]
+
+
+def _code(i: int, position: str) -> InspectionCode:
+    st = Statement("demo-mall", f"checkout-hdmi-{i % 3}", 1796090400 + 61 * i, True, 400 + i,
+                   50000 + 37 * i, 18000 + 97 * i, bytes((i * 7 + j) % 256 for j in range(16)),
+                   KEY.key_id)
+    url = sign(st, KEY).url("https://hub.example.cn")
+    return InspectionCode(url, qr_modules(url), position, 0.4)
+
+
+def _item(i: int, code: InspectionCode) -> Showable:
+    return Showable(f"af{i}", ItemKind.TEXT, 8.0, True, SLOGANS[i % len(SLOGANS)], code=code)
+
+
+def _assert_text_not_covered(frame: Image.Image, item: Showable) -> None:
+    """The frame is the slide laid out above the code plus the code: outside the code's box it
+    equals that slide, and that slide has no text pixel inside the box."""
+    code = item.code
+    assert code is not None
+    w, h = frame.size
+    box = code_box(w, h, len(code.modules), code.position, code.size)
+    assert box is not None
+    bare = render.render_slide(item.text, w, h, clear_bottom=h - clear_height(h, box))
+    inside = (box.x, box.y, box.x + box.side, box.y + box.side)
+    bg = Image.new("RGB", (box.side, box.side), (160, 20, 20))
+    assert ImageChops.difference(bare.crop(inside), bg).getbbox() is None, "text under code"
+    diff = ImageChops.difference(frame.convert("RGB"), bare).getbbox()
+    assert diff is not None
+    assert (diff[0] >= inside[0] and diff[1] >= inside[1] and diff[2] <= inside[2]
+            and diff[3] <= inside[3]), (diff, inside)
+
+
+def test_200_degraded_photos_of_real_frames_all_decode(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    frames: list[tuple[Image.Image, str]] = []
+    # simulator frames, as the simulator driver writes them (var/sim/<screen>.png)
+    for i, (w, h) in enumerate([(1920, 1080), (1280, 720)] * 10):
+        spec = ScreenSpec(f"sim{i}", w, h, {"kind": "hdmi"}, tmp_path)
+        drv = SimulatorDriver(spec, DriverContext(RealClock(), tmp_path / "run"))
+        drv.open()
+        item = _item(i, _code(i, "bottom-right" if i % 2 else "bottom-left"))
+        drv.prepare(item)
+        drv.show(item)
+        with Image.open(tmp_path / "run" / "sim" / f"sim{i}.png") as f:
+            frame = f.convert("RGB")
+        _assert_text_not_covered(frame, item)
+        frames.append((frame, item.code.text if item.code else ""))
+        drv.close()
+    # real mpv: the slide on screen, read back with screenshot-to-file
+    spec = ScreenSpec("hdmi", 1280, 720, {"vo": "null", "fullscreen": False,
+                                          "start_timeout_s": 20.0, "show_timeout_s": 10.0,
+                                          "reply_timeout_s": 2.0}, tmp_path)
+    mpv = MpvDriver(spec, DriverContext(RealClock(), tmp_path / "mpvrun"))
+    mpv.open()
+    try:
+        for i in range(20, 40):
+            item = _item(i, _code(i, "bottom-right" if i % 2 else "bottom-left"))
+            mpv.prepare(item)
+            mpv.show(item)
+            shot = tmp_path / f"shot{i}.png"
+            assert mpv.player is not None
+            mpv.player.command(["screenshot-to-file", str(shot), "video"])
+            with Image.open(shot) as f:
+                frame = f.convert("RGB")
+            assert frame.size == (1280, 720)
+            frames.append((frame, item.code.text if item.code else ""))
+    finally:
+        mpv.close()
+    assert len(frames) == 40
+    rng = random.Random(15)
+    failures = []
+    n = 0
+    for k in range(5):
+        for j, (frame, text) in enumerate(frames):
+            photo = phone_photo(frame, rng)
+            p = tmp_path / "photo.jpg"
+            photo.save(p, quality=95)
+            n += 1
+            if text not in read_codes(p):
+                failures.append((k, j))
+                photo.save(tmp_path / f"failed-{k}-{j}.jpg")
+    assert n == 200
+    assert not failures, f"{len(failures)} of 200 photos not decoded: {failures[:10]}"
+    assert time.monotonic() - t0 < 600
