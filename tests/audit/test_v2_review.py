@@ -271,3 +271,49 @@ def test_a_format_1_log_of_a_site_with_a_registered_key_says_what_it_rests_on(
     tf2 = _trust(tmp_path / "trust2.toml", [("shop-9", A)])
     _code, o, _err = audit(d, "--trust", tf2, "--format", "json", key=KEY, tmp=tmp_path)
     assert not any("registers a signing key" in w for w in json.loads(o)["warnings"])
+
+
+def test_a_repeated_rotation_after_the_new_key_signed_is_refused(tmp_path: Path) -> None:
+    """A rotation repeated with the old key is accepted only for what it is for (a crash
+    between the rotation checkpoint and the key swap): before the new key has signed
+    anything. After that, the old key (retired, maybe because it leaked) signs nothing; it
+    used to be accepted as often as it named the same new key."""
+    new = SigningKey.generate()
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(), signing=A)
+    t = clock.mono
+    for k in range(30):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+        if k == 5:
+            dm.w.rotate_key(new)
+        if k == 15:  # the new key has signed several checkpoints by now
+            dm.w._signing = A  # the old key's holder repeats the rotation
+            dm.w.rotate_key(new)
+    dm.stop(t)
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    code, doc = _audit(d, tf)
+    assert code == 2, doc["integrity"]["findings"]
+    msgs = [f["message"] for f in doc["integrity"]["findings"] if f["kind"] == "signature"]
+    assert any("retired" in m for m in msgs), msgs
+
+
+def test_a_rotation_repeated_at_once_is_still_accepted(tmp_path: Path) -> None:
+    """The crash case: the rotation checkpoint is written again before the new key signs."""
+    new = SigningKey.generate()
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(), signing=A)
+    t = clock.mono
+    for k in range(10):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+        if k == 3:
+            dm.w.rotate_key(new)
+            dm.w._signing = A  # (the swap did not happen: the daemon restarted)
+            dm.w.rotate_key(new)
+    dm.stop(t)
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    code, doc = _audit(d, tf)
+    assert code == 0, doc["integrity"]["findings"]
