@@ -164,8 +164,9 @@ class Signatures:
             if repeat is None or repeat.key_id != to or to in self.signers:
                 return (f"checkpoint signed by key {key}, which a rotation at seq {at_seq}"
                         " retired")
-        if key in self.rotated_in and site == self.site:
-            return None
+        if key in self.rotated_in and site == self.site \
+                and self.trust.key_for(site, key) is None:
+            return None  # (a key the trust file lists keeps the validity it gives there)
         got = self._valid.get((site, key))
         if got is None:
             tk = self.trust.key_for(site, key)
@@ -311,9 +312,8 @@ class Signatures:
             pub = self._public(cp.key, cp.site)
             tk = self.trust.key_for(cp.site, cp.key)
             at = _wall_ms(cp.wall)
-            valid = (cp.key in self.rotated_in) or (
-                tk is not None and at is not None
-                and tk.valid_at(datetime.fromtimestamp(at / 1000, UTC)))
+            valid = (cp.key in self.rotated_in) if tk is None else (
+                at is not None and tk.valid_at(datetime.fromtimestamp(at / 1000, UTC)))
             if pub is None or not valid or not cp.verify(pub):
                 entry["status"] = "not_signed"
                 self.add("witness_ignored", w.source, None, cp.seq,

@@ -317,3 +317,36 @@ def test_a_rotation_repeated_at_once_is_still_accepted(tmp_path: Path) -> None:
     tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
     code, doc = _audit(d, tf)
     assert code == 0, doc["integrity"]["findings"]
+
+
+def test_a_rotation_does_not_revive_a_key_the_trust_file_limits(tmp_path: Path) -> None:
+    """The trust file lists the new key too, valid only until 2021 (revoked). A rotation by
+    the old key naming it used to make it trusted without limit."""
+    new = SigningKey.generate()
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(), signing=A)
+    t = clock.mono
+    for k in range(10):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+        if k == 3:
+            dm.w.rotate_key(new)
+    dm.stop(t)
+    tf = tmp_path / "trust.toml"
+    tf.write_text("version = 1\n\n[[site]]\nid = \"shop-7\"\n"
+                  f"  [[site.key]]\n  public = \"{A.public.text}\"\n"
+                  "  valid_from = 2020-01-01T00:00:00+08:00\n"
+                  f"  [[site.key]]\n  public = \"{new.public.text}\"\n"
+                  "  valid_from = 2020-01-01T00:00:00+08:00\n"
+                  "  valid_to = 2021-01-01T00:00:00+08:00\n", "utf-8")
+    code, doc = _audit(d, tf)
+    assert code == 2, doc["integrity"]["findings"]
+    assert any("validity" in f["message"] for f in doc["integrity"]["findings"])
+    # nor does a witness signed by it count
+    w = tmp_path / "w.jsonl"
+    w.write_bytes([ln for ln in lines(log_files(d)[-1]) if new.key_id.encode() in ln
+                   and b'"next_key":null' in ln][-1])
+    code, doc = _audit(d, tf, "--witness", str(w))
+    assert [x["status"] for x in doc["integrity"]["signatures"]["witnesses"]] == \
+        ["not_signed"], doc["integrity"]["signatures"]["witnesses"]
