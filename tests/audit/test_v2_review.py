@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,22 @@ def _audit(d: Path, tf: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     code, out, err = audit(d, "--trust", tf, "--format", "json", *extra, key=None)
     assert out.strip(), (code, err)
     return code, json.loads(out)
+
+
+def _day(d: Path, n: int, *, signing: SigningKey | None = A,
+         at: dict[int, Callable[[Daemon], None]] | None = None) -> Daemon:
+    """A run of ``n`` anti-fraud showings of 10 s every 40 s from 08:00, ``at[k]`` done after
+    the k-th, then a clean stop (format 2 signed by ``signing``; format 1 when None)."""
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(), signing=signing)
+    t = clock.mono
+    for k in range(n):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+        if at is not None and k in at:
+            at[k](dm)
+    dm.stop(t)
+    return dm
 
 
 def test_a_checkpoint_of_another_site_does_not_vouch_for_this_log(tmp_path: Path) -> None:
@@ -131,13 +148,7 @@ def test_a_witness_with_a_hostile_mono_is_refused_by_line_not_a_crash(tmp_path: 
     """A witness file is anyone's text. A checkpoint whose mono is not a finite number of a
     sane size used to end the audit with "internal error: OverflowError" (exit 3, no line)."""
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site(), signing=A)
-    t = clock.mono
-    for _ in range(3):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-    dm.stop(t)
+    _day(d, 3)
     cp = [ln for ln in lines(log_files(d)[-1]) if b'"type":"checkpoint"' in ln][-1]
     tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
     for mono in (b"1e400", b"NaN", b"-Infinity", b"1" + b"0" * 400, b"1e300"):
@@ -161,13 +172,7 @@ def test_deeply_nested_json_is_damage_not_a_crash(tmp_path: Path) -> None:
     except ValueError:
         pass
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site(), signing=A)
-    t = clock.mono
-    for _ in range(3):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-    dm.stop(t)
+    _day(d, 3)
     f = log_files(d)[-1]
     ls = lines(f)
     last = json.loads(ls[-1])
@@ -254,13 +259,7 @@ def test_a_format_1_log_of_a_site_with_a_registered_key_says_what_it_rests_on(
     from .logkit import KEY
 
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site())
-    t = clock.mono
-    for _ in range(5):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-    dm.stop(t)
+    _day(d, 5, signing=None)
     tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
     code, o, _err = audit(d, "--trust", tf, "--format", "json", key=KEY, tmp=tmp_path)
     doc = json.loads(o)
@@ -280,18 +279,12 @@ def test_a_repeated_rotation_after_the_new_key_signed_is_refused(tmp_path: Path)
     used to be accepted as often as it named the same new key."""
     new = SigningKey.generate()
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site(), signing=A)
-    t = clock.mono
-    for k in range(30):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-        if k == 5:
-            dm.w.rotate_key(new)
-        if k == 15:  # the new key has signed several checkpoints by now
-            dm.w._signing = A  # the old key's holder repeats the rotation
-            dm.w.rotate_key(new)
-    dm.stop(t)
+
+    def again(dm: Daemon) -> None:  # the new key has signed several checkpoints by now
+        dm.w._signing = A  # the old key's holder repeats the rotation
+        dm.w.rotate_key(new)
+
+    _day(d, 30, at={5: lambda dm: dm.w.rotate_key(new), 15: again})
     tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
     code, doc = _audit(d, tf)
     assert code == 2, doc["integrity"]["findings"]
@@ -303,17 +296,13 @@ def test_a_rotation_repeated_at_once_is_still_accepted(tmp_path: Path) -> None:
     """The crash case: the rotation checkpoint is written again before the new key signs."""
     new = SigningKey.generate()
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site(), signing=A)
-    t = clock.mono
-    for k in range(10):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-        if k == 3:
-            dm.w.rotate_key(new)
-            dm.w._signing = A  # (the swap did not happen: the daemon restarted)
-            dm.w.rotate_key(new)
-    dm.stop(t)
+
+    def twice(dm: Daemon) -> None:
+        dm.w.rotate_key(new)
+        dm.w._signing = A  # (the swap did not happen: the daemon restarted)
+        dm.w.rotate_key(new)
+
+    _day(d, 10, at={3: twice})
     tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
     code, doc = _audit(d, tf)
     assert code == 0, doc["integrity"]["findings"]
@@ -324,15 +313,7 @@ def test_a_rotation_does_not_revive_a_key_the_trust_file_limits(tmp_path: Path) 
     the old key naming it used to make it trusted without limit."""
     new = SigningKey.generate()
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site(), signing=A)
-    t = clock.mono
-    for k in range(10):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-        if k == 3:
-            dm.w.rotate_key(new)
-    dm.stop(t)
+    _day(d, 10, at={3: lambda dm: dm.w.rotate_key(new)})
     tf = tmp_path / "trust.toml"
     tf.write_text("version = 1\n\n[[site]]\nid = \"shop-7\"\n"
                   f"  [[site.key]]\n  public = \"{A.public.text}\"\n"
