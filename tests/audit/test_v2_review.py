@@ -331,3 +331,40 @@ def test_a_rotation_does_not_revive_a_key_the_trust_file_limits(tmp_path: Path) 
     code, doc = _audit(d, tf, "--witness", str(w))
     assert [x["status"] for x in doc["integrity"]["signatures"]["witnesses"]] == \
         ["not_signed"], doc["integrity"]["signatures"]["witnesses"]
+
+
+def test_an_overlong_unsigned_stretch_drops_claims_not_configuration(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """More events than HOLD_MAX wait for a checkpoint (here in small chunks): their showings
+    are given up (an under-claim that bounds the memory), but a reload among them still
+    changes the hours. Before, the reload that widened the hours was given up with them and the
+    wider hours' gap went unjudged (an over-claim)."""
+    from signage.audit import signedfeed
+    from signage.audit.model import AuditResult
+    from signage.audit.reader import discover
+    from signage.audit.run import Options, run
+    from signage.trust import load_trust
+
+    monkeypatch.setattr(signedfeed, "HOLD_MAX", 5)
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(hours=["08:00-08:02"]), signing=A)
+    t0 = clock.mono
+    for k in range(12):
+        dm.showing("s1", "af1", True, t0 + 1 + 2 * k, t0 + 2 + 2 * k)
+        if k == 3:
+            new = site(hours=["08:00-08:10"])
+            dm.append(t0 + 8.5, "reload", accepted=True, problems=[], config_sha256="d" * 64,
+                      playlists_sha256={}, rule=new["rule"], hours=new["hours"],
+                      screens=new["screens"], items=new["items"])
+    for t in range(30, 101, 10):
+        dm.showing("s1", "af1", True, t0 + t, t0 + t + 1)
+    dm.stop(t0 + 600)
+    files, complete = discover([d])
+    trust = load_trust(_trust(tmp_path / "trust.toml", [("shop-7", A)]))
+    integ, comp = run(files, Options(key=None, trust=trust, chunk=512), complete_dir=complete)
+    res = AuditResult(integ, comp, None)
+    assert integ.intact, integ.findings
+    assert res.verdict == "violations", comp.days
+    [day] = comp.days["s1"].values()
+    assert day.open_ms == 600_000 and day.max_gap_ms > 400_000, day
