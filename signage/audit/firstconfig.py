@@ -30,7 +30,8 @@ def _lines(f: LogFile) -> Iterator[bytes]:
             for line, _kind in bounded_lines(fh):
                 yield line
     except (OSError, EOFError, zlib.error) as exc:
-        raise AuditInputError(f"{f.path}: cannot read: {exc}") from None
+        raise AuditInputError(_("{path}: cannot read: {error}").format(path=f.path,
+                                                                       error=exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +166,9 @@ def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None =
             prev = mac if mac is not None else b"-"  # (nothing verifies on a damaged line)
     if not seen_record:
         if first_damaged:
-            raise AuditInputError(f"{first_path}: not a signage log (no line is a record of "
-                                  "log format v1 or v2)")
-        raise AuditInputError("the log files given are empty")
+            raise AuditInputError(_("{path}: not a signage log (no line is a record of log "
+                                    "format v1 or v2)").format(path=first_path))
+        raise AuditInputError(_("the log files given are empty"))
     if fallback is not None:
         got.record = fallback
         return got
@@ -179,9 +180,9 @@ def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None =
                 "checked, so the site, its rule and opening hours are unknown; give the files "
                 "before it, or the site's registered profile (--trust FILE)").format(
                     type=seed.rtype, file=seed.file, seq=seed.seq))
-        raise AuditInputError("no run_start record in the files given: the site, its rule and "
-                              "opening hours are unknown; include the file where the daemon "
-                              "started")
+        raise AuditInputError(_("no run_start record in the files given: the site, its rule "
+                                "and opening hours are unknown; include the file where the "
+                                "daemon started"))
     return got
 
 
