@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+from .secretfile import create_secret
 
 PUBLIC_PREFIX = "ed25519:"
 SIGNATURE_LEN = 64
@@ -184,27 +184,9 @@ def write_new_key(path: Path) -> SigningKey:
     if path.exists() or path.is_symlink():
         raise SigningKeyError(f"{path}: already exists; a signing key is never overwritten"
                               " (use: signage keys rotate)")
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = SigningKey.generate()
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key.pem())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise SigningKeyError(f"{path}: already exists; a signing key is never overwritten"
-                              ) from None
-    finally:
-        os.unlink(tmp)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    if not create_secret(path, key.pem()):
+        raise SigningKeyError(f"{path}: already exists; a signing key is never overwritten")
     return key
 
 

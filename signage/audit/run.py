@@ -4,12 +4,9 @@ order. Memory stays bounded: a few chunks are in flight, and only running state 
 
 from __future__ import annotations
 
-import gzip
 import marshal
 import multiprocessing
-import re
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,31 +18,21 @@ from zoneinfo import ZoneInfo
 
 from ..i18n import _
 from ..playlog import format as fmt
-from ..playlog.lines import WHOLE, bounded_lines
 from ..timeutil import parse_when
 from ..trust import Trust
 from .compliance import Engine
 from .events import (
-    AF,
-    CLOCK,
-    CONFIG,
-    DROPPED,
-    MARK,
-    RUN_END,
-    RUN_STOP,
-    SILENCE,
     SILENCE_MS,
     ChunkScan,
 )
+from .firstconfig import first_config, partial_seed, profile_of
 from .integrity import Anchor, Stitcher
 from .model import AuditInputError, Compliance, FileInfo, Integrity, Violation
 from .reader import CHUNK, FILE_RE, LogFile, Task, read_task, tasks
-from .scan import finder, scan_chunk
+from .scan import scan_chunk
 from .signed import Signatures, Witness
 from .signedfeed import SignedFeed
-from .state import read_config
-from .timeparse import mono_ms, wall_ms
-from .yardstick import Yardstick
+from .timeline import Timeline, clock_steps
 
 
 @dataclass
@@ -91,326 +78,6 @@ def _unpacked(got: tuple[int, ChunkScan, bytes]) -> tuple[int, ChunkScan]:
     offset, scan, packed = got
     scan.events = marshal.loads(packed)  # noqa: S302 (our own worker's bytes)
     return offset, scan
-
-
-def _lines(f: LogFile) -> Iterator[bytes]:
-    """The file's lines without their newlines, each at most MAX_LINE bytes (a longer one is
-    cut, and is damage: it cannot be a record)."""
-    try:
-        fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
-        with fh:
-            for line, _kind in bounded_lines(fh):
-                yield line
-    except (OSError, EOFError, zlib.error) as exc:
-        raise AuditInputError(_("{path}: cannot read: {error}").format(path=f.path,
-                                                                       error=exc)) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Seed:
-    """The first record of a log given from seq > 0 (older files removed or not given): its
-    digest cannot be checked, so it is never scanned or used; its claimed digest only starts
-    the chain. ``skip``: its bytes with the newline."""
-    file: str
-    skip: int
-    seq: int
-    mac: bytes
-    rtype: str
-
-
-def partial_seed(files: list[LogFile]) -> Seed | None:
-    """The Seed of a partial log, or None (the log starts at seq 0, or its first line is not
-    a record: then the scan reports what it is)."""
-    if not files:
-        return None
-    f = files[0]
-    try:
-        fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
-        with fh:
-            first = next(bounded_lines(fh), None)
-    except (OSError, EOFError, zlib.error):
-        return None  # the scan says what is wrong with the file
-    if first is None or first[1] != WHOLE:
-        return None
-    line = first[0]
-    parts, m, hm = fmt.split(line), _SEQ.match(line), _HEAD.match(line)
-    if parts is None or m is None or hm is None or m.group(1) == b"0":
-        return None
-    return Seed(f.name, len(line) + 1, int(m.group(1)), parts[1],
-                hm.group(2).decode("ascii", "replace"))
-
-
-@dataclass
-class FirstConfig:
-    """The configuration the audit starts from, and what was wrong with the ones passed over."""
-    #: the first run_start (or accepted reload) that verifies and can be read; failing that,
-    #: the first that can be read (its digest does not verify or cannot be checked); or None
-    record: dict[str, Any] | None = None
-    verified: bool = False
-    #: (file name, line, seq or None, message) of the first unusable one
-    unusable: tuple[str, int, int | None, str] | None = None
-
-
-_SEQ = re.compile(rb'\{"v":[12],"seq":(\d+),')
-_HEAD = re.compile(rb'\{"v":(\d+),"seq":\d+,"type":"([a-z_]+)",')
-_TYPES = frozenset({b"run_start", b"torn_tail", b"showing_start", b"showing", b"driver_error",
-                    b"screen_down", b"screen_up", b"screen_clear", b"driver_event", b"reload",
-                    b"heartbeat", b"clock_step", b"dropped", b"run_stop", b"seal"})
-
-
-def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None = None, *,
-                 need: bool = True) -> FirstConfig:
-    """The first run_start (or accepted reload) record whose digest verifies and that can be
-    read: the site, its rule and hours. Usually the log's first line; a log that starts later
-    (older files removed) or whose first run_start is damaged is searched on. A damaged record
-    is never trusted while a verified one follows; with none verified, the first readable one
-    is used (the log is then not intact anyway: its figures are untrusted)."""
-    seen_record = False
-    seen_config = False
-    first_line = True
-    first_damaged = False
-    first_path = files[0].path if files else None
-    skipped = 0  # lines not shaped like records before the first that is
-    got = FirstConfig()
-    fallback: dict[str, Any] | None = None
-    prev: bytes | None = None  # the claimed digest of the line before
-    check_next: bytes | None = None  # the fallback's digest: does the next line chain on it?
-    if seed is not None:  # its first record is never trusted: the chain starts from it
-        seen_record, first_line, prev = True, False, seed.mac
-    for fi, f in enumerate(files):
-        key = v1_key if f.version == fmt.VERSION else None
-        for n, line in enumerate(_lines(f), 1):
-            if seed is not None and fi == 0 and n == 1:
-                continue
-            parts = fmt.split(line)
-            if not seen_record:
-                if first_line:
-                    first_line = False
-                    hm = _HEAD.match(line)
-                    if parts is None or hm is None or hm.group(2) not in _TYPES:
-                        # the log's first line is damaged: it may have been the run_start
-                        first_damaged = True
-                        first_path = f.path
-                if parts is None:
-                    skipped += 1
-                    if skipped >= 1000:
-                        break
-                    continue
-                seen_record = True
-                m = _SEQ.match(line)
-                # seq 0 chains on the genesis digest; the first record of a log whose older
-                # files were removed cannot be checked (a damaged seq is checked as seq 0)
-                prev = None if m is not None and m.group(1) != b"0" else fmt.GENESIS
-            mac = parts[1] if parts is not None else None
-            if check_next is not None:
-                # the line after an unverified fallback: if it chains on the fallback's
-                # digest, the key is right and the fallback was damaged (search on for a
-                # verified one); if not, the key is probably wrong: nothing will verify
-                if fmt.verify(key, check_next, line) is None:
-                    got.record = fallback
-                    return got
-                check_next = None
-            head = line[:200]
-            if b'"type":"run_start"' in head or b'"type":"reload"' in head:
-                why: str | None = None
-                rec = _decoded(line)
-                if isinstance(rec, str):
-                    why = rec
-                    seen_config = seen_config or b'"type":"run_start"' in head
-                elif rec.get("v") != f.version:
-                    # a whole file of another version is refused by the scan (exit 3); a
-                    # single record of another version among v1 records is damage
-                    why = f"log format version {rec.get('v')!r}"
-                elif rec.get("type") == "run_start" or rec.get("accepted") is True:
-                    seen_config = True
-                    problem = read_config(rec, {})
-                    if isinstance(problem, str):
-                        why = problem
-                    elif prev is not None and fmt.verify(key, prev, line) is not None:
-                        got.record, got.verified = rec, True
-                        return got
-                    elif fallback is None:
-                        fallback, check_next = rec, mac
-                if why is not None and got.unusable is None:
-                    m = _SEQ.match(line)
-                    got.unusable = (f.name, n, int(m.group(1)) if m is not None else None,
-                                    why)
-            prev = mac if mac is not None else b"-"  # (nothing verifies on a damaged line)
-    if not seen_record:
-        if first_damaged:
-            raise AuditInputError(_("{path}: not a signage log (no line is a record of log "
-                                    "format v1 or v2)").format(path=first_path))
-        raise AuditInputError(_("the log files given are empty"))
-    if fallback is not None:
-        got.record = fallback
-        return got
-    if not seen_config and not first_damaged and need:
-        if seed is not None and seed.rtype in ("run_start", "reload"):
-            raise AuditInputError(_(
-                "the only {type} record in the files given is the first record ({file}, seq "
-                "{seq}) of a log whose older files are not given: its digest cannot be "
-                "checked, so the site, its rule and opening hours are unknown; give the files "
-                "before it, or the site's registered profile (--trust FILE)").format(
-                    type=seed.rtype, file=seed.file, seq=seed.seq))
-        raise AuditInputError(_("no run_start record in the files given: the site, its rule "
-                                "and opening hours are unknown; include the file where the "
-                                "daemon started"))
-    return got
-
-
-def _profile(trust: Trust, verified: dict[str, Any] | None, config: dict[str, Any] | None,
-             ) -> tuple[Yardstick | None, dict[str, Any] | None]:
-    """The registered profile of the log's site (named by the first verified configuration;
-    without one, the trust file's only profile) as the yardstick, and the configuration to
-    start from (the log's, or one made from the profile when no record can be trusted)."""
-    with_profile = [s for s in trust.sites.values() if s.profile is not None]
-    if verified is not None:
-        sid = str((verified.get("site") or {}).get("id"))
-        site = trust.site(sid)
-        if site is None or site.profile is None:
-            return None, config  # said by the caller: the log's own configuration is used
-    elif len(with_profile) == 1:
-        site = with_profile[0]
-    else:
-        raise AuditInputError(_("--trust: no verified record names the log's site, and the "
-                                "trust file holds {n} site profiles: give a trust file with "
-                                "this site's profile only").format(n=len(with_profile)))
-    p = site.profile
-    assert p is not None
-    ys = Yardstick(p.timezone, p.max_gap_s, p.measure, p.hours, p.screens)
-    if verified is None:
-        config = {"type": "profile", "seq": None,
-                  "site": {"id": site.id, "name": site.name or site.id, "tz": p.timezone},
-                  "rule": {"max_gap_s": p.max_gap_s, "margin_s": 0.0, "measure": p.measure},
-                  "hours": p.hours.model_dump(mode="json"),
-                  "screens": [{"id": sid} for sid in p.screens]}
-    assert config is not None
-    return ys, config
-
-
-def _decoded(line: bytes) -> dict[str, Any] | str:
-    """The decoded record, or why it cannot be decoded."""
-    try:
-        rec = fmt.decode(line)
-    except ValueError as exc:
-        return f"a run_start record cannot be read: not valid JSON ({exc})"
-    rec.pop("mac", None)
-    return rec
-
-
-# ---- clock steps: one continuous timeline per boot ------------------------------------------
-BIG_STEP_MS = 86_400_000  # a step this large corrects a clock that was never set (no RTC)
-_CLOCK_LINE = re.compile(rb'"boot":"([^"\\]*)","wall":"([^"\\]*)","mono":([-0-9.eE+]+)'
-                         rb'.*?"step_s":([-0-9.eE+]+)')
-
-
-def clock_steps(files: list[LogFile]) -> dict[str, list[tuple[int, int]]]:
-    """The clock_step records per boot, in log order: (wall - mono after the step, step), ms.
-    A quick byte search (no digest checks: the integrity pass judges the records) in 1 MiB
-    blocks (memory stays flat), each searched in place; only a line across two blocks is
-    copied."""
-    out: dict[str, list[tuple[int, int]]] = {}
-    needle = b'"type":"clock_step"'
-    find = finder()
-
-    def search(data: bytes, lo: int, hi: int) -> None:
-        """the clock_step records among the whole lines in data[lo:hi]"""
-        i = find(data, needle, lo, hi)
-        while i >= 0:
-            a = max(lo, data.rfind(b"\n", lo, i) + 1)
-            b = data.find(b"\n", i, hi)
-            m = _CLOCK_LINE.search(data, a, b if b >= 0 else hi)
-            if m is not None:
-                try:
-                    off = wall_ms(m.group(2)) - mono_ms(m.group(3))
-                    step = mono_ms(m.group(4))
-                except ValueError:
-                    pass
-                else:
-                    out.setdefault(m.group(1).decode("utf-8", "replace"), []).append((off, step))
-            i = find(data, needle, i + 1, hi)
-
-    for f in files:
-        try:
-            fh = gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
-            with fh:
-                carry = b""  # the start of a line that runs into the next block
-                while True:
-                    block = fh.read(1 << 20)
-                    if not block:
-                        search(carry, 0, len(carry))
-                        break
-                    first = block.find(b"\n")
-                    if first < 0:
-                        # a line longer than MAX_LINE is no record: its start is dropped
-                        # (memory stays bounded on a file without newlines)
-                        carry = b"" if len(carry) + len(block) > fmt.MAX_LINE else carry + block
-                        continue
-                    head = carry + block[:first + 1]
-                    search(head, 0, len(head))
-                    cut = block.rfind(b"\n") + 1
-                    search(block, first + 1, cut)
-                    carry = block[cut:]
-        except (OSError, EOFError, zlib.error):
-            continue  # the integrity pass says what is wrong with the file
-    return out
-
-
-class Timeline:
-    """Per boot, wall times re-placed on one continuous clock across its clock steps: each
-    time is assigned to the clock epoch (before or after each step) whose offset (wall -
-    monotonic) is nearest to its own, then moved to the boot's reference epoch: the clock
-    the boot started with, or, when a step of more than a day corrected a clock that was
-    never set (a box without RTC booting in 1970), the clock after the last such step."""
-
-    def __init__(self, steps: dict[str, list[tuple[int, int]]]) -> None:
-        self.epochs: dict[str, tuple[list[int], int]] = {}
-        for boot, got in steps.items():
-            offs = [got[0][0] - got[0][1]]  # before the first step
-            target = 0
-            for off, step in got:
-                offs.append(off)
-                if abs(step) > BIG_STEP_MS:
-                    target = len(offs) - 1
-            self.epochs[boot] = (offs, offs[target])
-
-    def __bool__(self) -> bool:
-        return bool(self.epochs)
-
-    def wall(self, wall: int, mono: int | None, boot: str | None) -> int:
-        got = self.epochs.get(boot) if boot is not None else None
-        if got is None or mono is None:
-            return wall
-        offs, target = got
-        o = wall - mono
-        near = min(offs, key=lambda e: abs(e - o))
-        return wall + target - near
-
-    def header(self, h: tuple[str, str, int, int, str] | None,
-               ) -> tuple[str, str, int, int, str] | None:
-        if h is None or h[1] not in self.epochs:
-            return h
-        return (h[0], h[1], self.wall(h[2], h[3], h[1]), h[3], h[4])
-
-    def events(self, evs: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        w = self.wall
-        out: list[tuple[Any, ...]] = []
-        for ev in evs:
-            k = ev[0]
-            if k == CONFIG:
-                ev = (*ev[:2], w(ev[2], ev[3], ev[4]), *ev[3:])
-            elif k in (RUN_END, DROPPED, RUN_STOP):
-                ev = (k, w(ev[1], ev[2], ev[3]), *ev[2:])
-            elif k == AF:
-                ev = (*ev[:4], w(ev[4], ev[6], ev[8]), w(ev[5], ev[7], ev[8]), *ev[6:])
-            elif k == MARK:
-                ev = (*ev[:3], w(ev[3], ev[4], ev[5]), *ev[4:])
-            elif k == CLOCK:
-                ev = (k, w(ev[1], ev[3], ev[4]), *ev[2:])
-            elif k == SILENCE:
-                ev = (k, w(ev[1], ev[3], ev[5]), w(ev[2], ev[4], ev[5]), *ev[3:])
-            out.append(ev)
-        return out
 
 
 def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None], skip: int = 0,
@@ -478,7 +145,7 @@ def run(files: list[LogFile], opts: Options, *,
     profile = None
     if has_profiles:
         assert opts.trust is not None
-        profile, config = _profile(opts.trust, config if first.verified else None, config)
+        profile, config = profile_of(opts.trust, config if first.verified else None, config)
     tz = ZoneInfo(str(config["site"]["tz"])) if config is not None else ZoneInfo("UTC")
     now = opts.now_ms if opts.now_ms is not None else int(time.time() * 1000)
     try:

@@ -83,6 +83,7 @@ class Signatures:
         self.rotated_in: dict[str, tuple[PublicKey, int]] = {}  # key id -> key, since wall
         #: key id -> (seq of the rotation that retired it, the key id it rotated to)
         self.retired: dict[str, tuple[int, str]] = {}
+        self.signers: set[str] = set()  # key ids of the checkpoints accepted so far
         self.broken = False  # the chain broke: nothing after is covered
         self.start_wall: int | None = None  # the first record of the log
         self.good: tuple[int, int, str] | None = None  # (seq, wall, file) vouched
@@ -131,6 +132,7 @@ class Signatures:
             self.add("signature", file, line, seq, why)
             self.chain_break()
             return
+        self.signers.add(key)
         p = Pending(file, line, seq, wall, raw)
         self.pending.append(p)
         if next_key is not None or key != self.last_key or self.last_verified_wall is None \
@@ -156,13 +158,15 @@ class Signatures:
                 repeat = PublicKey.from_text(next_key) if next_key else None
             except SigningKeyError:
                 repeat = None
-            if repeat is None or repeat.key_id != to:  # (a repeated rotation is accepted:
-                # a crash between the rotation checkpoint and the key swap)
+            # a repeated rotation is accepted for a crash between the rotation checkpoint and
+            # the key swap: only before the new key signs anything, and within the old key's
+            # validity like any checkpoint
+            if repeat is None or repeat.key_id != to or to in self.signers:
                 return (f"checkpoint signed by key {key}, which a rotation at seq {at_seq}"
                         " retired")
-            return None
-        if key in self.rotated_in and site == self.site:
-            return None
+        if key in self.rotated_in and site == self.site \
+                and self.trust.key_for(site, key) is None:
+            return None  # (a key the trust file lists keeps the validity it gives there)
         got = self._valid.get((site, key))
         if got is None:
             tk = self.trust.key_for(site, key)
@@ -308,9 +312,8 @@ class Signatures:
             pub = self._public(cp.key, cp.site)
             tk = self.trust.key_for(cp.site, cp.key)
             at = _wall_ms(cp.wall)
-            valid = (cp.key in self.rotated_in) or (
-                tk is not None and at is not None
-                and tk.valid_at(datetime.fromtimestamp(at / 1000, UTC)))
+            valid = (cp.key in self.rotated_in) if tk is None else (
+                at is not None and tk.valid_at(datetime.fromtimestamp(at / 1000, UTC)))
             if pub is None or not valid or not cp.verify(pub):
                 entry["status"] = "not_signed"
                 self.add("witness_ignored", w.source, None, cp.seq,

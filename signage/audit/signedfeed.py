@@ -20,7 +20,7 @@ from typing import Any
 
 from ..playlog.v2 import CheckpointError, parse_checkpoint
 from .compliance import Engine
-from .events import CHECKPOINT
+from .events import AF, CHECKPOINT, CONFIG
 
 Header = tuple[str, str, int, int, str]  # run, boot, wall ms, mono ms, record type
 #: events held without a checkpoint before they are given up (a legitimate writer signs every
@@ -83,11 +83,18 @@ class SignedFeed:
         self._held.append(step)
         self._held_n += len(step.events)
         if self._held_n > HOLD_MAX:
-            self.given_up += self._held_n
-            # keep the headers (runs, silences) but credit nothing of what no checkpoint covers
+            # give up the showings (the bulk): an under-claim; keep the configuration, runs
+            # and marks, so that what is judged later (the hours a reload set) stays right
+            kept = 0
             for s in self._held:
-                s.events = []
-            self._held_n = 0
+                s.events = [e for e in s.events if e[0] != AF]
+                kept += len(s.events)
+            self.given_up += self._held_n - kept
+            self._held_n = kept
+            if kept > HOLD_MAX:  # (only configuration and marks, more than ever legitimate)
+                for s in self._held:
+                    s.events = [e for e in s.events if e[0] == CONFIG]
+                self._held_n = sum(len(s.events) for s in self._held)
 
     def _flush(self) -> None:
         held, self._held, self._held_n = self._held, [], 0

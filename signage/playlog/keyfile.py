@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import stat
 from pathlib import Path
 
 from ..i18n import _
+from ..secretfile import create_secret
 
 
 class KeyFileError(Exception):
@@ -48,24 +48,6 @@ def create_or_load_key(path: Path) -> bytes:
     leaves either no key or a whole one) and an existing key is never overwritten."""
     if path.exists():
         return load_key(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32).encode("ascii")
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass  # another process made it first: use theirs
-    finally:
-        os.unlink(tmp)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    create_secret(path, key + b"\n")  # (False: another process made it first: use theirs)
     return load_key(path)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,22 @@ def _audit(d: Path, tf: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     code, out, err = audit(d, "--trust", tf, "--format", "json", *extra, key=None)
     assert out.strip(), (code, err)
     return code, json.loads(out)
+
+
+def _day(d: Path, n: int, *, signing: SigningKey | None = A,
+         at: dict[int, Callable[[Daemon], None]] | None = None) -> Daemon:
+    """A run of ``n`` anti-fraud showings of 10 s every 40 s from 08:00, ``at[k]`` done after
+    the k-th, then a clean stop (format 2 signed by ``signing``; format 1 when None)."""
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(), signing=signing)
+    t = clock.mono
+    for k in range(n):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+        if at is not None and k in at:
+            at[k](dm)
+    dm.stop(t)
+    return dm
 
 
 def test_a_checkpoint_of_another_site_does_not_vouch_for_this_log(tmp_path: Path) -> None:
@@ -131,13 +148,7 @@ def test_a_witness_with_a_hostile_mono_is_refused_by_line_not_a_crash(tmp_path: 
     """A witness file is anyone's text. A checkpoint whose mono is not a finite number of a
     sane size used to end the audit with "internal error: OverflowError" (exit 3, no line)."""
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site(), signing=A)
-    t = clock.mono
-    for _ in range(3):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-    dm.stop(t)
+    _day(d, 3)
     cp = [ln for ln in lines(log_files(d)[-1]) if b'"type":"checkpoint"' in ln][-1]
     tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
     for mono in (b"1e400", b"NaN", b"-Infinity", b"1" + b"0" * 400, b"1e300"):
@@ -161,13 +172,7 @@ def test_deeply_nested_json_is_damage_not_a_crash(tmp_path: Path) -> None:
     except ValueError:
         pass
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site(), signing=A)
-    t = clock.mono
-    for _ in range(3):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-    dm.stop(t)
+    _day(d, 3)
     f = log_files(d)[-1]
     ls = lines(f)
     last = json.loads(ls[-1])
@@ -254,13 +259,7 @@ def test_a_format_1_log_of_a_site_with_a_registered_key_says_what_it_rests_on(
     from .logkit import KEY
 
     d = tmp_path / "log"
-    clock = FakeClock(DAY0 + 8 * 3600)
-    dm = Daemon(d, clock, site())
-    t = clock.mono
-    for _ in range(5):
-        dm.showing("s1", "af1", True, t, t + 10)
-        t += 40
-    dm.stop(t)
+    _day(d, 5, signing=None)
     tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
     code, o, _err = audit(d, "--trust", tf, "--format", "json", key=KEY, tmp=tmp_path)
     doc = json.loads(o)
@@ -271,3 +270,101 @@ def test_a_format_1_log_of_a_site_with_a_registered_key_says_what_it_rests_on(
     tf2 = _trust(tmp_path / "trust2.toml", [("shop-9", A)])
     _code, o, _err = audit(d, "--trust", tf2, "--format", "json", key=KEY, tmp=tmp_path)
     assert not any("registers a signing key" in w for w in json.loads(o)["warnings"])
+
+
+def test_a_repeated_rotation_after_the_new_key_signed_is_refused(tmp_path: Path) -> None:
+    """A rotation repeated with the old key is accepted only for what it is for (a crash
+    between the rotation checkpoint and the key swap): before the new key has signed
+    anything. After that, the old key (retired, maybe because it leaked) signs nothing; it
+    used to be accepted as often as it named the same new key."""
+    new = SigningKey.generate()
+    d = tmp_path / "log"
+
+    def again(dm: Daemon) -> None:  # the new key has signed several checkpoints by now
+        dm.w._signing = A  # the old key's holder repeats the rotation
+        dm.w.rotate_key(new)
+
+    _day(d, 30, at={5: lambda dm: dm.w.rotate_key(new), 15: again})
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    code, doc = _audit(d, tf)
+    assert code == 2, doc["integrity"]["findings"]
+    msgs = [f["message"] for f in doc["integrity"]["findings"] if f["kind"] == "signature"]
+    assert any("retired" in m for m in msgs), msgs
+
+
+def test_a_rotation_repeated_at_once_is_still_accepted(tmp_path: Path) -> None:
+    """The crash case: the rotation checkpoint is written again before the new key signs."""
+    new = SigningKey.generate()
+    d = tmp_path / "log"
+
+    def twice(dm: Daemon) -> None:
+        dm.w.rotate_key(new)
+        dm.w._signing = A  # (the swap did not happen: the daemon restarted)
+        dm.w.rotate_key(new)
+
+    _day(d, 10, at={3: twice})
+    tf = _trust(tmp_path / "trust.toml", [("shop-7", A)])
+    code, doc = _audit(d, tf)
+    assert code == 0, doc["integrity"]["findings"]
+
+
+def test_a_rotation_does_not_revive_a_key_the_trust_file_limits(tmp_path: Path) -> None:
+    """The trust file lists the new key too, valid only until 2021 (revoked). A rotation by
+    the old key naming it used to make it trusted without limit."""
+    new = SigningKey.generate()
+    d = tmp_path / "log"
+    _day(d, 10, at={3: lambda dm: dm.w.rotate_key(new)})
+    tf = tmp_path / "trust.toml"
+    tf.write_text("version = 1\n\n[[site]]\nid = \"shop-7\"\n"
+                  f"  [[site.key]]\n  public = \"{A.public.text}\"\n"
+                  "  valid_from = 2020-01-01T00:00:00+08:00\n"
+                  f"  [[site.key]]\n  public = \"{new.public.text}\"\n"
+                  "  valid_from = 2020-01-01T00:00:00+08:00\n"
+                  "  valid_to = 2021-01-01T00:00:00+08:00\n", "utf-8")
+    code, doc = _audit(d, tf)
+    assert code == 2, doc["integrity"]["findings"]
+    assert any("validity" in f["message"] for f in doc["integrity"]["findings"])
+    # nor does a witness signed by it count
+    w = tmp_path / "w.jsonl"
+    w.write_bytes([ln for ln in lines(log_files(d)[-1]) if new.key_id.encode() in ln
+                   and b'"next_key":null' in ln][-1])
+    code, doc = _audit(d, tf, "--witness", str(w))
+    assert [x["status"] for x in doc["integrity"]["signatures"]["witnesses"]] == \
+        ["not_signed"], doc["integrity"]["signatures"]["witnesses"]
+
+
+def test_an_overlong_unsigned_stretch_drops_claims_not_configuration(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """More events than HOLD_MAX wait for a checkpoint (here in small chunks): their showings
+    are given up (an under-claim that bounds the memory), but a reload among them still
+    changes the hours. Before, the reload that widened the hours was given up with them and the
+    wider hours' gap went unjudged (an over-claim)."""
+    from signage.audit import signedfeed
+    from signage.audit.model import AuditResult
+    from signage.audit.reader import discover
+    from signage.audit.run import Options, run
+    from signage.trust import load_trust
+
+    monkeypatch.setattr(signedfeed, "HOLD_MAX", 5)
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0 + 8 * 3600)
+    dm = Daemon(d, clock, site(hours=["08:00-08:02"]), signing=A)
+    t0 = clock.mono
+    for k in range(12):
+        dm.showing("s1", "af1", True, t0 + 1 + 2 * k, t0 + 2 + 2 * k)
+        if k == 3:
+            new = site(hours=["08:00-08:10"])
+            dm.append(t0 + 8.5, "reload", accepted=True, problems=[], config_sha256="d" * 64,
+                      playlists_sha256={}, rule=new["rule"], hours=new["hours"],
+                      screens=new["screens"], items=new["items"])
+    for t in range(30, 101, 10):
+        dm.showing("s1", "af1", True, t0 + t, t0 + t + 1)
+    dm.stop(t0 + 600)
+    files, complete = discover([d])
+    trust = load_trust(_trust(tmp_path / "trust.toml", [("shop-7", A)]))
+    integ, comp = run(files, Options(key=None, trust=trust, chunk=512), complete_dir=complete)
+    res = AuditResult(integ, comp, None)
+    assert integ.intact, integ.findings
+    assert res.verdict == "violations", comp.days
+    [day] = comp.days["s1"].values()
+    assert day.open_ms == 600_000 and day.max_gap_ms > 400_000, day

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 
 from signage.cli import app
 from signage.driver import DriverContext, ItemKind, ScreenSpec, Showable
+from signage import secretfile
 from signage.playlog import keyfile
 from signage.runtime.clock import RealClock
 from signage.runtime.showables import Showables
@@ -88,7 +89,7 @@ def test_an_interrupted_key_creation_does_not_lock_the_daemon_out(tmp_path: Path
     def killed(_fd: int, _data: bytes) -> int:
         raise KeyboardInterrupt  # stands for SIGKILL / power loss at this instant
 
-    monkeypatch.setattr(keyfile.os, "write", killed)
+    monkeypatch.setattr(secretfile.os, "write", killed)  # (where key files are written)
     with pytest.raises(KeyboardInterrupt):
         keyfile.create_or_load_key(key)
     monkeypatch.undo()
