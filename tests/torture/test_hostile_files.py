@@ -36,27 +36,47 @@ class Measured:
     rss_mb: float
 
 
+#: forks the command from a small process and reports its peak RSS. The child's own
+#: ru_maxrss is not enough when pytest starts it: Linux keeps, across exec, the high-water mark
+#: of the memory the child was forked with, i.e. pytest's (384 MB late in the full suite).
+_LAUNCH = """
+import os, sys
+fd = int(sys.argv[1])
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, ru = os.wait4(pid, 0)
+os.write(fd, str(ru.ru_maxrss).encode())
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def measured(args: list[str], cwd: Path, timeout: float = 120) -> Measured:
-    """`python -m signage.cli ARGS` with its wall time and peak RSS (its own, by wait4)."""
+    """`python -m signage.cli ARGS` with its wall time and its own peak RSS."""
+    rfd, wfd = os.pipe()
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
         t0 = time.monotonic()
-        p = subprocess.Popen([PY, "-m", "signage.cli", *args], cwd=cwd, env=CHILD_ENV,
-                             stdout=fo, stderr=fe, start_new_session=True)
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t0 > timeout:
-                os.kill(p.pid, signal.SIGKILL)
-                os.wait4(p.pid, 0)
-                raise AssertionError(f"signage {' '.join(args)}: no answer in {timeout} s")
-            time.sleep(0.05)
+        try:
+            p = subprocess.Popen([PY, "-c", _LAUNCH, str(wfd), PY, "-m", "signage.cli", *args],
+                                 cwd=cwd, env=CHILD_ENV, stdout=fo, stderr=fe,
+                                 start_new_session=True, pass_fds=(wfd,))
+        finally:
+            os.close(wfd)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise AssertionError(f"signage {' '.join(args)}: no answer in {timeout} s") from None
+        finally:
+            with os.fdopen(rfd, "rb") as r:
+                maxrss_kb = r.read()
         took = time.monotonic() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
         fo.seek(0)
         fe.seek(0)
         return Measured(p.returncode, fo.read().decode(errors="replace"),
-                        fe.read().decode(errors="replace"), took, ru.ru_maxrss / 1024)
+                        fe.read().decode(errors="replace"), took, int(maxrss_kb) / 1024)
 
 
 def _real_log(site: Callable[..., Path]) -> tuple[Path, Path, Path]:
