@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageOps
 
+from ..i18n import N_
 from ..trust import Trust
 from .statement import SignedStatement, StatementError, Verdict, parse, verify
 
@@ -215,32 +216,32 @@ def check(text: str, trust: Trust, at: int | None,
     findings = [Finding(v.ok, v.code, v.message, v.fields)]
     st = signed.statement
     if v.ok and at is None:
-        findings.append(Finding(False, "no_time", "the photo's time is unknown: freshness "
-                                "not checked (give the time of the photo)"))
+        findings.append(Finding(False, "no_time", N_("the photo's time is unknown: freshness "
+                                "not checked (give the time of the photo)")))
     if v.ok and head_at is not None:
         got = head_at(st.seq)
         if got is None and pending_ok:
             findings.append(Finding(
-                True, "head_pending", "the log up to seq {seq} has not reached the hub yet; "
-                "this scan is kept as a witness and checked when it arrives",
+                True, "head_pending", N_("the log up to seq {seq} has not reached the hub yet; "
+                "this scan is kept as a witness and checked when it arrives"),
                 (("seq", str(st.seq)),)))
         elif got is None:
             findings.append(Finding(
                 False, "head_missing",
-                "the log has no record with seq {seq}: cut or replaced after the inspection",
+                N_("the log has no record with seq {seq}: cut or replaced after the inspection"),
                 (("seq", str(st.seq)),)))
         else:
             name, mac = got
             if mac[:32].lower() != st.head.hex():
                 findings.append(Finding(
                     False, "head_mismatch",
-                    "the log's chain head at seq {seq} ({file}: {log}…) differs from the "
-                    "code's ({code}…): the log was rewritten after the inspection",
+                    N_("the log's chain head at seq {seq} ({file}: {log}…) differs from the "
+                    "code's ({code}…): the log was rewritten after the inspection"),
                     (("seq", str(st.seq)), ("file", name), ("log", mac[:32]),
                      ("code", st.head.hex()))))
             else:
-                findings.append(Finding(True, "", "the log's chain head at seq {seq} "
-                                        "({file}) equals the code's",
+                findings.append(Finding(True, "", N_("the log's chain head at seq {seq} "
+                                        "({file}) equals the code's"),
                                         (("seq", str(st.seq)), ("file", name))))
     return Report(signed, tuple(findings))
 

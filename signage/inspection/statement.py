@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..i18n import N_
 from ..keys import SIGNATURE_LEN, PublicKey, SigningKey
 from ..trust import Trust
 
@@ -255,34 +256,34 @@ def verify(signed: SignedStatement, trust: Trust, at: int | None) -> Verdict:
     site = trust.site(st.site)
     if site is None:
         return Verdict(False, "unknown_site",
-                       "site {site} is not in the trust file: this code cannot be checked",
+                       N_("site {site} is not in the trust file: this code cannot be checked"),
                        (("site", st.site),))
     tk = site.key(st.key_id)
     if tk is None:
         return Verdict(False, "unknown_key",
-                       "key {key} is not registered for site {site}: refused",
+                       N_("key {key} is not registered for site {site}: refused"),
                        (("key", st.key_id), ("site", st.site)))
     if not signed.signature_valid(tk.public):
         return Verdict(False, "bad_signature",
-                       "the signature does not verify: forged or damaged code, refused", ())
+                       N_("the signature does not verify: forged or damaged code, refused"), ())
     if not tk.valid_at(st.when):
         return Verdict(False, "key_not_valid",
-                       "key {key} was not valid for site {site} at {time}: refused",
+                       N_("key {key} was not valid for site {site} at {time}: refused"),
                        (("key", st.key_id), ("site", st.site), ("time", st.when.isoformat())))
     if at is None:
-        return Verdict(True, "", "signature valid (freshness not checked)", ())
+        return Verdict(True, "", N_("signature valid (freshness not checked)"), ())
     age = at - st.time
     if age > MAX_AGE_S:
         return Verdict(False, "stale",
-                       "the code is {age} s older than the photo (at most {max} s): "
-                       "an old photo or a screen replaying a code, refused",
+                       N_("the code is {age} s older than the photo (at most {max} s): "
+                       "an old photo or a screen replaying a code, refused"),
                        (("age", str(age)), ("max", str(MAX_AGE_S))), age)
     if -age > MAX_FUTURE_S:
         return Verdict(False, "future",
-                       "the code is {ahead} s later than the photo: the box's or the "
-                       "phone's clock is wrong, refused",
+                       N_("the code is {ahead} s later than the photo: the box's or the "
+                       "phone's clock is wrong, refused"),
                        (("ahead", str(-age)),), age)
-    return Verdict(True, "", "signature valid, code {age} s old at the photo's time",
+    return Verdict(True, "", N_("signature valid, code {age} s old at the photo's time"),
                    (("age", str(age)),), age)
 
 
