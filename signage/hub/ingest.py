@@ -121,6 +121,10 @@ class Ingest:
                 self._reject(site, b, f"{kind}: {exc}")
             except OSError as exc:  # the hub's disk: said, and the box will send again
                 self._say(f"hub: site {site}: cannot store a {kind} message: {exc}")
+            except Exception as exc:  # paho's thread must never die of one
+                # box's message: that would stop the whole fleet's ingest. Refused, reported.
+                self._reject(site, b, f"{kind}: a message the hub cannot read: "
+                             f"{type(exc).__name__}: {exc}"[:300])
 
     def _log(self, site: str, b: SiteBoard, payload: bytes) -> None:
         chunk = decode_chunk(payload)

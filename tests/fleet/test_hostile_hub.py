@@ -1,0 +1,54 @@
+"""A box on the real broker sends the hub what no honest shipper sends. The hub reports it and
+goes on; its MQTT thread never dies (one box must not stop the fleet's ingest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from signage.fleet.mqtt import BrokerSpec, make_client
+
+from .conftest import Broker, Pki
+from .fleetkit import start_hub, wait_until
+
+SITE = "hz-wensan-0001"
+
+
+def _box(broker: Broker, pki: Pki) -> mqtt.Client:
+    crt, key = pki.cert(SITE)
+    c, host, port = make_client(BrokerSpec(broker.url, pki.ca, crt, key), "t-hostile")
+    c.connect(host, port)
+    c.loop_start()
+    wait_until(c.is_connected, 20, "the box to connect")
+    return c
+
+
+POISON = [
+    # a chunk of 0 lines whose data holds no newline (data.index raised ValueError)
+    b'{"fv":1,"file":"signage-2026-12-01.jsonl","offset":0,"seq":null,"n":0}\nxyz',
+    # a line whose seq has more digits than int() converts (ValueError)
+    b'{"fv":1,"file":"signage-2026-12-01.jsonl","offset":0,"seq":0,"n":1}\n'
+    b'{"v":1,"seq":' + b"9" * 5000 + b',"type":"x"}\n',
+]
+
+
+def test_a_hostile_chunk_does_not_stop_the_hubs_mqtt_thread(tmp_path: Path, broker: Broker,
+                                                             pki: Pki) -> None:
+    said: list[str] = []
+    hub = start_hub(tmp_path, broker, pki, {}, say=said.append)
+    box = _box(broker, pki)
+    try:
+        for i, p in enumerate(POISON):
+            box.publish(f"signage/v1/{SITE}/log", p, qos=1).wait_for_publish(10)
+            # the hub still reads: a status after the poison arrives
+            box.publish(f"signage/v1/{SITE}/status", b'{"fv":1,"n":%d}' % i,
+                        qos=1).wait_for_publish(10)
+            wait_until(lambda i=i: (b := hub.ingest.boards.get(SITE)) is not None  # type: ignore[misc]
+                       and b.status is not None and b.status.get("n") == i, 20,
+                       f"the status after poison {i}")
+        assert hub.ingest.boards[SITE].rejected == len(POISON)
+        assert hub.ingest.boards[SITE].stored == 0
+    finally:
+        box.loop_stop()
+        hub.stop()
