@@ -36,6 +36,10 @@ from .notify import Alerts, Sender, conditions_of
 from .store import SiteStore, Verifier
 
 MAX_CHECKPOINT = 4096
+#: the boxes' answers the hub keeps (docs/fleet.md); the ACL lets a box write only these
+REPORTS = ("report/alert", "report/publication")
+#: a site's reports.jsonl stops growing here (later reports are refused and reported)
+REPORTS_MAX_BYTES = 64 << 20
 
 
 def now_iso() -> str:
@@ -110,13 +114,22 @@ class Ingest:
                 elif kind == "status":
                     st = decode_json(payload, "status")
                     b.status, b.status_at = st, time.time()
-                    self._write_json(site, "status.json", {"received": now_iso(), **st})
+                    # the hub's own fields last: a box cannot set the hub's receive time
+                    self._write_json(site, "status.json", {**st, "received": now_iso()})
                 elif kind == "online":
                     b.online = decode_json(payload, "online").get("online") is True
-                elif kind.startswith("report/"):  # answers to commands (docs/alerts.md)
+                elif kind in REPORTS:  # answers to commands (docs/alerts.md)
                     rep = decode_json(payload, kind, limit=64 << 10)
+                    path = self.root / site / "reports.jsonl"
+                    if path.exists() and path.stat().st_size > REPORTS_MAX_BYTES:
+                        raise ProtocolError(f"{path} holds {REPORTS_MAX_BYTES} bytes: no "
+                                            "more reports are kept from this site")
+                    # the hub's own fields last: a box cannot set the receive time or topic
                     self._append_json(site, "reports.jsonl",
-                                      {"received": now_iso(), "topic": kind, **rep})
+                                      {**rep, "received": now_iso(), "topic": kind})
+                elif kind.startswith("report/"):
+                    raise ProtocolError(f"no such report topic in fleet protocol v1: "
+                                        f"{kind[:80]!r}")
             except ProtocolError as exc:
                 self._reject(site, b, f"{kind}: {exc}")
             except OSError as exc:  # the hub's disk: said, and the box will send again

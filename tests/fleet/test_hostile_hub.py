@@ -3,6 +3,7 @@ goes on; its MQTT thread never dies (one box must not stop the fleet's ingest)."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -52,3 +53,34 @@ def test_a_hostile_chunk_does_not_stop_the_hubs_mqtt_thread(tmp_path: Path, brok
     finally:
         box.loop_stop()
         hub.stop()
+
+
+def test_a_box_cannot_set_the_hubs_fields_nor_publish_on_any_report_topic(
+        tmp_path: Path, broker: Broker, pki: Pki) -> None:
+    hub = start_hub(tmp_path, broker, pki, {})
+    box = _box(broker, pki)
+    codes: dict[int, int] = {}
+    box.on_publish = lambda _c, _u, mid, rc, _p: codes.__setitem__(mid, rc.value)
+    try:
+        forged = (b'{"fv":1,"kind":"result","accepted":true,"digest":"d",'
+                  b'"received":"2000-01-01T00:00:00+00:00","topic":"report/alert"}')
+        box.publish(f"signage/v1/{SITE}/report/publication", forged, qos=1)
+        box.publish(f"signage/v1/{SITE}/status",
+                    b'{"fv":1,"received":"2000-01-01T00:00:00+00:00"}', qos=1)
+        # retained junk on topics of its own making: the broker refuses them
+        junk = [box.publish(f"signage/v1/{SITE}/report/junk{i}", b"x" * 1000, qos=1,
+                            retain=True) for i in range(3)]
+        reps = tmp_path / "hub-data" / SITE / "reports.jsonl"
+        wait_until(lambda: reps.exists() and (tmp_path / "hub-data" / SITE / "status.json")
+                   .exists(), 20, "the report and the status")
+        wait_until(lambda: all(j.mid in codes for j in junk), 20, "the broker's answers")
+        assert {codes[j.mid] for j in junk} == {135}  # MQTT 5: not authorized
+    finally:
+        box.loop_stop()
+        hub.stop()
+    (line,) = reps.read_text().splitlines()
+    got = json.loads(line)
+    assert got["topic"] == "report/publication"
+    assert not got["received"].startswith("2000")
+    st = json.loads((tmp_path / "hub-data" / SITE / "status.json").read_text())
+    assert not st["received"].startswith("2000")
