@@ -43,6 +43,7 @@ def test_parse_reads_the_fields() -> None:
     (cap(regions=("33",)), "6-digit administrative division code"),
     (cap(identifier="a b"), "alert/identifier"),
     (cap(sent=T0, expires=T0 - timedelta(minutes=1)), "is not after"),
+    (cap(sent=T0, expires=T0.replace(year=2126)), "more than 31 days after sent"),
     (b"<alert>", "not well-formed"),
     (b"<foo xmlns='urn:oasis:names:tc:emergency:cap:1.2'/>", "root element"),
     (cap().replace(b"<sent>", b"<sent>x"), "not a CAP time"),
