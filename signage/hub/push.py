@@ -116,6 +116,7 @@ def send_alert(hub: LoadedHub, xml: bytes, to: list[str]) -> tuple[CapAlert, lis
         _clear_expired(hub, pub)
         for s in sites:
             pub.publish(s, f"cmd/alert/{digest[:16]}", env)
+        _clear_ended(hub, pub, alert)
     finally:
         pub.close()
     _record(hub, {"kind": "alert", "alert": alert.identifier, "sender": alert.sender,
@@ -124,6 +125,20 @@ def send_alert(hub: LoadedHub, xml: bytes, to: list[str]) -> tuple[CapAlert, lis
                   "headline": alert.headline, "digest": digest, "to": to, "sites": sites,
                   "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
     return alert, sites, digest
+
+
+def _clear_ended(hub: LoadedHub, pub: Publisher, alert: CapAlert) -> None:
+    """An Update or Cancel: the retained messages of the alerts it ends (same sender) are
+    cleared at once. Left retained until their own expiry, they outlived the Cancel's, which
+    is cleared at its expiry: a box connecting in between (offline until then, or a new or
+    reinstalled box) received the cancelled alert alone and showed it."""
+    if alert.msg_type not in ("Update", "Cancel"):
+        return
+    ends = {(r.sender, r.identifier) for r in alert.references if r.sender == alert.sender}
+    for rec in publications(hub):
+        if rec.get("kind") == "alert" and (rec.get("sender"), rec.get("alert")) in ends:
+            for s in rec["sites"]:
+                pub.publish(s, f"cmd/alert/{rec['digest'][:16]}", b"")
 
 
 def _clear_expired(hub: LoadedHub, pub: Publisher) -> None:
