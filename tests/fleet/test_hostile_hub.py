@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 from signage.fleet.mqtt import BrokerSpec, make_client
 
 from .conftest import Broker, Pki
-from .fleetkit import start_hub, wait_until
+from .fleetkit import acked, files_of, shipper, simulate, start_hub, wait_until
 
 SITE = "hz-wensan-0001"
 
@@ -84,3 +84,34 @@ def test_a_box_cannot_set_the_hubs_fields_nor_publish_on_any_report_topic(
     assert not got["received"].startswith("2000")
     st = json.loads((tmp_path / "hub-data" / SITE / "status.json").read_text())
     assert not st["received"].startswith("2000")
+
+
+def test_the_first_line_of_a_copy_begun_mid_log_is_held_but_never_counted(
+        tmp_path: Path, site_dir: Path, broker: Broker, pki: Pki) -> None:
+    """The hub holds nothing and the box's oldest file begins mid-chain (older files pruned):
+    the first line's digest chains on a record the hub never saw, so its content is bound to
+    nothing. A showing forged there (its digest kept, so the next line still chains) was
+    counted in the dataset."""
+    log = tmp_path / "box-log"
+    simulate(site_dir / "config.toml", log, start="2026-12-01 09:00", for_="2h")
+    key = log / "simulate.key"
+    (name, raw), = files_of(log).items()
+    lines = raw.split(b"\n")
+    k = next(i for i in range(len(lines) // 2, len(lines))
+             if b'"type":"showing",' in lines[i] and b'"outcome":"cut_short"' in lines[i])
+    forged = lines[k].replace(b'"outcome":"cut_short"', b'"outcome":"completed"')
+    kept = [forged, *lines[k + 1:]]
+    (log / name).write_bytes(b"\n".join(kept))
+    hub = start_hub(tmp_path, broker, pki, {SITE: key})
+    sh = shipper(log, SITE, broker, pki)
+    sh.start()
+    try:
+        wait_until(lambda: acked(sh, log), 60, "the whole log acknowledged")
+    finally:
+        sh.stop()
+        hub.stop()
+    copy = tmp_path / "hub-data" / SITE / name
+    assert copy.read_bytes() == b"\n".join(kept)  # byte-identical, the anchor included
+    whole = [x for x in kept if x]
+    assert hub.ingest.dataset.rows_written == sum(
+        b'"type":"showing",' in x for x in whole[1:])  # the unbound first line: not counted
