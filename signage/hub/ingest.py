@@ -181,6 +181,10 @@ class Ingest:
             raise ProtocolError(why)
         d = self.root / site
         d.mkdir(parents=True, exist_ok=True)
+        last = _last_witnessed(d / "witness-received.jsonl")
+        if last is not None and seq <= last:
+            return  # held already (a resend, a restarted box, a replay): the first receipt
+            #         is the one that proves when the hub saw that head; the file stays bounded
         with open(d / "witness.jsonl", "ab") as fh:
             fh.write(payload + b"\n")
         with open(d / "witness-received.jsonl", "a", encoding="utf-8") as fh:
@@ -306,6 +310,22 @@ class HubService:
             self.sender.close()
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _last_witnessed(path: Path) -> int | None:
+    """The seq of the last checkpoint witnessed (the last line of witness-received.jsonl)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(0, size - 4096))
+            tail = fh.read().rstrip(b"\n")
+    except FileNotFoundError:
+        return None
+    try:
+        seq = json.loads(tail[tail.rfind(b"\n") + 1:]).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return seq if type(seq) is int else None
 
 
 def site_dirs(root: Path) -> list[Path]:
