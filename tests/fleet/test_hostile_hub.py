@@ -4,6 +4,10 @@ goes on; its MQTT thread never dies (one box must not stop the fleet's ingest)."
 from __future__ import annotations
 
 import json
+import threading
+import time
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,9 +20,9 @@ from .fleetkit import acked, files_of, shipper, simulate, start_hub, wait_until
 SITE = "hz-wensan-0001"
 
 
-def _box(broker: Broker, pki: Pki) -> mqtt.Client:
-    crt, key = pki.cert(SITE)
-    c, host, port = make_client(BrokerSpec(broker.url, pki.ca, crt, key), "t-hostile")
+def _box(broker: Broker, pki: Pki, site: str = SITE) -> mqtt.Client:
+    crt, key = pki.cert(site)
+    c, host, port = make_client(BrokerSpec(broker.url, pki.ca, crt, key), f"t-hostile-{site}")
     c.connect(host, port)
     c.loop_start()
     wait_until(c.is_connected, 20, "the box to connect")
@@ -115,3 +119,43 @@ def test_the_first_line_of_a_copy_begun_mid_log_is_held_but_never_counted(
     whole = [x for x in kept if x]
     assert hub.ingest.dataset.rows_written == sum(
         b'"type":"showing",' in x for x in whole[1:])  # the unbound first line: not counted
+
+
+def test_a_status_with_an_absurd_down_since_does_not_stop_the_webhooks(
+        tmp_path: Path, broker: Broker, pki: Pki) -> None:
+    """site-b says its screen has been down since year 1 (the webhook thread died formatting
+    that date: no notification from the hub for any site afterwards); site-a's dark screen
+    must still be announced."""
+    got: list[dict[str, object]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            n = int(self.headers["Content-Length"])
+            got.append(json.loads(self.rfile.read(n)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_a: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    hooks = (f'[[webhook]]\nurl = "http://127.0.0.1:{srv.server_port}/json"\n'
+             'format = "json"\ndown_after_s = 0.5\n')
+    hub = start_hub(tmp_path, broker, pki, {}, extra=hooks)
+    clients = {s: _box(broker, pki, s) for s in ("site-b", "site-a")}
+    now = datetime.now().astimezone().isoformat(timespec="milliseconds")
+    try:
+        for site, since in (("site-b", "0001-01-01T00:00:00+14:00"), ("site-a", now)):
+            st = {"fv": 1, "screens": {"lobby": {"up": False, "down_since": since,
+                                                 "open": True}}}
+            clients[site].publish(f"signage/v1/{site}/status", json.dumps(st).encode(),
+                                  qos=1).wait_for_publish(10)
+            time.sleep(1.5)
+        wait_until(lambda: any(b.get("site") == "site-a" for b in got), 20,
+                   "site-a's dark screen announced")
+    finally:
+        for c in clients.values():
+            c.loop_stop()
+        hub.stop()
+        srv.shutdown()
