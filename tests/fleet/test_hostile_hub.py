@@ -159,3 +159,61 @@ def test_a_status_with_an_absurd_down_since_does_not_stop_the_webhooks(
             c.loop_stop()
         hub.stop()
         srv.shutdown()
+
+
+def test_hostile_reports_do_not_break_the_hubs_alert_and_publication_views(
+        tmp_path: Path, broker: Broker, pki: Pki) -> None:
+    """A box answers an alert with reports and a status of the wrong shapes (a list as screen,
+    a string as latency, a list of screens, problems that are a number): `signage hub alerts`
+    and `signage hub publications` still answer (a traceback before), from what has the
+    documented shape."""
+    import subprocess
+    import sys
+
+    from signage.keys import write_new_key
+    from tests.alerts.capgen import CN, cap
+
+    write_new_key(tmp_path / "authority.key")
+    hub = start_hub(tmp_path, broker, pki, {}, top='authority_key = "authority.key"',
+                    extra='[[site]]\nid = "site-a"\nregions = ["330106"]\n')
+    box = _box(broker, pki, "site-a")
+    sent = datetime.now(CN).replace(microsecond=0)
+    (tmp_path / "a.xml").write_bytes(cap("A1", sent=sent))
+
+    def hub_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "signage.cli", "hub", *args, "-c",
+                               str(tmp_path / "hub.toml")], capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    try:
+        r = hub_cli("alert", str(tmp_path / "a.xml"), "--to", "all")
+        assert r.returncode == 0, r.stderr
+        a = {"alert": "A1", "sender": "fzzx@hz.gov.cn"}
+        bad = [{"kind": "received", "accepted": True, **a},
+               {"kind": "shown", "screen": ["s1"], **a},
+               {"kind": "shown", "screen": "s2", "start": 5, "latency_s": "fast", **a},
+               {"kind": "shown", "screen": "s3", "start": "T", "latency_s": 1.5, **a}]
+        for rep in bad:
+            box.publish("signage/v1/site-a/report/alert", json.dumps({"fv": 1, **rep}),
+                        qos=1).wait_for_publish(10)
+        box.publish("signage/v1/site-a/report/publication",
+                    b'{"fv":1,"kind":"result","accepted":false,"digest":"d","problems":7}',
+                    qos=1).wait_for_publish(10)
+        box.publish("signage/v1/site-a/status", b'{"fv":1,"screens":[1,2]}',
+                    qos=1).wait_for_publish(10)
+        reps = tmp_path / "hub-data" / "site-a" / "reports.jsonl"
+        wait_until(lambda: reps.exists() and len(reps.read_text().splitlines()) == 5
+                   and (tmp_path / "hub-data" / "site-a" / "status.json").exists(), 20,
+                   "the reports")
+    finally:
+        box.loop_stop()
+        hub.stop()
+    for fmt in ("table", "json"):
+        r = hub_cli("alerts", "--format", fmt)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        r = hub_cli("publications", "--format", fmt)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    rows = {x["screen"]: x for x in json.loads(hub_cli("alerts", "--format", "json").stdout)}
+    assert set(rows) == {"s2", "s3"}
+    assert rows["s2"]["first_shown"] is None and rows["s2"]["latency_s"] is None
+    assert rows["s3"]["first_shown"] == "T" and rows["s3"]["latency_s"] == 1.5
