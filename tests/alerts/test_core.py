@@ -270,3 +270,21 @@ def test_only_the_same_sender_and_key_end_an_alert() -> None:
                          references=ref("A1", T0)))
     got = b.receive(real, T0 + timedelta(minutes=4), "k1")
     assert isinstance(got, Accepted) and got.ended == (("fzzx@hz.gov.cn", "A1"),)
+
+
+def test_one_signature_has_one_spelling() -> None:
+    """base64url decoding skips foreign characters and the last character's spare bits:
+    those spellings of a valid signature (other envelope bytes, same signature) are refused,
+    so a copy cannot pass a dedupe by the envelope's bytes."""
+    k = SigningKey.generate()
+    keys = {k.key_id: k.public}
+    env = json.loads(seal("cap-alert", b"<alert/>", k))
+    sig = env["signature"]
+    assert open_envelope(json.dumps(env).encode(), keys).payload == b"<alert/>"
+    spare = {"A": "B", "Q": "R", "g": "h", "w": "x"}[sig[-1]]  # same data bits, spare bit set
+    for other in (sig[:40] + "$" + sig[40:], sig + "=", sig[:-1] + spare, " " + sig):
+        assert base64.urlsafe_b64decode(other + "==") == base64.urlsafe_b64decode(sig + "==")
+        bad = dict(env, signature=other)
+        with pytest.raises(EnvelopeError) as e:
+            open_envelope(json.dumps(bad).encode(), keys)
+        assert e.value.reason == "malformed"
