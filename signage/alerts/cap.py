@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -38,6 +38,9 @@ MAX_SHORT = 256
 REPEAT_MIN_S = 30
 REPEAT_MAX_S = 3600
 REPEAT_DEFAULT_S = 120
+#: an alert ends within this many days of being sent (a typo'd year, or a stolen key, must
+#: not put a warning on every screen for decades: only a Cancel could end it)
+MAX_LIFETIME_DAYS = 31
 STATUSES = ("Actual", "Exercise", "Test")
 MSG_TYPES = ("Alert", "Update", "Cancel")
 LANGUAGE = "zh-CN"
@@ -189,6 +192,10 @@ def parse_cap(data: bytes) -> CapAlert:
     if expires <= effective:
         raise CapError(f"{wi}/expires: {expires.isoformat()} is not after the alert becomes "
                        f"effective ({effective.isoformat()})")
+    if expires - sent > timedelta(days=MAX_LIFETIME_DAYS):
+        raise CapError(f"{wi}/expires: {expires.isoformat()} is more than "
+                       f"{MAX_LIFETIME_DAYS} days after sent ({sent.isoformat()}); send an "
+                       "Update to extend an alert")
     repeat_s = REPEAT_DEFAULT_S
     for p in info.findall(_Q + "parameter"):
         if _text(p, "valueName", f"{wi}/parameter") == "signage:repeat_s":

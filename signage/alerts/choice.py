@@ -6,13 +6,15 @@ The rule:
 
 1. A new alert (active, never shown on this screen) goes on at once: it cuts a regular item
    (unless the regular switch is due within ``PREEMPT_WAIT_S`` anyway), and follows an alert
-   that is on at that alert's end. Several new alerts go on oldest first, one after another.
+   that is on at that alert's end. Several new alerts go on oldest first, one after another,
+   at most ``MAX_IN_A_ROW`` in a row: then the rotation has a slot, and the next new ones
+   follow it (a burst of many alerts must not take the screen for many minutes).
 2. Then each alert repeats on its own cadence (``repeat_s``, from CAP parameter
    ``signage:repeat_s``): at a switch, the alert most overdue goes on (earliest due time, ties
    by key), so several alerts share the slots fairly.
 3. A repeat never follows an alert: after an alert showing the next slot belongs to the regular
-   rotation, so alerts take at most every other slot and never starve the rotation. Only first
-   showings (rule 1) may follow each other, and each alert has one.
+   rotation, so alerts never starve the rotation. Only first showings (rule 1) may follow
+   each other, each alert has one, and at most ``MAX_IN_A_ROW`` alerts go on in a row.
 4. An alert that is no longer active (expired, cancelled, superseded) while on screen is cut.
 
 Alerts are anti-fraud content (category 预警): the runner counts each showing for the gap rule,
@@ -29,6 +31,8 @@ from ..model import Item
 
 #: a regular switch due this soon is waited for rather than cut
 PREEMPT_WAIT_S = 1.0
+#: at most this many alert showings (first showings) follow one another; then the rotation
+MAX_IN_A_ROW = 3
 #: how long a full-screen alert stays up: reading time of its text, within these bounds
 HDMI_MIN_S = 10.0
 HDMI_MAX_S = 40.0
@@ -64,6 +68,7 @@ class ScreenMemory:
 
     last: dict[tuple[str, str], float]
     last_was_alert: bool = False
+    in_a_row: int = 0  # alert showings since the last regular item
 
     @classmethod
     def empty(cls) -> ScreenMemory:
@@ -72,9 +77,11 @@ class ScreenMemory:
     def shown(self, key: tuple[str, str], t: float) -> None:
         self.last[key] = t
         self.last_was_alert = True
+        self.in_a_row += 1
 
     def regular(self) -> None:
         self.last_was_alert = False
+        self.in_a_row = 0
 
 
 def _new(active: Sequence[Candidate], last: Mapping[tuple[str, str], float]
@@ -85,6 +92,8 @@ def _new(active: Sequence[Candidate], last: Mapping[tuple[str, str], float]
 
 def at_switch(active: Sequence[Candidate], mem: ScreenMemory, now: float) -> Candidate | None:
     """The alert to show at a switch at ``now`` instead of the planned entry, or None."""
+    if mem.in_a_row >= MAX_IN_A_ROW:
+        return None  # the rotation's slot (rule 1's bound)
     fresh = _new(active, mem.last)
     if fresh is not None:
         return fresh

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import sys
 import time
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from ..i18n import _
 from ..keys import PublicKey, SigningKeyError, load_signing_key, write_new_key
 from ..load import load_site
 from ..problems import InputError
+from .bundle import BundleError, parse_manifest
 from .cap import CapError, parse_cap
 from .envelope import KINDS, EnvelopeError, open_envelope, seal
 from .state import AlertBook, Refused
@@ -34,15 +36,36 @@ def _fail(msg: str, code: int = 1) -> typer.Exit:
 
 
 def _read(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file (a USB stick is hostile: a FIFO or a link to
+    /dev/zero reports 0 bytes and then blocks or never ends)."""
     try:
-        size = path.stat().st_size
-        if size > limit:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise _fail(_("{file}: not a regular file").format(file=path))
+        if st.st_size > limit:
             raise _fail(_("{file}: {size} bytes; at most {limit} bytes are accepted").format(
-                file=path, size=size, limit=limit))
-        return path.read_bytes()
+                file=path, size=st.st_size, limit=limit))
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise _fail(_("{file}: more than {limit} bytes").format(file=path, limit=limit))
+        return data
     except OSError as exc:
         raise _fail(_("{file}: cannot read: {err}").format(file=path, err=exc.strerror),
                     3) from None
+
+
+def _copy_at_most(src: Path, dst: Path, limit: int) -> None:
+    """Copy ``src`` but never more than ``limit`` bytes (a file that grows while it is read
+    is cut there; the daemon's digest check then refuses it)."""
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        left = limit
+        while left > 0:
+            chunk = fi.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            fo.write(chunk)
+            left -= len(chunk)
 
 
 @alert_app.command("add")
@@ -170,7 +193,6 @@ def push_add(bundle: Annotated[Path, typer.Argument(help="a bundle directory (bu
                              ] = 30.0) -> None:
     """Hand a signed playlist bundle to this box's daemon, which verifies it, validates the
     site with it (all or nothing) and applies it at the next item boundary."""
-    import shutil
 
     try:
         loaded = load_site(config)
@@ -180,18 +202,21 @@ def push_add(bundle: Annotated[Path, typer.Argument(help="a bundle directory (bu
     data = _read(env, KINDS["playlist-bundle"])
     keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in loaded.cfg.authority.keys)}
     try:
-        open_envelope(data, keys, kinds=("playlist-bundle",))
-    except EnvelopeError as exc:
+        m = parse_manifest(open_envelope(data, keys, kinds=("playlist-bundle",)).payload)
+    except (EnvelopeError, BundleError) as exc:
         raise _fail(_("{file}: refused: {why}").format(file=env, why=exc)) from None
+    # only the media files the signed manifest lists, regular files, at most one byte over
+    # the signed size, are copied (the daemon checks sizes and digests, and logs its verdict):
+    # anything else on the stick never reaches the box's disk
     inbox = resolve(loaded.base, loaded.cfg.authority.inbox)
     name = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
     tmp = inbox / f".{name}.tmp"
     (tmp / "media").mkdir(parents=True)
     (tmp / "bundle.env").write_bytes(data)
-    if (bundle / "media").is_dir():
-        for p in (bundle / "media").iterdir():
-            if p.is_file():
-                shutil.copyfile(p, tmp / "media" / p.name)
+    for x in m.media:
+        p = bundle / "media" / x.name
+        if p.is_file():
+            _copy_at_most(p, tmp / "media" / x.name, x.size + 1)
     os.replace(tmp, inbox / name)
     result = inbox / "results" / f"{name}.json"
     end = time.monotonic() + wait

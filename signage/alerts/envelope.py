@@ -40,6 +40,11 @@ KINDS = {"cap-alert": 128 * 1024, "playlist-bundle": 64 * 1024 * 1024}
 #: the largest envelope of any kind; a file larger than this is not read at all
 MAX_ENVELOPE_BYTES = max(KINDS.values())
 _KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+#: the one spelling of a 64-byte signature in base64url without padding (86 characters; the
+#: last one carries 2 bits and 4 zero bits): the decoder skips foreign characters and
+#: ignores the last one's spare bits, so without this check one signature had many
+#: spellings (envelope bytes that differ, the same signature: a copy passed dedupe by bytes)
+_SIG = re.compile(r"^[A-Za-z0-9_-]{85}[AQgw]$")
 _FIELDS = {"format", "version", "kind", "key_id", "payload", "signature"}
 
 
@@ -122,6 +127,9 @@ def open_envelope(data: bytes, keys: dict[str, PublicKey],
     if key is None:
         raise EnvelopeError("unknown_key", f"envelope: signed by key {key_id}, which is not "
                             "one of this box's authority keys")
+    if not _SIG.match(sig_text):
+        raise EnvelopeError("malformed", "envelope: signature must be the 86 base64url "
+                            "characters of a 64-byte Ed25519 signature, without padding")
     try:
         payload = base64.b64decode(payload_b64.encode("ascii"), validate=True)
         sig = base64.urlsafe_b64decode(sig_text.encode("ascii") + b"==")

@@ -11,6 +11,12 @@ time. No I/O, no clock: ``now`` is passed in.
 - Refused, with a reason word for the log and a sentence for people: a duplicate (same sender
   and identifier as one accepted), another site's or region's alert, a drill on a box with no
   screen configured for drills, an expired message, one already cancelled or superseded.
+- A Cancel ends what it references whatever its own ``expires`` says (it is never shown, and
+  an ended alert stays ended: a Cancel read again after its expires, as on a restart, still
+  holds); an expired Update still ends what it references and is not shown itself.
+- Only the alert's own sender, signed with the same authority key, may end it: a reference to
+  another sender's alert, or from a message signed with another key, is ignored (one authority
+  cannot cancel or replace another's warnings, nor forge their sender name to do so).
 """
 
 from __future__ import annotations
@@ -50,10 +56,14 @@ class AlertBook:
     drills: bool  # some screen of this box is configured for drills
     _live: dict[Key, CapAlert] = field(default_factory=dict)
     _seen: set[Key] = field(default_factory=set)
-    #: alerts ended by a later message (possibly before they arrived): key -> (reason, by)
-    _ended: dict[Key, tuple[str, str]] = field(default_factory=dict)
+    #: alerts ended by a later message (possibly before they arrived):
+    #: (key, the signer of the ending message) -> (reason, by)
+    _ended: dict[tuple[Key, str], tuple[str, str]] = field(default_factory=dict)
+    #: the authority key id that signed each accepted message
+    _signer: dict[Key, str] = field(default_factory=dict)
 
-    def receive(self, alert: CapAlert, now: datetime) -> Accepted | Refused:
+    def receive(self, alert: CapAlert, now: datetime, signer: str = "") -> Accepted | Refused:
+        """``signer``: the id of the authority key whose envelope carried ``alert``."""
         key = alert.key
         if key in self._seen:
             return Refused("duplicate", f"alert {alert.identifier} from {alert.sender} was "
@@ -66,24 +76,29 @@ class AlertBook:
             return Refused("drill_not_configured", f"alert {alert.identifier} is a drill "
                            f"(status {alert.status}) and no screen here is configured for "
                            "drills")
-        if alert.expires <= now:
+        expired = alert.expires <= now
+        if expired and alert.msg_type == "Alert":
             return Refused("expired", f"alert {alert.identifier} expired at "
                            f"{alert.expires.isoformat()}")
-        gone = self._ended.get(key)
+        gone = self._ended.get((key, signer))
         if gone is not None:
             return Refused(gone[0], f"alert {alert.identifier} was {gone[0]} by {gone[1]}")
         self._seen.add(key)
+        self._signer[key] = signer
         ended: list[Key] = []
         if alert.msg_type in ("Update", "Cancel"):
             why = "superseded" if alert.msg_type == "Update" else "cancelled"
             for ref in alert.references:
                 rk = (ref.sender, ref.identifier)
-                if rk == key or rk in self._ended:
+                if rk == key or (rk, signer) in self._ended or ref.sender != alert.sender:
                     continue
-                self._ended[rk] = (why, alert.identifier)
+                held = self._live.get(rk)
+                if held is not None and self._signer.get(rk) != signer:
+                    continue  # signed by another authority key: not this sender's to end
+                self._ended[(rk, signer)] = (why, alert.identifier)
                 if self._live.pop(rk, None) is not None:
                     ended.append(rk)
-        if alert.msg_type != "Cancel":
+        if alert.msg_type != "Cancel" and not expired:
             self._live[key] = alert
         return Accepted(alert, tuple(ended))
 

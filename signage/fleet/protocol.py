@@ -108,7 +108,7 @@ def decode_chunk(payload: bytes) -> Chunk:
     lines = data.count(b"\n")
     if not torn and lines != n:
         raise ProtocolError(f"chunk header says {n} lines, the data holds {lines}")
-    if not torn and n and not data.endswith(b"\n"):
+    if not torn and data and not data.endswith(b"\n"):
         raise ProtocolError("chunk: the data does not end with a whole line")
     if n and seq is None:
         raise ProtocolError("chunk header: 'seq' is null but lines follow")
@@ -168,7 +168,9 @@ def file_order(name: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2) or 0)
 
 
-SEQ_RE = re.compile(rb'^\{"v":(\d+),"seq":(\d+),')
+#: at most 18 digits: a seq beyond that is no record's (and int() of thousands of digits
+#: raises), so such a line has no seq and is refused as malformed
+SEQ_RE = re.compile(rb'^\{"v":(\d{1,18}),"seq":(\d{1,18}),')
 
 
 def line_seq(line: bytes) -> int | None:

@@ -110,7 +110,7 @@ class LoadedHub:
         pre = self.cfg.broker.prefix
         return self.cfg.broker.subscribe or [f"{pre}/+/{k}" for k in
                                              ("log", "status", "checkpoint", "online",
-                                                     "report/#")]
+                                                     "report/alert", "report/publication")]
 
 
 def load_hub(path: Path) -> LoadedHub:

@@ -37,6 +37,10 @@ from .notify import Alerts, Sender, conditions_of
 from .store import SiteStore, Verifier
 
 MAX_CHECKPOINT = 4096
+#: the boxes' answers the hub keeps (docs/fleet.md); the ACL lets a box write only these
+REPORTS = ("report/alert", "report/publication")
+#: a site's reports.jsonl stops growing here (later reports are refused and reported)
+REPORTS_MAX_BYTES = 64 << 20
 
 
 def now_iso() -> str:
@@ -124,17 +128,30 @@ class Ingest:
                 elif kind == "status":
                     st = decode_json(payload, "status")
                     b.status, b.status_at = st, time.time()
-                    self._write_json(site, "status.json", {"received": now_iso(), **st})
+                    # the hub's own fields last: a box cannot set the hub's receive time
+                    self._write_json(site, "status.json", {**st, "received": now_iso()})
                 elif kind == "online":
                     b.online = decode_json(payload, "online").get("online") is True
-                elif kind.startswith("report/"):  # answers to commands (docs/alerts.md)
+                elif kind in REPORTS:  # answers to commands (docs/alerts.md)
                     rep = decode_json(payload, kind, limit=64 << 10)
+                    path = self.root / site / "reports.jsonl"
+                    if path.exists() and path.stat().st_size > REPORTS_MAX_BYTES:
+                        raise ProtocolError(f"{path} holds {REPORTS_MAX_BYTES} bytes: no "
+                                            "more reports are kept from this site")
+                    # the hub's own fields last: a box cannot set the receive time or topic
                     self._append_json(site, "reports.jsonl",
-                                      {"received": now_iso(), "topic": kind, **rep})
+                                      {**rep, "received": now_iso(), "topic": kind})
+                elif kind.startswith("report/"):
+                    raise ProtocolError(f"no such report topic in fleet protocol v1: "
+                                        f"{kind[:80]!r}")
             except ProtocolError as exc:
                 self._reject(site, b, f"{kind}: {exc}")
             except OSError as exc:  # the hub's disk: said, and the box will send again
                 self._say(f"hub: site {site}: cannot store a {kind} message: {exc}")
+            except Exception as exc:  # paho's thread must never die of one
+                # box's message: that would stop the whole fleet's ingest. Refused, reported.
+                self._reject(site, b, f"{kind}: a message the hub cannot read: "
+                             f"{type(exc).__name__}: {exc}"[:300])
 
     def _log(self, site: str, b: SiteBoard, payload: bytes) -> None:
         chunk = decode_chunk(payload)
@@ -164,6 +181,10 @@ class Ingest:
             raise ProtocolError(why)
         d = self.root / site
         d.mkdir(parents=True, exist_ok=True)
+        last = _last_witnessed(d / "witness-received.jsonl")
+        if last is not None and seq <= last:
+            return  # held already (a resend, a restarted box, a replay): the first receipt
+            #         is the one that proves when the hub saw that head; the file stays bounded
         with open(d / "witness.jsonl", "ab") as fh:
             fh.write(payload + b"\n")
         with open(d / "witness-received.jsonl", "a", encoding="utf-8") as fh:
@@ -289,6 +310,22 @@ class HubService:
             self.sender.close()
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _last_witnessed(path: Path) -> int | None:
+    """The seq of the last checkpoint witnessed (the last line of witness-received.jsonl)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(0, size - 4096))
+            tail = fh.read().rstrip(b"\n")
+    except FileNotFoundError:
+        return None
+    try:
+        seq = json.loads(tail[tail.rfind(b"\n") + 1:]).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return seq if type(seq) is int else None
 
 
 def site_dirs(root: Path) -> list[Path]:

@@ -124,9 +124,13 @@ def conditions_of(boards: Mapping[str, Any], now: float, silent_after_s: float,
             ds = sc.get("down_since")
             if isinstance(ds, str):
                 try:
-                    since = parse_time(ds)
-                except ValueError:
-                    pass
+                    t = parse_time(ds)
+                except (ValueError, OverflowError, OSError):
+                    t = None
+                # the box's word, taken only when it is a time since the epoch and not
+                # after now (year 1 or 9999 broke the message's date formatting)
+                if t is not None and 0 < t <= now:
+                    since = t
             cond[("screen_down", site, str(sid))] = since
         rule = st.get("rule") if isinstance(st.get("rule"), dict) else {}
         assert isinstance(rule, dict)
@@ -181,7 +185,11 @@ class Sender:
                 return
             i, ev = it
             hook = self.hooks[i]
-            body = json.dumps(payload(hook, ev), ensure_ascii=False).encode("utf-8")
+            try:
+                body = json.dumps(payload(hook, ev), ensure_ascii=False).encode("utf-8")
+            except (ValueError, OverflowError, OSError) as exc:  # one message, not the thread
+                self._say(f"hub: webhook message for site {ev.site} not sent: {exc}")
+                continue
             for attempt in range(3):
                 req = urllib.request.Request(  # noqa: S310 (the config allows http(s) only)
                     hook.url, data=body, method="POST", headers={

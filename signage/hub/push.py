@@ -11,6 +11,7 @@ screen).
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -116,6 +117,7 @@ def send_alert(hub: LoadedHub, xml: bytes, to: list[str]) -> tuple[CapAlert, lis
         _clear_expired(hub, pub)
         for s in sites:
             pub.publish(s, f"cmd/alert/{digest[:16]}", env)
+        _clear_ended(hub, pub, alert)
     finally:
         pub.close()
     _record(hub, {"kind": "alert", "alert": alert.identifier, "sender": alert.sender,
@@ -124,6 +126,20 @@ def send_alert(hub: LoadedHub, xml: bytes, to: list[str]) -> tuple[CapAlert, lis
                   "headline": alert.headline, "digest": digest, "to": to, "sites": sites,
                   "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
     return alert, sites, digest
+
+
+def _clear_ended(hub: LoadedHub, pub: Publisher, alert: CapAlert) -> None:
+    """An Update or Cancel: the retained messages of the alerts it ends (same sender) are
+    cleared at once. Left retained until their own expiry, they outlived the Cancel's, which
+    is cleared at its expiry: a box connecting in between (offline until then, or a new or
+    reinstalled box) received the cancelled alert alone and showed it."""
+    if alert.msg_type not in ("Update", "Cancel"):
+        return
+    ends = {(r.sender, r.identifier) for r in alert.references if r.sender == alert.sender}
+    for rec in publications(hub):
+        if rec.get("kind") == "alert" and (rec.get("sender"), rec.get("alert")) in ends:
+            for s in rec["sites"]:
+                pub.publish(s, f"cmd/alert/{rec['digest'][:16]}", b"")
 
 
 def _clear_expired(hub: LoadedHub, pub: Publisher) -> None:
@@ -190,18 +206,30 @@ def alert_rows(hub: LoadedHub, now: float | None = None) -> list[ScreenRow]:
                 received = "yes"
             elif got:
                 received = str(got[0].get("reason"))
-            shown = {r["screen"]: r for r in reps if r.get("kind") == "shown"}
+            # the boxes' reports and status are their word, in any shape: only what has the
+            # documented types is read (a hostile one crashed `signage hub alerts`)
+            shown = {r["screen"]: r for r in reps
+                     if r.get("kind") == "shown" and isinstance(r.get("screen"), str)}
             st = _status(hub, site)
-            screens = sorted(set(st.get("screens", {})) | set(shown)) or [None]
+            screens = sorted(set(_screens(st)) | set(shown)) or [None]
             for scr in screens:
                 r = shown.get(scr) if scr is not None else None
                 if r is not None:
-                    rows.append(ScreenRow(aid, site, scr, received, r.get("start"),
-                                          r.get("latency_s"), ""))
+                    start = r.get("start")
+                    lat = r.get("latency_s")
+                    rows.append(ScreenRow(
+                        aid, site, scr, received, start if isinstance(start, str) else None,
+                        float(lat) if isinstance(lat, int | float) and not isinstance(
+                            lat, bool) and math.isfinite(lat) else None, ""))
                     continue
                 rows.append(ScreenRow(aid, site, scr, received, None, None,
                                       _why(received, st, scr, now)))
     return rows
+
+
+def _screens(st: dict[str, Any]) -> dict[str, Any]:
+    got = st.get("screens")
+    return got if isinstance(got, dict) else {}
 
 
 def _why(received: str, st: dict[str, Any], screen: str | None, now: float) -> str:
@@ -209,7 +237,9 @@ def _why(received: str, st: dict[str, Any], screen: str | None, now: float) -> s
         return f"refused: {received}"
     if received == "no":
         return "offline: not received yet" if st else "offline: never heard from"
-    s = st.get("screens", {}).get(screen, {}) if screen else {}
+    s = _screens(st).get(screen, {}) if screen else {}
+    if not isinstance(s, dict):
+        s = {}
     if s.get("up") is False:
         return "screen down"
     if s.get("open") is False:
@@ -295,6 +325,8 @@ def publication_rows(hub: LoadedHub) -> list[PubRow]:
             r = done[-1]
             rows.append(PubRow(rec["id"], rec["digest"], site,
                                "applied" if r.get("accepted") else "rejected",
-                               str(r.get("reason", "")), [str(p) for p in r.get("problems", [])],
+                               str(r.get("reason", "")),
+                               [str(p) for p in r["problems"]]
+                               if isinstance(r.get("problems"), list) else [],
                                r.get("received")))
     return rows

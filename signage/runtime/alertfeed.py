@@ -119,7 +119,7 @@ class AlertCenter:
         except CapError as exc:
             return self._refuse(source, "invalid", str(exc))
         with self._lock:
-            got = self.book.receive(alert, datetime.fromtimestamp(now, UTC))
+            got = self.book.receive(alert, datetime.fromtimestamp(now, UTC), opened.key_id)
             if isinstance(got, Refused):
                 return self._refuse(source, got.reason, got.message, alert)
             if keep:

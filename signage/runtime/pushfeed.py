@@ -94,10 +94,15 @@ class PushCenter:
         if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)) \
                 or not 0 <= index < MAX_PARTS or len(data) > PART_BYTES:
             return
+        if sha in self._installed_media():
+            return  # a retained part of a bundle in place, again at a reconnect: not needed
         d = self.spool / sha
         try:
             used = sum(p.stat().st_size for p in self.spool.glob("*/*")) \
                 if self.spool.is_dir() else 0
+            if used + len(data) > SPOOL_BYTES:
+                self._spool_evict()
+                used = sum(p.stat().st_size for p in self.spool.glob("*/*"))
             if used + len(data) > SPOOL_BYTES:
                 return
             d.mkdir(parents=True, exist_ok=True)
@@ -107,6 +112,39 @@ class PushCenter:
         except OSError:
             return
         self._fleet_try()
+
+    def _installed_media(self) -> dict[str, Path]:
+        """The media of the pushed bundles in place, by digest (their manifests verified; the
+        files' digests are checked again when a bundle is offered)."""
+        out: dict[str, Path] = {}
+        root = pushed_root(self._loaded.site.media_root)
+        keys = self._keys()
+        try:
+            dirs = [d for d in root.iterdir() if not d.name.startswith(".")]
+        except OSError:
+            return out
+        for d in dirs:
+            try:
+                env = (d / "bundle.env").read_bytes()
+                m = parse_manifest(open_envelope(env, keys, kinds=("playlist-bundle",)).payload)
+            except (OSError, EnvelopeError, BundleError):
+                continue
+            out.update((x.sha256, d / "media" / x.name) for x in m.media)
+        return out
+
+    def _spool_evict(self) -> None:
+        """Spool parts that no bundle waiting here needs are removed (the spool is full)."""
+        keys = self._keys()
+        wanted: set[str] = set()
+        for env in self._fleet_pending.values():
+            try:
+                m = parse_manifest(open_envelope(env, keys, kinds=("playlist-bundle",)).payload)
+            except (EnvelopeError, BundleError):
+                continue
+            wanted.update(x.sha256 for x in m.media)
+        for d in self.spool.iterdir():
+            if d.name not in wanted:
+                shutil.rmtree(d, ignore_errors=True)
 
     def fleet_bundle(self, name: str, env: bytes) -> None:
         """A bundle envelope from the hub: verified now, applied once its media are here."""
@@ -151,7 +189,12 @@ class PushCenter:
                 self.offer(env, {}, "fleet")  # refused, with the reason, reported
                 continue
             files: dict[str, Path] = {}
+            installed = self._installed_media()
             for x in m.media:
+                have = installed.get(x.sha256)
+                if have is not None and have.is_file():
+                    files[x.name] = have  # a new version keeps this file: its parts are skipped
+                    continue
                 n = -(-x.size // PART_BYTES)
                 parts = [self.spool / x.sha256 / str(i) for i in range(n)]
                 if not all(p.is_file() for p in parts):

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signage.alerts.choice import (
+    MAX_IN_A_ROW,
     PREEMPT_WAIT_S,
     Candidate,
     ScreenMemory,
@@ -72,11 +73,12 @@ def test_the_rotation_is_never_starved_and_repeats_are_fair(
         before = dict(m.last)
         got = at_switch(active, m, now)
         if got is None:
+            # nothing new and (after an alert, or nothing due), or the bound on a run
+            assert all(c.key in before for c in active) or m.in_a_row >= MAX_IN_A_ROW
             m.regular()
             prev_alert = False
-            # nothing new and (after an alert, or nothing due)
-            assert all(c.key in before for c in active)
             continue
+        assert m.in_a_row < MAX_IN_A_ROW, "more alerts in a row than the bound"
         assert got in active
         if got.key in before:
             assert not prev_alert, "a repeat followed an alert"
@@ -93,3 +95,27 @@ def test_the_rotation_is_never_starved_and_repeats_are_fair(
                        for c in active)
         m.shown(got.key, now)
         prev_alert = True
+
+
+def test_a_burst_of_new_alerts_leaves_the_rotation_a_slot() -> None:
+    """Twenty alerts arrive at once: at most MAX_IN_A_ROW go on in a row (each up to 45 s),
+    then a regular item; all of them still get their first showing, oldest first."""
+    burst = [Candidate(("s", f"x{i:02d}"), float(i), 60.0) for i in range(20)]
+    m = ScreenMemory.empty()
+    order: list[str] = []
+    run = longest = 0
+    now = 0.0
+    while len(order) < 20:
+        now += 30.0
+        got = at_switch(burst, m, now)
+        if got is None:
+            m.regular()
+            run = 0
+            continue
+        if got.key[1] not in order:
+            order.append(got.key[1])
+        m.shown(got.key, now)
+        run += 1
+        longest = max(longest, run)
+    assert longest == MAX_IN_A_ROW
+    assert order == [f"x{i:02d}" for i in range(20)]

@@ -43,6 +43,7 @@ def test_parse_reads_the_fields() -> None:
     (cap(regions=("33",)), "6-digit administrative division code"),
     (cap(identifier="a b"), "alert/identifier"),
     (cap(sent=T0, expires=T0 - timedelta(minutes=1)), "is not after"),
+    (cap(sent=T0, expires=T0.replace(year=2126)), "more than 31 days after sent"),
     (b"<alert>", "not well-formed"),
     (b"<foo xmlns='urn:oasis:names:tc:emergency:cap:1.2'/>", "root element"),
     (cap().replace(b"<sent>", b"<sent>x"), "not a CAP time"),
@@ -220,3 +221,70 @@ def test_the_example_in_docs_alerts_md_is_accepted() -> None:
     assert a.headline == "警惕冒充电商客服退款诈骗" and a.repeat_s == 120
     b = AlertBook("any", ("330106",), False)
     assert isinstance(b.receive(a, a.sent), Accepted)
+
+
+def test_a_cancel_holds_after_its_own_expires() -> None:
+    """A restart reads the kept messages again in order: the alert, then its Cancel, whose
+    own expires (short, as senders write them) has passed. The alert stays cancelled (it
+    came back on every screen: the Cancel was refused as expired)."""
+    a = parse_cap(cap("A1", sent=T0, expires=T0 + timedelta(days=3)))
+    c = parse_cap(cap("C1", sent=T0 + timedelta(minutes=5), msg_type="Cancel",
+                      references=ref("A1", T0), expires=T0 + timedelta(minutes=30)))
+    later = T0 + timedelta(hours=2)
+    b = book()
+    assert isinstance(b.receive(a, later, "k1"), Accepted)
+    got = b.receive(c, later, "k1")
+    assert isinstance(got, Accepted) and got.ended == (("fzzx@hz.gov.cn", "A1"),)
+    assert b.active(later) == [] and b.live() == []
+    # an expired Update ends what it references and is not shown itself
+    b = book()
+    assert isinstance(b.receive(a, later, "k1"), Accepted)
+    u = parse_cap(cap("U1", sent=T0 + timedelta(minutes=5), msg_type="Update",
+                      references=ref("A1", T0), expires=T0 + timedelta(minutes=30)))
+    got = b.receive(u, later, "k1")
+    assert isinstance(got, Accepted) and got.ended == (("fzzx@hz.gov.cn", "A1"),)
+    assert b.live() == []
+
+
+def test_only_the_same_sender_and_key_end_an_alert() -> None:
+    a = parse_cap(cap("A1", sent=T0, sender="fzzx@hz.gov.cn"))
+    # another sender's Cancel naming A1: ignored
+    other = parse_cap(cap("C1", sent=T0 + timedelta(minutes=1), msg_type="Cancel",
+                          sender="prank@x.cn", references=ref("A1", T0)))
+    # A1's sender name, but signed with another authority key: ignored too
+    forged = parse_cap(cap("C2", sent=T0 + timedelta(minutes=2), msg_type="Cancel",
+                           references=ref("A1", T0)))
+    b = book()
+    assert isinstance(b.receive(a, T0, "k1"), Accepted)
+    got = b.receive(other, T0 + timedelta(minutes=1), "k2")
+    assert isinstance(got, Accepted) and got.ended == ()
+    got = b.receive(forged, T0 + timedelta(minutes=2), "k2")
+    assert isinstance(got, Accepted) and got.ended == ()
+    assert [x.identifier for x in b.active(T0 + timedelta(minutes=3))] == ["A1"]
+    # the same pre-emptively (the Cancel before its alert): the real alert is not refused
+    b = book()
+    assert isinstance(b.receive(forged, T0 + timedelta(minutes=2), "k2"), Accepted)
+    assert isinstance(b.receive(a, T0 + timedelta(minutes=3), "k1"), Accepted)
+    # and the real sender's Cancel still works
+    real = parse_cap(cap("C3", sent=T0 + timedelta(minutes=4), msg_type="Cancel",
+                         references=ref("A1", T0)))
+    got = b.receive(real, T0 + timedelta(minutes=4), "k1")
+    assert isinstance(got, Accepted) and got.ended == (("fzzx@hz.gov.cn", "A1"),)
+
+
+def test_one_signature_has_one_spelling() -> None:
+    """base64url decoding skips foreign characters and the last character's spare bits:
+    those spellings of a valid signature (other envelope bytes, same signature) are refused,
+    so a copy cannot pass a dedupe by the envelope's bytes."""
+    k = SigningKey.generate()
+    keys = {k.key_id: k.public}
+    env = json.loads(seal("cap-alert", b"<alert/>", k))
+    sig = env["signature"]
+    assert open_envelope(json.dumps(env).encode(), keys).payload == b"<alert/>"
+    spare = {"A": "B", "Q": "R", "g": "h", "w": "x"}[sig[-1]]  # same data bits, spare bit set
+    for other in (sig[:40] + "$" + sig[40:], sig + "=", sig[:-1] + spare, " " + sig):
+        assert base64.urlsafe_b64decode(other + "==") == base64.urlsafe_b64decode(sig + "==")
+        bad = dict(env, signature=other)
+        with pytest.raises(EnvelopeError) as e:
+            open_envelope(json.dumps(bad).encode(), keys)
+        assert e.value.reason == "malformed"

@@ -92,3 +92,37 @@ def test_v2_checkpoint_by_an_unregistered_key_is_rejected(tmp_path: Path, site_d
     held = b"".join(files_of(copy).values())
     assert b'"type":"checkpoint"' not in held  # the copy stops before the bad checkpoint
     assert not (copy / "witness.jsonl").exists()
+
+
+def test_a_checkpoint_sent_again_is_witnessed_once(tmp_path: Path, site_dir: Path,
+                                                   broker: Broker, pki: Pki) -> None:
+    """A box replaying one signed checkpoint (or an older one) does not grow the witness store
+    nor add a later receive time: the first receipt is what the witness proves."""
+    from signage.fleet.mqtt import BrokerSpec, make_client
+
+    log = tmp_path / "box-log"
+    simulate(_v2_site(site_dir), log, start="2026-12-01 09:00", for_="20m")
+    trust = _trust(tmp_path / "trust.toml", "hz-wensan-0001",
+                   load_signing_key(log / "simulate-signing.key"))
+    cps = [ln for x in files_of(log).values() for ln in x.split(b"\n")
+           if b'"type":"checkpoint"' in ln]
+    assert len(cps) >= 2
+    hub = start_hub(tmp_path, broker, pki, {}, top=f'trust_file = "{trust}"')
+    crt, key = pki.cert("hz-wensan-0001")
+    c, host, port = make_client(BrokerSpec(broker.url, pki.ca, crt, key), "t-replay")
+    c.connect(host, port)
+    c.loop_start()
+    try:
+        wait_until(c.is_connected, 20, "the box to connect")
+        for p in [cps[1]] * 20 + [cps[0]] * 5:
+            c.publish("signage/v1/hz-wensan-0001/checkpoint", p, qos=1).wait_for_publish(10)
+        c.publish("signage/v1/hz-wensan-0001/status", b'{"fv":1,"end":1}',
+                  qos=1).wait_for_publish(10)
+        wait_until(lambda: (b := hub.ingest.boards.get("hz-wensan-0001")) is not None
+                   and b.status is not None, 20, "the status after the checkpoints")
+    finally:
+        c.loop_stop()
+        hub.stop()
+    copy = tmp_path / "hub-data" / "hz-wensan-0001"
+    assert (copy / "witness.jsonl").read_bytes() == cps[1] + b"\n"
+    assert len((copy / "witness-received.jsonl").read_text().splitlines()) == 1
