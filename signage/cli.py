@@ -17,6 +17,7 @@ import typer
 
 from . import __version__
 from .i18n import _
+from .keys import SigningKeyError
 from .load import LoadedSite, load_site
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
@@ -222,7 +223,7 @@ def run(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
         rt.setup()
-    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
+    except (KeyFileError, SigningKeyError, LogDirError, RecordTooLong, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     install_signals(rt)
@@ -272,7 +273,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
-    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
+    except (KeyFileError, SigningKeyError, LogDirError, RecordTooLong, OSError) as exc:
         _say(f"cannot start: {exc}")
         raise typer.Exit(3) from None
     w0 = time.perf_counter()
