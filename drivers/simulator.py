@@ -34,15 +34,17 @@ from signage.driver import (
     ScreenSpec,
     Showable,
 )
+from signage.i18n import N_, _
 from signage.inspection import picture
 
 _OPTIONS: Mapping[str, str] = {
-    "kind": '"led" (dot matrix) or "hdmi" (slides); default: led up to 64 px high',
-    "scroll_px_per_s": "a number > 0, LED scroll speed (default 32)",
-    "font": "a fontconfig pattern, e.g. \"Unifont\" or \"WenQuanYi Micro Hei\"",
-    "frames": "true or false: write var/sim/<screen>.png (default true)",
-    "latency_ms": "a number >= 0: delay before confirming each switch (default 0)",
-    "fail_every_af": "an integer >= 0: reject every N-th anti-fraud item (default 0 = never)",
+    "kind": N_('"led" (dot matrix) or "hdmi" (slides); default: led up to 64 px high'),
+    "scroll_px_per_s": N_("a number > 0, LED scroll speed (default 32)"),
+    "font": N_("a fontconfig pattern, e.g. \"Unifont\" or \"WenQuanYi Micro Hei\""),
+    "frames": N_("true or false: write var/sim/<screen>.png (default true)"),
+    "latency_ms": N_("a number >= 0: delay before confirming each switch (default 0)"),
+    "fail_every_af": N_("an integer >= 0: reject every N-th anti-fraud item (default 0 = "
+                        "never)"),
 }
 
 
@@ -87,7 +89,8 @@ class SimulatorDriver(Driver):
         out: list[str] = []
         for key, value in spec.options.items():
             if key not in _OPTIONS:
-                out.append(f"{key}: unknown option; allowed: {', '.join(_OPTIONS)}")
+                out.append(_("{key}: unknown option; allowed: {known}").format(
+                    key=key, known=", ".join(_OPTIONS)))
                 continue
             ok = True
             if key == "kind":
@@ -109,7 +112,8 @@ class SimulatorDriver(Driver):
                         out.append(f"font: {exc}")
                         continue
             if not ok:
-                out.append(f"{key}: {value!r} is not allowed; expected {_OPTIONS[key]}")
+                out.append(_("{key}: {value} is not allowed; expected {allowed}").format(
+                    key=key, value=repr(value), allowed=_(_OPTIONS[key])))
         return out
 
     @classmethod
@@ -132,7 +136,8 @@ class SimulatorDriver(Driver):
         missing = render.missing_glyphs(render.sanitize(text), _font(spec))
         if missing:
             shown = " ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:8])
-            out.append(f"the font {_font(spec)!r} cannot draw {shown}")
+            out.append(_("the font {font} cannot draw {chars}").format(font=repr(_font(spec)),
+                                                                      chars=shown))
         return out
 
     @classmethod
@@ -176,6 +181,11 @@ class SimulatorDriver(Driver):
                 with contextlib.suppress(FileNotFoundError):
                     old.unlink()
         return path
+
+    def preview(self, item: Showable) -> bytes:
+        """The PNG this screen would show for ``item`` (the console's preview): the same
+        drawing as a showing, without writing a frame. Raises ContentRejected."""
+        return self._render(item)
 
     def _render(self, item: Showable) -> bytes:
         w, h = self.spec.width, self.spec.height

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
-from .i18n import _
+from .i18n import _, ngettext, take_lang_option, use_for_libraries
 from .keys import SigningKeyError
 from .load import LoadedSite, load_site
 from .plan import Timeline
@@ -28,8 +28,32 @@ from .problems import InputError
 from .render import sanitize
 from .timeutil import fmt_duration, parse_duration, parse_when, rfc3339_ms
 
+
+def _lang_from_argv() -> None:
+    """``--lang en|zh_CN`` anywhere on the command line, applied before the help texts below
+    are translated (they are built when this module is imported). Only when this module is the
+    program (`signage ...`, `python -m signage.cli ...`), never when a test imports it."""
+    if not sys.argv or Path(sys.argv[0]).name not in ("signage", "cli.py"):
+        return
+    try:
+        sys.argv[1:] = take_lang_option(sys.argv[1:])
+    except ValueError as exc:
+        print(f"--lang: {exc}", file=sys.stderr)
+        sys.exit(3)
+    use_for_libraries()
+
+
+_lang_from_argv()
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Anti-fraud publicity scheduler with a provable gap rule.")
+                  help=_("Anti-fraud publicity scheduler with a provable gap rule."))
+
+
+@app.callback()
+def _global(lang: Annotated[str | None, typer.Option(
+        "--lang", help=_("language of messages: zh_CN (default) or en; also from LANG"))
+        ] = None) -> None:
+    """Options for every command (--lang is applied before parsing, see _lang_from_argv)."""
 
 
 def _say(msg: str) -> None:
@@ -59,7 +83,7 @@ def _esc(text: str) -> str:
 #: the stop): the run itself went on, but its proof is incomplete
 EXIT_LOG_LOST = 4
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the site's config.toml")]
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help=_("the site's config.toml"))]
 
 
 def _load(config: Path) -> LoadedSite:
@@ -69,7 +93,9 @@ def _load(config: Path) -> LoadedSite:
         for p in exc.problems:  # one line per problem, never wrapped
             print(sanitize(str(p)), file=sys.stderr)
         n = len(exc.problems)
-        print(f"{n} problem{'s' if n != 1 else ''} found; nothing was changed.", file=sys.stderr)
+        print(ngettext("{n} problem found; nothing was changed.",
+                       "{n} problems found; nothing was changed.", n).format(n=n),
+              file=sys.stderr)
         raise typer.Exit(1) from None
 
 
@@ -81,15 +107,16 @@ def _duration(text: str, what: str) -> float:
         raise typer.Exit(3) from None
 
 
-@app.command()
+@app.command(help=_("Print the version."))
 def version() -> None:
     """Print the version."""
     print(__version__)
 
 
-@app.command()
+@app.command(help=_("Check config.toml and every playlist; print each screen's worst gap and "
+                    "store share."))
 def validate(config: ConfigOpt = Path("config.toml"),
-             days: Annotated[int, typer.Option(help="days planned to measure the gaps")] = 7
+             days: Annotated[int, typer.Option(help=_("days planned to measure the gaps"))] = 7
              ) -> None:
     """Check config.toml and every playlist; print each screen's worst gap and store share."""
     try:
@@ -97,9 +124,9 @@ def validate(config: ConfigOpt = Path("config.toml"),
         site = loaded.site
         today = date.today()
         out = _console()
-        t = _table(f"{site.name}: every screen can comply")
-        for col in ("screen", "driver", "worst planned gap", "limit", "store share",
-                    "store bound", "ratio"):
+        t = _table(_("{site}: every screen can comply").format(site=site.name))
+        for col in (_("screen"), _("driver"), _("worst planned gap"), _("limit"),
+                    _("store share"), _("store bound"), _("ratio")):
             t.add_column(col)
         for sc in site.screens:
             st = measure(sc.id, plan_days(site, sc, today, days), site.rule.start_to_start)
@@ -111,12 +138,15 @@ def validate(config: ConfigOpt = Path("config.toml"),
         _validate_codes(loaded, out)
         for w in loaded.warnings:  # allowed, but probably not meant: one line each
             print(sanitize(_("warning: {problem}").format(problem=str(w))), file=sys.stderr)
-        out.print(f"valid: {len(site.screens)} screens, {len(loaded.playlists)} playlists "
-                  f"(planned {days} days from {today})")
+        out.print(_("valid: {screens} screens, {playlists} playlists (planned {days} days "
+                    "from {today})").format(screens=len(site.screens),
+                                            playlists=len(loaded.playlists), days=days,
+                                            today=today))
     except typer.Exit:
         raise
     except Exception as exc:  # never a traceback for the user
-        _say(f"internal error while validating {config}: {exc!r}")
+        _say(_("internal error while validating {config}: {error}").format(
+            config=config, error=repr(exc)))
         raise typer.Exit(3) from None
 
 
@@ -145,18 +175,20 @@ def _validate_codes(loaded: LoadedSite, out: Any) -> None:
                          "inspect); set it to the fleet hub's address")))
 
 
-@app.command()
+@app.command(help=_("Print the planned timeline and, per screen, max gap, anti-fraud share, "
+                    "counts."))
 def plan(config: ConfigOpt = Path("config.toml"),
-         screen: Annotated[str | None, typer.Option(help="only this screen")] = None,
-         from_: Annotated[str, typer.Option("--from", help="now, today, 2026-03-18 08:00")
+         screen: Annotated[str | None, typer.Option(help=_("only this screen"))] = None,
+         from_: Annotated[str, typer.Option("--from", help=_("now, today, 2026-03-18 08:00"))
          ] = "now",
-         for_: Annotated[str, typer.Option("--for", help="e.g. 10m, 2h, 1d")] = "10m",
-         format_: Annotated[str, typer.Option("--format", help="table or json")] = "table") -> None:
+         for_: Annotated[str, typer.Option("--for", help=_("e.g. 10m, 2h, 1d"))] = "10m",
+         format_: Annotated[str, typer.Option("--format", help=_("table or json"))
+         ] = "table") -> None:
     """Print the planned timeline and, per screen, max gap, anti-fraud share, counts."""
     loaded = _load(config)
     site = loaded.site
     if format_ not in ("table", "json"):
-        _say("--format: use table or json")
+        _say("--format: " + _("use table or json"))
         raise typer.Exit(3)
     try:
         t0 = parse_when(from_, site.tz, int(time.time() * 1000))
@@ -166,8 +198,8 @@ def plan(config: ConfigOpt = Path("config.toml"),
     t1 = t0 + int(_duration(for_, "--for") * 1000)
     screens = [s for s in site.screens if screen is None or s.id == screen]
     if not screens:
-        _say(f"--screen: no screen {screen!r}; screens: "
-                  + ", ".join(s.id for s in site.screens))
+        _say("--screen: " + _("no screen {screen}; screens: {screens}").format(
+            screen=repr(screen), screens=", ".join(s.id for s in site.screens)))
         raise typer.Exit(3)
     result: list[dict[str, Any]] = []
     for sc in screens:
@@ -188,29 +220,32 @@ def plan(config: ConfigOpt = Path("config.toml"),
     out = _console()
     for res in result:
         t = _table(f"{res['screen']}")
-        for col in ("start", "end", "", "item", "content"):
+        for col in (_("start"), _("end"), "", _("item"), _("content")):
             t.add_column(col)
         for e in res["entries"]:
             t.add_row(e["start"][11:23], e["end"][11:23], "★" if e["anti_fraud"] else "",
                       e["item"], _esc(e["text"] or e["path"])[:40])
         out.print(t)
-        out.print(f"max gap {res['max_gap_s']:.1f} s, anti-fraud share "
-                  f"{res['anti_fraud_share']:.1%}, counts: "
-                  + ", ".join(f"{k} {v}" for k, v in res["counts"].items()), highlight=False)
+        out.print(_("max gap {gap} s, anti-fraud share {share}, counts: {counts}").format(
+            gap=f"{res['max_gap_s']:.1f}", share=f"{res['anti_fraud_share']:.1%}",
+            counts=", ".join(f"{k} {v}" for k, v in res["counts"].items())), highlight=False)
 
 
 def _summary(rt: Any) -> None:
     for r in rt.runners:
         p99 = r.start_errors.quantile(0.99) * 1000
-        _say(f"{r.screen.id}: {r.shown} showings, worst gap today "
-                  f"{r.worst_gap_today:.1f} s, start error p99 {p99:.1f} ms")
+        _say(_("{screen}: {shown} showings, worst gap today {gap} s, start error p99 {p99} ms"
+               ).format(screen=r.screen.id, shown=r.shown, gap=f"{r.worst_gap_today:.1f}",
+                        p99=f"{p99:.1f}"))
 
 
-@app.command()
+@app.command(help=_("Run the screens (the kiosk daemon). SIGHUP reloads, SIGTERM/SIGINT stop "
+                    "cleanly."))
 def run(config: ConfigOpt = Path("config.toml"),
-        for_: Annotated[str | None, typer.Option("--for", help="stop after, e.g. 2m")] = None,
-        live: Annotated[bool, typer.Option(help="live table (default: when a terminal)")] = True
-        ) -> None:
+        for_: Annotated[str | None, typer.Option("--for", help=_("stop after, e.g. 2m"))
+        ] = None,
+        live: Annotated[bool, typer.Option(help=_("live table (default: when a terminal)"))
+        ] = True) -> None:
     """Run the screens (the kiosk daemon). SIGHUP reloads, SIGTERM/SIGINT stop cleanly."""
     from .runtime.clock import RealClock
     from .runtime.daemon import RunSettings, Runtime, install_signals
@@ -224,16 +259,17 @@ def run(config: ConfigOpt = Path("config.toml"),
         rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
         rt.setup()
     except (KeyFileError, SigningKeyError, LogDirError, RecordTooLong, OSError) as exc:
-        _say(f"cannot start: {exc}")
+        _say(_("cannot start: {error}").format(error=exc))
         raise typer.Exit(3) from None
     install_signals(rt)
-    _say(f"signage {__version__}: {len(rt.runners)} screens, log {rt.writer.path}")
+    _say(_("signage {version}: {n} screens, log {log}").format(
+        version=__version__, n=len(rt.runners), log=rt.writer.path))
     if live and sys.stdout.isatty():
         from rich.live import Live
 
         from .runtime.live import live_table
 
-        title = f"{loaded.site.name} — signage run"
+        title = _("{site} — signage run").format(site=loaded.site.name)
         with Live(live_table(rt.runners, loaded.site.tz, title), console=_console(),
                   refresh_per_second=4) as lv:
             rt.run_real(on_tick=lambda: lv.update(live_table(rt.runners, loaded.site.tz, title)))
@@ -247,13 +283,16 @@ def run(config: ConfigOpt = Path("config.toml"),
         raise typer.Exit(EXIT_LOG_LOST)
 
 
-@app.command()
+@app.command(help=_("Run the same runtime, gap guard and log writer on a virtual clock, all "
+                    "screens on the simulator driver: a day in seconds. The log is marked "
+                    "mode=simulate, with its own key."))
 def simulate(config: ConfigOpt = Path("config.toml"),
-             start: Annotated[str, typer.Option(help="virtual start, e.g. 2026-12-01")] = "today",
-             for_: Annotated[str, typer.Option("--for", help="simulated time, e.g. 24h")
+             start: Annotated[str, typer.Option(help=_("virtual start, e.g. 2026-12-01"))
+             ] = "today",
+             for_: Annotated[str, typer.Option("--for", help=_("simulated time, e.g. 24h"))
              ] = "24h",
-             log: Annotated[Path, typer.Option(help="log directory (never the real log)")] = Path(
-                 "var/simulate-log")) -> None:
+             log: Annotated[Path, typer.Option(help=_("log directory (never the real log)"))
+             ] = Path("var/simulate-log")) -> None:
     """Run the same runtime, gap guard and log writer on a virtual clock, all screens on the
     simulator driver: a day in seconds. The log is marked mode=simulate, with its own key."""
     from .runtime.clock import VirtualClock
@@ -274,7 +313,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
         rt = Runtime(loaded, clock, settings)
         rt.setup()
     except (KeyFileError, SigningKeyError, LogDirError, RecordTooLong, OSError) as exc:
-        _say(f"cannot start: {exc}")
+        _say(_("cannot start: {error}").format(error=exc))
         raise typer.Exit(3) from None
     w0 = time.perf_counter()
     rt.run_virtual(clock.monotonic() + duration)
@@ -283,17 +322,21 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     if rt.writer.lost is not None:
         raise typer.Exit(EXIT_LOG_LOST)
     wall = time.perf_counter() - w0
-    _say(f"simulated {fmt_duration(duration)} from "
-              f"{rfc3339_ms(t0, loaded.site.tz)} in {wall:.2f} s "
-              f"({duration / wall:,.0f}x); {rt.writer.records_written} records in {log}")
+    _say(_("simulated {duration} from {start} in {wall} s ({speed}x); {records} records in "
+           "{log}").format(duration=fmt_duration(duration), start=rfc3339_ms(t0, loaded.site.tz),
+                           wall=f"{wall:.2f}", speed=f"{duration / wall:,.0f}",
+                           records=rt.writer.records_written, log=log))
     _summary(rt)
 
 
-@app.command("new-chain")
+@app.command("new-chain", help=_(
+    "Start a new log chain with a new key, when the key was lost or is replaced: the old log "
+    "files and key move to <log dir>/chain-<time>/ (still verifiable with the old key), a new "
+    "key is made, and the next start marks the break in its run_start."))
 def new_chain_command(
         config: ConfigOpt = Path("config.toml"),
-        reason: Annotated[str, typer.Option(help="why: e.g. \"key file lost with the SD card\"")
-                          ] = "") -> None:
+        reason: Annotated[str, typer.Option(
+            help=_("why: e.g. \"key file lost with the SD card\""))] = "") -> None:
     """Start a new log chain with a new key, when the key was lost or is replaced: the old
     log files and key move to <log dir>/chain-<time>/ (still verifiable with the old key),
     a new key is made, and the next start marks the break in its run_start."""
@@ -330,34 +373,53 @@ def mount_optional(argv: list[str] | None = None) -> None:
     if first in (None, "audit"):
         try:
             from .audit.cli import audit_command
-            app.command("audit")(_marked(audit_command))
+            app.command("audit", help=_(
+                "Audit a proof-of-play log: its integrity, then the gap rule per screen and "
+                "day.\n\nIntegrity: the hash chain and HMAC with the site key, sequence numbers, "
+                "files and seals, monotonic time. Then, per screen and local day inside opening "
+                "hours, every gap between anti-fraud showings longer than the limit, with its "
+                "cause.\n\nExit codes: 0 compliant and intact, 1 violations, 2 integrity broken, "
+                "3 unreadable input or usage error."))(_marked(audit_command))
         except ImportError:
             pass
+    if first in (None, "console"):
+        from .console.cli import console_app
+        app.add_typer(console_app, name="console")
+    if first in (None, "report"):
+        from .summary.cli import report_command
+        app.command("report", help=_("The campaign summary (活动总结) for a period: an A4 "
+                                     "page (HTML, and PDF with --pdf)."))(_marked(report_command))
     if first in (None, "alert", "push"):
         from .alerts.cli import alert_app, push_app
         app.add_typer(alert_app, name="alert",
-                      help="urgent alerts: take one on this box, or seal one (docs/alerts.md)")
+                      help=_("urgent alerts: take one on this box, or seal one (docs/alerts.md)"))
         app.add_typer(push_app, name="push",
-                      help="pushed playlists: take a signed bundle, or seal one "
-                           "(docs/alerts.md)")
+                      help=_("pushed playlists: take a signed bundle, or seal one "
+                             "(docs/alerts.md)"))
     if first in (None, "keys", "checkpoint"):
         from .keys_cli import checkpoint_command, keys_app
-        app.add_typer(keys_app, name="keys")
-        app.command("checkpoint")(checkpoint_command)
+        app.add_typer(keys_app, name="keys", help=_(
+            "The box's Ed25519 signing key (log format 2): generate, show, rotate."))
+        app.command("checkpoint", help=_(
+            "Print the box's latest signed checkpoint as one line (the line exactly as in the "
+            "log): keep it, photograph it or paste it; `signage audit --witness FILE` checks a "
+            "log against it later."))(checkpoint_command)
     if first in (None, "hub"):
         try:
             from .hub.cli import hub_app
-            app.add_typer(hub_app, name="hub", help="the fleet hub (docs/fleet.md)")
+            app.add_typer(hub_app, name="hub", help=_("the fleet hub (docs/fleet.md)"))
         except ImportError:
             pass
     if first in (None, "inspect"):
         from .inspection.cli import inspect_command
-        app.command("inspect")(_marked(inspect_command))
+        app.command("inspect", help=_(
+            "Check the signed inspection code in a photo of a screen."))(_marked(inspect_command))
     if first in (None, "led", "fakeboard"):
         try:
             from signage_drivers.led.cli import fakeboard_command, led_app
-            app.add_typer(led_app, name="led", help="LED board tools (probe)")
-            app.command("fakeboard")(fakeboard_command)
+            app.add_typer(led_app, name="led", help=_("LED board tools (probe)"))
+            app.command("fakeboard", help=_("Run a fake BX-5E LED board on a pty or a TCP port "
+                                            "until Ctrl-C."))(fakeboard_command)
         except ImportError:
             pass
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import ipaddress
 import itertools
 import re
 import unicodedata
@@ -17,14 +18,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .i18n import _
+from .i18n import N_, _
 from .keys import PublicKey, SigningKeyError
 from .problems import InputError, Problem, from_validation, read_toml
 from .timeutil import merge_spans, parse_span, split_overnight
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ID_RULE = "1-64 characters: letters, digits, '-', '_', '.', starting with a letter or digit"
+ID_RULE = N_("1-64 characters: letters, digits, '-', '_', '.', starting with a letter or digit")
 
 
 class Strict(BaseModel):
@@ -33,7 +34,7 @@ class Strict(BaseModel):
 
 def check_id(v: str) -> str:
     if not _ID.match(v):
-        raise ValueError(f"invalid id {v!r}: {ID_RULE}")
+        raise ValueError(_("invalid id {id}: {rule}").format(id=repr(v), rule=_(ID_RULE)))
     return v
 
 
@@ -41,7 +42,7 @@ def check_spans(v: list[str]) -> list[str]:
     spans = sorted(parse_span(s) for s in v)
     for (a0, a1), (b0, _b1) in itertools.pairwise(spans):
         if b0 < a1:
-            raise ValueError(f"time spans overlap: {v}")
+            raise ValueError(_("time spans overlap: {spans}").format(spans=v))
         del a0
     if spans and spans[-1][1] > 24 * 60 and spans[-1][1] - 24 * 60 > spans[0][0]:
         raise ValueError(f"time spans overlap: {v}: the span past midnight runs into the next "
@@ -78,6 +79,8 @@ def check_printable(v: str) -> str:
 class Contact(Strict):
     name: str = Field(min_length=1, max_length=64)
     phone: str = Field(min_length=3, max_length=40)
+    #: the contact person's position (职务), shown on the campaign summary
+    title: str = Field(default="", max_length=64)
 
     _name = field_validator("name")(check_printable)
 
@@ -97,6 +100,8 @@ class SiteSection(Strict):
     name: str = Field(min_length=1, max_length=128)
     timezone: str = "Asia/Shanghai"
     contact: Contact
+    #: the holding unit (责任单位) named on the campaign summary; default: the site's name
+    unit: str = Field(default="", max_length=128)
 
     _id = field_validator("id")(check_id)
     _name = field_validator("name")(check_printable)
@@ -107,9 +112,8 @@ class SiteSection(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone {v!r}: use an IANA name like Asia/Shanghai"
-            ) from None
+            raise ValueError(_("unknown timezone {tz}: use an IANA name like Asia/Shanghai"
+                               ).format(tz=repr(v))) from None
         return v
 
 
@@ -127,9 +131,8 @@ class Rule(Strict):
     @model_validator(mode="after")
     def _margin(self) -> Rule:
         if self.margin_s >= self.max_gap_s:
-            raise ValueError(
-                f"margin_s ({self.margin_s}) must be smaller than max_gap_s ({self.max_gap_s})"
-            )
+            raise ValueError(_("margin_s ({margin}) must be smaller than max_gap_s ({max_gap})"
+                               ).format(margin=self.margin_s, max_gap=self.max_gap_s))
         return self
 
     @property
@@ -148,11 +151,14 @@ class HoursException(Strict):
     @model_validator(mode="after")
     def _check(self) -> HoursException:
         if self.to is not None and self.to < self.date:
-            raise ValueError(f"exception ends ({self.to}) before it starts ({self.date})")
+            raise ValueError(_("exception ends ({end}) before it starts ({start})").format(
+                end=self.to, start=self.date))
         if self.closed and self.open:
-            raise ValueError("an exception is either closed = true or has open spans, not both")
+            raise ValueError(_("an exception is either closed = true or has open spans, not "
+                               "both"))
         if not self.closed and not self.open:
-            raise ValueError("an exception needs closed = true or open = [\"HH:MM-HH:MM\", ...]")
+            raise ValueError(_("an exception needs closed = true or open = "
+                               "[\"HH:MM-HH:MM\", ...]"))
         check_spans(self.open)
         return self
 
@@ -266,6 +272,26 @@ class PlaylistsSection(Strict):
     reload_check_s: float = Field(default=2.0, gt=0, le=3600)
 
 
+class ConsoleSection(Strict):
+    #: the address `signage console` listens on: loopback only unless opened here, e.g.
+    #: "0.0.0.0" for the shop's LAN
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8780, ge=1, le=65535)
+    #: accounts (scrypt hashes), uploads and reports live under this directory
+    dir: str = "var/console"
+    #: the largest upload accepted, megabytes
+    upload_max_mb: int = Field(default=50, ge=1, le=2048)
+
+    @field_validator("bind")
+    @classmethod
+    def _ip(cls, v: str) -> str:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(_("not an IP address: {value}; e.g. 127.0.0.1 (this box only) or "
+                               "0.0.0.0 (the LAN)").format(value=repr(v))) from None
+        return v
+
 class AuthoritySection(Strict):
     """Content pushed from above (docs/alerts.md): who may sign it, where this box is."""
 
@@ -297,8 +323,8 @@ class AuthoritySection(Strict):
     def _regions(cls, v: list[str]) -> list[str]:
         for r in v:
             if not re.fullmatch(r"\d{6}", r):
-                raise ValueError(f"region {r!r}: a 6-digit administrative division code "
-                                 "(GB/T 2260), e.g. 330106")
+                raise ValueError(_("region {r}: a 6-digit administrative division code "
+                                   "(GB/T 2260), e.g. 330106").format(r=repr(r)))
         return v
 
 
@@ -333,9 +359,9 @@ class FleetSection(Strict):
     @model_validator(mode="after")
     def _creds(self) -> FleetSection:
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+            raise ValueError(_("cert_file and key_file go together"))
         if self.password_file is not None and self.username is None:
-            raise ValueError("password_file needs username")
+            raise ValueError(_("password_file needs username"))
         return self
 
 
@@ -363,6 +389,7 @@ class SiteConfig(Strict):
     media: MediaSection = MediaSection()
     inspection: InspectionSection = InspectionSection()
     playlists: PlaylistsSection = PlaylistsSection()
+    console: ConsoleSection = ConsoleSection()
     authority: AuthoritySection = AuthoritySection()
     fleet: FleetSection | None = None
     screens: list[ScreenConfig] = Field(min_length=1)
@@ -372,7 +399,8 @@ class SiteConfig(Strict):
         seen: set[str] = set()
         for s in self.screens:
             if s.id in seen:
-                raise ValueError(f"duplicate screen id {s.id!r}: screen ids must be unique")
+                raise ValueError(_("duplicate screen id {id}: screen ids must be unique"
+                                   ).format(id=repr(s.id)))
             seen.add(s.id)
         for d in self.authority.drill_screens:
             if d not in seen:

@@ -62,17 +62,20 @@ def media_path(media_root: Path, rel: str) -> Path:
     """Resolve a media path, or raise ValueError if it is absolute or escapes the media root
     (by ``..`` or a symlink)."""
     if not rel or "\x00" in rel:
-        raise ValueError("empty or invalid path")
+        raise ValueError(_("empty or invalid path"))
     p = Path(rel)
     if p.is_absolute():
-        raise ValueError(f"absolute path {rel!r}: give a path relative to the media root")
+        raise ValueError(_("absolute path {path}: give a path relative to the media root"
+                           ).format(path=repr(rel)))
     try:
         root = media_root.resolve()
         full = (root / p).resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
-        raise ValueError(f"path {rel!r} cannot be resolved: {exc}") from None
+        raise ValueError(_("path {path} cannot be resolved: {error}").format(
+            path=repr(rel), error=exc)) from None
     if not full.is_relative_to(root):
-        raise ValueError(f"path {rel!r} leads outside the media root {root}")
+        raise ValueError(_("path {path} leads outside the media root {root}").format(
+            path=repr(rel), root=root))
     return full
 
 
@@ -114,7 +117,8 @@ def load_site(config_path: Path, today: date | None = None,
     root_rel = cfg.media.root if cfg else _raw_str(data, "media", "root", "media")
     pl_dir = resolve(base, pl_rel)
     if not pl_dir.is_dir():
-        problems.append(Problem(cfile, "playlists.dir", f"playlist directory not found: {pl_dir}",
+        problems.append(Problem(cfile, "playlists.dir",
+                                _("playlist directory not found: {dir}").format(dir=pl_dir),
                                 find_line(ctext, ["playlists", "dir"])))
         raise InputError(problems)
     playlists, pl_problems, broken = read_playlists(pl_dir)
@@ -122,7 +126,8 @@ def load_site(config_path: Path, today: date | None = None,
     media_root = resolve(base, root_rel)
     root_ok = media_root.is_dir()
     if not root_ok:
-        problems.append(Problem(cfile, "media.root", f"directory not found: {media_root}",
+        problems.append(Problem(cfile, "media.root",
+                                _("directory not found: {dir}").format(dir=media_root),
                                 find_line(ctext, ["media", "root"])))
     # playlists pushed by the authority (docs/alerts.md): verified again, added to every screen
     pushed: dict[str, PlaylistConfig] = {}
@@ -157,8 +162,9 @@ def load_site(config_path: Path, today: date | None = None,
     for pid, pc in playlists.items():
         for i, it in enumerate(pc.items):
             if it.id in owner and owner[it.id] != pid:
-                problems.append(pl_problem(pid, i, "id", f"duplicate item id {it.id!r}: "
-                                           f"already used in playlists/{owner[it.id]}.toml"))
+                problems.append(pl_problem(pid, i, "id", _(
+                    "duplicate item id {id}: already used in playlists/{other}.toml").format(
+                        id=repr(it.id), other=owner[it.id])))
             owner.setdefault(it.id, pid)
 
     # every image and clip: inside the media root, present, decodable, of a size we decode
@@ -207,9 +213,10 @@ def load_site(config_path: Path, today: date | None = None,
                 continue
             if pid not in playlists:
                 refs_ok = False
-                known = ", ".join(sorted(playlists)) or "none"
+                known = ", ".join(sorted(playlists)) or _("none")
                 problems.append(Problem(cfile, f"{sfield}.playlists",
-                                        f"unknown playlist {pid!r}; playlists in {pl_dir}: {known}",
+                                        _("unknown playlist {id}; playlists in {dir}: {known}"
+                                          ).format(id=repr(pid), dir=pl_dir, known=known),
                                         find_line(ctext, ["screens", si, "playlists"])))
                 continue
             pc = playlists[pid]
@@ -230,25 +237,28 @@ def load_site(config_path: Path, today: date | None = None,
                         continue
                 d, errs = _duration(drv, spec, sc, it, media_root, cfg.rule.text_default_s)
                 for fld, msg in errs:
-                    problems.append(pl_problem(pid, ii, fld, f"on screen {sc.id}: {msg}"))
+                    problems.append(pl_problem(pid, ii, fld, _("on screen {screen}: {error}"
+                                                               ).format(screen=sc.id, error=msg)))
                 if d is None:
                     continue
                 durations[(sc.id, it.id)] = d
                 if not pc.anti_fraud and d > budget:
                     problems.append(pl_problem(
                         pid, ii, "duration_s",
-                        f"store item lasts {d:.1f} s on screen {sc.id}, longer than the gap "
-                        f"budget {budget:g} s (max_gap_s - margin_s): it can never play without "
-                        f"breaking the rule; shorten it to at most {budget:g} s"))
+                        _("store item lasts {d} s on screen {screen}, longer than the gap "
+                          "budget {budget} s (max_gap_s - margin_s): it can never play without "
+                          "breaking the rule; shorten it to at most {budget} s").format(
+                              d=f"{d:.1f}", screen=sc.id, budget=f"{budget:g}")))
                 if pc.anti_fraud and cfg.rule.measure == "start-to-start" and d >= budget:
                     problems.append(pl_problem(
                         pid, ii, "duration_s",
-                        f"anti-fraud item lasts {d:.1f} s on screen {sc.id}; with measure = "
-                        f"start-to-start it must be shorter than {budget:g} s"))
+                        _("anti-fraud item lasts {d} s on screen {screen}; with measure = "
+                          "start-to-start it must be shorter than {budget} s").format(
+                              d=f"{d:.1f}", screen=sc.id, budget=f"{budget:g}")))
         if not has_af:
             problems.append(Problem(cfile, f"{sfield}.playlists",
-                                    f"screen {sc.id} has no anti-fraud playlist; add one with "
-                                    'content = "anti-fraud"',
+                                    _("screen {screen} has no anti-fraud playlist; add one "
+                                      "with content = \"anti-fraud\"").format(screen=sc.id),
                                     find_line(ctext, ["screens", si, "playlists"])))
     if refs_ok:
         # coverage depends on hours, windows and dayparts only: check it even when some
@@ -283,9 +293,10 @@ def _media_file(media_root: Path, it: ItemConfig, checker: MediaChecker
     try:
         found = full.is_file()
     except OSError as exc:
-        return None, f"cannot read {full}: {exc.strerror or exc}"
+        return None, _("cannot read {path}: {error}").format(path=full,
+                                                             error=exc.strerror or exc)
     if not found:
-        return None, f"media file not found: {full}"
+        return None, _("media file not found: {path}").format(path=full)
     kind: Kind = "image" if it.type == "image" else "clip"
     got = checker.check(full, kind)
     if not got.ok:
@@ -297,7 +308,7 @@ def _safe_list(fn: Callable[..., Iterable[object]], *args: object) -> list[str]:
     try:
         return [str(x) for x in fn(*args)]
     except Exception as exc:  # a plugin's check must not crash validate
-        return [f"driver check failed: {exc}"]
+        return [_("driver check failed: {error}").format(error=exc)]
 
 
 def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConfig,
@@ -310,7 +321,7 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
         try:
             model = drv.text_duration_s(spec, it.text)
         except Exception as exc:
-            errs.append(("text", f"cannot measure the text: {exc}"))
+            errs.append(("text", _("cannot measure the text: {error}").format(error=exc)))
             return None, errs
         return (model if model is not None else text_default), errs
     full = media_path(media_root, it.path)  # checked by _media_file before
@@ -320,11 +331,12 @@ def _duration(drv: DriverClass, spec: ScreenSpec, sc: ScreenConfig, it: ItemConf
         except ContentRejected as exc:
             return None, [("path", str(exc))]
         except Exception as exc:
-            return None, [("path", f"cannot probe {full}: {exc}")]
+            return None, [("path", _("cannot probe {path}: {error}").format(path=full,
+                                                                          error=exc))]
         if probed is not None:
             return probed, errs
         if it.duration_s is None:
-            return None, [("duration_s", "a clip needs duration_s on this driver (seconds)")]
+            return None, [("duration_s", _("a clip needs duration_s on this driver (seconds)"))]
     return it.duration_s, errs
 
 
@@ -373,9 +385,10 @@ def _coverage(site: Site, today: date, cfile: str, ctext: str) -> Iterable[Probl
             if bad:
                 s = bad[0]
                 yield Problem(cfile, f"screens[{si}].playlists",
-                              f"screen {screen.id} has no anti-fraud content from "
-                              f"{rfc3339_ms(s.start_ms, site.tz)} to "
-                              f"{rfc3339_ms(s.end_ms, site.tz)}"
-                              " inside opening hours: give it an anti-fraud playlist without "
-                              "date window or daypart", find_line(ctext, ["screens", si]))
+                              _("screen {screen} has no anti-fraud content from {start} to "
+                                "{end} inside opening hours: give it an anti-fraud playlist "
+                                "without date window or daypart").format(
+                                    screen=screen.id, start=rfc3339_ms(s.start_ms, site.tz),
+                                    end=rfc3339_ms(s.end_ms, site.tz)),
+                              find_line(ctext, ["screens", si]))
                 break

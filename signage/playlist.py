@@ -29,9 +29,8 @@ class Window(Strict):
     @model_validator(mode="after")
     def _order(self) -> Window:
         if self.end < self.start:
-            raise ValueError(
-                f"date window ends ({self.end}) before it starts ({self.start})"
-            )
+            raise ValueError(_("date window ends ({end}) before it starts ({start})").format(
+                end=self.end, start=self.start))
         return self
 
 
@@ -56,9 +55,9 @@ class ItemConfig(Strict):
                       and ch not in " \n"})
         if bad:
             shown = ", ".join(f"U+{ord(c):04X}" for c in bad[:6])
-            raise ValueError(f"text contains control or format characters ({shown}); "
-                             "only printable characters and line breaks may be shown on a "
-                             "screen")
+            raise ValueError(_("text contains control or format characters ({chars}); only "
+                               "printable characters and line breaks may be shown on a "
+                               "screen").format(chars=shown))
         if v.count("\n") >= MAX_LINES:
             raise ValueError(_("text has {n} lines; at most {most}").format(
                 n=v.count("\n") + 1, most=MAX_LINES))
@@ -68,16 +67,19 @@ class ItemConfig(Strict):
     def _shape(self) -> ItemConfig:
         if self.type == "text":
             if not self.text.strip():
-                raise ValueError("a text item needs text = \"...\" (not empty)")
+                raise ValueError(_("a text item needs text = \"...\" (not empty)"))
             if self.path:
-                raise ValueError("a text item has no path; use type = \"image\" for pictures")
+                raise ValueError(_("a text item has no path; use type = \"image\" for "
+                                   "pictures"))
         else:
             if not self.path:
-                raise ValueError(f"a {self.type} item needs path = \"...\" under the media root")
+                raise ValueError(_("a {type} item needs path = \"...\" under the media root"
+                                   ).format(type=self.type))
             if self.text:
-                raise ValueError(f"a {self.type} item has no text; use type = \"text\"")
+                raise ValueError(_("a {type} item has no text; use type = \"text\"").format(
+                    type=self.type))
             if self.type == "image" and self.duration_s is None:
-                raise ValueError("an image item needs duration_s (seconds on screen)")
+                raise ValueError(_("an image item needs duration_s (seconds on screen)"))
         return self
 
 
@@ -111,8 +113,9 @@ def load_playlist(path: Path) -> PlaylistConfig:
     for i, it in enumerate(pl.items):
         if it.id in seen:
             dups.append(Problem(str(path), f"items[{i}].id",
-                                f"duplicate item id {it.id!r} (also items[{seen[it.id]}]): "
-                                "item ids must be unique", find_line(text, ["items", i, "id"])))
+                                _("duplicate item id {id} (also items[{other}]): item ids "
+                                  "must be unique").format(id=repr(it.id), other=seen[it.id]),
+                                find_line(text, ["items", i, "id"])))
         seen.setdefault(it.id, i)
     if dups:
         raise InputError(dups)
@@ -133,7 +136,7 @@ def read_playlists(directory: Path) -> tuple[dict[str, PlaylistConfig], list[Pro
     do not, and the ids of those (so that a check of the rest can go on: validate reports
     every independent problem in one run)."""
     if not directory.is_dir():
-        return {}, [Problem(str(directory), "", "playlist directory not found")], set()
+        return {}, [Problem(str(directory), "", _("playlist directory not found"))], set()
     out: dict[str, PlaylistConfig] = {}
     problems: list[Problem] = []
     broken: set[str] = set()
@@ -141,7 +144,7 @@ def read_playlists(directory: Path) -> tuple[dict[str, PlaylistConfig], list[Pro
         try:
             check_id(path.stem)
         except ValueError as exc:
-            problems.append(Problem(str(path), "", f"file name: {exc}"))
+            problems.append(Problem(str(path), "", _("file name: {error}").format(error=exc)))
             continue
         try:
             out[path.stem] = load_playlist(path)

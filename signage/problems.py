@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .i18n import _
+from .i18n import N_, _
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,23 +89,25 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         raw = read_regular(path, MAX_TOML_BYTES)
     except FileNotFoundError:
-        raise InputError([Problem(name, "", "file not found")]) from None
+        raise InputError([Problem(name, "", _("file not found"))]) from None
     except IsADirectoryError:
-        raise InputError([Problem(name, "", "is a directory, expected a TOML file")]) from None
+        raise InputError([Problem(name, "", _("is a directory, expected a TOML file"))]) from None
     except NotRegular as exc:
         raise InputError([Problem(name, "", str(exc))]) from None
     except OSError as exc:
-        raise InputError([Problem(name, "", f"cannot read: {exc.strerror}")]) from None
+        raise InputError([Problem(name, "", _("cannot read: {error}").format(
+            error=exc.strerror))]) from None
     if not raw.strip():
-        raise InputError([Problem(name, "", "file is empty, expected TOML")])
+        raise InputError([Problem(name, "", _("file is empty, expected TOML"))])
     if b"\x00" in raw:
-        raise InputError([Problem(name, "", "binary file (NUL bytes), expected UTF-8 TOML text")])
+        raise InputError([Problem(name, "", _("binary file (NUL bytes), expected UTF-8 TOML "
+                                              "text"))])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            [Problem(name, "", f"not UTF-8 text (bad byte at offset {exc.start}); save as UTF-8")]
-        ) from None
+        raise InputError([Problem(name, "", _("not UTF-8 text (bad byte at offset {offset}); "
+                                              "save as UTF-8").format(offset=exc.start))]
+                         ) from None
     try:
         data = tomllib.loads(text)
     except RecursionError:
@@ -116,7 +118,8 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
         line = int(m.group(1)) if m else None
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-        raise InputError([Problem(name, "", f"malformed TOML: {msg}", line)]) from None
+        raise InputError([Problem(name, "", _("malformed TOML: {error}").format(error=msg),
+                                  line)]) from None
     return data, text
 
 
@@ -189,9 +192,10 @@ def _toml(value: Any) -> str:
     return _shown(value)
 
 
-_KIND = {"float_type": "number", "int_type": "whole number", "bool_type": "true or false",
-         "int_from_float": "whole number", "float_parsing": "number", "int_parsing":
-         "whole number", "bool_parsing": "true or false"}
+_KIND = {"float_type": N_("number"), "int_type": N_("whole number"),
+         "bool_type": N_("true or false"), "int_from_float": N_("whole number"),
+         "float_parsing": N_("number"), "int_parsing": N_("whole number"),
+         "bool_parsing": N_("true or false")}
 
 
 def friendly(err: Mapping[str, Any]) -> str:

@@ -118,7 +118,7 @@ def find_font(pattern: str) -> Path:
         return p
     fc = shutil.which("fc-match")
     if fc is None:
-        raise FontNotFound("fc-match not found: install fontconfig (apt install fontconfig)")
+        raise FontNotFound(_("fc-match not found: install fontconfig (apt install fontconfig)"))
     for pat in (pattern, *FALLBACKS):
         out = subprocess.run(  # argument list, no shell
             [fc, "-f", "%{file}", f"{pat}:lang=zh-cn"],
@@ -126,9 +126,8 @@ def find_font(pattern: str) -> Path:
         ).stdout.strip()
         if out and "防" not in _missing(out, "防"):
             return Path(out)
-    raise FontNotFound(
-        f"no CJK font for {pattern!r}: install fonts-wqy-microhei and fonts-unifont"
-    )
+    raise FontNotFound(_("no CJK font for {pattern}: install fonts-wqy-microhei and "
+                         "fonts-unifont").format(pattern=repr(pattern)))
 
 
 _NOTDEF_PROBES = ("\U0010fffd", "\u0378")

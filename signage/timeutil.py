@@ -7,6 +7,8 @@ from datetime import date, datetime, time, timedelta
 from math import modf
 from zoneinfo import ZoneInfo
 
+from .i18n import _
+
 #: wall time moving differently from monotonic time by more than this is a clock step
 #: (logged by the writer, re-planned by the runner, re-armed by the house-keeping)
 CLOCK_STEP_S = 1.0
@@ -20,11 +22,12 @@ def parse_duration(text: str) -> float:
     total = 0.0
     rest = text.strip()
     if not rest:
-        raise ValueError("empty duration")
+        raise ValueError(_("empty duration"))
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d)?", rest)
     joined = "".join(f"{n}{u}" for n, u in parts)
     if not parts or joined != re.sub(r"\s+", "", rest):
-        raise ValueError(f"not a duration: {text!r} (examples: 90s, 2m, 24h, 1h30m)")
+        raise ValueError(_("not a duration: {text} (examples: 90s, 2m, 24h, 1h30m)").format(
+            text=repr(text)))
     for num, unit in parts:
         total += float(num) * _UNITS[unit or None]
     return total
@@ -34,10 +37,12 @@ def parse_hhmm(text: str) -> int:
     """'08:30' -> minutes after midnight; '24:00' allowed as the end of a day."""
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
     if not m:
-        raise ValueError(f"not a clock time {text!r}: use HH:MM, e.g. 08:30")
+        raise ValueError(_("not a clock time {text}: use HH:MM, e.g. 08:30").format(
+            text=repr(text)))
     h, mi = int(m.group(1)), int(m.group(2))
     if mi >= 60 or h > 24 or (h == 24 and mi != 0):
-        raise ValueError(f"not a clock time {text!r}: hours 00-24, minutes 00-59")
+        raise ValueError(_("not a clock time {text}: hours 00-24, minutes 00-59").format(
+            text=repr(text)))
     return h * 60 + mi
 
 
@@ -45,13 +50,15 @@ def parse_span(text: str) -> tuple[int, int]:
     """'08:00-22:00' -> (480, 1320) minutes. A span that ends before it starts runs past
     midnight: '22:00-02:00' -> (1320, 1560), the end counted from the same midnight."""
     if "-" not in text:
-        raise ValueError(f"not a time span {text!r}: use HH:MM-HH:MM, e.g. 08:00-22:00")
+        raise ValueError(_("not a time span {text}: use HH:MM-HH:MM, e.g. 08:00-22:00").format(
+            text=repr(text)))
     a, b = text.split("-", 1)
     start, end = parse_hhmm(a), parse_hhmm(b)
     if start >= 24 * 60:
-        raise ValueError(f"time span {text!r} starts at 24:00")
+        raise ValueError(_("time span {text} starts at 24:00").format(text=repr(text)))
     if end == start:
-        raise ValueError(f"time span {text!r} is empty: the end must differ from the start")
+        raise ValueError(_("time span {text} is empty: the end must differ from the start"
+                           ).format(text=repr(text)))
     if end < start:  # overnight: e.g. a bar open 22:00-02:00
         end += 24 * 60
     return start, end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Messages are Chinese by default (signage/i18n.py). Most tests assert the English msgids, so
+# the suite runs in English, child processes included; tests/test_i18n.py and the console's
+# tests choose Chinese explicitly.
+os.environ["SIGNAGE_LANG"] = "en"
 
 
 def copy_site(dst: Path) -> Path:

@@ -15,11 +15,13 @@ old, and reports it as ``Health.as_of`` so the runtime never credits a showing p
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from pathlib import Path
 from typing import ClassVar
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageChops, UnidentifiedImageError
 
 from signage import render
 from signage.driver import (
@@ -32,10 +34,19 @@ from signage.driver import (
     ScreenUnavailable,
     Showable,
 )
+from signage.i18n import _
 from signage.inspection import picture
 
 from .area import AreaUpdate, DisplayMode, Page, RunMode, update_area_request
-from .bitmap import bitmap_size, blank, pack_bitmap, paginate, planes_for_image, planes_for_text
+from .bitmap import (
+    bitmap_size,
+    blank,
+    pack_bitmap,
+    paginate,
+    planes_for_image,
+    planes_for_text,
+    unpack_bitmap,
+)
 from .codec import ErrorCode, brightness_request
 from .link import Board, Link, LinkDown, Nacked, NoReply, Outcome, wire_time_s
 from .options import LedOptions, parse_options
@@ -74,13 +85,14 @@ class LedDriver(Driver):
         try:
             return parse_options(spec.options, spec.width, spec.height)[1]
         except Exception as exc:  # must never raise
-            return [f"options: cannot be checked ({type(exc).__name__}: {exc})"]
+            return ["options: " + _("cannot be checked ({error})").format(
+                error=f"{type(exc).__name__}: {exc}")]
 
     @classmethod
     def media_duration_s(cls, spec: ScreenSpec, path: Path) -> float | None:
         """Called for clips only: an LED board cannot play them, which validate reports."""
-        raise ContentRejected(f"{path.name}: an LED board cannot play video clips; "
-                              "use text or images on LED screens")
+        raise ContentRejected(_("{name}: an LED board cannot play video clips; use text or "
+                                "images on LED screens").format(name=path.name))
 
     @classmethod
     def text_duration_s(cls, spec: ScreenSpec, text: str) -> float | None:
@@ -188,11 +200,44 @@ class LedDriver(Driver):
             area = self._build(item)
             wire = None
         confirmed = self._send(area, start)
+        if self.opts.confirm and not self.ctx.virtual:
+            self._keep_frame(area)
         # the EWMA of latencies is for frames of about this wire time (see switch_latency_s)
         w = wire if wire is not None else self._wire_s(area)
         self._wire_seen = w if self._wire_seen is None else (
             self._wire_seen + EWMA_ALPHA * (w - self._wire_seen))
         return confirmed
+
+    def _keep_frame(self, area: AreaUpdate) -> None:
+        """The picture the board acknowledged (the first page of the area it ACKed), drawn as
+        its dot matrix, for the console and the campaign summary: once per distinct bitmap in
+        ``<run_dir>/frames/<screen>/<digest>.png``, and the current one linked as
+        ``<run_dir>/frames/<screen>.png`` (docs/status-file.md). A view, never evidence; it
+        never fails a showing."""
+        o = self.opts
+        try:
+            page = area.pages[0]
+            digest = hashlib.sha256(page.bitmap).hexdigest()[:16]
+            root = self.ctx.run_dir / "frames"
+            kept = root / self.spec.screen_id / f"{digest}.png"
+            if not kept.exists():
+                red, green = unpack_bitmap(page.bitmap, o.width, o.height, o.x, o.colors)
+                lit = red if green is None else ImageChops.logical_or(red, green)
+                colour = (255, 200, 0) if green is not None and o.color == "yellow" else (
+                    (40, 220, 60) if green is not None and o.color == "green" else (255, 40, 20))
+                img = render.dot_matrix(lit, width=o.width, pitch=max(2, min(8, 1024 // o.width)),
+                                        color=colour)
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                tmp = kept.with_name(f".{kept.name}.tmp")
+                img.save(tmp, format="PNG")
+                os.replace(tmp, kept)
+            cur = root / f"{self.spec.screen_id}.png"
+            tmp = root / f".{self.spec.screen_id}.png.tmp"
+            tmp.unlink(missing_ok=True)
+            os.link(kept, tmp)
+            os.replace(tmp, cur)
+        except Exception:  # a picture for people must never cost a showing
+            return
 
     def clear(self) -> None:
         """An all-dark static page (deleting the area would let stored programs play)."""

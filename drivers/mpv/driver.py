@@ -32,6 +32,7 @@ from signage.driver import (
     ScreenUnavailable,
     Showable,
 )
+from signage.i18n import _
 
 from .ipc import (
     CommandFailed,
@@ -87,12 +88,13 @@ class MpvDriver(Driver):
     @classmethod
     def check_options(cls, spec: ScreenSpec) -> list[str]:
         try:
-            _, problems = parse_options(spec.options)
+            _opts, problems = parse_options(spec.options)
             if spec.width <= 0 or spec.height <= 0:
-                problems.append(f"screen size {spec.width}x{spec.height}: must be positive")
+                problems.append(_("screen size {w}x{h}: must be positive").format(
+                    w=spec.width, h=spec.height))
             return problems
         except Exception as exc:  # the contract: never raise
-            return [f"options: cannot be checked ({exc})"]
+            return ["options: " + _("cannot be checked ({error})").format(error=exc)]
 
     @classmethod
     def check_text(cls, spec: ScreenSpec, text: str) -> list[str]:
@@ -103,12 +105,13 @@ class MpvDriver(Driver):
         if missing:
             chars = ", ".join(f"{c if c.isprintable() else ''} U+{ord(c):04X}".strip()
                               for c in missing)
-            return [f"the slide font ({render.SMOOTH_FONT}) cannot draw: {chars}"]
+            return [_("the slide font ({font}) cannot draw: {chars}").format(
+                font=render.SMOOTH_FONT, chars=chars)]
         return []
 
     @classmethod
     def media_duration_s(cls, spec: ScreenSpec, path: Path) -> float | None:
-        opts, _ = parse_options(spec.options)
+        opts, _probs = parse_options(spec.options)
         resolved = checked_media_path(spec, path, path.name)
         try:
             return ProbeCache(Path(opts.probe_cache)).duration_s(resolved)
@@ -342,7 +345,7 @@ class MpvDriver(Driver):
         """A file without a video track (audio only) "starts" on a black window: refuse it,
         and stop it so its sound does not play on."""
         try:
-            vid, _ = player.command(["get_property", "vid"])
+            vid, _seq = player.command(["get_property", "vid"])
         except CommandFailed:
             vid = False
         except IpcError as exc:

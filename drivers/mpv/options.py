@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
+from signage.i18n import N_, _
+
 #: a vo/ao/hwdec value: a name or a comma-separated priority list (e.g. "gpu,drm")
 _NAME_LIST = re.compile(r"^[a-z0-9_-]+(?:,[a-z0-9_-]+)*$")
 #: a DRM connector ("HDMI-A-1", "0.HDMI-A-1") or an X11/Wayland output name ("HDMI-1")
@@ -15,26 +17,26 @@ _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 #: options the driver sets itself; extra_args may not override them (name without "--"/"no-")
 _MANAGED: Mapping[str, str] = MappingProxyType({
-    "input-ipc-server": "the driver owns the IPC connection",
-    "input-ipc-client": "the driver owns the IPC connection",
-    "idle": "the player must stay alive between items",
-    "force-window": "the window must stay up between items",
-    "keep-open": "clips must hold their last frame until replaced",
-    "keep-open-pause": "a clip ending must not pause the next one",
-    "image-display-duration": "images must stay until replaced",
-    "terminal": "mpv runs without a terminal",
-    "config": "use the user_config option",
-    "vo": "use the vo option",
-    "ao": "use the ao option",
-    "hwdec": "use the hwdec option",
-    "fullscreen": "use the fullscreen option",
-    "fs": "use the fullscreen option",
-    "gpu-context": "use the gpu_context option",
-    "playlist": "the driver loads one file at a time",
-    "pause": "items must play",
-    "loop-file": "a clip must end for its end to be reported",
-    "loop-playlist": "the driver loads one file at a time",
-    "access-references": "a media file must not open other files (playlists)",
+    "input-ipc-server": N_("the driver owns the IPC connection"),
+    "input-ipc-client": N_("the driver owns the IPC connection"),
+    "idle": N_("the player must stay alive between items"),
+    "force-window": N_("the window must stay up between items"),
+    "keep-open": N_("clips must hold their last frame until replaced"),
+    "keep-open-pause": N_("a clip ending must not pause the next one"),
+    "image-display-duration": N_("images must stay until replaced"),
+    "terminal": N_("mpv runs without a terminal"),
+    "config": N_("use the user_config option"),
+    "vo": N_("use the vo option"),
+    "ao": N_("use the ao option"),
+    "hwdec": N_("use the hwdec option"),
+    "fullscreen": N_("use the fullscreen option"),
+    "fs": N_("use the fullscreen option"),
+    "gpu-context": N_("use the gpu_context option"),
+    "playlist": N_("the driver loads one file at a time"),
+    "pause": N_("items must play"),
+    "loop-file": N_("a clip must end for its end to be reported"),
+    "loop-playlist": N_("the driver loads one file at a time"),
+    "access-references": N_("a media file must not open other files (playlists)"),
 })
 
 # What the driver's model of "on screen" rests on. Passed LAST (after extra_args, and after
@@ -78,10 +80,12 @@ KNOWN = tuple(f.name for f in fields(MpvOptions))
 
 def _number(key: str, value: Any, lo: float, hi: float, problems: list[str]) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        problems.append(f"{key}: must be a number of seconds/MiB, got {value!r}")
+        problems.append(_("{key}: must be a number of seconds/MiB, got {value}").format(
+            key=key, value=repr(value)))
         return None
     if not lo < float(value) <= hi:
-        problems.append(f"{key}: {value!r} is out of range, allowed {lo:g} < value <= {hi:g}")
+        problems.append(_("{key}: {value} is out of range, allowed {lo} < value <= {hi}").format(
+            key=key, value=repr(value), lo=f"{lo:g}", hi=f"{hi:g}"))
         return None
     return float(value)
 
@@ -90,30 +94,33 @@ def _names(key: str, value: Any, problems: list[str], allow_none: bool = False) 
     if value is None and allow_none:
         return None
     if not isinstance(value, str) or not _NAME_LIST.match(value):
-        problems.append(f"{key}: {value!r} is not a name or comma-separated list of names "
-                        f"(e.g. \"gpu\", \"drm\", \"auto\", \"v4l2m2m-copy\")")
+        problems.append(_("{key}: {value} is not a name or comma-separated list of names "
+                          "(e.g. \"gpu\", \"drm\", \"auto\", \"v4l2m2m-copy\")").format(
+                              key=key, value=repr(value)))
         return None
     return value
 
 
 def _extra_args(value: Any, problems: list[str]) -> tuple[str, ...] | None:
     if not isinstance(value, list | tuple):
-        problems.append(f"extra_args: must be a list of strings starting with \"--\", got "
-                        f"{type(value).__name__}")
+        problems.append("extra_args: " + _("must be a list of strings starting with \"--\", "
+                                           "got {type}").format(type=type(value).__name__))
         return None
     out: list[str] = []
     for arg in value:
         if not isinstance(arg, str) or not arg.startswith("--") or arg == "--":
-            problems.append(f"extra_args: {arg!r} must be a string \"--name\" or "
-                            "\"--name=value\"")
+            problems.append("extra_args: " + _("{arg} must be a string \"--name\" or "
+                                               "\"--name=value\"").format(arg=repr(arg)))
             continue
         if any(c in arg for c in "\n\r\0"):
-            problems.append(f"extra_args: {arg!r} contains a line break or NUL")
+            problems.append("extra_args: " + _("{arg} contains a line break or NUL").format(
+                arg=repr(arg)))
             continue
         name = arg[2:].split("=", 1)[0]
         base = name[3:] if name.startswith("no-") else name
         if base in _MANAGED:
-            problems.append(f"extra_args: {arg} is managed by the driver ({_MANAGED[base]})")
+            problems.append("extra_args: " + _("{arg} is managed by the driver ({why})").format(
+                arg=arg, why=_(_MANAGED[base])))
             continue
         out.append(arg)
     return tuple(out)
@@ -127,16 +134,17 @@ def parse_options(raw: Mapping[str, Any]) -> tuple[MpvOptions, list[str]]:
     try:
         items = list(raw.items())
     except Exception:  # not a mapping at all
-        return MpvOptions(), ["options: must be a table of option = value"]
+        return MpvOptions(), ["options: " + _("must be a table of option = value")]
     for key, value in items:
         if key not in KNOWN:
-            problems.append(f"{key}: unknown option of the mpv driver; known: "
-                            f"{', '.join(KNOWN)}")
+            problems.append(_("{key}: unknown option of the mpv driver; known: {known}").format(
+                key=key, known=", ".join(KNOWN)))
         elif key in ("fullscreen", "user_config"):
             if isinstance(value, bool):
                 vals[key] = value
             else:
-                problems.append(f"{key}: must be true or false, got {value!r}")
+                problems.append(_("{key}: must be true or false, got {value}").format(
+                    key=key, value=repr(value)))
         elif key == "display":
             screen_no = (isinstance(value, int) and not isinstance(value, bool)
                          and 0 <= value <= 32)
@@ -144,8 +152,9 @@ def parse_options(raw: Mapping[str, Any]) -> tuple[MpvOptions, list[str]]:
             if value is None or screen_no or output:
                 vals[key] = value
             else:
-                problems.append(f"display: {value!r} must be a screen number 0-32 (X11) or an "
-                                "output/connector name like \"HDMI-A-1\"")
+                problems.append("display: " + _("{value} must be a screen number 0-32 (X11) or "
+                                                "an output/connector name like \"HDMI-A-1\""
+                                                ).format(value=repr(value)))
         elif key in ("hwdec", "vo"):
             if (v := _names(key, value, problems)) is not None:
                 vals[key] = v
@@ -167,12 +176,14 @@ def parse_options(raw: Mapping[str, Any]) -> tuple[MpvOptions, list[str]]:
             if value in ("auto", "fd", "socket"):
                 vals[key] = value
             else:
-                problems.append(f"ipc: {value!r} must be \"auto\", \"fd\" or \"socket\"")
+                problems.append("ipc: " + _("{value} must be \"auto\", \"fd\" or \"socket\""
+                                            ).format(value=repr(value)))
         elif key in ("mpv_path", "probe_cache"):
             if isinstance(value, str) and value and "\0" not in value:
                 vals[key] = value
             else:
-                problems.append(f"{key}: must be a non-empty path string, got {value!r}")
+                problems.append(_("{key}: must be a non-empty path string, got {value}").format(
+                    key=key, value=repr(value)))
     return MpvOptions(**vals), problems
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..i18n import _
 from ..inspection.witness import NotACode, code_witness
 from ..playlog import format as fmt
 from ..playlog.keyfile import KeyFileError, load_key
@@ -45,48 +46,49 @@ LAST_CODE: int | None = None
 
 def audit_command(
     paths: Annotated[list[Path] | None, typer.Argument(
-        help="Log files (signage-YYYY-MM-DD[.N].jsonl, also .jsonl.gz) or directories of them.",
+        help=_("Log files (signage-YYYY-MM-DD[.N].jsonl, also .jsonl.gz) or directories of "
+               "them."),
         show_default=False)] = None,
     from_: Annotated[str | None, typer.Option(
-        "--from", help="Audit from this instant (site time): 2026-11-01, "
-        "2026-11-01T08:00, today. Default: the log's first record.")] = None,
+        "--from", help=_("Audit from this instant (site time): 2026-11-01, "
+        "2026-11-01T08:00, today. Default: the log's first record."))] = None,
     to: Annotated[str | None, typer.Option(
-        "--to", help="Audit up to this instant (site time). Default: the log's last record.")
+        "--to", help=_("Audit up to this instant (site time). Default: the log's last record."))
     ] = None,
     screen: Annotated[list[str] | None, typer.Option(
-        "--screen", help="Only this screen id (repeat for several).")] = None,
+        "--screen", help=_("Only this screen id (repeat for several)."))] = None,
     max_gap: Annotated[str | None, typer.Option(
-        "--max-gap", help="The limit between anti-fraud showings, e.g. 60 or 60s. Default: "
-        "the rule max_gap_s recorded in the log.")] = None,
+        "--max-gap", help=_("The limit between anti-fraud showings, e.g. 60 or 60s. Default: "
+        "the rule max_gap_s recorded in the log."))] = None,
     key: Annotated[Path | None, typer.Option(
-        "--key", help=f"The site key file that signed the log (the daemon's \\[log] key_file; "
-        f"default {DEFAULT_KEY} in the current directory).")] = None,
+        "--key", help=_("The site key file that signed the log (the daemon's \\[log] key_file; "
+        "default {path} in the current directory).").format(path=DEFAULT_KEY))] = None,
     format_: Annotated[str, typer.Option(
-        "--format", help="Output: table (for people), json or csv (for tools; documented in "
-        "docs/log-format.md).")] = "table",
+        "--format", help=_("Output: table (for people), json or csv (for tools; documented in "
+        "docs/log-format.md)."))] = "table",
     report: Annotated[Path | None, typer.Option(
-        "--report", help="Also write a self-contained HTML report to this file.")] = None,
+        "--report", help=_("Also write a self-contained HTML report to this file."))] = None,
     anchor: Annotated[bool, typer.Option(
-        "--anchor", help="Print the chain head as FILE:SEQ:MAC (keep it; check it later with "
-        "--expect-anchor).")] = False,
+        "--anchor", help=_("Print the chain head as FILE:SEQ:MAC (keep it; check it later with "
+        "--expect-anchor)."))] = False,
     expect_anchor: Annotated[str | None, typer.Option(
-        "--expect-anchor", metavar="FILE:SEQ:MAC", help="Prove the log still holds this head "
-        "(printed earlier by --anchor): a cut-off or rewritten tail is detected.")] = None,
+        "--expect-anchor", metavar="FILE:SEQ:MAC", help=_("Prove the log still holds this head "
+        "(printed earlier by --anchor): a cut-off or rewritten tail is detected."))] = None,
     jobs: Annotated[str | None, typer.Option(
-        "--jobs", help="Worker processes that verify files in parallel. Default: the number "
-        "of CPUs.")] = None,
+        "--jobs", help=_("Worker processes that verify files in parallel. Default: the number "
+        "of CPUs."))] = None,
     trust: Annotated[Path | None, typer.Option(
-        "--trust", help="The trust file (docs/trust-file.md): the sites' public keys (needed "
+        "--trust", help=_("The trust file (docs/trust-file.md): the sites' public keys (needed "
         "for a format-2 log: signed checkpoints) and registered profiles (rule, hours, "
         "screens: the yardstick; every configuration in the log that differs is flagged); "
-        "no secret.")] = None,
+        "no secret."))] = None,
     witness: Annotated[list[Path] | None, typer.Option(
-        "--witness", help="A file of checkpoints kept outside the box (printed by signage "
+        "--witness", help=_("A file of checkpoints kept outside the box (printed by signage "
         "checkpoint, or the hub's store; repeat for several): a log that disagrees with one "
-        "was rewritten.")] = None,
+        "was rewritten."))] = None,
     simulated: Annotated[bool, typer.Option(
-        "--simulated", help="Preview: judge a log of `signage simulate` by its figures (exit "
-        "0 or 1) instead of exit 4. It stays marked as simulated, never proof of play.")
+        "--simulated", help=_("Preview: judge a log of `signage simulate` by its figures (exit "
+        "0 or 1) instead of exit 4. It stays marked as simulated, never proof of play."))
     ] = False,
 ) -> None:
     """Audit a proof-of-play log: its integrity, then the gap rule per screen and day.
@@ -122,12 +124,12 @@ def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
     except AuditInputError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
-        return _fail("interrupted")
+        return _fail(_("interrupted"))
     except Exception as exc:  # never a traceback for the inspector
         if os.environ.get("SIGNAGE_DEBUG"):
             raise
-        return _fail(f"internal error: {type(exc).__name__}: {exc} (a bug; set "
-                     "SIGNAGE_DEBUG=1 to see where)")
+        return _fail(_("internal error: {error} (a bug; set SIGNAGE_DEBUG=1 to see where)"
+                       ).format(error=f"{type(exc).__name__}: {exc}"))
 
 
 def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str] | None,
@@ -135,31 +137,33 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
           anchor: bool, expect_anchor: str | None, jobs: str | None, trust: Path | None,
           witness: list[Path], simulated: bool = False) -> int:
     if format_ not in FORMATS:
-        raise AuditInputError(f"--format {format_!r}: use one of {', '.join(FORMATS)}")
+        raise AuditInputError(f"--format {format_!r}: " + _("use one of {choices}").format(
+            choices=", ".join(FORMATS)))
     try:
         limit = parse_duration(max_gap) if max_gap is not None else None
     except ValueError as exc:
         raise AuditInputError(f"--max-gap: {exc}") from None
     if limit is not None and limit <= 0:
-        raise AuditInputError("--max-gap must be more than 0 s")
+        raise AuditInputError("--max-gap: " + _("must be more than 0 s"))
     n_jobs = os.cpu_count() or 1
     if jobs is not None:
         if not jobs.isdigit() or not 1 <= int(jobs) <= 256:
-            raise AuditInputError(f"--jobs {jobs!r}: a number of processes, 1 to 256")
+            raise AuditInputError(f"--jobs {jobs!r}: " + _("a number of processes, 1 to 256"))
         n_jobs = int(jobs)
     try:
         want = Anchor.parse(expect_anchor) if expect_anchor else None
     except ValueError as exc:
         raise AuditInputError(f"--expect-anchor: {exc}") from None
     if report is not None and report.is_dir():
-        raise AuditInputError(f"--report {report}: is a directory; name an .html file")
+        raise AuditInputError(f"--report {report}: " + _("is a directory; name an .html file"))
     files, complete = discover(paths)
     site_key: bytes | None = None
     if any(f.version == fmt.VERSION for f in files) or key is not None:
         key_path = key or DEFAULT_KEY
         if key is None and not key_path.exists():
-            raise AuditInputError(f"no key: pass --key FILE, the site key file that signed the "
-                                  f"log (the daemon's [log] key_file; {DEFAULT_KEY} by default)")
+            raise AuditInputError(_("no key: pass --key FILE, the site key file that signed "
+                                    "the log (the daemon's [log] key_file; {path} by default)"
+                                    ).format(path=DEFAULT_KEY))
         try:
             site_key = load_key(key_path)
         except KeyFileError as exc:
@@ -172,8 +176,8 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
             raise AuditInputError(str(exc)) from None
     witnesses = read_witnesses(witness)
     if witnesses and trusted is None:
-        raise AuditInputError("--witness needs --trust: a witness counts only when its "
-                              "signature verifies with a trusted key")
+        raise AuditInputError("--witness: " + _("needs --trust: a witness counts only when its "
+                                                "signature verifies with a trusted key"))
     spool = Spool()
     opts = Options(key=site_key, max_gap_s=limit, period_from=from_, period_to=to,
                    screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool,
@@ -202,13 +206,14 @@ def read_witnesses(paths: list[Path]) -> list[Witness]:
     for p in paths:
         try:
             if not p.is_file():
-                raise AuditInputError(f"--witness {p}: not a regular file")
+                raise AuditInputError(f"--witness {p}: " + _("not a regular file"))
             if p.stat().st_size > MAX_WITNESS_BYTES:
-                raise AuditInputError(f"--witness {p}: larger than "
-                                      f"{MAX_WITNESS_BYTES >> 20} MiB")
+                raise AuditInputError(f"--witness {p}: " + _("larger than {n} MiB").format(
+                    n=MAX_WITNESS_BYTES >> 20))
             data = p.read_bytes()
         except OSError as exc:
-            raise AuditInputError(f"--witness {p}: cannot read: {exc.strerror}") from None
+            raise AuditInputError(f"--witness {p}: " + _("cannot read: {error}").format(
+                error=exc.strerror)) from None
         try:
             for n, raw in enumerate(data.split(b"\n"), 1):
                 try:  # an on-screen inspection code (a hub scan, a code URL, a payload)
@@ -222,8 +227,8 @@ def read_witnesses(paths: list[Path]) -> list[Witness]:
                     try:
                         cp = parse_checkpoint(line)
                     except CheckpointError as exc:
-                        raise AuditInputError(f"--witness {p}:{n}: not a checkpoint: {exc}"
-                                              ) from None
+                        raise AuditInputError(f"--witness {p}:{n}: " + _(
+                            "not a checkpoint: {error}").format(error=exc)) from None
                     out.append(Witness(f"{p}:{n}", cp))
         except CheckpointError as exc:
             raise AuditInputError(f"--witness {exc}") from None
@@ -256,13 +261,14 @@ def _output(result: AuditResult, format_: str, report: Path | None, anchor: bool
         try:
             write_report(result, report)
         except OSError as exc:
-            raise AuditInputError(f"--report {report}: cannot write: {exc.strerror}") from None
+            raise AuditInputError(f"--report {report}: " + _("cannot write: {error}").format(
+                error=exc.strerror)) from None
     if anchor:
         head = result.integrity.head
         if not result.integrity.intact or head is None:
             for x in result.integrity.findings[:20]:
                 print(sanitize(x.text()), file=sys.stderr)
-            print("signage audit: the log's integrity is broken: no anchor to print",
+            print("signage audit: " + _("the log's integrity is broken: no anchor to print"),
                   file=sys.stderr)
             return EXIT_BROKEN
         if format_ == "json":

@@ -28,7 +28,13 @@ from . import events as S
 from .hours import HoursTimeline
 from .model import CAUSES, AlertCount, Compliance, DayStat, ItemCount, Outage, Violation
 from .state import ScreenState, compact, read_config, screen_hours
-from .yardstick import Yardstick, describe_hours, differences, of_record
+from .yardstick import (
+    Yardstick,
+    describe_hours,
+    differences,
+    of_record,
+    screen_hours_changes,
+)
 
 #: a log whose last record is older than this (before now, or before --to) is said to end early
 END_SLACK_MS = 120_000
@@ -220,6 +226,9 @@ class Engine:
                                             ZoneInfo(new.timezone),
                                             len(self.r.config_changes)))
             self._change(rec, at, what, before, after, effect)
+        for what, before, after in screen_hours_changes(old, new):
+            self._change(rec, at, what, before, after, _(
+                "this screen is judged inside these hours from then on"))
 
     # ---- events ----------------------------------------------------------------------------
     def feed(self, events: Iterable[tuple[Any, ...]]) -> None:

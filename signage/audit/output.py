@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..i18n import _
+from ..i18n import N_, _, ngettext
 from ..render import sanitize
 from ..timeutil import fmt_duration
 from .integrity import BREAKING
@@ -247,35 +247,46 @@ def _dur(seconds: float) -> str:
     return fmt_duration(seconds)
 
 
+VERDICTS = {"compliant": N_("compliant"), "violations": N_("violations"),
+            "integrity_broken": N_("integrity broken"), "simulated": N_("simulated")}
+
+
 def write_signed(r: AuditResult, sr: SignedReport, con: Console, f: Fmt) -> None:
     """Format 2: who vouched for the log, and for which part of the audited time."""
     s = _lit
     last = sr.last_signed
-    keys = ", ".join(sr.keys) or "none"
-    con.print(f"signatures: {sr.checkpoints:,} checkpoints by key {s(keys)}; "
-              + (f"signed up to {f.t(last[1])} (seq {last[0]})" if last else
-                 "[red]nothing verifies[/]"), highlight=False)
+    keys = ", ".join(sr.keys) or _("none")
+    con.print(escape(_("signatures: {n} checkpoints by key {keys}; ")).format(
+        n=f"{sr.checkpoints:,}", keys=s(keys))
+              + (escape(_("signed up to {t} (seq {seq})").format(t=f.t(last[1]), seq=last[0]))
+                 if last else "[red]" + escape(_("nothing verifies")) + "[/]"),
+              highlight=False)
     for rot in sr.rotations:
-        con.print(f"  key rotation at seq {rot['seq']}: {s(rot['from_key'])} → "
-                  f"{s(rot['to_key'])}" + ("" if rot["verified"] else " [red](forged)[/]"),
+        con.print("  " + escape(_("key rotation at seq {seq}: {old} → {new}")).format(
+            seq=rot["seq"], old=s(rot["from_key"]), new=s(rot["to_key"]))
+                  + ("" if rot["verified"] else " [red]" + escape(_("(forged)")) + "[/]"),
                   highlight=False)
     if sr.unsigned_tail:
-        since = f" since {f.t(sr.unsigned_from)}" if sr.unsigned_from is not None else ""
-        con.print(f"  [yellow]unsigned tail:[/] {sr.unsigned_tail:,} records{since}: only "
-                  "the chain vouches for them (anyone could have written them)",
-                  highlight=False)
+        since = (" " + _("since {t}").format(t=f.t(sr.unsigned_from))
+                 if sr.unsigned_from is not None else "")
+        con.print("  [yellow]" + escape(_("unsigned tail:")) + "[/] " + escape(_(
+            "{n} records{since}: only the chain vouches for them (anyone could have written "
+            "them)").format(n=f"{sr.unsigned_tail:,}", since=since)), highlight=False)
     agree = sum(1 for w in sr.witnesses if w["status"] == "agrees")
     if sr.witnesses:
-        con.print(f"  witnesses: {agree} of {len(sr.witnesses)} agree"
-                  + (f"; witnessed up to {f.t(sr.witnessed_spans[-1][1])}"
+        con.print("  " + escape(_("witnesses: {agree} of {n} agree").format(
+            agree=agree, n=len(sr.witnesses)))
+                  + (escape(_("; witnessed up to {t}").format(t=f.t(sr.witnessed_spans[-1][1])))
                      if sr.witnessed_spans else ""), highlight=False)
     else:
-        con.print("  witnesses: none given (a site manager with the box's key could have "
-                  "signed a fresh log for any period; see docs/security.md)", highlight=False)
-    t = Table(title="What the audited time rests on (per day; the same for every screen)",
+        con.print("  " + escape(_("witnesses: none given (a site manager with the box's key "
+                                  "could have signed a fresh log for any period; see "
+                                  "docs/security.md)")), highlight=False)
+    t = Table(title=_("What the audited time rests on (per day; the same for every screen)"),
               title_justify="left")
-    for col in ("day", "audited", "signed", "witnessed"):
-        t.add_column(col, justify="left" if col == "day" else "right")
+    for col, right in ((_("day"), False), (_("audited"), True), (_("signed"), True),
+                       (_("witnessed"), True)):
+        t.add_column(col, justify="right" if right else "left")
     for day in days_of(r):
         cov = day_coverage(sr, day, r.compliance.period, f)
         t.add_row(day.isoformat(), _dur(cov["audited_s"]), _dur(cov["signed_s"]),
@@ -292,11 +303,16 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
     banner = r.simulated_banner()
     if banner:
         con.print(f"[bold white on magenta] {s(banner)} [/]", highlight=False)
-    con.print(f"[bold]Audit of {s(str(site.get('name', '?')))}[/] ({s(str(site.get('id', '?')))})"
-              f"  contact: {s(str(contact.get('name', '?')))} {s(str(contact.get('phone', '')))}")
-    con.print(f"period {f.t(c.period[0])} – {f.t(c.period[1])} ({s(c.tz)}); rule: at most "
-              f"{c.limit_ms / 1000:g} s between anti-fraud showings, {s(c.measure)} "
-              f"({ {'log': 'from the log', 'profile': 'from the registered profile'}.get(c.limit_source, 'set by --max-gap')})",  # noqa: E501
+    con.print("[bold]" + escape(_("Audit of {site}")).format(site=s(str(site.get("name", "?"))))
+              + f"[/] ({s(str(site.get('id', '?')))})  "
+              + escape(_("contact: {name} {phone}")).format(
+                  name=s(str(contact.get("name", "?"))), phone=s(str(contact.get("phone", "")))))
+    src = {"log": _("from the log"), "profile": _("from the registered profile")}.get(
+        c.limit_source, _("set by --max-gap"))
+    con.print(escape(_("period {start} – {end} ({tz}); rule: at most {limit} s between "
+                       "anti-fraud showings, {measure} ({source})")).format(
+                  start=f.t(c.period[0]), end=f.t(c.period[1]), tz=s(c.tz),
+                  limit=f"{c.limit_ms / 1000:g}", measure=s(c.measure), source=escape(src)),
               highlight=False)
     if c.config_changes:
         prof = c.yardstick == "profile"
@@ -319,27 +335,38 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                         next=u["seq"] + 1, file=s(u["file"]), line=u["line"], seq=u["seq"],
                         n=f"{i.records - 1:,}", files=files), highlight=False)
     elif i.intact:
-        con.print(f"integrity: [green]intact[/] — {i.records:,} records in {files} file"
-                  f"{'s' if files != 1 else ''}" + (f", head {s(i.head[0])}:{i.head[1]}"
-                                                    if i.head else ""))
+        head = (_(", head {file}:{seq}").format(file=i.head[0], seq=i.head[1])
+                if i.head else "")
+        con.print(escape(_("integrity:")) + " [green]" + escape(_("intact")) + "[/] — "
+                  + escape(ngettext("{records} records in {files} file",
+                                    "{records} records in {files} files", files).format(
+                                        records=f"{i.records:,}", files=files))
+                  + s(head))
     else:
         n = sum(v for k, v in i.counts.items() if k in BREAKING)
-        con.print(f"integrity: [bold red]BROKEN[/] — {n} problem{'s' if n != 1 else ''} "
-                  f"in {i.records:,} records; the log cannot be trusted")
+        con.print(escape(_("integrity:")) + " [bold red]" + escape(_("BROKEN")) + "[/] — "
+                  + escape(ngettext("{n} problem in {records} records; the log cannot be "
+                                    "trusted", "{n} problems in {records} records; the log "
+                                    "cannot be trusted", n).format(n=n,
+                                                                    records=f"{i.records:,}")))
     for x in i.findings[:limit]:
         con.print(("  [red]✗[/] " if x.breaks else "  [yellow]![/] ") + s(x.text()),
                   highlight=False)
     if len(i.findings) > limit:
-        con.print(f"  … and {len(i.findings) - limit} more (see --format json)")
+        con.print("  " + escape(_("… and {n} more (see --format json)").format(
+            n=len(i.findings) - limit)))
     if i.versions:
-        con.print("log format: " + ", ".join(f"v{v}" for v in i.versions)
-                  + (" (HMAC chain under the site key: whoever holds the key could have "
-                     "written it)" if i.signed is None else ""), highlight=False)
+        con.print(escape(_("log format: {versions}").format(
+            versions=", ".join(f"v{v}" for v in i.versions)))
+                  + (escape(_(" (HMAC chain under the site key: whoever holds the key could "
+                              "have written it)")) if i.signed is None else ""),
+                  highlight=False)
     if i.signed is not None:
         write_signed(r, i.signed, con, f)
-    t = Table(title="Screens", title_justify="left")
-    for col in ("screen", "label", "max gap", "violations", "AF showings", "AF share"):
-        t.add_column(col, justify="right" if col not in ("screen", "label") else "left")
+    t = Table(title=_("Screens"), title_justify="left")
+    for col, right in ((_("screen"), False), (_("label"), False), (_("max gap"), True),
+                       (_("violations"), True), (_("AF showings"), True), (_("AF share"), True)):
+        t.add_column(col, justify="right" if right else "left")
     for row in screen_rows(r):
         share = row["af_share"]
         bad = row["violations"] > 0
@@ -349,8 +376,9 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                   f"{row['af_showings']:,}", "–" if share is None else f"{share:.1%}")
     con.print(t)
     if c.violations:
-        t = Table(title=f"Violations ({c.violations:,})", title_justify="left")
-        for col in ("screen", "start", "end", "length", "cause"):
+        t = Table(title=_("Violations ({n})").format(n=f"{c.violations:,}"),
+                  title_justify="left")
+        for col in (_("screen"), _("start"), _("end"), _("length"), _("cause")):
             t.add_column(col)
         for n, v in enumerate(r.violations):
             if n >= limit:
@@ -360,10 +388,11 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                       s(", ".join(v.causes) + flags))
         con.print(t)
         if c.violations > limit:
-            con.print(f"… and {c.violations - limit:,} more (see --format json or csv)")
+            con.print(escape(_("… and {n} more (see --format json or csv)").format(
+                n=f"{c.violations - limit:,}")))
     if c.outages:
-        t = Table(title=f"Outages ({len(c.outages)})", title_justify="left")
-        for col in ("kind", "screen", "start", "end", "length", "reason"):
+        t = Table(title=_("Outages ({n})").format(n=len(c.outages)), title_justify="left")
+        for col in (_("kind"), _("screen"), _("start"), _("end"), _("length"), _("reason")):
             t.add_column(col)
         for o in c.outages[:limit]:
             t.add_row(s(o.kind), s(o.screen or "–"), f.t(o.start), f.t(o.end),
@@ -371,10 +400,10 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         con.print(t)
     cats = category_rows(r)
     if cats:
-        t = Table(title="Anti-fraud showings per category", title_justify="left")
-        t.add_column("category")
-        t.add_column("showings", justify="right")
-        t.add_column("airtime", justify="right")
+        t = Table(title=_("Anti-fraud showings per category"), title_justify="left")
+        t.add_column(_("category"))
+        t.add_column(_("showings"), justify="right")
+        t.add_column(_("airtime"), justify="right")
         for row in cats:
             t.add_row(s(str(row["category"] or "–")), f"{row['showings']:,}",
                       _dur(row["seconds"]))
@@ -389,9 +418,11 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                       _dur(row["seconds"]), row["first"], row["last"])
         con.print(t)
     for w in c.warnings[:limit]:
-        con.print("[yellow]warning:[/] " + s(w), highlight=False)
+        con.print("[yellow]" + escape(_("warning:")) + "[/] " + s(w), highlight=False)
     if banner:
         con.print(f"[bold white on magenta] {s(banner)} [/]", highlight=False)
     colour = {"compliant": "green", "violations": "red", "integrity_broken": "bold red",
               "simulated": "bold magenta"}
-    con.print(f"verdict: [{colour[r.verdict]}]{r.verdict}[/] (exit {r.exit_code})")
+    con.print(escape(_("verdict:")) + f" [{colour[r.verdict]}]"
+              + escape(_(VERDICTS[r.verdict])) + "[/] "
+              + escape(_("(exit {code})").format(code=r.exit_code)))

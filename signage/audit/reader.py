@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..i18n import _
 from ..playlog.format import MAX_LINE
 from .model import AuditInputError
 
@@ -57,7 +58,7 @@ def discover(paths: list[Path]) -> tuple[list[LogFile], bool]:
     """The log files named by ``paths`` (files or directories), in write order, and whether
     all of them came from directories (then a missing last file is a break)."""
     if not paths:
-        raise AuditInputError("no log given: name log files or a log directory")
+        raise AuditInputError(_("no log given: name log files or a log directory"))
     found: dict[Path, None] = {}
     others: list[Path] = []
     from_dirs = True
@@ -65,7 +66,8 @@ def discover(paths: list[Path]) -> tuple[list[LogFile], bool]:
         if p.is_dir():
             got = [c for c in p.iterdir() if FILE_RE.match(c.name) and c.is_file()]
             if not got:
-                raise AuditInputError(f"{p}: no log files ({FILE_PATTERN}) in this directory")
+                raise AuditInputError(_("{path}: no log files ({pattern}) in this directory"
+                                        ).format(path=p, pattern=FILE_PATTERN))
             found.update(dict.fromkeys(got))
         elif p.is_file():
             from_dirs = False
@@ -74,29 +76,31 @@ def discover(paths: list[Path]) -> tuple[list[LogFile], bool]:
             else:
                 others.append(p)
         elif p.exists():
-            raise AuditInputError(f"{p}: not a regular file or directory")
+            raise AuditInputError(_("{path}: not a regular file or directory").format(path=p))
         else:
-            raise AuditInputError(f"{p}: no such file or directory")
+            raise AuditInputError(_("{path}: no such file or directory").format(path=p))
     files = sorted(found, key=_key)
     plain: dict[str, Path] = {}
     for f in files:
         base = f.name[:-3] if f.name.endswith(".gz") else f.name
         if base in plain and plain[base] != f:
-            raise AuditInputError(f"both {plain[base]} and {f} are given: they are the same "
-                                  "log file, plain and compressed; keep one")
+            raise AuditInputError(_("both {a} and {b} are given: they are the same log file, "
+                                    "plain and compressed; keep one").format(a=plain[base], b=f))
         plain[base] = f
     if others:
         if files or len(others) > 1:
-            raise AuditInputError(
-                f"{others[0]}: cannot place this file among the log's files; log files are "
-                f"named {FILE_PATTERN} (as the daemon writes them)")
+            raise AuditInputError(_(
+                "{path}: cannot place this file among the log's files; log files are named "
+                "{pattern} (as the daemon writes them)").format(path=others[0],
+                                                               pattern=FILE_PATTERN))
         files = others
     out = []
     for f in files:
         try:
             size = f.stat().st_size
         except OSError as exc:
-            raise AuditInputError(f"{f}: cannot read: {exc.strerror}") from None
+            raise AuditInputError(_("{path}: cannot read: {error}").format(
+                path=f, error=exc.strerror)) from None
         gz = f.name.endswith(".gz") or _is_gzip(f)
         out.append(LogFile(f, f.name, gz, size, _version(f, gz)))
     return out, from_dirs
@@ -125,7 +129,8 @@ def _is_gzip(path: Path) -> bool:
         with open(path, "rb") as fh:
             return fh.read(2) == b"\x1f\x8b"
     except OSError as exc:
-        raise AuditInputError(f"{path}: cannot read: {exc.strerror}") from None
+        raise AuditInputError(_("{path}: cannot read: {error}").format(
+            path=path, error=exc.strerror)) from None
 
 
 def tasks(files: list[LogFile], chunk: int = CHUNK, skip: int = 0) -> Iterator[Task]:
@@ -184,7 +189,8 @@ def _gzip_tasks(i: int, f: LogFile, chunk: int, skip: int = 0) -> Iterator[Task]
                 offset += cut
                 carry = buf[cut:]
     except (OSError, EOFError, zlib.error) as exc:
-        raise AuditInputError(f"{f.path}: not a readable gzip file ({exc})") from None
+        raise AuditInputError(_("{path}: not a readable gzip file ({error})").format(
+            path=f.path, error=exc)) from None
     yield Task(i, offset, data=carry, final=True)
 
 

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import render
+from ..i18n import N_, _
 from ..timeutil import fmt_duration
 from .integrity import BREAKING
 from .model import AuditResult, DayStat, Violation
 from .output import (
+    VERDICTS,
     Fmt,
     category_rows,
     day_coverage,
@@ -68,7 +70,8 @@ def _table(head: list[str], rows: Iterable[list[str]], total: int | None = None)
         n += 1
     out.append("</table>")
     if total is not None and total > n:
-        out.append(f"<p class=muted>… and {total - n:,} more (see --format json or csv)</p>")
+        out.append("<p class=muted>" + _t(_("… and {n} more (see --format json or csv)").format(
+            n=f"{total - n:,}")) + "</p>")
     return "".join(out)
 
 
@@ -106,19 +109,23 @@ def _pictures(r: AuditResult) -> str:
             if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
                 seen.setdefault((it.item, w, h), []).append(sid)
     if not seen:
-        return "<p class=muted>No text slogans were shown.</p>"
+        return "<p class=muted>" + _t(_("No text slogans were shown.")) + "</p>"
     out = []
     for n, ((item, w, h), screens) in enumerate(seen.items()):
         if n >= MAX_PICTURES:
-            out.append(f"<p class=muted>… and {len(seen) - n} more.</p>")
+            out.append("<p class=muted>" + _t(_("… and {n} more.").format(n=len(seen) - n))
+                       + "</p>")
             break
         text = str(c.catalogue[item]["text"])
-        cap = f"{_t(item)} on {_t(', '.join(screens[:5]))} ({w}×{h})"
+        cap = _t(_("{item} on {screens} ({w}×{h})").format(item=item,
+                                                            screens=", ".join(screens[:5]),
+                                                            w=w, h=h))
         try:
             src = _picture(text, w, h)
         except Exception as exc:  # a missing font must not cost the report
-            out.append(f"<figure><p class=warn>{_t(text)}</p><figcaption>{cap}: cannot draw "
-                       f"({_t(exc)})</figcaption></figure>")
+            out.append(f"<figure><p class=warn>{_t(text)}</p><figcaption>{cap}: "
+                       + _t(_("cannot draw ({error})").format(error=exc))
+                       + "</figcaption></figure>")
             continue
         out.append(f"<figure><img alt='{_t(text)}' src='{src}'><figcaption>{cap}<br>"
                    f"{_t(text)}</figcaption></figure>")
@@ -127,11 +134,11 @@ def _pictures(r: AuditResult) -> str:
 
 #: the chart's colours, each saying what happened in that hour (legend under every chart)
 COLOURS = {
-    "over": ("#e53935", "a gap over the limit"),
-    "near": ("#ffb300", "a gap past the planned margin, within the limit"),
-    "ok": ("#9ccc65", "gaps within the planned margin (max_gap − margin)"),
-    "closed": ("#e6e6e6", "closed (outside opening hours)"),
-    "unaudited": ("#ffffff", "not audited (outside the period or the screen's life)"),
+    "over": ("#e53935", N_("a gap over the limit")),
+    "near": ("#ffb300", N_("a gap past the planned margin, within the limit")),
+    "ok": ("#9ccc65", N_("gaps within the planned margin (max_gap − margin)")),
+    "closed": ("#e6e6e6", N_("closed (outside opening hours)")),
+    "unaudited": ("#ffffff", N_("not audited (outside the period or the screen's life)")),
 }
 
 
@@ -150,7 +157,7 @@ def _legend() -> str:
     out = ["<p class=legend>"]
     for key, (col, what) in COLOURS.items():
         out.append(f"<span class=swatch style='background:{col}' data-state='{key}'></span>"
-                   f"{_t(what)} ")
+                   f"{_t(_(what))} ")
     out.append("</p>")
     return "".join(out)
 
@@ -167,7 +174,7 @@ def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: i
     ds = sorted(days)
     width, height = left + 24 * cw + 4, 20 + rh * len(ds)
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-           f"role='img' aria-label='timeline of {_t(sid)}'>"]
+           f"role='img' aria-label='{_t(_('timeline of {screen}').format(screen=sid))}'>"]
     for h in range(0, 25, 3):
         out.append(f"<text x='{left + h * cw - 6}' y='12'>{h:02d}</text>")
     row = {d: i for i, d in enumerate(ds)}
@@ -179,8 +186,10 @@ def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: i
             state = _state(st.hours[h], limit, planned, st.open_hours[h],
                            st.audited_hours[h])
             col, what = COLOURS[state]
-            tip = (f"{d} {h:02d}h: longest gap {st.hours[h] / 1000:.1f} s ({what})"
-                   if st.open_hours[h] else f"{d} {h:02d}h: {what}")
+            tip = (_("{day} {hour}h: longest gap {s} s ({what})").format(
+                day=d, hour=f"{h:02d}", s=f"{st.hours[h] / 1000:.1f}", what=_(what))
+                if st.open_hours[h] else _("{day} {hour}h: {what}").format(
+                    day=d, hour=f"{h:02d}", what=_(what)))
             edge = " stroke='#9e9e9e' stroke-dasharray='2,2'" if state == "unaudited" else ""
             out.append(f"<rect x='{left + h * cw}' y='{y}' width='{cw - 1}' height='{rh - 2}' "
                        f"fill='{col}'{edge} data-state='{state}'><title>{_t(tip)}</title>"
@@ -211,23 +220,29 @@ def _since_midnight(ms: int, f: Fmt) -> int:
 def _signed(r: AuditResult, sr: SignedReport, f: Fmt) -> str:
     """Format 2: who vouched for the log and for which part of the audited time."""
     last = sr.last_signed
-    out = ["<h2>Signatures and witnesses</h2><dl>"]
-    items = [("Checkpoints", f"{sr.checkpoints:,}, signed by key {', '.join(sr.keys) or '–'}"),
-             ("Signed up to", f"{f.t(last[1])} (seq {last[0]}, {last[2]})" if last
-              else "nothing verifies with a key of the trust file"),
-             ("Unsigned tail", f"{sr.unsigned_tail:,} records"
-              + (f" since {f.t(sr.unsigned_from)}" if sr.unsigned_from is not None else "")),
-             ("Witnesses", f"{sum(1 for w in sr.witnesses if w['status'] == 'agrees')} of "
-              f"{len(sr.witnesses)} agree" if sr.witnesses else "none given: a site manager "
-              "with the box's key could have signed a fresh log for any period")]
+    out = [f"<h2>{_t(_('Signatures and witnesses'))}</h2><dl>"]
+    agree = sum(1 for w in sr.witnesses if w["status"] == "agrees")
+    items = [(_("Checkpoints"), _("{n}, signed by key {keys}").format(
+                n=f"{sr.checkpoints:,}", keys=", ".join(sr.keys) or "–")),
+             (_("Signed up to"), _("{t} (seq {seq}, {key})").format(t=f.t(last[1]), seq=last[0],
+                                                                    key=last[2]) if last
+              else _("nothing verifies with a key of the trust file")),
+             (_("Unsigned tail"), _("{n} records").format(n=f"{sr.unsigned_tail:,}")
+              + (" " + _("since {t}").format(t=f.t(sr.unsigned_from))
+                 if sr.unsigned_from is not None else "")),
+             (_("Witnesses"), _("{agree} of {n} agree").format(agree=agree, n=len(sr.witnesses))
+              if sr.witnesses else _("none given: a site manager with the box's key could have "
+                                     "signed a fresh log for any period"))]
     for rot in sr.rotations:
-        items.append(("Key rotation", f"seq {rot['seq']}: {rot['from_key']} → {rot['to_key']}"
-                      + ("" if rot["verified"] else " (FORGED)")))
+        items.append((_("Key rotation"), _("seq {seq}: {old} → {new}").format(
+            seq=rot["seq"], old=rot["from_key"], new=rot["to_key"])
+                      + ("" if rot["verified"] else " " + _("(FORGED)"))))
     for k, v in items:
         out.append(f"<dt>{_t(k)}</dt><dd>{_t(v)}</dd>")
-    out.append("</dl><p class=muted>Per day, how much of the audited time rests on a verified "
-               "signature and on a witnessed checkpoint (the same for every screen).</p>")
-    out.append(_table(["day", "audited", "signed", "witnessed"], (
+    out.append("</dl><p class=muted>" + _t(_(
+        "Per day, how much of the audited time rests on a verified signature and on a "
+        "witnessed checkpoint (the same for every screen).")) + "</p>")
+    out.append(_table([_("day"), _("audited"), _("signed"), _("witnessed")], (
         [_td(d.isoformat()), _td(fmt_duration(cov["audited_s"]), "n"),
          _td(fmt_duration(cov["signed_s"]), "n"), _td(fmt_duration(cov["witnessed_s"]), "n")]
         for d in days_of(r) for cov in [day_coverage(sr, d, r.compliance.period, f)])))
@@ -240,42 +255,48 @@ def build(r: AuditResult) -> str:
     site = c.site or {}
     contact = site.get("contact") or {}
     p: list[str] = ["<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
-                    f"<title>Audit — {_t(site.get('name', ''))}</title><style>{CSS}</style>"
-                    "</head><body>"]
-    p.append(f"<h1>Anti-fraud publicity audit: {_t(site.get('name', '?'))}</h1>")
+                    "<title>" + _t(_("Audit — {site}").format(site=site.get("name", "")))
+                    + f"</title><style>{CSS}</style></head><body>"]
+    p.append("<h1>" + _t(_("Anti-fraud publicity audit: {site}").format(
+        site=site.get("name", "?"))) + "</h1>")
     banner = r.simulated_banner()
     if banner:
         p.append(f"<div class='banner' id='simulated'>{_t(banner)}</div>")
-    p.append(f"<p><span class='verdict {r.verdict}'>{_t(r.verdict.replace('_', ' '))}</span> "
-             f"<span class=muted>exit code {r.exit_code}</span></p><dl>")
-    rule = (f"at most {c.limit_ms / 1000:g} s between anti-fraud showings ({c.measure}), "
-            + ("as recorded in the log" if c.limit_source == "log" else "set by --max-gap"))
-    for k, v in [("Site", f"{site.get('name', '?')} ({site.get('id', '?')})"),
-                 ("Contact", f"{contact.get('name', '?')}, {contact.get('phone', '?')}"),
-                 ("Period", f"{f.t(c.period[0])} – {f.t(c.period[1])} ({c.tz})"),
-                 ("Rule", rule),
-                 ("Log", f"{i.records:,} records in {len(i.files)} files"
-                  + (f"; chain head {i.head[0]}:{i.head[1]}:{i.head[2]}" if i.head else "")),
-                 ("Integrity", "intact" if i.intact else "BROKEN: the log cannot be trusted")]:
+    p.append(f"<p><span class='verdict {r.verdict}'>{_t(_(VERDICTS[r.verdict]))}</span> "
+             "<span class=muted>" + _t(_("exit code {code}").format(code=r.exit_code))
+             + "</span></p><dl>")
+    rule = _("at most {limit} s between anti-fraud showings ({measure}), {source}").format(
+        limit=f"{c.limit_ms / 1000:g}", measure=c.measure,
+        source=_("as recorded in the log") if c.limit_source == "log" else _("set by --max-gap"))
+    log = _("{records} records in {files} files").format(records=f"{i.records:,}",
+                                                         files=len(i.files))
+    if i.head:
+        log += "; " + _("chain head {head}").format(head=f"{i.head[0]}:{i.head[1]}:{i.head[2]}")
+    for k, v in [(_("Site"), f"{site.get('name', '?')} ({site.get('id', '?')})"),
+                 (_("Contact"), f"{contact.get('name', '?')}, {contact.get('phone', '?')}"),
+                 (_("Period"), f"{f.t(c.period[0])} – {f.t(c.period[1])} ({c.tz})"),
+                 (_("Rule"), rule), (_("Log"), log),
+                 (_("Integrity"), _("intact") if i.intact
+                  else _("BROKEN: the log cannot be trusted"))]:
         p.append(f"<dt>{_t(k)}</dt><dd>{_t(v)}</dd>")
     if i.anchor is not None:
-        p.append(f"<dt>Anchor</dt><dd>{_t(i.anchor['message'])}</dd>")
+        p.append(f"<dt>{_t(_('Anchor'))}</dt><dd>{_t(i.anchor['message'])}</dd>")
     p.append("</dl>")
     if i.signed is not None:
         p.append(_signed(r, i.signed, f))
     if i.findings:
-        p.append("<h2>Integrity findings</h2>")
-        p.append(_table(["", "where", "finding"], (
+        p.append(f"<h2>{_t(_('Integrity findings'))}</h2>")
+        p.append(_table(["", _("where"), _("finding")], (
             [f"<td class='{'bad' if x.breaks else 'warn'}'>{'✗' if x.breaks else '!'}</td>",
              _td(f"{x.file}:{x.line or ''} seq {x.seq if x.seq is not None else '–'}"),
              _td(x.message)] for x in i.findings),
             sum(n for k, n in i.counts.items()) if i.counts else None))
         if any(k in BREAKING for k in i.counts):
-            p.append("<p class=bad>Compliance figures below come from a log that failed "
-                     "verification.</p>")
-    p.append("<h2>Screens</h2>")
-    p.append(_table(["screen", "label", "size", "longest gap", "violations", "AF showings",
-                     "AF share of opening time"], (
+            p.append("<p class=bad>" + _t(_("Compliance figures below come from a log that "
+                                            "failed verification.")) + "</p>")
+    p.append(f"<h2>{_t(_('Screens'))}</h2>")
+    p.append(_table([_("screen"), _("label"), _("size"), _("longest gap"), _("violations"),
+                     _("AF showings"), _("AF share of opening time")], (
         [_td(s["screen"]), _td(s["label"] or ""), _td(f"{s['width']}×{s['height']}"),
          _td(fmt_duration(s["max_gap_s"]), "n bad" if s["violations"] else "n"),
          _td(s["violations"], "n bad" if s["violations"] else "n"),
@@ -287,47 +308,52 @@ def build(r: AuditResult) -> str:
         marks = by_screen.setdefault(v.screen, [])
         if len(marks) < MAX_MARKS:
             marks.append(v)
-    p.append("<h2>Timelines</h2><p class=muted>Each row is a day, each cell an hour, coloured "
-             "by the longest gap in it (green: well within the rule, amber: within 20 % of "
-             "the limit, red: over it, grey: closed); dark bars are the violations.</p>")
+    p.append(f"<h2>{_t(_('Timelines'))}</h2><p class=muted>" + _t(_(
+        "Each row is a day, each cell an hour, coloured by the longest gap in it (green: well "
+        "within the rule, amber: within a fifth of the limit, red: over it, grey: closed); "
+        "dark bars are the violations.")) + "</p>")
     for sid in c.screens:
         p.append(f"<h3>{_t(sid)}</h3>")
         p.append(_chart(sid, c.days.get(sid, {}), by_screen.get(sid, []), c.limit_ms, f,
                         c.planned_ms))
     if c.violations:
-        p.append(f"<h2>Violations ({c.violations:,})</h2>")
-        p.append(_table(["screen", "start", "end", "length", "limit", "cause", "flags"], (
+        p.append("<h2>" + _t(_("Violations ({n})").format(n=f"{c.violations:,}")) + "</h2>")
+        p.append(_table([_("screen"), _("start"), _("end"), _("length"), _("limit"),
+                         _("cause"), _("flags")], (
             [_td(row["screen"]), _td(row["start"]), _td(row["end"]),
              _td(fmt_duration(row["length_s"]), "n"), _td(f"{row['limit_s']:g} s", "n"),
              _td(", ".join(row["causes"])), _td(", ".join(row["flags"]))]
             for row in (violation_row(v, f) for v in r.violations)), c.violations))
     if c.outages:
-        p.append(f"<h2>Outages ({len(c.outages):,})</h2>")
-        p.append(_table(["kind", "screen", "start", "end", "length", "reason"], (
+        p.append("<h2>" + _t(_("Outages ({n})").format(n=f"{len(c.outages):,}")) + "</h2>")
+        p.append(_table([_("kind"), _("screen"), _("start"), _("end"), _("length"),
+                         _("reason")], (
             [_td(o["kind"]), _td(o["screen"] or "–"), _td(o["start"]), _td(o["end"]),
              _td(fmt_duration(o["length_s"]), "n"), _td(o["reason"])]
             for o in outage_rows(r, f)), len(c.outages)))
-    p.append("<h2>Anti-fraud showings</h2>")
-    p.append(_table(["category", "showings", "airtime"], (
+    p.append(f"<h2>{_t(_('Anti-fraud showings'))}</h2>")
+    p.append(_table([_("category"), _("showings"), _("airtime")], (
         [_td(x["category"] or "–"), _td(f"{x['showings']:,}", "n"),
          _td(fmt_duration(x["seconds"]), "n")] for x in category_rows(r))))
     items = item_rows(r)
-    p.append(_table(["item", "category", "text", "showings", "airtime", "screens"], (
+    p.append(_table([_("item"), _("category"), _("text"), _("showings"), _("airtime"),
+                     _("screens")], (
         [_td(x["item"]), _td(x["category"] or "–"), _td(x["text"] or ""),
          _td(f"{x['showings']:,}", "n"), _td(fmt_duration(x["seconds"]), "n"),
          _td(", ".join(x["screens"][:8]) + (" …" if len(x["screens"]) > 8 else ""))]
         for x in items), len(items)))
-    p.append("<h2>The slogans as shown</h2>" + _pictures(r))
+    p.append(f"<h2>{_t(_('The slogans as shown'))}</h2>" + _pictures(r))
     if c.clock_steps:
-        p.append("<h2>Clock steps</h2>")
-        p.append(_table(["at", "step", "seen in"], (
+        p.append(f"<h2>{_t(_('Clock steps'))}</h2>")
+        p.append(_table([_("at"), _("step"), _("seen in")], (
             [_td(f.t(s["at"])), _td(f"{s['step_s']:+.3f} s", "n"), _td(s["source"])]
             for s in c.clock_steps), len(c.clock_steps)))
     if c.warnings:
-        p.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_t(w)}</li>" for w in c.warnings[:200])
-                 + "</ul>")
-    p.append("<p class=muted>Made by signage audit. Times are in the site's timezone; gap "
-             "lengths are measured on the monotonic clock within a boot.</p></body></html>")
+        p.append(f"<h2>{_t(_('Warnings'))}</h2><ul>"
+                 + "".join(f"<li>{_t(w)}</li>" for w in c.warnings[:200]) + "</ul>")
+    p.append("<p class=muted>" + _t(_("Made by signage audit. Times are in the site's "
+                                      "timezone; gap lengths are measured on the monotonic "
+                                      "clock within a boot.")) + "</p></body></html>")
     return "".join(p)
 
 

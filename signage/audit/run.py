@@ -102,7 +102,8 @@ def _lines(f: LogFile) -> Iterator[bytes]:
             for line, _kind in bounded_lines(fh):
                 yield line
     except (OSError, EOFError, zlib.error) as exc:
-        raise AuditInputError(f"{f.path}: cannot read: {exc}") from None
+        raise AuditInputError(_("{path}: cannot read: {error}").format(path=f.path,
+                                                                       error=exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,9 +238,9 @@ def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None =
             prev = mac if mac is not None else b"-"  # (nothing verifies on a damaged line)
     if not seen_record:
         if first_damaged:
-            raise AuditInputError(f"{first_path}: not a signage log (no line is a record of "
-                                  "log format v1 or v2)")
-        raise AuditInputError("the log files given are empty")
+            raise AuditInputError(_("{path}: not a signage log (no line is a record of log "
+                                    "format v1 or v2)").format(path=first_path))
+        raise AuditInputError(_("the log files given are empty"))
     if fallback is not None:
         got.record = fallback
         return got
@@ -251,9 +252,9 @@ def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None =
                 "checked, so the site, its rule and opening hours are unknown; give the files "
                 "before it, or the site's registered profile (--trust FILE)").format(
                     type=seed.rtype, file=seed.file, seq=seed.seq))
-        raise AuditInputError("no run_start record in the files given: the site, its rule and "
-                              "opening hours are unknown; include the file where the daemon "
-                              "started")
+        raise AuditInputError(_("no run_start record in the files given: the site, its rule "
+                                "and opening hours are unknown; include the file where the "
+                                "daemon started"))
     return got
 
 
@@ -486,7 +487,7 @@ def run(files: list[LogFile], opts: Options, *,
     except ValueError as exc:
         raise AuditInputError(f"--from/--to: {exc}") from None
     if p_from is not None and p_to is not None and p_to <= p_from:
-        raise AuditInputError("--to must be after --from")
+        raise AuditInputError("--to: " + _("must be after --from"))
     engine = Engine(limit_override_ms=None if opts.max_gap_s is None
                     else round(opts.max_gap_s * 1000),
                     period_from=p_from, period_to=p_to, screens=opts.screens,
@@ -547,7 +548,7 @@ def run(files: list[LogFile], opts: Options, *,
             if opts.progress is not None:
                 opts.progress(done)
     except OSError as exc:
-        raise AuditInputError(f"cannot read the log: {exc}") from None
+        raise AuditInputError(_("cannot read the log: {error}").format(error=exc)) from None
     if current >= 0:
         _not_a_log(not_log)
         st.end_file()
@@ -591,12 +592,13 @@ def run(files: list[LogFile], opts: Options, *,
               "site key, which the site itself holds; only what a later checkpoint covers is "
               "credited"))
     if last is None:
-        raise AuditInputError("the log files given hold no readable record")
+        raise AuditInputError(_("the log files given hold no readable record"))
     comp = engine.finish(last)
     unknown = sorted(set(opts.screens or ()) - set(comp.screens))
     if unknown:
-        raise AuditInputError(f"--screen {', '.join(unknown)}: no such screen in the log's "
-                              f"configuration (screens: {', '.join(engine.all_screens)})")
+        raise AuditInputError(f"--screen {', '.join(unknown)}: " + _(
+            "no such screen in the log's configuration (screens: {screens})").format(
+                screens=", ".join(engine.all_screens)))
     return integrity, comp
 
 
@@ -655,8 +657,8 @@ def _check_input(f: LogFile, scan: ChunkScan, lines_before: int,
         # written by a newer signage. A stray version among v1 records is damage instead
         # (a malformed line, an integrity break).
         v, idx = scan.bad_version
-        raise AuditInputError(f"{f.path}:{lines_before + idx + 1}: log format version {v}; "
-                              "this audit reads versions 1 and 2")
+        raise AuditInputError(f"{f.path}:{lines_before + idx + 1}: " + _(
+            "log format version {v}; this audit reads versions 1 and 2").format(v=v))
     if lines_before == 0:
         not_log = f.path if scan.not_a_record and scan.last_seq is None else None
     elif scan.last_seq is not None:

@@ -23,6 +23,8 @@ class Yardstick:
     measure: str
     hours: Hours
     screens: tuple[str, ...]
+    #: (screen id, its own hours as compact JSON) of the screens with hours of their own
+    own_hours: tuple[tuple[str, str], ...] = ()
 
     def hours_text(self) -> str:
         return describe_hours(self.hours)
@@ -51,6 +53,17 @@ def differences(a: Yardstick, b: Yardstick) -> list[tuple[str, str, str]]:
     return out
 
 
+def screen_hours_changes(a: Yardstick, b: Yardstick) -> list[tuple[str, str, str]]:
+    """(screens.<id>.hours, before, after) for each screen in both whose own hours changed
+    ("site" when it keeps the site's)."""
+    ah, bh = dict(a.own_hours), dict(b.own_hours)
+    return [(f"screens.{sid}.hours", ah.get(sid, "site"), bh.get(sid, "site"))
+            for sid in b.screens if sid in a.screens and ah.get(sid) != bh.get(sid)]
+
+
 def of_record(tz: str, hours: Hours, max_gap_s: float, measure: str,
               screens: dict[str, dict[str, Any]]) -> Yardstick:
-    return Yardstick(tz, float(max_gap_s), measure, hours, tuple(screens))
+    own = tuple(sorted((sid, json.dumps(e["hours"], ensure_ascii=False, sort_keys=True,
+                                        separators=(",", ":")))
+                       for sid, e in screens.items() if e.get("hours") is not None))
+    return Yardstick(tz, float(max_gap_s), measure, hours, tuple(screens), own)

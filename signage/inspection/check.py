@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -48,14 +49,20 @@ def read_codes(path: Path) -> list[str]:
         raise InspectError(f"{path}: {size} bytes; a photo may have at most "
                            f"{MAX_PHOTO_BYTES // (1024 * 1024)} MiB")
     try:
-        with Image.open(path) as src:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            src = Image.open(path)
+        with src:
             if src.width * src.height > MAX_PHOTO_PIXELS:
                 raise InspectError(f"{path}: {src.width}x{src.height} pixels; at most "
                                    f"{MAX_PHOTO_PIXELS // 1_000_000} megapixels")
             img = ImageOps.exif_transpose(src).convert("L")
     except InspectError:
         raise
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise InspectError(f"{path}: too many pixels; a photo may have at most "
+                           f"{MAX_PHOTO_PIXELS // 1_000_000} megapixels") from None
+    except (OSError, ValueError) as exc:
         raise InspectError(f"{path}: not a readable image ({exc})") from None
     found = zxingcpp.read_barcodes(img, formats=zxingcpp.barcode_formats_from_str("QRCode"))
     return [r.text for r in found if r.valid and r.text]
@@ -65,9 +72,13 @@ def photo_time(path: Path, tz: ZoneInfo) -> datetime | None:
     """When the photo was taken: EXIF DateTimeOriginal (else DateTime) with its offset, or
     in ``tz`` when the photo has no offset; None when the photo has no time at all."""
     try:
-        with Image.open(path) as src:
-            exif = src.getexif()
-    except (OSError, ValueError):
+        if path.stat().st_size > MAX_PHOTO_BYTES:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as src:
+                exif = src.getexif()
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
     sub = exif.get_ifd(_EXIF_IFD)
     raw = sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ..i18n import _
 from ..keys import SigningKey, SigningKeyError, load_signing_key, write_new_key
 from .logdir import file_version, log_files
 
@@ -32,14 +33,14 @@ def box_signing_key(path: Path, log_dir: Path, say: Callable[[str], None]) -> Si
         return load_signing_key(path)
     if any(file_version(p) != 1 and _holds_bytes(p) for p in log_files(log_dir)):
         # a file of format 2, or one whose version cannot be read: when in doubt, refuse
-        raise SigningKeyError(
-            f"{path}: signing key not found, but {log_dir} holds a log: the key was lost or "
-            "moved. Put it back; or, deliberately, create a new one with: signage keys "
-            "generate (then register its public key: checkpoints signed by it are trusted "
-            "only once it is in the inspectors' trust file)")
+        raise SigningKeyError(_(
+            "{path}: signing key not found, but {dir} holds a log: the key was lost or moved. "
+            "Put it back; or, deliberately, create a new one with: signage keys generate (then "
+            "register its public key: checkpoints signed by it are trusted only once it is in "
+            "the inspectors' trust file)").format(path=path, dir=log_dir))
     key = write_new_key(path)
-    say(f"created the signing key {path} (key id {key.key_id}); register its public key: "
-        f"{key.public.text}")
+    say(_("created the signing key {path} (key id {id}); register its public key: {key}").format(
+        path=path, id=key.key_id, key=key.public.text))
     return key
 
 

@@ -7,6 +7,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from ..i18n import _
+
 
 class KeyFileError(Exception):
     """The key file is unusable (wrong mode, wrong content, unreadable)."""
@@ -16,26 +18,27 @@ def load_key(path: Path) -> bytes:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: key file not found") from None
+        raise KeyFileError(_("{path}: key file not found").format(path=path)) from None
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read key file: {exc.strerror}") from None
+        raise KeyFileError(_("{path}: cannot read key file: {error}").format(
+            path=path, error=exc.strerror)) from None
     if not stat.S_ISREG(st.st_mode):
-        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise KeyFileError(f"{path}: the key file is {what}; it must be a file of 64 hex "
-                           "digits (mode 0600)")
+        what = _("a directory") if stat.S_ISDIR(st.st_mode) else _("not a regular file")
+        raise KeyFileError(_("{path}: the key file is {what}; it must be a file of 64 hex "
+                             "digits (mode 0600)").format(path=path, what=what))
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"{path}: key file is accessible by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):o});"
-            f" run: chmod 600 {path}"
-        )
+        raise KeyFileError(_("{path}: key file is accessible by group or others (mode "
+                             "{mode}); run: chmod 600 {path}").format(
+                                 path=path, mode=f"{stat.S_IMODE(st.st_mode):o}"))
     try:
         with open(path, "rb") as fh:
             raw = fh.read(256).strip()
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read key file: {exc.strerror}") from None
+        raise KeyFileError(_("{path}: cannot read key file: {error}").format(
+            path=path, error=exc.strerror)) from None
     if len(raw) != 64 or not all(c in b"0123456789abcdef" for c in raw):
-        raise KeyFileError(f"{path}: not a signage key (expected 64 lowercase hex digits)")
+        raise KeyFileError(_("{path}: not a signage key (expected 64 lowercase hex digits)"
+                             ).format(path=path))
     return raw
 
 

@@ -180,7 +180,8 @@ def chain_end(files: list[Path]) -> ChainEnd | None:
         if not lines:
             continue
         seq = _seq(lines[-1])
-        if seq is not None and (best is None or (seq, i) > (best[0], best[1])):
+        # the highest seq; on a tie (a copy of a file under a later name) the earlier file
+        if seq is not None and (best is None or seq > best[0]):
             best = (seq, i, path, lines)
     if best is None:
         return None

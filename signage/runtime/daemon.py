@@ -47,6 +47,7 @@ from .pushfeed import PushCenter
 from .reload import Reloader
 from .runner import ScreenRunner
 from .showables import Showables
+from .status import status_doc, take_change_note, write_status
 
 #: format 2: how often the house-keeping checks whether a checkpoint is due
 CHECKPOINT_TICK_S = 5.0
@@ -139,7 +140,7 @@ class Runtime:
             batch_ms=10**12 if settings.virtual else cfg.log.batch_ms,  # simulate: at close
             buffer_records=cfg.log.buffer_records,
             write_buffer=1 << 16 if settings.virtual else 0,
-            on_error=lambda m: settings.say(f"LOG: {m}"),
+            on_error=lambda m: settings.say(_("LOG: {message}").format(message=m)),
         )
         self.notifier = Notifier() if not settings.virtual else Notifier({})
         self.runners: list[ScreenRunner] = []
@@ -162,6 +163,10 @@ class Runtime:
         self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
         if not settings.virtual:
             self.jobs.every("reload", cfg.playlists.reload_check_s)
+            # the console's view of the live state (docs/status-file.md)
+            self.jobs.every("status", 1.0)
+        self._started = clock.time()
+        self.last_reload: dict[str, Any] | None = None
 
     def _today(self) -> Any:
         return datetime.fromtimestamp(self.clock.time(), self.loaded.cfg.tz).date()
@@ -239,9 +244,16 @@ class Runtime:
         if self.writer.signing_key is None:
             path = resolve(self.loaded.base, self.loaded.cfg.log.signing_key)
             try:
-                fixed = load_signing_key(path) if path.exists() else write_new_key(path)
+                if path.exists() or path.is_symlink():
+                    fixed = load_signing_key(path)
+                else:
+                    fixed = write_new_key(path)
+                    self.s.say(_("created the signing key {path} for the inspection codes (key "
+                                 "id {kid}); register its public key in the inspectors' trust "
+                                 "file: {public}").format(path=path, kid=fixed.key_id,
+                                                          public=fixed.public.text))
             except SigningKeyError as exc:
-                self.s.say(f"inspection codes off: {exc}")
+                self.s.say(_("inspection codes off: {err}").format(err=exc))
                 return None
 
         def key() -> SigningKey:
@@ -329,6 +341,8 @@ class Runtime:
             self.check_reload(force=self.reload_requested.is_set())
             self.reload_requested.clear()
             self.take_key_rotation()
+        elif name == "status":
+            self.write_status()
 
     def take_key_rotation(self) -> None:
         """A key rotation prepared by `signage keys rotate` (format 2): the rotation
@@ -345,41 +359,64 @@ class Runtime:
             self.writer.rotate_key(new)
             finish_rotation(path, old)
         except (SigningKeyError, OSError) as exc:
-            self.s.say(f"key rotation not done (the current key stays in use): {exc}")
+            self.s.say(_("key rotation not done (the current key stays in use): {error}").format(
+                error=exc))
             return
-        self.s.say(f"signing key rotated: {old_id} -> {new.key_id}")
+        self.s.say(_("signing key rotated: {old} -> {new}").format(old=old_id, new=new.key_id))
+
+    def write_status(self, state: str = "running") -> None:
+        """The live state for the console; a failure to write it never stops the screens."""
+        site = self.loaded.cfg.site
+        try:
+            write_status(self.run_dir, status_doc(
+                self.runners, site_id=site.id, site_name=site.name, tz=self.loaded.cfg.tz,
+                now=self.clock.time(), pid=os.getpid(), started=self._started,
+                run_dir=self.run_dir, mode=self.mode, state=state,
+                last_reload=self.last_reload))
+        except OSError as exc:
+            self.s.say(_("status file: {error}").format(error=exc))
 
     def check_reload(self, force: bool = False) -> None:
         res = self.reloader.check(force)
         if res is None:
             return
         new, problems = res
+        stamp = datetime.fromtimestamp(self.clock.time(), self.loaded.cfg.tz).isoformat(
+            timespec="seconds")
         if new is None:
-            self.s.say("reload rejected, the running schedule continues:\n  "
+            self.s.say(_("reload rejected, the running schedule continues:") + "\n  "
                        + "\n  ".join(sanitize(p) for p in problems))
             self.writer.append("reload", accepted=False, problems=problems[:50],
                                config_sha256="", playlists_sha256={})
+            self.last_reload = {"at": stamp, "accepted": False, "problems": problems[:20]}
             return
         rec = site_record(new, self.mode)
+        by = take_change_note(self.run_dir, new.digests) if not self.s.virtual else None
+        extra: dict[str, Any] = {"by": by} if by is not None else {}
         try:
             self.writer.append("reload", accepted=True, problems=[],
                                config_sha256=rec["config_sha256"],
                                playlists_sha256=rec["playlists_sha256"], site=rec["site"],
                                rule=rec["rule"], hours=rec["hours"], screens=rec["screens"],
-                               items=rec["items"], heartbeat_s=rec["heartbeat_s"])
+                               items=rec["items"], heartbeat_s=rec["heartbeat_s"], **extra)
         except RecordTooLong as exc:  # never applied unlogged: rejected, the old one goes on
             self.s.say(_("reload rejected, the running schedule continues: {why}").format(
                 why=exc))
             self.writer.append("reload", accepted=False, problems=[str(exc)],
                                config_sha256="", playlists_sha256={})
+            self.last_reload = {"at": stamp, "accepted": False, "problems": [str(exc)]}
             return
+        self.last_reload = {"at": stamp, "accepted": True, "problems": [], "by": by,
+                            "playlists_sha256": rec["playlists_sha256"]}
         self.loaded = new
         if self.alerts is not None and self.pushes is not None:
             self.alerts.apply_site(new)
             self.pushes.apply_site(new)
         for r, screen in zip(self.runners, new.site.screens, strict=True):
             r.apply_site(new.site, screen)
-        self.s.say("reload accepted: applied at the next item boundary")
+        self.s.say(_("reload accepted: applied at the next item boundary"))
+        if not self.s.virtual:
+            self.write_status()
 
     # ---- the two loops -------------------------------------------------------------------
     def run_virtual(self, end_mono: float) -> None:
@@ -401,7 +438,7 @@ class Runtime:
             if t_hk <= t_run:
                 self.jobs.run_due()
                 continue
-            _, _, i = heapq.heappop(heap)
+            i = heapq.heappop(heap)[2]
             r = self.runners[i]
             r.act()
             heapq.heappush(heap, (max(r.wake_at(), clock.monotonic() + 1e-6), 0, i))
@@ -461,6 +498,8 @@ class Runtime:
     def finish(self) -> None:
         for r in self.runners:
             r.finish(self.stop_reason)
+        if not self.s.virtual:
+            self.write_status("stopped")
         self.writer.append("run_stop", reason=self.stop_reason)
         self.writer.close()
         lost = self.writer.lost

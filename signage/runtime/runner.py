@@ -37,10 +37,10 @@ from ..driver import (
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import CLOCK_STEP_S, local_date
+from .errstats import StartErrors
 
 if TYPE_CHECKING:  # imported by the daemon only when [inspection] is on (segno, PIL)
     from .codes import CodeHook
-from .errstats import StartErrors
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own
 LAST_RESORT_TEXT = "防范电信诈骗，人人参与，家家受益"

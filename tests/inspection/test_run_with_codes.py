@@ -38,7 +38,7 @@ def _site(make: Callable[..., Path], on: bool) -> Path:
     return cfg
 
 
-def _run(cfg: Path, seconds: int, grab: Path | None) -> None:
+def _run(cfg: Path, seconds: int, grab: Path | None) -> str:
     p = subprocess.Popen([sys.executable, "-m", "signage.cli", "run", "--config", str(cfg),
                           "--for", f"{seconds}s"], cwd=cfg.parent, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -55,6 +55,7 @@ def _run(cfg: Path, seconds: int, grab: Path | None) -> None:
         time.sleep(0.25)
     _out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
+    return err
 
 
 def _trust(path: Path, site: str, key: SigningKey) -> Path:
@@ -74,7 +75,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         cfg = _site(lambda **kw: small_site(d, **kw), on)
         grab = d / "grab"
         grab.mkdir()
-        _run(cfg, 15, grab)
+        err = _run(cfg, 15, grab)
+        if on:  # format 1: the key is made at the first start, its public key printed
+            key = load_signing_key(d / "var" / "signing.key")
+            assert key.public.text in err and "register" in err
         out["on" if on else "off"] = d
     return out
 

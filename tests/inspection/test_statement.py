@@ -144,3 +144,26 @@ def test_non_minimal_varint_and_trailing_bytes_are_refused() -> None:
     with pytest.raises(StatementError, match="after seq"):
         decode(body + bytes(65))
     assert isinstance(decode(body + bytes(64)), SignedStatement)
+
+
+def test_witness_lines_holding_codes() -> None:
+    import json
+
+    from signage.inspection.witness import NotACode, code_witness
+
+    stmt = Statement("demo-mall", "s1", 1796090400, True, 3, 1000, 41, bytes(range(16)),
+                     KEY.key_id)
+    signed = sign(stmt, KEY)
+    scan = json.dumps({"type": "inspection_scan", "v": 1, "payload": signed.text()}).encode()
+    for line in (signed.url("https://hub.example.cn").encode(), signed.text().encode(), scan):
+        w = code_witness(line)
+        assert w is not None
+        assert (w.seq, w.site, w.key, w.mac) == (41, "demo-mall", KEY.key_id,
+                                                 bytes(range(16)).hex())
+        assert w.wall.startswith("2026-12-01T02:00:00") and w.verify(KEY.public)
+    assert code_witness(b'{"v":2,"seq":5,"type":"checkpoint"}') is None  # a checkpoint line
+    assert code_witness(b'{"line":"{}"}') is None
+    with pytest.raises(NotACode):
+        code_witness(b'{"type":"inspection_scan","payload":7}')
+    with pytest.raises(NotACode):
+        code_witness(b"https://hub.example.cn/v/AgE")

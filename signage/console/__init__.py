@@ -1,0 +1,1 @@
+"""`signage console`: the local web console (docs/console.md)."""
