@@ -292,7 +292,10 @@ def simulate(config: ConfigOpt = Path("config.toml"),
              for_: Annotated[str, typer.Option("--for", help=_("simulated time, e.g. 24h"))
              ] = "24h",
              log: Annotated[Path, typer.Option(help=_("log directory (never the real log)"))
-             ] = Path("var/simulate-log")) -> None:
+             ] = Path("var/simulate-log"),
+             fleet: Annotated[int, typer.Option(
+                 help=_("run N simulated boxes (site ids <id>-001…) and ship each log to the "
+                        "hub of [fleet] (docs/fleet.md)"))] = 0) -> None:
     """Run the same runtime, gap guard and log writer on a virtual clock, all screens on the
     simulator driver: a day in seconds. The log is marked mode=simulate, with its own key."""
     from .runtime.clock import VirtualClock
@@ -305,6 +308,15 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     except ValueError as exc:
         _say(f"--start: {exc}")
         raise typer.Exit(3) from None
+    if fleet > 0:
+        from .fleet.simulate import simulate_fleet
+
+        try:
+            done = simulate_fleet(loaded, fleet, t0 / 1000, duration, log, _say)
+        except (ValueError, KeyFileError, OSError) as exc:
+            _say(f"cannot start: {exc}")
+            raise typer.Exit(3) from None
+        raise typer.Exit(0 if done == fleet else 1)
     clock = VirtualClock(t0 / 1000)
     settings = RunSettings(virtual=True, duration_s=duration, log_dir=log,
                            key_file=log / "simulate.key",

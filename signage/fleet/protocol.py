@@ -117,25 +117,36 @@ def decode_chunk(payload: bytes) -> Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    file: str
+    file: str | None  # None only in a reset: the hub holds nothing of the site
     offset: int
-    seq: int
+    seq: int | None
     at: str = ""
+    #: the hub's copy ends here although the box may think it holds more (a chunk did not
+    #: continue it): the box ships from here at once, even if that is backwards
+    reset: bool = False
 
 
 def encode_ack(a: Ack) -> bytes:
-    return _header({"fv": FV, "file": a.file, "offset": a.offset, "seq": a.seq, "at": a.at})
+    h: dict[str, Any] = {"fv": FV, "file": a.file, "offset": a.offset, "seq": a.seq,
+                         "at": a.at}
+    if a.reset:
+        h["reset"] = True
+    return _header(h)
 
 
 def decode_ack(payload: bytes) -> Ack:
     if len(payload) > MAX_HEADER:
         raise ProtocolError(f"ack of {len(payload)} bytes: at most {MAX_HEADER}")
     h = _obj(payload, "ack")
-    off = _int(h, "offset", "ack")
-    seq = _int(h, "seq", "ack")
-    assert off is not None and seq is not None
+    reset = h.get("reset", False) is True
     at = h.get("at", "")
-    return Ack(_file(h, "ack"), off, seq, at if isinstance(at, str) else "")
+    at = at if isinstance(at, str) else ""
+    if reset and h.get("file") is None:
+        return Ack(None, 0, None, at, True)
+    off = _int(h, "offset", "ack")
+    seq = _int(h, "seq", "ack", null=True)
+    assert off is not None
+    return Ack(_file(h, "ack"), off, seq, at, reset)
 
 
 def encode_json(obj: dict[str, Any]) -> bytes:

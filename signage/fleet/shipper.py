@@ -128,8 +128,13 @@ class Shipper:
             return
         with self._lock:
             old = self._ack
-            if old is None or Position.at(ack.file, ack.offset) > Position.at(old.file,
-                                                                                old.offset):
+            if ack.reset:  # the hub holds less than we thought: ship from its position now
+                self._ack = ack if ack.file is not None else None
+                self._sent.clear()
+                self._pos = None
+                self._progress_at = time.monotonic()
+            elif ack.file is not None and (old is None or old.file is None or Position.at(
+                    ack.file, ack.offset) > Position.at(old.file, old.offset)):
                 self._ack = ack
                 self._progress_at = time.monotonic()
                 end = Position.at(ack.file, ack.offset)
@@ -175,7 +180,8 @@ class Shipper:
         with self._lock:
             ack = self._ack
         total = 0
-        start = self.outbox.resume(ack.file, ack.offset) if ack else self.outbox.first()
+        start = (self.outbox.resume(ack.file, ack.offset) if ack and ack.file
+                 else self.outbox.first())
         if start is None:
             return 0
         for name in self.outbox.names():
@@ -228,7 +234,7 @@ class Shipper:
                 self._progress_at = now
             if self._pos is None:
                 ack = self._ack
-                self._pos = (self.outbox.resume(ack.file, ack.offset) if ack
+                self._pos = (self.outbox.resume(ack.file, ack.offset) if ack and ack.file
                              else self.outbox.first())
                 if self._pos is None:
                     return False

@@ -38,5 +38,6 @@ def box_status(cfg: SiteConfig, runners: Sequence[ScreenRunner], iso: IsoFormatt
             "open": is_open(cfg, t),
         }
     t_now = runners[0].clock.time() if runners else 0.0
-    return {"at": iso(t_now), "heartbeat_s": cfg.log.heartbeat_s, "screens": screens,
+    return {"at": iso(t_now), "heartbeat_s": cfg.log.heartbeat_s,
+            "rule": {"max_gap_s": cfg.rule.max_gap_s}, "screens": screens,
             "log": {"file": log_head[0], "seq": log_head[1]}}

@@ -40,36 +40,49 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     """Run the hub until SIGTERM/SIGINT."""
     from ..fleet.mqtt import BrokerConfigError
     from ..playlog.keyfile import KeyFileError
+    from ..trust import TrustFileError
     from .ingest import HubService
     from .web import serve
 
     hub = _load(config)
     try:
         svc = HubService(hub, say=_say)
-    except (KeyFileError, BrokerConfigError, OSError) as exc:
+    except (KeyFileError, BrokerConfigError, TrustFileError, OSError) as exc:
         _say(_("cannot start the hub: {error}").format(error=exc))
         raise typer.Exit(3) from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_a: stop.set())
     svc.start()
-    serve(svc)
+    server = serve(svc)
     _say(_("hub: data in {dir}, broker {url}, status on http://{host}:{port}/status").format(
         dir=hub.data_dir, url=hub.cfg.broker.url, host=hub.cfg.http.listen,
         port=hub.cfg.http.port))
     stop.wait()
+    if server is not None:
+        server.should_exit = True
     svc.stop()
+    _say(_("hub: stopped; {n} records verified and stored by this process").format(
+        n=svc.ingest.records))
 
 
 @hub_app.command("status")
 def status_cmd(config: HubOpt = Path("hub.toml"),
                format_: Annotated[str, typer.Option("--format", help="table or json")
-               ] = "table") -> None:
-    """Sites and screens: last heard, up/down, worst gap today; silent sites flagged."""
+               ] = "table",
+               silent_after: Annotated[float | None, typer.Option(
+                   "--silent-after", help="minutes without a message that make a site "
+                   "silent (default: silent_after_s of hub.toml)")] = None) -> None:
+    """Sites and screens: last heard, up/down, worst gap today; sites silent in opening
+    hours flagged."""
     from .views import status_rows
 
     hub = _load(config)
-    rows = status_rows(hub)
+    if silent_after is not None and silent_after <= 0:
+        _say("--silent-after: a number of minutes above 0")
+        raise typer.Exit(3)
+    rows = status_rows(hub, silent_after_s=None if silent_after is None
+                       else silent_after * 60)
     if format_ == "json":
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         return
@@ -82,7 +95,9 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
                 _("worst gap today"), _("rejected")):
         t.add_column(col)
     for r in rows:
-        heard = (r["last_heard"] or "—") + (" " + _("SILENT") if r["silent"] else "")
+        heard = (r["last_heard"] or "—") + (
+            " " + _("SILENT") if r["silent_open"] else
+            " " + _("(silent, closed)") if r["silent"] else "")
         scs = r["screens"] or [{"screen": "—", "up": None, "item": None,
                                 "worst_gap_today_s": None}]
         for i, s in enumerate(scs):
@@ -131,11 +146,17 @@ def audit_cmd(from_: Annotated[str, typer.Option("--from", help="first day, YYYY
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\n")
     elif format_ == "csv":
         w = csv.writer(sys.stdout)
-        w.writerow(["site", "verdict", "screen", "day", "af_showings", "af_s", "max_af_gap_s"])
+        w.writerow(["site", "verdict", "screen", "day", "max_gap_s", "violations",
+                    "unwitnessed_s", "af_showings", "af_s", "max_af_gap_s"])
         verdict = {s["site"]: s["verdict"] for s in doc["sites"]}
+        audited = {(s["site"], d["screen"], d["day"]): d for s in doc["sites"]
+                   for d in s.get("days", [])}
         for r in doc["screen_days"]:
+            a = audited.get((r["site"], r["screen"], str(r["day"])), {})
             w.writerow([r["site"], verdict.get(r["site"], ""), r["screen"], r["day"],
-                        r["af_showings"], r["af_s"], r["max_af_gap_s"]])
+                        a.get("max_gap_s", ""), a.get("violations", ""),
+                        a.get("unwitnessed_s", ""), r["af_showings"], r["af_s"],
+                        r["max_af_gap_s"]])
     elif format_ == "html":
         out = report or Path("hub-audit.html")
         write_html(doc, out)
@@ -152,11 +173,11 @@ def _table(doc: dict[str, Any]) -> None:
 
     con = Console()
     t = Table(title=_("hub audit {start} – {end}").format(start=doc["from"], end=doc["to"]))
-    for col in (_("site"), _("verdict"), _("records"), _("violations")):
+    for col in (_("site"), _("verdict"), _("records"), _("violations"), _("outages")):
         t.add_column(col)
     for s in doc["sites"]:
         t.add_row(escape(s["site"]), s["verdict"], str(s.get("records", "")),
-                  str(s.get("violations", "")))
+                  str(s.get("violations", "")), str(s.get("outages", "")))
     con.print(t)
     t = Table(title=_("anti-fraud showings per screen and day (verified, from Parquet)"))
     for col in (_("site"), _("screen"), _("day"), _("showings"), _("seconds"),

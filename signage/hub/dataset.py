@@ -4,9 +4,9 @@ showing's local start date), for fleet queries with DuckDB (docs/fleet.md)."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
-from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ _COLS: dict[str, pa.DataType] = {
 }
 SCHEMA = pa.schema(_COLS)
 SHOWING = b'"type":"showing",'
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def parse_rfc3339_ms(text: str) -> int:
@@ -45,14 +46,18 @@ def showing_row(line: bytes) -> tuple[str, dict[str, Any]] | None:
                "end_mono": float(r["end_mono"]), "boot": str(r["boot"])}
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
         return None  # a verified record that cannot be read proves nothing (as in the audit)
-    return start[:10], row
+    day = start[:10]
+    if not DAY_RE.match(day):
+        return None  # (fromisoformat accepts other shapes; the partition name must be a day)
+    return day, row
 
 
 class Dataset:
-    def __init__(self, root: Path, flush_rows: int = 200_000, flush_s: float = 10.0) -> None:
+    def __init__(self, root: Path, flush_rows: int = 50_000, flush_s: float = 10.0) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        self._rows: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        # per partition, one list per column (a dict per row would cost ~1 KB a row)
+        self._cols: dict[tuple[str, str], dict[str, list[Any]]] = {}
         self._n = 0
         self._flush_rows = flush_rows
         self._flush_s = flush_s
@@ -63,7 +68,11 @@ class Dataset:
         for line in lines:
             got = showing_row(line)
             if got is not None:
-                self._rows[(got[0], site)].append(got[1])
+                cols = self._cols.get((got[0], site))
+                if cols is None:
+                    cols = self._cols[(got[0], site)] = {k: [] for k in SCHEMA.names}
+                for k, v in got[1].items():
+                    cols[k].append(v)
                 self._n += 1
         if self._n >= self._flush_rows:
             self.flush()
@@ -72,14 +81,14 @@ class Dataset:
         return self._n > 0 and time.monotonic() - self._flushed_at >= self._flush_s
 
     def flush(self) -> None:
-        for (day, site), rows in self._rows.items():
+        for (day, site), cols in self._cols.items():
             d = self.root / f"date={day}" / f"site={site}"
             d.mkdir(parents=True, exist_ok=True)
             name = f"part-{time.time_ns()}-{secrets.token_hex(3)}.parquet"
             tmp = d / (name + ".tmp")
-            pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp)
+            pq.write_table(pa.Table.from_pydict(cols, schema=SCHEMA), tmp)
             tmp.rename(d / name)
-            self.rows_written += len(rows)
-        self._rows.clear()
+            self.rows_written += len(cols["seq"])
+        self._cols.clear()
         self._n = 0
         self._flushed_at = time.monotonic()

@@ -30,6 +30,7 @@ from ..fleet.protocol import (
     topic,
 )
 from ..playlog.keyfile import KeyFileError, load_key
+from ..trust import load_trust
 from .config import LoadedHub
 from .dataset import Dataset
 from .notify import Alerts, Sender, conditions_of
@@ -55,6 +56,7 @@ class SiteBoard:
     last_reject: str = ""
     rejected_since: float | None = None  # the site's copy is stuck on a rejected line
     witnessed: int = 0
+    pending: int = 0  # log v2 records stored and waiting for a checkpoint to be counted
     errors: list[str] = field(default_factory=list)
 
 
@@ -68,23 +70,35 @@ class Ingest:
         self._say = say
         self._on_reject = on_reject
         self._keys: dict[str, bytes | None] = {}
-        for s in hub.cfg.site:
-            try:
-                self._keys[s.id] = load_key(hub.p(s.v1_key_file)) if s.v1_key_file else None
-            except KeyFileError as exc:
-                raise KeyFileError(f"{hub.path}: site {s.id!r}: {exc}") from None
+        self._key_files = {s.id: hub.p(s.v1_key_file) for s in hub.cfg.site if s.v1_key_file}
+        # log v2: the sites' public keys (docs/trust-file.md); TrustFileError stops the start
+        self.trust = load_trust(hub.p(hub.cfg.trust_file)) if hub.cfg.trust_file else None
         self.stores: dict[str, SiteStore] = {}
         self.boards: dict[str, SiteBoard] = {}
         self.dataset = Dataset(self.root / "showings")
         self.lock = threading.Lock()
         self.records = 0
+        self.gaps: set[str] = set()  # sites a chunk did not continue since the last sync
 
     def store(self, site: str) -> SiteStore:
         st = self.stores.get(site)
         if st is None:
-            st = SiteStore(self.root, site, Verifier(self._keys.get(site)), now_iso)
+            st = SiteStore(self.root, site, Verifier(site, self._key(site), self.trust),
+                           now_iso)
             self.stores[site] = st
         return st
+
+    def _key(self, site: str) -> bytes | None:
+        """The site's v1 key, read when the site is first heard of (a key file that is
+        missing or readable by others is reported; the site's lines then cannot verify)."""
+        if site not in self._keys:
+            path = self._key_files.get(site)
+            try:
+                self._keys[site] = load_key(path) if path is not None else None
+            except KeyFileError as exc:
+                self._say(f"hub: {self.hub.path}: site {site!r}: {exc}")
+                self._keys[site] = None
+        return self._keys[site]
 
     def board(self, site: str) -> SiteBoard:
         b = self.boards.get(site)
@@ -125,6 +139,8 @@ class Ingest:
     def _log(self, site: str, b: SiteBoard, payload: bytes) -> None:
         chunk = decode_chunk(payload)
         out = self.store(site).accept(chunk)
+        if out.gap:
+            self.gaps.add(site)
         b.stored += out.stored
         if out.stored:
             b.rejected_since = None
@@ -132,6 +148,7 @@ class Ingest:
         self.records += out.stored
         if out.verified:
             self.dataset.add(site, out.verified)
+        b.pending = len(self.store(site).pending)
         if out.rejected:
             self._reject(site, b, f"{chunk.file}: {out.rejected} line(s) rejected: {out.reason}")
 
@@ -142,6 +159,9 @@ class Ingest:
         seq = line_seq(payload)
         if seq is None:
             raise ProtocolError("checkpoint: no seq")
+        why = self.store(site).verifier.checkpoint(payload)
+        if why is not None:  # a witness must be signed by the site's registered key
+            raise ProtocolError(why)
         d = self.root / site
         d.mkdir(parents=True, exist_ok=True)
         with open(d / "witness.jsonl", "ab") as fh:
@@ -178,10 +198,14 @@ class Ingest:
         acks: list[tuple[str, Ack]] = []
         with self.lock:
             for site, st in self.stores.items():
-                if st.dirty:
+                gap = site in self.gaps  # the box is ahead of the copy: say where it ends
+                if st.dirty or gap:
                     st.sync()
-                    if st.file is not None:
-                        acks.append((site, Ack(st.file, st.size, st.last_seq, now_iso())))
+                    if st.file is not None or gap:
+                        acks.append((site, Ack(st.file, st.size if st.file else 0,
+                                               st.last_seq if st.file else None, now_iso(),
+                                               reset=gap)))
+            self.gaps.clear()
             if self.dataset.due():
                 self.dataset.flush()
         return acks
@@ -208,6 +232,8 @@ class HubService:
         self.client.max_inflight_messages_set(1000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_a: self.connected.clear()
+        # connected = subscribed: the broker acknowledged the subscriptions
+        self.client.on_subscribe = lambda *_a: self.connected.set()
         self.client.on_message = self._on_message
         self._timer: threading.Thread | None = None
         self.alerts = Alerts(hub.cfg.webhook, hub.cfg.silent_after_s)
@@ -218,7 +244,6 @@ class HubService:
             self._say(f"hub: the broker refused the connection: {rc}")
             return
         client.subscribe([(t, 1) for t in self.hub.subscriptions()])
-        self.connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.ingest.handle(msg.topic, bytes(msg.payload))
@@ -238,9 +263,9 @@ class HubService:
 
     def notify(self, now: float) -> None:
         with self.ingest.lock:
-            cond = conditions_of(self.ingest.boards, now, self.hub.cfg.silent_after_s,
+            cond, detail = conditions_of(self.ingest.boards, now, self.hub.cfg.silent_after_s,
                                  lambda s: datetime.fromisoformat(s).timestamp())
-        due = self.alerts.evaluate(now, cond)
+        due = self.alerts.evaluate(now, cond, detail)
         if due and self.sender is not None:
             self.sender.send(due)
 

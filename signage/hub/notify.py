@@ -42,6 +42,12 @@ class Event:
                    if self.state == "firing" else
                    _("Resolved: site {site} reports again (silent since {since}, "
                      "{mins:.0f} min)"))
+        elif self.kind == "violation":
+            msg = (_("Screen {screen} at site {site}: the box reports a gap of {detail} s "
+                     "today, over the limit (to be confirmed by the audit)")
+                   if self.state == "firing" else
+                   _("Resolved: screen {screen} at site {site}: a new day, no gap over the "
+                     "limit reported yet"))
         else:
             msg = _("Site {site}: the hub rejected log lines: {detail}")
         return msg.format(screen=self.screen, site=self.site, since=since, mins=mins,
@@ -67,9 +73,11 @@ class Alerts:
         self._tracks = [{} for _ in self.hooks]
 
     def evaluate(self, now: float, conditions: Mapping[tuple[str, str, str | None], float],
+                 details: Mapping[tuple[str, str, str | None], str] | None = None,
                  ) -> list[tuple[int, Event]]:
-        """``conditions``: (kind, site, screen) → since, for what holds now. Returns the
-        messages due, as (webhook index, event)."""
+        """``conditions``: (kind, site, screen) → since, for what holds now (``details``: a
+        text for the message). Returns the messages due, as (webhook index, event)."""
+        details = details or {}
         out: list[tuple[int, Event]] = []
         for i, hook in enumerate(self.hooks):
             tracks = self._tracks[i]
@@ -84,7 +92,8 @@ class Alerts:
                 if t.sent_at is None or (kind == "rejected"
                                          and now - t.sent_at >= hook.min_interval_s):
                     t.sent_at = now
-                    out.append((i, Event(kind, "firing", site, screen, since, now)))
+                    out.append((i, Event(kind, "firing", site, screen, since, now,
+                                         details.get(key, ""))))
             for key in [k for k in tracks if k not in conditions]:
                 t = tracks.pop(key)
                 if t.sent_at is not None and key[0] != "rejected":
@@ -92,10 +101,15 @@ class Alerts:
         return out
 
 
+Key = tuple[str, str, str | None]
+
+
 def conditions_of(boards: Mapping[str, Any], now: float, silent_after_s: float,
-                  parse_time: Callable[[str], float]) -> dict[tuple[str, str, str | None], float]:
-    """What holds now, from the hub's boards (signage.hub.ingest.SiteBoard)."""
-    cond: dict[tuple[str, str, str | None], float] = {}
+                  parse_time: Callable[[str], float]) -> tuple[dict[Key, float], dict[Key, str]]:
+    """What holds now, from the hub's boards (signage.hub.ingest.SiteBoard): (kind, site,
+    screen) → since, and a detail text for some."""
+    cond: dict[Key, float] = {}
+    detail: dict[Key, str] = {}
     for site, b in boards.items():
         st = b.status or {}
         screens = st.get("screens") if isinstance(st.get("screens"), dict) else {}
@@ -114,9 +128,19 @@ def conditions_of(boards: Mapping[str, Any], now: float, silent_after_s: float,
                 except ValueError:
                     pass
             cond[("screen_down", site, str(sid))] = since
+        rule = st.get("rule") if isinstance(st.get("rule"), dict) else {}
+        assert isinstance(rule, dict)
+        limit = rule.get("max_gap_s")
+        for sid, sc in screens.items():
+            worst = sc.get("worst_gap_today_s") if isinstance(sc, dict) else None
+            if isinstance(limit, int | float) and isinstance(worst, int | float) and \
+                    worst > limit:
+                cond[("violation", site, str(sid))] = b.status_at
+                detail[("violation", site, str(sid))] = f"{worst:.1f}"
         if b.rejected_since is not None:
             cond[("rejected", site, None)] = b.rejected_since
-    return cond
+            detail[("rejected", site, None)] = b.last_reject
+    return cond, detail
 
 
 def payload(hook: Webhook, ev: Event) -> dict[str, Any]:

@@ -8,20 +8,34 @@ next seq, last digest) is read back from its own files.
 
 from __future__ import annotations
 
+import collections
+import fcntl
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..fleet.protocol import Chunk, file_order, line_seq
 from ..playlog import format as fmt
+from ..playlog import v2
 from ..playlog.logdir import log_files, tail
+from ..trust import Trust
 
 #: a site's rejected.jsonl stops growing here (later rejections are only counted)
 REJECTED_MAX_BYTES = 64 << 20
+#: at most this many copies are held open at once (the least recently written is closed; its
+#: data are fsynced at the next sync through a new descriptor, fsync acts on the file): a hub
+#: of thousands of sites must keep its sockets below 1024 (paho uses select)
+OPEN_FILES_MAX = 512
+_OPEN: collections.OrderedDict[int, SiteStore] = collections.OrderedDict()
 SITE_KEYS = (b'"type":"run_start"', b'"type":"reload"')
+CHECKPOINT = b'"type":"checkpoint"'
+V1, V2 = b'{"v":1,', b'{"v":2,'
+#: v2 records wait for a checkpoint to be counted; past this many, the oldest are not counted
+PENDING_MAX = 200_000
 
 
 @dataclass
@@ -31,30 +45,71 @@ class Outcome:
     gap: bool = False  # the chunk does not continue the copy (ignored; the box resends)
     rejected: int = 0
     reason: str = ""
-    verified: list[bytes] = field(default_factory=list)  # the stored lines (no newline)
+    #: the lines now counted (no newline): v1 lines as they verify, v2 lines once a valid
+    #: checkpoint signs a head that covers them
+    verified: list[bytes] = field(default_factory=list)
 
 
 class Verifier:
-    """Checks one line against the previous record's digest. The log v1 chain needs the
-    site key (HMAC-SHA256); returns the line's digest, or a reason it does not verify."""
+    """Checks one site's lines. Log v1: the HMAC-SHA256 chain under the site key (from the
+    hub config). Log v2: the plain SHA-256 chain (signage.playlog.v2.verify_link) and every
+    checkpoint's Ed25519 signature by a key the trust file registers for the site at the
+    checkpoint's time (Checkpoint.verify). The log v2 functions are the audit's own."""
 
-    def __init__(self, v1_key: bytes | None) -> None:
+    def __init__(self, site: str, v1_key: bytes | None, trust: Trust | None) -> None:
+        self.site = site
         self._hmac = fmt.Hmac(v1_key) if v1_key is not None else None
+        self._trust = trust
 
     def check(self, prev: bytes | None, line: bytes) -> bytes | str:
+        """The line's digest if it chains on ``prev`` (None: the first record the hub holds
+        of a log that began earlier, whose own digest cannot be checked), else a reason."""
         parts = fmt.split(line)
         if parts is None:
             return "malformed: not shaped like a log record"
         prefix, mac = parts
-        if not line.startswith(b'{"v":1,'):
+        if line.startswith(V2):
+            if prev is None:
+                return mac
+            return v2.verify_link(prev, line) or (
+                "digest: the line does not chain on the previous one (SHA-256)")
+        if not line.startswith(V1):
             return "log format version this hub cannot verify"
         if self._hmac is None:
             return "no key registered for this site: nothing can be verified"
-        if prev is None:  # the first record the hub holds of a log that began earlier
+        if prev is None:
             return mac
         if self._hmac.hexmac(prev, prefix) != mac:
             return "digest: the line does not verify under the site key after the previous one"
         return mac
+
+    def checkpoint(self, line: bytes, head: bytes | None = None) -> str | None:
+        """None if ``line`` is a checkpoint of this site signed by a key the trust file
+        registers for it at the checkpoint's time (and, given ``head``, signing that chain
+        head); else the reason."""
+        try:
+            cp = v2.parse_checkpoint(line)
+        except v2.CheckpointError as exc:
+            return f"checkpoint: {exc}"
+        if cp.site != self.site:
+            return f"checkpoint: names site {cp.site!r}, the topic is {self.site!r}"
+        if head is not None and cp.head.encode("ascii") != head:
+            return f"checkpoint: signs head {cp.head[:16]}… where the chain has {head[:16]!r}"
+        if self._trust is None:
+            return "checkpoint: the hub has no trust file, no signature can be checked"
+        tk = self._trust.key_for(self.site, cp.key)
+        if tk is None:
+            return (f"checkpoint: key {cp.key} is not registered for {self.site!r} in the "
+                    "trust file")
+        try:
+            at = datetime.fromisoformat(cp.wall)
+        except ValueError:
+            return f"checkpoint: wall {cp.wall!r} is not a time"
+        if at.tzinfo is None or not tk.valid_at(at):
+            return f"checkpoint: key {cp.key} is not valid for {self.site!r} at {cp.wall}"
+        if not cp.verify(tk.public):
+            return "checkpoint: the signature does not verify"
+        return None
 
 
 class SiteStore:
@@ -72,7 +127,10 @@ class SiteStore:
         self.torn_done = False  # the current file's torn tail was appended: it is finished
         self._fd = -1
         self.dirty = False
+        self._unsynced: set[str] = set()  # files written since the last sync
         self.rejected_total = 0
+        self.pending: list[bytes] = []  # v2 lines stored, not yet under a valid checkpoint
+        self.uncounted = 0  # v2 lines dropped from pending (never signed in time)
         self._recover()
 
     # ---- state ---------------------------------------------------------------------------
@@ -88,34 +146,103 @@ class SiteStore:
                 seq = line_seq(last)
                 if parts is not None and seq is not None:
                     self.next_seq, self.mac = seq + 1, parts[1]
+                    if last.startswith(V2) and CHECKPOINT not in last[:60]:
+                        self.pending = self._unsignedtail()
                     return
+
+    def _unsignedtail(self) -> list[bytes]:
+        """The v2 lines of the copy after its last checkpoint (stored before a restart, not
+        counted yet), read backwards block by block; at most PENDING_MAX."""
+        out: list[bytes] = []
+        for path in reversed(log_files(self.dir)):
+            with open(path, "rb") as fh:
+                pos = fh.seek(0, os.SEEK_END)
+                carry = b""
+                while pos > 0:
+                    step = min(1 << 16, pos)
+                    pos -= step
+                    fh.seek(pos)
+                    block = fh.read(step) + carry
+                    lines = block.split(b"\n")
+                    carry = lines[0] if pos > 0 else b""
+                    for line in reversed(lines[1:] if pos > 0 else lines):
+                        if not line.endswith(b"}"):
+                            continue  # the empty end, a torn tail
+                        if not line.startswith(V2) or CHECKPOINT in line[:60]:
+                            return out[::-1]
+                        out.append(line)
+                        if len(out) >= PENDING_MAX:
+                            return out[::-1]
+        return out[::-1]
 
     @property
     def last_seq(self) -> int:
         return -1 if self.next_seq is None else self.next_seq - 1
 
     def _open(self, name: str) -> None:
-        if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
+        self._release()
+        while len(_OPEN) >= OPEN_FILES_MAX:
+            _k, other = _OPEN.popitem(last=False)
+            other._release()
         self._fd = os.open(self.dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        _OPEN[id(self)] = self
+        if name != self.file:
+            self.torn_done = False
         self.file = name
         self.size = os.fstat(self._fd).st_size
-        self.torn_done = False
+
+    def _release(self) -> None:
+        """Close the open copy (still ``dirty`` until the next sync)."""
+        if self._fd >= 0:
+            _OPEN.pop(id(self), None)
+            fd, self._fd = self._fd, -1
+            os.close(fd)
 
     def sync(self) -> None:
-        if self._fd >= 0 and self.dirty:
-            os.fdatasync(self._fd)
+        """Make what was written durable (the files written since the last sync)."""
+        if self.dirty:
+            for name in self._unsynced:
+                if self._fd >= 0 and name == self.file:
+                    os.fdatasync(self._fd)
+                    continue
+                fd = os.open(self.dir / name, os.O_RDONLY)
+                try:
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+        self._unsynced.clear()
         self.dirty = False
 
     def close(self) -> None:
-        if self._fd >= 0:
-            self.sync()
-            os.close(self._fd)
-            self._fd = -1
+        self.sync()
+        self._release()
 
     # ---- accepting a chunk ---------------------------------------------------------------
     def accept(self, c: Chunk) -> Outcome:
+        """Take a chunk. Several hub processes may share a data directory (MQTT 5 shared
+        subscriptions, docs/fleet.md): each chunk is taken under the site's lock, from the
+        state on disk (re-read when another process moved it)."""
+        lock = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._refresh()
+            return self._accept(c)
+        finally:
+            os.close(lock)  # releases the lock
+
+    def _refresh(self) -> None:
+        """Re-read the state when the copy on disk is not where this process left it."""
+        files = log_files(self.dir)
+        last = files[-1] if files else None
+        now = (last.name, last.stat().st_size) if last is not None else (None, 0)
+        if now == (self.file, self.size):
+            return
+        self._release()
+        self.file, self.size, self.next_seq, self.mac = None, 0, None, None
+        self.torn_done, self.pending = False, []
+        self._recover()
+
+    def _accept(self, c: Chunk) -> Outcome:
         out = Outcome()
         data = c.data
         if self.file is not None:
@@ -155,6 +282,8 @@ class SiteStore:
         prev, nseq = self.mac, self.next_seq
         pos = 0
         lines: list[bytes] = []
+        counted: list[bytes] = []
+        pending = self.pending
         while pos < len(data):
             nl = data.index(b"\n", pos)
             line = data[pos:nl]
@@ -172,6 +301,16 @@ class SiteStore:
                     why = res
                 else:
                     why = self._site_mismatch(line)
+                    if why is None and line.startswith(V2):
+                        if CHECKPOINT in line[:60]:
+                            why = self.verifier.checkpoint(line, prev)
+                            if why is None:
+                                counted.extend(pending)
+                                pending = []
+                        else:
+                            pending.append(line)
+                    elif why is None:
+                        counted.append(line)
                     if why is None:
                         prev, nseq = res, seq + 1
             if why is not None:
@@ -188,7 +327,11 @@ class SiteStore:
             self._write(data[:good_end])
             self.mac, self.next_seq = prev, nseq
             out.stored = len(lines)
-            out.verified = lines
+        if len(pending) > PENDING_MAX:
+            self.uncounted += len(pending) - PENDING_MAX
+            pending = pending[-PENDING_MAX:]
+        self.pending = pending
+        out.verified = counted
         return out
 
     def _site_mismatch(self, line: bytes) -> str | None:
@@ -211,11 +354,15 @@ class SiteStore:
         if self._fd < 0:
             assert self.file is not None
             self._open(self.file)
+        else:
+            _OPEN.move_to_end(id(self))
         n = os.write(self._fd, data)
         if n != len(data):
             raise OSError(f"short write to {self.dir / str(self.file)}")
         self.size += n
         self.dirty = True
+        assert self.file is not None
+        self._unsynced.add(self.file)
 
     def _reject(self, name: str, at: int, data: bytes, why: str) -> None:
         self.rejected_total += 1

@@ -9,6 +9,7 @@ per screen and day) come from DuckDB over the Parquet dataset of verified showin
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,10 +18,15 @@ from typing import Any
 from .config import LoadedHub
 from .ingest import site_dirs
 
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-def status_rows(hub: LoadedHub, now: float | None = None) -> list[dict[str, Any]]:
-    """Per site: last heard (its last status), the copy's head, rejections, each screen."""
+
+def status_rows(hub: LoadedHub, now: float | None = None,
+                silent_after_s: float | None = None) -> list[dict[str, Any]]:
+    """Per site: last heard (its last status or log), whether it is silent (and whether that
+    is in opening hours, by its last status), rejections, each screen."""
     now = time.time() if now is None else now
+    limit = hub.cfg.silent_after_s if silent_after_s is None else silent_after_s
     rows: list[dict[str, Any]] = []
     for d in site_dirs(hub.data_dir):
         st: dict[str, Any] = {}
@@ -35,7 +41,7 @@ def status_rows(hub: LoadedHub, now: float | None = None) -> list[dict[str, Any]
         if logs and (heard is None or logs[-1].stat().st_mtime > heard):
             heard = logs[-1].stat().st_mtime
         rej = d / "rejected.jsonl"
-        silent = heard is None or now - heard > hub.cfg.silent_after_s
+        silent = heard is None or now - heard > limit
         screens = st.get("screens") if isinstance(st.get("screens"), dict) else {}
         assert isinstance(screens, dict)
         rows.append({
@@ -44,6 +50,9 @@ def status_rows(hub: LoadedHub, now: float | None = None) -> list[dict[str, Any]
                 timespec="seconds") if heard else None),
             "silent": silent,
             "open_now": any(isinstance(s, dict) and s.get("open") for s in screens.values()),
+            # silent in opening hours (or with no status to tell)
+            "silent_open": silent and (not screens or any(
+                isinstance(s, dict) and s.get("open") for s in screens.values())),
             "rejected": sum(1 for _ in rej.open(encoding="utf-8")) if rej.exists() else 0,
             "screens": [{"screen": k, "up": v.get("up"), "item": v.get("item"),
                          "worst_gap_today_s": v.get("worst_gap_today_s"),
@@ -62,45 +71,59 @@ def figures(hub: LoadedHub, day_from: str, day_to: str,
     import duckdb
 
     root = hub.data_dir / "showings"
-    if not any(root.glob("date=*/site=*/*.parquet")):
-        return []
+    days = sorted(p.name[5:] for p in root.glob("date=*") if DAY_RE.match(p.name[5:])
+                  and day_from <= p.name[5:] <= day_to) if root.is_dir() else []
     con = duckdb.connect()
+    # one day at a time: the sort behind the window stays a day's size (memory, time)
     con.execute("SET threads TO 2")
-    where = "date BETWEEN ? AND ?"
-    params: list[Any] = [day_from, day_to]
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET memory_limit = '1GB'")
+    where, params = "", []
     if sites:
-        where += f" AND site IN ({', '.join('?' for _ in sites)})"
-        params += sites
-    q = f"""
-    WITH af AS (
-      SELECT site, screen, CAST(date AS VARCHAR) AS day, run, boot, start_mono, end_mono,
-             start_ms, end_ms
-      FROM read_parquet('{root}/*/*/*.parquet', hive_partitioning = true)
-      WHERE {where} AND anti_fraud AND outcome IN ('completed', 'cut_short')
-            AND end_ms > start_ms),
-    g AS (
-      SELECT *, start_mono - lag(end_mono) OVER (
-                  PARTITION BY site, screen, day, run, boot ORDER BY start_mono) AS gap_s
-      FROM af)
-    SELECT site, screen, day, count(*) AS af_showings,
-           round(sum(end_ms - start_ms) / 1000.0, 3) AS af_s,
-           round(coalesce(max(gap_s), 0), 3) AS max_af_gap_s
-    FROM g GROUP BY site, screen, day ORDER BY site, screen, day
-    """  # noqa: S608 (the only interpolated text is the dataset's own path)
-    cur = con.execute(q, params)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        where = f"AND site IN ({', '.join('?' for _ in sites)})"
+        params = list(sites)
+    out: list[dict[str, Any]] = []
+    for day in days:
+        if not any((root / f"date={day}").glob("site=*/*.parquet")):
+            continue
+        q = f"""
+        WITH af AS (
+          SELECT site, screen, run, boot, start_mono, end_mono, start_ms, end_ms
+          FROM read_parquet('{root}/date={day}/*/*.parquet', hive_partitioning = true)
+          WHERE anti_fraud AND outcome IN ('completed', 'cut_short') AND end_ms > start_ms
+                {where}),
+        g AS (
+          SELECT site, screen, start_ms, end_ms, start_mono - lag(end_mono) OVER (
+                      PARTITION BY site, screen, run, boot ORDER BY start_mono) AS gap_s
+          FROM af)
+        SELECT site, screen, '{day}' AS day, count(*) AS af_showings,
+               round(sum(end_ms - start_ms) / 1000.0, 3) AS af_s,
+               round(coalesce(max(gap_s), 0), 3) AS max_af_gap_s
+        FROM g GROUP BY site, screen ORDER BY site, screen
+        """  # noqa: S608 (interpolated: the dataset's own path and a day checked by DAY_RE)
+        cur = con.execute(q, params)
+        cols = [c[0] for c in cur.description]
+        out.extend(dict(zip(cols, r, strict=True)) for r in cur.fetchall())
+    out.sort(key=lambda r: (r["site"], r["screen"], r["day"]))
+    return out
 
 
 def verdicts(hub: LoadedHub, period_from: str | None, period_to: str | None,
              sites: list[str] | None = None) -> list[dict[str, Any]]:
     """Per site, the verdict of `signage audit` on the hub's copy (with the site's key)."""
+    from ..audit.cli import read_witnesses
     from ..audit.model import AuditInputError, AuditResult
+    from ..audit.output import day_rows
     from ..audit.reader import discover
     from ..audit.run import Options, run
     from ..playlog.keyfile import KeyFileError, load_key
+    from ..trust import TrustFileError, load_trust
 
     keys = {s.id: s.v1_key_file for s in hub.cfg.site}
+    try:
+        trust = load_trust(hub.p(hub.cfg.trust_file)) if hub.cfg.trust_file else None
+    except TrustFileError as exc:
+        return [{"site": "*", "verdict": "unreadable", "exit_code": 3, "message": str(exc)}]
     out: list[dict[str, Any]] = []
     for d in site_dirs(hub.data_dir):
         if sites and d.name not in sites:
@@ -108,19 +131,25 @@ def verdicts(hub: LoadedHub, period_from: str | None, period_to: str | None,
         row: dict[str, Any] = {"site": d.name}
         kf = keys.get(d.name)
         try:
-            if kf is None:
-                raise AuditInputError("no key registered for this site in the hub config")
             files, complete = discover([d])
-            integ, comp = run(files, Options(key=load_key(hub.p(kf)),
-                                             period_from=period_from, period_to=period_to),
-                              complete_dir=complete)
-        except (AuditInputError, KeyFileError) as exc:
+            wit = d / "witness.jsonl"
+            integ, comp = run(files, Options(
+                key=load_key(hub.p(kf)) if kf is not None else None, trust=trust,
+                witnesses=read_witnesses([wit]) if trust is not None and wit.exists() else [],
+                period_from=period_from, period_to=period_to), complete_dir=complete)
+        except (AuditInputError, KeyFileError, ValueError) as exc:
             row.update(verdict="unreadable", exit_code=3, message=str(exc))
             out.append(row)
             continue
         res = AuditResult(integ, comp, None)
+        days = list(day_rows(res))
+        for dr in days:  # format 2: the audited time no witness vouches for
+            if "witnessed_s" in dr:
+                dr["unwitnessed_s"] = round(dr["audited_s"] - dr["witnessed_s"], 3)
         row.update(verdict=res.verdict, exit_code=res.exit_code, records=integ.records,
-                   violations=comp.violations)
+                   violations=comp.violations, outages=len(comp.outages),
+                   outage_s=round(sum(o.end - o.start for o in comp.outages) / 1000, 3),
+                   days=days)
         out.append(row)
     return out
 
@@ -147,5 +176,8 @@ def write_html(doc: dict[str, Any], path: Path) -> None:
     path.write_text(
         "<!doctype html><meta charset=utf-8><title>signage hub audit</title>"
         f"<h1>{escape(doc['from'])} – {escape(doc['to'])}</h1><h2>sites</h2>"
-        f"{table(doc['sites'])}<h2>screens × days</h2>{table(doc['screen_days'])}",
+        f"{table([{k: v for k, v in s.items() if k != 'days'} for s in doc['sites']])}"
+        f"<h2>screens × days (signage audit)</h2>"
+        f"{table([{'site': s['site'], **d} for s in doc['sites'] for d in s.get('days', [])])}"
+        f"<h2>screens × days (Parquet, DuckDB)</h2>{table(doc['screen_days'])}",
         encoding="utf-8")

@@ -75,8 +75,9 @@ def scan_desk(svc: HubService) -> ScanDesk:
                     scans_of=lambda site: root / site / "inspection-scans.jsonl")
 
 
-def serve(svc: HubService) -> threading.Thread | None:
-    """Run the app in a thread (None when [http] is off)."""
+def serve(svc: HubService) -> Any:
+    """Run the app in a thread; returns the uvicorn.Server (set ``should_exit`` to stop it),
+    None when [http] is off."""
     http = svc.hub.cfg.http
     if not http.enabled:
         return None
@@ -84,6 +85,5 @@ def serve(svc: HubService) -> threading.Thread | None:
 
     server = uvicorn.Server(uvicorn.Config(create_app(svc), host=http.listen, port=http.port,
                                            log_level="warning", lifespan="off"))
-    t = threading.Thread(target=server.run, name="hub-http", daemon=True)
-    t.start()
-    return t
+    threading.Thread(target=server.run, name="hub-http", daemon=True).start()
+    return server

@@ -228,6 +228,8 @@ class Runtime:
                 from .codes import CodeHook
 
                 self.runners[-1].codes = CodeHook(codes, screen.id)
+        if self.loaded.cfg.fleet is not None and self.s.fleet:
+            self._start_shipper()
 
     def _code_source(self) -> Any:
         """The inspection code's signer, when [inspection] enabled (never under simulate:
@@ -267,8 +269,6 @@ class Runtime:
 
         self.codes = CodeSource(icfg, key, self.clock, head)
         return self.codes
-        if self.loaded.cfg.fleet is not None and self.s.fleet:
-            self._start_shipper()
 
     def _start_shipper(self) -> None:
         """The fleet shipper (docs/fleet.md): a thread reading the log files and the

@@ -31,11 +31,12 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def hub_toml(d: Path, broker: Broker, pki: Pki, keys: dict[str, Path],
-             extra: str = "") -> Path:
+             extra: str = "", top: str = "") -> Path:
     crt, key = pki.cert("hub")
     sites = "".join(f'\n[[site]]\nid = "{s}"\nv1_key_file = "{k}"\n' for s, k in keys.items())
     cfg = d / "hub.toml"
-    cfg.write_text(f"""data_dir = "{d / 'hub-data'}"
+    cfg.write_text(f"""{top}
+data_dir = "{d / 'hub-data'}"
 ack_interval_s = 0.2
 [broker]
 url = "{broker.url}"
@@ -51,8 +52,9 @@ enabled = false
 
 
 def start_hub(d: Path, broker: Broker, pki: Pki, keys: dict[str, Path],
-              say: Callable[[str], None] = lambda _m: None, extra: str = "") -> HubService:
-    hub = HubService(load_hub(hub_toml(d, broker, pki, keys, extra)), say=say)
+              say: Callable[[str], None] = lambda _m: None, extra: str = "",
+              top: str = "") -> HubService:
+    hub = HubService(load_hub(hub_toml(d, broker, pki, keys, extra, top)), say=say)
     hub.start()
     wait_until(hub.connected.is_set, 20, "the hub to connect")
     return hub
@@ -75,8 +77,9 @@ def simulate(cfg: Path, log: Path, start: str = "2026-12-01", for_: str = "24h")
     assert r.returncode == 0, r.stderr
 
 
-def audit_json(path: Path, key: Path, *opts: str) -> tuple[int, dict[str, Any]]:
-    r = subprocess.run([sys.executable, "-m", "signage.audit", str(path), "--key", str(key),
+def audit_json(path: Path, key: Path | None, *opts: str) -> tuple[int, dict[str, Any]]:
+    k = ["--key", str(key)] if key is not None else []
+    r = subprocess.run([sys.executable, "-m", "signage.audit", str(path), *k,
                         "--format", "json", *opts], capture_output=True, text=True,
                        timeout=300, check=False)
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else {}

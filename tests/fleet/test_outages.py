@@ -3,6 +3,7 @@ simulated day: everything reaches the hub, in order, exactly once."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -93,3 +94,29 @@ def test_box_offline_for_a_day_catches_up_exactly_once(tmp_path: Path, site_dir:
                       partitioning="hive").to_table(columns=["seq"]).column("seq").to_pylist()
     want = sum(raw.count(b'"type":"showing",') for raw in files_of(log).values())
     assert len(rows) == len(set(rows)) == want > 1000
+
+
+def test_hub_that_lost_its_data_gets_everything_again(tmp_path: Path, site_dir: Path,
+                                                      broker: Broker, pki: Pki) -> None:
+    """The broker still holds the retained ack of a hub whose data directory was lost: the
+    new hub's reset ack makes the box ship from the start instead of waiting forever."""
+    log = tmp_path / "box-log"
+    simulate(site_dir / "config.toml", log, start="2026-12-01 09:00", for_="1h")
+    key = log / "simulate.key"
+    hub = start_hub(tmp_path, broker, pki, {"hz-wensan-0001": key})
+    sh = shipper(log, "hz-wensan-0001", broker, pki)
+    sh.start()
+    try:
+        wait_until(lambda: acked(sh, log), 60, "the log acknowledged")
+        sh.stop()
+        hub.stop()
+        shutil.rmtree(tmp_path / "hub-data")
+        simulate(site_dir / "config.toml", log, start="2026-12-01 10:00", for_="1h")
+        hub = start_hub(tmp_path, broker, pki, {"hz-wensan-0001": key})
+        sh = shipper(log, "hz-wensan-0001", broker, pki)
+        sh.start()
+        wait_until(lambda: acked(sh, log), 90, "everything shipped again")
+    finally:
+        sh.stop()
+        hub.stop()
+    assert files_of(tmp_path / "hub-data" / "hz-wensan-0001") == files_of(log)

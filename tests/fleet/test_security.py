@@ -21,6 +21,15 @@ from .conftest import Broker, Pki, make_pki
 from .fleetkit import acked, files_of, shipper, simulate, start_hub, wait_until
 
 
+def _subscribe(c: mqtt.Client, topics: list[tuple[str, int]]) -> None:
+    """Subscribe and wait for the broker's SUBACK (a message published before it would be
+    missed: a race on a busy machine)."""
+    ev = threading.Event()
+    c.on_subscribe = lambda *_a: ev.set()
+    c.subscribe(topics)
+    assert ev.wait(20), "no SUBACK"
+
+
 def _client(broker: Broker, pki: Pki, name: str) -> mqtt.Client:
     crt, key = pki.cert(name)
     c, host, port = make_client(BrokerSpec(broker.url, pki.ca, crt, key), f"t-{name}")
@@ -35,7 +44,7 @@ def test_acl_refuses_another_sites_topic(tmp_path: Path, broker: Broker, pki: Pk
     hub = start_hub(tmp_path, broker, pki, {})
     spy = _client(broker, pki, "hub")  # the hub's credentials read everything
     spy.on_message = lambda _c, _u, m: got.append(m.topic)
-    spy.subscribe("signage/v1/#", qos=1)
+    _subscribe(spy, [("signage/v1/#", 1)])
     codes: dict[int, int] = {}
     done = threading.Event()
 
@@ -61,7 +70,7 @@ def test_acl_refuses_another_sites_topic(tmp_path: Path, broker: Broker, pki: Pk
         # delivers nothing)
         seen: list[str] = []
         a.on_message = lambda _c, _u, m: seen.append(m.topic)
-        a.subscribe([("signage/v1/site-b/ack", 1), ("signage/v1/site-a/ack", 1)])
+        _subscribe(a, [("signage/v1/site-b/ack", 1), ("signage/v1/site-a/ack", 1)])
         spy.publish("signage/v1/site-b/ack", b"{}", qos=1).wait_for_publish(10)
         spy.publish("signage/v1/site-a/ack", b"{}", qos=1).wait_for_publish(10)
         wait_until(lambda: "signage/v1/site-a/ack" in seen, 20, "the box's own ack")
