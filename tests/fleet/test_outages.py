@@ -101,6 +101,7 @@ def test_hub_that_lost_its_data_gets_everything_again(tmp_path: Path, site_dir: 
     """The broker still holds the retained ack of a hub whose data directory was lost: the
     new hub's reset ack makes the box ship from the start instead of waiting forever."""
     log = tmp_path / "box-log"
+    keep_format_1(site_dir / "config.toml")  # the hub here verifies format 1
     simulate(site_dir / "config.toml", log, start="2026-12-01 09:00", for_="1h")
     key = log / "simulate.key"
     hub = start_hub(tmp_path, broker, pki, {"hz-wensan-0001": key})
