@@ -17,6 +17,7 @@ import typer
 
 from . import __version__
 from .i18n import _, ngettext, take_lang_option, use_for_libraries
+from .keys import SigningKeyError
 from .load import LoadedSite, load_site
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
@@ -257,7 +258,7 @@ def run(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
         rt.setup()
-    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
+    except (KeyFileError, SigningKeyError, LogDirError, RecordTooLong, OSError) as exc:
         _say(_("cannot start: {error}").format(error=exc))
         raise typer.Exit(3) from None
     install_signals(rt)
@@ -323,7 +324,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
     try:
         rt = Runtime(loaded, clock, settings)
         rt.setup()
-    except (KeyFileError, LogDirError, RecordTooLong, OSError) as exc:
+    except (KeyFileError, SigningKeyError, LogDirError, RecordTooLong, OSError) as exc:
         _say(_("cannot start: {error}").format(error=exc))
         raise typer.Exit(3) from None
     w0 = time.perf_counter()

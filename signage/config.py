@@ -237,7 +237,10 @@ class LogSection(Strict):
     dir: str = "var/log"
     key_file: str = "var/site.key"
     #: log format version: 1 (HMAC chain under key_file) or 2 (SHA-256 chain with checkpoints
-    #: signed by signing_key; see docs/log-format.md)
+    #: signed by signing_key; see docs/log-format.md). The shipped config.toml says 2, so a new
+    #: installation writes it; a config that says nothing keeps 1, so that an existing box never
+    #: switches silently to a signing key no inspector has registered (its operator upgrades by
+    #: adding `format = 2`: the next start makes the key and chains on the format-1 head)
     format: Literal[1, 2] = 1
     signing_key: str = "var/signing.key"
     #: "every": fsync each record before moving on (default). "batch": fsync at most every

@@ -8,14 +8,20 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from signage.keys import load_signing_key
 from signage.playlog import format as fmt
+from signage.playlog import v2
 from signage.playlog.writer import log_files
 
 
-def records(log_dir: Path, key_file: Path | None = None) -> list[dict[str, Any]]:
-    """All complete records in write order; asserts the chain when a key is given.
+def records(log_dir: Path, key_file: Path | None = None, *,
+            signing_key: Path | None = None) -> list[dict[str, Any]]:
+    """All complete records in write order; asserts the chain when a key is given: the site
+    key (format 1) or the box's signing key (format 2: the SHA-256 chain, and every
+    checkpoint's signature by that key's public half, which must cover the last record).
     A torn last line of a file is skipped (it must be followed by a torn_tail record)."""
     key = key_file.read_bytes().strip() if key_file else None
+    public = load_signing_key(signing_key).public if signing_key else None
     prev = fmt.GENESIS
     out: list[dict[str, Any]] = []
     for path in log_files(log_dir):
@@ -28,9 +34,17 @@ def records(log_dir: Path, key_file: Path | None = None) -> list[dict[str, Any]]
                 mac = fmt.verify(key, prev, line)
                 assert mac is not None, f"chain breaks at {path.name} line {i + 1}"
                 prev = mac
+            elif public is not None:
+                got = v2.verify_link(prev, line)
+                assert got is not None, f"chain breaks at {path.name} line {i + 1}"
+                prev = got
+                if b'"type":"checkpoint"' in line:
+                    assert v2.parse_checkpoint(line).verify(public), (path.name, i + 1)
             out.append(json.loads(line))
     seqs = [r["seq"] for r in out]
     assert seqs == list(range(len(seqs))), "sequence numbers are not continuous"
+    if public is not None:
+        assert out and out[-1]["type"] == "checkpoint", "records after the last checkpoint"
     return out
 
 
@@ -54,3 +68,12 @@ def af_gaps(recs: list[dict[str, Any]], measure: str = "end-to-start") -> dict[s
 
 def start_errors(recs: list[dict[str, Any]]) -> list[float]:
     return [r["start_mono"] - r["planned_mono"] for r in recs if r["type"] == "showing_start"]
+
+
+def trust_for(path: Path, site_id: str, signing_key: Path) -> Path:
+    """An inspector's trust file (docs/trust-file.md) registering the public half of a box's
+    signing key for ``site_id`` since 2020: what `signage keys show` prints, written out."""
+    pub = load_signing_key(signing_key).public
+    path.write_text(f'version = 1\n[[site]]\nid = "{site_id}"\n  [[site.key]]\n  public = '
+                    f'"{pub.text}"\n  valid_from = 2020-01-01T00:00:00+08:00\n', "utf-8")
+    return path

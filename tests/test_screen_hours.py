@@ -11,6 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from signage.cli import app
+from tests.logtools import trust_for
 
 ATM = '''
 [[screens]]
@@ -48,7 +49,9 @@ def test_screen_hours_in_plan_run_and_audit(site_dir: Path) -> None:
     sim = signage("simulate", "--config", str(cfg), "--start", "2026-12-01 21:30", "--for",
                   "1h", "--log", str(log), cwd=site_dir)
     assert sim.returncode == 0, sim.stderr
-    out = signage("audit", str(log), "--key", str(log / "simulate.key"), "--format", "json",
+    # the shipped config writes format 2: audited with the public key only
+    trust = trust_for(site_dir / "keys.toml", "hz-wensan-0001", log / "simulate-signing.key")
+    out = signage("audit", str(log), "--trust", str(trust), "--format", "json",
                   "--simulated", cwd=site_dir)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr
     doc = json.loads(out.stdout)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..i18n import _
 from ..keys import SigningKey, SigningKeyError, load_signing_key, write_new_key
-from .writer import log_files
+from .logdir import file_version, log_files
 
 
 def next_path(path: Path) -> Path:
@@ -25,12 +25,14 @@ def next_path(path: Path) -> Path:
 
 
 def box_signing_key(path: Path, log_dir: Path, say: Callable[[str], None]) -> SigningKey:
-    """The box's signing key. Missing: created when the log directory holds no log yet (a
-    first start; its public key is printed for registration), refused otherwise (a key lost
-    or replaced would silently start a chain that no registered key vouches for)."""
+    """The box's signing key. Missing: created when the log directory holds no format-2 log
+    (a first start, or a box upgraded from format 1, whose new format-2 part chains on the
+    format-1 head; its public key is printed for registration), refused when it holds one (a
+    key lost or replaced would silently start a chain that no registered key vouches for)."""
     if path.exists() or path.is_symlink():
         return load_signing_key(path)
-    if log_files(log_dir):
+    if any(file_version(p) != 1 and _holds_bytes(p) for p in log_files(log_dir)):
+        # a file of format 2, or one whose version cannot be read: when in doubt, refuse
         raise SigningKeyError(_(
             "{path}: signing key not found, but {dir} holds a log: the key was lost or moved. "
             "Put it back; or, deliberately, create a new one with: signage keys generate (then "
@@ -40,6 +42,13 @@ def box_signing_key(path: Path, log_dir: Path, say: Callable[[str], None]) -> Si
     say(_("created the signing key {path} (key id {id}); register its public key: {key}").format(
         path=path, id=key.key_id, key=key.public.text))
     return key
+
+
+def _holds_bytes(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return True
 
 
 def pending_rotation(path: Path) -> SigningKey | None:

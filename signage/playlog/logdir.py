@@ -50,6 +50,17 @@ def log_files(log_dir: Path) -> list[Path]:
     return [p for _d, _n, p in sorted(found)]
 
 
+def file_version(path: Path) -> int | None:
+    """The format version of a log file's first record (None: empty or unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    m = re.match(rb'\{"v":(\d+),', head)
+    return int(m.group(1)) if m else None
+
+
 # ---- the lock --------------------------------------------------------------------------------
 def claim(log_dir: Path, field: str = "[log] dir") -> int:
     """Make the directory if needed and lock it; returns the lock's file descriptor (closing

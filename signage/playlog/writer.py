@@ -11,7 +11,6 @@ import contextlib
 import errno
 import json
 import os
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from ..keys import PublicKey, SigningKey
 from ..timeutil import CLOCK_STEP_S, IsoFormatter
 from . import format as fmt
 from . import v2
-from .logdir import FILE_RE, chain_end, log_files, tail
+from .logdir import FILE_RE, chain_end, file_version, log_files, tail
 
 __all__ = ["FILE_RE", "Head", "LogWriter", "RecordTooLong", "boot_id", "file_name",
            "log_files"]
@@ -154,7 +153,7 @@ class LogWriter:
             # a file never mixes format versions: a box upgraded (or downgraded) mid-day
             # starts a new part, chained on the other version's last record
             bump = 1 if (tail(same[-1], 0).torn_length
-                         or _file_version(same[-1]) not in (None, self.version)) else 0
+                         or file_version(same[-1]) not in (None, self.version)) else 0
             part = int(m.group(2) or 0) + bump
         self._open_file(today, part)
         lost = read_lost_note(self.dir)
@@ -601,17 +600,6 @@ def _day(path: Path) -> date:
     m = FILE_RE.match(path.name)
     assert m is not None
     return date.fromisoformat(m.group(1))
-
-
-def _file_version(path: Path) -> int | None:
-    """The format version of a log file's first record (None: empty or unreadable)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        return None
-    m = re.match(rb'\{"v":(\d+),', head)
-    return int(m.group(1)) if m else None
 
 
 def boot_id() -> str:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.logtools import trust_for
+
 from .logkit import DAY0, Daemon, FakeClock, audit, site
 
 H8 = 8 * 3600.0
@@ -26,7 +28,9 @@ def test_simulate_log_has_its_own_verdict_in_every_format(site_dir: Path) -> Non
     res = signage("simulate", "--config", str(site_dir / "config.toml"), "--start",
                   "2026-12-01 09:00", "--for", "1h", "--log", str(log), cwd=site_dir)
     assert res.returncode == 0, res.stderr
-    base = ["audit", str(log), "--key", str(log / "simulate.key")]
+    # the shipped config writes format 2: audited with the public key only
+    trust = trust_for(site_dir / "keys.toml", "hz-wensan-0001", log / "simulate-signing.key")
+    base = ["audit", str(log), "--trust", str(trust)]
     table = signage(*base, cwd=site_dir)
     assert table.returncode == 4, table.stdout[-2000:] + table.stderr
     assert "SIMULATED, NOT PROOF OF PLAY" in table.stdout

@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 from signage.playlog.keyfile import create_or_load_key
 from signage.playlog.writer import LogWriter
 from signage.runtime.clock import RealClock
+from tests.conftest import keep_format_1
 
 from .conftest import Broker, Pki
 from .fleetkit import acked, files_of, shipper, simulate, start_hub, wait_until
@@ -69,7 +70,7 @@ def test_broker_killed_and_restarted_mid_run(tmp_path: Path, broker: Broker, pki
 def test_box_offline_for_a_day_catches_up_exactly_once(tmp_path: Path, site_dir: Path,
                                                        broker: Broker, pki: Pki) -> None:
     log = tmp_path / "box-log"
-    cfg = site_dir / "config.toml"
+    cfg = keep_format_1(site_dir / "config.toml")  # the hub here verifies format 1
     simulate(cfg, log, start="2026-12-01", for_="2h")
     key = log / "simulate.key"
     hub = start_hub(tmp_path, broker, pki, {"hz-wensan-0001": key})
@@ -100,6 +101,7 @@ def test_hub_that_lost_its_data_gets_everything_again(tmp_path: Path, site_dir: 
     """The broker still holds the retained ack of a hub whose data directory was lost: the
     new hub's reset ack makes the box ship from the start instead of waiting forever."""
     log = tmp_path / "box-log"
+    keep_format_1(site_dir / "config.toml")  # the hub here verifies format 1
     simulate(site_dir / "config.toml", log, start="2026-12-01 09:00", for_="1h")
     key = log / "simulate.key"
     hub = start_hub(tmp_path, broker, pki, {"hz-wensan-0001": key})

@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from signage.fleet.mqtt import BrokerSpec, make_client
 from signage.fleet.protocol import Chunk, encode_chunk
+from tests.conftest import keep_format_1
 
 from .conftest import Broker, Pki, make_pki
 from .fleetkit import acked, files_of, shipper, simulate, start_hub, wait_until
@@ -102,7 +103,8 @@ def test_tls_refuses_unknown_ca_and_missing_certificate(tmp_path: Path, broker: 
 def test_hub_rejects_a_forged_line(tmp_path: Path, site_dir: Path, broker: Broker,
                                    pki: Pki) -> None:
     log = tmp_path / "box-log"
-    simulate(site_dir / "config.toml", log, start="2026-12-01 09:00", for_="2h")
+    simulate(keep_format_1(site_dir / "config.toml"), log,  # the hub here verifies format 1
+             start="2026-12-01 09:00", for_="2h")
     key = log / "simulate.key"
     (name, raw), = files_of(log).items()
     lines = raw.split(b"\n")
@@ -136,7 +138,8 @@ def test_hub_rejects_a_forged_line(tmp_path: Path, site_dir: Path, broker: Broke
 def test_hub_refuses_a_log_naming_another_site(tmp_path: Path, site_dir: Path,
                                                broker: Broker, pki: Pki) -> None:
     log = tmp_path / "box-log"
-    simulate(site_dir / "config.toml", log, for_="10m")  # site hz-wensan-0001
+    simulate(keep_format_1(site_dir / "config.toml"), log,  # the hub here verifies format 1
+             for_="10m")  # site hz-wensan-0001
     key = log / "simulate.key"
     hub = start_hub(tmp_path, broker, pki, {"site-a": key})
     sh = shipper(log, "site-a", broker, pki)  # site-a's credentials, another site's log

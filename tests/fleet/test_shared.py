@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 
+from tests.conftest import keep_format_1
+
 from .conftest import Broker, Pki
 from .fleetkit import acked, files_of, hub_toml, shipper, simulate, wait_until
 
@@ -22,7 +24,8 @@ SHARED = ('subscribe = ["$share/hubs/signage/v1/+/log", "$share/hubs/signage/v1/
 def test_two_hub_processes_share_the_load(tmp_path: Path, site_dir: Path, broker: Broker,
                                           pki: Pki) -> None:
     log = tmp_path / "box-log"
-    simulate(site_dir / "config.toml", log, start="2026-12-01 09:00", for_="3h")
+    # the hubs here verify format 1
+    simulate(keep_format_1(site_dir / "config.toml"), log, start="2026-12-01 09:00", for_="3h")
     key = log / "simulate.key"
     procs = []
     for name in ("h1", "h2"):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import keep_format_1
+
 from .conftest import Broker, Pki
 from .fleetkit import acked, audit_json, files_of, shipper, simulate, start_hub, wait_until
 
@@ -15,7 +17,8 @@ from .fleetkit import acked, audit_json, files_of, shipper, simulate, start_hub,
 def test_a_shipped_day_audits_identically(tmp_path: Path, site_dir: Path, broker: Broker,
                                           pki: Pki) -> None:
     log = tmp_path / "box-log"
-    simulate(site_dir / "config.toml", log, for_="24h")
+    simulate(keep_format_1(site_dir / "config.toml"), log,  # the hub here verifies format 1
+             for_="24h")
     key = log / "simulate.key"
     hub = start_hub(tmp_path, broker, pki, {"hz-wensan-0001": key})
     sh = shipper(log, "hz-wensan-0001", broker, pki)

@@ -128,3 +128,46 @@ def test_a_lost_key_next_to_a_log_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SigningKeyError, match="lost or moved"):
         box_signing_key(key, log, lambda _m: None)
     assert not key.exists()
+
+
+def test_an_upgrade_from_format_1_makes_its_key_and_chains_on(tmp_path: Path) -> None:
+    """A box with a format-1 log whose config is switched to `format = 2` (as the shipped
+    config now is) keeps working: the first format-2 start makes the signing key (there is no
+    format-2 log it could have signed), starts a new part chained on the format-1 head, and
+    the whole log audits with the site key for the old part and the public key for the new."""
+    cfg = small_site(tmp_path, heartbeat=30.0)
+    log = tmp_path / "simlog"
+
+    def simulate(start: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PY, "-m", "signage.cli", "simulate", "--config", str(cfg),
+                               "--start", start, "--for", "10m", "--log", str(log)],
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    res = simulate("2026-12-01 09:00")
+    assert res.returncode == 0, res.stderr
+    assert not (log / "simulate-signing.key").exists()
+    _v2(cfg)
+    res = simulate("2026-12-01 09:20")
+    assert res.returncode == 0, res.stderr
+    key = log / "simulate-signing.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert "register its public key" in res.stderr + res.stdout
+    files = log_files(log)
+    assert [p.name for p in files] == ["signage-2026-12-01.jsonl", "signage-2026-12-01.1.jsonl"]
+    v1 = [json.loads(ln) for ln in files[0].read_bytes().splitlines()]
+    new = [json.loads(ln) for ln in files[1].read_bytes().splitlines()]
+    assert {r["v"] for r in v1} == {1} and {r["v"] for r in new} == {2}
+    assert new[0]["seq"] == v1[-1]["seq"] + 1
+    trust = _trust(tmp_path / "trust.toml", "test-site", key)
+    res = subprocess.run([PY, "-m", "signage.cli", "audit", str(log), "--trust", str(trust),
+                          "--key", str(log / "simulate.key"), "--format", "json",
+                          "--simulated"], capture_output=True, text=True, timeout=120,
+                         check=False)
+    doc = json.loads(res.stdout)
+    assert doc["integrity"]["format_versions"] == [1, 2]
+    assert res.returncode in (0, 1) and doc["integrity"]["intact"], doc["integrity"]["findings"]
+    # the key, once it signed, is never made again: lost, the next start is refused
+    shutil.move(key, tmp_path / "elsewhere.key")
+    res = simulate("2026-12-01 09:40")
+    assert res.returncode == 3 and "lost or moved" in res.stderr
+    assert not key.exists()

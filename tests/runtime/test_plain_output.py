@@ -34,3 +34,21 @@ def test_plain_output_at_night(site_dir: Path) -> None:
         assert mine, (sid, p.stdout)
         assert all(re.search(r"closed \(opening hours\), blank until \d{4}-\d\d-\d\d \d\d:\d\d",
                              ln) or "★" in ln or ": promo" in ln for ln in mine), mine
+
+
+def test_the_shipped_config_runs_a_signed_log(site_dir: Path) -> None:
+    """`scripts/run` is `signage run` on the shipped config: a new installation writes log
+    format 2, makes its signing key (mode 0600) and prints the public key to register; the
+    log verifies with that public key alone (the chain and every checkpoint)."""
+    from tests.logtools import records
+
+    p = subprocess.run([sys.executable, "-m", "signage.cli", "run", "--config",
+                        str(site_dir / "config.toml"), "--for", "3s"], cwd=site_dir,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stderr
+    key = site_dir / "var" / "signing.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and not (site_dir / "var" / "site.key").exists()
+    assert "register its public key: ed25519:" in p.stdout + p.stderr
+    recs = records(site_dir / "var" / "log", signing_key=key)
+    assert {r["v"] for r in recs} == {2} and recs[0]["mode"] == "run"
+    assert [r["type"] for r in recs[-2:]] == ["run_stop", "checkpoint"]

@@ -18,7 +18,10 @@ def test_a_simulated_day_of_the_shipped_site_keeps_every_gap(site_dir: Path) -> 
                           "--log", str(log)], capture_output=True, text=True, timeout=120,
                          check=False)
     assert res.returncode == 0, res.stderr
-    recs = records(log, log / "simulate.key")
+    # the shipped config writes format 2: the chain and every checkpoint's signature hold
+    recs = records(log, signing_key=log / "simulate-signing.key")
+    assert {r["v"] for r in recs} == {2} and not (log / "simulate.key").exists()
+    recs = [r for r in recs if r["type"] != "checkpoint"]
     assert recs[0]["mode"] == "simulate"
     gaps = af_gaps(recs)
     assert set(gaps) == {"entrance-led", "checkout-hdmi", "fresh-hdmi", "selfservice-hdmi"}
