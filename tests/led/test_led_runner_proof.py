@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from signage_drivers.led.codec import Packet
 from signage_drivers.led.fakeboard import FakeBoard
@@ -19,19 +18,10 @@ from signage.runtime.runner import ScreenRunner
 from signage.runtime.showables import Showables
 from signage.timeutil import IsoFormatter
 from tests.conftest import small_site
+from tests.runtime.runnerkit import TZ, Records
 
 from .conftest import MakeDriver
 from .test_led_health_ping import is_ping
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Records:
-    def __init__(self) -> None:
-        self.recs: list[dict[str, Any]] = []
-
-    def append(self, rtype: str, **fields: Any) -> None:
-        self.recs.append({"type": rtype, **fields})
 
 
 def test_a_showing_cut_by_a_silent_board_ends_at_the_ping_answer(

@@ -8,50 +8,20 @@ import itertools
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from signage_drivers.simulator import SimulatorDriver
 
-from signage.driver import DriverContext
-from signage.load import load_site, screen_spec
+from signage.load import load_site
 from signage.plan import Timeline
 from signage.plan.timeline import CUT_CLOSING, CUT_DAYPART
-from signage.runtime.clock import VirtualClock
-from signage.runtime.runner import ScreenRunner
-from signage.runtime.showables import Showables
-from signage.timeutil import IsoFormatter
 from tests.conftest import small_site
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Records:
-    def __init__(self) -> None:
-        self.recs: list[dict[str, Any]] = []
-
-    def append(self, rtype: str, **fields: Any) -> None:
-        self.recs.append({"type": rtype, **fields})
+from tests.runtime.runnerkit import TZ, drive_until, virtual_runner
 
 
 def _run(tmp_path: Path, cfg: Path, start: datetime, seconds: float) -> list[dict[str, Any]]:
-    loaded = load_site(cfg, start.date())
-    site = loaded.site
-    clock = VirtualClock(start.timestamp())
-    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
-    drv = SimulatorDriver(spec, DriverContext(clock=clock, run_dir=tmp_path / "var",
-                                              virtual=True))
-    log = Records()
-    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
-                     poll_clips=False, iso=IsoFormatter(TZ))
+    r, clock, log = virtual_runner(tmp_path, cfg, start)
     r.start()
-    end = clock.monotonic() + seconds
-    while True:
-        t = r.wake_at()
-        if t > end:
-            break
-        clock.sleep_until(t)
-        r.act()
+    drive_until(r, clock, clock.monotonic() + seconds)
     r.finish("test end")
     return [x for x in log.recs if x["type"] == "showing"]
 
@@ -130,22 +100,8 @@ def test_worst_gap_today_counts_only_open_time(tmp_path: Path) -> None:
     cfg = small_site(tmp_path, max_gap=6.0, margin=1.0, af_s=(1.0, 1.3), store_s=(1.0,))
     cfg.write_text(cfg.read_text("utf-8").replace('default = ["00:00-24:00"]',
                                                   'default = ["08:00-08:02"]'), "utf-8")
-    start = datetime(2026, 12, 1, 8, 0, tzinfo=TZ)
-    loaded = load_site(cfg, start.date())
-    site = loaded.site
-    clock = VirtualClock(start.timestamp())
-    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
-    drv = SimulatorDriver(spec, DriverContext(clock=clock, run_dir=tmp_path / "var",
-                                              virtual=True))
-    r = ScreenRunner(site, site.screens[0], drv, Records(), Showables(site.media_root),
-                     poll_clips=False, iso=IsoFormatter(TZ))
+    r, clock, _ = virtual_runner(tmp_path, cfg, datetime(2026, 12, 1, 8, 0, tzinfo=TZ))
     r.start()
-    end = clock.monotonic() + 86_400 + 100  # to 08:01:40 the next day
-    while True:
-        t = r.wake_at()
-        if t > end:
-            break
-        clock.sleep_until(t)
-        r.act()
+    drive_until(r, clock, clock.monotonic() + 86_400 + 100)  # to 08:01:40 the next day
     assert r.shown > 100
     assert 0 < r.worst_gap_today <= 6.0, r.worst_gap_today

@@ -7,30 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-
-from signage.driver import DriverContext, Health, ScreenUnavailable
-from signage.load import load_site, screen_spec
-from signage.runtime.clock import VirtualClock
-from signage.runtime.runner import ScreenRunner
-from signage.runtime.showables import Showables
-from signage.timeutil import IsoFormatter
 from signage_drivers.simulator import SimulatorDriver
+
+from signage.driver import Health, ScreenUnavailable
 from tests.conftest import small_site
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Records:
-    """The runner's log sink, kept in memory."""
-
-    def __init__(self) -> None:
-        self.recs: list[dict[str, Any]] = []
-
-    def append(self, rtype: str, **fields: Any) -> None:
-        self.recs.append({"type": rtype, **fields})
+from tests.runtime.runnerkit import TZ, drive_until, virtual_runner
 
 
 class DiesAtClear(SimulatorDriver):
@@ -45,22 +28,11 @@ def _run(tmp_path: Path, driver_cls: type[SimulatorDriver]) -> tuple[list[dict[s
     text = cfg.read_text("utf-8").replace('default = ["00:00-24:00"]',
                                            'default = ["08:00-08:01"]')
     cfg.write_text(text, "utf-8")
-    loaded = load_site(cfg, datetime(2026, 12, 1).date())
-    site = loaded.site
-    clock = VirtualClock(datetime(2026, 12, 1, 8, 0, tzinfo=TZ).timestamp())
-    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
-    drv = driver_cls(spec, DriverContext(clock=clock, run_dir=tmp_path / "var", virtual=True))
-    log = Records()
-    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
-                     poll_clips=False, iso=IsoFormatter(TZ))
+    r, clock, log = virtual_runner(tmp_path, cfg, datetime(2026, 12, 1, 8, 0, tzinfo=TZ),
+                                   driver_cls)
     r.start()
     close_mono = clock.monotonic() + 60.0
-    while True:
-        t = r.wake_at()
-        if t > close_mono + 5:
-            break
-        clock.sleep_until(t)
-        r.act()
+    drive_until(r, clock, close_mono + 5)
     return log.recs, close_mono
 
 
@@ -102,16 +74,11 @@ class VouchesOnlyForShows(SimulatorDriver):
 
 def test_a_stop_mid_item_credits_only_what_the_driver_vouches_for(tmp_path: Path) -> None:
     cfg = small_site(tmp_path, max_gap=30.0, margin=1.0, af_s=(20.0,), store_s=(5.0,))
-    loaded = load_site(cfg, datetime(2026, 12, 1).date())
-    site = loaded.site
-    clock = VirtualClock(datetime(2026, 12, 1, 8, 0, tzinfo=TZ).timestamp())
-    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
-    drv = VouchesOnlyForShows(spec, DriverContext(clock=clock, run_dir=tmp_path / "var",
-                                                  virtual=True))
-    log = Records()
     # poll_clips=True: the real-time behaviour (health checks every second)
-    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
-                     poll_clips=True, iso=IsoFormatter(TZ))
+    r, clock, log = virtual_runner(tmp_path, cfg, datetime(2026, 12, 1, 8, 0, tzinfo=TZ),
+                                   VouchesOnlyForShows, poll_clips=True)
+    drv = r.driver
+    assert isinstance(drv, VouchesOnlyForShows)
     r.start()
     t0 = clock.monotonic()
     while clock.monotonic() < t0 + 7.0:

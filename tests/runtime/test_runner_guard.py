@@ -14,30 +14,17 @@ import struct
 import zlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from PIL import Image
 from signage_drivers.simulator import SimulatorDriver
 
-from signage.driver import DriverContext, Showable
-from signage.load import load_site, screen_spec
+from signage.driver import Showable
+from signage.load import load_site
 from signage.plan import Timeline
 from signage.runtime.clock import VirtualClock
 from signage.runtime.runner import ScreenRunner
-from signage.runtime.showables import Showables
-from signage.timeutil import IsoFormatter
 from tests.conftest import small_site
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Records:
-    def __init__(self) -> None:
-        self.recs: list[dict[str, Any]] = []
-
-    def append(self, rtype: str, **fields: Any) -> None:
-        self.recs.append({"type": rtype, **fields})
+from tests.runtime.runnerkit import TZ, drive_until, virtual_runner
 
 
 def bomb_png(path: Path, side: int = 30_000) -> None:
@@ -64,28 +51,8 @@ class DecodesImages(SimulatorDriver):
         return super().show(item)
 
 
-def _runner(tmp_path: Path, cfg: Path, start: datetime,
-            driver_cls: type[SimulatorDriver] = SimulatorDriver
-            ) -> tuple[ScreenRunner, VirtualClock, Records]:
-    loaded = load_site(cfg, start.date())
-    site = loaded.site
-    clock = VirtualClock(start.timestamp())
-    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
-    drv = driver_cls(spec, DriverContext(clock=clock, run_dir=tmp_path / "var", virtual=True))
-    log = Records()
-    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
-                     poll_clips=False, iso=IsoFormatter(TZ))
-    return r, clock, log
-
-
 def _drive(r: ScreenRunner, clock: VirtualClock, seconds: float) -> None:
-    end = clock.monotonic() + seconds
-    while True:
-        t = r.wake_at()
-        if t > end:
-            break
-        clock.sleep_until(t)
-        r.act()
+    drive_until(r, clock, clock.monotonic() + seconds)
 
 
 def test_any_exception_from_show_is_a_rejection_and_a_substitute_plays(tmp_path: Path) -> None:
@@ -96,8 +63,8 @@ def test_any_exception_from_show_is_a_rejection_and_a_substitute_plays(tmp_path:
     (tmp_path / "playlists" / "af.toml").write_text(
         'name = "反诈"\ncontent = "anti-fraud"\n\n[[items]]\nid = "af-poster"\n'
         'type = "image"\npath = "bomb.png"\nduration_s = 2.0\n', "utf-8")
-    r, clock, log = _runner(tmp_path, cfg, datetime(2026, 12, 1, 10, 0, tzinfo=TZ),
-                            DecodesImages)
+    r, clock, log = virtual_runner(tmp_path, cfg, datetime(2026, 12, 1, 10, 0, tzinfo=TZ),
+                                   DecodesImages)
     bomb_png(tmp_path / "media" / "bomb.png")
     r.start()
     _drive(r, clock, 90.0)
@@ -118,7 +85,7 @@ def test_the_first_item_after_a_start_is_anti_fraud(tmp_path: Path) -> None:
     t0 = int(datetime(2026, 12, 1, 10, 0, tzinfo=TZ).timestamp() * 1000)
     store = next(e for e in Timeline(site, site.screens[0]).entries(t0) if not e.anti_fraud)
     # start exactly when the plan has a store item begin
-    r, clock, log = _runner(tmp_path, cfg, datetime.fromtimestamp(store.start_ms / 1000, TZ))
+    r, clock, log = virtual_runner(tmp_path, cfg, datetime.fromtimestamp(store.start_ms / 1000, TZ))
     r.start()
     _drive(r, clock, 10.0)
     first = next(x for x in log.recs if x["type"] == "showing_start")

@@ -5,52 +5,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
-from signage_drivers.simulator import SimulatorDriver
-
-from signage.driver import DriverContext
-from signage.load import load_site, screen_spec
-from signage.runtime.clock import VirtualClock
-from signage.runtime.runner import ScreenRunner
-from signage.runtime.showables import Showables
-from signage.timeutil import IsoFormatter
+from signage.load import load_site
 from tests.conftest import small_site
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Records:
-    def __init__(self) -> None:
-        self.recs: list[dict[str, Any]] = []
-
-    def append(self, rtype: str, **fields: Any) -> None:
-        self.recs.append({"type": rtype, **fields})
+from tests.runtime.runnerkit import TZ, drive_until, virtual_runner
 
 
 def test_a_reload_that_closes_today_blanks_the_screen_until_the_next_opening(
         tmp_path: Path) -> None:
     cfg = small_site(tmp_path, max_gap=6.0, margin=1.0, af_s=(1.0, 1.3), store_s=(1.0,))
     start = datetime(2026, 12, 1, 10, 0, tzinfo=TZ)
-    loaded = load_site(cfg, start.date())
-    site = loaded.site
-    clock = VirtualClock(start.timestamp())
-    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
-    drv = SimulatorDriver(spec, DriverContext(clock=clock, run_dir=tmp_path / "var",
-                                              virtual=True))
-    log = Records()
-    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
-                     poll_clips=False, iso=IsoFormatter(TZ))
+    r, clock, log = virtual_runner(tmp_path, cfg, start)
     r.start()
 
     def drive(until: float) -> None:
-        while True:
-            t = r.wake_at()
-            if t > until:
-                break
-            clock.sleep_until(t)
-            r.act()
+        drive_until(r, clock, until)
 
     drive(clock.monotonic() + 30)
     # the edit: open 08:00-09:00 only, so today (10:00 now) is already closed

@@ -9,28 +9,14 @@ import subprocess
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from signage_drivers.simulator import SimulatorDriver
 
-from signage.driver import DriverContext, ItemKind, Showable
-from signage.load import load_site, screen_spec
+from signage.driver import ItemKind, Showable
+from signage.load import load_site
 from signage.plan import Timeline
-from signage.runtime.clock import VirtualClock
-from signage.runtime.runner import ScreenRunner
-from signage.runtime.showables import Showables
-from signage.timeutil import IsoFormatter
 from tests.conftest import small_site
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Records:
-    def __init__(self) -> None:
-        self.recs: list[dict[str, Any]] = []
-
-    def append(self, rtype: str, **fields: Any) -> None:
-        self.recs.append({"type": rtype, **fields})
+from tests.runtime.runnerkit import TZ, virtual_runner
 
 
 class ClipEndsAtOnce(SimulatorDriver):
@@ -64,14 +50,7 @@ def _site_with_heavy_clip(tmp_path: Path) -> Path:
 
 def _run(tmp_path: Path, cfg: Path, driver_cls: type[SimulatorDriver], start: datetime,
          seconds: float) -> list[dict[str, Any]]:
-    loaded = load_site(cfg, start.date())
-    site = loaded.site
-    clock = VirtualClock(start.timestamp())
-    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
-    drv = driver_cls(spec, DriverContext(clock=clock, run_dir=tmp_path / "var", virtual=True))
-    log = Records()
-    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
-                     poll_clips=True, iso=IsoFormatter(TZ))
+    r, clock, log = virtual_runner(tmp_path, cfg, start, driver_cls, poll_clips=True)
     r.start()
     end = clock.monotonic() + seconds
     steps = 0
