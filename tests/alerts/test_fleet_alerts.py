@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,33 +14,15 @@ from typing import Any
 
 from signage.alerts.envelope import seal
 from signage.fleet.mqtt import BrokerSpec, connect_props, make_client
-from signage.keys import SigningKey, write_new_key
-from tests.fleet.conftest import Broker, make_pki
+from signage.keys import SigningKey
+from tests.fleet.conftest import Broker
 from tests.logtools import af_gaps, records
 
-from .alertsite import alert_site
 from .capgen import CN, cap, ref
+from .hubsite import fleet_boxes, fleet_hub, hub_cli, run_box, run_hub, shut_down
 from .test_alerts_run import log_recs, shown, wait_for
 
 BOXES = ("shop-1", "shop-2", "shop-3")
-
-
-def fleet_toml(broker: Broker, pki_dir: Path, site: str) -> str:
-    return (f'\n[fleet]\nbroker = "{broker.url}"\nca_file = "{pki_dir / "ca.pem"}"\n'
-            f'cert_file = "{pki_dir / (site + ".crt")}"\nkey_file = "{pki_dir / (site + ".key")}"'
-            "\nresend_s = 3.0\npoll_s = 0.1\n")
-
-
-def run_box(d: Path, secs: int = 120) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "signage.cli", "run", "--config",
-                             str(d / "config.toml"), "--for", f"{secs}s"], cwd=d,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def hub_cli(hub: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "signage.cli", "hub", *args, "-c",
-                           str(hub / "hub.toml")], capture_output=True, text=True, timeout=60,
-                          check=False)
 
 
 def raw_publish(broker: Broker, pki_dir: Path, site: str, sub: str, payload: bytes) -> None:
@@ -59,38 +40,11 @@ def raw_publish(broker: Broker, pki_dir: Path, site: str, sub: str, payload: byt
 
 
 def test_alerts_over_the_fleet_link(tmp_path: Path) -> None:
-    (tmp_path / "pki").mkdir()
-    pki = make_pki(tmp_path / "pki", ("hub", *BOXES))
-    (tmp_path / "broker").mkdir()
-    broker = Broker(tmp_path / "broker", pki)
-    broker.start()
-    hubd = tmp_path / "hub"
-    hubd.mkdir()
-    auth = write_new_key(hubd / "authority.key")
     # shop-4 is registered at the hub but never comes up: "offline" in the hub's view
-    sites = "".join(f'\n[[site]]\nid = "{s}"\nregions = ["330106"]\n'
-                    for s in (*BOXES, "shop-4"))
-    (hubd / "hub.toml").write_text(f"""data_dir = "{hubd / 'hub-data'}"
-authority_key = "authority.key"
-ack_interval_s = 0.2
-[broker]
-url = "{broker.url}"
-ca_file = "{pki.ca}"
-cert_file = "{pki.dir / 'hub.crt'}"
-key_file = "{pki.dir / 'hub.key'}"
-client_id = "hub-test"
-[http]
-enabled = false
-{sites}""")
-    boxes = {}
-    for s in BOXES:
-        d = tmp_path / s
-        d.mkdir()
-        alert_site(d, auth, site=s, extra=fleet_toml(broker, pki.dir, s))
-        boxes[s] = d
-    hub = subprocess.Popen([sys.executable, "-m", "signage.cli", "hub", "run", "-c",
-                            str(hubd / "hub.toml")], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    fh = fleet_hub(tmp_path, BOXES, sites=(*BOXES, "shop-4"), settings="ack_interval_s = 0.2\n")
+    broker, pki, hubd, auth = fh.broker, fh.pki, fh.dir, fh.authority
+    boxes = fleet_boxes(tmp_path, fh, BOXES)
+    hub = run_hub(hubd)
     procs: dict[str, subprocess.Popen[str]] = {}
     try:
         for s in BOXES[:2]:
@@ -174,13 +128,7 @@ enabled = false
                 } == {"refused: other_region"}
         time.sleep(2)
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            p.communicate(timeout=30)
-        hub.terminate()
-        hub.communicate(timeout=30)
-        broker.stop()
+        shut_down(procs.values(), hub, broker)
     for s in BOXES:
         assert procs[s].returncode == 0
         recs = records(boxes[s] / "log", boxes[s] / "site.key")

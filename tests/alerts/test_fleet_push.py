@@ -5,53 +5,25 @@ problems visible at the hub (`signage hub publications`); gaps checked from each
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from signage.keys import write_new_key
-from tests.fleet.conftest import Broker, make_pki
 from tests.logtools import af_gaps, records
 
-from .alertsite import alert_site
+from .hubsite import fleet_boxes, fleet_hub, hub_cli, run_box, run_hub, shut_down
 from .test_alerts_run import log_recs, wait_for
-from .test_fleet_alerts import fleet_toml, hub_cli, run_box
 from .test_push import BROKEN, GOOD
 
 BOXES = ("shop-1", "shop-2")
 
 
 def test_publish_playlist_over_the_fleet_link(tmp_path: Path) -> None:
-    (tmp_path / "pki").mkdir()
-    pki = make_pki(tmp_path / "pki", ("hub", *BOXES))
-    (tmp_path / "broker").mkdir()
-    broker = Broker(tmp_path / "broker", pki)
-    broker.start()
-    hubd = tmp_path / "hub"
-    hubd.mkdir()
-    auth = write_new_key(hubd / "authority.key")
-    sites = "".join(f'\n[[site]]\nid = "{s}"\nregions = ["330106"]\n' for s in BOXES)
-    (hubd / "hub.toml").write_text(f"""data_dir = "{hubd / 'hub-data'}"
-authority_key = "authority.key"
-[broker]
-url = "{broker.url}"
-ca_file = "{pki.ca}"
-cert_file = "{pki.dir / 'hub.crt'}"
-key_file = "{pki.dir / 'hub.key'}"
-client_id = "hub-test"
-[http]
-enabled = false
-{sites}""")
-    boxes = {}
-    for s in BOXES:
-        d = tmp_path / s
-        d.mkdir()
-        alert_site(d, auth, site=s, extra=fleet_toml(broker, pki.dir, s))
-        boxes[s] = d
+    fh = fleet_hub(tmp_path, BOXES)
+    broker, hubd = fh.broker, fh.dir
+    boxes = fleet_boxes(tmp_path, fh, BOXES)
     # a poster over one part (512 KiB), so that it travels in several
     img = Image.effect_noise((800, 800), 100).convert("RGB")
     img.save(hubd / "poster.png")
@@ -60,9 +32,7 @@ enabled = false
     (hubd / "campaign.toml").write_text(
         GOOD.format(start=today - timedelta(days=1), end=today + timedelta(days=7)), "utf-8")
     (hubd / "broken.toml").write_text(BROKEN, "utf-8")
-    hub = subprocess.Popen([sys.executable, "-m", "signage.cli", "hub", "run", "-c",
-                            str(hubd / "hub.toml")], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    hub = run_hub(hubd)
     procs = {s: run_box(boxes[s]) for s in BOXES}
 
     def rows() -> list[dict[str, Any]]:
@@ -106,13 +76,7 @@ enabled = false
                                           for x in log_recs(boxes[s])[n:]), 30,
                      f"{s} still playing the campaign")
     finally:
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            p.communicate(timeout=30)
-        hub.terminate()
-        hub.communicate(timeout=30)
-        broker.stop()
+        shut_down(procs.values(), hub, broker)
     for s in BOXES:
         assert procs[s].returncode == 0
         recs = records(boxes[s] / "log", boxes[s] / "site.key")

@@ -7,8 +7,6 @@ that keeps the same poster is applied (its poster is taken from the bundle in pl
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,51 +14,22 @@ from typing import Any
 
 from PIL import Image
 
-from signage.keys import write_new_key
-from tests.fleet.conftest import Broker, make_pki
-
-from .alertsite import alert_site
+from .hubsite import fleet_boxes, fleet_hub, hub_cli, run_box, run_hub, shut_down
 from .test_alerts_run import log_recs, wait_for
-from .test_fleet_alerts import fleet_toml, hub_cli, run_box
 from .test_push import GOOD
 
 
 def test_applied_media_do_not_pile_up_in_the_spool(tmp_path: Path) -> None:
-    (tmp_path / "pki").mkdir()
-    pki = make_pki(tmp_path / "pki", ("hub", "shop-1"))
-    (tmp_path / "broker").mkdir()
-    broker = Broker(tmp_path / "broker", pki)
-    broker.start()
-    hubd = tmp_path / "hub"
-    hubd.mkdir()
-    auth = write_new_key(hubd / "authority.key")
-    (hubd / "hub.toml").write_text(f"""data_dir = "{hubd / 'hub-data'}"
-authority_key = "authority.key"
-[broker]
-url = "{broker.url}"
-ca_file = "{pki.ca}"
-cert_file = "{pki.dir / 'hub.crt'}"
-key_file = "{pki.dir / 'hub.key'}"
-client_id = "hub-test"
-[http]
-enabled = false
-
-[[site]]
-id = "shop-1"
-regions = ["330106"]
-""")
-    box = tmp_path / "shop-1"
-    box.mkdir()
-    alert_site(box, auth, site="shop-1", extra=fleet_toml(broker, pki.dir, "shop-1"))
+    fh = fleet_hub(tmp_path, ("shop-1",))
+    broker, hubd = fh.broker, fh.dir
+    box = fleet_boxes(tmp_path, fh, ("shop-1",))["shop-1"]
     Image.effect_noise((800, 800), 100).convert("RGB").save(hubd / "poster.png")
     today = date.today()
     text = GOOD.format(start=today - timedelta(days=1), end=today + timedelta(days=7))
     (hubd / "v1.toml").write_text(text, "utf-8")
     (hubd / "v2.toml").write_text(text.replace("屏幕共享", "远程控制"), "utf-8")
     spool = box / "var" / "inbox" / ".fleet-media"
-    hub = subprocess.Popen([sys.executable, "-m", "signage.cli", "hub", "run", "-c",
-                            str(hubd / "hub.toml")], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    hub = run_hub(hubd)
 
     def states() -> list[dict[str, Any]]:
         r = hub_cli(hubd, "publications", "--format", "json")
@@ -93,8 +62,4 @@ regions = ["330106"]
         pushed = box / "media" / ".pushed" / "campaign" / "playlist.toml"
         assert "远程控制" in pushed.read_text("utf-8")
     finally:
-        p.terminate()
-        p.communicate(timeout=30)
-        hub.terminate()
-        hub.communicate(timeout=30)
-        broker.stop()
+        shut_down([p], hub, broker)

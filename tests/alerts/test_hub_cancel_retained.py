@@ -11,11 +11,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from signage.fleet.mqtt import BrokerSpec, connect_props, make_client
-from signage.keys import write_new_key
-from tests.fleet.conftest import Broker, make_pki
+from tests.fleet.conftest import Broker
 
 from .capgen import CN, cap, ref
-from .test_fleet_alerts import hub_cli
+from .hubsite import fleet_hub, hub_cli
 
 
 def _retained(broker: Broker, pki_dir: Path, site: str) -> dict[str, bytes]:
@@ -40,30 +39,9 @@ def _retained(broker: Broker, pki_dir: Path, site: str) -> dict[str, bytes]:
 
 
 def test_a_cancel_clears_the_retained_alert_it_ends(tmp_path: Path) -> None:
-    (tmp_path / "pki").mkdir()
-    pki = make_pki(tmp_path / "pki", ("hub", "shop-1"))
-    (tmp_path / "broker").mkdir()
-    broker = Broker(tmp_path / "broker", pki)
-    broker.start()
+    fh = fleet_hub(tmp_path, ("shop-1",))
+    broker, pki, hubd = fh.broker, fh.pki, fh.dir
     try:
-        hubd = tmp_path / "hub"
-        hubd.mkdir()
-        write_new_key(hubd / "authority.key")
-        (hubd / "hub.toml").write_text(f"""data_dir = "{hubd / 'hub-data'}"
-authority_key = "authority.key"
-[broker]
-url = "{broker.url}"
-ca_file = "{pki.ca}"
-cert_file = "{pki.dir / 'hub.crt'}"
-key_file = "{pki.dir / 'hub.key'}"
-client_id = "hub-test"
-[http]
-enabled = false
-
-[[site]]
-id = "shop-1"
-regions = ["330106"]
-""")
         now = datetime.now(CN).replace(microsecond=0)
         (tmp_path / "a.xml").write_bytes(cap("A1", sent=now, expires=now + timedelta(days=2)))
         (tmp_path / "c.xml").write_bytes(cap("C1", sent=now, msg_type="Cancel",
