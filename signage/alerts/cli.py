@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,6 +33,23 @@ MAX_READ = KINDS["cap-alert"]
 def _fail(msg: str, code: int = 1) -> typer.Exit:
     print(msg, file=sys.stderr)
     return typer.Exit(code)
+
+
+def _drop_name() -> str:
+    """A new name in the daemon's drop directory: the time and a random tag."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
+def _await_verdict(inbox: Path, name: str, wait: float) -> dict[str, Any] | None:
+    """The daemon's verdict on the drop ``name`` (``results/<name>.json`` in the drop
+    directory), or None when none came within ``wait`` seconds."""
+    result = inbox / "results" / f"{name}.json"
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        if result.exists():
+            return dict(json.loads(result.read_text("utf-8")))
+        time.sleep(0.1)
+    return None
 
 
 def _read(path: Path, limit: int) -> bytes:
@@ -96,22 +113,18 @@ def add(file: Annotated[Path, typer.Argument(help="a signed alert envelope (.env
             file=file, reason=got.reason, why=got.message))
     inbox = resolve(loaded.base, a.inbox)
     inbox.mkdir(parents=True, exist_ok=True)
-    name = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.env"
+    name = f"{_drop_name()}.env"
     tmp = inbox / f".{name}.tmp"
     tmp.write_bytes(data)
     os.replace(tmp, inbox / name)
-    result = inbox / "results" / f"{name}.json"
-    end = time.monotonic() + wait
-    while time.monotonic() < end:
-        if result.exists():
-            v = json.loads(result.read_text("utf-8"))
-            if v["accepted"]:
-                print(_("alert {id} accepted: it goes on screen at the next switch").format(
-                    id=alert.identifier))
-                return
-            raise _fail(_("alert {id} refused by the daemon ({reason}): {why}").format(
-                id=alert.identifier, reason=v["reason"], why=v["message"]))
-        time.sleep(0.1)
+    v = _await_verdict(inbox, name, wait)
+    if v is not None:
+        if v["accepted"]:
+            print(_("alert {id} accepted: it goes on screen at the next switch").format(
+                id=alert.identifier))
+            return
+        raise _fail(_("alert {id} refused by the daemon ({reason}): {why}").format(
+            id=alert.identifier, reason=v["reason"], why=v["message"]))
     print(_("alert {id} queued in {dir}: the daemon takes it when it runs "
             "(is `signage run` running?)").format(id=alert.identifier, dir=inbox))
 
@@ -209,7 +222,7 @@ def push_add(bundle: Annotated[Path, typer.Argument(help="a bundle directory (bu
     # the signed size, are copied (the daemon checks sizes and digests, and logs its verdict):
     # anything else on the stick never reaches the box's disk
     inbox = resolve(loaded.base, loaded.cfg.authority.inbox)
-    name = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+    name = _drop_name()
     tmp = inbox / f".{name}.tmp"
     (tmp / "media").mkdir(parents=True)
     (tmp / "bundle.env").write_bytes(data)
@@ -218,16 +231,12 @@ def push_add(bundle: Annotated[Path, typer.Argument(help="a bundle directory (bu
         if p.is_file():
             _copy_at_most(p, tmp / "media" / x.name, x.size + 1)
     os.replace(tmp, inbox / name)
-    result = inbox / "results" / f"{name}.json"
-    end = time.monotonic() + wait
-    while time.monotonic() < end:
-        if result.exists():
-            v = json.loads(result.read_text("utf-8"))
-            if v["accepted"]:
-                print(_("bundle {id} accepted: applied at the next item boundary").format(
-                    id=v["id"]))
-                return
-            raise _fail(_("bundle {id} rejected ({reason}):\n  {problems}").format(
-                id=v["id"], reason=v["reason"], problems="\n  ".join(v["problems"])))
-        time.sleep(0.1)
+    v = _await_verdict(inbox, name, wait)
+    if v is not None:
+        if v["accepted"]:
+            print(_("bundle {id} accepted: applied at the next item boundary").format(
+                id=v["id"]))
+            return
+        raise _fail(_("bundle {id} rejected ({reason}):\n  {problems}").format(
+            id=v["id"], reason=v["reason"], problems="\n  ".join(v["problems"])))
     print(_("bundle queued in {dir}: the daemon takes it when it runs").format(dir=inbox))
