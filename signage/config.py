@@ -38,6 +38,17 @@ def check_id(v: str) -> str:
     return v
 
 
+def check_broker_url(v: str) -> str:
+    """A broker URL the fleet link can connect to (fleet/mqtt.py), or the reason it cannot."""
+    from .fleet.mqtt import BrokerConfigError, parse_url
+
+    try:
+        parse_url(v)
+    except BrokerConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return v
+
+
 def check_spans(v: list[str]) -> list[str]:
     spans = sorted(parse_span(s) for s in v)
     for (a0, a1), (b0, _b1) in itertools.pairwise(spans):
@@ -348,16 +359,7 @@ class FleetSection(Strict):
     #: how often the log is looked at for new lines, seconds
     poll_s: float = Field(default=0.2, gt=0, le=10)
 
-    @field_validator("broker")
-    @classmethod
-    def _broker(cls, v: str) -> str:
-        from .fleet.mqtt import BrokerConfigError, parse_url
-
-        try:
-            parse_url(v)
-        except BrokerConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return v
+    _broker = field_validator("broker")(check_broker_url)
 
     @model_validator(mode="after")
     def _creds(self) -> FleetSection:

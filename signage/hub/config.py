@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from ..config import Strict, check_id, resolve
-from ..fleet.mqtt import BrokerConfigError, BrokerSpec, parse_url
+from ..config import Strict, check_broker_url, check_id, resolve
+from ..fleet.mqtt import BrokerSpec
 from ..fleet.protocol import PREFIX
 from ..problems import InputError, from_validation, read_toml
 
@@ -27,14 +27,7 @@ class BrokerSection(Strict):
     #: `$share/<group>/<filter>` for several hub processes (docs/fleet.md)
     subscribe: list[str] = Field(default=[], max_length=64)
 
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        try:
-            parse_url(v)
-        except BrokerConfigError as exc:
-            raise ValueError(str(exc)) from None
-        return v
+    _url = field_validator("url")(check_broker_url)
 
 
 class HttpSection(Strict):
