@@ -352,16 +352,11 @@ def new_chain_command(
     """Start a new log chain with a new key, when the key was lost or is replaced: the old
     log files and key move to <log dir>/chain-<time>/ (still verifiable with the old key),
     a new key is made, and the next start marks the break in its run_start."""
-    from .config import load_config, resolve
+    from .cliload import config_or_exit
+    from .config import resolve
     from .playlog.newchain import new_chain
-    from .problems import InputError
 
-    try:
-        cfg = load_config(config)
-    except InputError as exc:
-        for p in exc.problems:
-            _say(sanitize(str(p)))
-        raise typer.Exit(1) from None
+    cfg = config_or_exit(config)
     base = config.parent
     log_dir, key_path = resolve(base, cfg.log.dir), resolve(base, cfg.log.key_file)
     try:

@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from ..config import load_config, resolve
+from ..cliload import config_or_exit
+from ..config import resolve
 from ..i18n import _
-from ..problems import InputError
-from ..render import sanitize
 from .auth import ROLES, Users
 
 console_app = typer.Typer(add_completion=False, invoke_without_command=True,
@@ -22,12 +21,7 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help=_("the site's co
 
 
 def _users(config: Path) -> Users:
-    try:
-        cfg = load_config(config)
-    except InputError as exc:
-        for p in exc.problems:
-            print(sanitize(str(p)), file=sys.stderr)
-        raise typer.Exit(1) from None
+    cfg = config_or_exit(config)
     return Users(resolve(config.parent, cfg.console.dir) / "users.json")
 
 
@@ -44,12 +38,7 @@ def serve(ctx: typer.Context, config: ConfigOpt = Path("config.toml"),
 
     from .app import make_app
 
-    try:
-        cfg = load_config(config)
-    except InputError as exc:
-        for p in exc.problems:
-            print(sanitize(str(p)), file=sys.stderr)
-        raise typer.Exit(1) from None
+    cfg = config_or_exit(config)
     host = bind or cfg.console.bind
     app = make_app(config.resolve())
     print(_("signage console: http://{host}:{port}/ (Ctrl-C stops)").format(

@@ -13,11 +13,11 @@ from ..audit.model import AuditInputError, AuditResult
 from ..audit.reader import discover
 from ..audit.run import Options, run
 from ..audit.spool import Spool
-from ..config import load_config, resolve
+from ..cliload import config_or_exit
+from ..config import resolve
 from ..i18n import _
 from ..keys import SigningKeyError
 from ..playlog.keyfile import KeyFileError, load_key
-from ..problems import InputError
 from ..render import sanitize
 from .build import build
 from .render import render_html, screen_pictures, site_photos, to_pdf
@@ -39,12 +39,7 @@ def report_command(
     photos: Annotated[Path | None, typer.Option(
         help=_("site photos to include (default: the console's photos)"))] = None,
 ) -> None:
-    try:
-        cfg = load_config(config)
-    except InputError as exc:
-        for p in exc.problems:
-            print(sanitize(str(p)), file=sys.stderr)
-        raise typer.Exit(1) from None
+    cfg = config_or_exit(config)
     base = config.parent
     log_dir = resolve(base, cfg.log.dir)
     key: bytes | None = None
