@@ -27,6 +27,7 @@ from .check import (
     read_codes,
 )
 from .statement import StatementError, parse
+from .wording import statement_lines
 
 
 def _fmt(template: str, fields: tuple[tuple[str, str], ...]) -> str:
@@ -37,17 +38,7 @@ def describe(report: Report, tz: ZoneInfo) -> list[str]:
     """The statement and the findings as lines for people (through signage.i18n._)."""
     st = report.signed.statement
     when = datetime.fromtimestamp(st.time, tz).isoformat()
-    lines = [
-        _("site {site}, screen {screen}").format(site=st.site, screen=st.screen),
-        _("stated at {when}").format(when=when),
-        _("opening hours: {state}").format(state=_("open") if st.open_now else _("closed")),
-        _("anti-fraud showings today: {n}").format(n=st.af_today),
-        _("worst gap today in open time: {s:.1f} s").format(s=st.worst_gap_ms / 1000),
-        _("log chain: seq {seq}, head {head}…").format(seq=st.seq, head=st.head.hex()),
-        _("signing key: {key}").format(key=st.key_id),
-    ]
-    if st.partial:
-        lines.append(_("today's figures count only since the player started today"))
+    lines = statement_lines(st, when, key=True)
     for f in report.findings:
         mark = "✔" if f.ok else "✘"
         lines.append(f"{mark} {_fmt(f.message, f.fields)}")

@@ -33,6 +33,7 @@ from ..i18n import _
 from ..trust import Trust
 from .check import Finding, Report, check, log_mac_at
 from .statement import MAX_TEXT, StatementError, parse
+from .wording import statement_lines
 
 SCAN_RECORD = "inspection_scan"
 _SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -138,16 +139,7 @@ def render_page(report: Report | None, error: str, tz: ZoneInfo) -> str:
                             items=f'<li class="f">{esc(error)}</li>', note="")
     st = report.signed.statement
     when = datetime.fromtimestamp(st.time, tz).strftime("%Y-%m-%d %H:%M:%S")
-    lines = [
-        _("site {site}, screen {screen}").format(site=st.site, screen=st.screen),
-        _("stated at {when}").format(when=when),
-        _("opening hours: {state}").format(state=_("open") if st.open_now else _("closed")),
-        _("anti-fraud showings today: {n}").format(n=st.af_today),
-        _("worst gap today in open time: {s:.1f} s").format(s=st.worst_gap_ms / 1000),
-        _("log chain: seq {seq}, head {head}…").format(seq=st.seq, head=st.head.hex()),
-    ]
-    if st.partial:
-        lines.append(_("today's figures count only since the player started today"))
+    lines = statement_lines(st, when, key=False)
     items = "".join(f"<li>{esc(x)}</li>" for x in lines)
     items += "".join(f'<li class="f">{esc(_finding(f))}</li>' for f in report.findings)
     verdict = _("GREEN: genuine and fresh") if report.ok else _("RED: refused")
