@@ -9,6 +9,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .durable import fsync_dir
+
 
 def create_secret(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` as above; False when ``path`` already exists (then nothing
@@ -29,9 +31,5 @@ def create_secret(path: Path, data: bytes) -> bool:
         return False
     finally:
         os.unlink(tmp)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(path.parent)
     return True

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ..durable import fsync_dir
 from ..i18n import _
 from ..keys import SigningKey, SigningKeyError, load_signing_key, write_new_key
 from .logdir import file_version, log_files
@@ -67,8 +68,4 @@ def finish_rotation(path: Path, old: SigningKey) -> None:
     if not retired.exists():
         os.link(path, retired)
     os.replace(nxt, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(path.parent)

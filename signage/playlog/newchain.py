@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..durable import fsync_dir
 from ..i18n import _
 from . import format as fmt
 from .keyfile import create_or_load_key
@@ -58,11 +59,7 @@ def new_chain(log_dir: Path, key_path: Path, reason: str, field: str) -> dict[st
         tmp = log_dir / (NEW_CHAIN_NOTE + ".tmp")
         tmp.write_text(json.dumps(note, ensure_ascii=False), "utf-8")
         os.replace(tmp, log_dir / NEW_CHAIN_NOTE)
-        dfd = os.open(log_dir, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(log_dir)
         return note
     finally:
         os.close(lock)

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..driver import Clock
+from ..durable import fsync_dir
 from ..i18n import _
 from ..keys import PublicKey, SigningKey
 from ..timeutil import CLOCK_STEP_S, IsoFormatter
@@ -204,11 +205,7 @@ class LogWriter:
         self._day, self._part, self.path = day, part, path
         nxt = day + timedelta(days=1)
         self._day_end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=self._tz).timestamp()
-        dfd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(self.dir)
 
     # ---- writing -------------------------------------------------------------------------
     @property
@@ -589,11 +586,7 @@ def write_lost_note(log_dir: Path, note: dict[str, Any]) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, log_dir / LOST_NOTE)
-    dfd = os.open(log_dir, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsync_dir(log_dir)
 
 
 def _day(path: Path) -> date:
