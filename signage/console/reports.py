@@ -51,7 +51,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 VERDICTS = {0: N_("compliant and intact"), 1: N_("violations found"),
-            2: N_("integrity broken"), 3: N_("the log could not be read")}
+            2: N_("integrity broken"), 3: N_("the log could not be read"),
+            4: N_("simulated log (never proof of play)"),
+            5: N_("partial log: not intact, verified from a later record on")}
 
 
 def run_reports(config: Path, cdir: Path, from_: str, to: str) -> RunResult:
