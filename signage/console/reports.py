@@ -98,7 +98,7 @@ def run_reports(config: Path, cdir: Path, from_: str, to: str) -> RunResult:
             "summary_code": summary.returncode, "created": time.time()}
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")
     verdict = _(VERDICTS.get(audit.returncode, N_("error")))
-    return RunResult(rid, audit.returncode in (0, 1), audit.returncode, verdict, msgs)
+    return RunResult(rid, audit.returncode in (0, 1, 5), audit.returncode, verdict, msgs)
 
 
 def runs(cdir: Path) -> list[dict[str, Any]]:
