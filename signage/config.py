@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .i18n import N_, _
 from .keys import PublicKey, SigningKeyError
-from .problems import InputError, Problem, from_validation, read_toml
+from .problems import InputError, Problem, read_toml, validated
 from .timeutil import merge_spans, parse_span, split_overnight
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -420,10 +420,7 @@ class SiteConfig(Strict):
 def load_config(path: Path) -> SiteConfig:
     """Load config.toml or raise InputError with one Problem per mistake."""
     data, text = read_toml(path)
-    try:
-        return SiteConfig.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(from_validation(exc, str(path), text)) from None
+    return validated(SiteConfig, data, path, text)
 
 
 def resolve(base: Path, value: str) -> Path:

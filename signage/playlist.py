@@ -10,11 +10,11 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .config import Spans, Strict, check_id, check_spans
 from .i18n import _
-from .problems import InputError, Problem, find_line, from_validation, read_toml
+from .problems import InputError, Problem, find_line, read_toml, validated
 
 #: explicit lines of one slogan (a line break in the text starts a new line)
 MAX_LINES = 4
@@ -104,10 +104,7 @@ class PlaylistConfig(Strict):
 
 def load_playlist(path: Path) -> PlaylistConfig:
     data, text = read_toml(path)
-    try:
-        pl = PlaylistConfig.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(from_validation(exc, str(path), text)) from None
+    pl = validated(PlaylistConfig, data, path, text)
     seen: dict[str, int] = {}
     dups: list[Problem] = []
     for i, it in enumerate(pl.items):

@@ -14,9 +14,9 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .i18n import N_, _
 
@@ -282,6 +282,18 @@ def friendly(err: Mapping[str, Any]) -> str:
 
 def _num(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: dict[str, Any], file: Path, text: str) -> M:
+    """``data`` (read by read_toml from ``file``, whose text is ``text``) as a ``model``, or
+    InputError with one Problem per mistake."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(from_validation(exc, str(file), text)) from None
 
 
 def from_validation(exc: ValidationError, file: str, text: str,

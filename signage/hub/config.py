@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from ..config import Strict, check_broker_url, check_id, resolve
 from ..fleet.mqtt import BrokerSpec
 from ..fleet.protocol import PREFIX
-from ..problems import InputError, from_validation, read_toml
+from ..problems import read_toml, validated
 
 
 class BrokerSection(Strict):
@@ -108,8 +108,5 @@ class LoadedHub:
 
 def load_hub(path: Path) -> LoadedHub:
     data, text = read_toml(path)
-    try:
-        cfg = HubConfig.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(from_validation(exc, str(path), text)) from None
+    cfg = validated(HubConfig, data, path, text)
     return LoadedHub(cfg, path)
