@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cap import region_covers
+from .cap import REGION_CODE, SITE_ID, region_covers
 
 FORMAT = "signage-bundle"
 VERSION = 1
@@ -31,7 +31,7 @@ MAX_MEDIA_BYTES = 48 * 1024 * 1024
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
-_TARGET = re.compile(r"^(all|site:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}|region:\d{6})$")
+_TARGET = re.compile(rf"^(all|site:{SITE_ID}|region:{REGION_CODE})$")
 
 
 class BundleError(ValueError):

@@ -46,8 +46,12 @@ MSG_TYPES = ("Alert", "Update", "Cancel")
 LANGUAGE = "zh-CN"
 #: CAP 1.2 dateTime: 2026-12-01T21:00:00+08:00 (a numeric offset is required; "Z" is not CAP)
 _DT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?[+-]\d{2}:\d{2}$")
-_REGION = re.compile(r"^\d{6}$")
-_SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: a site id (as config.toml's [site] id) and an administrative division code (GB/T 2260):
+#: the grammar of area geocodes here and of a pushed bundle's targets (bundle.py)
+SITE_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+REGION_CODE = r"\d{6}"
+_REGION = re.compile(rf"^{REGION_CODE}$")
+_SITE = re.compile(rf"^{SITE_ID}$")
 # CAP forbids whitespace, comma and '<' '&' in identifier and sender
 _TOKEN = re.compile(r"^[^\s,<&]{1,256}$")
 
