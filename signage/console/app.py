@@ -65,6 +65,11 @@ def role_name(role: str) -> str:
     return _("administrator") if role == "admin" else _("inspector")
 
 
+def _id(raw: str) -> str | None:
+    """``raw`` when it is a screen or playlist id (the config's id rule), else None."""
+    return raw if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", raw) else None
+
+
 def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
     cfg = load_config(config)
     cdir = resolve(config.parent, cfg.console.dir)
@@ -189,7 +194,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
     @view
     async def frame(request: Request, s: Session) -> Response:
         sid = request.path_params["screen"]
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", sid):
+        if _id(sid) is None:
             return secure(PlainTextResponse("", status_code=404))
         p = frame_of(con.site.run_dir, sid)
         if p is None:
@@ -208,12 +213,9 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
                          "items": len(pc.items) if pc else 0})
         return page(request, "playlists.html", s, rows=rows, problems=None, applied=None)
 
-    def _pid(raw: str) -> str | None:
-        return raw if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", raw) else None
-
     @view
     async def playlist(request: Request, s: Session) -> Response:
-        pid = _pid(request.path_params["pid"])
+        pid = _id(request.path_params["pid"])
         site = con.site
         if pid is None or not changes.playlist_file(site, pid).is_file():
             return page(request, "error.html", s, 404, message=_("no such playlist"))
@@ -233,7 +235,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
 
     @change
     async def playlist_save(request: Request, s: Session, form: Any) -> Response:
-        pid = _pid(request.path_params["pid"])
+        pid = _id(request.path_params["pid"])
         if pid is None:
             return page(request, "error.html", s, 404, message=_("no such playlist"))
         up = form.get("file")
@@ -254,7 +256,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
 
     @change
     async def playlist_add(request: Request, s: Session, form: Any) -> Response:
-        pid = _pid(request.path_params["pid"])
+        pid = _id(request.path_params["pid"])
         site = con.site
         if pid is None or not changes.playlist_file(site, pid).is_file():
             return page(request, "error.html", s, 404, message=_("no such playlist"))
@@ -288,7 +290,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
 
     @change
     async def playlist_new(request: Request, s: Session, form: Any) -> Response:
-        pid = _pid(str(form.get("pid") or ""))
+        pid = _id(str(form.get("pid") or ""))
         if pid is None:
             return page(request, "error.html", s, 422, message=_(
                 "a playlist id: 1-64 letters, digits, '-', '_', '.'"))
