@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -155,35 +155,51 @@ class MpvRun:
     t_swap: float
 
 
-@pytest.fixture(scope="module")
-def mpv_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MpvRun]:
-    site = tmp_path_factory.mktemp("e2e-credit-mpv")
+def _mpv_clip_site(site: Path, name: str, clip_s: int) -> tuple[Path, Path]:
+    """A site on real mpv (no video or audio output), one HDMI screen, with a clip of
+    ``clip_s`` seconds that weighs more than the other anti-fraud items together (issue 10,
+    item 2); returns the clip and the config."""
     (site / "media" / "af").mkdir(parents=True)
     clip = site / "media" / "af" / "fanzha.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x180:rate=25", "-t", "2", "-c:v",
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x180:rate=25", "-t", str(clip_s), "-c:v",
             "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(clip))
-    frameless, cut = site / "frameless.mp4", site / "cut.mp4"
-    make_frameless(clip, frameless, cut)
-    # the clip weighs more than the other anti-fraud items together (issue 10, item 2)
     af = [Item("af-clip", "clip", path="af/fanzha.mp4", weight=5),
           Item("af-text", "text", text="凡是刷单返利就是诈骗", duration_s=1.0),
           Item("af-call", "text", text="陌生来电要转账，先挂电话再核实", duration_s=1.0)]
     store = [Item("st-text", "text", text="新鲜水果每日到店", duration_s=1.0)]
-    cfg = write_site(site, name="mpv-credit", driver="mpv", screen=HDMI, width=320, height=180,
+    cfg = write_site(site, name=name, driver="mpv", screen=HDMI, width=320, height=180,
                      options='{ vo = "null", ao = "null", fullscreen = false }', af=af,
                      store=store, max_gap=4.0, margin=1.0)
+    return clip, cfg
+
+
+def _swap_clip_while_running(site: Path, cfg: Path, clip: Path, replacement: Path, what: str,
+                             pred: Callable[[list[Record]], Any]) -> MpvRun:
+    """Run the site for 16 s; once ``pred`` holds on its log, put ``replacement`` in place of
+    the clip (same name) and let the run end."""
     proc = signage_run(cfg, "16s")
     try:
-        wait_for(site / "log", proc, "the clip shown once", lambda rs: any(
-            r["item"] == "af-clip" for r in showings(rs, HDMI)), timeout_s=15)
+        wait_for(site / "log", proc, what, pred, timeout_s=15)
         t_swap = time.monotonic()
-        shutil.copy(frameless, clip)  # same name, now without a decodable frame
+        shutil.copy(replacement, clip)
         _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    yield MpvRun(site, proc.returncode, err, t_swap)
+    return MpvRun(site, proc.returncode, err, t_swap)
+
+
+@pytest.fixture(scope="module")
+def mpv_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MpvRun]:
+    site = tmp_path_factory.mktemp("e2e-credit-mpv")
+    clip, cfg = _mpv_clip_site(site, "mpv-credit", 2)
+    frameless, cut = site / "frameless.mp4", site / "cut.mp4"
+    make_frameless(clip, frameless, cut)
+    # swapped in: same name, now without a decodable frame
+    yield _swap_clip_while_running(site, cfg, clip, frameless, "the clip shown once",
+                                   lambda rs: any(r["item"] == "af-clip"
+                                                  for r in showings(rs, HDMI)))
 
 
 def _after(recs: list[Record], t: float) -> list[Record]:
@@ -214,35 +230,16 @@ def test_mpv_frameless_clip_is_never_credited(mpv_run: MpvRun) -> None:
 @pytest.fixture(scope="module")
 def mpv_short_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MpvRun]:
     site = tmp_path_factory.mktemp("e2e-credit-mpv-short")
-    (site / "media" / "af").mkdir(parents=True)
-    clip = site / "media" / "af" / "fanzha.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x180:rate=25", "-t", "3", "-c:v",
-            "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(clip))
+    clip, cfg = _mpv_clip_site(site, "mpv-short", 3)
     data = clip.read_bytes()
     mdat = data.index(b"mdat") - 4
     size = int.from_bytes(data[mdat:mdat + 4], "big")
     short = site / "short.mp4"  # the moov still says 3 s; the payload holds a few frames
     short.write_bytes(data[:mdat + 8 + (size - 8) // 2])  # about 1 s of frames
-    af = [Item("af-clip", "clip", path="af/fanzha.mp4", weight=5),
-          Item("af-text", "text", text="凡是刷单返利就是诈骗", duration_s=1.0),
-          Item("af-call", "text", text="陌生来电要转账，先挂电话再核实", duration_s=1.0)]
-    store = [Item("st-text", "text", text="新鲜水果每日到店", duration_s=1.0)]
-    cfg = write_site(site, name="mpv-short", driver="mpv", screen=HDMI, width=320, height=180,
-                     options='{ vo = "null", ao = "null", fullscreen = false }', af=af,
-                     store=store, max_gap=4.0, margin=1.0)
-    proc = signage_run(cfg, "16s")
-    try:
-        wait_for(site / "log", proc, "the clip shown whole once", lambda rs: any(
-            r["item"] == "af-clip" and r["outcome"] == "completed"
-            for r in showings(rs, HDMI)), timeout_s=15)
-        t_swap = time.monotonic()
-        shutil.copy(short, clip)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    yield MpvRun(site, proc.returncode, err, t_swap)
+    yield _swap_clip_while_running(site, cfg, clip, short, "the clip shown whole once",
+                                   lambda rs: any(r["item"] == "af-clip"
+                                                  and r["outcome"] == "completed"
+                                                  for r in showings(rs, HDMI)))
 
 
 def test_mpv_clip_ending_early_is_set_aside_not_looped(mpv_short_run: MpvRun) -> None:
