@@ -114,6 +114,20 @@ def audit_api(paths: Sequence[Path], key: Path, *, fmt: str = "json", anchor: bo
 
 
 # ---- reading logs independently ------------------------------------------------------------
+#: a log directory's files as data: (file name, lines with their newline)
+Files = list[tuple[str, list[bytes]]]
+
+
+def line_places(files: Files) -> list[tuple[int, int]]:
+    """Every line's (file index, line index)."""
+    return [(fi, li) for fi, (_n, lines) in enumerate(files) for li in range(len(lines))]
+
+
+def copy_files(files: Files) -> Files:
+    """A copy whose line lists can be edited without touching ``files``."""
+    return [(n, list(lines)) for n, lines in files]
+
+
 def log_files(log_dir: Path) -> list[Path]:
     from signage.playlog.writer import log_files as lf
 

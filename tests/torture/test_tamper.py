@@ -21,14 +21,24 @@ import pytest
 
 from signage.playlog import format as fmt
 
-from .helpers import AuditOut, Timer, audit_api, audit_cli, log_files, report, signage_run
+from .helpers import (
+    AuditOut,
+    Files,
+    Timer,
+    audit_api,
+    audit_cli,
+    copy_files,
+    line_places,
+    log_files,
+    report,
+    signage_run,
+)
 
 SEED = 1000
 N = 1000
 KINDS = ("edit", "delete", "insert", "reorder", "truncate")
 ENC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
-Files = list[tuple[str, list[bytes]]]  # (file name, lines with their newline)
 
 
 class Base:
@@ -78,14 +88,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
 
 
 # ---- the tampers ---------------------------------------------------------------------------
-def _flat(files: Files) -> list[tuple[int, int]]:
-    return [(fi, li) for fi, (_n, lines) in enumerate(files) for li in range(len(lines))]
-
-
-def _copy(files: Files) -> Files:
-    return [(n, list(lines)) for n, lines in files]
-
-
 def _reframe(line: bytes, rec: dict[str, object]) -> bytes:
     """The record re-serialised as the writer does, with the line's old digest kept."""
     mac = line.rstrip(b"\n")[-66:-2]
@@ -124,8 +126,8 @@ def _resign(line: bytes, prev_mac: bytes, key: bytes) -> tuple[bytes, bytes]:
 
 def tamper(rng: random.Random, base: Base, kind: str) -> tuple[Files, str, str | None]:
     """A tampered copy: (files, what was done, anchor to expect or None)."""
-    files = _copy(base.files)
-    flat = _flat(files)
+    files = copy_files(base.files)
+    flat = line_places(files)
     n = len(flat)
     if kind == "edit":
         fi, li = flat[rng.randrange(n)]
@@ -260,7 +262,7 @@ def _why(res: AuditOut) -> str:
 def test_truncation_without_an_anchor_is_invisible_by_design(base: Base) -> None:
     """The documented limit (docs/log-format.md): a tail cut at a record boundary leaves a
     valid chain; only the anchor shows it. This pins the contract the tamper test relies on."""
-    files = _copy(base.files)
+    files = copy_files(base.files)
     files[1] = (files[1][0], files[1][1][:-10])
     d = base.write(files)
     assert audit_api([d], base.key).code in (0, 1)

@@ -37,14 +37,13 @@ import pytest
 from signage.keys import SigningKey, load_signing_key
 from signage.playlog import v2
 
-from .helpers import Timer, log_files, report, signage_run
+from .helpers import Files, Timer, copy_files, line_places, log_files, report, signage_run
 
 SEED = 1212
 N = 1000
 KINDS = ("edit", "delete", "insert", "reorder", "truncate", "resign", "replay", "regenerate")
 CHAIN = {"digest", "malformed", "sequence", "missing", "seal", "wrong_key"}
 SIGNED = {"signature", "checkpoint"}
-Files = list[tuple[str, list[bytes]]]
 
 
 def _compact(rec: dict[str, Any]) -> bytes:
@@ -123,14 +122,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
     return Base(tmp_path_factory.mktemp("tamper2"))
 
 
-def _flat(files: Files) -> list[tuple[int, int]]:
-    return [(fi, li) for fi, (_n, ls) in enumerate(files) for li in range(len(ls))]
-
-
-def _copy(files: Files) -> Files:
-    return [(n, list(ls)) for n, ls in files]
-
-
 def rechain(files: Files, *, renumber: bool = False, signer: SigningKey | None = None,
             keep_key_id: bool = False) -> Files:
     """Make every digest (and checkpoint head) consistent again, as anyone can in format 2;
@@ -189,8 +180,8 @@ def _edit_field(rng: random.Random, line: bytes) -> bytes:
 
 def tamper(rng: random.Random, base: Base, kind: str) -> tuple[Files, str, set[str], list[Path]]:
     """(files, what was done, the causes one of which must be found, witnesses to pass)."""
-    files = _copy(base.files)
-    flat = _flat(files)
+    files = copy_files(base.files)
+    flat = line_places(files)
     n = len(flat)
     if kind == "edit":
         fi, li = flat[rng.randrange(n)]
