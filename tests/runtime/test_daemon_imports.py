@@ -13,9 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # Loaded only on the paths that need them (alerts when one arrives, [fleet], [inspection],
-# the live table on a terminal) or never in the daemon (audit, hub, console, summary).
-HEAVY = ("defusedxml", "pyexpat", "xml.etree", "rich", "segno", "zxingcpp", "paho", "duckdb",
-         "pyarrow", "starlette", "jinja2", "uvicorn", "babel", "signage.fleet",
+# the live table on a terminal) or never in the daemon (audit, hub, console, summary;
+# APScheduler's cron module, which brings asyncio and ssl: the rotation uses LocalMidnight).
+HEAVY = ("defusedxml", "pyexpat", "xml.etree", "apscheduler", "asyncio", "ssl", "rich",
+         "segno", "zxingcpp", "paho", "duckdb", "pyarrow", "starlette", "jinja2", "uvicorn",
+         "babel", "signage.fleet",
          "signage.inspection.issuer", "signage.hub", "signage.console", "signage.summary",
          "signage.audit.check", "signage.audit.cli")
 
