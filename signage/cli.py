@@ -387,11 +387,14 @@ def mount_optional(argv: list[str] | None = None) -> None:
             from .audit.cli import audit_command
             app.command("audit", help=_(
                 "Audit a proof-of-play log: its integrity, then the gap rule per screen and "
-                "day.\n\nIntegrity: the hash chain and HMAC with the site key, sequence numbers, "
-                "files and seals, monotonic time. Then, per screen and local day inside opening "
-                "hours, every gap between anti-fraud showings longer than the limit, with its "
-                "cause.\n\nExit codes: 0 compliant and intact, 1 violations, 2 integrity broken, "
-                "3 unreadable input or usage error."))(_marked(audit_command))
+                "day.\n\nIntegrity: the hash chain (format 2: SHA-256, signed checkpoints "
+                "checked with the public keys of --trust; format 1: HMAC with the site key), "
+                "sequence numbers, files and seals, monotonic time. Then, per screen and local "
+                "day inside opening hours, every gap between anti-fraud showings longer than the "
+                "limit, with its cause.\n\nExit codes: 0 compliant and intact, 1 violations, "
+                "2 integrity broken, 3 unreadable input or usage error, 4 a simulated log (never "
+                "proof of play), 5 a partial log (starts after seq 0: not intact)."
+                ))(_marked(audit_command))
         except ImportError:
             pass
     if first in (None, "console"):

@@ -1,7 +1,8 @@
 """`signage audit`: the command. Parses options, loads the key, runs the audit, prints.
 
-Exit codes: 0 compliant and intact, 1 gap-rule violations (log intact), 2 integrity broken
-(whatever the violations), 3 unreadable input or usage error."""
+Exit codes: 0 compliant and intact, 1 gap-rule violations (log intact or partial), 2 integrity
+broken (whatever the violations), 3 unreadable input or usage error, 4 simulated, 5 partial log
+(docs/log-format.md, "Verdicts and exit codes")."""
 
 from __future__ import annotations
 
@@ -98,7 +99,7 @@ def audit_command(
     against --witness copies), sequence numbers, files and seals, monotonic time. Then, per screen and local day inside opening hours, every gap between
     anti-fraud showings longer than the limit, with its cause.
 
-    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error, 4 a simulated log (never proof of play)."""  # noqa: E501
+    Exit codes: 0 compliant and intact, 1 violations, 2 integrity broken, 3 unreadable input or usage error, 4 a simulated log (never proof of play), 5 a partial log (starts after seq 0: not intact, no violation in what could be verified)."""  # noqa: E501
     code = main(paths or [], from_=from_, to=to, screen=screen, max_gap=max_gap, key=key,
                 format_=format_, report=report, anchor=anchor, expect_anchor=expect_anchor,
                 jobs=jobs, trust=trust, witness=witness, simulated=simulated)
@@ -265,7 +266,7 @@ def _output(result: AuditResult, format_: str, report: Path | None, anchor: bool
                 error=exc.strerror)) from None
     if anchor:
         head = result.integrity.head
-        if not result.integrity.intact or head is None:
+        if not result.integrity.unbroken or head is None:
             for x in result.integrity.findings[:20]:
                 print(sanitize(x.text()), file=sys.stderr)
             print("signage audit: " + _("the log's integrity is broken: no anchor to print"),

@@ -81,7 +81,7 @@ class Stitcher:
         brk = kind in BREAKING if breaks is None else breaks
         self.r.counts[kind] = self.r.counts.get(kind, 0) + 1
         if brk:
-            self.r.intact = False
+            self.r.unbroken = False
         if len(self.r.findings) < MAX_FINDINGS:
             self.r.findings.append(Finding(kind, file, line, seq, message, brk))
 
@@ -174,7 +174,7 @@ class Stitcher:
             if n > shown:
                 self.r.counts[kind] = self.r.counts.get(kind, 0) + n - shown
                 if kind in BREAKING:
-                    self.r.intact = False
+                    self.r.unbroken = False
         for boot, first, last in c.boots:
             seen = self.boot_mono.get(boot)
             if seen is not None and first < seen - MONO_SLACK_S * 1000:

@@ -10,6 +10,9 @@ from typing import Any
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BROKEN, EXIT_INPUT = 0, 1, 2, 3
 #: the log holds a run in `mode = simulate` (`signage simulate`): never proof of play
 EXIT_SIMULATED = 4
+#: the log is partial (it starts after seq 0: its first record cannot be verified), unbroken,
+#: and shows no violation in what could be verified: never "intact", never "compliant"
+EXIT_PARTIAL = 5
 
 #: causes of a gap, most serious first; a violation's ``cause`` is the first that applies
 CAUSES = ("daemon_not_running", "screen_down", "driver_error", "records_dropped",
@@ -51,7 +54,8 @@ class FileInfo:
 
 @dataclass(slots=True)
 class Integrity:
-    intact: bool = True
+    #: no break found (chain, sequence, seals, anchor, key). Not "intact": see ``state``
+    unbroken: bool = True
     records: int = 0
     files: list[FileInfo] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
@@ -63,6 +67,34 @@ class Integrity:
     unverified: list[dict[str, Any]] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)  # the log format versions read
     signed: Any = None  # format 2: a signed.SignedReport (signatures, witnesses, coverage)
+
+    @property
+    def partial(self) -> bool:
+        """Unbroken, but the log starts after seq 0 (older files removed by retention, or not
+        given): its first record's digest cannot be checked, so the log is verified from the
+        next record on only. Honest retention, not tampering; but never "intact"."""
+        return self.unbroken and self.counts.get("partial_start", 0) > 0
+
+    @property
+    def intact(self) -> bool:
+        """Every record given verifies, from seq 0: the only state that may be called intact."""
+        return self.unbroken and not self.partial
+
+    @property
+    def state(self) -> str:
+        """"intact", "partial" or "broken"."""
+        return "broken" if not self.unbroken else "partial" if self.partial else "intact"
+
+    @property
+    def verified_from(self) -> int | None:
+        """A partial log: the first seq whose record is verified (the one after the
+        unverified first record); None otherwise."""
+        if not self.partial:
+            return None
+        if self.unverified:
+            return int(self.unverified[0]["seq"]) + 1
+        seqs = [f.seq for f in self.findings if f.kind == "partial_start" and f.seq is not None]
+        return seqs[0] + 1 if seqs else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,16 +202,19 @@ class AuditResult:
 
     @property
     def exit_code(self) -> int:
-        if not self.integrity.intact:
+        if not self.integrity.unbroken:
             return EXIT_BROKEN
         if self.compliance.simulated_runs and not self.preview_simulated:
             return EXIT_SIMULATED
-        return EXIT_VIOLATIONS if self.compliance.violations else EXIT_OK
+        if self.compliance.violations:  # proven by verified records, whatever came before
+            return EXIT_VIOLATIONS
+        return EXIT_PARTIAL if self.integrity.partial else EXIT_OK
 
     @property
     def verdict(self) -> str:
         return {EXIT_OK: "compliant", EXIT_VIOLATIONS: "violations",
-                EXIT_BROKEN: "integrity_broken", EXIT_SIMULATED: "simulated"}[self.exit_code]
+                EXIT_BROKEN: "integrity_broken", EXIT_SIMULATED: "simulated",
+                EXIT_PARTIAL: "partial"}[self.exit_code]
 
     def simulated_banner(self) -> str | None:
         """The warning every output format carries when the log holds a simulated run."""

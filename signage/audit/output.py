@@ -179,7 +179,8 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
         "rule": {"max_gap_s": Fmt.s(c.limit_ms), "measure": c.measure,
                  "source": c.limit_source},
         "integrity": {
-            "intact": i.intact, "records": i.records, "wrong_key": i.wrong_key,
+            "intact": i.intact, "state": i.state, "partial": partial_doc(r),
+            "records": i.records, "wrong_key": i.wrong_key,
             "head": None if i.head is None else dict(zip(("file", "seq", "mac"), i.head,
                                                          strict=True)),
             "anchor": i.anchor,
@@ -196,6 +197,29 @@ def head(r: AuditResult, f: Fmt) -> dict[str, Any]:
         "yardstick": c.yardstick,
         "config_changes": [{**x, "at": f.t(x["at"])} for x in c.config_changes],
     }
+
+
+def partial_text(r: AuditResult) -> str | None:
+    """What a partial log's audit could not verify, in one sentence (every output says it)."""
+    i = r.integrity
+    if not i.partial:
+        return None
+    u = i.unverified[0] if i.unverified else None
+    first = (_("the first record ({file}:{line}, seq {seq}, a {type})").format(
+        file=u["file"], line=u["line"], seq=u["seq"], type=u["type"]) if u is not None
+        else _("the first record"))
+    return _("PARTIAL LOG, NOT INTACT: the log given starts after seq 0 (older files removed "
+             "or not given); {first} cannot be verified and was not used; the log is verified "
+             "from seq {next} on only. Nothing before seq {next} is proven").format(
+                 first=first, next=i.verified_from)
+
+
+def partial_doc(r: AuditResult) -> dict[str, Any] | None:
+    i = r.integrity
+    if not i.partial:
+        return None
+    return {"verified_from_seq": i.verified_from, "unverified": i.unverified,
+            "message": partial_text(r)}
 
 
 def write_json(r: AuditResult, out: TextIO) -> None:
@@ -224,6 +248,9 @@ def write_csv(r: AuditResult, out: TextIO) -> None:
     banner = r.simulated_banner()
     if banner:  # a comment line before the header, only then (docs/log-format.md)
         out.write("# " + banner.replace("\n", " ") + "\n")
+    partial = partial_text(r)
+    if partial:  # likewise for a partial log: its violations rest on verified records only
+        out.write("# " + sanitize(partial).replace("\n", " ") + "\n")
     w = csv.writer(out, lineterminator="\n")
     sr: SignedReport | None = r.integrity.signed
     w.writerow(CSV_COLUMNS + (CSV_SIGNED if sr is not None else ()))
@@ -248,7 +275,8 @@ def _dur(seconds: float) -> str:
 
 
 VERDICTS = {"compliant": N_("compliant"), "violations": N_("violations"),
-            "integrity_broken": N_("integrity broken"), "simulated": N_("simulated")}
+            "integrity_broken": N_("integrity broken"), "simulated": N_("simulated"),
+            "partial": N_("partial log (not intact)")}
 
 
 def write_signed(r: AuditResult, sr: SignedReport, con: Console, f: Fmt) -> None:
@@ -327,12 +355,14 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
                       s(ch.get("profile", ch.get("after", ""))), s(ch["effect"]))
         con.print(t)
     files = len(i.files)
-    if i.intact and i.unverified:
-        u = i.unverified[0]
-        con.print(_("integrity: [yellow]verified from seq {next} on[/] — the first record "
-                    "({file}:{line}, seq {seq}) cannot be verified and was not used; {n} "
-                    "records verified in {files} files").format(
-                        next=u["seq"] + 1, file=s(u["file"]), line=u["line"], seq=u["seq"],
+    if i.partial:
+        u = i.unverified[0] if i.unverified else {"file": "?", "line": 1,
+                                                   "seq": (i.verified_from or 1) - 1}
+        con.print(escape(_("integrity:")) + " [bold yellow]" + escape(_("PARTIAL, not intact"))
+                  + "[/] — " + _("[yellow]verified from seq {next} on[/] — the first record "
+                                 "({file}:{line}, seq {seq}) cannot be verified and was not "
+                                 "used; {n} records verified in {files} files").format(
+                        next=i.verified_from, file=s(u["file"]), line=u["line"], seq=u["seq"],
                         n=f"{i.records - 1:,}", files=files), highlight=False)
     elif i.intact:
         head = (_(", head {file}:{seq}").format(file=i.head[0], seq=i.head[1])
@@ -422,7 +452,10 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
     if banner:
         con.print(f"[bold white on magenta] {s(banner)} [/]", highlight=False)
     colour = {"compliant": "green", "violations": "red", "integrity_broken": "bold red",
-              "simulated": "bold magenta"}
+              "simulated": "bold magenta", "partial": "bold yellow"}
+    partial = partial_text(r)
+    if partial:
+        con.print("[bold yellow]" + s(partial) + "[/]", highlight=False)
     con.print(escape(_("verdict:")) + f" [{colour[r.verdict]}]"
               + escape(_(VERDICTS[r.verdict])) + "[/] "
               + escape(_("(exit {code})").format(code=r.exit_code)))

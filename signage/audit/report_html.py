@@ -27,6 +27,7 @@ from .output import (
     days_of,
     item_rows,
     outage_rows,
+    partial_text,
     screen_rows,
     violation_row,
 )
@@ -45,10 +46,10 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 text-align:left;vertical-align:top}th{background:#f2f2f2}td.n{text-align:right}
 .verdict{display:inline-block;padding:.3em 1em;border-radius:4px;color:#fff;font-weight:bold}
 .compliant{background:#2e7d32}.violations{background:#c62828}.integrity_broken{background:#000}
-.simulated{background:#6a1b9a}.legend{font-size:12px}.swatch{display:inline-block;
+.simulated{background:#6a1b9a}.partial{background:#a15c00}.legend{font-size:12px}.swatch{display:inline-block;
 width:12px;height:12px;border:1px solid #9e9e9e;margin:0 3px 0 10px;vertical-align:middle}
 .banner{background:#6a1b9a;color:#fff;font-weight:bold;
-padding:.8em 1em;border-radius:4px;margin:.5em 0}
+padding:.8em 1em;border-radius:4px;margin:.5em 0}.banner.partial{background:#a15c00}
 .bad{color:#c62828;font-weight:bold}.warn{color:#a15c00}.muted{color:#777}
 figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:12px}
 svg text{font:11px sans-serif}dl{display:grid;grid-template-columns:max-content auto;
@@ -262,6 +263,9 @@ def build(r: AuditResult) -> str:
     banner = r.simulated_banner()
     if banner:
         p.append(f"<div class='banner' id='simulated'>{_t(banner)}</div>")
+    partial = partial_text(r)
+    if partial:
+        p.append(f"<div class='banner partial' id='partial'>{_t(partial)}</div>")
     p.append(f"<p><span class='verdict {r.verdict}'>{_t(_(VERDICTS[r.verdict]))}</span> "
              "<span class=muted>" + _t(_("exit code {code}").format(code=r.exit_code))
              + "</span></p><dl>")
@@ -277,6 +281,8 @@ def build(r: AuditResult) -> str:
                  (_("Period"), f"{f.t(c.period[0])} – {f.t(c.period[1])} ({c.tz})"),
                  (_("Rule"), rule), (_("Log"), log),
                  (_("Integrity"), _("intact") if i.intact
+                  else _("PARTIAL, not intact: verified from seq {seq} on").format(
+                      seq=i.verified_from) if i.partial
                   else _("BROKEN: the log cannot be trusted"))]:
         p.append(f"<dt>{_t(k)}</dt><dd>{_t(v)}</dd>")
     if i.anchor is not None:

@@ -51,7 +51,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 VERDICTS = {0: N_("compliant and intact"), 1: N_("violations found"),
-            2: N_("integrity broken"), 3: N_("the log could not be read")}
+            2: N_("integrity broken"), 3: N_("the log could not be read"),
+            4: N_("simulated log (never proof of play)"),
+            5: N_("partial log: not intact, verified from a later record on")}
 
 
 def run_reports(config: Path, cdir: Path, from_: str, to: str) -> RunResult:
@@ -96,7 +98,7 @@ def run_reports(config: Path, cdir: Path, from_: str, to: str) -> RunResult:
             "summary_code": summary.returncode, "created": time.time()}
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")
     verdict = _(VERDICTS.get(audit.returncode, N_("error")))
-    return RunResult(rid, audit.returncode in (0, 1), audit.returncode, verdict, msgs)
+    return RunResult(rid, audit.returncode in (0, 1, 5), audit.returncode, verdict, msgs)
 
 
 def runs(cdir: Path) -> list[dict[str, Any]]:

@@ -122,11 +122,12 @@ def audit_cmd(from_: Annotated[str, typer.Option("--from", help="first day, YYYY
               ] = None) -> None:
     """Per site the verdict of `signage audit` on the hub's copy; per screen and day the
     anti-fraud figures from the Parquet dataset (DuckDB). Exit 0 all compliant, 1 a violation,
-    2 an integrity break, 3 bad input."""
+    2 an integrity break, 3 bad input, 4 a simulated log, 5 a partial copy (not intact) and
+    nothing worse."""
     from datetime import date
 
     from ..cli import _Run
-    from .views import audit_json, write_html
+    from .views import audit_json, fleet_exit, write_html
 
     _Run.started = True  # exit 2 is "integrity broken" here, not a usage error
 
@@ -141,7 +142,7 @@ def audit_cmd(from_: Annotated[str, typer.Option("--from", help="first day, YYYY
         _say("--format: use table, json, csv or html")
         raise typer.Exit(3)
     doc = audit_json(hub, from_, to, site)
-    code = max((s["exit_code"] for s in doc["sites"]), default=0)
+    code = fleet_exit(s["exit_code"] for s in doc["sites"])
     if format_ == "json":
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\n")
     elif format_ == "csv":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,12 @@ def verdicts(hub: LoadedHub, period_from: str | None, period_to: str | None,
                    days=days)
         out.append(row)
     return out
+
+
+def fleet_exit(codes: Iterable[int]) -> int:
+    """The hub audit's exit code: the worst site's. A partial copy (exit 5: not intact, no
+    violation in what verifies) ranks above compliant only; 1-4 keep their order."""
+    return max(codes, key=lambda c: 0.5 if c == 5 else c, default=0)
 
 
 def audit_json(hub: LoadedHub, day_from: str, day_to: str,

@@ -87,6 +87,9 @@ def build(result: AuditResult, site: SiteSection, *, self_checked: bool = False)
     verdict = (_("compliant: every screen kept the rule and the log is intact")
                if result.exit_code == 0 else
                _("violations found: see the screens below") if result.exit_code == 1 else
+               _("partial log: its first record cannot be verified, so the log is not "
+                 "intact; no violation in what could be verified") if result.exit_code == 5
+               else
                _("the log's integrity is broken: this summary proves nothing"))
     return Summary(
         unit=site.unit or site.name, site_name=site.name, site_id=site.id,

@@ -80,4 +80,4 @@ def report_command(
     if pdf is not None:
         why = to_pdf(out, pdf)
         print(why if why else _("PDF written to {path}").format(path=pdf), file=sys.stderr)
-    raise typer.Exit(result.exit_code if result.exit_code in (0, 1, 2) else 3)
+    raise typer.Exit(result.exit_code if result.exit_code in (0, 1, 2, 5) else 3)

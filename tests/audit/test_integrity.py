@@ -317,7 +317,25 @@ def test_duplicate_sequence_number(tmp_path: Path) -> None:
     _broken(tmp_path, d, "sequence")
 
 
-def test_partial_log_is_a_warning(tmp_path: Path) -> None:
+def _partial_in_other_formats(log: Path, tmp_path: Path) -> None:
+    """Table, CSV and HTML of a partial log say "partial" and never "intact"."""
+    code, out, err = audit(log, key=KEY, tmp=tmp_path)
+    assert code == 5, err
+    assert "PARTIAL" in out and "verified from seq 4 on" in out, out
+    assert "[green]" not in out
+    code, out, err = audit(log, "--format", "csv", key=KEY, tmp=tmp_path)
+    assert code == 5, err
+    first = out.splitlines()[0]
+    assert first.startswith("# PARTIAL LOG, NOT INTACT") and "seq 4" in first, out
+    rep = tmp_path / "report.html"
+    code, _out, err = audit(log, "--report", rep, key=KEY, tmp=tmp_path)
+    assert code == 5, err
+    html = rep.read_text()
+    assert "id='partial'" in html and "verdict partial" in html, html[:3000]
+    assert "PARTIAL, not intact: verified from seq 4 on" in html
+
+
+def test_partial_log_is_not_intact(tmp_path: Path) -> None:
     log = tmp_path / "log"
     c = FakeClock(DAY0, mono=0.0)
     d = Daemon(log, c, site(), start=3600)
@@ -332,9 +350,16 @@ def test_partial_log_is_a_warning(tmp_path: Path) -> None:
     (log / D1).unlink()  # older files removed (retention)
     code, doc = audit_json(log, tmp=tmp_path)
     i = doc["integrity"]
-    assert i["intact"] is True and code == 0
+    # honest retention is not tampering (no break, not exit 2), but never "intact" (issue 11)
+    assert code == 5 and doc["verdict"] == "partial" and doc["exit_code"] == 5
+    assert i["intact"] is False and i["state"] == "partial"
+    assert i["partial"]["verified_from_seq"] == 4
+    assert i["partial"]["unverified"] == [{"file": D2, "line": 1, "seq": 3, "type": "run_start"}]
+    assert "seq 4" in i["partial"]["message"], i["partial"]
     assert [f["kind"] for f in i["findings"]] == ["partial_start"]
+    assert not any(f["breaks"] for f in i["findings"])
     assert i["unverified"] == [{"file": D2, "line": 1, "seq": 3, "type": "run_start"}]
+    _partial_in_other_formats(log, tmp_path)
     # the unverified first record is never the yardstick: with no other run_start, the
     # site is unknown (exit 3), and the message says why
     kept = lines(log / D2)

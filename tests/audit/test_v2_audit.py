@@ -425,3 +425,38 @@ def test_anchor_works_on_a_v2_log_too(tmp_path: Path) -> None:
     code, out, _err = audit(d, "--trust", tf, "--expect-anchor", anchor, "--format", "json",
                             key=None)
     assert code == 2 and "anchor" in _kinds(json.loads(out))
+
+
+def test_partial_v2_log_is_signed_from_its_second_record_only(tmp_path: Path) -> None:
+    """Format 2, oldest file removed (retention): the checkpoints' signed heads commit to the
+    first remaining record's *claimed* digest, but that digest is SHA-256(previous digest +
+    line) and the previous record is gone, so the first record's content is verified by
+    nothing, signature or chain. The audit says "partial" (exit 5, never intact), and the
+    signed span starts at the second record."""
+    d = tmp_path / "log"
+    clock = FakeClock(DAY0, mono=0.0)
+    for start in (3600, 86400 + 3600, 86400 + 3800):  # day 1, then two runs on day 2
+        dm = Daemon(d, clock, site(), start=start, signing=OLD)
+        for k in range(5):
+            dm.showing("s1", "af1", True, start + 40 * k, start + 40 * k + 10)
+        dm.stop(start + 200)
+    first, second = log_files(d)
+    first.unlink()
+    seq0 = json.loads(lines(second)[0])["seq"]
+    code, doc, err = _audit(d, tmp_path)
+    i = doc["integrity"]
+    assert code == 5 and doc["verdict"] == "partial", err
+    assert i["intact"] is False and i["state"] == "partial"
+    assert i["partial"]["verified_from_seq"] == seq0 + 1
+    assert i["unverified"][0]["seq"] == seq0
+    wall1 = json.loads(lines(second)[1])["wall"]
+    sig = i["signatures"]
+    assert sig["signatures_verified"] >= 1 and sig["signed"][0]["from"] == wall1, sig
+    # a rewrite of that first record (keeping its seq and digest) changes nothing: the
+    # verdict does not rest on it, and the signatures still verify
+    ls = lines(second)
+    assert b'"max_gap_s":60.0' in ls[0]
+    ls[0] = ls[0].replace(b'"max_gap_s":60.0', b'"max_gap_s":3600.0')
+    write_lines(second, ls)
+    code2, doc2, _err = _audit(d, tmp_path)
+    assert code2 == 5 and doc2["integrity"]["signatures"] == sig

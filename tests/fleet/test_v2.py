@@ -126,3 +126,110 @@ def test_a_checkpoint_sent_again_is_witnessed_once(tmp_path: Path, site_dir: Pat
     copy = tmp_path / "hub-data" / "hz-wensan-0001"
     assert (copy / "witness.jsonl").read_bytes() == cps[1] + b"\n"
     assert len((copy / "witness-received.jsonl").read_text().splitlines()) == 1
+
+
+def test_hub_chains_unknown_record_types_never_counts_them_and_audits_with_the_trust_file(
+        tmp_path: Path) -> None:
+    """docs/log-format.md, "Compatibility": a record type this reader does not know (a newer
+    writer, same version) is a link of the chain and nothing else. The hub's store keeps it
+    (never rejects the site's log for it, even when its name starts like `checkpoint` or
+    `reload`), the Parquet dataset never counts it as a showing, and the hub's verdict for
+    the format-2 site (trust file, public keys only) equals `signage audit --trust`."""
+    from signage.fleet import protocol as p
+    from signage.hub.config import HubConfig, LoadedHub
+    from signage.hub.dataset import Dataset
+    from signage.hub.store import SiteStore, Verifier
+    from signage.hub.views import figures, verdicts
+    from signage.playlog.writer import log_files
+    from signage.trust import load_trust
+
+    from ..audit.logkit import DAY0, Daemon, FakeClock, audit, site, trust_file
+
+    key = SigningKey.generate()
+    log = tmp_path / "box"
+    clock = FakeClock(DAY0, mono=0.0)
+    dm = Daemon(log, clock, site(), start=3600, signing=key)
+    t = 3600.0
+    for _ in range(10):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+    fake = {"screen": "s1", "item": "af1", "anti_fraud": True, "outcome": "completed",
+            "start": dm.iso(t), "end": dm.iso(t + 10), "start_mono": t, "end_mono": t + 10}
+    for rtype in ("showing_v9", "checkpoint_request", "reload_plan", "run_start_hint"):
+        dm.append(t + 1, rtype, **fake)  # a type unknown to this reader, showing-like
+    t += 20
+    for _ in range(5):
+        dm.showing("s1", "af1", True, t, t + 10)
+        t += 40
+    dm.stop(t)
+    tf = trust_file(tmp_path / "trust.toml", "shop-7", key.public)
+    trust = load_trust(tf)
+    hub_dir = tmp_path / "hub-data"
+    st = SiteStore(hub_dir, "shop-7", Verifier("shop-7", None, trust), lambda: "t")
+    ds = Dataset(hub_dir / "showings")
+    for f in log_files(log):
+        data = f.read_bytes()
+        out = st.accept(p.Chunk(f.name, 0, p.line_seq(data), data.count(b"\n"), data))
+        assert out.rejected == 0, out.reason
+        ds.add("shop-7", out.verified)
+    st.close()
+    ds.flush()
+    copy = hub_dir / "shop-7"
+    assert {f.name: f.read_bytes() for f in log_files(copy)} == \
+        {f.name: f.read_bytes() for f in log_files(log)}
+    assert ds.rows_written == 15  # the real showings only
+    hub = LoadedHub(HubConfig(data_dir=str(hub_dir), trust_file=str(tf)),
+                    tmp_path / "hub.toml")
+    day = dm.iso(3600)[:10]
+    (row,) = figures(hub, day, day)
+    assert row["af_showings"] == 15, row
+    code, out_, err = audit(copy, "--trust", tf, "--format", "json", key=None)
+    want = json.loads(out_)
+    assert code == 0 and want["verdict"] == "compliant", err
+    assert want["screens"][0]["af_showings"] == 15, want["screens"]
+    (got,) = verdicts(hub, None, None)
+    assert (got["verdict"], got["exit_code"], got["records"], got["violations"]) == \
+        (want["verdict"], code, want["integrity"]["records"], 0), got
+
+
+def test_hub_copy_begun_mid_log_is_partial_as_signage_audit_says(tmp_path: Path) -> None:
+    """The box pruned its first file before it shipped: the hub's copy starts after seq 0.
+    Its verdict is "partial" (exit 5, never intact), equal to `signage audit --trust` on the
+    same files, and the hub audit's exit code ranks it above compliant only."""
+    from signage.fleet import protocol as p
+    from signage.hub.config import HubConfig, LoadedHub
+    from signage.hub.store import SiteStore, Verifier
+    from signage.hub.views import fleet_exit, verdicts
+    from signage.playlog.writer import log_files
+    from signage.trust import load_trust
+
+    from ..audit.logkit import DAY0, Daemon, FakeClock, audit, site, trust_file
+
+    key = SigningKey.generate()
+    log = tmp_path / "box"
+    clock = FakeClock(DAY0, mono=0.0)
+    for start in (3600, 86400 + 3600, 86400 + 3800):  # day 1, then two runs on day 2
+        dm = Daemon(log, clock, site(), start=start, signing=key)
+        for k in range(5):
+            dm.showing("s1", "af1", True, start + 40 * k, start + 40 * k + 10)
+        dm.stop(start + 200)
+    tf = trust_file(tmp_path / "trust.toml", "shop-7", key.public)
+    hub_dir = tmp_path / "hub-data"
+    st = SiteStore(hub_dir, "shop-7", Verifier("shop-7", None, load_trust(tf)), lambda: "t")
+    _first, second = log_files(log)
+    data = second.read_bytes()
+    out = st.accept(p.Chunk(second.name, 0, p.line_seq(data), data.count(b"\n"), data))
+    assert out.rejected == 0, out.reason
+    st.close()
+    copy = hub_dir / "shop-7"
+    code, out_, err = audit(copy, "--trust", tf, "--format", "json", key=None)
+    want = json.loads(out_)
+    assert code == 5 and want["verdict"] == "partial", err
+    assert want["integrity"]["intact"] is False
+    hub = LoadedHub(HubConfig(data_dir=str(hub_dir), trust_file=str(tf)),
+                    tmp_path / "hub.toml")
+    (got,) = verdicts(hub, None, None)
+    assert (got["verdict"], got["exit_code"], got["records"]) == \
+        ("partial", 5, want["integrity"]["records"]), got
+    assert fleet_exit([0, 5]) == 5 and fleet_exit([5, 1]) == 1 and fleet_exit([2, 5]) == 2
+    assert fleet_exit([4, 5, 0]) == 4 and fleet_exit([]) == 0

@@ -79,6 +79,7 @@ def test_a_forged_first_record_of_a_partial_log_never_sets_the_yardstick(
         res = audit_cli([log], key, "--format", "json", *extra)
         doc = res.doc
         assert res.code == 1, (what, res.code, res.err)  # the pause is a violation
+        assert doc["integrity"]["intact"] is False and doc["integrity"]["state"] == "partial"
         assert doc["integrity"]["unverified"] == [
             {"file": name, "line": 1, "seq": orig["seq"], "type": "run_start"}], what
         assert any(f["kind"] == "partial_start" and "cannot be verified" in f["message"]
@@ -97,7 +98,8 @@ def test_a_forged_first_record_of_a_partial_log_never_sets_the_yardstick(
     # with the site's registered profile it is judged against that instead
     res = audit_cli([only], key, "--format", "json", "--trust",
                     str(_trust(tmp_path / "trust.toml", gap=3)))
-    assert res.code in (0, 1) and res.doc["yardstick"] == "profile", res.err
+    assert res.code in (1, 5) and res.doc["yardstick"] == "profile", res.err
+    assert res.doc["integrity"]["state"] == "partial"  # never "intact", never exit 0
     report("audit: forged first record of a partial log", verdict_before="compliant (exit 0)",
            verdict_now="violations (exit 1), first record not used")
 
