@@ -3,9 +3,9 @@ runs them on the real clock (`signage run`) or on a virtual one (`signage simula
 
 Wall-clock house-keeping (heartbeats, the reload check, the midnight log rotation) is driven by
 triggers with APScheduler 3's interface, which answer "next fire time after t" for either clock
-(housekeeping.py). Item switches are not such jobs: they are timed on the monotonic clock by each screen's own thread,
-so that a wall-clock step neither fires nor skips a switch and a start lands within a
-millisecond or two.
+(housekeeping.py). Item switches are not such jobs: they are timed on the monotonic clock by
+each screen's own thread, so that a wall-clock step neither fires nor skips a switch and a
+start lands within a millisecond or two.
 """
 
 from __future__ import annotations
