@@ -21,11 +21,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from typing import TYPE_CHECKING, Any
 
-import defusedxml.ElementTree as DET
-from defusedxml import DefusedXmlException
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _Q = "{" + NS + "}"
@@ -136,6 +135,13 @@ def _refs(text: str) -> tuple[Ref, ...]:
 
 def parse_cap(data: bytes) -> CapAlert:
     """Parse one CAP 1.2 ``<alert>``; raise CapError with a clear message otherwise."""
+    # The XML parser (defusedxml, pyexpat) is loaded only when an alert arrives: the daemon
+    # imports this module for the alert state and region rules, and must stay small (≤ 60 MB).
+    from xml.etree.ElementTree import Element, ParseError
+
+    import defusedxml.ElementTree as DET
+    from defusedxml import DefusedXmlException
+
     if len(data) > MAX_CAP_BYTES:
         raise CapError(f"alert: the document is {len(data)} bytes; at most {MAX_CAP_BYTES} "
                        "bytes are accepted (a CAP alert is a few KB)")

@@ -2,10 +2,10 @@
 runs them on the real clock (`signage run`) or on a virtual one (`signage simulate`).
 
 Wall-clock house-keeping (heartbeats, the reload check, the midnight log rotation) is driven by
-APScheduler 3 triggers, which answer "next fire time after t" for either clock. Item switches
-are not APScheduler jobs: they are timed on the monotonic clock by each screen's own thread,
-so that a wall-clock step neither fires nor skips a switch and a start lands within a
-millisecond or two.
+triggers with APScheduler 3's interface, which answer "next fire time after t" for either clock
+(housekeeping.py). Item switches are not such jobs: they are timed on the monotonic clock by
+each screen's own thread, so that a wall-clock step neither fires nor skips a switch and a
+start lands within a millisecond or two.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
-
 from .. import __version__
 from ..config import resolve
 from ..driver import Clock, Driver, DriverClass, DriverContext, load_driver
@@ -41,7 +39,7 @@ from ..playlog.writer import LogWriter, RecordTooLong, boot_id
 from ..render import sanitize
 from ..timeutil import IsoFormatter
 from .alertfeed import AlertCenter
-from .housekeeping import Housekeeping
+from .housekeeping import Housekeeping, LocalMidnight
 from .notify import Notifier
 from .pushfeed import PushCenter
 from .reload import Reloader
@@ -160,7 +158,7 @@ class Runtime:
         self.jobs.every("heartbeat", cfg.log.heartbeat_s)
         if signing is not None:  # no record waits more than CHECKPOINT_S for a checkpoint
             self.jobs.every("checkpoint", CHECKPOINT_TICK_S)
-        self.jobs.at("rotate", CronTrigger(hour=0, minute=0, second=0, timezone=cfg.tz))
+        self.jobs.at("rotate", LocalMidnight(cfg.tz))
         if not settings.virtual:
             self.jobs.every("reload", cfg.playlists.reload_check_s)
             # the console's view of the live state (docs/status-file.md)

@@ -2,20 +2,52 @@
 
 Heartbeats and the reload check run on monotonic intervals: a wall-clock step (NTP, a box that
 booted in 1970) must neither stop nor flood them, and systemd's watchdog rides on the
-heartbeat. Wall-clock jobs (the log rotation at local midnight) are APScheduler 3 triggers,
-asked for "the next fire time after now" and re-armed whenever the wall clock steps.
+heartbeat. Wall-clock jobs (the log rotation at local midnight) are triggers with APScheduler
+3's interface (``get_next_fire_time``), asked for "the next fire time after now" and re-armed
+whenever the wall clock steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
-
-from apscheduler.triggers.base import BaseTrigger
 
 from ..driver import Clock
 from ..timeutil import CLOCK_STEP_S
+
+
+class WallTrigger(Protocol):
+    """APScheduler 3's trigger interface (any of its triggers fits)."""
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None: ...
+
+
+class LocalMidnight:
+    """Fires at 00:00 local time in ``tz`` every day: the instants of APScheduler's
+    ``CronTrigger(hour=0, minute=0, second=0, timezone=tz)`` (tests/runtime/test_housekeeping.py
+    compares them, DST zones included), without importing its cron module, which brings asyncio,
+    ssl and tzlocal into the daemon (3.2 MiB of its ≤ 60 MB budget, docs/benchmarks.md). Where
+    a DST change skips midnight, the day starts at the first instant after it."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+
+    def _midnight(self, day: datetime) -> datetime:
+        # fold=0: a skipped 00:00 gets the offset before the change, i.e. the change's instant;
+        # a repeated 00:00 is its first occurrence
+        at = datetime.combine(day.date(), time(0), tzinfo=self.tz)
+        return datetime.fromtimestamp(at.timestamp(), self.tz)
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        local = now.astimezone(self.tz)
+        today = self._midnight(local)
+        if today >= now:
+            return today
+        return self._midnight(local + timedelta(days=1))
 
 
 class Housekeeping:
@@ -25,7 +57,7 @@ class Housekeeping:
         self._run = run
         self._every: list[tuple[str, float]] = []
         self._due_mono: list[float] = []
-        self._triggers: list[tuple[str, BaseTrigger]] = []
+        self._triggers: list[tuple[str, WallTrigger]] = []
         self._due_wall: list[float] = []
         self._offset = clock.time() - clock.monotonic()
 
@@ -33,11 +65,11 @@ class Housekeeping:
         self._every.append((name, seconds))
         self._due_mono.append(self._clock.monotonic() + seconds)
 
-    def at(self, name: str, trigger: BaseTrigger) -> None:
+    def at(self, name: str, trigger: WallTrigger) -> None:
         self._triggers.append((name, trigger))
         self._due_wall.append(self._next_fire(trigger, self._clock.time()))
 
-    def _next_fire(self, trig: BaseTrigger, after: float) -> float:
+    def _next_fire(self, trig: WallTrigger, after: float) -> float:
         now = datetime.fromtimestamp(after, self._tz)
         nxt = trig.get_next_fire_time(None, now + timedelta(microseconds=1))
         return nxt.timestamp() if nxt is not None else float("inf")
