@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -86,14 +87,9 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
     if format_ == "json":
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
         return
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    t = Table(title=_("fleet status ({n} sites)").format(n=len(rows)))
-    for col in (_("site"), _("last heard"), _("screen"), _("up"), _("on screen"),
-                _("worst gap today"), _("rejected")):
-        t.add_column(col)
+    lines = []
     for r in rows:
         heard = (r["last_heard"] or "—") + (
             " " + _("SILENT") if r["silent_open"] else
@@ -103,11 +99,13 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
         for i, s in enumerate(scs):
             up = {True: _("up"), False: _("DOWN"), None: "?"}[s["up"]]
             gap = s["worst_gap_today_s"]
-            t.add_row(escape(r["site"]) if i == 0 else "", escape(heard) if i == 0 else "",
-                      escape(str(s["screen"])), up, escape(str(s["item"] or "")),
-                      f"{gap:.1f} s" if isinstance(gap, int | float) else "—",
-                      str(r["rejected"]) if i == 0 else "")
-    Console().print(t)
+            lines.append((escape(r["site"]) if i == 0 else "", escape(heard) if i == 0 else "",
+                          escape(str(s["screen"])), up, escape(str(s["item"] or "")),
+                          f"{gap:.1f} s" if isinstance(gap, int | float) else "—",
+                          str(r["rejected"]) if i == 0 else ""))
+    _print_table(_("fleet status ({n} sites)").format(n=len(rows)),
+                 (_("site"), _("last heard"), _("screen"), _("up"), _("on screen"),
+                  _("worst gap today"), _("rejected")), lines)
 
 
 @hub_app.command("audit")
@@ -167,27 +165,33 @@ def audit_cmd(from_: Annotated[str, typer.Option("--from", help="first day, YYYY
     raise typer.Exit(code)
 
 
-def _table(doc: dict[str, Any]) -> None:
+def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A rich table on stdout (rich is loaded here only, by the commands that print one)."""
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
-    con = Console()
-    t = Table(title=_("hub audit {start} – {end}").format(start=doc["from"], end=doc["to"]))
-    for col in (_("site"), _("verdict"), _("records"), _("violations"), _("outages")):
+    t = Table(title=title)
+    for col in columns:
         t.add_column(col)
-    for s in doc["sites"]:
-        t.add_row(escape(s["site"]), s["verdict"], str(s.get("records", "")),
-                  str(s.get("violations", "")), str(s.get("outages", "")))
-    con.print(t)
-    t = Table(title=_("anti-fraud showings per screen and day (verified, from Parquet)"))
-    for col in (_("site"), _("screen"), _("day"), _("showings"), _("seconds"),
-                _("longest interval")):
-        t.add_column(col)
-    for r in doc["screen_days"]:
-        t.add_row(escape(r["site"]), escape(r["screen"]), str(r["day"]),
-                  str(r["af_showings"]), f"{r['af_s']:.0f}", f"{r['max_af_gap_s']:.1f} s")
-    con.print(t)
+    for r in rows:
+        t.add_row(*r)
+    Console().print(t)
+
+
+def _table(doc: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    _print_table(_("hub audit {start} – {end}").format(start=doc["from"], end=doc["to"]),
+                 (_("site"), _("verdict"), _("records"), _("violations"), _("outages")),
+                 [(escape(s["site"]), s["verdict"], str(s.get("records", "")),
+                   str(s.get("violations", "")), str(s.get("outages", "")))
+                  for s in doc["sites"]])
+    _print_table(_("anti-fraud showings per screen and day (verified, from Parquet)"),
+                 (_("site"), _("screen"), _("day"), _("showings"), _("seconds"),
+                  _("longest interval")),
+                 [(escape(r["site"]), escape(r["screen"]), str(r["day"]),
+                   str(r["af_showings"]), f"{r['af_s']:.0f}", f"{r['max_af_gap_s']:.1f} s")
+                  for r in doc["screen_days"]])
 
 
 @hub_app.command("alert")
@@ -230,19 +234,15 @@ def alerts_cmd(config: HubOpt = Path("hub.toml"),
         sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in rows],
                                     ensure_ascii=False, indent=1) + "\n")
         return
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    t = Table(title=_("alerts sent ({n} rows)").format(n=len(rows)))
-    for col in (_("alert"), _("site"), _("screen"), _("received"), _("first shown"),
-                _("latency"), _("why not shown")):
-        t.add_column(col)
-    for r in rows:
-        t.add_row(escape(r.alert), escape(r.site), escape(r.screen or "—"), escape(r.received),
-                  escape(r.first_shown or "—"),
-                  "—" if r.latency_s is None else f"{r.latency_s:.2f} s", escape(r.why_not))
-    Console().print(t)
+    _print_table(_("alerts sent ({n} rows)").format(n=len(rows)),
+                 (_("alert"), _("site"), _("screen"), _("received"), _("first shown"),
+                  _("latency"), _("why not shown")),
+                 [(escape(r.alert), escape(r.site), escape(r.screen or "—"), escape(r.received),
+                   escape(r.first_shown or "—"),
+                   "—" if r.latency_s is None else f"{r.latency_s:.2f} s", escape(r.why_not))
+                  for r in rows])
 
 
 publish_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -294,14 +294,9 @@ def publications_cmd(config: HubOpt = Path("hub.toml"),
         sys.stdout.write(json.dumps([dataclasses.asdict(r) for r in rows],
                                     ensure_ascii=False, indent=1) + "\n")
         return
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
-    t = Table(title=_("publications ({n} rows)").format(n=len(rows)))
-    for col in (_("publication"), _("site"), _("state"), _("when"), _("problems")):
-        t.add_column(col)
-    for r in rows:
-        t.add_row(escape(r.id), escape(r.site), escape(r.state), escape(r.at or "—"),
-                  escape("; ".join(r.problems)[:400] or r.reason))
-    Console().print(t)
+    _print_table(_("publications ({n} rows)").format(n=len(rows)),
+                 (_("publication"), _("site"), _("state"), _("when"), _("problems")),
+                 [(escape(r.id), escape(r.site), escape(r.state), escape(r.at or "—"),
+                   escape("; ".join(r.problems)[:400] or r.reason)) for r in rows])
