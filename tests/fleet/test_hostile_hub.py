@@ -13,6 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from signage.fleet.mqtt import BrokerSpec, make_client
+from tests.conftest import keep_format_1
 
 from .conftest import Broker, Pki
 from .fleetkit import acked, files_of, shipper, simulate, start_hub, wait_until
@@ -97,7 +98,8 @@ def test_the_first_line_of_a_copy_begun_mid_log_is_held_but_never_counted(
     nothing. A showing forged there (its digest kept, so the next line still chains) was
     counted in the dataset."""
     log = tmp_path / "box-log"
-    simulate(site_dir / "config.toml", log, start="2026-12-01 09:00", for_="2h")
+    simulate(keep_format_1(site_dir / "config.toml"), log,  # the hub here verifies format 1
+             start="2026-12-01 09:00", for_="2h")
     key = log / "simulate.key"
     (name, raw), = files_of(log).items()
     lines = raw.split(b"\n")
