@@ -1,4 +1,10 @@
-"""The box's signing key: Ed25519, through the `cryptography` package (OpenSSL).
+"""The box's signing key: Ed25519, through PyNaCl (libsodium).
+
+libsodium, not the `cryptography` package, because this module is on the daemon's path and
+the daemon's memory budget is 60 MB (docs/benchmarks.md): importing PyNaCl's signing costs
+~1.3 MiB of RSS, cryptography's Ed25519 and PEM loading ~9.6 MiB (its binary carries a whole
+OpenSSL). Ed25519 signatures are deterministic (RFC 8032): both libraries make the same bytes
+(tests/test_keys_trust.py checks this against cryptography, and verifies with it).
 
 The private key makes evidence (log checkpoints, inspection codes, acknowledgements); the
 public key checks it. Whoever verifies needs only the public key, so verifying gives no power
@@ -16,22 +22,24 @@ Text forms (a public contract, see docs/keys.md):
 
 The private key file is PKCS#8 PEM, unencrypted (the box must sign unattended), mode 0600,
 created atomically and never overwritten. A key file that group or others can read is refused.
+An Ed25519 PKCS#8 key without attributes is always the same 16 DER bytes and the 32-byte seed
+(RFC 8410, section 7; what `cryptography` and `openssl genpkey -algorithm ed25519` write):
+that form is read and written here; any other PEM (e.g. with the public key attached) is
+handed to `cryptography`, loaded only then, which accepts or refuses it as before.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+import nacl.signing
+from nacl.exceptions import CryptoError
 
 from .secretfile import create_secret
 
@@ -39,6 +47,11 @@ PUBLIC_PREFIX = "ed25519:"
 SIGNATURE_LEN = 64
 #: a PEM Ed25519 private key is about 120 bytes; anything much larger is not one
 MAX_KEY_FILE_BYTES = 4096
+#: DER of an Ed25519 PrivateKeyInfo (RFC 8410) up to the 32-byte seed: SEQUENCE, version 0,
+#: AlgorithmIdentifier id-Ed25519 (1.3.101.112), OCTET STRING holding an OCTET STRING of 32
+PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+_PEM_BEGIN = b"-----BEGIN PRIVATE KEY-----"
+_PEM_END = b"-----END PRIVATE KEY-----"
 
 
 class SigningKeyError(Exception):
@@ -110,10 +123,14 @@ class PublicKey:
         if len(signature) != SIGNATURE_LEN:
             return False
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
-        except InvalidSignature:
+            nacl.signing.VerifyKey(self.raw).verify(message, signature)
+        except CryptoError:  # a bad signature, or a key that is no curve point
             return False
         return True
+
+
+class _RawPrivateKey(Protocol):
+    def private_bytes_raw(self) -> bytes: ...
 
 
 class SigningKey:
@@ -121,14 +138,18 @@ class SigningKey:
 
     __slots__ = ("_key", "public")
 
-    def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
-        self.public = PublicKey(key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    def __init__(self, key: bytes | _RawPrivateKey) -> None:
+        """From the 32-byte Ed25519 seed (the private key of RFC 8032), or from a key object
+        that gives it (`cryptography`'s Ed25519PrivateKey, e.g. in tests)."""
+        seed = key if isinstance(key, bytes) else key.private_bytes_raw()
+        if len(seed) != 32:
+            raise SigningKeyError(f"an Ed25519 private key is 32 bytes, not {len(seed)}")
+        self._key = nacl.signing.SigningKey(seed)
+        self.public = PublicKey(bytes(self._key.verify_key))
 
     @classmethod
     def generate(cls) -> SigningKey:
-        return cls(Ed25519PrivateKey.generate())
+        return cls(bytes(nacl.signing.SigningKey.generate()))
 
     @property
     def key_id(self) -> str:
@@ -138,12 +159,43 @@ class SigningKey:
         """The 64-byte Ed25519 signature over ``message``. Each format that signs documents
         its canonical bytes, which begin with a tag naming the format and version, so that a
         signature made for one purpose can never be read as another."""
-        return self._key.sign(message)
+        return self._key.sign(message).signature
 
     def pem(self) -> bytes:
-        return self._key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())
+        """PKCS#8 PEM, unencrypted: the RFC 8410 form, byte for byte what `cryptography`
+        writes for the same key."""
+        der = base64.b64encode(PKCS8_PREFIX + bytes(self._key)).decode("ascii")
+        return f"{_PEM_BEGIN.decode()}\n{der}\n{_PEM_END.decode()}\n".encode("ascii")
+
+
+def _seed_from_pem(data: bytes) -> bytes | None:
+    """The seed of a PEM holding the RFC 8410 form of an Ed25519 key; None for any other text
+    (which `cryptography` then reads or refuses)."""
+    lines = data.strip().splitlines()
+    if len(lines) < 3 or lines[0].strip() != _PEM_BEGIN or lines[-1].strip() != _PEM_END:
+        return None
+    try:
+        der = base64.b64decode(b"".join(x.strip() for x in lines[1:-1]), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(der) != len(PKCS8_PREFIX) + 32 or not der.startswith(PKCS8_PREFIX):
+        return None
+    return der[len(PKCS8_PREFIX):]
+
+
+def _seed_via_cryptography(path: Path, data: bytes) -> bytes:
+    """Any other PEM form, read by `cryptography` (imported only here)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise SigningKeyError(f"{path}: not a PEM private key without a password") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path}: not an Ed25519 key")
+    return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                             serialization.NoEncryption())
 
 
 def load_signing_key(path: Path) -> SigningKey:
@@ -168,13 +220,8 @@ def load_signing_key(path: Path) -> SigningKey:
         data = path.read_bytes()
     except OSError as exc:
         raise SigningKeyError(f"{path}: cannot read signing key: {exc.strerror}") from None
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise SigningKeyError(f"{path}: not a PEM private key without a password") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SigningKeyError(f"{path}: not an Ed25519 key")
-    return SigningKey(key)
+    seed = _seed_from_pem(data)
+    return SigningKey(seed if seed is not None else _seed_via_cryptography(path, data))
 
 
 def write_new_key(path: Path) -> SigningKey:
@@ -191,6 +238,7 @@ def write_new_key(path: Path) -> SigningKey:
 
 
 __all__ = [
+    "PKCS8_PREFIX",
     "PUBLIC_PREFIX",
     "SIGNATURE_LEN",
     "PublicKey",
