@@ -200,10 +200,10 @@ class SimulatorDriver(Driver):
                 img = render.dot_matrix(bmp, width=w, pitch=max(2, min(8, 1024 // w)))
             elif item.code is not None:
                 img = picture.slide_with_code(item.text, w, h, item.code,
-                                              anti_fraud=item.anti_fraud)
+                                              anti_fraud=item.anti_fraud, indexed=True)
             else:
                 img = render.render_slide(item.text, w, h, anti_fraud=item.anti_fraud,
-                                          category=item.category)
+                                          category=item.category, indexed=True)
         elif item.kind is ItemKind.IMAGE and item.code is not None and not led:
             p = self._check_file(item.path)
             try:
@@ -214,7 +214,8 @@ class SimulatorDriver(Driver):
             img = self._image(item.path, led)
         else:
             self._check_file(item.path)
-            img = render.clip_card(Path(str(item.path)).name, min(w, 1280), min(h, 720), 0.0)
+            img = render.clip_card(Path(str(item.path)).name, min(w, 1280), min(h, 720), 0.0,
+                                   indexed=True)
         buf = io.BytesIO()
         img.save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
@@ -232,7 +233,7 @@ class SimulatorDriver(Driver):
             raise ContentRejected(f"cannot decode image {p}: {exc}") from None
         w, h = self.spec.width, self.spec.height
         img.thumbnail((w, h))
-        canvas = Image.new("RGB", (w, h), (0, 0, 0))
+        canvas = render.blank("RGB", w, h)  # rows outside the picture never made resident
         canvas.paste(img, ((w - img.width) // 2, (h - img.height) // 2))
         if led:
             return render.dot_matrix(canvas.convert("1"), width=w, pitch=max(2, min(8, 1024 // w)))

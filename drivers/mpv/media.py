@@ -95,7 +95,7 @@ class SlideFiles:
                 if not item.text.strip():
                     raise ContentRejected(f"{label}: empty text")
                 img = picture.slide_with_code(item.text, self.width, self.height, code,
-                                              anti_fraud=item.anti_fraud)
+                                              anti_fraud=item.anti_fraud, indexed=True)
             else:
                 if item.path is None:
                     raise ContentRejected(f"{label}: image item without a path")
@@ -124,7 +124,7 @@ class SlideFiles:
             return path
         try:
             img = render.render_slide(text, self.width, self.height, anti_fraud=anti_fraud,
-                                      category=category)
+                                      category=category, indexed=True)
         except (render.FontNotFound, OSError, ValueError) as exc:
             raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
         save_png(img, path)
@@ -133,7 +133,7 @@ class SlideFiles:
     def black(self) -> Path:
         path = self.directory / f"black-{self.width}x{self.height}.png"
         if not path.is_file():
-            save_png(Image.new("RGB", (self.width, self.height), (0, 0, 0)), path)
+            save_png(render.blank("L", self.width, self.height), path)
         return path
 
     def _renderer_tag(self) -> str:

@@ -85,24 +85,30 @@ def place_code(img: Image.Image, code: InspectionCode) -> Box | None:
     if box is None:
         return None
     tile = code_tile(code, box.scale)
-    img.paste(tile.convert(img.mode), (box.x, box.y))
+    if img.mode == "P":  # an indexed slide (render.Ramps): its palette ends black, white
+        tile = tile.point(lambda v: render.INDEX_WHITE if v else render.INDEX_BLACK)
+        tile.putpalette(img.getpalette() or [])  # same palette: indices pasted as they are
+    else:
+        tile = tile.convert(img.mode)
+    img.paste(tile, (box.x, box.y))
     return box
 
 
 def slide_with_code(text: str, width: int, height: int, code: InspectionCode,
-                    *, anti_fraud: bool = True) -> Image.Image:
+                    *, anti_fraud: bool = True, indexed: bool = False) -> Image.Image:
     """A text slide laid out above the code, and the code; a text too long to fit above the
-    code gets the whole slide and no code (the code never covers a slogan)."""
+    code gets the whole slide and no code (the code never covers a slogan). RGB, or with
+    ``indexed`` mode "P" (render.Ramps: what the drivers write)."""
     box = code_box(width, height, len(code.modules), code.position, code.size)
     if box is None:
-        return render.render_slide(text, width, height, anti_fraud=anti_fraud)
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud, indexed=indexed)
     try:
         img = render.render_slide(text, width, height, anti_fraud=anti_fraud,
-                                  clear_bottom=height - clear_height(height, box))
+                                  clear_bottom=height - clear_height(height, box), indexed=True)
     except render.TextDoesNotFit:
-        return render.render_slide(text, width, height, anti_fraud=anti_fraud)
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud, indexed=indexed)
     place_code(img, code)
-    return img
+    return img if indexed else img.convert("RGB")
 
 
 def image_with_code(path: Path, width: int, height: int, code: InspectionCode) -> Image.Image:
@@ -114,7 +120,7 @@ def image_with_code(path: Path, width: int, height: int, code: InspectionCode) -
         src.draft("RGB", (width, avail))
         img = src.convert("RGB")
     img.thumbnail((width, avail))
-    canvas = Image.new("RGB", (width, height), (0, 0, 0))
+    canvas = render.blank("RGB", width, height)  # rows outside the picture stay free
     canvas.paste(img, ((width - img.width) // 2, (avail - img.height) // 2))
     place_code(canvas, code)
     return canvas
