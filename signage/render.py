@@ -158,8 +158,10 @@ def _missing(path: str, text: str) -> list[str]:
 
 # Each FreeType face maps its whole font file, and the pages it touches count in the daemon's
 # RSS once per face (a CJK font is ~5 MB): keep few. Creating one takes about a millisecond,
-# and rendered frames are cached by the drivers, so faces are rarely needed twice.
-@functools.lru_cache(maxsize=4)
+# and rendered frames are cached by the drivers, so faces are rarely needed twice. Two: a
+# slide needs its banner's and its text's (measured by the latter); each face kept beyond costs
+# ~1-2 MiB of the daemon's 60 MB (docs/benchmarks.md: 4 faces held ~4 MiB more than 2).
+@functools.lru_cache(maxsize=2)
 def _font_at(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size=size)
 
@@ -443,11 +445,14 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
                   fill=ramps.ink(1))
     paragraphs = text_lines(text)  # explicit line breaks are kept; each is wrapped
     avail_h = max(1, height - clear_bottom - banner_h - 2 * margin)
-    ref = _font(SMOOTH_FONT, _REF)
     size = _ladder(min(height / 6, width / 8))
+    # measured with the face of the first size tried, which usually is the size drawn: one
+    # face fewer in memory than a separate reference size (advances scale with the size)
+    ref = _font(SMOOTH_FONT, size)
     while True:
         lines = [ln for par in paragraphs
-                 for ln in (wrap(par, ref, int((width - 2 * margin) * _REF / size)) or [""])]
+                 for ln in (wrap(par, ref, int((width - 2 * margin) * ref.size / size))
+                            or [""])]
         line_h = int(size * 1.3)
         if len(lines) * line_h <= avail_h or size == SIZE_LADDER[0]:
             break
