@@ -238,7 +238,7 @@ class Runtime:
         icfg = self.loaded.cfg.inspection
         if not icfg.enabled or self.s.virtual:
             return None
-        from ..inspection.issuer import CodeSource  # segno is loaded only with codes on
+        from ..inspection.issuer import CodeSource  # zxing-cpp: only with codes on
 
         fixed: SigningKey | None = None
         if self.writer.signing_key is None:

@@ -26,7 +26,9 @@ def test_validate_says_which_screens_show_the_code(tmp_path: Path) -> None:
                        env={"COLUMNS": "250", "PATH": "/usr/bin:/bin", "SIGNAGE_LANG": "en"})
     assert r.returncode == 0, r.stdout + r.stderr
     led = next(x for x in r.stdout.splitlines() if "entrance-led" in x and "no code" in x)
-    assert "needs at least 61 rows" in led and "16 here" in led
+    # the worst code of this site: version 9 at M (53 modules; zxing-cpp packs the payload
+    # in mixed mode segments) + a 2-module lit margin on each side
+    assert "needs at least 57 rows" in led and "16 here" in led
     hdmi = sum(1 for x in cfg.read_text("utf-8").splitlines() if x.startswith("height = ")
                and int(x.split("=")[1].split("#")[0]) > 64)
     assert sum("yes: code" in x for x in r.stdout.splitlines()) == hdmi >= 2
