@@ -226,6 +226,8 @@ class Runtime:
                 from .codes import CodeHook
 
                 self.runners[-1].codes = CodeHook(codes, screen.id)
+        if codes is not None:  # the first codes, made while the players start
+            codes.warm(self.loaded.site, [screen.id for screen in self.loaded.site.screens])
         if self.loaded.cfg.fleet is not None and self.s.fleet:
             self._start_shipper()
 
