@@ -226,7 +226,7 @@ class MpvDriver(Driver):
         if item.code is None:
             return
         with self.ctx.heavy:
-            self._coded_media(item, f"item {item.item_id}")
+            self._coded_media(item, f"item {item.item_id}", make=True)
             self._overlay_file(item.code)
 
     def show(self, item: Showable) -> float:
@@ -252,11 +252,13 @@ class MpvDriver(Driver):
             self._add_overlay(code)
         return showing.started_at
 
-    def _coded_media(self, item: Showable, label: str
+    def _coded_media(self, item: Showable, label: str, make: bool = False
                      ) -> tuple[Path, InspectionCode | None, str | None]:
         """What mpv loads for an item with a code, the code (None: this item cannot carry
         it) and per-file options: a slide or image laid out above the code area, a clip
-        scaled into that part by a bottom margin (docs/drivers/mpv.md, "Inspection code")."""
+        scaled into that part by a bottom margin (docs/drivers/mpv.md, "Inspection code").
+        An image not fitted yet (not prepared) is shown whole without a code unless ``make``:
+        the switch never decodes and redraws an image for a code."""
         code = item.code
         assert code is not None
         w, h = self.spec.width, self.spec.height
@@ -274,7 +276,8 @@ class MpvDriver(Driver):
             too_large = render.header_problem(media)
             if too_large:
                 raise ContentRejected(f"{label}: {too_large}")
-            return self._files.image_above_code(media, label, code.size), code, None
+            fitted = self._files.image_above_code(media, label, code.size, make)
+            return (media, None, None) if fitted is None else (fitted, code, None)
         # rounded up: the clip's last row stays above the code area
         ratio = math.ceil(picture.code_area(w, h, code.size) * 10_000 / max(1, h)) / 10_000
         return media, code, f"video-margin-ratio-bottom={ratio:.4f}"

@@ -101,9 +101,12 @@ class SlideFiles:
         save_png(img, path)
         return path
 
-    def image_above_code(self, media: Path, label: str, size: float) -> Path:
+    def image_above_code(self, media: Path, label: str, size: float,
+                         make: bool = True) -> Path | None:
         """The image fitted above the code area, on black, as a PNG drawn once per image
-        (path, size and modification time) and code size. ``media`` is checked already."""
+        (path, size and modification time) and code size; None when it is not drawn yet and
+        ``make`` is False (the switch: it never decodes and draws an image). ``media`` is
+        checked already."""
         try:
             st = media.stat()
         except OSError as exc:
@@ -112,8 +115,8 @@ class SlideFiles:
             f"{self.width}x{self.height}|code {size}|{media}|{st.st_size}|{st.st_mtime_ns}"
             .encode()).hexdigest()[:32]
         path = self.directory / "images" / f"{key}.png"
-        if path.is_file():
-            return path
+        if path.is_file() or not make:
+            return path if path.is_file() else None
         try:
             img = picture.image_above_code(media, self.width, self.height, size)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:

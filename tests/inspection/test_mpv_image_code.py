@@ -1,7 +1,8 @@
 """Every kind of anti-fraud showing on real mpv carries the code, drawn by mpv as an overlay
 over whatever plays, read back from a real X screen (Xvfb, vo=x11, ffmpeg x11grab): an image
 fitted above the code area, a clip scaled into the part above it, an urgent alert laid out
-above it; a store item that follows shows no code. Nothing of the content lies under the code.
+above it; a store item that follows shows no code, nor does an image that was not prepared.
+Nothing of the content lies under the code.
 """
 
 from __future__ import annotations
@@ -118,5 +119,15 @@ def test_image_clip_and_alert_carry_the_code_over_them_on_real_mpv(
             drv.show(Showable("promo", ItemKind.TEXT, 5.0, False, "本周大米特价"))
             assert drv.overlay_code is None
             _settled(screen, tmp_path / "store.png", [])
+            # an anti-fraud image that was not prepared: whole, without a code (the switch
+            # never decodes and redraws an image to make room for one)
+            other = media / "other.png"
+            Image.new("RGB", (640, 360), (255, 255, 255)).save(other)
+            code = _code(4, "bottom-right")
+            drv.show(Showable("other", ItemKind.IMAGE, 5.0, True, path=other, code=code))
+            assert drv.overlay_code is None
+            _settled(screen, tmp_path / "unprepared.png", [])
+            fitted = list((tmp_path / "run").rglob("images/*.png"))
+            assert len(fitted) == 1, fitted  # the poster's, drawn in prepare(); not this one
         finally:
             drv.close()
