@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from ..config import Hours, InspectionSection
 from ..driver import Clock, InspectionCode, Showable
 from ..keys import SigningKey
-from ..model import Site
+from ..model import CODE_SLIDE_ID, Site
 from ..timeutil import local_ms
 from .picture import qr_modules
 from .statement import HEAD_LEN, SignedStatement, Statement, sign
@@ -32,6 +32,8 @@ MAX_AGE_S = 50.0
 LEAD_S = 3.0
 #: a screen's code is made again (between switches) when it is older than this
 REFRESH_S = 30.0
+#: the side of the code on its own slide, as a fraction of the screen height
+SLIDE_CODE_SIZE = 0.6
 
 
 def _open_span_start(hours: Hours, tz: ZoneInfo, wall: float) -> float | None:
@@ -193,7 +195,9 @@ class CodeSource:
         instant it will be on screen). ``make`` (ahead of a switch, never in it): a new code
         for each planned anti-fraud showing, and whenever the current one is missing, too old
         for ``for_mono`` or older than REFRESH_S."""
-        wants = s.anti_fraud and self.wants_code(screen_id)
+        slide = s.item_id == CODE_SLIDE_ID  # the code's own slide ([inspection] mode)
+        wants = slide or (self.cfg.mode == "corner" and s.anti_fraud
+                          and self.wants_code(screen_id))
         if make:
             made = self.made_at(screen_id)
             now = self.clock.monotonic()
@@ -208,6 +212,8 @@ class CodeSource:
         if not wants:
             return s
         code = self.current(screen_id, for_mono)
+        if code is not None and slide:
+            code = dataclasses.replace(code, position="bottom-center", size=SLIDE_CODE_SIZE)
         return s if code is None else dataclasses.replace(s, code=code)
 
     def refresh_at(self, screen_id: str) -> float:

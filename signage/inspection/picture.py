@@ -81,7 +81,10 @@ def code_box(width: int, height: int, modules: int, position: str, size: float) 
         return None
     side = scale * n
     margin = _margin(height)
-    x = width - side - margin if position == "bottom-right" else margin
+    if position == "bottom-center":  # the code slide's
+        x = (width - side) // 2
+    else:
+        x = width - side - margin if position == "bottom-right" else margin
     y = height - side - margin
     return Box(x, y, side, scale)
 
