@@ -341,7 +341,8 @@ class SiteStore:
         return out
 
     def _site_mismatch(self, line: bytes) -> str | None:
-        if not any(k in line[:120] for k in SITE_KEYS):
+        head = line[:120]
+        if SITE_KEYS[0] not in head and SITE_KEYS[1] not in head:
             return None
         try:
             rec: dict[str, Any] = fmt.decode(line)
