@@ -15,17 +15,21 @@
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
-from zoneinfo import ZoneInfo
+
+# bench/ holds scripts named like standard modules (bench/inspect.py): never import from it
+sys.path[:] = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
+
+import argparse  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -43,6 +43,7 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     from ..playlog.keyfile import KeyFileError
     from ..trust import TrustFileError
     from .ingest import HubService
+    from .rebuild import HubRunning
     from .web import serve
 
     hub = _load(config)
@@ -54,7 +55,15 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_a: stop.set())
-    svc.start()
+    try:
+        svc.start()
+    except HubRunning:
+        _say(_("cannot start the hub: a rebuild of {dir} is running").format(
+            dir=hub.data_dir))
+        raise typer.Exit(3) from None
+    except OSError as exc:
+        _say(_("cannot start the hub: {error}").format(error=exc))
+        raise typer.Exit(3) from None
     server = serve(svc)
     _say(_("hub: data in {dir}, broker {url}, status on http://{host}:{port}/status").format(
         dir=hub.data_dir, url=hub.cfg.broker.url, host=hub.cfg.http.listen,
@@ -65,6 +74,48 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     svc.stop()
     _say(_("hub: stopped; {n} records verified and stored by this process").format(
         n=svc.ingest.records))
+
+
+@hub_app.command("rebuild")
+def rebuild_cmd(config: HubOpt = Path("hub.toml"),
+                site: Annotated[list[str] | None, typer.Option(
+                    "--site", help="only this site (repeatable)")] = None,
+                date: Annotated[str | None, typer.Option(
+                    "--date", help="only this day's partitions, YYYY-MM-DD")] = None) -> None:
+    """Regenerate the Parquet dataset from the byte-identical copies (no hub may run)."""
+    import os
+
+    from ..playlog.keyfile import KeyFileError
+    from ..trust import TrustFileError
+    from .dataset import DAY_RE
+    from .ingest import Ingest, site_dirs
+    from .rebuild import HubRunning, hold_run_lock, rebuild
+
+    hub = _load(config)
+    if date is not None and not DAY_RE.match(date):
+        _say(_("--date: a day YYYY-MM-DD, got {value}").format(value=date))
+        raise typer.Exit(3)
+    known = [d.name for d in site_dirs(hub.data_dir)]
+    for s in site or []:
+        if s not in known:
+            _say(_("--site {site}: no copy of this site in {dir}").format(
+                site=s, dir=hub.data_dir))
+            raise typer.Exit(3)
+    try:
+        lock = hold_run_lock(hub.data_dir, exclusive=True)
+    except HubRunning:
+        _say(_("a hub is running on {dir}: stop it first (its rows would race the "
+               "rebuild)").format(dir=hub.data_dir))
+        raise typer.Exit(3) from None
+    try:
+        ingest = Ingest(hub, say=_say)
+        n = rebuild(hub.data_dir, ingest.verifier, site or known, date, _say)
+    except (KeyFileError, TrustFileError, OSError) as exc:
+        _say(_("cannot rebuild: {error}").format(error=exc))
+        raise typer.Exit(3) from None
+    finally:
+        os.close(lock)
+    _say(_("rebuilt: {n} rows").format(n=n))
 
 
 @hub_app.command("status")

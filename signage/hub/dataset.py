@@ -3,6 +3,9 @@ showing's local start date), for fleet queries with DuckDB (docs/fleet.md)."""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import re
 import secrets
 import time
@@ -15,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .store import Mark
+
 _COLS: dict[str, pa.DataType] = {
     "seq": pa.int64(), "run": pa.string(), "screen": pa.string(), "item": pa.string(),
     "playlist": pa.string(), "kind": pa.string(), "category": pa.string(),
@@ -23,6 +28,8 @@ _COLS: dict[str, pa.DataType] = {
     "start_mono": pa.float64(), "end_mono": pa.float64(), "boot": pa.string(),
 }
 SCHEMA = pa.schema(_COLS)
+#: the dataset's marks file (docs/fleet.md)
+MARKS = "_marks.json"
 SHOWING = b'"type":"showing",'
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -115,19 +122,108 @@ def columns_table(cols: dict[str, list[Any]]) -> pa.Table:
     return pa.Table.from_pydict({k: full[k] for k in SCHEMA.names}, schema=SCHEMA)
 
 
+def table_of(rows: list[tuple[Any, ...]]) -> pa.Table:
+    """The Parquet table of buffered rows (`showing_values`)."""
+    return columns_table({k: list(col) for k, col in
+                          zip(_BUFFERED, zip(*rows, strict=True), strict=True)})
+
+
+def partition(root: Path, day: str, site: str) -> Path:
+    return root / f"date={day}" / f"site={site}"
+
+
+def write_part(d: Path, table: pa.Table, prefix: str = "part") -> Path:
+    """Write one Parquet file into partition directory ``d`` (made if missing), durably
+    (fsynced) and atomically (a temporary name, then rename)."""
+    d.mkdir(parents=True, exist_ok=True)
+    name = f"{prefix}-{time.time_ns()}-{secrets.token_hex(3)}.parquet"
+    tmp = d / (name + ".tmp")
+    pq.write_table(table, tmp)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    tmp.rename(d / name)
+    return d / name
+
+
+# ---- the marks: how far each site's rows are in the dataset ----------------------------
+
+def _mark_obj(m: Mark) -> dict[str, Any]:
+    return {"file": m.file, "offset": m.offset, "seq": m.seq, "mac": m.mac.decode("ascii")}
+
+
+def read_marks(root: Path) -> dict[str, Mark]:
+    """`<dataset>/_marks.json` (docs/fleet.md, "The Parquet dataset"): per site, the place
+    in its copy up to which its rows are written. A site missing, or a file that cannot be
+    read, means: from the start of the copy (a fill then costs more; it is never wrong)."""
+    try:
+        obj = json.loads((root / MARKS).read_bytes())
+        out: dict[str, Mark] = {}
+        for site, m in obj["sites"].items():
+            if (isinstance(m, dict) and type(m.get("offset")) is int
+                    and type(m.get("seq")) is int and isinstance(m.get("file"), str)
+                    and isinstance(m.get("mac"), str)):
+                out[site] = Mark(m["file"], m["offset"], m["seq"], m["mac"].encode("ascii"))
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError):
+        return {}
+
+
+def update_marks(root: Path, changes: dict[str, Mark | None]) -> None:
+    """Merge ``changes`` (None: forget the site) into `_marks.json`, under a lock (several
+    hub processes may share the dataset), atomically and durably; called only after the
+    rows up to each mark are durable."""
+    if not changes:
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    lock = os.open(root / ".marks.lock", os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marks = read_marks(root)
+        for site, m in changes.items():
+            if m is None:
+                marks.pop(site, None)
+            else:
+                marks[site] = m
+        tmp = root / (MARKS + ".tmp")
+        data = json.dumps({"fv": 1, "sites": {k: _mark_obj(v) for k, v in
+                                               sorted(marks.items())}},
+                          separators=(",", ":")).encode("ascii")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            os.write(fd, data)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(root / MARKS)
+    finally:
+        os.close(lock)
+
+
+Batch = tuple[dict[tuple[str, str], list[tuple[Any, ...]]], dict[str, Mark]]
+
+
 class Dataset:
+    """The rows counted and not yet written, per partition, and each site's mark (where its
+    copy stood when they were counted). ``take`` (under the ingest's lock) and ``write``
+    (outside it) split a flush so that the ingest never waits on Parquet and fsync."""
+
     def __init__(self, root: Path, flush_rows: int = 50_000, flush_s: float = 10.0) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         # per partition, one tuple per row (a dict per row would cost ~1 KB a row)
         self._rows: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        self._marks: dict[str, Mark] = {}
         self._n = 0
         self._flush_rows = flush_rows
         self._flush_s = flush_s
         self._flushed_at = time.monotonic()
         self.rows_written = 0
 
-    def add(self, site: str, lines: list[bytes]) -> None:
+    def add(self, site: str, lines: list[bytes], mark: Mark | None = None) -> None:
+        """Count ``lines`` of ``site``; ``mark``: where its copy stands after them."""
         for line in lines:
             got = showing_values(line)
             if got is not None:
@@ -136,23 +232,28 @@ class Dataset:
                     rows = self._rows[(got[0], site)] = []
                 rows.append(got[1])
                 self._n += 1
-        if self._n >= self._flush_rows:
-            self.flush()
+        if mark is not None:
+            self._marks[site] = mark
 
     def due(self) -> bool:
-        return self._n > 0 and time.monotonic() - self._flushed_at >= self._flush_s
+        return self._n >= self._flush_rows or (bool(self._n or self._marks) and \
+            time.monotonic() - self._flushed_at >= self._flush_s)
+
+    def take(self) -> Batch:
+        batch = (self._rows, self._marks)
+        self._rows, self._marks, self._n = {}, {}, 0
+        self._flushed_at = time.monotonic()
+        return batch
+
+    def write(self, batch: Batch) -> None:
+        """Write the rows (each partition's new file fsynced), then the marks."""
+        rows, marks = batch
+        for (day, site), part in rows.items():
+            table = table_of(part)
+            if table.num_rows:
+                write_part(partition(self.root, day, site), table)
+            self.rows_written += table.num_rows
+        update_marks(self.root, dict(marks))
 
     def flush(self) -> None:
-        for (day, site), rows in self._rows.items():
-            d = self.root / f"date={day}" / f"site={site}"
-            d.mkdir(parents=True, exist_ok=True)
-            name = f"part-{time.time_ns()}-{secrets.token_hex(3)}.parquet"
-            tmp = d / (name + ".tmp")
-            table = columns_table({k: list(col) for k, col in
-                                   zip(_BUFFERED, zip(*rows, strict=True), strict=True)})
-            pq.write_table(table, tmp)
-            tmp.rename(d / name)
-            self.rows_written += table.num_rows
-        self._rows.clear()
-        self._n = 0
-        self._flushed_at = time.monotonic()
+        self.write(self.take())

@@ -8,6 +8,7 @@ the witness store, the status board and the dataset; fsync then ack (docs/fleet.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +93,9 @@ class Ingest:
             self.stores[site] = st
         return st
 
+    def verifier(self, site: str) -> Verifier:
+        return Verifier(site, self._key(site), self.trust)
+
     def _key(self, site: str) -> bytes | None:
         """The site's v1 key, read when the site is first heard of (a key file that is
         missing or readable by others is reported; the site's lines then cannot verify)."""
@@ -163,8 +167,8 @@ class Ingest:
             b.rejected_since = None
         b.duplicates += out.duplicate
         self.records += out.stored
-        if out.verified:
-            self.dataset.add(site, out.verified)
+        if out.verified or out.mark is not None:
+            self.dataset.add(site, out.verified, out.mark)
         b.pending = len(self.store(site).pending)
         if out.rejected:
             self._reject(site, b, f"{chunk.file}: {out.rejected} line(s) rejected: {out.reason}")
@@ -227,15 +231,17 @@ class Ingest:
                                                st.last_seq if st.file else None, now_iso(),
                                                reset=gap)))
             self.gaps.clear()
-            if self.dataset.due():
-                self.dataset.flush()
+            batch = self.dataset.take() if self.dataset.due() else None
+        if batch is not None:  # Parquet and fsync outside the lock: the ingest goes on
+            self.dataset.write(batch)
         return acks
 
     def close(self) -> None:
         with self.lock:
             for st in self.stores.values():
                 st.close()
-            self.dataset.flush()
+            batch = self.dataset.take()
+        self.dataset.write(batch)
 
 
 class HubService:
@@ -257,6 +263,7 @@ class HubService:
         self.client.on_subscribe = lambda *_a: self.connected.set()
         self.client.on_message = self._on_message
         self._timer: threading.Thread | None = None
+        self._run_lock = -1
         self.alerts = Alerts(hub.cfg.webhook, hub.cfg.silent_after_s)
         self.sender = Sender(hub.cfg.webhook, say) if hub.cfg.webhook else None
 
@@ -270,6 +277,12 @@ class HubService:
         self.ingest.handle(msg.topic, bytes(msg.payload))
 
     def start(self) -> None:
+        """Take the data directory's run lock (shared: a rebuild waits for no hub to run),
+        restore the dataset rows a crash lost (from the copies), then connect."""
+        from .rebuild import fill, hold_run_lock
+
+        self._run_lock = hold_run_lock(self.hub.data_dir, exclusive=False)
+        fill(self.hub.data_dir, self.ingest.verifier, self._say)
         self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False,
                                   properties=connect_props(False, 7 * 86400))
         self.client.loop_start()
@@ -310,6 +323,9 @@ class HubService:
             self.sender.close()
         self.client.disconnect()
         self.client.loop_stop()
+        if self._run_lock >= 0:
+            os.close(self._run_lock)
+            self._run_lock = -1
 
 
 def _last_witnessed(path: Path) -> int | None:
