@@ -127,7 +127,7 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
                    "silent (default: silent_after_s of hub.toml)")] = None) -> None:
     """Sites and screens: last heard, up/down, worst gap today; sites silent in opening
     hours flagged."""
-    from .views import status_rows
+    from .views import refused_rows, status_rows
 
     hub = _load(config)
     if silent_after is not None and silent_after <= 0:
@@ -135,8 +135,9 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
         raise typer.Exit(3)
     rows = status_rows(hub, silent_after_s=None if silent_after is None
                        else silent_after * 60)
+    refused = refused_rows(hub)
     if format_ == "json":
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(json.dumps(rows + refused, ensure_ascii=False, indent=1) + "\n")
         return
     from rich.markup import escape
 
@@ -157,6 +158,11 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
     _print_table(_("fleet status ({n} sites)").format(n=len(rows)),
                  (_("site"), _("last heard"), _("screen"), _("up"), _("on screen"),
                   _("worst gap today"), _("rejected")), lines)
+    if refused:
+        _print_table(_("refused: {n} sites not registered (nothing of them stored)").format(
+            n=len(refused)), (_("site"), _("messages"), _("last refused"), _("reason")),
+            [(escape(r["site"]), str(r["refused_messages"]), escape(r["last_refused"]),
+              escape(r["reason"])) for r in refused])
 
 
 @hub_app.command("audit")

@@ -42,6 +42,9 @@ MAX_CHECKPOINT = 4096
 REPORTS = ("report/alert", "report/publication")
 #: a site's reports.jsonl stops growing here (later reports are refused and reported)
 REPORTS_MAX_BYTES = 64 << 20
+#: unregistered site ids tallied one by one in refused.json; past this, in one "others" line
+REFUSED_SITES_MAX = 1000
+REFUSED = "refused.json"
 
 
 def now_iso() -> str:
@@ -84,6 +87,36 @@ class Ingest:
         self.lock = threading.Lock()
         self.records = 0
         self.gaps: set[str] = set()  # sites a chunk did not continue since the last sync
+        #: messages refused because their site is not registered: site -> [count, reason,
+        #: last time]; written to refused.json at each sync (docs/fleet.md)
+        self.refused: dict[str, list[Any]] = _read_refused(self.root / REFUSED)
+        self._refused_dirty = False
+
+    def registered(self, site: str, at: datetime) -> str | None:
+        """None if the hub may accept ``site``'s messages at ``at``: the trust file lists it
+        with a key valid then, or (log format 1) hub.toml gives its `v1_key_file`; else the
+        reason it is refused."""
+        if site in self._key_files:
+            return None
+        ts = self.trust.site(site) if self.trust is not None else None
+        if ts is None:
+            return ("not registered: the trust file does not list this site" if self.trust
+                    is not None else "not registered: the hub has no trust file and hub.toml "
+                    "gives no v1_key_file for this site")
+        if not any(k.valid_at(at) for k in ts.keys):
+            return "not registered now: none of the site's keys in the trust file is valid"
+        return None
+
+    def _refuse(self, site: str, kind: str, why: str) -> None:
+        key = site if site in self.refused or len(self.refused) < REFUSED_SITES_MAX \
+            else "(others)"
+        entry = self.refused.get(key)
+        if entry is None:
+            entry = self.refused[key] = [0, "", ""]
+            self._say(f"hub: site {site}: refused ({kind}): {why}")
+        entry[0] += 1
+        entry[1], entry[2] = why, now_iso()
+        self._refused_dirty = True
 
     def store(self, site: str) -> SiteStore:
         st = self.stores.get(site)
@@ -122,6 +155,10 @@ class Ingest:
             self._say(f"hub: ignored: {exc}")
             return
         with self.lock:
+            why = self.registered(site, datetime.now(UTC))
+            if why is not None:  # never stored, witnessed, counted nor shown as a site
+                self._refuse(site, kind, why)
+                return
             b = self.board(site)
             b.last_heard = time.time()
             try:
@@ -218,6 +255,14 @@ class Ingest:
         tmp.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
         tmp.replace(d / name)
 
+    def _write_refused(self) -> None:
+        tmp = self.root / (REFUSED + ".tmp")
+        tmp.write_text(json.dumps({"fv": 1, "sites": {
+            k: {"messages": n, "reason": why, "last": at}
+            for k, (n, why, at) in sorted(self.refused.items())}}, ensure_ascii=False),
+            encoding="utf-8")
+        tmp.replace(self.root / REFUSED)
+
     def sync(self) -> list[tuple[str, Ack]]:
         """fsync the copies written since the last call; the acks that may now be sent."""
         acks: list[tuple[str, Ack]] = []
@@ -231,6 +276,9 @@ class Ingest:
                                                st.last_seq if st.file else None, now_iso(),
                                                reset=gap)))
             self.gaps.clear()
+            if self._refused_dirty:
+                self._refused_dirty = False
+                self._write_refused()
             batch = self.dataset.take() if self.dataset.due() else None
         if batch is not None:  # Parquet and fsync outside the lock: the ingest goes on
             self.dataset.write(batch)
@@ -342,6 +390,22 @@ def _last_witnessed(path: Path) -> int | None:
     except (ValueError, AttributeError):
         return None
     return seq if type(seq) is int else None
+
+
+def _read_refused(path: Path) -> dict[str, list[Any]]:
+    """refused.json back (the tally goes on across restarts); unreadable: start again."""
+    try:
+        sites = json.loads(path.read_text(encoding="utf-8"))["sites"]
+        return {str(k): [int(v["messages"]), str(v["reason"]), str(v["last"])]
+                for k, v in sites.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def read_refused(root: Path) -> dict[str, dict[str, Any]]:
+    """The unregistered sites the hub refused (`signage hub status`)."""
+    return {k: {"messages": n, "reason": why, "last": at}
+            for k, (n, why, at) in _read_refused(root / REFUSED).items()}
 
 
 def site_dirs(root: Path) -> list[Path]:
