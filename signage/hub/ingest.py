@@ -38,6 +38,12 @@ from .notify import Alerts, Sender, conditions_of
 from .store import SiteStore, Verifier
 
 MAX_CHECKPOINT = 4096
+#: the witness store's bounds per site (docs/fleet.md): a checkpoint at or below the copy's
+#: last seq is kept (at most one per verified record); one ahead of the copy (its records not
+#: yet stored) only if WITNESS_AHEAD_S of hub time passed since the last such one; and the
+#: store stops at WITNESS_MAX_BYTES (later checkpoints refused and reported)
+WITNESS_AHEAD_S = 10.0
+WITNESS_MAX_BYTES = 64 << 20
 #: the boxes' answers the hub keeps (docs/fleet.md); the ACL lets a box write only these
 REPORTS = ("report/alert", "report/publication")
 #: a site's reports.jsonl stops growing here (later reports are refused and reported)
@@ -64,6 +70,8 @@ class SiteBoard:
     last_reject: str = ""
     rejected_since: float | None = None  # the site's copy is stuck on a rejected line
     witnessed: int = 0
+    witness_ahead_at: float = float("-inf")  # monotonic time of the last ahead checkpoint kept
+    witness_dropped: int = 0  # ahead checkpoints not kept (too soon after the last one)
     pending: int = 0  # log v2 records stored and waiting for a checkpoint to be counted
     errors: list[str] = field(default_factory=list)
 
@@ -226,7 +234,17 @@ class Ingest:
         if last is not None and seq <= last:
             return  # held already (a resend, a restarted box, a replay): the first receipt
             #         is the one that proves when the hub saw that head; the file stays bounded
-        with open(d / "witness.jsonl", "ab") as fh:
+        now = time.monotonic()
+        if seq > self.store(site).last_seq:  # ahead of the verified copy: spaced in time
+            if now - b.witness_ahead_at < WITNESS_AHEAD_S:
+                b.witness_dropped += 1
+                return
+            b.witness_ahead_at = now
+        w = d / "witness.jsonl"
+        if w.exists() and w.stat().st_size >= WITNESS_MAX_BYTES:
+            raise ProtocolError(f"{w} holds {WITNESS_MAX_BYTES} bytes: no more checkpoints "
+                                "are witnessed for this site")
+        with open(w, "ab") as fh:
             fh.write(payload + b"\n")
         with open(d / "witness-received.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"seq": seq, "received": now_iso()}) + "\n")
