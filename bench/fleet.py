@@ -147,6 +147,7 @@ def run(tmp: Path, a: argparse.Namespace) -> None:
     time.sleep(0.5)
     sites = "".join(f'[[site]]\nid = "s{i:05d}"\nv1_key_file = "{key_file}"\n'
                     for i in range(a.sites + 1))
+    sites += f'[[site]]\nid = "lat"\nv1_key_file = "{key_file}"\n'  # the latency box
     (tmp / "hub.toml").write_text(
         f'data_dir = "{tmp / "hub-data"}"\n[broker]\nurl = "mqtt://127.0.0.1:{port}"\n'
         f'client_id = "bench-hub"\n[http]\nenabled = false\n{sites}')
@@ -189,7 +190,6 @@ def run(tmp: Path, a: argparse.Namespace) -> None:
                     arrived.setdefault(s, time.monotonic())
 
     hub.ingest.handle = handle  # type: ignore[method-assign]
-    hub.ingest._keys["lat"] = key
     bg = [ctx.Process(target=publisher, args=(port, s, 1000 / a.publishers, stop))
           for s in shards]
     for p in bg:
