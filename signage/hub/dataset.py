@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -221,6 +222,7 @@ class Dataset:
         self._flush_s = flush_s
         self._flushed_at = time.monotonic()
         self.rows_written = 0
+        self._count_lock = threading.Lock()  # write() runs in two threads when one is behind
 
     def add(self, site: str, lines: list[bytes], mark: Mark | None = None) -> None:
         """Count ``lines`` of ``site``; ``mark``: where its copy stands after them."""
@@ -234,6 +236,11 @@ class Dataset:
                 self._n += 1
         if mark is not None:
             self._marks[site] = mark
+
+    def full(self) -> bool:
+        """Twice the rows of a flush wait (the writer falls behind): the ingest writes them
+        itself, so that memory stays bounded (back-pressure on the broker)."""
+        return self._n >= 2 * self._flush_rows
 
     def due(self) -> bool:
         return self._n >= self._flush_rows or (bool(self._n or self._marks) and \
@@ -252,7 +259,8 @@ class Dataset:
             table = table_of(part)
             if table.num_rows:
                 write_part(partition(self.root, day, site), table)
-            self.rows_written += table.num_rows
+            with self._count_lock:
+                self.rows_written += table.num_rows
         update_marks(self.root, dict(marks))
 
     def flush(self) -> None:

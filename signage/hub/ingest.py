@@ -214,6 +214,8 @@ class Ingest:
         self.records += out.stored
         if out.verified or out.mark is not None:
             self.dataset.add(site, out.verified, out.mark)
+            if self.dataset.full():
+                self.dataset.write(self.dataset.take())
         b.pending = len(self.store(site).pending)
         if out.rejected:
             self._reject(site, b, f"{chunk.file}: {out.rejected} line(s) rejected: {out.reason}")

@@ -135,41 +135,52 @@ def fill(data_dir: Path, verifier_of: Callable[[str], Verifier],
     root = data_dir / "showings"
     written = 0
     for d in site_dirs(data_dir):
-        site = d.name
-        lock = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o640)
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            mark = read_marks(root).get(site)
-            if mark is not None and not _mark_holds(d, mark):
-                say(_("hub: site {site}: the dataset's mark {file}:{offset} is not in the "
-                      "copy; its rows are checked from the start of the copy").format(
-                          site=site, file=mark.file, offset=mark.offset))
-                mark = None
-            files = log_files(d)
-            if not files or (mark is not None and files[-1].name == mark.file
-                             and files[-1].stat().st_size == mark.offset):
-                continue  # nothing after the mark
-            rep = replay(d, verifier_of(site), mark)
-            if rep.problem:
-                say(_("hub: site {site}: the copy stops verifying at {where}").format(
-                    site=site, where=rep.problem))
-            n = 0
-            for day, rows in sorted(rep.rows.items()):
-                held = _held_seqs(root, day, site)
-                new = [r for r in rows if r[0] not in held]
-                if new:
-                    table = table_of(new)
-                    write_part(partition(root, day, site), table, "fill")
-                    n += table.num_rows
-            if rep.end is not None and rep.end != mark:
-                update_marks(root, {site: rep.end})
-            if n:
-                say(_("hub: site {site}: {n} rows restored to the dataset from the copy").format(
-                    site=site, n=n))
-            written += n
-        finally:
-            os.close(lock)
+            written += _fill_site(root, d, verifier_of(d.name), say)
+        except (OSError, pa.ArrowException) as exc:  # a damaged partition file, a disk error
+            say(_("hub: site {site}: the rows a crash may have lost cannot be restored "
+                  "({error}); run `signage hub rebuild --site {site}` with the hub "
+                  "stopped").format(site=d.name, error=exc))
     return written
+
+
+def _fill_site(root: Path, d: Path, verifier: Verifier, say: Callable[[str], None]) -> int:
+    from ..i18n import _
+
+    site = d.name
+    lock = os.open(d / ".lock", os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mark = read_marks(root).get(site)
+        if mark is not None and not _mark_holds(d, mark):
+            say(_("hub: site {site}: the dataset's mark {file}:{offset} is not in the "
+                  "copy; its rows are checked from the start of the copy").format(
+                      site=site, file=mark.file, offset=mark.offset))
+            mark = None
+        files = log_files(d)
+        if not files or (mark is not None and files[-1].name == mark.file
+                         and files[-1].stat().st_size == mark.offset):
+            return 0  # nothing after the mark
+        rep = replay(d, verifier, mark)
+        if rep.problem:
+            say(_("hub: site {site}: the copy stops verifying at {where}").format(
+                site=site, where=rep.problem))
+        n = 0
+        for day, rows in sorted(rep.rows.items()):
+            held = _held_seqs(root, day, site)
+            new = [r for r in rows if r[0] not in held]
+            if new:
+                table = table_of(new)
+                write_part(partition(root, day, site), table, "fill")
+                n += table.num_rows
+        if rep.end is not None and rep.end != mark:
+            update_marks(root, {site: rep.end})
+        if n:
+            say(_("hub: site {site}: {n} rows restored to the dataset from the copy").format(
+                site=site, n=n))
+        return n
+    finally:
+        os.close(lock)
 
 
 # ---- rebuild ---------------------------------------------------------------------------
