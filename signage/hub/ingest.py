@@ -284,22 +284,44 @@ class Ingest:
         tmp.replace(self.root / REFUSED)
 
     def sync(self) -> list[tuple[str, Ack]]:
-        """fsync the copies written since the last call; the acks that may now be sent."""
-        acks: list[tuple[str, Ack]] = []
+        """fsync the copies written since the last call; the acks that may now be sent.
+
+        The acks' positions are taken under the lock, the fsyncs are made outside it (the
+        ingest goes on meanwhile; what it appends in between is fsynced too, or at the next
+        call), and a site's ack is sent only once its files are durable."""
+        todo: list[tuple[str, SiteStore, list[Path], Ack]] = []
         with self.lock:
             for site, st in self.stores.items():
                 gap = site in self.gaps  # the box is ahead of the copy: say where it ends
                 if st.dirty or gap:
-                    st.sync()
+                    paths = st.take_unsynced()
                     if st.file is not None or gap:
-                        acks.append((site, Ack(st.file, st.size if st.file else 0,
-                                               st.last_seq if st.file else None, now_iso(),
-                                               reset=gap)))
+                        todo.append((site, st, paths, Ack(
+                            st.file, st.size if st.file else 0,
+                            st.last_seq if st.file else None, now_iso(), reset=gap)))
+                    elif paths:
+                        todo.append((site, st, paths, Ack(None, 0, None, "")))
             self.gaps.clear()
             if self._refused_dirty:
                 self._refused_dirty = False
                 self._write_refused()
             batch = self.dataset.take() if self.dataset.due() else None
+        acks: list[tuple[str, Ack]] = []
+        for site, st, paths, ack in todo:
+            try:
+                for path in paths:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        os.fdatasync(fd)
+                    finally:
+                        os.close(fd)
+            except OSError as exc:  # not durable: no ack; tried again at the next call
+                self._say(f"hub: site {site}: cannot fsync the copy: {exc}")
+                with self.lock:
+                    st.unsynced(paths)
+                continue
+            if ack.at:
+                acks.append((site, ack))
         if batch is not None:  # Parquet and fsync outside the lock: the ingest goes on
             self.dataset.write(batch)
         return acks

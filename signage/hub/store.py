@@ -323,6 +323,20 @@ class SiteStore:
         self._unsynced.clear()
         self.dirty = False
 
+    def take_unsynced(self) -> list[Path]:
+        """The files written since the last sync, to be fsynced by the caller (outside the
+        ingest's lock, by path: an fsync on any descriptor of a file makes its data
+        durable); the store counts them clean. A caller whose fsync fails gives them back
+        with ``unsynced``."""
+        paths = [self.dir / n for n in self._unsynced] if self.dirty else []
+        self._unsynced.clear()
+        self.dirty = False
+        return paths
+
+    def unsynced(self, paths: list[Path]) -> None:
+        self._unsynced.update(p.name for p in paths)
+        self.dirty = self.dirty or bool(paths)
+
     def close(self) -> None:
         self.sync()
         self._release()
