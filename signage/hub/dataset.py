@@ -217,6 +217,7 @@ class Dataset:
         # per partition, one tuple per row (a dict per row would cost ~1 KB a row)
         self._rows: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
         self._marks: dict[str, Mark] = {}
+        self._strs: dict[str, str] = {}  # the buffered rows' repeated strings, once each
         self._n = 0
         self._flush_rows = flush_rows
         self._flush_s = flush_s
@@ -226,29 +227,36 @@ class Dataset:
 
     def add(self, site: str, lines: list[bytes], mark: Mark | None = None) -> None:
         """Count ``lines`` of ``site``; ``mark``: where its copy stands after them."""
+        i = self._strs.setdefault  # one str object per repeated value (memory: ~half a row)
         for line in lines:
             got = showing_values(line)
             if got is not None:
                 rows = self._rows.get((got[0], site))
                 if rows is None:
                     rows = self._rows[(got[0], site)] = []
-                rows.append(got[1])
+                (seq, run, screen, item, playlist, kind, cat, af, outcome, start, end, sm, em,
+                 boot) = got[1]
+                rows.append((seq, i(run, run), i(screen, screen), i(item, item),
+                             i(playlist, playlist), i(kind, kind),
+                             None if cat is None else i(cat, cat), af, i(outcome, outcome),
+                             start, end, sm, em, i(boot, boot)))
                 self._n += 1
         if mark is not None:
             self._marks[site] = mark
 
     def full(self) -> bool:
-        """Twice the rows of a flush wait (the writer falls behind): the ingest writes them
-        itself, so that memory stays bounded (back-pressure on the broker)."""
-        return self._n >= 2 * self._flush_rows
+        """A flush's rows wait (the writer thread, due at half that, falls behind): the
+        ingest writes them itself, so that memory stays bounded (back-pressure)."""
+        return self._n >= self._flush_rows
 
     def due(self) -> bool:
-        return self._n >= self._flush_rows or (bool(self._n or self._marks) and \
-            time.monotonic() - self._flushed_at >= self._flush_s)
+        return self._n >= self._flush_rows // 2 or (bool(self._n or self._marks) and
+                                                     time.monotonic() - self._flushed_at
+                                                     >= self._flush_s)
 
     def take(self) -> Batch:
         batch = (self._rows, self._marks)
-        self._rows, self._marks, self._n = {}, {}, 0
+        self._rows, self._marks, self._n, self._strs = {}, {}, 0, {}
         self._flushed_at = time.monotonic()
         return batch
 
