@@ -245,14 +245,14 @@ class Dataset:
             self._marks[site] = mark
 
     def full(self) -> bool:
-        """A flush's rows wait (the writer thread, due at half that, falls behind): the
-        ingest writes them itself, so that memory stays bounded (back-pressure)."""
-        return self._n >= self._flush_rows
+        """Twice a flush's rows wait (the writer thread falls behind): the ingest writes
+        them itself, so that memory stays bounded (back-pressure on the broker)."""
+        return self._n >= 2 * self._flush_rows
 
     def due(self) -> bool:
-        return self._n >= self._flush_rows // 2 or (bool(self._n or self._marks) and
-                                                     time.monotonic() - self._flushed_at
-                                                     >= self._flush_s)
+        return self._n >= self._flush_rows or (bool(self._n or self._marks) and
+                                               time.monotonic() - self._flushed_at
+                                               >= self._flush_s)
 
     def take(self) -> Batch:
         batch = (self._rows, self._marks)
