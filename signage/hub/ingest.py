@@ -30,6 +30,7 @@ from ..fleet.protocol import (
     parse_topic,
     topic,
 )
+from ..i18n import _
 from ..playlog.keyfile import KeyFileError, load_key
 from ..trust import load_trust
 from .config import LoadedHub
@@ -121,7 +122,8 @@ class Ingest:
         entry = self.refused.get(key)
         if entry is None:
             entry = self.refused[key] = [0, "", ""]
-            self._say(f"hub: site {site}: refused ({kind}): {why}")
+            self._say(_("hub: site {site}: refused ({kind}): {reason}").format(
+                site=site, kind=kind, reason=why))
         entry[0] += 1
         entry[1], entry[2] = why, now_iso()
         self._refused_dirty = True
