@@ -92,7 +92,7 @@ class Ingest:
         self.trust = load_trust(hub.p(hub.cfg.trust_file)) if hub.cfg.trust_file else None
         self.stores: dict[str, SiteStore] = {}
         self.boards: dict[str, SiteBoard] = {}
-        self.dataset = Dataset(self.root / "showings")
+        self.dataset = Dataset(self.root / "showings", flush_s=hub.cfg.parquet_flush_s)
         self.lock = threading.Lock()
         self.records = 0
         self.gaps: set[str] = set()  # sites a chunk did not continue since the last sync
