@@ -69,6 +69,8 @@ FRAME_SHOWN = "first video frame after restart shown"
 VIDEO_EOF = "video EOF reached"
 #: mpv's overlay id of the inspection code (overlay-add / overlay-remove)
 OVERLAY_ID = 0
+#: where the code's overlay pixels go (RAM-backed); shared by all users, hence checked
+SHM_DIR = Path("/dev/shm")  # noqa: S108 - a 0700 directory of ours, checked at use
 
 
 @dataclass(slots=True)
@@ -100,6 +102,8 @@ class MpvDriver(Driver):
         self._files = SlideFiles(self.runtime_dir, spec.width, spec.height)
         self._overlay: str | None = None  # the code mpv draws now (its text)
         self._tile: tuple[str, picture.Box, Path] | None = None  # the last code's pixels
+
+    SHM: ClassVar[Path] = SHM_DIR  # the shared RAM directory (a test points it at one of its own)
 
     # ---- validate time ---------------------------------------------------------------------
     @classmethod
@@ -304,12 +308,16 @@ class MpvDriver(Driver):
         return box, path
 
     def _overlay_dir(self) -> Path:
-        shm = Path("/dev/shm")  # noqa: S108 - a 0700 directory of ours, checked below
+        shm = self.SHM
         if shm.is_dir() and os.access(shm, os.W_OK):
             d = shm / f"signage-{os.getuid()}" / self.runtime_dir.name
-            ensure_private_dir(d.parent)
-            ensure_private_dir(d)
-            return d
+            try:
+                ensure_private_dir(d.parent)
+                ensure_private_dir(d)
+                return d
+            except ScreenUnavailable:  # e.g. another user made that name first (/dev/shm
+                pass  # is shared): our private runtime directory, on disk, does as well
+        ensure_private_dir(self.runtime_dir)
         return self.runtime_dir
 
     def _add_overlay(self, code: InspectionCode) -> None:
@@ -352,6 +360,8 @@ class MpvDriver(Driver):
     def clear(self) -> None:
         """A black frame, confirmed like any item. Raises ScreenUnavailable."""
         self._restart_if_bloated()
+        if self._overlay is not None:
+            self._remove_overlay()  # a closed screen shows no code (nor a stale one)
         try:
             self._load(self._files.black(), "black frame", None)
         except ContentRejected as exc:

@@ -177,6 +177,16 @@ class ScreenRunner:
         self._try_open(first=True)
         if self.up:
             self._replan(fresh=True)
+            self._prepare_first()
+
+    def _prepare_first(self) -> None:
+        """After an (re)open, before the first switch: with codes on, the screen's code is
+        made and the first showing drawn with it now, so that the first anti-fraud showing
+        carries a code whatever thread made (or did not yet make) the first codes. A start
+        is not a switch: this costs the start a signature (~2 ms) and a drawing the switch
+        would otherwise do."""
+        if self.codes is not None:
+            self._prepare_next()
 
     def _advance(self) -> None:
         self.next = self._ahead.pop(0) if self._ahead else next(self._it, None)
@@ -265,6 +275,7 @@ class ScreenRunner:
                 self._try_open(first=False)
                 if self.up:
                     self._replan()
+                    self._prepare_first()
             return
         on = self.on
         if self._poll and on is not None and now >= self._last_ok + HEALTH_POLL_S:
