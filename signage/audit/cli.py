@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ..i18n import _
-from ..inspection.witness import NotACode, code_witness
 from ..playlog import format as fmt
 from ..playlog.keyfile import KeyFileError, load_key
 from ..playlog.v2 import CheckpointError, parse_checkpoint, witness_lines
-from ..render import sanitize
+from ..sanitize import sanitize
 from ..timeutil import parse_duration
 from ..trust import Trust, TrustFileError, load_trust
 from .integrity import Anchor
@@ -203,6 +201,8 @@ MAX_WITNESS_BYTES = 512 << 20
 def read_witnesses(paths: list[Path]) -> list[Witness]:
     """The witnessed checkpoints in ``paths`` (docs/log-format.md, "Witnesses"): all or
     nothing, a bad line names its file and line."""
+    from ..inspection.witness import NotACode, code_witness  # (only with --witness)
+
     out: list[Witness] = []
     for p in paths:
         try:
@@ -238,6 +238,7 @@ def read_witnesses(paths: list[Path]) -> list[Witness]:
 
 def _with_progress(files: list[LogFile], opts: Options, total: int,
                    complete: bool) -> tuple[Integrity, Compliance]:
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -284,5 +285,7 @@ def _output(result: AuditResult, format_: str, report: Path | None, anchor: bool
     elif format_ == "csv":
         write_csv(result, sys.stdout)
     else:
+        from rich.console import Console  # (only for the table: JSON and CSV need none)
+
         write_table(result, Console(highlight=False))
     return result.exit_code

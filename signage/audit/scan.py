@@ -141,8 +141,16 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
             got = fast.run(data, pos, seq, prev_mac, run_boot, last_mono_f, prev_mono_f, boot,
                            idx)
             if got is not None:
-                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend, lp = got
+                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend, lp, hb = got
                 prev_mono_f = last_mono_f
+                if hb is not None:  # the heartbeats walked in C, all of run ``run``
+                    h0, h1, hmin = hb
+                    lh = last_hb.get(run)
+                    if lh is not None and h0 > lh and (hmin < 0 or h0 - lh < hmin):
+                        hmin = h0 - lh
+                    if hmin >= 0:
+                        out.hb_min_ms[run] = min(out.hb_min_ms.get(run, hmin), hmin)
+                    last_hb[run] = h1
                 rtype_b = last_type_b
                 if lp is not None:
                     last_plain = lp
