@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -39,8 +40,10 @@ def make_site(dst: Path, screens: int, log_format: int = 1) -> Path:
         body += (f'\n[[screens]]\nid = "{"led" if led else "hdmi"}-{i}"\ndriver = "simulator"\n'
                  f"width = {128 if led else 1280}\nheight = {16 if led else 720}\n"
                  f'playlists = {PLAYLISTS}\noptions = {{ kind = "{"led" if led else "hdmi"}" }}\n')
-    if log_format != 1:  # signed checkpoints (docs/log-format.md, format 2)
-        head = head.replace("[log]\n", f"[log]\nformat = {log_format}\n", 1)
+    # the log format asked for (2: signed checkpoints, docs/log-format.md), whatever the
+    # shipped config.toml sets (it writes format 2 since issue 12)
+    head = re.sub(r"(?m)^format = \d+\n", "", head)
+    head = head.replace("[log]\n", f"[log]\nformat = {log_format}\n", 1)
     cfg = dst / "config.toml"
     cfg.write_text(head + body, "utf-8")
     return cfg

@@ -32,7 +32,7 @@ from .model import (
 )
 from .output import write_csv, write_json, write_table
 from .reader import LogFile, discover
-from .run import Options, run
+from .run import Options, default_jobs, run
 from .signed import Witness
 from .spool import Spool
 
@@ -74,8 +74,9 @@ def audit_command(
         "--expect-anchor", metavar="FILE:SEQ:MAC", help=_("Prove the log still holds this head "
         "(printed earlier by --anchor): a cut-off or rewritten tail is detected."))] = None,
     jobs: Annotated[str | None, typer.Option(
-        "--jobs", help=_("Worker processes that verify files in parallel. Default: the number "
-        "of CPUs."))] = None,
+        "--jobs", help=_("Worker processes that verify files in parallel. Default: one for a "
+        "log under 32 MiB, else one per CPU that the machine's load leaves idle (at least one)."
+        " The results are the same whatever the number."))] = None,
     trust: Annotated[Path | None, typer.Option(
         "--trust", help=_("The trust file (docs/trust-file.md): the sites' public keys (needed "
         "for a format-2 log: signed checkpoints) and registered profiles (rule, hours, "
@@ -144,7 +145,7 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
         raise AuditInputError(f"--max-gap: {exc}") from None
     if limit is not None and limit <= 0:
         raise AuditInputError("--max-gap: " + _("must be more than 0 s"))
-    n_jobs = os.cpu_count() or 1
+    n_jobs: int | None = None  # (chosen by the log's size and the machine's load)
     if jobs is not None:
         if not jobs.isdigit() or not 1 <= int(jobs) <= 256:
             raise AuditInputError(f"--jobs {jobs!r}: " + _("a number of processes, 1 to 256"))
@@ -177,11 +178,13 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
     if witnesses and trusted is None:
         raise AuditInputError("--witness: " + _("needs --trust: a witness counts only when its "
                                                 "signature verifies with a trusted key"))
+    total = sum(f.size for f in files)
+    if n_jobs is None:
+        n_jobs = default_jobs(total, len(os.sched_getaffinity(0)), os.getloadavg()[0])
     spool = Spool()
     opts = Options(key=site_key, max_gap_s=limit, period_from=from_, period_to=to,
                    screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool,
                    trust=trusted, witnesses=witnesses)
-    total = sum(f.size for f in files)
     try:
         if sys.stderr.isatty() and total >= PROGRESS_BYTES:
             integrity, compliance = _with_progress(files, opts, total, complete)

@@ -57,6 +57,23 @@ class Options:
     now_ms: int | None = None
 
 
+#: below this much to read, one process: forking workers and shipping their events to the
+#: parent costs more than the scan they would share
+PARALLEL_MIN_BYTES = 4 * CHUNK
+
+
+def default_jobs(total: int, cpus: int, load: float) -> int:
+    """The number of processes when ``--jobs`` is not given: one for a small log
+    (``PARALLEL_MIN_BYTES``), else one per CPU that the machine's load (the 1-minute load
+    average) leaves idle, at least one. Workers cost CPU (their events are packed and sent to
+    the parent: a quarter more CPU for a month's log), which pays only when they run on idle
+    cores; on a busy machine one process finishes first (docs/benchmarks.md). The results are
+    the same whatever the number."""
+    if total <= PARALLEL_MIN_BYTES or cpus <= 1:
+        return 1
+    return max(1, min(cpus, round(cpus - load)))
+
+
 def work(task: Task, key: bytes | None, screens: frozenset[str] | None,
          capture: tuple[int, ...]) -> tuple[int, ChunkScan]:
     """In a worker: read and scan one chunk. Returns (offset of its first line, scan).
