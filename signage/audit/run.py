@@ -163,14 +163,29 @@ def run(files: list[LogFile], opts: Options, *,
     was = gc.isenabled()
     gc.disable()
     try:
-        return _run(files, opts, complete_dir=complete_dir)
+        # The clock_step pre-scan (timeline.clock_steps) reads the whole log once more before
+        # the audit proper, and most logs hold no clock_step record at all: audit without it
+        # (an empty Timeline, which is what the pre-scan finds then) while no chunk holds its
+        # needle; when one does, start again with it. Only with a violation sink that can be
+        # emptied (Spool.reset), and not for a partial log (its first line is not scanned).
+        reset = getattr(opts.on_violation, "reset", None)
+        if callable(reset) and partial_seed(files) is None:
+            try:
+                return _run(files, opts, complete_dir=complete_dir, lookahead=False)
+            except _ClockStepSeen:
+                reset()
+        return _run(files, opts, complete_dir=complete_dir, lookahead=True)
     finally:
         if was:
             gc.enable()
 
 
-def _run(files: list[LogFile], opts: Options, *,
-         complete_dir: bool = True) -> tuple[Integrity, Compliance]:
+class _ClockStepSeen(Exception):
+    """A chunk holds a clock_step record: the audit starts again with the pre-scan."""
+
+
+def _run(files: list[LogFile], opts: Options, *, complete_dir: bool,
+         lookahead: bool) -> tuple[Integrity, Compliance]:
     if opts.key is None and any(f.version == fmt.VERSION for f in files):
         raise AuditInputError("this log is in format v1 (HMAC chain): pass --key FILE, the "
                               "site key that signed it")
@@ -222,8 +237,11 @@ def _run(files: list[LogFile], opts: Options, *,
     feed = SignedFeed(engine, config, _between, lambda h: timelines[0].header(h) or h)
     try:
         for t, offset, scan in _results(
-                files, opts, lambda: timelines.append(Timeline(clock_steps(files))),
+                files, opts, lambda: timelines.append(Timeline(
+                    clock_steps(files) if lookahead else {})),
                 seed.skip if seed is not None else 0):
+            if scan.clock_step and not lookahead:
+                raise _ClockStepSeen
             timeline = timelines[0]
             f = files[t.file_index]
             if t.file_index != current:

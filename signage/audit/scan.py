@@ -53,6 +53,8 @@ except ImportError:  # not built (no compiler where it was installed): the pure-
     _fast = None  # type: ignore[assignment]
 
 _SILENCE_S = SILENCE_MS / 1000
+#: what timeline.clock_steps searches the log for (ChunkScan.clock_step)
+CLOCK_STEP_NEEDLE = b'"type":"clock_step"'
 _MAC_HEAD = b',"mac":"'
 _MONO_KEY = b'","mono":'
 _S = rb'"([^"\\]*)"'  # a string without escapes (the fast case)
@@ -88,6 +90,7 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
     chain, checkpoints). ``capture``: the seqs whose claimed digest to note (sorted).
     ``compiled``: use the compiled fast path (None: when ``compiled_available()``)."""
     out = ChunkScan()
+    out.clock_step = finder()(data, CLOCK_STEP_NEEDLE, 0, len(data)) >= 0
     ver = fmt.VERSION if key is not None else fmt.VERSION_2
     plain = key is None
     hm = Hmac(key if key is not None else b"")
