@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import shutil
@@ -104,7 +105,8 @@ def simulate(screens: int, repeat: int = 5, log_format: int = 1) -> None:
             res = subprocess.run([sys.executable, "-m", "signage.cli", "simulate", "--config",
                                   str(cfg), "--start", "2026-12-01", "--for", "24h", "--log",
                                   str(Path(tmp) / "simlog")], cwd=tmp, capture_output=True,
-                                 text=True, check=True)
+                                 text=True, check=True,
+                                 env={**os.environ, "SIGNAGE_LANG": "en"})  # (parsed below)
             totals.append(time.perf_counter() - t0)
             line = next(ln for ln in res.stderr.splitlines() if ln.startswith("simulated "))
             speeds.append(float(line.split(" in ", 1)[1].split(" s ", 1)[0]))
