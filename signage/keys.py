@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import stat
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ def _unb64u(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + pad)
 
 
+@functools.lru_cache(maxsize=256)
 def key_id_of(raw_public: bytes) -> str:
     """The key id of a raw 32-byte Ed25519 public key."""
     return hashlib.sha256(raw_public).digest()[:8].hex()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .alerts import ALERT_CATEGORY, DRILL_MARK
 from .i18n import _
+from .sanitize import sanitize as sanitize  # (re-exported: its home is sanitize.py)
 
 #: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
 PIXEL_FONT = "Unifont"
@@ -174,16 +174,6 @@ def font_for_height(px: int) -> str:
 def missing_glyphs(text: str, font_pattern: str) -> list[str]:
     """Characters of ``text`` that the font cannot draw (whitespace is always drawable)."""
     return _missing(str(find_font(font_pattern)), text)
-
-
-def sanitize(text: str) -> str:
-    """Drop control and format characters (ANSI escapes, bidi overrides) before drawing or
-    printing; keep ordinary spaces."""
-    return "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in text
-        if ch in "\t\n\r" or unicodedata.category(ch)[0] != "C"
-    )
 
 
 #: an LED line is never drawn smaller than this (Unifont's native height)

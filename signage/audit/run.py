@@ -4,16 +4,15 @@ order. Memory stays bounded: a few chunks are in flight, and only running state 
 
 from __future__ import annotations
 
+import gc
 import marshal
-import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..i18n import _
@@ -34,6 +33,9 @@ from .signed import Signatures, Witness
 from .signedfeed import SignedFeed
 from .timeline import Timeline, clock_steps
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 
 @dataclass
 class Options:
@@ -53,6 +55,23 @@ class Options:
     progress: Callable[[int], None] | None = None
     on_violation: Callable[[Violation], None] = field(default=lambda _v: None)
     now_ms: int | None = None
+
+
+#: below this much to read, one process: forking workers and shipping their events to the
+#: parent costs more than the scan they would share
+PARALLEL_MIN_BYTES = 4 * CHUNK
+
+
+def default_jobs(total: int, cpus: int, load: float) -> int:
+    """The number of processes when ``--jobs`` is not given: one for a small log
+    (``PARALLEL_MIN_BYTES``), else one per CPU that the machine's load (the 1-minute load
+    average) leaves idle, at least one. Workers cost CPU (their events are packed and sent to
+    the parent: a quarter more CPU for a month's log), which pays only when they run on idle
+    cores; on a busy machine one process finishes first (docs/benchmarks.md). The results are
+    the same whatever the number."""
+    if total <= PARALLEL_MIN_BYTES or cpus <= 1:
+        return 1
+    return max(1, min(cpus, round(cpus - load)))
 
 
 def work(task: Task, key: bytes | None, screens: frozenset[str] | None,
@@ -97,6 +116,9 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None], s
             off, scan = work(t, key(t), screens, capture)
             yield t, off, scan
         return
+    import multiprocessing  # (only with workers: the start-up of a small audit needs none)
+    from concurrent.futures import ProcessPoolExecutor
+
     # fork: no re-import of the caller's main module (a script without a main guard works);
     # nothing here runs threads when the workers are forked (the progress bar has none)
     methods = multiprocessing.get_all_start_methods()
@@ -134,6 +156,36 @@ def capture_seqs(opts: Options) -> tuple[int, ...]:
 
 def run(files: list[LogFile], opts: Options, *,
         complete_dir: bool = True) -> tuple[Integrity, Compliance]:
+    """Audit ``files``. The cyclic garbage collector is off meanwhile (in the workers too,
+    which are forked here): the audit makes millions of small tuples and no reference cycle
+    in its loops, and the collector's passes over the events in flight cost a fifth of a
+    month's audit (measured: docs/benchmarks.md)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        # The clock_step pre-scan (timeline.clock_steps) reads the whole log once more before
+        # the audit proper, and most logs hold no clock_step record at all: audit without it
+        # (an empty Timeline, which is what the pre-scan finds then) while no chunk holds its
+        # needle; when one does, start again with it. Only with a violation sink that can be
+        # emptied (Spool.reset), and not for a partial log (its first line is not scanned).
+        reset = getattr(opts.on_violation, "reset", None)
+        if callable(reset) and partial_seed(files) is None:
+            try:
+                return _run(files, opts, complete_dir=complete_dir, lookahead=False)
+            except _ClockStepSeen:
+                reset()
+        return _run(files, opts, complete_dir=complete_dir, lookahead=True)
+    finally:
+        if was:
+            gc.enable()
+
+
+class _ClockStepSeen(Exception):
+    """A chunk holds a clock_step record: the audit starts again with the pre-scan."""
+
+
+def _run(files: list[LogFile], opts: Options, *, complete_dir: bool,
+         lookahead: bool) -> tuple[Integrity, Compliance]:
     if opts.key is None and any(f.version == fmt.VERSION for f in files):
         raise AuditInputError("this log is in format v1 (HMAC chain): pass --key FILE, the "
                               "site key that signed it")
@@ -185,8 +237,11 @@ def run(files: list[LogFile], opts: Options, *,
     feed = SignedFeed(engine, config, _between, lambda h: timelines[0].header(h) or h)
     try:
         for t, offset, scan in _results(
-                files, opts, lambda: timelines.append(Timeline(clock_steps(files))),
+                files, opts, lambda: timelines.append(Timeline(
+                    clock_steps(files) if lookahead else {})),
                 seed.skip if seed is not None else 0):
+            if scan.clock_step and not lookahead:
+                raise _ClockStepSeen
             timeline = timelines[0]
             f = files[t.file_index]
             if t.file_index != current:

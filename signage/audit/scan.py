@@ -53,6 +53,8 @@ except ImportError:  # not built (no compiler where it was installed): the pure-
     _fast = None  # type: ignore[assignment]
 
 _SILENCE_S = SILENCE_MS / 1000
+#: what timeline.clock_steps searches the log for (ChunkScan.clock_step)
+CLOCK_STEP_NEEDLE = b'"type":"clock_step"'
 _MAC_HEAD = b',"mac":"'
 _MONO_KEY = b'","mono":'
 _S = rb'"([^"\\]*)"'  # a string without escapes (the fast case)
@@ -88,6 +90,7 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
     chain, checkpoints). ``capture``: the seqs whose claimed digest to note (sorted).
     ``compiled``: use the compiled fast path (None: when ``compiled_available()``)."""
     out = ChunkScan()
+    out.clock_step = finder()(data, CLOCK_STEP_NEEDLE, 0, len(data)) >= 0
     ver = fmt.VERSION if key is not None else fmt.VERSION_2
     plain = key is None
     hm = Hmac(key if key is not None else b"")
@@ -141,8 +144,16 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
             got = fast.run(data, pos, seq, prev_mac, run_boot, last_mono_f, prev_mono_f, boot,
                            idx)
             if got is not None:
-                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend, lp = got
+                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend, lp, hb = got
                 prev_mono_f = last_mono_f
+                if hb is not None:  # the heartbeats walked in C, all of run ``run``
+                    h0, h1, hmin = hb
+                    lh = last_hb.get(run)
+                    if lh is not None and h0 > lh and (hmin < 0 or h0 - lh < hmin):
+                        hmin = h0 - lh
+                    if hmin >= 0:
+                        out.hb_min_ms[run] = min(out.hb_min_ms.get(run, hmin), hmin)
+                    last_hb[run] = h1
                 rtype_b = last_type_b
                 if lp is not None:
                     last_plain = lp

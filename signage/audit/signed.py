@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..inspection.witness import CodeWitness
 from ..keys import PublicKey, SigningKeyError
 from ..playlog.v2 import Checkpoint, CheckpointError, parse_checkpoint
 from ..trust import Trust
+
+if TYPE_CHECKING:
+    from ..inspection.witness import CodeWitness
 
 #: verify a signature at least once per this much log time (see the module docstring)
 VERIFY_EVERY_MS = 86_400_000
@@ -93,6 +95,11 @@ class Signatures:
         self.seen_checkpoint = False
         #: (site, key id) -> the key's validity in epoch ms (None, None: not registered)
         self._valid: dict[tuple[str, str], tuple[int | None, int | None]] = {}
+        #: the common case, decided once: (key id, valid from, valid to or None, verify by)
+        #: after a checkpoint of the log's site by a registered key that no rotation touched;
+        #: a next checkpoint by that key inside that validity, before ``verify by`` (wall ms)
+        #: and not a rotation, is only counted and held (see ``checkpoint``)
+        self._same: tuple[str, int, int | None, int] | None = None
 
     # ---- the log, in order -----------------------------------------------------------------
     def records(self, first_wall: int, last_seq: int) -> None:
@@ -111,6 +118,16 @@ class Signatures:
     def checkpoint(self, file: str, line: int, seq: int, wall: int, head_ok: bool,
                    site: str, key: str, next_key: str | None, raw: bytes) -> None:
         """One checkpoint event, in log order (its line is parsed only to verify it)."""
+        same = self._same
+        if same is not None and head_ok and next_key is None and key == same[0] \
+                and site == self.site and same[1] <= wall < same[3] \
+                and (same[2] is None or wall < same[2]) and len(self.pending) < 4096:
+            # the common case: what the general path below would do for it, without asking
+            # again what the last checkpoint's answers already tell
+            self.r.checkpoints += 1
+            self.pending.append(Pending(file, line, seq, wall, raw))
+            return
+        self._same = None
         self.r.checkpoints += 1
         self.seen_checkpoint = True
         if not head_ok:
@@ -148,6 +165,11 @@ class Signatures:
         elif len(self.pending) > 4096:  # bound the memory: settle now
             self._settle()
         self.last_key = key
+        valid = self._valid.get((site, key))
+        if next_key is None and head_ok and self.last_verified_wall is not None \
+                and key not in self.retired and key not in self.rotated_in \
+                and valid is not None and valid[0] is not None:
+            self._same = (key, valid[0], valid[1], self.last_verified_wall + VERIFY_EVERY_MS)
 
     def _key_problem(self, site: str, key: str, next_key: str | None,
                      wall: int) -> str | None:
