@@ -443,13 +443,20 @@ class Runtime:
         clock.sleep_until(end_mono)
 
     def _screen_loop(self, r: ScreenRunner) -> None:
+        wake: threading.Event | None = None
+        if self.alerts is not None and not self.s.virtual:
+            wake = threading.Event()  # set by the AlertCenter when the active alerts change
+            self.alerts.wakers.append(wake)
         r.start()
         while not self.stop.is_set():
             t = r.wake_at()
             if t == float("inf"):
                 self.stop.wait(1.0)
                 continue
-            self.clock.sleep_until(t)
+            if wake is None:
+                self.clock.sleep_until(t)
+            elif not self._nap(t, wake):
+                continue  # a second passed: look at the plan again
             if self.stop.is_set():
                 break
             try:
@@ -458,6 +465,19 @@ class Runtime:
                 self.writer.append("driver_error", screen=r.screen.id, item=None,
                                    error="unavailable", message=f"internal: {exc!r}"[:500])
                 self.stop.wait(0.5)
+
+    def _nap(self, t: float, wake: threading.Event) -> bool:
+        """Sleep until monotonic ``t``, or until an alert changes (then act at once). False
+        when a second passed first (the caller asks for its wake-up time again, so that a
+        far one never holds the thread past a stop)."""
+        left = t - self.clock.monotonic() - 0.02
+        if left <= 0:
+            self.clock.sleep_until(t)  # the last ~20 ms in short sleeps: on time
+            return True
+        if wake.wait(min(left, 1.0)):
+            wake.clear()
+            return True
+        return False
 
     def run_real(self, on_tick: Callable[[], None] | None = None) -> None:
         threads = [threading.Thread(target=self._screen_loop, args=(r,),
