@@ -119,6 +119,8 @@ def main() -> int:
                             str(hubd / "hub.toml")], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     lat: list[float] = []
+    to_box: list[float] = []  # publish -> the box's alert_received record
+    on_box: list[float] = []  # alert_received -> first confirmed showing, per screen
     load_rounds: list[float] = []
     expiry_over: list[float] = []
     late_starts = 0
@@ -163,6 +165,15 @@ def main() -> int:
                             got[(s, x["screen"])] = (
                                 datetime.fromisoformat(x["start"]).timestamp() - t_pub)
             lat += list(got.values())
+            for d in boxes.values():  # where the time went: to the box, then on the box
+                recs_ = log_of(d)
+                rx = [x for x in recs_ if x["type"] == "alert_received" and x["alert"] == aid]
+                if rx:
+                    t_rx = datetime.fromisoformat(rx[0]["wall"]).timestamp()
+                    to_box.append(t_rx - t_pub)
+                    on_box += [datetime.fromisoformat(x["start"]).timestamp() - t_rx
+                               for x in recs_ if x["type"] == "alert_shown"
+                               and x["alert"] == aid and x["first"]]
             print(f"round {rnd}: {len(got)}/{4 * a.boxes} screens showed {aid}; latency p50 "
                   f"{pct(list(got.values()), 0.5):.2f} s, p95 {pct(list(got.values()), 0.95):.2f}"
                   f" s, max {max(got.values()):.2f} s", flush=True)
@@ -217,6 +228,10 @@ def main() -> int:
         "boxes": a.boxes, "screens": 4 * a.boxes, "rounds": a.rounds, "frames": a.frames,
         "latency_samples": len(lat), "latency_p50_s": round(pct(lat, 0.5), 3),
         "latency_p95_s": round(pct(lat, 0.95), 3), "latency_max_s": round(max(lat), 3),
+        "publish_to_box_p50_s": round(pct(to_box, 0.5), 3) if to_box else None,
+        "publish_to_box_p95_s": round(pct(to_box, 0.95), 3) if to_box else None,
+        "box_to_screen_p50_s": round(pct(on_box, 0.5), 3) if on_box else None,
+        "box_to_screen_p95_s": round(pct(on_box, 0.95), 3) if on_box else None,
         "gap_violations": violations, "worst_gap_s": round(worst_gap, 3),
         "expiring_showings": exp_shows,
         "expiry_end_after_expires_max_s": round(max(expiry_over, default=0.0), 3),

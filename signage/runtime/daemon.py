@@ -148,6 +148,8 @@ class Runtime:
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
         self._inbound: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        #: set when a command arrives: the main loop takes it at once, not at its next tick
+        self._kick = threading.Event()
         #: urgent alerts (docs/alerts.md): the drop directory and the fleet link feed it
         self.alerts = AlertCenter(loaded, self.writer, clock, self._iso) \
             if not settings.virtual else None
@@ -304,6 +306,7 @@ class Runtime:
         """From paho's thread: queue; the main loop handles it (see _commands)."""
         if len(payload) <= MAX_COMMAND_BYTES and self._inbound.qsize() < 1000:
             self._inbound.put((sub, payload))
+            self._kick.set()
 
     def _commands(self) -> None:
         """The hub's commands (docs/alerts.md): cmd/alert/<digest> an alert envelope,
@@ -506,7 +509,8 @@ class Runtime:
                 self.housekeeping("reload")
             if on_tick is not None:
                 on_tick()
-            self.stop.wait(min(0.25, max(0.0, end - now_mono)))
+            if self._kick.wait(min(0.25, max(0.0, end - now_mono))):
+                self._kick.clear()  # a command came: round again now (stop: within 0.25 s)
         self.stop.set()
         if self.notifier.enabled:
             self.notifier.send("STOPPING=1")
