@@ -257,7 +257,7 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
                   bid: str) -> tuple[str, list[str], str]:
     """Sign a playlist and its media into a bundle and publish it (media parts first, then
     the envelope, all retained) to every target site; (id, sites, digest)."""
-    from ..alerts.bundle import make_manifest
+    from ..alerts.bundle import make_manifest, next_serial
     from ..playlist import load_playlist
     from ..problems import InputError
 
@@ -270,7 +270,8 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
     # what the bundle itself names (the boxes check it): all, region:<code>, site:<id>
     targets = ["all" if t == "all" else f"region:{t}" if t.isdigit() else f"site:{t}"
                for t in to]
-    m = make_manifest(bid, targets, playlist.read_text("utf-8"), media)
+    serial = next_serial(time.time(), last_serial(hub, bid))
+    m = make_manifest(bid, targets, playlist.read_text("utf-8"), media, serial)
     env = seal("playlist-bundle", m.to_json(), key)
     if len(env) > 1_000_000:
         raise PushError(f"the bundle's envelope is {len(env)} bytes; at most 1,000,000 go "
@@ -289,8 +290,45 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
         pub.close()
     _record(hub, {"kind": "playlist", "id": bid, "digest": digest, "to": to,
                   "targets": targets, "sites": sites, "media": [x.name for x in m.media],
+                  "media_sha256": [x.sha256 for x in m.media],
+                  "parts": [-(-x.size // PART_BYTES) for x in m.media], "serial": serial,
                   "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
     return bid, sites, digest
+
+
+def last_serial(hub: LoadedHub, bid: str) -> int | None:
+    """The highest serial this hub used for publication slot ``bid`` (bundles and
+    withdrawals share them, docs/alerts.md)."""
+    got = [r["serial"] for r in publications(hub)
+           if r.get("kind") in ("playlist", "withdrawal") and r.get("id") == bid
+           and isinstance(r.get("serial"), int)]
+    return max(got, default=None)
+
+
+def send_withdrawal(hub: LoadedHub, bid: str, to: list[str]) -> tuple[list[str], str]:
+    """Sign and publish the withdrawal of publication slot ``bid``, retained on the slot's
+    own topic (it replaces the retained bundle); (sites, digest)."""
+    from ..alerts.bundle import Withdrawal, next_serial, parse_withdrawal
+
+    key = authority_key(hub)
+    sites = resolve_targets(hub, to)
+    targets = ["all" if t == "all" else f"region:{t}" if t.isdigit() else f"site:{t}"
+               for t in to]
+    w = Withdrawal(bid, next_serial(time.time(), last_serial(hub, bid)), tuple(targets))
+    payload = parse_withdrawal(w.to_json()).to_json()  # the same checks as the box
+    env = seal("playlist-withdrawal", payload, key)
+    digest = open_envelope(env, {key.key_id: key.public},
+                           kinds=("playlist-withdrawal",)).digest
+    pub = Publisher(hub)
+    try:
+        for s in sites:
+            pub.publish(s, f"cmd/playlist/{bid}", env)
+    finally:
+        pub.close()
+    _record(hub, {"kind": "withdrawal", "id": bid, "digest": digest, "to": to,
+                  "targets": targets, "sites": sites, "serial": w.serial,
+                  "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return sites, digest
 
 
 @dataclass
@@ -304,15 +342,29 @@ class PubRow:
     at: str | None
 
 
+def _pushed_state(reps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The box's last report of its pushed state: {slot id: entry}, or None (none yet)."""
+    states = [r for r in reps if r.get("kind") == "state" and isinstance(r.get("pushed"), list)]
+    if not states:
+        return None
+    return {e["id"]: e for e in states[-1]["pushed"]
+            if isinstance(e, dict) and isinstance(e.get("id"), str)}
+
+
 def publication_rows(hub: LoadedHub) -> list[PubRow]:
-    """Per playlist publication and target site: applied, rejected (why), or not reached."""
+    """Per playlist publication (and withdrawal) and target site: applied, withdrawn,
+    rejected (why), or not reached; and a site whose reported pushed state disagrees with
+    what it applied (docs/alerts.md, "Pushed state and the proof log")."""
     rows = []
-    for rec in publications(hub):
-        if rec.get("kind") != "playlist":
-            continue
+    recs = [r for r in publications(hub) if r.get("kind") in ("playlist", "withdrawal")]
+    for n, rec in enumerate(recs):
+        withdrawal = rec.get("kind") == "withdrawal"
         for site in rec["sites"]:
-            reps = [r for r in _reports(hub, site) if r.get("topic") == "report/publication"
-                    and r.get("digest") == rec["digest"]]
+            every = [r for r in _reports(hub, site) if r.get("topic") == "report/publication"]
+            latest = not any(r.get("id") == rec["id"] and site in r["sites"]
+                             for r in recs[n + 1:])
+            check = latest and not withdrawal
+            reps = [r for r in every if r.get("digest") == rec["digest"]]
             if not reps:
                 rows.append(PubRow(rec["id"], rec["digest"], site, "not reached", "", [],
                                    None))
@@ -323,8 +375,18 @@ def publication_rows(hub: LoadedHub) -> list[PubRow]:
                                    reps[-1].get("received")))
                 continue
             r = done[-1]
-            rows.append(PubRow(rec["id"], rec["digest"], site,
-                               "applied" if r.get("accepted") else "rejected",
+            # the box's word on its pushed state, when given after this answer
+            after = every[next(i for i, x in enumerate(every) if x is r) + 1:]
+            state = _pushed_state(after) if check else None
+            verdict = "rejected"
+            if r.get("accepted"):
+                verdict = "withdrawn" if withdrawal else "applied"
+                entry = state.get(rec["id"]) if state is not None else None
+                if state is not None and (entry is None or not entry.get("present")
+                                          or entry.get("digest") != rec["digest"]):
+                    verdict = "disagrees: missing on the box" if entry is None or not \
+                        entry.get("present") else "disagrees: another bundle on the box"
+            rows.append(PubRow(rec["id"], rec["digest"], site, verdict,
                                str(r.get("reason", "")),
                                [str(p) for p in r["problems"]]
                                if isinstance(r.get("problems"), list) else [],

@@ -323,6 +323,8 @@ class Runtime:
                 self.alerts.offer(payload, "fleet")
             elif sub.startswith("playlist/") and self.pushes is not None:
                 self.pushes.fleet_bundle(sub[len("playlist/"):], payload)
+            elif sub == "state" and self.pushes is not None:
+                self.pushes.report_state()  # the link (re)connected, or the hub asks
             elif sub.startswith("media/") and self.pushes is not None:
                 sha, _, idx = sub[len("media/"):].partition("/")
                 if idx.isdigit():
@@ -502,7 +504,7 @@ class Runtime:
                 try:
                     self._commands()
                     self.alerts.poll()
-                    self.pushes.poll()
+                    self.pushes.poll(now_mono)
                 except Exception as exc:  # a bad drop file must not end the daemon
                     self.writer.append("alert_error", message=f"internal: {exc!r}"[:500])
             if self.reload_requested.is_set():
