@@ -25,7 +25,6 @@ from ..fleet.mqtt import connect_props, make_client
 from ..fleet.protocol import topic
 from ..keys import SigningKey, load_signing_key
 from .config import LoadedHub
-from .ingest import site_dirs
 
 PUBLICATIONS = "publications.jsonl"
 
@@ -42,6 +41,8 @@ def authority_key(hub: LoadedHub) -> SigningKey:
 
 
 def known_sites(hub: LoadedHub) -> list[str]:
+    from .ingest import site_dirs  # here: the ingest brings pyarrow, which a send never needs
+
     ids = {s.id for s in hub.cfg.site}
     ids.update(d.name for d in site_dirs(hub.data_dir))
     return sorted(ids)
@@ -69,7 +70,12 @@ def resolve_targets(hub: LoadedHub, to: list[str]) -> list[str]:
 
 
 class Publisher:
-    """A short-lived MQTT connection with the hub's credentials."""
+    """A short-lived MQTT connection with the hub's credentials. Publishes are sent without
+    waiting for each one's acknowledgement (50 sites: one round trip, not 50); ``flush``
+    waits for them all, and is called before more than FLUSH_BYTES are in flight and by
+    the senders before they record what was sent."""
+
+    FLUSH_BYTES = 8 << 20
 
     def __init__(self, hub: LoadedHub) -> None:
         self.hub = hub
@@ -78,13 +84,28 @@ class Publisher:
         self.client.connect(host, port, keepalive=30, clean_start=True,
                             properties=connect_props(True, 0))
         self.client.loop_start()
+        self._pending: list[tuple[str, str, Any]] = []
+        self._pending_bytes = 0
 
-    def publish(self, site: str, sub: str, payload: bytes, timeout: float = 30.0) -> None:
+    def publish(self, site: str, sub: str, payload: bytes) -> None:
+        if self._pending_bytes + len(payload) > self.FLUSH_BYTES:
+            self.flush()
         info = self.client.publish(topic(self.hub.cfg.broker.prefix, site, sub), payload,
                                    qos=1, retain=True)
-        info.wait_for_publish(timeout)
-        if not info.is_published():
-            raise PushError(f"site {site}: the broker did not take cmd {sub} in {timeout} s")
+        self._pending.append((site, sub, info))
+        self._pending_bytes += len(payload)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the broker took every publish so far; PushError naming the first it
+        did not take within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for site, sub, info in self._pending:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            if not info.is_published():
+                raise PushError(f"site {site}: the broker did not take cmd {sub} in "
+                                f"{timeout} s")
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def close(self) -> None:
         self.client.disconnect()
@@ -118,6 +139,7 @@ def send_alert(hub: LoadedHub, xml: bytes, to: list[str]) -> tuple[CapAlert, lis
         for s in sites:
             pub.publish(s, f"cmd/alert/{digest[:16]}", env)
         _clear_ended(hub, pub, alert)
+        pub.flush()
     finally:
         pub.close()
     _record(hub, {"kind": "alert", "alert": alert.identifier, "sender": alert.sender,
@@ -286,6 +308,7 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
                     pub.publish(s, f"cmd/media/{x.sha256}/{i // PART_BYTES}",
                                 data[i:i + PART_BYTES])
             pub.publish(s, f"cmd/playlist/{bid}", env)
+        pub.flush()
     finally:
         pub.close()
     _record(hub, {"kind": "playlist", "id": bid, "digest": digest, "to": to,
@@ -323,6 +346,7 @@ def send_withdrawal(hub: LoadedHub, bid: str, to: list[str]) -> tuple[list[str],
     try:
         for s in sites:
             pub.publish(s, f"cmd/playlist/{bid}", env)
+        pub.flush()
     finally:
         pub.close()
     _record(hub, {"kind": "withdrawal", "id": bid, "digest": digest, "to": to,
