@@ -355,6 +355,58 @@ def send_withdrawal(hub: LoadedHub, bid: str, to: list[str]) -> tuple[list[str],
     return sites, digest
 
 
+def finished_parts(hub: LoadedHub) -> tuple[list[tuple[str, str]], list[str]]:
+    """The retained media parts the broker no longer needs to hold: those of a playlist
+    publication that every targeted site has answered (applied or rejected: its box has
+    what it needed) or that a later publication or withdrawal of the same id replaced for
+    every targeted site. (site, sub-topic) pairs to clear, and the publications finished.
+    A part a later, unfinished publication of the same site still lists is kept."""
+    recs = [r for r in publications(hub) if r.get("kind") in ("playlist", "withdrawal")]
+    cleared = {r.get("digest") for r in publications(hub) if r.get("kind") == "parts_cleared"}
+    reports: dict[str, set[str]] = {}
+
+    def answered(site: str) -> set[str]:
+        if site not in reports:
+            reports[site] = {str(r.get("digest")) for r in _reports(hub, site)
+                             if r.get("topic") == "report/publication"
+                             and r.get("kind", "result") == "result"}
+        return reports[site]
+
+    def topics(rec: dict[str, Any], site: str) -> set[tuple[str, str]]:
+        shas, parts = rec.get("media_sha256"), rec.get("parts")
+        if not isinstance(shas, list) or not isinstance(parts, list):
+            return set()  # sent before the hub recorded its parts: nothing known to clear
+        return {(site, f"cmd/media/{sha}/{i}") for sha, n in zip(shas, parts, strict=False)
+                for i in range(int(n))}
+
+    finished: list[dict[str, Any]] = []
+    open_: list[dict[str, Any]] = []
+    for n, rec in enumerate(recs):
+        if rec.get("kind") != "playlist" or rec.get("digest") in cleared:
+            continue
+        later = recs[n + 1:]
+        done = all(rec["digest"] in answered(site) or any(
+            r.get("id") == rec["id"] and site in r.get("sites", []) for r in later)
+            for site in rec["sites"])
+        (finished if done else open_).append(rec)
+    keep = {t for rec in open_ for site in rec["sites"] for t in topics(rec, site)}
+    out = sorted({t for rec in finished for site in rec["sites"] for t in topics(rec, site)}
+                 - keep)
+    return out, [rec["digest"] for rec in finished]
+
+
+def clear_finished_parts(hub: LoadedHub, publish: Any) -> int:
+    """Publish an empty retained message on each part ``finished_parts`` names (``publish``:
+    (site, sub, payload) -> None), then record the publications as cleared. How many."""
+    out, done = finished_parts(hub)
+    for site, sub in out:
+        publish(site, sub, b"")
+    for digest in done:
+        _record(hub, {"kind": "parts_cleared", "digest": digest,
+                      "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return len(out)
+
+
 @dataclass
 class PubRow:
     id: str
