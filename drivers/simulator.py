@@ -213,6 +213,7 @@ class SimulatorDriver(Driver):
             self._frames_dir.mkdir(parents=True, exist_ok=True)
             for old in self._frames_dir.glob("*.png"):  # frames of an earlier run may be stale
                 old.unlink()
+            self._ready.clear()  # (a reopen after the screen was down: they are gone)
         self._open = True
 
     def close(self) -> None:

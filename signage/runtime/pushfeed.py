@@ -251,9 +251,17 @@ class PushCenter:
             self._fleet_done.add(digest)
             return
         try:
-            kind = open_envelope(env, self._keys(), kinds=PUB_KINDS).kind
+            opened = open_envelope(env, self._keys(), kinds=PUB_KINDS)
         except EnvelopeError:
             kind = ""
+        else:
+            kind = opened.kind
+            slot = self.slots().get(name)
+            if slot is not None and slot.digest == opened.digest:
+                # the retained message of what this box already took (a reconnect, a
+                # restart): answered already; taken again it would only be a "replay"
+                self._fleet_done.add(digest)
+                return
         if kind == "playlist-withdrawal":  # no media to wait for
             self._fleet_pending.pop(name, None)
             self._fleet_done.add(digest)
