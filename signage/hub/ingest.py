@@ -355,6 +355,3 @@ def _last_witnessed(path: Path) -> int | None:
     return seq if type(seq) is int else None
 
 
-def site_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != "showings") \
-        if root.is_dir() else []

@@ -24,7 +24,7 @@ from ..alerts.envelope import open_envelope, seal
 from ..fleet.mqtt import connect_props, make_client
 from ..fleet.protocol import topic
 from ..keys import SigningKey, load_signing_key
-from .config import LoadedHub
+from .config import LoadedHub, site_dirs
 
 PUBLICATIONS = "publications.jsonl"
 
@@ -41,8 +41,6 @@ def authority_key(hub: LoadedHub) -> SigningKey:
 
 
 def known_sites(hub: LoadedHub) -> list[str]:
-    from .ingest import site_dirs  # here: the ingest brings pyarrow, which a send never needs
-
     ids = {s.id for s in hub.cfg.site}
     ids.update(d.name for d in site_dirs(hub.data_dir))
     return sorted(ids)

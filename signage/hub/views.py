@@ -16,8 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import LoadedHub
-from .ingest import site_dirs
+from .config import LoadedHub, site_dirs
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

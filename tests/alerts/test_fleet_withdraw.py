@@ -99,6 +99,17 @@ def test_replay_refused_deleted_state_seen_withdrawal_applied(tmp_path: Path) ->
         wait_for(lambda: all(sum(1 for x in log_recs(boxes[s])[n[s]:]
                                  if x["type"] == "showing") >= 6 for s in BOXES), 40,
                  "both boxes playing on")
+        # shop-2 restarts: the broker hands it the retained withdrawal again; it was taken
+        # already, so it is skipped (not refused as a replay), and the hub still says so
+        procs["shop-2"].terminate()
+        procs["shop-2"].communicate(timeout=30)
+        procs["shop-2"] = run_box(boxes["shop-2"], 150)
+        wait_for(lambda: sum(1 for x in log_recs(boxes["shop-2"])
+                             if x["type"] == "run_start") == 2, 30, "shop-2 restarted")
+        n2 = len(log_recs(boxes["shop-2"]))
+        wait_for(lambda: sum(1 for x in log_recs(boxes["shop-2"])[n2:]
+                             if x["type"] == "showing") >= 6, 40, "shop-2 playing again")
+        assert sum(1 for x in rows() if x["state"] == "withdrawn") == 2
     finally:
         shut_down(procs.values(), hub, broker)
     for s in BOXES:
