@@ -72,7 +72,7 @@ def test_retained_parts_cleared_when_answered_and_when_replaced(tmp_path: Path) 
 
     try:
         for s in BOXES:
-            wait_for(lambda s=s: (hubd / "hub-data" / s / "status.json").exists(), 40,
+            wait_for(lambda s=s: (hubd / "hub-data" / s / "status.json").exists(), 90,
                      f"{s} to report")
         # shop-2 is stopped: it cannot answer, so the parts stay retained for it
         procs["shop-2"].terminate()

@@ -60,7 +60,7 @@ def test_replay_refused_deleted_state_seen_withdrawal_applied(tmp_path: Path) ->
 
     try:
         for s in BOXES:
-            wait_for(lambda s=s: (hubd / "hub-data" / s / "status.json").exists(), 40,
+            wait_for(lambda s=s: (hubd / "hub-data" / s / "status.json").exists(), 90,
                      f"{s} to report")
         r = hub_cli(hubd, "publish", "playlist", str(hubd / "campaign.toml"),
                     str(hubd / "poster.png"), "--to", "330106", "--id", "campaign")
