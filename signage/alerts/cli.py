@@ -178,15 +178,21 @@ def push_seal(playlist: Annotated[Path, typer.Argument(help="the playlist (.toml
               to: Annotated[list[str] | None, typer.Option(
                   "--to", help="all, site:<id> or region:<code>; repeatable")] = None,
               out: Annotated[Path, typer.Option("--out", "-o", help="directory to write")
-                             ] = Path("bundle")) -> None:
+                             ] = Path("bundle"),
+              serial: Annotated[int, typer.Option(
+                  help="the publication's serial (default: now, in ms since 1970); a box "
+                       "takes only a serial higher than the last of this id")] = 0) -> None:
     """The authority's tool: sign a playlist and its media into a bundle directory
     (bundle.env + media/), for a USB stick; `signage hub publish playlist` sends one."""
-    from .bundle import BundleError, make_manifest
+    import time
+
+    from .bundle import BundleError, make_manifest, next_serial
 
     try:
         text = playlist.read_text("utf-8")
         k = load_signing_key(key)
-        m = make_manifest(id_ or playlist.stem, to or ["all"], text, media or [])
+        m = make_manifest(id_ or playlist.stem, to or ["all"], text, media or [],
+                          serial or next_serial(time.time(), None))
         env = seal("playlist-bundle", m.to_json(), k)
     except (OSError, UnicodeDecodeError, SigningKeyError, BundleError, ValueError) as exc:
         raise _fail(f"{playlist}: {exc}") from None

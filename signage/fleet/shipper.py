@@ -108,6 +108,8 @@ class Shipper:
         if self._commands is not None:
             client.subscribe(self._topic_cmd + "#", qos=1)
         client.publish(self._topic_online, encode_json({"online": True}), qos=1, retain=True)
+        if self._commands is not None:
+            self._commands("state", b"connected")  # the box reports its pushed state
         self._last_status = None
         self._connected.set()
         self._note(None)

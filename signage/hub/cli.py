@@ -87,8 +87,9 @@ def rebuild_cmd(config: HubOpt = Path("hub.toml"),
 
     from ..playlog.keyfile import KeyFileError
     from ..trust import TrustFileError
+    from .config import site_dirs
     from .dataset import DAY_RE
-    from .ingest import Ingest, site_dirs
+    from .ingest import Ingest
     from .rebuild import HubRunning, hold_run_lock, rebuild
 
     hub = _load(config)
@@ -334,6 +335,30 @@ def publish_playlist_cmd(
         raise typer.Exit(1) from None
     print(_("publication {id} sent to {n} sites: {sites}; bundle {digest}").format(
         id=bid, n=len(sites), sites=", ".join(sites), digest=digest[:16]))
+
+
+@hub_app.command("withdraw")
+def withdraw_cmd(
+        publication: Annotated[str, typer.Argument(help="the publication's id")],
+        to: Annotated[list[str] | None, typer.Option(
+            "--to", help="all, a site id or a 6-digit region code; repeatable")] = None,
+        config: HubOpt = Path("hub.toml")) -> None:
+    """Take a published playlist off the sites: a signed withdrawal, applied by each box
+    through the same reload path (see `signage hub publications`)."""
+    from ..alerts.bundle import BundleError
+    from ..fleet.mqtt import BrokerConfigError
+    from ..keys import SigningKeyError
+    from .push import PushError, send_withdrawal
+
+    hub = _load(config)
+    try:
+        sites, digest = send_withdrawal(hub, publication, to or ["all"])
+    except (PushError, BundleError, SigningKeyError, BrokerConfigError, OSError,
+            ValueError) as exc:
+        _say(sanitize(f"{publication}: {exc}"))
+        raise typer.Exit(1) from None
+    print(_("withdrawal of {id} sent to {n} sites: {sites}; message {digest}").format(
+        id=publication, n=len(sites), sites=", ".join(sites), digest=digest[:16]))
 
 
 @hub_app.command("publications")

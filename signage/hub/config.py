@@ -113,3 +113,10 @@ def load_hub(path: Path) -> LoadedHub:
     data, text = read_toml(path)
     cfg = validated(HubConfig, data, path, text)
     return LoadedHub(cfg, path)
+
+
+def site_dirs(root: Path) -> list[Path]:
+    """The sites' directories under the hub's data_dir (here, not in ingest.py: a command
+    that only sends, such as `signage hub alert`, does not load the ingest and pyarrow)."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != "showings") \
+        if root.is_dir() else []

@@ -336,6 +336,10 @@ class Ingest:
         self.dataset.write(batch)
 
 
+#: how often the hub looks for retained media parts it may clear (seconds)
+PARTS_CLEAR_S = 5.0
+
+
 class HubService:
     """The MQTT shell around Ingest: subscribe, feed, ack; a timer thread for the acks."""
 
@@ -382,10 +386,33 @@ class HubService:
         self._timer.start()
 
     def _tick(self) -> None:
+        last_clear = 0.0
         while not self.stop_event.wait(self.hub.cfg.ack_interval_s):
             self.flush_acks()
             if self.sender is not None:
                 self.notify(time.time())
+            if time.monotonic() - last_clear >= PARTS_CLEAR_S:
+                last_clear = time.monotonic()
+                self.clear_parts()
+
+    def clear_parts(self) -> None:
+        """Retained media parts of finished publications are cleared on the broker
+        (docs/alerts.md): an empty retained message on each."""
+        from .push import clear_finished_parts
+
+        def publish(site: str, sub: str, payload: bytes) -> None:
+            info = self.client.publish(topic(self.ingest.prefix, site, sub), payload, qos=1,
+                                       retain=True)
+            info.wait_for_publish(10)
+            if not info.is_published():
+                raise OSError(f"the broker did not take {sub} for {site}")
+
+        if not self.connected.is_set():
+            return
+        try:
+            clear_finished_parts(self.hub, publish)
+        except (OSError, ValueError, RuntimeError) as exc:
+            self._say(f"hub: cannot clear retained media parts: {exc}")
 
     def notify(self, now: float) -> None:
         with self.ingest.lock:
@@ -451,7 +478,3 @@ def read_refused(root: Path) -> dict[str, dict[str, Any]]:
     return {k: {"messages": n, "reason": why, "last": at}
             for k, (n, why, at) in _read_refused(root / REFUSED).items()}
 
-
-def site_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != "showings") \
-        if root.is_dir() else []

@@ -24,8 +24,7 @@ from ..alerts.envelope import open_envelope, seal
 from ..fleet.mqtt import connect_props, make_client
 from ..fleet.protocol import topic
 from ..keys import SigningKey, load_signing_key
-from .config import LoadedHub
-from .ingest import site_dirs
+from .config import LoadedHub, site_dirs
 
 PUBLICATIONS = "publications.jsonl"
 
@@ -69,7 +68,12 @@ def resolve_targets(hub: LoadedHub, to: list[str]) -> list[str]:
 
 
 class Publisher:
-    """A short-lived MQTT connection with the hub's credentials."""
+    """A short-lived MQTT connection with the hub's credentials. Publishes are sent without
+    waiting for each one's acknowledgement (50 sites: one round trip, not 50); ``flush``
+    waits for them all, and is called before more than FLUSH_BYTES are in flight and by
+    the senders before they record what was sent."""
+
+    FLUSH_BYTES = 8 << 20
 
     def __init__(self, hub: LoadedHub) -> None:
         self.hub = hub
@@ -78,13 +82,28 @@ class Publisher:
         self.client.connect(host, port, keepalive=30, clean_start=True,
                             properties=connect_props(True, 0))
         self.client.loop_start()
+        self._pending: list[tuple[str, str, Any]] = []
+        self._pending_bytes = 0
 
-    def publish(self, site: str, sub: str, payload: bytes, timeout: float = 30.0) -> None:
+    def publish(self, site: str, sub: str, payload: bytes) -> None:
+        if self._pending_bytes + len(payload) > self.FLUSH_BYTES:
+            self.flush()
         info = self.client.publish(topic(self.hub.cfg.broker.prefix, site, sub), payload,
                                    qos=1, retain=True)
-        info.wait_for_publish(timeout)
-        if not info.is_published():
-            raise PushError(f"site {site}: the broker did not take cmd {sub} in {timeout} s")
+        self._pending.append((site, sub, info))
+        self._pending_bytes += len(payload)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the broker took every publish so far; PushError naming the first it
+        did not take within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for site, sub, info in self._pending:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            if not info.is_published():
+                raise PushError(f"site {site}: the broker did not take cmd {sub} in "
+                                f"{timeout} s")
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def close(self) -> None:
         self.client.disconnect()
@@ -118,6 +137,7 @@ def send_alert(hub: LoadedHub, xml: bytes, to: list[str]) -> tuple[CapAlert, lis
         for s in sites:
             pub.publish(s, f"cmd/alert/{digest[:16]}", env)
         _clear_ended(hub, pub, alert)
+        pub.flush()
     finally:
         pub.close()
     _record(hub, {"kind": "alert", "alert": alert.identifier, "sender": alert.sender,
@@ -257,7 +277,7 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
                   bid: str) -> tuple[str, list[str], str]:
     """Sign a playlist and its media into a bundle and publish it (media parts first, then
     the envelope, all retained) to every target site; (id, sites, digest)."""
-    from ..alerts.bundle import make_manifest
+    from ..alerts.bundle import make_manifest, next_serial
     from ..playlist import load_playlist
     from ..problems import InputError
 
@@ -270,7 +290,8 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
     # what the bundle itself names (the boxes check it): all, region:<code>, site:<id>
     targets = ["all" if t == "all" else f"region:{t}" if t.isdigit() else f"site:{t}"
                for t in to]
-    m = make_manifest(bid, targets, playlist.read_text("utf-8"), media)
+    serial = next_serial(time.time(), last_serial(hub, bid))
+    m = make_manifest(bid, targets, playlist.read_text("utf-8"), media, serial)
     env = seal("playlist-bundle", m.to_json(), key)
     if len(env) > 1_000_000:
         raise PushError(f"the bundle's envelope is {len(env)} bytes; at most 1,000,000 go "
@@ -285,12 +306,103 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
                     pub.publish(s, f"cmd/media/{x.sha256}/{i // PART_BYTES}",
                                 data[i:i + PART_BYTES])
             pub.publish(s, f"cmd/playlist/{bid}", env)
+        pub.flush()
     finally:
         pub.close()
     _record(hub, {"kind": "playlist", "id": bid, "digest": digest, "to": to,
                   "targets": targets, "sites": sites, "media": [x.name for x in m.media],
+                  "media_sha256": [x.sha256 for x in m.media],
+                  "parts": [-(-x.size // PART_BYTES) for x in m.media], "serial": serial,
                   "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
     return bid, sites, digest
+
+
+def last_serial(hub: LoadedHub, bid: str) -> int | None:
+    """The highest serial this hub used for publication slot ``bid`` (bundles and
+    withdrawals share them, docs/alerts.md)."""
+    got = [r["serial"] for r in publications(hub)
+           if r.get("kind") in ("playlist", "withdrawal") and r.get("id") == bid
+           and isinstance(r.get("serial"), int)]
+    return max(got, default=None)
+
+
+def send_withdrawal(hub: LoadedHub, bid: str, to: list[str]) -> tuple[list[str], str]:
+    """Sign and publish the withdrawal of publication slot ``bid``, retained on the slot's
+    own topic (it replaces the retained bundle); (sites, digest)."""
+    from ..alerts.bundle import Withdrawal, next_serial, parse_withdrawal
+
+    key = authority_key(hub)
+    sites = resolve_targets(hub, to)
+    targets = ["all" if t == "all" else f"region:{t}" if t.isdigit() else f"site:{t}"
+               for t in to]
+    w = Withdrawal(bid, next_serial(time.time(), last_serial(hub, bid)), tuple(targets))
+    payload = parse_withdrawal(w.to_json()).to_json()  # the same checks as the box
+    env = seal("playlist-withdrawal", payload, key)
+    digest = open_envelope(env, {key.key_id: key.public},
+                           kinds=("playlist-withdrawal",)).digest
+    pub = Publisher(hub)
+    try:
+        for s in sites:
+            pub.publish(s, f"cmd/playlist/{bid}", env)
+        pub.flush()
+    finally:
+        pub.close()
+    _record(hub, {"kind": "withdrawal", "id": bid, "digest": digest, "to": to,
+                  "targets": targets, "sites": sites, "serial": w.serial,
+                  "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return sites, digest
+
+
+def finished_parts(hub: LoadedHub) -> tuple[list[tuple[str, str]], list[str]]:
+    """The retained media parts the broker no longer needs to hold: those of a playlist
+    publication that every targeted site has answered (applied or rejected: its box has
+    what it needed) or that a later publication or withdrawal of the same id replaced for
+    every targeted site. (site, sub-topic) pairs to clear, and the publications finished.
+    A part a later, unfinished publication of the same site still lists is kept."""
+    recs = [r for r in publications(hub) if r.get("kind") in ("playlist", "withdrawal")]
+    cleared = {r.get("digest") for r in publications(hub) if r.get("kind") == "parts_cleared"}
+    reports: dict[str, set[str]] = {}
+
+    def answered(site: str) -> set[str]:
+        if site not in reports:
+            reports[site] = {str(r.get("digest")) for r in _reports(hub, site)
+                             if r.get("topic") == "report/publication"
+                             and r.get("kind", "result") == "result"}
+        return reports[site]
+
+    def topics(rec: dict[str, Any], site: str) -> set[tuple[str, str]]:
+        shas, parts = rec.get("media_sha256"), rec.get("parts")
+        if not isinstance(shas, list) or not isinstance(parts, list):
+            return set()  # sent before the hub recorded its parts: nothing known to clear
+        return {(site, f"cmd/media/{sha}/{i}") for sha, n in zip(shas, parts, strict=False)
+                for i in range(int(n))}
+
+    finished: list[dict[str, Any]] = []
+    open_: list[dict[str, Any]] = []
+    for n, rec in enumerate(recs):
+        if rec.get("kind") != "playlist" or rec.get("digest") in cleared:
+            continue
+        later = recs[n + 1:]
+        done = all(rec["digest"] in answered(site) or any(
+            r.get("id") == rec["id"] and site in r.get("sites", []) for r in later)
+            for site in rec["sites"])
+        (finished if done else open_).append(rec)
+    keep = {t for rec in open_ for site in rec["sites"] for t in topics(rec, site)}
+    out = sorted({t for rec in finished for site in rec["sites"] for t in topics(rec, site)}
+                 - keep)
+    return out, [rec["digest"] for rec in finished]
+
+
+def clear_finished_parts(hub: LoadedHub, publish: Any) -> int:
+    """Publish an empty retained message on each part ``finished_parts`` names (``publish``:
+    (site, sub, payload) -> None), then record the publications as cleared. How many."""
+    out, done = finished_parts(hub)
+    for site, sub in out:
+        publish(site, sub, b"")
+    for digest in done:
+        _record(hub, {"kind": "parts_cleared", "digest": digest,
+                      "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return len(out)
 
 
 @dataclass
@@ -304,15 +416,29 @@ class PubRow:
     at: str | None
 
 
+def _pushed_state(reps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The box's last report of its pushed state: {slot id: entry}, or None (none yet)."""
+    states = [r for r in reps if r.get("kind") == "state" and isinstance(r.get("pushed"), list)]
+    if not states:
+        return None
+    return {e["id"]: e for e in states[-1]["pushed"]
+            if isinstance(e, dict) and isinstance(e.get("id"), str)}
+
+
 def publication_rows(hub: LoadedHub) -> list[PubRow]:
-    """Per playlist publication and target site: applied, rejected (why), or not reached."""
+    """Per playlist publication (and withdrawal) and target site: applied, withdrawn,
+    rejected (why), or not reached; and a site whose reported pushed state disagrees with
+    what it applied (docs/alerts.md, "Pushed state and the proof log")."""
     rows = []
-    for rec in publications(hub):
-        if rec.get("kind") != "playlist":
-            continue
+    recs = [r for r in publications(hub) if r.get("kind") in ("playlist", "withdrawal")]
+    for n, rec in enumerate(recs):
+        withdrawal = rec.get("kind") == "withdrawal"
         for site in rec["sites"]:
-            reps = [r for r in _reports(hub, site) if r.get("topic") == "report/publication"
-                    and r.get("digest") == rec["digest"]]
+            every = [r for r in _reports(hub, site) if r.get("topic") == "report/publication"]
+            latest = not any(r.get("id") == rec["id"] and site in r["sites"]
+                             for r in recs[n + 1:])
+            check = latest and not withdrawal
+            reps = [r for r in every if r.get("digest") == rec["digest"]]
             if not reps:
                 rows.append(PubRow(rec["id"], rec["digest"], site, "not reached", "", [],
                                    None))
@@ -323,8 +449,18 @@ def publication_rows(hub: LoadedHub) -> list[PubRow]:
                                    reps[-1].get("received")))
                 continue
             r = done[-1]
-            rows.append(PubRow(rec["id"], rec["digest"], site,
-                               "applied" if r.get("accepted") else "rejected",
+            # the box's word on its pushed state, when given after this answer
+            after = every[next(i for i, x in enumerate(every) if x is r) + 1:]
+            state = _pushed_state(after) if check else None
+            verdict = "rejected"
+            if r.get("accepted"):
+                verdict = "withdrawn" if withdrawal else "applied"
+                entry = state.get(rec["id"]) if state is not None else None
+                if state is not None and (entry is None or not entry.get("present")
+                                          or entry.get("digest") != rec["digest"]):
+                    verdict = "disagrees: missing on the box" if entry is None or not \
+                        entry.get("present") else "disagrees: another bundle on the box"
+            rows.append(PubRow(rec["id"], rec["digest"], site, verdict,
                                str(r.get("reason", "")),
                                [str(p) for p in r["problems"]]
                                if isinstance(r.get("problems"), list) else [],

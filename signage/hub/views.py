@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import LoadedHub
-from .ingest import read_refused, site_dirs
+from .config import LoadedHub, site_dirs
+from .ingest import read_refused
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

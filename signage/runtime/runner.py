@@ -143,6 +143,7 @@ class ScreenRunner:
         self._alerts = alerts
         self._amem = ScreenMemory.empty()  # what alerts this screen showed (choice.py)
         self._alert_on: AlertCard | None = None
+        self._alert_drawn: set[Item] = set()  # alert items prepared on this screen
 
     # ---- time mapping --------------------------------------------------------------------
     def _sync(self) -> None:
@@ -358,12 +359,26 @@ class ScreenRunner:
         t_next = self._mono_of(nxt.start_ms) if nxt is not None else float("inf")
         if not cut_now([c.cand for c in cards], self._amem, now, on is not None,
                        None if on is None else on.cand.key, t_next):
+            self._prepare_alerts(cards)
             return False
         if on is None and self._try_alert():
             return True
         self._replan()  # the alert on ended: an anti-fraud showing now, then the plan
         self._switch_due()
         return True
+
+    def _prepare_alerts(self, cards: Sequence[AlertCard]) -> None:
+        """Draw each new alert's slide ahead, while it waits for its slot (an alert on
+        screen finishes first), so its switch only has to switch."""
+        for c in cards:
+            if c.item not in self._alert_drawn:
+                self._alert_drawn.add(c.item)
+                try:
+                    self.driver.prepare(self._showable(c.item))
+                except Exception:  # prepare is a hint; show() reports real errors
+                    pass
+        if len(self._alert_drawn) > 64:
+            self._alert_drawn = {c.item for c in cards}
 
     def _segment_end(self, now_ms: int) -> int | None:
         for seg in self.timeline.segments(local_date(now_ms, self.site.tz)):
