@@ -41,6 +41,9 @@ def _lang_from_argv() -> None:
         print(f"--lang: {exc}", file=sys.stderr)
         sys.exit(3)
     use_for_libraries()
+    from .clitext import install
+
+    install()
 
 
 _lang_from_argv()
