@@ -18,7 +18,9 @@ frame instead of ending the file) or an ``end-file`` with reason ``eof`` for our
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shlex
 import shutil
 import time
@@ -92,6 +94,7 @@ class MpvDriver(Driver):
         self._ipc_mode: IpcMode | None = None
         self._current: _Showing | None = None
         self._latency: float | None = None
+        self._shot_at = -1e9  # monotonic time of the last screenshot
         self._files = SlideFiles(self.runtime_dir, spec.width, spec.height)
 
     # ---- validate time ---------------------------------------------------------------------
@@ -236,6 +239,7 @@ class MpvDriver(Driver):
                 raise ContentRejected(f"{label}: {too_large}")
         self._restart_if_bloated()
         showing = self._load(media, label, item.kind)
+        self._screenshot()
         return showing.started_at
 
     def clear(self) -> None:
@@ -245,6 +249,7 @@ class MpvDriver(Driver):
             self._load(self._files.black(), "black frame", None)
         except ContentRejected as exc:
             raise ScreenUnavailable(f"cannot show a black frame: {exc}") from exc
+        self._screenshot()
 
     def poll_end(self) -> float | None:
         cur, player = self._current, self._player
@@ -271,12 +276,38 @@ class MpvDriver(Driver):
             player.command(["get_property", "pid"])
         except IpcError as exc:
             return Health(False, f"mpv does not answer: {exc}")
+        cur = self._current
+        if cur is not None and cur.kind is ItemKind.CLIP and (
+                time.monotonic() - self._shot_at >= self.options.screenshot_every_s):
+            self._screenshot()  # a clip's picture moves: refreshed at most this often
         rss = read_rss_mb(player.pid) if player.pid is not None else None
         rss_txt = f"{rss:.0f} MiB" if rss is not None else "unknown"
         return Health(True, f"mpv pid {player.pid}, {self._ipc_mode} IPC, RSS {rss_txt}, "
                             f"switch {self.switch_latency_s * 1000:.0f} ms")
 
     # ---- internals -------------------------------------------------------------------------
+    def _screenshot(self) -> None:
+        """The picture on screen for the console (docs/status-file.md): mpv itself writes
+        ``<run_dir>/frames/<screen>.jpg`` (screenshot-to-file of the video, small JPEG) to a
+        temporary name that is then renamed over it, so the daemon never holds or decodes an
+        image. Taken after every confirmed switch and, while a clip plays, at most every
+        ``screenshot_every_s`` from the health polls. A view, never evidence: it never fails
+        or delays a showing's credit (show() has confirmed the start before it)."""
+        player = self._player
+        every = self.options.screenshot_every_s
+        if player is None or every <= 0:
+            return
+        self._shot_at = time.monotonic()
+        root = self.ctx.run_dir / "frames"
+        tmp = root / f".{self.spec.screen_id}.{os.getpid()}.tmp.jpg"  # mpv: type by extension
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            player.command(["screenshot-to-file", str(tmp), "video"])
+            os.replace(tmp, root / f"{self.spec.screen_id}.jpg")
+        except (IpcError, OSError):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
     def _load(self, media: Path, label: str, kind: ItemKind | None) -> _Showing:
         player = self._player
         if player is None or not player.alive():

@@ -199,7 +199,8 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         p = frame_of(con.site.run_dir, sid)
         if p is None:
             return secure(PlainTextResponse("", status_code=404))
-        return secure(Response(p.read_bytes(), media_type="image/png"))
+        kind = "image/jpeg" if p.suffix == ".jpg" else "image/png"
+        return secure(Response(p.read_bytes(), media_type=kind))
 
     # ---- 节目单 ----------------------------------------------------------------------------
     @view
