@@ -317,7 +317,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
         try:
             done = simulate_fleet(loaded, fleet, t0 / 1000, duration, log, _say)
         except (ValueError, KeyFileError, OSError) as exc:
-            _say(f"cannot start: {exc}")
+            _say(_("cannot start: {exc}").format(exc=exc))
             raise typer.Exit(3) from None
         raise typer.Exit(0 if done == fleet else 1)
     clock = VirtualClock(t0 / 1000)

@@ -72,11 +72,17 @@ def test_audit_of_a_broken_log_is_chinese(broken_log: tuple[Path, Path]) -> None
     assert _english(out) == [], out
     en = _run("audit", "log", "--key", str(key), cwd=d, lang="en")
     assert "the digest does not verify: the record was edited" in en.stdout, en.stdout
+    # a bad trust file is named with its field, the message in Chinese
+    (d / "trust.toml").write_text('version = 1\n[[site]]\nid = "x"\nbogus = 1\n', "utf-8")
+    bad = _run("audit", "log", "--key", str(key), "--trust", "trust.toml", cwd=d)
+    assert bad.returncode == 3, bad.stderr
+    assert "trust.toml: site #1：未知字段 'bogus'；允许的字段：id, key, name, profile" in \
+        bad.stderr, bad.stderr
 
 
 def test_help_is_chinese(tmp_path: Path) -> None:
     for args in (("--help",), ("audit", "--help"), ("hub", "--help"),
-                 ("hub", "audit", "--help")):
+                 ("hub", "audit", "--help"), ("keys", "--help"), ("keys", "show", "--help")):
         zh = _run(*args, cwd=tmp_path)
         assert zh.returncode == 0, zh.stderr
         assert "用法：signage" in zh.stdout and "显示本帮助并退出。" in zh.stdout, zh.stdout
