@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import shlex
 import shutil
@@ -239,7 +240,7 @@ class MpvDriver(Driver):
                 raise ContentRejected(f"{label}: {too_large}")
         self._restart_if_bloated()
         showing = self._load(media, label, item.kind)
-        self._screenshot()
+        self._screenshot(item.item_id)
         return showing.started_at
 
     def clear(self) -> None:
@@ -286,13 +287,15 @@ class MpvDriver(Driver):
                             f"switch {self.switch_latency_s * 1000:.0f} ms")
 
     # ---- internals -------------------------------------------------------------------------
-    def _screenshot(self) -> None:
+    def _screenshot(self, item_id: str | None = None) -> None:
         """The picture on screen for the console (docs/status-file.md): mpv itself writes
         ``<run_dir>/frames/<screen>.jpg`` (screenshot-to-file of the video, small JPEG) to a
         temporary name that is then renamed over it, so the daemon never holds or decodes an
         image. Taken after every confirmed switch and, while a clip plays, at most every
-        ``screenshot_every_s`` from the health polls. A view, never evidence: it never fails
-        or delays a showing's credit (show() has confirmed the start before it)."""
+        ``screenshot_every_s`` from the health polls. The picture of a switch to an item is also
+        linked as ``<run_dir>/frames/<screen>/<digest of the item id>.jpg`` (the newest of each
+        item: as many files as items) for the campaign summary. A view, never evidence: it
+        never fails or delays a showing's credit (show() has confirmed the start before it)."""
         player = self._player
         every = self.options.screenshot_every_s
         if player is None or every <= 0:
@@ -303,6 +306,14 @@ class MpvDriver(Driver):
         try:
             root.mkdir(parents=True, exist_ok=True)
             player.command(["screenshot-to-file", str(tmp), "video"])
+            if item_id is not None:
+                kept = root / self.spec.screen_id / (
+                    hashlib.sha256(item_id.encode("utf-8", "replace")).hexdigest()[:16] + ".jpg")
+                kept.parent.mkdir(exist_ok=True)
+                link = kept.with_name(f".{kept.name}.tmp")
+                link.unlink(missing_ok=True)
+                os.link(tmp, link)
+                os.replace(link, kept)
             os.replace(tmp, root / f"{self.spec.screen_id}.jpg")
         except (IpcError, OSError):
             with contextlib.suppress(OSError):

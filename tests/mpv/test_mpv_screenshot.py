@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from PIL import Image
 
 from drivers.mpv.options import build_argv, parse_options
 from signage.driver import ItemKind
 from signage.runtime.status import frame_of
+from signage.summary.render import screen_pictures
 
 from .conftest import MakeDriver, Media, item
 
@@ -32,17 +35,27 @@ def test_each_switch_leaves_the_picture_for_the_console(make_driver: MakeDriver,
     run = tmp_path / "run"
     drv = make_driver()
     shot = run / "frames" / "hdmi-1.jpg"
-    drv.show(item(ItemKind.IMAGE, media.blue))
+    drv.show(item(ItemKind.IMAGE, media.blue, item_id="blue"))
     assert frame_of(run, "hdmi-1") == shot
     assert _close(_centre(shot), (0, 0, 255))
-    drv.show(item(ItemKind.IMAGE, media.red))
+    drv.show(item(ItemKind.IMAGE, media.red, item_id="red"))
     assert _close(_centre(shot), (255, 0, 0))
-    drv.show(item(ItemKind.TEXT, text="公检法不会电话办案"))  # the anti-fraud slide's red
+    drv.show(item(ItemKind.TEXT, text="公检法不会电话办案", item_id="af"))  # the slide's red
     assert _close(_centre(shot), (160, 20, 20), tol=24)
     drv.clear()
     assert _close(_centre(shot), (0, 0, 0))
     # written under a temporary name and renamed: nothing else is left in the directory
-    assert sorted(p.name for p in (run / "frames").iterdir()) == ["hdmi-1.jpg"]
+    assert sorted(p.name for p in (run / "frames").iterdir()) == ["hdmi-1", "hdmi-1.jpg"]
+    # the newest picture of each item is kept for the campaign summary (one file per item)
+    drv.show(item(ItemKind.IMAGE, media.blue, item_id="blue"))
+    kept = {hashlib.sha256(i.encode()).hexdigest()[:16] + ".jpg": colour for i, colour in
+            (("blue", (0, 0, 255)), ("red", (255, 0, 0)), ("af", (160, 20, 20)))}
+    assert sorted(p.name for p in (run / "frames" / "hdmi-1").iterdir()) == sorted(kept)
+    for name, colour in kept.items():
+        assert _close(_centre(run / "frames" / "hdmi-1" / name), colour, tol=24)
+    pics = screen_pictures(run, "hdmi-1", ZoneInfo("Asia/Shanghai"))
+    assert len(pics) == 3  # the current one is the blue item's: shown once
+    assert all(p["uri"].startswith("data:image/jpeg;base64,") for p in pics)
 
 
 def test_a_playing_clip_is_refreshed_at_the_health_polls(make_driver: MakeDriver,
