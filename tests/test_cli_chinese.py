@@ -9,11 +9,13 @@ print the library's English, so the check is about the catalogue, not about hidi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,6 +91,44 @@ def test_help_is_chinese(tmp_path: Path) -> None:
         assert _english(zh.stdout + zh.stderr) == [], (args, zh.stdout)
     en = _run("--help", cwd=tmp_path, lang="en")
     assert "Usage: signage" in en.stdout and "Show this message and exit." in en.stdout
+
+
+#: every command's --help, in one process: the walk finds commands added later too
+_WALK = """
+import json, sys
+sys.argv = ["signage"]  # as the program: --lang/LANG applied, typer's texts installed
+import typer
+from typer.testing import CliRunner
+from signage import cli
+cli.mount_optional([])
+out = {}
+def walk(cmd, path):
+    r = CliRunner().invoke(cli.app, [*path, "--help"], prog_name="signage",
+                           env={"COLUMNS": "300", "NO_COLOR": "1"})
+    out[" ".join(path)] = [r.exit_code, r.output]
+    for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+        walk(sub, [*path, name])
+walk(typer.main.get_command(cli.app), [])
+print(json.dumps(out, ensure_ascii=False))
+"""
+
+
+def test_every_commands_help_is_chinese(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in _LANG_VARS}
+    r = subprocess.run([sys.executable, "-c", _WALK], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300, env={**env, "LANG": "C.UTF-8"})
+    assert r.returncode == 0, r.stderr
+    helps: dict[str, list[Any]] = json.loads(r.stdout)
+    assert {"", "audit", "hub audit", "keys rotate", "alert seal", "console adduser",
+            "led probe"} <= set(helps), sorted(helps)
+    names = {w for path in helps for w in path.split()}
+    paths = re.compile(r"\bsignage(?: (?:" + "|".join(map(re.escape, sorted(names))) + r")\b)*")
+    bad = {}
+    for path, (code, out) in helps.items():
+        assert code == 0 and "用法：signage" in out, (path, out)
+        if found := ENGLISH.findall(paths.sub("", out)):
+            bad[path] = found
+    assert not bad, bad
 
 
 @pytest.mark.parametrize(("args", "want", "english"), [
