@@ -41,6 +41,9 @@ def _lang_from_argv() -> None:
         print(f"--lang: {exc}", file=sys.stderr)
         sys.exit(3)
     use_for_libraries()
+    from .clitext import install
+
+    install()
 
 
 _lang_from_argv()
@@ -321,7 +324,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
         try:
             done = simulate_fleet(loaded, fleet, t0 / 1000, duration, log, _say)
         except (ValueError, KeyFileError, OSError) as exc:
-            _say(f"cannot start: {exc}")
+            _say(_("cannot start: {exc}").format(exc=exc))
             raise typer.Exit(3) from None
         raise typer.Exit(0 if done == fleet else 1)
     clock = VirtualClock(t0 / 1000)

@@ -25,13 +25,13 @@ from .render import sanitize
 from .trust import Trust, TrustFileError, load_trust
 
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                       help="The box's Ed25519 signing key (log format 2): generate, show, "
-                            "rotate.")
+                       help=_("The box's Ed25519 signing key (log format 2): generate, show, "
+                              "rotate."))
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the site's config.toml")]
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help=_("the site's config.toml"))]
 KeyOpt = Annotated[Path | None, typer.Option(
-    "--key", help="the private key file (default: the config's [log] signing_key, "
-    "var/signing.key)")]
+    "--key", help=_("the private key file (default: the config's [log] signing_key, "
+                    "var/signing.key)"))]
 #: a checkpoint is written at least every 30 s: the last one is in a log file's last MiBs
 TAIL_BYTES = 4 << 20
 
@@ -73,7 +73,9 @@ def _show(pub: PublicKey, path: Path | None) -> None:
     print(f'  [[site.key]]\n  public = "{pub.text}"\n  valid_from = <YYYY-MM-DDThh:mm:ss+08:00>')
 
 
-@keys_app.command("generate")
+@keys_app.command("generate", help=_(
+    "Make the box's key pair (private key mode 0600, never overwritten) and print the public "
+    "key and its fingerprint for registration."))
 def generate(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None) -> None:
     """Make the box's key pair (private key mode 0600, never overwritten) and print the public
     key and its fingerprint for registration."""
@@ -85,10 +87,11 @@ def generate(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None) -> Non
     _show(made.public, path)
 
 
-@keys_app.command("show")
+@keys_app.command("show", help=_(
+    "Print the public key, its key id and fingerprint (to register, or to compare aloud)."))
 def show(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None,
          public: Annotated[str | None, typer.Option(
-             "--public", help="show a public key given as text (ed25519:…) instead")] = None,
+             "--public", help=_("show a public key given as text (ed25519:…) instead"))] = None,
          ) -> None:
     """Print the public key, its key id and fingerprint (to register, or to compare aloud)."""
     if public is not None:
@@ -109,7 +112,10 @@ def show(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None,
                 "check, or at its next start)").format(file=nxt))
 
 
-@keys_app.command("rotate")
+@keys_app.command("rotate", help=_(
+    "Prepare a new key. The daemon (running: within its reload check; else at its next start) "
+    "writes a rotation checkpoint signed by the current key that names the new one, then signs "
+    "with the new key only; the old file is kept as .retired-<key id>."))
 def rotate(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None) -> None:
     """Prepare a new key. The daemon (running: within its reload check; else at its next
     start) writes a rotation checkpoint signed by the current key that names the new one,
@@ -236,10 +242,10 @@ def _box_keys(path: Path) -> tuple[dict[str, PublicKey] | None, str | None]:
 def checkpoint_command(
     config: ConfigOpt = Path("config.toml"),
     log: Annotated[Path | None, typer.Option(
-        "--log", help="the log directory (default: the config's [log] dir)")] = None,
+        "--log", help=_("the log directory (default: the config's [log] dir)"))] = None,
     key: KeyOpt = None,
     trust: Annotated[Path | None, typer.Option(
-        "--trust", help="also verify with the key an inspectors' trust file registers")] = None,
+        "--trust", help=_("also verify with the key an inspectors' trust file registers"))] = None,
 ) -> None:
     """Print the box's latest signed checkpoint as one line (the line exactly as in the log),
     verified first: its signature with the box's own key (and with --trust's, if given), its

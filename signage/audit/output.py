@@ -447,7 +447,7 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         con.print(t)
     alerts = alert_rows(r, f)
     if alerts:
-        t = Table(title="Urgent alerts (预警) shown, per screen", title_justify="left")
+        t = Table(title=_("Urgent alerts (预警) shown, per screen"), title_justify="left")
         for col in ("screen", "alert", "showings", "airtime", "first", "last"):
             t.add_column(col, justify="right" if col in ("showings", "airtime") else "left")
         for row in alerts[:limit * 4]:

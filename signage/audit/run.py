@@ -187,8 +187,8 @@ class _ClockStepSeen(Exception):
 def _run(files: list[LogFile], opts: Options, *, complete_dir: bool,
          lookahead: bool) -> tuple[Integrity, Compliance]:
     if opts.key is None and any(f.version == fmt.VERSION for f in files):
-        raise AuditInputError("this log is in format v1 (HMAC chain): pass --key FILE, the "
-                              "site key that signed it")
+        raise AuditInputError(_("this log is in format v1 (HMAC chain): pass --key FILE, the site "
+                                "key that signed it"))
     seed = partial_seed(files)
     has_profiles = opts.trust is not None and any(
         s.profile is not None for s in opts.trust.sites.values())
@@ -214,9 +214,9 @@ def _run(files: list[LogFile], opts: Options, *, complete_dir: bool,
     sig = None
     if any(f.version == fmt.VERSION_2 for f in files):
         if opts.trust is None:
-            raise AuditInputError("this log is in format v2 (signed checkpoints): pass --trust "
-                                  "FILE, the trust file that lists the site's public keys "
-                                  "(docs/trust-file.md)")
+            raise AuditInputError(_("this log is in format v2 (signed checkpoints): pass --trust "
+                                    "FILE, the trust file that lists the site's public keys "
+                                    "(docs/trust-file.md)"))
         st0: list[Stitcher] = []
         sig = Signatures(opts.trust, opts.witnesses,
                          lambda *a, **k: st0[0].add(*a, **k),
@@ -280,21 +280,22 @@ def _run(files: list[LogFile], opts: Options, *, complete_dir: bool,
                 "holds no records: not a file the writer leaves (a stray, or a daemon that "
                 "died as it made the file)"), breaks=False)
     if config is None:
-        where = first.unusable or (files[0].name, 1, None, "the first record is damaged")
+        where = first.unusable or (files[0].name, 1, None, _("the first record is damaged"))
         st.add("malformed", where[0], where[1], where[2],
-               "no run_start record can be read, so the site, its rule and opening hours are "
-               f"unknown and nothing is measured: {where[3]}")
+               _("no run_start record can be read, so the site, its rule and opening hours are "
+                 "unknown and nothing is measured: {where}").format(where=where[3]))
     elif not first.verified and config.get("type") != "profile":
-        engine.r.warnings.append("the configuration (site, rule, opening hours) was taken from "
-                                 "a run_start record whose digest does not verify: the figures "
-                                 "rest on it")
+        engine.r.warnings.append(_("the configuration (site, rule, opening hours) was taken from a "
+                                   "run_start record whose digest does not verify: the figures "
+                                   "rest on it"))
     if sig is not None:
         site = str(config["site"]["id"]) if config is not None else None
         first_seq = next((fi.first_seq for fi in st.r.files if fi.first_seq is not None), None)
         st.r.signed = sig.finish(st.captured, first_seq, site)
     elif opts.witnesses:
-        st.add("witness_ignored", "", None, None, "witnesses apply to format-2 logs only: "
-               "this log is format v1 (use --expect-anchor)", breaks=False)
+        st.add("witness_ignored", "", None, None, _("witnesses apply to format-2 logs only: this "
+                                                    "log is format v1 (use "
+                                                    "--expect-anchor)"), breaks=False)
     integrity = st.finish()
     integrity.versions = list(st.versions)
     last, unsigned = feed.finish()
@@ -364,8 +365,8 @@ def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) ->
 
 def _not_a_log(path: Path | None) -> None:
     if path is not None:
-        raise AuditInputError(f"{path}: not a signage log (no line is a record of log "
-                              "format v1)")
+        raise AuditInputError(_("{path}: not a signage log (no line is a record of log format "
+                                "v1)").format(path=path))
 
 
 def _check_input(f: LogFile, scan: ChunkScan, lines_before: int,

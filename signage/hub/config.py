@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from ..config import Strict, check_broker_url, check_id, resolve
 from ..fleet.mqtt import BrokerSpec
 from ..fleet.protocol import PREFIX
+from ..i18n import _
 from ..problems import read_toml, validated
 
 
@@ -50,7 +51,8 @@ class SiteEntry(Strict):
     def _regions(cls, v: list[str]) -> list[str]:
         for r in v:
             if not (len(r) == 6 and r.isdigit()):
-                raise ValueError(f"region {r!r}: a 6-digit administrative division code")
+                raise ValueError(_("region {r!r}: a 6-digit administrative division "
+                                   "code").format(r=r))
         return v
 
 

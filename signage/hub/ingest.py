@@ -198,7 +198,8 @@ class Ingest:
             except ProtocolError as exc:
                 self._reject(site, b, f"{kind}: {exc}")
             except OSError as exc:  # the hub's disk: said, and the box will send again
-                self._say(f"hub: site {site}: cannot store a {kind} message: {exc}")
+                self._say(_("hub: site {site}: cannot store a {kind} message: "
+                            "{exc}").format(site=site, kind=kind, exc=exc))
             except Exception as exc:  # paho's thread must never die of one
                 # box's message: that would stop the whole fleet's ingest. Refused, reported.
                 self._reject(site, b, f"{kind}: a message the hub cannot read: "
@@ -365,7 +366,7 @@ class HubService:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
-            self._say(f"hub: the broker refused the connection: {rc}")
+            self._say(_("hub: the broker refused the connection: {rc}").format(rc=rc))
             return
         client.subscribe([(t, 1) for t in self.hub.subscriptions()])
 
@@ -426,7 +427,7 @@ class HubService:
         try:
             acks = self.ingest.sync()
         except OSError as exc:
-            self._say(f"hub: cannot write the copies: {exc}")
+            self._say(_("hub: cannot write the copies: {exc}").format(exc=exc))
             return
         for site, ack in acks:
             self.client.publish(topic(self.ingest.prefix, site, "ack"), encode_ack(ack),

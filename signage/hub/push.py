@@ -23,6 +23,7 @@ from ..alerts.cap import CapAlert, parse_cap, region_covers
 from ..alerts.envelope import open_envelope, seal
 from ..fleet.mqtt import connect_props, make_client
 from ..fleet.protocol import topic
+from ..i18n import N_, _
 from ..keys import SigningKey, load_signing_key
 from .config import LoadedHub, site_dirs
 
@@ -35,8 +36,8 @@ class PushError(ValueError):
 
 def authority_key(hub: LoadedHub) -> SigningKey:
     if not hub.cfg.authority_key:
-        raise PushError(f"{hub.path}: authority_key is not set: the hub cannot sign "
-                        "(create one with `signage alert authority-key FILE`)")
+        raise PushError(_("{path}: authority_key is not set: the hub cannot sign (create one with "
+                          "`signage alert authority-key FILE`)").format(path=hub.path))
     return load_signing_key(hub.p(hub.cfg.authority_key))
 
 
@@ -60,10 +61,10 @@ def resolve_targets(hub: LoadedHub, to: list[str]) -> list[str]:
         elif t in known:
             out.add(t)
         else:
-            raise PushError(f"--to {t!r}: not 'all', a region code, or a site this hub knows "
-                            f"({', '.join(known) or 'none yet'})")
+            raise PushError(_("--to {t!r}: not 'all', a region code, or a site this hub knows "
+                              "({known})").format(t=t, known=", ".join(known) or _("none yet")))
     if not out:
-        raise PushError(f"--to {' '.join(to)}: reaches no site")
+        raise PushError(_("--to {to}: reaches no site").format(to=" ".join(to)))
     return sorted(out)
 
 
@@ -100,8 +101,8 @@ class Publisher:
         for site, sub, info in self._pending:
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
             if not info.is_published():
-                raise PushError(f"site {site}: the broker did not take cmd {sub} in "
-                                f"{timeout} s")
+                raise PushError(_("site {site}: the broker did not take cmd {sub} in {timeout} "
+                                  "s").format(site=site, sub=sub, timeout=timeout))
         self._pending.clear()
         self._pending_bytes = 0
 
@@ -256,15 +257,15 @@ def _why(received: str, st: dict[str, Any], screen: str | None, now: float) -> s
     if received not in ("yes", "no"):
         return f"refused: {received}"
     if received == "no":
-        return "offline: not received yet" if st else "offline: never heard from"
+        return N_("offline: not received yet") if st else N_("offline: never heard from")
     s = _screens(st).get(screen, {}) if screen else {}
     if not isinstance(s, dict):
         s = {}
     if s.get("up") is False:
-        return "screen down"
+        return N_("screen down")
     if s.get("open") is False:
-        return "closed"
-    return "not shown yet"
+        return N_("closed")
+    return N_("not shown yet")
 
 
 # ---- pushed playlists --------------------------------------------------------------------
@@ -294,8 +295,8 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
     m = make_manifest(bid, targets, playlist.read_text("utf-8"), media, serial)
     env = seal("playlist-bundle", m.to_json(), key)
     if len(env) > 1_000_000:
-        raise PushError(f"the bundle's envelope is {len(env)} bytes; at most 1,000,000 go "
-                        "through the broker (a shorter playlist)")
+        raise PushError(_("the bundle's envelope is {n} bytes; at most 1,000,000 go through the "
+                          "broker (a shorter playlist)").format(n=len(env)))
     digest = open_envelope(env, {key.key_id: key.public}, kinds=("playlist-bundle",)).digest
     pub = Publisher(hub)
     try:
@@ -440,26 +441,26 @@ def publication_rows(hub: LoadedHub) -> list[PubRow]:
             check = latest and not withdrawal
             reps = [r for r in every if r.get("digest") == rec["digest"]]
             if not reps:
-                rows.append(PubRow(rec["id"], rec["digest"], site, "not reached", "", [],
+                rows.append(PubRow(rec["id"], rec["digest"], site, N_("not reached"), "", [],
                                    None))
                 continue
             done = [r for r in reps if r.get("kind", "result") == "result"]
             if not done:
-                rows.append(PubRow(rec["id"], rec["digest"], site, "delivered", "", [],
+                rows.append(PubRow(rec["id"], rec["digest"], site, N_("delivered"), "", [],
                                    reps[-1].get("received")))
                 continue
             r = done[-1]
             # the box's word on its pushed state, when given after this answer
             after = every[next(i for i, x in enumerate(every) if x is r) + 1:]
             state = _pushed_state(after) if check else None
-            verdict = "rejected"
+            verdict = N_("rejected")
             if r.get("accepted"):
-                verdict = "withdrawn" if withdrawal else "applied"
+                verdict = N_("withdrawn") if withdrawal else N_("applied")
                 entry = state.get(rec["id"]) if state is not None else None
                 if state is not None and (entry is None or not entry.get("present")
                                           or entry.get("digest") != rec["digest"]):
-                    verdict = "disagrees: missing on the box" if entry is None or not \
-                        entry.get("present") else "disagrees: another bundle on the box"
+                    verdict = N_("disagrees: missing on the box") if entry is None or not \
+                        entry.get("present") else N_("disagrees: another bundle on the box")
             rows.append(PubRow(rec["id"], rec["digest"], site, verdict,
                                str(r.get("reason", "")),
                                [str(p) for p in r["problems"]]
