@@ -34,6 +34,8 @@ MAX_CYCLE = 6000
 #: the search for a stride examines at most about this many (step, screen) pairs
 SEARCH_WORK = 400_000
 GOLDEN = 0.6180339887498949
+#: a cycle whose screens stay within this many showings of their share ends the search
+GOOD_ENOUGH = 2.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +104,9 @@ def build_cycle(weights: tuple[float, ...], screens: int) -> Cycle | None:
     """The staggered cycle for a pool with these weights on ``screens`` screens, or None
     when there is nothing to stagger (one screen, one item) or no stride prime to L.
 
-    Tried: the blocks at 1, 2 and 3 times their size (a finer circle offers more strides;
-    it helps most when an item holds more than 1/m of the weight), in the pool's order and
+    Tried: the blocks at 1 to 6 times their size until a cycle is within GOOD_ENOUGH (a
+    finer circle offers more strides; it helps most when an item holds more than 1/m of the
+    weight, or close to half of it), in the pool's order and
     heaviest first, and for each up to STRIDES strides nearest L·0.618; kept: the fewest
     repeats, then the smallest error."""
     m = screens
@@ -112,8 +115,9 @@ def build_cycle(weights: tuple[float, ...], screens: int) -> Cycle | None:
     w = integer_weights(weights, m)
     best: Cycle | None = None
     heavy_first = tuple(sorted(range(len(w)), key=lambda i: (-w[i], i)))
-    for q in (1, 2, 3):
-        if q > 1 and q * m * sum(w) > MAX_CYCLE:
+    for q in range(1, 7):
+        if q > 1 and (q * m * sum(w) > MAX_CYCLE or (
+                best is not None and best.repeats == 0 and best.error <= GOOD_ENOUGH)):
             break
         for order in (tuple(range(len(w))), heavy_first):
             cyc = _best_stride(tuple(q * x for x in w), m, order)
