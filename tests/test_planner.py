@@ -110,7 +110,7 @@ def test_no_gap_over_budget_inside_opening_hours(site: Site) -> None:
 def test_fair_rotation_within_one_of_share_and_no_repeats(site: Site, k: int) -> None:
     """Alone, or among screens whose pool has equal weights: within one of the share (smooth
     weighted round-robin). Staggered among screens with unequal weights: within the
-    staggered cycle's error (tests/test_stagger.py; at most 3 on up to 8 screens), or two
+    staggered cycle's error (tests/test_stagger.py; at most 4 on up to 8 screens), or two
     when an item holds half the weight (the round-robin order read from k picks in)."""
     pool = site.screens[k].playlists[0].items
     total_w = sum(it.weight for it in pool)
