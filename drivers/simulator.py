@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from PIL import Image
 
 from signage import render
+from signage.alerts import ALERT_CATEGORY
 from signage.driver import (
     ContentRejected,
     Driver,
@@ -191,8 +192,9 @@ class SimulatorDriver(Driver):
         w, h = self.spec.width, self.spec.height
         led = _kind(self.spec) == "led"
         if item.kind is ItemKind.TEXT:
+            led_code = led and item.code is not None and item.category != ALERT_CATEGORY
             coded = picture.led_with_code(item.text, w, h, item.code, _font(self.spec)) \
-                if led and item.code is not None else None
+                if led_code and item.code is not None else None
             if coded is not None:
                 img = render.dot_matrix(coded, width=w, pitch=max(2, min(8, 1024 // w)))
             elif led:
@@ -200,7 +202,8 @@ class SimulatorDriver(Driver):
                 img = render.dot_matrix(bmp, width=w, pitch=max(2, min(8, 1024 // w)))
             elif item.code is not None:
                 img = picture.slide_with_code(item.text, w, h, item.code,
-                                              anti_fraud=item.anti_fraud)
+                                              anti_fraud=item.anti_fraud,
+                                              category=item.category)
             else:
                 img = render.render_slide(item.text, w, h, anti_fraud=item.anti_fraud,
                                           category=item.category)
@@ -212,6 +215,11 @@ class SimulatorDriver(Driver):
                 raise ContentRejected(f"cannot decode image {p}: {exc}") from None
         elif item.kind is ItemKind.IMAGE:
             img = self._image(item.path, led)
+        elif item.code is not None and not led:  # as mpv: the clip above the code area
+            self._check_file(item.path)
+            card = render.clip_card(Path(str(item.path)).name, w, h, 0.0)
+            img = picture.fit_above_code(card, w, h, item.code.size)
+            picture.place_code(img, item.code)
         else:
             self._check_file(item.path)
             img = render.clip_card(Path(str(item.path)).name, min(w, 1280), min(h, 720), 0.0)

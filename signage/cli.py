@@ -156,6 +156,7 @@ def _validate_codes(loaded: LoadedSite, out: Any) -> None:
     icfg = loaded.cfg.inspection
     if not icfg.enabled:
         return
+    from .inspection.issuer import SLIDE_CODE_SIZE
     from .inspection.picture import code_fit
 
     t = _table(_("inspection code"))
@@ -165,8 +166,14 @@ def _validate_codes(loaded: LoadedSite, out: Any) -> None:
         kind = str(sc.options.get("kind", "led" if sc.height <= 64 else "hdmi"))
         led = sc.driver == "led" or (sc.driver == "simulator" and kind == "led")
         draws = led or sc.driver in ("mpv", "simulator")
-        _ok, why = code_fit(loaded.cfg.site.id, sc.id, icfg.hub_url, sc.width, sc.height,
-                            draws, icfg.size, led)
+        slide = icfg.mode == "slide" and not led and draws
+        ok, why = code_fit(loaded.cfg.site.id, sc.id, icfg.hub_url, sc.width, sc.height,
+                           draws, SLIDE_CODE_SIZE if slide else icfg.size, led)
+        if slide and ok:
+            why = _("yes: a code slide of {s:g} s once every {n} anti-fraud showings, paid "
+                    "from the gap budget (the worst planned gap above includes it); {fit}"
+                    ).format(
+                        s=icfg.slide_s, n=icfg.every, fit=why)
         t.add_row(sc.id, _esc(why))
     out.print(t)
     if "hub_url" not in icfg.model_fields_set:

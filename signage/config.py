@@ -274,6 +274,11 @@ class InspectionSection(Strict):
     size: float = Field(default=0.4, ge=0.15, le=0.6)
     #: a code on every N-th anti-fraud showing of a screen (1 = every one)
     every: int = Field(default=1, ge=1, le=1000)
+    #: "corner": the code in a corner of anti-fraud showings; "slide": on HDMI screens, the
+    #: code as its own short slide after every N-th anti-fraud showing, inside the gap budget
+    mode: Literal["corner", "slide"] = "corner"
+    #: how long a code slide stays (mode "slide"), seconds
+    slide_s: float = Field(default=6.0, ge=3.0, le=15.0)
 
 
 class MediaSection(Strict):

@@ -71,7 +71,7 @@ class InspectionCode:
 
     text: str  # what the QR code holds: <hub>/v/<payload>
     modules: tuple[bytes, ...]  # one row per bytes object, 1 = dark; no quiet zone
-    position: str = "bottom-right"  # or "bottom-left"
+    position: str = "bottom-right"  # "bottom-left", or "bottom-center" (the code slide)
     size: float = 0.4  # side of the code, quiet zone included, as a fraction of the height
     made_mono: float = 0.0  # when its statement was made, on ctx.clock.monotonic()
 

@@ -52,6 +52,10 @@ class Screen:
     playlists: tuple[Playlist, ...]
     #: this screen's own opening hours ([screens.hours]); None: the site's
     hours: Hours | None = None
+    #: the inspection code as its own slide ([inspection] mode = "slide", HDMI screens):
+    #: planned after every ``code_slide_every``-th anti-fraud showing, inside the gap budget
+    code_slide: Item | None = None
+    code_slide_every: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +114,7 @@ def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root
                 items=items,
             ))
         screens.append(Screen(sc.id, idx, sc.label, sc.driver, sc.width, sc.height, tuple(pls),
-                              sc.hours))
+                              sc.hours, _code_slide(cfg, sc), cfg.inspection.every))
     rule = cfg.rule
     return Site(
         id=cfg.site.id, name=cfg.site.name, tz=cfg.tz,
@@ -121,6 +125,31 @@ def build_site(cfg: SiteConfig, playlists: dict[str, PlaylistConfig], media_root
         ),
         hours=cfg.hours, screens=tuple(screens), media_root=media_root,
     )
+
+
+#: the item id of the inspection code slide (not a playlist item; never anti-fraud content)
+CODE_SLIDE_ID = "inspection-code"
+#: what the code slide says above the code
+CODE_SLIDE_TEXT = "扫码核验本屏反诈宣传播放记录"
+
+
+def is_hdmi(sc: ScreenConfig) -> bool:
+    """Whether a screen draws HDMI slides (mpv, or the simulator's hdmi kind), not an LED
+    board's (the simulator's rule: kind, else up to 64 rows is an LED board)."""
+    if sc.driver == "mpv":
+        return True
+    if sc.driver != "simulator":
+        return False
+    kind = sc.options.get("kind")
+    return kind == "hdmi" if isinstance(kind, str) else sc.height > 64
+
+
+def _code_slide(cfg: SiteConfig, sc: ScreenConfig) -> Item | None:
+    ins = cfg.inspection
+    if not (ins.enabled and ins.mode == "slide" and is_hdmi(sc)):
+        return None
+    return Item(id=CODE_SLIDE_ID, playlist="inspection", kind=ItemKind.TEXT, anti_fraud=False,
+                weight=1.0, duration_ms=round(ins.slide_s * 1000), text=CODE_SLIDE_TEXT)
 
 
 def _dayparts(spans: list[str]) -> tuple[tuple[int, int], ...]:

@@ -311,9 +311,10 @@ def _ladder(px: float) -> int:
 # instruction, sender), starting with DRILL_MARK when it is a drill
 
 
-def render_alert(text: str, width: int, height: int) -> Image.Image:
+def render_alert(text: str, width: int, height: int, clear_bottom: int = 0) -> Image.Image:
     """A full-screen alert: a banner (紧急预警, or the drill mark), the headline large, then
-    description, instruction and sender, each paragraph wrapped, as large as fits."""
+    description, instruction and sender, each paragraph wrapped, as large as fits. No text
+    is drawn in the bottom ``clear_bottom`` rows (raises TextDoesNotFit when it cannot)."""
     drill = text.startswith(DRILL_MARK)
     paras = [sanitize(p).strip() for p in text.removeprefix(DRILL_MARK).split("\n")]
     paras = [p for p in paras if p]
@@ -327,7 +328,7 @@ def render_alert(text: str, width: int, height: int) -> Image.Image:
     bw = bfont.getlength(banner)
     draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), banner, font=bfont,
               fill=(120, 0, 0) if not drill else (255, 255, 255))
-    avail_h = height - banner_h - 2 * margin
+    avail_h = height - clear_bottom - banner_h - 2 * margin
     ref = _font(SMOOTH_FONT, _REF)
     max_w = width - 2 * margin
     size = _ladder(min(height / 10, width / 14))
@@ -338,6 +339,9 @@ def render_alert(text: str, width: int, height: int) -> Image.Image:
         if need <= avail_h or size == SIZE_LADDER[0]:
             break
         size = _ladder(size - 1)
+    if clear_bottom and need > avail_h:
+        raise TextDoesNotFit(f"the alert needs {need} px; {max(0, avail_h)} px above the "
+                             f"bottom {clear_bottom} rows")
     hfont = _font(SMOOTH_FONT, _ladder(size * 1.4))
     font = _font(SMOOTH_FONT, size)
     y = banner_h + margin + max(0, (avail_h - need) / 2)
@@ -357,7 +361,7 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
     """A full HDMI slide (RGB) with the slogan wrapped and centred (an alert: render_alert).
     No text is drawn in the bottom ``clear_bottom`` rows (kept free for the inspection code)."""
     if category == ALERT_CATEGORY and anti_fraud:
-        return render_alert(text, width, height)
+        return render_alert(text, width, height, clear_bottom)
     bg = style.background if anti_fraud else (20, 60, 120)
     img = Image.new("RGB", (width, height), bg)
     draw = ImageDraw.Draw(img)

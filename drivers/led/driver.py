@@ -24,6 +24,7 @@ from typing import ClassVar
 from PIL import Image, ImageChops, UnidentifiedImageError
 
 from signage import render
+from signage.alerts import ALERT_CATEGORY
 from signage.driver import (
     ContentRejected,
     Driver,
@@ -294,7 +295,8 @@ class LedDriver(Driver):
             raise ContentRejected(f"{item.item_id}: " + "; ".join(problems))
         stay = max(0, min(0xFFFF, round(item.duration_s * 100)))
         coded = picture.led_with_code(item.text, o.width, o.height, item.code,
-                                      o.font_pattern) if item.code is not None else None
+                                      o.font_pattern) \
+            if item.code is not None and item.category != ALERT_CATEGORY else None
         if coded is not None:  # the inspection code beside a static slogan
             packed = pack_bitmap(*planes_for_text(coded, o.colors, o.color), x=o.x)
             page = Page(bitmap=packed, valid_len=o.width, display_mode=DisplayMode.STATIC,

@@ -18,7 +18,8 @@ frame instead of ending the file) or an ``end-file`` with reason ``eof`` for our
 
 from __future__ import annotations
 
-import dataclasses
+import math
+import os
 import shlex
 import shutil
 import time
@@ -32,12 +33,14 @@ from signage.driver import (
     Driver,
     DriverContext,
     Health,
+    InspectionCode,
     ItemKind,
     ScreenSpec,
     ScreenUnavailable,
     Showable,
 )
 from signage.i18n import _
+from signage.inspection import picture
 
 from .ipc import (
     CommandFailed,
@@ -64,6 +67,8 @@ _EOF_OBSERVER = 1
 FRAME_SHOWN = "first video frame after restart shown"
 #: written when a file's video ends; before FRAME_SHOWN it means no frame ever decoded
 VIDEO_EOF = "video EOF reached"
+#: mpv's overlay id of the inspection code (overlay-add / overlay-remove)
+OVERLAY_ID = 0
 
 
 @dataclass(slots=True)
@@ -93,6 +98,8 @@ class MpvDriver(Driver):
         self._current: _Showing | None = None
         self._latency: float | None = None
         self._files = SlideFiles(self.runtime_dir, spec.width, spec.height)
+        self._overlay: str | None = None  # the code mpv draws now (its text)
+        self._tile: tuple[str, picture.Box, Path] | None = None  # the last code's pixels
 
     # ---- validate time ---------------------------------------------------------------------
     @classmethod
@@ -168,6 +175,7 @@ class MpvDriver(Driver):
                 f"command line: {shlex.join(argv)}")
         self._player = player
         self._current = None
+        self._overlay = None
 
     def _wait_for_vo(self, player: MpvProcess) -> bool:
         """With --force-window mpv opens its video output at start-up, then emits ``idle``.
@@ -185,6 +193,10 @@ class MpvDriver(Driver):
     def close(self) -> None:
         player, self._player = self._player, None
         self._current = None
+        self._overlay = None  # a new mpv starts without overlays
+        if self._tile is not None:
+            self._tile[2].unlink(missing_ok=True)
+            self._tile = None
         if player is not None:
             player.close(grace_s=1.0)
 
@@ -209,22 +221,20 @@ class MpvDriver(Driver):
 
     # ---- showing ---------------------------------------------------------------------------
     def prepare(self, item: Showable) -> None:
-        """Draw a slide with an inspection code ahead of its switch (the only slides that
-        change at every showing); other slides are cached on disk by SlideFiles."""
-        if item.code is not None and item.kind is not ItemKind.CLIP:
-            with self.ctx.heavy:
-                self._files.coded(self._checked(item), f"item {item.item_id}")
-
-    def _checked(self, item: Showable) -> Showable:
-        if item.kind is ItemKind.IMAGE and item.path is not None:
-            path = checked_media_path(self.spec, item.path, f"item {item.item_id}")
-            return dataclasses.replace(item, path=path)
-        return item
+        """Ahead of the switch: draw the slide laid out above the code area (once per text or
+        image) and the code's overlay pixels (once per code), so that show() only loads."""
+        if item.code is None:
+            return
+        with self.ctx.heavy:
+            self._coded_media(item, f"item {item.item_id}", make=True)
+            self._overlay_file(item.code)
 
     def show(self, item: Showable) -> float:
         label = f"item {item.item_id}"
-        if item.code is not None and item.kind is not ItemKind.CLIP:
-            media = self._files.coded(self._checked(item), label)
+        code = item.code
+        options: str | None = None
+        if code is not None:
+            media, code, options = self._coded_media(item, label)
         elif item.kind is ItemKind.TEXT:
             media = self._files.slide(item.text, item.anti_fraud, label, item.category)
         elif item.path is None:
@@ -235,8 +245,109 @@ class MpvDriver(Driver):
             if too_large:  # mpv would decode it whole: refuse before it is handed over
                 raise ContentRejected(f"{label}: {too_large}")
         self._restart_if_bloated()
-        showing = self._load(media, label, item.kind)
+        if code is None and self._overlay is not None:
+            self._remove_overlay()  # before the switch: nothing may cover what comes next
+        showing = self._load(media, label, item.kind, options)
+        if code is not None:  # after the confirmed start: the code never delays the switch
+            self._add_overlay(code)
         return showing.started_at
+
+    def _coded_media(self, item: Showable, label: str, make: bool = False
+                     ) -> tuple[Path, InspectionCode | None, str | None]:
+        """What mpv loads for an item with a code, the code (None: this item cannot carry
+        it) and per-file options: a slide or image laid out above the code area, a clip
+        scaled into that part by a bottom margin (docs/drivers/mpv.md, "Inspection code").
+        An image not fitted yet (not prepared) is shown whole without a code unless ``make``:
+        the switch never decodes and redraws an image for a code."""
+        code = item.code
+        assert code is not None
+        w, h = self.spec.width, self.spec.height
+        if item.kind is ItemKind.TEXT:
+            above = self._files.slide_above_code(item.text, item.anti_fraud, label,
+                                                 item.category, code.size)
+            if above is None:  # too long to stand above the code: whole, without it
+                return self._files.slide(item.text, item.anti_fraud, label,
+                                         item.category), None, None
+            return above, code, None
+        if item.path is None:
+            raise ContentRejected(f"{label}: {item.kind.value} item without a path")
+        media = checked_media_path(self.spec, item.path, label)
+        if item.kind is ItemKind.IMAGE:
+            too_large = render.header_problem(media)
+            if too_large:
+                raise ContentRejected(f"{label}: {too_large}")
+            fitted = self._files.image_above_code(media, label, code.size, make)
+            return (media, None, None) if fitted is None else (fitted, code, None)
+        # rounded up: the clip's last row stays above the code area
+        ratio = math.ceil(picture.code_area(w, h, code.size) * 10_000 / max(1, h)) / 10_000
+        return media, code, f"video-margin-ratio-bottom={ratio:.4f}"
+
+    def _overlay_file(self, code: InspectionCode) -> tuple[picture.Box, Path] | None:
+        """The code's BGRA pixels in a private file (RAM-backed /dev/shm when there is one),
+        written once per code; None when the screen is too small for a code."""
+        if self._tile is not None and self._tile[0] == code.text:
+            return self._tile[1], self._tile[2]
+        made = picture.code_overlay(code, self.spec.width, self.spec.height)
+        if made is None:
+            return None
+        box, pixels = made
+        path = self._overlay_dir() / f"code-{os.getpid()}.bgra"
+        tmp = path.with_suffix(".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pixels)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise ScreenUnavailable(f"cannot write the code's overlay {path}: {exc}") from exc
+        self._tile = (code.text, box, path)
+        return box, path
+
+    def _overlay_dir(self) -> Path:
+        shm = Path("/dev/shm")  # noqa: S108 - a 0700 directory of ours, checked below
+        if shm.is_dir() and os.access(shm, os.W_OK):
+            d = shm / f"signage-{os.getuid()}" / self.runtime_dir.name
+            ensure_private_dir(d.parent)
+            ensure_private_dir(d)
+            return d
+        return self.runtime_dir
+
+    def _add_overlay(self, code: InspectionCode) -> None:
+        """Put the code over what plays (mpv copies the pixels at ``overlay-add``). A player
+        that refuses it shows the item without a code (an event says so): the showing stands."""
+        player = self._player
+        if player is None:
+            return
+        try:
+            tile = self._overlay_file(code)  # ~1 ms when prepare() has not drawn it
+            if tile is None:
+                return
+            box, path = tile
+            player.command(["overlay-add", OVERLAY_ID, box.x, box.y, str(path), 0, "bgra",
+                            box.side, box.side, box.side * 4])
+            self._overlay = code.text
+        except (CommandFailed, ScreenUnavailable) as exc:
+            self._overlay = None
+            self.ctx.event("inspection_code_not_shown", {"error": str(exc)[:300]})
+        except IpcError as exc:
+            raise self._down(exc) from exc
+
+    def _remove_overlay(self) -> None:
+        player = self._player
+        self._overlay = None
+        if player is None:
+            return
+        try:
+            player.command(["overlay-remove", OVERLAY_ID])
+        except CommandFailed:
+            pass
+        except IpcError as exc:
+            raise self._down(exc) from exc
+
+    @property
+    def overlay_code(self) -> str | None:
+        """The text of the code mpv draws over the screen now (None: no code)."""
+        return self._overlay
 
     def clear(self) -> None:
         """A black frame, confirmed like any item. Raises ScreenUnavailable."""
@@ -277,7 +388,8 @@ class MpvDriver(Driver):
                             f"switch {self.switch_latency_s * 1000:.0f} ms")
 
     # ---- internals -------------------------------------------------------------------------
-    def _load(self, media: Path, label: str, kind: ItemKind | None) -> _Showing:
+    def _load(self, media: Path, label: str, kind: ItemKind | None,
+              options: str | None = None) -> _Showing:
         player = self._player
         if player is None or not player.alive():
             raise self._down(IpcClosed("mpv is not running"))
@@ -285,8 +397,10 @@ class MpvDriver(Driver):
         self._current = None
         t_send = self.ctx.clock.monotonic()
         try:
-            data, reply_seq = player.command(
-                {"name": "loadfile", "url": str(media), "flags": "replace"})
+            cmd: dict[str, object] = {"name": "loadfile", "url": str(media), "flags": "replace"}
+            if options:  # per-file: mpv drops them when the next file starts
+                cmd["options"] = options
+            data, reply_seq = player.command(cmd)
         except CommandFailed as exc:
             raise ContentRejected(f"{label}: mpv refused {media.name}: {exc.error}") from exc
         except IpcError as exc:

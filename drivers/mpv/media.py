@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from signage import render
-from signage.driver import ContentRejected, ItemKind, ScreenSpec, ScreenUnavailable, Showable
+from signage.driver import ContentRejected, ScreenSpec, ScreenUnavailable
 from signage.inspection import picture
 
 
@@ -76,37 +76,53 @@ class SlideFiles:
         self.width = max(1, width)
         self.height = max(1, height)
         self._render_tag: str | None = None
-        self._coded: list[Path] = []  # slides with an inspection code, newest last
 
-    def coded(self, item: Showable, label: str) -> Path:
-        """A text slide or an image with the item's inspection code (laid out so that the
-        code covers neither), as a PNG made once per code; the last few are kept."""
-        code = item.code
-        assert code is not None
+    def slide_above_code(self, text: str, anti_fraud: bool, label: str,
+                         category: str | None, size: float) -> Path | None:
+        """The text (or alert) laid out above the code area of a screen showing codes of
+        ``size`` (signage.inspection.picture), cached like ``slide``: drawn once per text,
+        whatever code is put over it. None when the text does not fit there (it is then
+        shown whole, without a code)."""
+        if not text.strip():
+            raise ContentRejected(f"{label}: empty text")
         key = hashlib.sha256(
-            f"{self.width}x{self.height}|{item.kind.value}|{item.text}|{item.path}|"
-            f"{int(item.anti_fraud)}|{code.text}|{code.position}|{code.size}".encode()
-        ).hexdigest()[:32]
-        path = self.directory / "codes" / f"{key}.png"
+            f"{self._renderer_tag()}|{self.width}x{self.height}|{int(anti_fraud)}|{category}|"
+            f"code {size}|{text}".encode()).hexdigest()[:32]
+        path = self.directory / "slides" / f"{key}.png"
         if path.is_file():
             return path
         try:
-            if item.kind is ItemKind.TEXT:
-                if not item.text.strip():
-                    raise ContentRejected(f"{label}: empty text")
-                img = picture.slide_with_code(item.text, self.width, self.height, code,
-                                              anti_fraud=item.anti_fraud)
-            else:
-                if item.path is None:
-                    raise ContentRejected(f"{label}: image item without a path")
-                img = picture.image_with_code(item.path, self.width, self.height, code)
+            img = picture.slide_above_code(text, self.width, self.height, size,
+                                           anti_fraud=anti_fraud, category=category)
         except (render.FontNotFound, OSError, ValueError) as exc:
-            raise ContentRejected(f"{label}: cannot draw the slide with its code: {exc}"
+            raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
+        if img is None:
+            return None
+        save_png(img, path)
+        return path
+
+    def image_above_code(self, media: Path, label: str, size: float,
+                         make: bool = True) -> Path | None:
+        """The image fitted above the code area, on black, as a PNG drawn once per image
+        (path, size and modification time) and code size; None when it is not drawn yet and
+        ``make`` is False (the switch: it never decodes and draws an image). ``media`` is
+        checked already."""
+        try:
+            st = media.stat()
+        except OSError as exc:
+            raise ContentRejected(f"{label}: cannot read {media.name}: {exc}") from exc
+        key = hashlib.sha256(
+            f"{self.width}x{self.height}|code {size}|{media}|{st.st_size}|{st.st_mtime_ns}"
+            .encode()).hexdigest()[:32]
+        path = self.directory / "images" / f"{key}.png"
+        if path.is_file() or not make:
+            return path if path.is_file() else None
+        try:
+            img = picture.image_above_code(media, self.width, self.height, size)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise ContentRejected(f"{label}: cannot draw the image above the code: {exc}"
                                   ) from exc
         save_png(img, path, fast=True)
-        self._coded.append(path)
-        while len(self._coded) > 3:
-            self._coded.pop(0).unlink(missing_ok=True)
         return path
 
     def slide(self, text: str, anti_fraud: bool, label: str,

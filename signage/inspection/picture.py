@@ -1,16 +1,20 @@
-"""The inspection code as pixels: QR modules (segno), where the code goes on a screen, and
+"""The inspection code as pixels: QR modules (zxing-cpp), where the code goes on a screen, and
 slides drawn around it so that it never covers a slogan's text or an image.
 
 The layout rule (docs/playlists.md, "Inspection code"): the code is a square in a bottom
-corner of the screen, ``size`` × the screen height on a side (quiet zone included, rounded down
-to whole pixels per module). The slide's text, or an image, is laid out only in the part of
-the screen above the code's top edge minus a margin, so no slogan pixel can lie under it.
+corner of the screen, at most ``size`` × the screen height on a side (quiet zone included,
+rounded down to whole pixels per module). On a screen that shows codes, the slide's text, an
+image or a clip is laid out only above the *code area*: the bottom ``code_area`` rows, the
+largest code's side plus a margin above and below it. The area does not depend on the code
+itself, so a slide is drawn once and any code can be put over it (mpv: as an overlay) without
+covering a slogan pixel.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from PIL import Image
 
@@ -24,12 +28,22 @@ ERROR_LEVEL = "m"
 
 
 def qr_modules(text: str, error: str = ERROR_LEVEL) -> tuple[bytes, ...]:
-    """The QR symbol for ``text`` (byte mode), one bytes object per row, 1 = dark module;
-    no quiet zone."""
-    import segno  # only a box with codes on loads it
+    """The QR symbol for ``text``, one bytes object per row, 1 = dark module; no quiet zone.
 
-    q = segno.make(text, error=error, micro=False, boost_error=False)
-    return tuple(bytes(1 if v else 0 for v in row) for row in q.matrix)
+    Written by zxing-cpp (a C++ encoder: the mode, the smallest version for ``error`` and the
+    best of the 8 masks by the ISO/IEC 18004 penalty rules are chosen in C++, under 1 ms for
+    a version-10 code; segno took 10-70 ms choosing the mask in pure Python)."""
+    import zxingcpp  # only a box with codes on loads it
+
+    sym = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode,
+                                  ec_level=error.upper())
+    img = memoryview(cast(Any, sym.to_image(scale=1, add_quiet_zones=False)))
+    n = img.shape[0] if img.shape else 0
+    raw = img.tobytes()
+    if n * n != len(raw):  # the binding's image is one byte per module, 0 = dark
+        raise ValueError(f"unexpected QR image from zxing-cpp: {img.shape}")
+    flip = bytes.maketrans(bytes(range(256)), bytes([1] * 128 + [0] * 128))
+    return tuple(raw[r * n:(r + 1) * n].translate(flip) for r in range(n))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +58,33 @@ class Box:
         return self.y
 
 
+def _margin(height: int) -> int:
+    return max(2, height // 60)
+
+
+def code_area(width: int, height: int, size: float) -> int:
+    """Rows at the bottom of a ``width`` × ``height`` screen kept free of content for the
+    code: the largest side a code can get (``size`` × height, at most half the width) and a
+    margin above and below it."""
+    side_max = min(int(height * size), width // 2)
+    return max(0, min(height - 1, side_max + 2 * _margin(height)))
+
+
 def code_box(width: int, height: int, modules: int, position: str, size: float) -> Box | None:
     """Where a code of ``modules`` modules goes on a ``width`` × ``height`` screen, or None
-    when it would get less than 2 pixels per module (too small to read)."""
+    when it would get less than 2 pixels per module (too small to read). The box lies
+    inside the code area (``code_area``), a margin from the bottom and side edges."""
     n = modules + 2 * QUIET
     side_max = min(int(height * size), width // 2)
     scale = side_max // n
     if scale < 2:
         return None
     side = scale * n
-    margin = max(2, height // 60)
-    x = width - side - margin if position == "bottom-right" else margin
+    margin = _margin(height)
+    if position == "bottom-center":  # the code slide's
+        x = (width - side) // 2
+    else:
+        x = width - side - margin if position == "bottom-right" else margin
     y = height - side - margin
     return Box(x, y, side, scale)
 
@@ -72,11 +102,19 @@ def code_tile(code: InspectionCode, scale: int) -> Image.Image:
     return tile
 
 
-def clear_height(height: int, box: Box | None) -> int:
-    """How many rows from the top the slide's content may use."""
+def code_overlay(code: InspectionCode, width: int, height: int) -> tuple[Box, bytes] | None:
+    """The code as raw BGRA pixels (opaque, quiet zone included) and where it goes on the
+    screen, for a player that draws it over whatever plays (mpv's ``overlay-add``); None
+    when the screen is too small for it."""
+    box = code_box(width, height, len(code.modules), code.position, code.size)
     if box is None:
-        return height
-    return max(1, box.top - max(2, height // 60))
+        return None
+    return box, code_tile(code, box.scale).convert("RGBA").tobytes("raw", "BGRA")
+
+
+def content_height(width: int, height: int, size: float) -> int:
+    """How many rows from the top a slide's content may use on a screen showing codes."""
+    return max(1, height - code_area(width, height, size))
 
 
 def place_code(img: Image.Image, code: InspectionCode) -> Box | None:
@@ -89,33 +127,55 @@ def place_code(img: Image.Image, code: InspectionCode) -> Box | None:
     return box
 
 
-def slide_with_code(text: str, width: int, height: int, code: InspectionCode,
-                    *, anti_fraud: bool = True) -> Image.Image:
-    """A text slide laid out above the code, and the code; a text too long to fit above the
-    code gets the whole slide and no code (the code never covers a slogan)."""
-    box = code_box(width, height, len(code.modules), code.position, code.size)
-    if box is None:
-        return render.render_slide(text, width, height, anti_fraud=anti_fraud)
+def slide_above_code(text: str, width: int, height: int, size: float, *,
+                     anti_fraud: bool = True, category: str | None = None
+                     ) -> Image.Image | None:
+    """A text slide (or an alert) laid out above the code area, or None when the text does
+    not fit there (it then gets the whole slide and no code: the code never covers a
+    slogan)."""
     try:
-        img = render.render_slide(text, width, height, anti_fraud=anti_fraud,
-                                  clear_bottom=height - clear_height(height, box))
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud,
+                                   category=category,
+                                   clear_bottom=code_area(width, height, size))
     except render.TextDoesNotFit:
-        return render.render_slide(text, width, height, anti_fraud=anti_fraud)
+        return None
+
+
+def fit_above_code(src: Image.Image, width: int, height: int, size: float) -> Image.Image:
+    """``src`` fitted (aspect kept) into the part above the code area, on black."""
+    avail = content_height(width, height, size)
+    img = src.convert("RGB")
+    img.thumbnail((width, avail))
+    canvas = Image.new("RGB", (width, height), (0, 0, 0))
+    canvas.paste(img, ((width - img.width) // 2, (avail - img.height) // 2))
+    return canvas
+
+
+def image_above_code(path: Path, width: int, height: int, size: float) -> Image.Image:
+    """An image fitted (aspect kept) into the part above the code area, on black. Raises
+    OSError/ValueError for an unreadable image."""
+    with Image.open(path) as src:
+        src.draft("RGB", (width, content_height(width, height, size)))
+        return fit_above_code(src, width, height, size)
+
+
+def slide_with_code(text: str, width: int, height: int, code: InspectionCode,
+                    *, anti_fraud: bool = True, category: str | None = None) -> Image.Image:
+    """A text slide laid out above the code area, and the code; a text too long to fit
+    there gets the whole slide and no code (the code never covers a slogan)."""
+    img = slide_above_code(text, width, height, code.size, anti_fraud=anti_fraud,
+                           category=category)
+    if img is None:
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud,
+                                   category=category)
     place_code(img, code)
     return img
 
 
 def image_with_code(path: Path, width: int, height: int, code: InspectionCode) -> Image.Image:
-    """An image fitted (aspect kept) into the part above the code, on black, and the code.
-    Raises OSError/ValueError for an unreadable image."""
-    box = code_box(width, height, len(code.modules), code.position, code.size)
-    avail = clear_height(height, box)
-    with Image.open(path) as src:
-        src.draft("RGB", (width, avail))
-        img = src.convert("RGB")
-    img.thumbnail((width, avail))
-    canvas = Image.new("RGB", (width, height), (0, 0, 0))
-    canvas.paste(img, ((width - img.width) // 2, (avail - img.height) // 2))
+    """An image fitted (aspect kept) into the part above the code area, on black, and the
+    code. Raises OSError/ValueError for an unreadable image."""
+    canvas = image_above_code(path, width, height, code.size)
     place_code(canvas, code)
     return canvas
 
@@ -209,15 +269,20 @@ __all__ = [
     "POSITIONS",
     "QUIET",
     "Box",
-    "clear_height",
+    "code_area",
     "code_box",
     "code_fit",
+    "code_overlay",
     "code_tile",
+    "content_height",
+    "fit_above_code",
+    "image_above_code",
     "image_with_code",
     "led_rows_needed",
     "led_with_code",
     "place_code",
     "qr_modules",
+    "slide_above_code",
     "slide_with_code",
     "worst_modules",
 ]

@@ -70,7 +70,7 @@ class DayState:
     site are staggered by their index (``group`` may give another position and count per
     pool)."""
 
-    __slots__ = ("_fillers", "_group", "_rotations", "_screen")
+    __slots__ = ("_fillers", "_group", "_rotations", "_screen", "af_count")
 
     def __init__(self, screen: Screen, n_screens: int, group: GroupFn | None = None) -> None:
         self._screen = screen
@@ -78,6 +78,8 @@ class DayState:
         self._group: GroupFn = group or (lambda _key: (screen.index, n))
         self._rotations: dict[tuple[str, ...], Rotation] = {}
         self._fillers: dict[tuple[str, ...], Filler] = {}
+        #: anti-fraud showings planned today (the code slide's cadence)
+        self.af_count = 0
 
     def rotation(self, pool: tuple[Item, ...]) -> Rotation:
         key = tuple(it.id for it in pool)
@@ -98,12 +100,16 @@ class DayState:
 
 def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
                     start_to_start: bool, wishes: Wishes | None = None, cut: str = CUT_CLOSING,
-                    runs_on: tuple[Item, ...] = ()) -> Generator[Entry, None, int]:
+                    runs_on: tuple[Item, ...] = (), code_slide: Item | None = None,
+                    code_every: int = 1) -> Generator[Entry, None, int]:
     """Entries of one segment from ``t0`` (an anti-fraud showing first). Returns the instant
     the last entry ends: the segment's end, or later when the last anti-fraud item is in
     ``runs_on`` (the next segment's pool, when that segment follows without a pause at
     midnight): then it plays whole rather than being cut at midnight. ``cut`` says why a
-    showing cut at the segment's end is cut."""
+    showing cut at the segment's end is cut. ``code_slide``: the inspection code's own
+    slide, right after every ``code_every``-th anti-fraud showing of the day, paid from the
+    gap budget like store content (it is no anti-fraud content), and left out when the budget
+    left there cannot hold it."""
     if not seg.anti_fraud:
         return seg.end_ms
     wishes = wishes if wishes is not None else Wishes()
@@ -122,6 +128,7 @@ def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
             yield Entry(t, end, af, True, stop > end, cut if stop > end else "")
             return end
         yield Entry(t, stop, af, True)
+        state.af_count += 1
         budget = budget_ms - af.duration_ms if start_to_start else budget_ms
         # near the segment's end, leave room for one more anti-fraud showing (at least
         # MIN_SHOWING_MS): a store run must never be the last thing before a segment ends,
@@ -129,6 +136,11 @@ def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
         # start after a gap of budget plus the leftover
         budget = min(budget, end - stop - MIN_SHOWING_MS)
         t = stop
+        if (code_slide is not None and (state.af_count - 1) % code_every == 0
+                and budget >= code_slide.duration_ms):
+            yield Entry(t, t + code_slide.duration_ms, code_slide, False)
+            t += code_slide.duration_ms
+            budget -= code_slide.duration_ms
         if filler is not None and budget > 0:
             for it in filler.fill(budget):
                 s = t + it.duration_ms
@@ -193,8 +205,9 @@ class Timeline:
                         why = CUT_DAYPART
                     else:
                         why, runs_on = CUT_MIDNIGHT, follow.anti_fraud
-                    carry = yield from segment_entries(seg, start, state, self._budget,
-                                                       self._s2s, wishes, why, runs_on)
+                    carry = yield from segment_entries(
+                        seg, start, state, self._budget, self._s2s, wishes, why, runs_on,
+                        self.screen.code_slide, self.screen.code_slide_every)
             else:
                 closed += 1
             first = False

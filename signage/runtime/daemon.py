@@ -226,6 +226,8 @@ class Runtime:
                 from .codes import CodeHook
 
                 self.runners[-1].codes = CodeHook(codes, screen.id)
+        if codes is not None:  # the first codes, made while the players start
+            codes.warm(self.loaded.site, [screen.id for screen in self.loaded.site.screens])
         if self.loaded.cfg.fleet is not None and self.s.fleet:
             self._start_shipper()
 
@@ -238,7 +240,7 @@ class Runtime:
         icfg = self.loaded.cfg.inspection
         if not icfg.enabled or self.s.virtual:
             return None
-        from ..inspection.issuer import CodeSource  # segno is loaded only with codes on
+        from ..inspection.issuer import CodeSource  # zxing-cpp: only with codes on
 
         fixed: SigningKey | None = None
         if self.writer.signing_key is None:

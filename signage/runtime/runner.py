@@ -41,7 +41,7 @@ from ..timeutil import CLOCK_STEP_S, local_date
 from .credit import Answer, Claim
 from .errstats import StartErrors
 
-if TYPE_CHECKING:  # imported by the daemon only when [inspection] is on (segno, PIL)
+if TYPE_CHECKING:  # imported by the daemon only when [inspection] is on (zxing-cpp, PIL)
     from .codes import CodeHook
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own

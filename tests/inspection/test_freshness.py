@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from signage.config import InspectionSection
 from signage.driver import DriverContext, ItemKind, Showable
-from signage.inspection.issuer import MAX_AGE_S, CodeSource
+from signage.inspection.issuer import MAX_AGE_S, REFRESH_S, CodeSource
 from signage.inspection.statement import parse
 from signage.keys import SigningKey
 from signage.load import load_site, screen_spec
@@ -86,21 +86,26 @@ def _run(tmp_path: Path, codes: bool, hours: str, minutes: float,
 
 
 def test_every_anti_fraud_showing_has_a_code_made_ahead_and_fresh(tmp_path: Path) -> None:
-    # a 55 s store item: the code prepared at its start would be 55 s old at the next
-    # anti-fraud start, so it is made again 3 s before it
+    # a 55 s store item: the code made when it was prepared would be 55 s old at the next
+    # anti-fraud start; the runner makes the screen's code again every REFRESH_S
     recs, calls, _clock = _run(tmp_path, True, '["08:00-24:00"]', 60, (55.0, 15.0, 25.0))
     shows = [(t, s) for kind, t, s in calls if kind == "show" and s.anti_fraud]
     assert len(shows) >= 40
-    refreshed = [t for kind, t, s in calls if kind == "prepare" and s.code is not None
-                 and any(abs(t2 - 3.0 - t) < 0.01 for _k, t2, _s in calls if _k == "show")]
-    assert len(refreshed) >= 5
-    prepared = {id(s) for kind, _t, s in calls if kind == "prepare"}
-    # (started before opening: the first showing was prepared 3 s ahead too)
+    prepared = {s.code.text for kind, _t, s in calls if kind == "prepare" and s.code}
+    # a code of its own for each planned showing, made after the switch before it
+    made = [s.code.made_mono for _t, s in shows if s.code is not None]
+    assert len(set(made)) == len(made)
+    switches = [t for kind, t, _s in calls if kind == "show"]
+    for t, s in shows:
+        assert s.code is not None
+        before = [x for x in switches if x < t]
+        assert not before or s.code.made_mono >= before[-1]
+    # (started before opening: the first showing's code was made ahead too)
     for t, s in shows:
         assert s.code is not None
         age = t - s.code.made_mono
-        assert 0 < age <= MAX_AGE_S, age  # made before the switch, fresh at it
-        assert id(s) in prepared  # drawn in prepare, not in the switch
+        assert 0 < age <= min(MAX_AGE_S, REFRESH_S + 0.5), age  # made before, fresh at it
+        assert s.code.text in prepared  # the driver drew it in prepare, not in the switch
     # what each code states agrees with the log: showings started and the worst gap (end of
     # one anti-fraud showing to the start of the next) before the code was made
     starts = sorted(r["start_mono"] for r in recs
@@ -135,8 +140,8 @@ def test_closed_hours_are_no_gap_and_codes_change_nothing_in_the_plan(tmp_path: 
 
 
 def test_the_switch_never_makes_a_code(tmp_path: Path) -> None:
-    """An item that was not prepared (the first after a start mid-day, a substitute) is shown
-    without a code rather than signed and drawn in the switch."""
+    """The switch (make=False) takes the screen's current code if it is fresh, else shows the
+    item without one: it never signs or draws."""
     cfg = small_site(tmp_path)
     site = load_site(cfg, datetime(2026, 12, 1).date()).site
     clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=TZ).timestamp())
@@ -145,15 +150,19 @@ def test_the_switch_never_makes_a_code(tmp_path: Path) -> None:
     hook = CodeHook(src, "s1")
     item = Showable("af0", ItemKind.TEXT, 1.0, True, "凡是刷单返利就是诈骗")
     assert hook.attach(site, item, clock.monotonic(), make=False).code is None
+    assert src.issued == 0
     prepared = hook.attach(site, item, clock.monotonic() + 5)
-    assert prepared.code is not None
+    assert prepared.code is not None and src.issued == 1
     clock.advance_to(clock.monotonic() + 5)
-    assert hook.attach(site, item, clock.monotonic(), make=False) is prepared
+    assert hook.attach(site, item, clock.monotonic(), make=False).code is prepared.code
     clock.advance_to(clock.monotonic() + 60)  # too old now: not reused, not made
     assert hook.attach(site, item, clock.monotonic(), make=False).code is None
+    assert src.issued == 1
 
 
-def test_no_code_on_an_urgent_alert(tmp_path: Path) -> None:
+def test_unplanned_showings_carry_the_screens_current_code(tmp_path: Path) -> None:
+    """A substitute, an urgent alert or a clip was not prepared: it takes the code the screen
+    holds (made for the next planned item), when fresh; a store item never gets one."""
     import dataclasses
 
     from signage.alerts import ALERT_CATEGORY
@@ -163,10 +172,32 @@ def test_no_code_on_an_urgent_alert(tmp_path: Path) -> None:
     clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=TZ).timestamp())
     key = SigningKey.generate()
     src = CodeSource(InspectionSection(enabled=True), lambda: key, clock, lambda: (0, "0" * 64))
-    item = Showable("alert-1", ItemKind.TEXT, 10.0, True, "台风红色预警", category=ALERT_CATEGORY)
-    assert src.attach(site, "s1", item, clock.monotonic()).code is None
-    assert src.attach(site, "s1", dataclasses.replace(item, category="主题"),
-                      clock.monotonic()).code is not None
+    planned = Showable("af-1", ItemKind.TEXT, 10.0, True, "凡是刷单返利就是诈骗")
+    code = src.attach(site, "s1", planned, clock.monotonic() + 2).code
+    assert code is not None
+    clock.advance_to(clock.monotonic() + 20)
+    alert = Showable("alert-1", ItemKind.TEXT, 10.0, True, "台风红色预警",
+                     category=ALERT_CATEGORY)
+    clip = Showable("clip-1", ItemKind.CLIP, 10.0, True, path=Path("a.mp4"))
+    substitute = dataclasses.replace(planned, item_id="af-9")
+    for s in (alert, clip, substitute):
+        assert src.attach(site, "s1", s, clock.monotonic(), make=False).code is code
+    store = Showable("promo", ItemKind.TEXT, 10.0, False, "本周大米特价")
+    assert src.attach(site, "s1", store, clock.monotonic(), make=False).code is None
+    assert src.issued == 1
+
+
+def test_warm_makes_the_first_codes_off_the_runner(tmp_path: Path) -> None:
+    cfg = small_site(tmp_path)
+    site = load_site(cfg, datetime(2026, 12, 1).date()).site
+    clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=TZ).timestamp())
+    key = SigningKey.generate()
+    src = CodeSource(InspectionSection(enabled=True), lambda: key, clock, lambda: (0, "0" * 64))
+    src.warm(site, ["s1", "s2"]).join(timeout=30)
+    item = Showable("af-1", ItemKind.TEXT, 10.0, True, "凡是刷单返利就是诈骗")
+    for sid in ("s1", "s2"):
+        code = src.attach(site, sid, item, clock.monotonic(), make=False).code
+        assert code is not None and parse(code.text).statement.screen == sid
 
 
 def test_codes_follow_a_key_rotation_of_the_log(tmp_path: Path) -> None:

@@ -1,12 +1,15 @@
-"""Real frames with the code (simulator frames and real mpv screenshots through mpv's
-screenshot-to-file), degraded as a phone photo of the whole screen sent through a chat app:
-zxing-cpp must read the exact code from every one of 200; and the code covers no slogan text."""
+"""Real frames with the code (simulator frames, and what real mpv shows on a real X screen:
+Xvfb, vo=x11, the code an overlay read back with ffmpeg's x11grab), degraded as a phone photo
+of the whole screen sent through a chat app: zxing-cpp must read the exact code from every one
+of 200; and the code covers no slogan text."""
 
 from __future__ import annotations
 
 import random
 import time
 from pathlib import Path
+
+import pytest
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image, ImageChops
@@ -16,11 +19,12 @@ from signage_drivers.simulator import SimulatorDriver
 from signage import render
 from signage.driver import DriverContext, InspectionCode, ItemKind, ScreenSpec, Showable
 from signage.inspection.check import read_codes
-from signage.inspection.picture import clear_height, code_box, qr_modules
+from signage.inspection.picture import code_area, code_box, qr_modules
 from signage.inspection.statement import Statement, sign
 from signage.keys import SigningKey
 from signage.runtime.clock import RealClock
 from tests.inspection.photo import phone_photo
+from tests.xscreen import XScreen
 
 KEY = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
 SLOGANS = ["凡是公检法要求转账汇款的都是诈骗", "凡是刷单返利的都是诈骗",
@@ -51,7 +55,7 @@ def _assert_text_not_covered(frame: Image.Image, item: Showable, tolerance: int 
     w, h = frame.size
     box = code_box(w, h, len(code.modules), code.position, code.size)
     assert box is not None
-    bare = render.render_slide(item.text, w, h, clear_bottom=h - clear_height(h, box))
+    bare = render.render_slide(item.text, w, h, clear_bottom=code_area(w, h, code.size))
     inside = (box.x, box.y, box.x + box.side, box.y + box.side)
     bg = Image.new("RGB", (box.side, box.side), (160, 20, 20))
     assert ImageChops.difference(bare.crop(inside), bg).getbbox() is None, "text under code"
@@ -62,7 +66,21 @@ def _assert_text_not_covered(frame: Image.Image, item: Showable, tolerance: int 
             and diff[2] <= inside[2] + bleed and diff[3] <= inside[3] + bleed), (diff, inside)
 
 
-def test_200_degraded_photos_of_real_frames_all_decode(tmp_path: Path) -> None:
+def grab_settled(screen: XScreen, path: Path, item: Showable) -> Image.Image:
+    """The X screen once mpv has drawn ``item``'s code over it (the overlay follows the
+    confirmed start by a redraw): grabbed until the screen holds that code and no other."""
+    code = item.code
+    assert code is not None
+    deadline = time.monotonic() + 20
+    while True:
+        frame = screen.grab(path)
+        if read_codes(path) == [code.text] or time.monotonic() > deadline:
+            return frame
+        time.sleep(0.05)
+
+
+def test_200_degraded_photos_of_real_frames_all_decode(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     t0 = time.monotonic()
     frames: list[tuple[Image.Image, str]] = []
     # simulator frames, as the simulator driver writes them (var/sim/<screen>.png)
@@ -78,27 +96,25 @@ def test_200_degraded_photos_of_real_frames_all_decode(tmp_path: Path) -> None:
         _assert_text_not_covered(frame, item)
         frames.append((frame, item.code.text if item.code else ""))
         drv.close()
-    # real mpv: the slide on screen, read back with screenshot-to-file
-    spec = ScreenSpec("hdmi", 1280, 720, {"vo": "null", "fullscreen": False,
-                                          "start_timeout_s": 20.0, "show_timeout_s": 10.0,
-                                          "reply_timeout_s": 2.0}, tmp_path)
-    mpv = MpvDriver(spec, DriverContext(RealClock(), tmp_path / "mpvrun"))
-    mpv.open()
-    try:
-        for i in range(20, 40):
-            item = _item(i, _code(i, "bottom-right" if i % 2 else "bottom-left"))
-            mpv.prepare(item)
-            mpv.show(item)
-            shot = tmp_path / f"shot{i}.png"
-            assert mpv.player is not None
-            mpv.player.command(["screenshot-to-file", str(shot), "video"])
-            with Image.open(shot) as f:
-                frame = f.convert("RGB")
-            assert frame.size == (1280, 720)
-            _assert_text_not_covered(frame, item, tolerance=40, bleed=2)
-            frames.append((frame, item.code.text if item.code else ""))
-    finally:
-        mpv.close()
+    # real mpv on a real X screen: the slide, and the code mpv draws over it (an overlay)
+    with XScreen(1280, 720) as screen:
+        spec = ScreenSpec("hdmi", 1280, 720, {"vo": "x11", "fullscreen": False,
+                                              "start_timeout_s": 20.0, "show_timeout_s": 10.0,
+                                              "reply_timeout_s": 2.0}, tmp_path)
+        mpv = MpvDriver(spec, DriverContext(RealClock(), tmp_path / "mpvrun"))
+        monkeypatch.setenv("DISPLAY", screen.display)
+        mpv.open()
+        try:
+            for i in range(20, 40):
+                item = _item(i, _code(i, "bottom-right" if i % 2 else "bottom-left"))
+                mpv.prepare(item)
+                mpv.show(item)
+                assert mpv.overlay_code == (item.code.text if item.code else None)
+                frame = grab_settled(screen, tmp_path / f"shot{i}.png", item)
+                _assert_text_not_covered(frame, item, tolerance=40, bleed=2)
+                frames.append((frame, item.code.text if item.code else ""))
+        finally:
+            mpv.close()
     assert len(frames) == 40
     rng = random.Random(15)
     failures = []
