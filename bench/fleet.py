@@ -15,17 +15,21 @@
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
-from zoneinfo import ZoneInfo
+
+# bench/ holds scripts named like standard modules (bench/inspect.py): never import from it
+sys.path[:] = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
+
+import argparse  # noqa: E402
+import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -143,6 +147,7 @@ def run(tmp: Path, a: argparse.Namespace) -> None:
     time.sleep(0.5)
     sites = "".join(f'[[site]]\nid = "s{i:05d}"\nv1_key_file = "{key_file}"\n'
                     for i in range(a.sites + 1))
+    sites += f'[[site]]\nid = "lat"\nv1_key_file = "{key_file}"\n'  # the latency box
     (tmp / "hub.toml").write_text(
         f'data_dir = "{tmp / "hub-data"}"\n[broker]\nurl = "mqtt://127.0.0.1:{port}"\n'
         f'client_id = "bench-hub"\n[http]\nenabled = false\n{sites}')
@@ -185,7 +190,6 @@ def run(tmp: Path, a: argparse.Namespace) -> None:
                     arrived.setdefault(s, time.monotonic())
 
     hub.ingest.handle = handle  # type: ignore[method-assign]
-    hub.ingest._keys["lat"] = key
     bg = [ctx.Process(target=publisher, args=(port, s, 1000 / a.publishers, stop))
           for s in shards]
     for p in bg:

@@ -43,6 +43,7 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     from ..playlog.keyfile import KeyFileError
     from ..trust import TrustFileError
     from .ingest import HubService
+    from .rebuild import HubRunning
     from .web import serve
 
     hub = _load(config)
@@ -54,7 +55,15 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_a: stop.set())
-    svc.start()
+    try:
+        svc.start()
+    except HubRunning:
+        _say(_("cannot start the hub: a rebuild of {dir} is running").format(
+            dir=hub.data_dir))
+        raise typer.Exit(3) from None
+    except OSError as exc:
+        _say(_("cannot start the hub: {error}").format(error=exc))
+        raise typer.Exit(3) from None
     server = serve(svc)
     _say(_("hub: data in {dir}, broker {url}, status on http://{host}:{port}/status").format(
         dir=hub.data_dir, url=hub.cfg.broker.url, host=hub.cfg.http.listen,
@@ -67,6 +76,48 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
         n=svc.ingest.records))
 
 
+@hub_app.command("rebuild")
+def rebuild_cmd(config: HubOpt = Path("hub.toml"),
+                site: Annotated[list[str] | None, typer.Option(
+                    "--site", help="only this site (repeatable)")] = None,
+                date: Annotated[str | None, typer.Option(
+                    "--date", help="only this day's partitions, YYYY-MM-DD")] = None) -> None:
+    """Regenerate the Parquet dataset from the byte-identical copies (no hub may run)."""
+    import os
+
+    from ..playlog.keyfile import KeyFileError
+    from ..trust import TrustFileError
+    from .dataset import DAY_RE
+    from .ingest import Ingest, site_dirs
+    from .rebuild import HubRunning, hold_run_lock, rebuild
+
+    hub = _load(config)
+    if date is not None and not DAY_RE.match(date):
+        _say(_("--date: a day YYYY-MM-DD, got {value}").format(value=date))
+        raise typer.Exit(3)
+    known = [d.name for d in site_dirs(hub.data_dir)]
+    for s in site or []:
+        if s not in known:
+            _say(_("--site {site}: no copy of this site in {dir}").format(
+                site=s, dir=hub.data_dir))
+            raise typer.Exit(3)
+    try:
+        lock = hold_run_lock(hub.data_dir, exclusive=True)
+    except HubRunning:
+        _say(_("a hub is running on {dir}: stop it first (its rows would race the "
+               "rebuild)").format(dir=hub.data_dir))
+        raise typer.Exit(3) from None
+    try:
+        ingest = Ingest(hub, say=_say)
+        n = rebuild(hub.data_dir, ingest.verifier, site or known, date, _say)
+    except (KeyFileError, TrustFileError, OSError) as exc:
+        _say(_("cannot rebuild: {error}").format(error=exc))
+        raise typer.Exit(3) from None
+    finally:
+        os.close(lock)
+    _say(_("rebuilt: {n} rows").format(n=n))
+
+
 @hub_app.command("status")
 def status_cmd(config: HubOpt = Path("hub.toml"),
                format_: Annotated[str, typer.Option("--format", help="table or json")
@@ -76,7 +127,7 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
                    "silent (default: silent_after_s of hub.toml)")] = None) -> None:
     """Sites and screens: last heard, up/down, worst gap today; sites silent in opening
     hours flagged."""
-    from .views import status_rows
+    from .views import refused_rows, status_rows
 
     hub = _load(config)
     if silent_after is not None and silent_after <= 0:
@@ -84,8 +135,9 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
         raise typer.Exit(3)
     rows = status_rows(hub, silent_after_s=None if silent_after is None
                        else silent_after * 60)
+    refused = refused_rows(hub)
     if format_ == "json":
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(json.dumps(rows + refused, ensure_ascii=False, indent=1) + "\n")
         return
     from rich.markup import escape
 
@@ -106,6 +158,11 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
     _print_table(_("fleet status ({n} sites)").format(n=len(rows)),
                  (_("site"), _("last heard"), _("screen"), _("up"), _("on screen"),
                   _("worst gap today"), _("rejected")), lines)
+    if refused:
+        _print_table(_("refused: {n} sites not registered (nothing of them stored)").format(
+            n=len(refused)), (_("site"), _("messages"), _("last refused"), _("reason")),
+            [(escape(r["site"]), str(r["refused_messages"]), escape(r["last_refused"]),
+              escape(r["reason"])) for r in refused])
 
 
 @hub_app.command("audit")

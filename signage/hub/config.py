@@ -72,6 +72,9 @@ class HubConfig(Strict):
     silent_after_s: float = Field(default=300.0, gt=0, le=86400 * 7)
     #: fsync the copies and publish acks this often, seconds
     ack_interval_s: float = Field(default=0.5, gt=0, le=60)
+    #: write the counted rows to the Parquet dataset this often, seconds (a crash loses at
+    #: most this much of rows, restored from the copies on the next start)
+    parquet_flush_s: float = Field(default=10.0, gt=0, le=86400)
     broker: BrokerSection = BrokerSection()
     http: HttpSection = HttpSection()
     site: list[SiteEntry] = []

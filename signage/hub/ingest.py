@@ -8,6 +8,7 @@ the witness store, the status board and the dataset; fsync then ack (docs/fleet.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from ..fleet.protocol import (
     parse_topic,
     topic,
 )
+from ..i18n import _
 from ..playlog.keyfile import KeyFileError, load_key
 from ..trust import load_trust
 from .config import LoadedHub
@@ -37,10 +39,19 @@ from .notify import Alerts, Sender, conditions_of
 from .store import SiteStore, Verifier
 
 MAX_CHECKPOINT = 4096
+#: the witness store's bounds per site (docs/fleet.md): a checkpoint at or below the copy's
+#: last seq is kept (at most one per verified record); one ahead of the copy (its records not
+#: yet stored) only if WITNESS_AHEAD_S of hub time passed since the last such one; and the
+#: store stops at WITNESS_MAX_BYTES (later checkpoints refused and reported)
+WITNESS_AHEAD_S = 10.0
+WITNESS_MAX_BYTES = 64 << 20
 #: the boxes' answers the hub keeps (docs/fleet.md); the ACL lets a box write only these
 REPORTS = ("report/alert", "report/publication")
 #: a site's reports.jsonl stops growing here (later reports are refused and reported)
 REPORTS_MAX_BYTES = 64 << 20
+#: unregistered site ids tallied one by one in refused.json; past this, in one "others" line
+REFUSED_SITES_MAX = 1000
+REFUSED = "refused.json"
 
 
 def now_iso() -> str:
@@ -60,6 +71,8 @@ class SiteBoard:
     last_reject: str = ""
     rejected_since: float | None = None  # the site's copy is stuck on a rejected line
     witnessed: int = 0
+    witness_ahead_at: float = float("-inf")  # monotonic time of the last ahead checkpoint kept
+    witness_dropped: int = 0  # ahead checkpoints not kept (too soon after the last one)
     pending: int = 0  # log v2 records stored and waiting for a checkpoint to be counted
     errors: list[str] = field(default_factory=list)
 
@@ -79,10 +92,41 @@ class Ingest:
         self.trust = load_trust(hub.p(hub.cfg.trust_file)) if hub.cfg.trust_file else None
         self.stores: dict[str, SiteStore] = {}
         self.boards: dict[str, SiteBoard] = {}
-        self.dataset = Dataset(self.root / "showings")
+        self.dataset = Dataset(self.root / "showings", flush_s=hub.cfg.parquet_flush_s)
         self.lock = threading.Lock()
         self.records = 0
         self.gaps: set[str] = set()  # sites a chunk did not continue since the last sync
+        #: messages refused because their site is not registered: site -> [count, reason,
+        #: last time]; written to refused.json at each sync (docs/fleet.md)
+        self.refused: dict[str, list[Any]] = _read_refused(self.root / REFUSED)
+        self._refused_dirty = False
+
+    def registered(self, site: str, at: datetime) -> str | None:
+        """None if the hub may accept ``site``'s messages at ``at``: the trust file lists it
+        with a key valid then, or (log format 1) hub.toml gives its `v1_key_file`; else the
+        reason it is refused."""
+        if site in self._key_files:
+            return None
+        ts = self.trust.site(site) if self.trust is not None else None
+        if ts is None:
+            return ("not registered: the trust file does not list this site" if self.trust
+                    is not None else "not registered: the hub has no trust file and hub.toml "
+                    "gives no v1_key_file for this site")
+        if not any(k.valid_at(at) for k in ts.keys):
+            return "not registered now: none of the site's keys in the trust file is valid"
+        return None
+
+    def _refuse(self, site: str, kind: str, why: str) -> None:
+        key = site if site in self.refused or len(self.refused) < REFUSED_SITES_MAX \
+            else "(others)"
+        entry = self.refused.get(key)
+        if entry is None:
+            entry = self.refused[key] = [0, "", ""]
+            self._say(_("hub: site {site}: refused ({kind}): {reason}").format(
+                site=site, kind=kind, reason=why))
+        entry[0] += 1
+        entry[1], entry[2] = why, now_iso()
+        self._refused_dirty = True
 
     def store(self, site: str) -> SiteStore:
         st = self.stores.get(site)
@@ -91,6 +135,9 @@ class Ingest:
                            now_iso)
             self.stores[site] = st
         return st
+
+    def verifier(self, site: str) -> Verifier:
+        return Verifier(site, self._key(site), self.trust)
 
     def _key(self, site: str) -> bytes | None:
         """The site's v1 key, read when the site is first heard of (a key file that is
@@ -118,6 +165,10 @@ class Ingest:
             self._say(f"hub: ignored: {exc}")
             return
         with self.lock:
+            why = self.registered(site, datetime.now(UTC))
+            if why is not None:  # never stored, witnessed, counted nor shown as a site
+                self._refuse(site, kind, why)
+                return
             b = self.board(site)
             b.last_heard = time.time()
             try:
@@ -163,8 +214,10 @@ class Ingest:
             b.rejected_since = None
         b.duplicates += out.duplicate
         self.records += out.stored
-        if out.verified:
-            self.dataset.add(site, out.verified)
+        if out.verified or out.mark is not None:
+            self.dataset.add(site, out.verified, out.mark)
+            if self.dataset.full():
+                self.dataset.write(self.dataset.take())
         b.pending = len(self.store(site).pending)
         if out.rejected:
             self._reject(site, b, f"{chunk.file}: {out.rejected} line(s) rejected: {out.reason}")
@@ -185,7 +238,17 @@ class Ingest:
         if last is not None and seq <= last:
             return  # held already (a resend, a restarted box, a replay): the first receipt
             #         is the one that proves when the hub saw that head; the file stays bounded
-        with open(d / "witness.jsonl", "ab") as fh:
+        now = time.monotonic()
+        if seq > self.store(site).last_seq:  # ahead of the verified copy: spaced in time
+            if now - b.witness_ahead_at < WITNESS_AHEAD_S:
+                b.witness_dropped += 1
+                return
+            b.witness_ahead_at = now
+        w = d / "witness.jsonl"
+        if w.exists() and w.stat().st_size >= WITNESS_MAX_BYTES:
+            raise ProtocolError(f"{w} holds {WITNESS_MAX_BYTES} bytes: no more checkpoints "
+                                "are witnessed for this site")
+        with open(w, "ab") as fh:
             fh.write(payload + b"\n")
         with open(d / "witness-received.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"seq": seq, "received": now_iso()}) + "\n")
@@ -214,28 +277,63 @@ class Ingest:
         tmp.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
         tmp.replace(d / name)
 
+    def _write_refused(self) -> None:
+        tmp = self.root / (REFUSED + ".tmp")
+        tmp.write_text(json.dumps({"fv": 1, "sites": {
+            k: {"messages": n, "reason": why, "last": at}
+            for k, (n, why, at) in sorted(self.refused.items())}}, ensure_ascii=False),
+            encoding="utf-8")
+        tmp.replace(self.root / REFUSED)
+
     def sync(self) -> list[tuple[str, Ack]]:
-        """fsync the copies written since the last call; the acks that may now be sent."""
-        acks: list[tuple[str, Ack]] = []
+        """fsync the copies written since the last call; the acks that may now be sent.
+
+        The acks' positions are taken under the lock, the fsyncs are made outside it (the
+        ingest goes on meanwhile; what it appends in between is fsynced too, or at the next
+        call), and a site's ack is sent only once its files are durable."""
+        todo: list[tuple[str, SiteStore, list[Path], Ack]] = []
         with self.lock:
             for site, st in self.stores.items():
                 gap = site in self.gaps  # the box is ahead of the copy: say where it ends
                 if st.dirty or gap:
-                    st.sync()
+                    paths = st.take_unsynced()
                     if st.file is not None or gap:
-                        acks.append((site, Ack(st.file, st.size if st.file else 0,
-                                               st.last_seq if st.file else None, now_iso(),
-                                               reset=gap)))
+                        todo.append((site, st, paths, Ack(
+                            st.file, st.size if st.file else 0,
+                            st.last_seq if st.file else None, now_iso(), reset=gap)))
+                    elif paths:
+                        todo.append((site, st, paths, Ack(None, 0, None, "")))
             self.gaps.clear()
-            if self.dataset.due():
-                self.dataset.flush()
+            if self._refused_dirty:
+                self._refused_dirty = False
+                self._write_refused()
+            batch = self.dataset.take() if self.dataset.due() else None
+        acks: list[tuple[str, Ack]] = []
+        for site, st, paths, ack in todo:
+            try:
+                for path in paths:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        os.fdatasync(fd)
+                    finally:
+                        os.close(fd)
+            except OSError as exc:  # not durable: no ack; tried again at the next call
+                self._say(f"hub: site {site}: cannot fsync the copy: {exc}")
+                with self.lock:
+                    st.unsynced(paths)
+                continue
+            if ack.at:
+                acks.append((site, ack))
+        if batch is not None:  # Parquet and fsync outside the lock: the ingest goes on
+            self.dataset.write(batch)
         return acks
 
     def close(self) -> None:
         with self.lock:
             for st in self.stores.values():
                 st.close()
-            self.dataset.flush()
+            batch = self.dataset.take()
+        self.dataset.write(batch)
 
 
 class HubService:
@@ -257,6 +355,7 @@ class HubService:
         self.client.on_subscribe = lambda *_a: self.connected.set()
         self.client.on_message = self._on_message
         self._timer: threading.Thread | None = None
+        self._run_lock = -1
         self.alerts = Alerts(hub.cfg.webhook, hub.cfg.silent_after_s)
         self.sender = Sender(hub.cfg.webhook, say) if hub.cfg.webhook else None
 
@@ -270,6 +369,12 @@ class HubService:
         self.ingest.handle(msg.topic, bytes(msg.payload))
 
     def start(self) -> None:
+        """Take the data directory's run lock (shared: a rebuild waits for no hub to run),
+        restore the dataset rows a crash lost (from the copies), then connect."""
+        from .rebuild import fill, hold_run_lock
+
+        self._run_lock = hold_run_lock(self.hub.data_dir, exclusive=False)
+        fill(self.hub.data_dir, self.ingest.verifier, self._say)
         self.client.connect_async(self._host, self._port, keepalive=30, clean_start=False,
                                   properties=connect_props(False, 7 * 86400))
         self.client.loop_start()
@@ -310,6 +415,9 @@ class HubService:
             self.sender.close()
         self.client.disconnect()
         self.client.loop_stop()
+        if self._run_lock >= 0:
+            os.close(self._run_lock)
+            self._run_lock = -1
 
 
 def _last_witnessed(path: Path) -> int | None:
@@ -326,6 +434,22 @@ def _last_witnessed(path: Path) -> int | None:
     except (ValueError, AttributeError):
         return None
     return seq if type(seq) is int else None
+
+
+def _read_refused(path: Path) -> dict[str, list[Any]]:
+    """refused.json back (the tally goes on across restarts); unreadable: start again."""
+    try:
+        sites = json.loads(path.read_text(encoding="utf-8"))["sites"]
+        return {str(k): [int(v["messages"]), str(v["reason"]), str(v["last"])]
+                for k, v in sites.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def read_refused(root: Path) -> dict[str, dict[str, Any]]:
+    """The unregistered sites the hub refused (`signage hub status`)."""
+    return {k: {"messages": n, "reason": why, "last": at}
+            for k, (n, why, at) in _read_refused(root / REFUSED).items()}
 
 
 def site_dirs(root: Path) -> list[Path]:

@@ -48,6 +48,116 @@ class Outcome:
     #: the lines now counted (no newline): v1 lines as they verify, v2 lines once a valid
     #: checkpoint signs a head that covers them
     verified: list[bytes] = field(default_factory=list)
+    #: where the copy now stands with nothing waiting to be counted (None: not moved there)
+    mark: Mark | None = None
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A place in a site's copy where every record before it is counted or never will be
+    (no v2 record waits for a checkpoint): the dataset holds the rows up to here
+    (`_marks.json`, docs/fleet.md "The Parquet dataset")."""
+    file: str
+    offset: int  # the byte after the last line
+    seq: int  # that line's seq
+    mac: bytes  # that line's digest (the next line chains on it)
+
+
+@dataclass
+class Chain:
+    """The state a copy's next line is checked against."""
+    prev: bytes | None  # the digest the next line chains on (None: nothing held yet)
+    nseq: int | None  # the seq it must have
+    pending: list[bytes] = field(default_factory=list)  # v2 lines not yet signed
+    uncounted: int = 0  # v2 lines dropped from pending (past PENDING_MAX: never counted)
+
+
+@dataclass
+class Scan:
+    good_end: int = 0  # bytes of complete lines that verified
+    stored: int = 0  # their number
+    counted: list[bytes] = field(default_factory=list)
+    why: str | None = None  # the reason the line at good_end was refused
+    #: (end in data, digest, seq) of the last line after which nothing waited to be counted
+    mark: tuple[int, bytes, int] | None = None
+
+
+def site_mismatch(site: str, line: bytes) -> str | None:
+    """The reason a run_start / accepted reload line names another site, else None."""
+    head = line[:120]
+    if SITE_KEYS[0] not in head and SITE_KEYS[1] not in head:
+        return None
+    try:
+        rec: dict[str, Any] = fmt.decode(line)
+    except ValueError:
+        return "malformed: a run_start/reload that is not JSON"
+    rsite = rec.get("site")
+    sid = rsite.get("id") if isinstance(rsite, dict) else None
+    if rec.get("type") == "reload" and not rec.get("accepted"):
+        return None
+    if sid != site:
+        return (f"site: the record names site {sid!r}, the topic and the credentials "
+                f"are {site!r}")
+    return None
+
+
+def scan(verifier: Verifier, chain: Chain, data: bytes) -> Scan:
+    """Check complete lines against ``chain`` (updated in place) until the end of ``data``
+    or the first line that does not verify. One rule for the ingest and for a rebuild of
+    the dataset from the copies (signage.hub.rebuild): what is counted is the same."""
+    out = Scan()
+    prev, nseq, pending = chain.prev, chain.nseq, chain.pending
+    counted = out.counted
+    pos = 0
+    while pos < len(data):
+        nl = data.index(b"\n", pos)
+        line = data[pos:nl]
+        seq = line_seq(line)
+        why: str | None = None
+        if seq is None:
+            why = "malformed: no version and seq at the start of the line"
+        elif nseq is not None and seq != nseq:
+            why = f"sequence: seq {seq} where {nseq} continues the site's log"
+        else:
+            # the first record the hub holds of a log that began earlier: its digest
+            # chains on a record never seen, so its content is bound to nothing. Held
+            # (the copy stays byte-identical, and it anchors the chain), never counted.
+            unbound = prev is None and seq != 0
+            if prev is None and seq == 0:
+                prev = fmt.GENESIS
+            res = verifier.check(prev, line)
+            if isinstance(res, str):
+                why = res
+            else:
+                why = site_mismatch(verifier.site, line)
+                if why is None and unbound:
+                    pass
+                elif why is None and line.startswith(V2):
+                    if CHECKPOINT in line[:60]:
+                        why = verifier.checkpoint(line, prev)
+                        if why is None:
+                            counted.extend(pending)
+                            pending = []
+                    else:
+                        pending.append(line)
+                elif why is None:
+                    counted.append(line)
+                if why is None:
+                    prev, nseq = res, seq + 1
+        if why is not None:
+            out.why = why
+            break
+        out.stored += 1
+        pos = nl + 1
+        out.good_end = pos
+        if not pending:
+            assert prev is not None and nseq is not None
+            out.mark = (pos, prev, nseq - 1)
+    if len(pending) > PENDING_MAX:
+        chain.uncounted += len(pending) - PENDING_MAX
+        pending = pending[-PENDING_MAX:]
+    chain.prev, chain.nseq, chain.pending = prev, nseq, pending
+    return out
 
 
 class Verifier:
@@ -213,6 +323,20 @@ class SiteStore:
         self._unsynced.clear()
         self.dirty = False
 
+    def take_unsynced(self) -> list[Path]:
+        """The files written since the last sync, to be fsynced by the caller (outside the
+        ingest's lock, by path: an fsync on any descriptor of a file makes its data
+        durable); the store counts them clean. A caller whose fsync fails gives them back
+        with ``unsynced``."""
+        paths = [self.dir / n for n in self._unsynced] if self.dirty else []
+        self._unsynced.clear()
+        self.dirty = False
+        return paths
+
+    def unsynced(self, paths: list[Path]) -> None:
+        self._unsynced.update(p.name for p in paths)
+        self.dirty = self.dirty or bool(paths)
+
     def close(self) -> None:
         self.sync()
         self._release()
@@ -278,83 +402,25 @@ class SiteStore:
         return self._append_lines(c.file, data, out)
 
     def _append_lines(self, name: str, data: bytes, out: Outcome) -> Outcome:
-        good_end = 0
-        prev, nseq = self.mac, self.next_seq
-        pos = 0
-        lines: list[bytes] = []
-        counted: list[bytes] = []
-        pending = self.pending
-        while pos < len(data):
-            nl = data.index(b"\n", pos)
-            line = data[pos:nl]
-            seq = line_seq(line)
-            why: str | None = None
-            if seq is None:
-                why = "malformed: no version and seq at the start of the line"
-            elif nseq is not None and seq != nseq:
-                why = f"sequence: seq {seq} where {nseq} continues the site's log"
-            else:
-                # the first record the hub holds of a log that began earlier: its digest
-                # chains on a record never seen, so its content is bound to nothing. Held
-                # (the copy stays byte-identical, and it anchors the chain), never counted.
-                unbound = prev is None and seq != 0
-                if prev is None and seq == 0:
-                    prev = fmt.GENESIS
-                res = self.verifier.check(prev, line)
-                if isinstance(res, str):
-                    why = res
-                else:
-                    why = self._site_mismatch(line)
-                    if why is None and unbound:
-                        pass
-                    elif why is None and line.startswith(V2):
-                        if CHECKPOINT in line[:60]:
-                            why = self.verifier.checkpoint(line, prev)
-                            if why is None:
-                                counted.extend(pending)
-                                pending = []
-                        else:
-                            pending.append(line)
-                    elif why is None:
-                        counted.append(line)
-                    if why is None:
-                        prev, nseq = res, seq + 1
-            if why is not None:
-                self._reject(name, pos, data[pos:], why)
-                out.rejected = data[pos:].count(b"\n")
-                out.reason = why
-                break
-            lines.append(line)
-            pos = nl + 1
-            good_end = pos
-        if good_end:
+        chain = Chain(self.mac, self.next_seq, self.pending)
+        sc = scan(self.verifier, chain, data)
+        if sc.why is not None:
+            self._reject(name, sc.good_end, data[sc.good_end:], sc.why)
+            out.rejected = data[sc.good_end:].count(b"\n")
+            out.reason = sc.why
+        if sc.good_end:
             if self.file != name:
                 self._open(name)
-            self._write(data[:good_end])
-            self.mac, self.next_seq = prev, nseq
-            out.stored = len(lines)
-        if len(pending) > PENDING_MAX:
-            self.uncounted += len(pending) - PENDING_MAX
-            pending = pending[-PENDING_MAX:]
-        self.pending = pending
-        out.verified = counted
+            self._write(data[:sc.good_end])
+            self.mac, self.next_seq = chain.prev, chain.nseq
+            out.stored = sc.stored
+            if sc.mark is not None:  # where the copy stood with nothing left to count
+                end, mac, seq = sc.mark
+                out.mark = Mark(name, self.size - sc.good_end + end, seq, mac)
+        self.uncounted += chain.uncounted
+        self.pending = chain.pending
+        out.verified = sc.counted
         return out
-
-    def _site_mismatch(self, line: bytes) -> str | None:
-        if not any(k in line[:120] for k in SITE_KEYS):
-            return None
-        try:
-            rec: dict[str, Any] = fmt.decode(line)
-        except ValueError:
-            return "malformed: a run_start/reload that is not JSON"
-        site = rec.get("site")
-        sid = site.get("id") if isinstance(site, dict) else None
-        if rec.get("type") == "reload" and not rec.get("accepted"):
-            return None
-        if sid != self.site:
-            return (f"site: the record names site {sid!r}, the topic and the credentials "
-                    f"are {self.site!r}")
-        return None
 
     def _write(self, data: bytes) -> None:
         if self._fd < 0:

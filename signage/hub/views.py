@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import LoadedHub
-from .ingest import site_dirs
+from .ingest import read_refused, site_dirs
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -59,8 +59,18 @@ def status_rows(hub: LoadedHub, now: float | None = None,
                          "worst_gap_today_s": v.get("worst_gap_today_s"),
                          "next_af_s": v.get("next_af_s")}
                         for k, v in sorted(screens.items()) if isinstance(v, dict)],
+            "registered": True,
         })
     return rows
+
+
+def refused_rows(hub: LoadedHub) -> list[dict[str, Any]]:
+    """The sites whose messages the hub refused because they are not registered (nothing of
+    them is stored): the site (or "(others)" past the tally's limit), messages, the last
+    time and reason."""
+    return [{"site": k, "registered": False, "refused_messages": v["messages"],
+             "last_refused": v["last"], "reason": v["reason"]}
+            for k, v in read_refused(hub.data_dir).items()]
 
 
 def figures(hub: LoadedHub, day_from: str, day_to: str,

@@ -30,6 +30,19 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def register(d: Path, *sites: str) -> dict[str, Path]:
+    """Sites registered with the hub (hub.toml `[[site]] v1_key_file`, a real key each): the
+    hub refuses every message of a site it does not know."""
+    from signage.playlog.keyfile import create_or_load_key
+
+    (d / "site-keys").mkdir(exist_ok=True)
+    out = {}
+    for s in sites:
+        create_or_load_key(d / "site-keys" / f"{s}.key")
+        out[s] = d / "site-keys" / f"{s}.key"
+    return out
+
+
 def hub_toml(d: Path, broker: Broker, pki: Pki, keys: dict[str, Path],
              extra: str = "", top: str = "") -> Path:
     crt, key = pki.cert("hub")

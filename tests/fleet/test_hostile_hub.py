@@ -16,7 +16,7 @@ from signage.fleet.mqtt import BrokerSpec, make_client
 from tests.conftest import keep_format_1
 
 from .conftest import Broker, Pki
-from .fleetkit import acked, files_of, shipper, simulate, start_hub, wait_until
+from .fleetkit import acked, files_of, register, shipper, simulate, start_hub, wait_until
 
 SITE = "hz-wensan-0001"
 
@@ -42,7 +42,7 @@ POISON = [
 def test_a_hostile_chunk_does_not_stop_the_hubs_mqtt_thread(tmp_path: Path, broker: Broker,
                                                              pki: Pki) -> None:
     said: list[str] = []
-    hub = start_hub(tmp_path, broker, pki, {}, say=said.append)
+    hub = start_hub(tmp_path, broker, pki, register(tmp_path, SITE), say=said.append)
     box = _box(broker, pki)
     try:
         for i, p in enumerate(POISON):
@@ -62,7 +62,7 @@ def test_a_hostile_chunk_does_not_stop_the_hubs_mqtt_thread(tmp_path: Path, brok
 
 def test_a_box_cannot_set_the_hubs_fields_nor_publish_on_any_report_topic(
         tmp_path: Path, broker: Broker, pki: Pki) -> None:
-    hub = start_hub(tmp_path, broker, pki, {})
+    hub = start_hub(tmp_path, broker, pki, register(tmp_path, SITE))
     box = _box(broker, pki)
     codes: dict[int, int] = {}
     box.on_publish = lambda _c, _u, mid, rc, _p: codes.__setitem__(mid, rc.value)
@@ -144,7 +144,8 @@ def test_a_status_with_an_absurd_down_since_does_not_stop_the_webhooks(
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     hooks = (f'[[webhook]]\nurl = "http://127.0.0.1:{srv.server_port}/json"\n'
              'format = "json"\ndown_after_s = 0.5\n')
-    hub = start_hub(tmp_path, broker, pki, {}, extra=hooks)
+    hub = start_hub(tmp_path, broker, pki, register(tmp_path, "site-a", "site-b"),
+                    extra=hooks)
     clients = {s: _box(broker, pki, s) for s in ("site-b", "site-a")}
     now = datetime.now().astimezone().isoformat(timespec="milliseconds")
     try:
@@ -176,8 +177,10 @@ def test_hostile_reports_do_not_break_the_hubs_alert_and_publication_views(
     from tests.alerts.capgen import CN, cap
 
     write_new_key(tmp_path / "authority.key")
+    key = register(tmp_path, "site-a")["site-a"]
     hub = start_hub(tmp_path, broker, pki, {}, top='authority_key = "authority.key"',
-                    extra='[[site]]\nid = "site-a"\nregions = ["330106"]\n')
+                    extra=f'[[site]]\nid = "site-a"\nv1_key_file = "{key}"\n'
+                          'regions = ["330106"]\n')
     box = _box(broker, pki, "site-a")
     sent = datetime.now(CN).replace(microsecond=0)
     (tmp_path / "a.xml").write_bytes(cap("A1", sent=sent))

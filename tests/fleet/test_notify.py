@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .conftest import Broker, Pki
-from .fleetkit import shipper, start_hub, wait_until
+from .fleetkit import register, shipper, start_hub, wait_until
 
 
 def test_dark_screen_one_webhook_and_one_resolved(tmp_path: Path, broker: Broker,
@@ -47,7 +47,7 @@ def test_dark_screen_one_webhook_and_one_resolved(tmp_path: Path, broker: Broker
 
     log = tmp_path / "log"
     log.mkdir()
-    hub = start_hub(tmp_path, broker, pki, {}, extra=hooks)
+    hub = start_hub(tmp_path, broker, pki, register(tmp_path, "site-a"), extra=hooks)
     sh = shipper(log, "site-a", broker, pki, status=status)
     sh.start()
     try:

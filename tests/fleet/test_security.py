@@ -18,7 +18,7 @@ from signage.fleet.protocol import Chunk, encode_chunk
 from tests.conftest import keep_format_1
 
 from .conftest import Broker, Pki, make_pki
-from .fleetkit import acked, files_of, shipper, simulate, start_hub, wait_until
+from .fleetkit import acked, files_of, register, shipper, simulate, start_hub, wait_until
 
 
 def _subscribe(c: mqtt.Client, topics: list[tuple[str, int]]) -> None:
@@ -41,7 +41,7 @@ def _client(broker: Broker, pki: Pki, name: str) -> mqtt.Client:
 
 def test_acl_refuses_another_sites_topic(tmp_path: Path, broker: Broker, pki: Pki) -> None:
     got: list[str] = []
-    hub = start_hub(tmp_path, broker, pki, {})
+    hub = start_hub(tmp_path, broker, pki, register(tmp_path, "site-a"))
     spy = _client(broker, pki, "hub")  # the hub's credentials read everything
     spy.on_message = lambda _c, _u, m: got.append(m.topic)
     _subscribe(spy, [("signage/v1/#", 1)])
@@ -153,3 +153,56 @@ def test_hub_refuses_a_log_naming_another_site(tmp_path: Path, site_dir: Path,
     assert not acked(sh, log)
     assert "names site 'hz-wensan-0001'" in hub.ingest.boards["site-a"].last_reject
     assert not files_of(tmp_path / "hub-data" / "site-a")
+
+
+def test_the_hub_refuses_sites_not_registered(tmp_path: Path, broker: Broker, pki: Pki) -> None:
+    """On the real broker (TLS, the ACL): site-b has credentials but its only key in the
+    trust file expired, test-site is not in the trust file at all. Their log, status,
+    checkpoint and online messages are refused: nothing stored, witnessed or counted, no
+    board; the refusals are counted with the reason and shown by `signage hub status`."""
+    import subprocess
+    import sys
+
+    from signage.keys import write_new_key
+
+    ka, kb = write_new_key(tmp_path / "a.key"), write_new_key(tmp_path / "b.key")
+    trust = tmp_path / "trust.toml"
+    trust.write_text(
+        f'version = 1\n[[site]]\nid = "site-a"\n[[site.key]]\npublic = "{ka.public.text}"\n'
+        'valid_from = 2020-01-01T00:00:00+08:00\n'
+        f'[[site]]\nid = "site-b"\n[[site.key]]\npublic = "{kb.public.text}"\n'
+        'valid_from = 2020-01-01T00:00:00+08:00\nvalid_to = 2021-01-01T00:00:00+08:00\n')
+    said: list[str] = []
+    hub = start_hub(tmp_path, broker, pki, {}, say=said.append, top=f'trust_file = "{trust}"')
+    boxes = {s: _client(broker, pki, s) for s in ("site-a", "site-b", "test-site")}
+    chunk = encode_chunk(Chunk("signage-2026-12-01.jsonl", 0, 0, 1,
+                               b'{"v":2,"seq":0,"type":"x"}\n'))
+    cp = b'{"v":2,"seq":1,"type":"checkpoint"}'
+    try:
+        for site, c in boxes.items():
+            for kind, payload in (("log", chunk), ("status", b'{"fv":1,"screens":{}}'),
+                                  ("checkpoint", cp), ("online", b'{"fv":1,"online":true}')):
+                c.publish(f"signage/v1/{site}/{kind}", payload, qos=1).wait_for_publish(10)
+        wait_until(lambda: sum(v[0] for v in hub.ingest.refused.values()) == 8
+                   and "site-a" in hub.ingest.boards
+                   and hub.ingest.boards["site-a"].online is True, 20,
+                   "the eight refusals and site-a's messages")
+        hub.flush_acks()
+    finally:
+        for c in boxes.values():
+            c.loop_stop()
+        hub.stop()
+    data = tmp_path / "hub-data"
+    assert not (data / "site-b").exists() and not (data / "test-site").exists()
+    assert set(hub.ingest.boards) == {"site-a"}
+    assert (data / "site-a" / "status.json").exists()  # the registered site: stored
+    assert any("site-b" in m and "none of the site's keys" in m for m in said), said
+    assert any("test-site" in m and "does not list this site" in m for m in said), said
+    r = subprocess.run([sys.executable, "-m", "signage.cli", "hub", "status", "-c",
+                        str(tmp_path / "hub.toml"), "--format", "json"],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    rows = {row["site"]: row for row in json.loads(r.stdout)}
+    assert rows["site-a"]["registered"] is True
+    for s in ("site-b", "test-site"):
+        assert rows[s]["registered"] is False and rows[s]["refused_messages"] == 4, rows[s]

@@ -10,12 +10,12 @@ from typing import Any
 from signage.hub.web import serve
 
 from .conftest import Broker, Pki, free_port
-from .fleetkit import shipper, start_hub, wait_until
+from .fleetkit import register, shipper, start_hub, wait_until
 
 
 def test_status_json_over_http(tmp_path: Path, broker: Broker, pki: Pki) -> None:
     port = free_port()
-    hub = start_hub(tmp_path, broker, pki, {})
+    hub = start_hub(tmp_path, broker, pki, register(tmp_path, "site-a"))
     # the same hub with its [http] on: hub.toml's section is replaced in the loaded config
     hub.hub.cfg = hub.hub.cfg.model_copy(update={"http": hub.hub.cfg.http.model_copy(
         update={"enabled": True, "port": port})})
