@@ -34,7 +34,7 @@ from ..driver import Clock, ItemKind
 from ..keys import PublicKey
 from ..load import LoadedSite
 from ..model import Item
-from .runner import Sink
+from .records import Sink
 
 MAX_FILE_BYTES = 128 * 1024  # a CAP alert envelope; larger drop files are refused unread
 

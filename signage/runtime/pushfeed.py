@@ -38,7 +38,7 @@ from ..i18n import _
 from ..keys import PublicKey
 from ..load import LoadedSite, load_site
 from ..problems import InputError
-from .runner import Sink
+from .records import Sink
 
 BUNDLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
 #: media travel in parts of at most this size (the broker's packet limit is ~1 MB)
