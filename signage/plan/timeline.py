@@ -210,6 +210,11 @@ class Timeline:
                         self.screen.code_slide, self.screen.code_slide_every)
             else:
                 closed += 1
+            if not (segs and nxt_segs and segs[-1].end_ms == nxt_segs[0].start_ms):
+                # closed at this midnight: the next day's plan starts afresh, a pure function
+                # of the site and that day (so `entries` resumes it exactly); only a midnight
+                # the site is open across carries the last item and a showing running on
+                wishes.last = None
             first = False
             day = day + timedelta(days=1)
             segs = nxt_segs
