@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .alerts import ALERT_CATEGORY, DRILL_MARK
 from .i18n import _
+from .sanitize import sanitize as sanitize  # (re-exported: its home is sanitize.py)
 
 #: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
 PIXEL_FONT = "Unifont"
@@ -158,8 +158,10 @@ def _missing(path: str, text: str) -> list[str]:
 
 # Each FreeType face maps its whole font file, and the pages it touches count in the daemon's
 # RSS once per face (a CJK font is ~5 MB): keep few. Creating one takes about a millisecond,
-# and rendered frames are cached by the drivers, so faces are rarely needed twice.
-@functools.lru_cache(maxsize=4)
+# and rendered frames are cached by the drivers, so faces are rarely needed twice. Two: a
+# slide needs its banner's and its text's (measured by the latter); each face kept beyond costs
+# ~1-2 MiB of the daemon's 60 MB (docs/benchmarks.md: 4 faces held ~4 MiB more than 2).
+@functools.lru_cache(maxsize=2)
 def _font_at(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size=size)
 
@@ -172,16 +174,6 @@ def font_for_height(px: int) -> str:
 def missing_glyphs(text: str, font_pattern: str) -> list[str]:
     """Characters of ``text`` that the font cannot draw (whitespace is always drawable)."""
     return _missing(str(find_font(font_pattern)), text)
-
-
-def sanitize(text: str) -> str:
-    """Drop control and format characters (ANSI escapes, bidi overrides) before drawing or
-    printing; keep ordinary spaces."""
-    return "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in text
-        if ch in "\t\n\r" or unicodedata.category(ch)[0] != "C"
-    )
 
 
 #: an LED line is never drawn smaller than this (Unifont's native height)
@@ -281,16 +273,63 @@ class TextDoesNotFit(ValueError):
     rest): the caller shows the slide without the code."""
 
 
+_ADVANCES: dict[tuple[str, int, int], dict[str, float]] = {}
+
+
+def _advance_of(font: ImageFont.FreeTypeFont) -> dict[str, float]:
+    """The advance of each character drawn alone, per font: a first guess at a line's length
+    (shaping and kerning make the real one differ by a few pixels either way)."""
+    key = (str(font.path), int(font.size), int(getattr(font, "index", 0)))
+    table = _ADVANCES.get(key)
+    if table is None:
+        if len(_ADVANCES) > 64:
+            _ADVANCES.clear()
+        table = _ADVANCES[key] = {}
+    return table
+
+
 def wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
-    """Greedy wrap by character (CJK has no spaces), keeping Latin words whole when possible."""
+    """Greedy wrap by character (CJK has no spaces): each line is the longest run of the
+    text that fits ``max_width`` as the font lays it out (``getlength``), and a space at a
+    break is dropped. The run is first guessed from the characters' advances, then moved to
+    the exact break with a few real measurements, so a line costs about three layouts, not
+    one per character; the result is that of extending the line one character at a time."""
+    adv = _advance_of(font)
+    if len(adv) > 20000:
+        adv.clear()
+
+    def width(ch: str) -> float:
+        w = adv.get(ch)
+        if w is None:
+            w = adv[ch] = font.getlength(ch)
+        return w
+
+    def fits(s: str) -> bool:
+        return font.getlength(s) <= max_width
+
     lines: list[str] = []
     cur = ""
-    for ch in text:
-        if font.getlength(cur + ch) <= max_width or not cur:
-            cur += ch
-        else:
+    i, n = 0, len(text)
+    while i < n:
+        if not cur:
+            cur = text[i]  # a line holds at least one character
+            i += 1
+            continue
+        guess = sum(width(c) for c in cur)
+        j = i
+        while j < n and guess + width(text[j]) <= max_width:
+            guess += width(text[j])
+            j += 1
+        while j > i and not fits(cur + text[i:j]):
+            j -= 1
+        while j < n and fits(cur + text[i:j + 1]):
+            j += 1
+        cur += text[i:j]
+        i = j
+        if i < n:  # text[i] does not fit: it begins the next line (a space is dropped)
             lines.append(cur)
-            cur = ch.lstrip()
+            cur = text[i].lstrip()
+            i += 1
     if cur:
         lines.append(cur)
     return lines
@@ -307,27 +346,93 @@ def _ladder(px: float) -> int:
     return fit[-1] if fit else SIZE_LADDER[0]
 
 
+RGB = tuple[int, int, int]
+
+
+def blank(mode: str, width: int, height: int) -> Image.Image:
+    """A black (all-zero) image whose rows become resident only once drawn on: Pillow's
+    ``new`` without a colour is calloc'd memory (fresh pages; reading an untouched one maps
+    the kernel's shared zero page), where ``new`` with a colour writes every byte (8.3 MB at
+    1920x1080 RGB). Pillow documents that form as "not initialised": checked, and filled if a
+    Pillow ever hands back something else."""
+    img = Image.new(mode, (width, height), None)
+    if img.getbbox() is not None:
+        img.paste(0, (0, 0, width, height))
+    return img
+
+#: every indexed slide's palette ends with these two entries, for the inspection code
+INDEX_BLACK, INDEX_WHITE = 254, 255
+
+
+class Ramps:
+    """The palette of a slide drawn in 8 bits a pixel (Pillow mode "P": 2 MB at 1920x1080,
+    against 8.3 MB in RGB, which Pillow keeps at 4 bytes a pixel; the daemon's memory budget,
+    docs/benchmarks.md). Ramp k is ``n`` consecutive entries going from a background colour
+    to an ink colour. A region filled with ``base(k)`` and text drawn on it with ``ink(k)``
+    (anti-aliased, in mode "L") blends into exactly those entries, as Pillow blends each
+    channel of an RGB slide: the same picture, with 1/(n-1) steps of coverage instead of
+    1/255. Solid colours (no anti-aliasing) follow the ramps; black and white end it."""
+
+    def __init__(self, pairs: tuple[tuple[RGB, RGB], ...], solids: tuple[RGB, ...] = ()):
+        self.n = (INDEX_BLACK - len(solids)) // len(pairs)
+        pal: list[int] = []
+        for bg, fg in pairs:
+            for i in range(self.n):
+                pal += [round(b + (f - b) * i / (self.n - 1)) for b, f in zip(bg, fg,
+                                                                             strict=True)]
+        self._solid0 = len(pal) // 3
+        for c in solids:
+            pal += c
+        pal += [0, 0, 0] * (INDEX_BLACK - len(pal) // 3) + [0, 0, 0, 255, 255, 255]
+        self.palette = pal
+
+    def base(self, k: int) -> int:
+        return k * self.n
+
+    def ink(self, k: int) -> int:
+        return k * self.n + self.n - 1
+
+    def solid(self, j: int) -> int:
+        return self._solid0 + j
+
+    def canvas(self, width: int, height: int) -> Image.Image:
+        """A blank "L" canvas, all ``base(0)`` (see blank: rows never drawn on are never
+        made resident)."""
+        return blank("L", width, height)
+
+    def finish(self, img: Image.Image, indexed: bool) -> Image.Image:
+        img.putpalette(self.palette)  # "L" becomes "P" in place: the indices are the pixels
+        return img if indexed else img.convert("RGB")
+
+
 # an urgent alert (docs/alerts.md): its text is paragraphs (headline, description,
 # instruction, sender), starting with DRILL_MARK when it is a drill
 
 
-def render_alert(text: str, width: int, height: int, clear_bottom: int = 0) -> Image.Image:
+def render_alert(text: str, width: int, height: int, clear_bottom: int = 0, *,
+                 indexed: bool = False) -> Image.Image:
     """A full-screen alert: a banner (紧急预警, or the drill mark), the headline large, then
     description, instruction and sender, each paragraph wrapped, as large as fits. No text
-    is drawn in the bottom ``clear_bottom`` rows (raises TextDoesNotFit when it cannot)."""
+    is drawn in the bottom ``clear_bottom`` rows (raises TextDoesNotFit when it cannot). RGB,
+    or with ``indexed`` mode "P" (see Ramps)."""
     drill = text.startswith(DRILL_MARK)
     paras = [sanitize(p).strip() for p in text.removeprefix(DRILL_MARK).split("\n")]
     paras = [p for p in paras if p]
-    img = Image.new("RGB", (width, height), (110, 0, 0) if not drill else (60, 60, 60))
+    bg = (110, 0, 0) if not drill else (60, 60, 60)
+    banner_pair = (((250, 210, 40), (120, 0, 0)) if not drill
+                   else ((0, 160, 220), (255, 255, 255)))
+    ramps = Ramps(((bg, (255, 255, 255)), banner_pair, (bg, (255, 240, 0))))
+    body_k, banner_k, head_k = 0, 1, 2
+    img = ramps.canvas(width, height)
     draw = ImageDraw.Draw(img)
     margin = max(4, width // 30)
     banner_h = max(14, height // 8)
     banner = "紧急预警 · 防范电信网络诈骗" if not drill else "演练 · 非真实警情 · 演练"
     bfont = _font(SMOOTH_FONT, _ladder(banner_h * 2 / 3))
-    draw.rectangle((0, 0, width, banner_h), fill=(250, 210, 40) if not drill else (0, 160, 220))
+    draw.rectangle((0, 0, width, banner_h), fill=ramps.base(banner_k))
     bw = bfont.getlength(banner)
     draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), banner, font=bfont,
-              fill=(120, 0, 0) if not drill else (255, 255, 255))
+              fill=ramps.ink(banner_k))
     avail_h = height - clear_bottom - banner_h - 2 * margin
     ref = _font(SMOOTH_FONT, _REF)
     max_w = width - 2 * margin
@@ -345,41 +450,51 @@ def render_alert(text: str, width: int, height: int, clear_bottom: int = 0) -> I
     hfont = _font(SMOOTH_FONT, _ladder(size * 1.4))
     font = _font(SMOOTH_FONT, size)
     y = banner_h + margin + max(0, (avail_h - need) / 2)
+    head_end = y + len(head) * int(size * 1.4 * 1.25)
+    if head:  # the headline's rows: the same background colour, on the headline's ramp
+        draw.rectangle((0, banner_h + 1, width, min(height, int(head_end))),
+                       fill=ramps.base(head_k))
     for ln in head:
-        draw.text(((width - hfont.getlength(ln)) / 2, y), ln, font=hfont, fill=(255, 240, 0))
+        draw.text(((width - hfont.getlength(ln)) / 2, y), ln, font=hfont,
+                  fill=ramps.ink(head_k))
         y += int(size * 1.4 * 1.25)
     y += size // 2
     for ln in body:
-        draw.text((margin, y), ln, font=font, fill=(255, 255, 255))
+        draw.text((margin, y), ln, font=font, fill=ramps.ink(body_k))
         y += int(size * 1.3)
-    return img
+    return ramps.finish(img, indexed)
 
 
 def render_slide(text: str, width: int, height: int, *, style: SlideStyle = SlideStyle(),
                  anti_fraud: bool = True, category: str | None = None,
-                 clear_bottom: int = 0) -> Image.Image:
-    """A full HDMI slide (RGB) with the slogan wrapped and centred (an alert: render_alert).
-    No text is drawn in the bottom ``clear_bottom`` rows (kept free for the inspection code)."""
+                 clear_bottom: int = 0, indexed: bool = False) -> Image.Image:
+    """A full HDMI slide with the slogan wrapped and centred (an alert: render_alert), RGB, or
+    with ``indexed`` mode "P" (see Ramps; what the drivers write: 1 byte a pixel). No text is
+    drawn in the bottom ``clear_bottom`` rows (kept free for the inspection code)."""
     if category == ALERT_CATEGORY and anti_fraud:
-        return render_alert(text, width, height, clear_bottom)
+        return render_alert(text, width, height, clear_bottom, indexed=indexed)
     bg = style.background if anti_fraud else (20, 60, 120)
-    img = Image.new("RGB", (width, height), bg)
+    ramps = Ramps(((bg, style.foreground), ((250, 210, 40), (120, 0, 0))))
+    img = ramps.canvas(width, height)
     draw = ImageDraw.Draw(img)
     margin = max(4, width // 20)
     banner_h = max(12, height // 10) if anti_fraud else 0
     if banner_h:
         bfont = _font(SMOOTH_FONT, _ladder(banner_h * 2 / 3))
-        draw.rectangle((0, 0, width, banner_h), fill=(250, 210, 40))
+        draw.rectangle((0, 0, width, banner_h), fill=ramps.base(1))
         bw = bfont.getlength(style.banner)
         draw.text(((width - bw) / 2, (banner_h - bfont.size) / 2), style.banner, font=bfont,
-                  fill=(120, 0, 0))
+                  fill=ramps.ink(1))
     paragraphs = text_lines(text)  # explicit line breaks are kept; each is wrapped
     avail_h = max(1, height - clear_bottom - banner_h - 2 * margin)
-    ref = _font(SMOOTH_FONT, _REF)
     size = _ladder(min(height / 6, width / 8))
+    # measured with the face of the first size tried, which usually is the size drawn: one
+    # face fewer in memory than a separate reference size (advances scale with the size)
+    ref = _font(SMOOTH_FONT, size)
     while True:
         lines = [ln for par in paragraphs
-                 for ln in (wrap(par, ref, int((width - 2 * margin) * _REF / size)) or [""])]
+                 for ln in (wrap(par, ref, int((width - 2 * margin) * ref.size / size))
+                            or [""])]
         line_h = int(size * 1.3)
         if len(lines) * line_h <= avail_h or size == SIZE_LADDER[0]:
             break
@@ -391,9 +506,9 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
     y = banner_h + margin + (avail_h - len(lines) * line_h) / 2
     for line in lines:
         lw = font.getlength(line)
-        draw.text(((width - lw) / 2, y), line, font=font, fill=style.foreground)
+        draw.text(((width - lw) / 2, y), line, font=font, fill=ramps.ink(0))
         y += line_h
-    return img
+    return ramps.finish(img, indexed)
 
 
 def dot_matrix(bitmap: Image.Image, *, pitch: int = 4, color: tuple[int, int, int] = (255, 40, 20),
@@ -433,17 +548,20 @@ def _tile(pitch: int, w: int, h: int) -> Image.Image:
     return out
 
 
-def clip_card(name: str, width: int, height: int, progress: float) -> Image.Image:
-    """What the simulator shows for a video clip: its name and a progress bar."""
-    img = Image.new("RGB", (width, height), (25, 25, 35))
+def clip_card(name: str, width: int, height: int, progress: float, *,
+              indexed: bool = False) -> Image.Image:
+    """What the simulator shows for a video clip: its name and a progress bar (RGB, or with
+    ``indexed`` mode "P", see Ramps)."""
+    ramps = Ramps((((25, 25, 35), (230, 230, 230)),), solids=((200, 200, 200), (80, 200, 120)))
+    img = ramps.canvas(width, height)
     draw = ImageDraw.Draw(img)
     font = _font(SMOOTH_FONT, _ladder(min(height / 8, width / 12)))
     label = "▶ " + sanitize(name)
-    draw.text((width * 0.05, height * 0.35), label, font=font, fill=(230, 230, 230))
+    draw.text((width * 0.05, height * 0.35), label, font=font, fill=ramps.ink(0))
     bar_y = int(height * 0.7)
     draw.rectangle((width * 0.05, bar_y, width * 0.95, bar_y + max(4, height // 30)),
-                   outline=(200, 200, 200))
+                   outline=ramps.solid(0))
     filled = width * 0.05 + (width * 0.9) * max(0.0, min(1.0, progress))
     draw.rectangle((width * 0.05, bar_y, filled, bar_y + max(4, height // 30)),
-                   fill=(80, 200, 120))
-    return img
+                   fill=ramps.solid(1))
+    return ramps.finish(img, indexed)

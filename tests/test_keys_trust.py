@@ -1,4 +1,5 @@
-"""The signing key and the trust file: real Ed25519 through OpenSSL, real files and modes."""
+"""The signing key and the trust file: real Ed25519 through libsodium (PyNaCl), checked against
+OpenSSL (cryptography); real files and modes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,6 +38,65 @@ def test_generate_load_sign_verify(tmp_path: Path) -> None:
     # an independent verifier (the library directly, from the documented text form)
     raw = PublicKey.from_text(key.public.text).raw
     Ed25519PublicKey.from_public_bytes(raw).verify(sig, b"signage-test-v1\0hello")
+
+
+def test_same_bytes_as_openssl(tmp_path: Path) -> None:
+    """Key file, public key and signatures are those `cryptography` (OpenSSL) makes for the
+    same key, both ways: a file either wrote is read by the other."""
+    for _ in range(20):
+        ours = SigningKey.generate()
+        theirs = load_pem(ours.pem())
+        assert theirs.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()) == ours.pem()
+        assert theirs.public_key().public_bytes_raw() == ours.public.raw
+        for msg in (b"", b"signage-test-v1\0" + os.urandom(100)):
+            sig = ours.sign(msg)
+            assert sig == theirs.sign(msg)  # Ed25519 is deterministic (RFC 8032)
+            theirs.public_key().verify(sig, msg)
+    other = Ed25519PrivateKey.generate()
+    path = tmp_path / "openssl.key"
+    path.write_bytes(other.private_bytes(serialization.Encoding.PEM,
+                                         serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+    assert load_signing_key(path).sign(b"x") == other.sign(b"x")
+    bad = other.sign(b"x")[:-1] + bytes([other.sign(b"x")[-1] ^ 1])
+    assert not SigningKey(other).public.verify(bad, b"x")
+    assert not PublicKey(bytes(32)).verify(bytes(64), b"x")  # not a usable key: refused
+
+
+def load_pem(data: bytes) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(data, password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    return key
+
+
+def test_other_pem_forms_go_to_cryptography(tmp_path: Path) -> None:
+    """A PEM that is not the plain RFC 8410 text alone (here: what `openssl pkey -text`
+    prints, the PEM followed by a dump) is read by cryptography as before; an RSA key is
+    refused by name."""
+    import subprocess
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    text = subprocess.run(["openssl", "pkey", "-text"], input=pem, capture_output=True,
+                          check=True, timeout=30).stdout
+    assert text.startswith(pem) and len(text) > len(pem)
+    path = tmp_path / "dump.key"
+    path.write_bytes(text)
+    os.chmod(path, 0o600)
+    assert load_signing_key(path).sign(b"x") == key.sign(b"x")
+    rsa_path = tmp_path / "rsa.key"
+    rsa_path.write_bytes(rsa.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    os.chmod(rsa_path, 0o600)
+    with pytest.raises(SigningKeyError, match="not an Ed25519 key"):
+        load_signing_key(rsa_path)
 
 
 def test_never_overwritten(tmp_path: Path) -> None:

@@ -93,7 +93,8 @@ class SlideFiles:
             return path
         try:
             img = picture.slide_above_code(text, self.width, self.height, size,
-                                           anti_fraud=anti_fraud, category=category)
+                                           anti_fraud=anti_fraud, category=category,
+                                           indexed=True)
         except (render.FontNotFound, OSError, ValueError) as exc:
             raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
         if img is None:
@@ -140,7 +141,7 @@ class SlideFiles:
             return path
         try:
             img = render.render_slide(text, self.width, self.height, anti_fraud=anti_fraud,
-                                      category=category)
+                                      category=category, indexed=True)
         except (render.FontNotFound, OSError, ValueError) as exc:
             raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
         save_png(img, path)
@@ -149,7 +150,7 @@ class SlideFiles:
     def black(self) -> Path:
         path = self.directory / f"black-{self.width}x{self.height}.png"
         if not path.is_file():
-            save_png(Image.new("RGB", (self.width, self.height), (0, 0, 0)), path)
+            save_png(render.blank("L", self.width, self.height), path)
         return path
 
     def _renderer_tag(self) -> str:

@@ -123,20 +123,26 @@ def place_code(img: Image.Image, code: InspectionCode) -> Box | None:
     if box is None:
         return None
     tile = code_tile(code, box.scale)
-    img.paste(tile.convert(img.mode), (box.x, box.y))
+    if img.mode == "P":  # an indexed slide (render.Ramps): its palette ends black, white
+        tile = tile.point(lambda v: render.INDEX_WHITE if v else render.INDEX_BLACK)
+        tile.putpalette(img.getpalette() or [])  # same palette: indices pasted as they are
+    else:
+        tile = tile.convert(img.mode)
+    img.paste(tile, (box.x, box.y))
     return box
 
 
 def slide_above_code(text: str, width: int, height: int, size: float, *,
-                     anti_fraud: bool = True, category: str | None = None
-                     ) -> Image.Image | None:
+                     anti_fraud: bool = True, category: str | None = None,
+                     indexed: bool = False) -> Image.Image | None:
     """A text slide (or an alert) laid out above the code area, or None when the text does
     not fit there (it then gets the whole slide and no code: the code never covers a
-    slogan)."""
+    slogan). RGB, or with ``indexed`` mode "P" (render.Ramps: what the drivers write)."""
     try:
         return render.render_slide(text, width, height, anti_fraud=anti_fraud,
                                    category=category,
-                                   clear_bottom=code_area(width, height, size))
+                                   clear_bottom=code_area(width, height, size),
+                                   indexed=indexed)
     except render.TextDoesNotFit:
         return None
 
@@ -146,7 +152,7 @@ def fit_above_code(src: Image.Image, width: int, height: int, size: float) -> Im
     avail = content_height(width, height, size)
     img = src.convert("RGB")
     img.thumbnail((width, avail))
-    canvas = Image.new("RGB", (width, height), (0, 0, 0))
+    canvas = render.blank("RGB", width, height)  # rows outside the picture stay free
     canvas.paste(img, ((width - img.width) // 2, (avail - img.height) // 2))
     return canvas
 
@@ -160,16 +166,18 @@ def image_above_code(path: Path, width: int, height: int, size: float) -> Image.
 
 
 def slide_with_code(text: str, width: int, height: int, code: InspectionCode,
-                    *, anti_fraud: bool = True, category: str | None = None) -> Image.Image:
+                    *, anti_fraud: bool = True, category: str | None = None,
+                    indexed: bool = False) -> Image.Image:
     """A text slide laid out above the code area, and the code; a text too long to fit
-    there gets the whole slide and no code (the code never covers a slogan)."""
+    there gets the whole slide and no code (the code never covers a slogan). RGB, or with
+    ``indexed`` mode "P" (render.Ramps: what the drivers write)."""
     img = slide_above_code(text, width, height, code.size, anti_fraud=anti_fraud,
-                           category=category)
+                           category=category, indexed=True)
     if img is None:
         return render.render_slide(text, width, height, anti_fraud=anti_fraud,
-                                   category=category)
+                                   category=category, indexed=indexed)
     place_code(img, code)
-    return img
+    return img if indexed else img.convert("RGB")
 
 
 def image_with_code(path: Path, width: int, height: int, code: InspectionCode) -> Image.Image:

@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Loaded only on the paths that need them (alerts when one arrives, [fleet], [inspection],
 # the live table on a terminal) or never in the daemon (audit, hub, console, summary;
-# APScheduler's cron module, which brings asyncio and ssl: the rotation uses LocalMidnight).
+# APScheduler's cron module, which brings asyncio and ssl: the rotation uses LocalMidnight;
+# cryptography, ~9.6 MiB: the box signs with PyNaCl, docs/keys.md).
 HEAVY = ("defusedxml", "pyexpat", "xml.etree", "apscheduler", "asyncio", "ssl", "rich",
          "segno", "zxingcpp", "paho", "duckdb", "pyarrow", "starlette", "jinja2", "uvicorn",
-         "babel", "signage.fleet",
+         "babel", "cryptography", "signage.fleet",
          "signage.inspection.issuer", "signage.hub", "signage.console", "signage.summary",
          "signage.audit.check", "signage.audit.cli")
 
@@ -50,6 +51,6 @@ def test_run_loads_no_heavy_optional_module(tmp_path: Path) -> None:
     logs = list((tmp_path / "var" / "log").glob("*.jsonl"))
     assert any(b'"showing_start"' in f.read_bytes() for f in logs)  # it really ran
     mods = set(json.loads(mods_file.read_text("utf-8")))
-    assert "signage.runtime.daemon" in mods and "cryptography" in mods  # log format 2 signs
+    assert "signage.runtime.daemon" in mods and "nacl.signing" in mods  # log format 2 signs
     loaded = sorted(m for m in mods for h in HEAVY if m == h or m.startswith(h + "."))
     assert loaded == [], loaded
