@@ -357,7 +357,7 @@ class HubService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_a: self.connected.clear()
         # connected = subscribed: the broker acknowledged the subscriptions
-        self.client.on_subscribe = lambda *_a: self.connected.set()
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self._timer: threading.Thread | None = None
         self._run_lock = -1
@@ -369,6 +369,15 @@ class HubService:
             self._say(_("hub: the broker refused the connection: {rc}").format(rc=rc))
             return
         client.subscribe([(t, 1) for t in self.hub.subscriptions()])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: Any, codes: Any, _p: Any) -> None:
+        """The broker's SUBACK: the hub now receives. Said on stderr (after every connect) so
+        that an operator, and a test or script that started `signage hub run`, can tell a hub
+        that receives from one still starting."""
+        granted = sum(1 for c in codes if not c.is_failure)
+        self._say(_("hub: subscribed: the broker granted {granted} of {n} subscriptions")
+                  .format(granted=granted, n=len(codes)))
+        self.connected.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.ingest.handle(msg.topic, bytes(msg.payload))

@@ -30,6 +30,18 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+SUBSCRIBED = "hub: subscribed: "
+
+
+def wait_subscribed(proc: subprocess.Popen[bytes], err: Path, timeout: float = 60) -> None:
+    """A `signage hub run` process receives: its stderr says the broker acknowledged its
+    subscriptions (the timeout only catches a hang; a hub that exits fails at once)."""
+    def ready() -> bool:
+        assert proc.poll() is None, f"the hub exited {proc.returncode}: {err.read_text()}"
+        return SUBSCRIBED in err.read_text("utf-8", errors="replace")
+    wait_until(ready, timeout, f"the hub ({err}) to subscribe")
+
+
 def register(d: Path, *sites: str) -> dict[str, Path]:
     """Sites registered with the hub (hub.toml `[[site]] v1_key_file`, a real key each): the
     hub refuses every message of a site it does not know."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -15,7 +14,7 @@ import pyarrow.dataset as ds
 from tests.conftest import keep_format_1
 
 from .conftest import Broker, Pki
-from .fleetkit import acked, files_of, hub_toml, shipper, simulate, wait_until
+from .fleetkit import acked, files_of, hub_toml, shipper, simulate, wait_subscribed, wait_until
 
 SHARED = ('subscribe = ["$share/hubs/signage/v1/+/log", "$share/hubs/signage/v1/+/status", '
           '"$share/hubs/signage/v1/+/checkpoint", "$share/hubs/signage/v1/+/online"]')
@@ -38,7 +37,8 @@ def test_two_hub_processes_share_the_load(tmp_path: Path, site_dir: Path, broker
         cfg.write_text(text)
         procs.append(subprocess.Popen([sys.executable, "-m", "signage.cli", "hub", "run", "-c",
                                        str(cfg)], stderr=open(d / "err", "w")))  # noqa: SIM115
-    time.sleep(3)  # both subscribed (their own processes: nothing to wait on but the broker)
+    for name, p in zip(("h1", "h2"), procs, strict=True):  # both receive before the box sends
+        wait_subscribed(p, tmp_path / name / "err")
     sh = shipper(log, "hz-wensan-0001", broker, pki, resend_s=2.0)
     sh.start()
     try:
@@ -48,7 +48,7 @@ def test_two_hub_processes_share_the_load(tmp_path: Path, site_dir: Path, broker
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(30)
+            p.wait(120)  # a hang only: the stop writes the last rows
     copy = tmp_path / "hub-data" / "hz-wensan-0001"
     assert files_of(copy) == files_of(log)
     rows = ds.dataset(tmp_path / "hub-data" / "showings", format="parquet",
