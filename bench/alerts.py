@@ -1,11 +1,12 @@
 """Urgent alerts through the fleet, in real time: hub publish -> first confirmed showing on
 every screen, the gap rule meanwhile, and expiry.
 
-    .venv/bin/python bench/alerts.py [--boxes 50] [--rounds 3] [--frames]
+    .venv/bin/python bench/alerts.py [--boxes 50] [--rounds 3] [--no-frames]
 
 Starts a real Mosquitto (the shipped contrib/ config and ACL, TLS with a CA made here),
 `signage hub run`, and N boxes as real `signage run` processes, each with 4 simulator screens
-(2 LED strips 128x16, 2 HDMI 1280x720) on the shipped playlists, open all day. Then, per
+(2 LED strips 128x16, 2 HDMI 1280x720) on the shipped playlists, open all day, drawing every
+frame as the simulator does by default (`--no-frames`: confirm switches without drawing). Then, per
 round, `signage hub alert` sends a new alert (an Update of the previous) to every box, and
 the latency is each screen's confirmed start of it (its `alert_shown` record) minus the
 instant the publish was issued. A last alert expires 25 s after it is sent: every showing of
@@ -16,11 +17,19 @@ runner's own figure.
 
 from __future__ import annotations
 
+import sys
+
+# bench/inspect.py would shadow the standard library's inspect (dataclasses imports it)
+# when this file runs as a script: take bench/ off the path before anything else
+if sys.path and sys.path[0].rstrip("/").endswith("bench"):
+    sys.path.pop(0)
+
 import argparse
 import json
+import os
+import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
@@ -82,10 +91,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--boxes", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--frames", action="store_true", help="simulator writes PNG frames")
+    ap.add_argument("--no-frames", dest="frames", action="store_false",
+                    help="the simulator confirms switches without drawing frames")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
+    wall0 = time.monotonic()
+    load0 = os.getloadavg()
     sites = [f"box-{i:02d}" for i in range(a.boxes)]
     (tmp / "pki").mkdir()
     pki = make_pki(tmp / "pki", ("hub", *sites))
@@ -107,6 +119,9 @@ def main() -> int:
                             str(hubd / "hub.toml")], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     lat: list[float] = []
+    to_box: list[float] = []  # publish -> the box's alert_received record
+    on_box: list[float] = []  # alert_received -> first confirmed showing, per screen
+    load_rounds: list[float] = []
     expiry_over: list[float] = []
     late_starts = 0
     try:
@@ -128,6 +143,7 @@ def main() -> int:
         time.sleep(20)
         prev: tuple[str, datetime] | None = None
         for rnd in range(a.rounds):
+            load_rounds.append(os.getloadavg()[0])
             aid = f"BENCH-{rnd}"
             sent = datetime.now(CN)
             kw: dict[str, Any] = {"msg_type": "Update", "references": ref(*prev)} if prev else {}
@@ -149,6 +165,15 @@ def main() -> int:
                             got[(s, x["screen"])] = (
                                 datetime.fromisoformat(x["start"]).timestamp() - t_pub)
             lat += list(got.values())
+            for d in boxes.values():  # where the time went: to the box, then on the box
+                recs_ = log_of(d)
+                rx = [x for x in recs_ if x["type"] == "alert_received" and x["alert"] == aid]
+                if rx:
+                    t_rx = datetime.fromisoformat(rx[0]["wall"]).timestamp()
+                    to_box.append(t_rx - t_pub)
+                    on_box += [datetime.fromisoformat(x["start"]).timestamp() - t_rx
+                               for x in recs_ if x["type"] == "alert_shown"
+                               and x["alert"] == aid and x["first"]]
             print(f"round {rnd}: {len(got)}/{4 * a.boxes} screens showed {aid}; latency p50 "
                   f"{pct(list(got.values()), 0.5):.2f} s, p95 {pct(list(got.values()), 0.95):.2f}"
                   f" s, max {max(got.values()):.2f} s", flush=True)
@@ -192,10 +217,21 @@ def main() -> int:
             if x["type"] == "showing_start" and x["item"] == "alert:BENCH-EXP" \
                     and datetime.fromisoformat(x["start"]).timestamp() >= exp_t:
                 late_starts += 1
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({
+        "wall_s": round(time.monotonic() - wall0, 1),
+        "cpu_s_children": round(ru.ru_utime + ru.ru_stime, 1),
+        "cpu_s_bench": round(me.ru_utime + me.ru_stime, 1),
+        "loadavg_start": load0, "loadavg_end": os.getloadavg(),
+        "loadavg_during_rounds": load_rounds,
         "boxes": a.boxes, "screens": 4 * a.boxes, "rounds": a.rounds, "frames": a.frames,
         "latency_samples": len(lat), "latency_p50_s": round(pct(lat, 0.5), 3),
         "latency_p95_s": round(pct(lat, 0.95), 3), "latency_max_s": round(max(lat), 3),
+        "publish_to_box_p50_s": round(pct(to_box, 0.5), 3) if to_box else None,
+        "publish_to_box_p95_s": round(pct(to_box, 0.95), 3) if to_box else None,
+        "box_to_screen_p50_s": round(pct(on_box, 0.5), 3) if on_box else None,
+        "box_to_screen_p95_s": round(pct(on_box, 0.95), 3) if on_box else None,
         "gap_violations": violations, "worst_gap_s": round(worst_gap, 3),
         "expiring_showings": exp_shows,
         "expiry_end_after_expires_max_s": round(max(expiry_over, default=0.0), 3),

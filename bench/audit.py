@@ -37,6 +37,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
+# bench/ itself is sys.path[0] and holds inspect.py, which would shadow the standard library's
+# inspect (imported by dataclasses): take it out, put the project root in
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from signage.keys import SigningKey  # noqa: E402

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
 import shutil
 import subprocess
@@ -39,8 +41,10 @@ def make_site(dst: Path, screens: int, log_format: int = 1) -> Path:
         body += (f'\n[[screens]]\nid = "{"led" if led else "hdmi"}-{i}"\ndriver = "simulator"\n'
                  f"width = {128 if led else 1280}\nheight = {16 if led else 720}\n"
                  f'playlists = {PLAYLISTS}\noptions = {{ kind = "{"led" if led else "hdmi"}" }}\n')
-    if log_format != 1:  # signed checkpoints (docs/log-format.md, format 2)
-        head = head.replace("[log]\n", f"[log]\nformat = {log_format}\n", 1)
+    # the log format asked for (2: signed checkpoints, docs/log-format.md), whatever the
+    # shipped config.toml sets (it writes format 2 since issue 12)
+    head = re.sub(r"(?m)^format = \d+\n", "", head)
+    head = head.replace("[log]\n", f"[log]\nformat = {log_format}\n", 1)
     cfg = dst / "config.toml"
     cfg.write_text(head + body, "utf-8")
     return cfg
@@ -101,7 +105,8 @@ def simulate(screens: int, repeat: int = 5, log_format: int = 1) -> None:
             res = subprocess.run([sys.executable, "-m", "signage.cli", "simulate", "--config",
                                   str(cfg), "--start", "2026-12-01", "--for", "24h", "--log",
                                   str(Path(tmp) / "simlog")], cwd=tmp, capture_output=True,
-                                 text=True, check=True)
+                                 text=True, check=True,
+                                 env={**os.environ, "SIGNAGE_LANG": "en"})  # (parsed below)
             totals.append(time.perf_counter() - t0)
             line = next(ln for ln in res.stderr.splitlines() if ln.startswith("simulated "))
             speeds.append(float(line.split(" in ", 1)[1].split(" s ", 1)[0]))

@@ -2,9 +2,15 @@
 
 An LED screen appears as a dot matrix of its pixel size, an HDMI screen as a full slide, a clip
 as a card with its name. Each screen's current frame is written to ``<run_dir>/sim/<id>.png``
-and replaced atomically (write a temporary file, then rename). Frames are rendered once per
-item and kept, so a switch costs one file write. Under ``signage simulate`` (virtual clock)
-nothing is drawn: the confirmed instant is the virtual now.
+and replaced atomically (a hard link, then a rename). Frames are PNG files because the console,
+`signage summary` and the tests read them as pictures. A frame is rendered once per process
+and picture, not once per screen: frames live in ``<run_dir>/sim/frames/.shared/``, named by
+the digest of everything that makes the picture (the item's content, the screen's kind, size
+and font), so two screens of one size showing the same slide (an urgent alert on every HDMI
+screen at once) draw it once; a screen that wants a frame another one is drawing waits for
+that drawing. Each screen's own ``sim/frames/<id>/`` holds a link to each frame it showed
+(`signage summary`'s pictures). A frame with an inspection code is the screen's own. Under
+``signage simulate`` (virtual clock) nothing is drawn: the confirmed instant is the virtual now.
 
 Fault injection for drills and tests: ``fail_every_af = N`` rejects every N-th anti-fraud
 item (as a missing clip would be rejected); ``latency_ms`` delays every confirmation (under
@@ -17,8 +23,9 @@ import contextlib
 import hashlib
 import io
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -68,6 +75,59 @@ def _font(spec: ScreenSpec) -> str:
     return render.font_for_height(spec.height) if _kind(spec) == "led" else render.SMOOTH_FONT
 
 
+class FrameStore:
+    """The frames of one run directory, shared by the screens of one process: each drawn once.
+
+    ``get(key, render)`` returns the frame's path, calling ``render`` only when no screen has
+    drawn that frame yet; a second screen asking while the first draws waits for it (and
+    draws itself if that drawing failed). Frames of an earlier process may be stale (the
+    drawing code changed): the store empties its directory when it is first opened."""
+
+    _open: ClassVar[dict[Path, FrameStore]] = {}
+    _open_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self._lock = threading.Lock()
+        self._ready: set[str] = set()
+        self._busy: dict[str, threading.Event] = {}
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("*.png"):
+            old.unlink()
+
+    @classmethod
+    def at(cls, directory: Path) -> FrameStore:
+        with cls._open_lock:
+            store = cls._open.get(directory)
+            if store is None:
+                store = cls._open[directory] = cls(directory)
+            return store
+
+    def get(self, key: str, render: Callable[[], bytes]) -> Path:
+        path = self.dir / f"{key}.png"
+        while True:
+            with self._lock:
+                if key in self._ready and path.exists():
+                    return path
+                busy = self._busy.get(key)
+                if busy is None:
+                    busy = self._busy[key] = threading.Event()
+                    break
+            busy.wait()  # another screen draws it: then it is ready (or failed: draw it here)
+        try:
+            data = render()
+            tmp = path.with_name(f".{key}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+            with self._lock:
+                self._ready.add(key)
+        finally:
+            with self._lock:
+                del self._busy[key]
+            busy.set()
+        return path
+
+
 class SimulatorDriver(Driver):
     name: ClassVar[str] = "simulator"
 
@@ -79,7 +139,7 @@ class SimulatorDriver(Driver):
         self._af_count = 0
         # rendered frames live on disk, not in memory: a switch hard-links one into place
         self._frames_dir = ctx.run_dir / "sim" / "frames" / spec.screen_id
-        self._ready: set[str] = set()
+        self._ready: set[str] = set()  # frames linked into _frames_dir
         self._coded: list[Path] = []  # frames with an inspection code: each used once
         self._out = ctx.run_dir / "sim" / f"{spec.screen_id}.png"
         self._open = False
@@ -154,25 +214,41 @@ class SimulatorDriver(Driver):
             self._frames_dir.mkdir(parents=True, exist_ok=True)
             for old in self._frames_dir.glob("*.png"):  # frames of an earlier run may be stale
                 old.unlink()
+            self._ready.clear()  # (a reopen after the screen was down: they are gone)
         self._open = True
 
     def close(self) -> None:
         self._open = False
 
     def _frame(self, item: Showable) -> Path:
-        """The rendered frame of ``item`` as a PNG file, rendered on first use."""
+        """The rendered frame of ``item`` as a PNG file, rendered on first use (by this
+        screen or by another of the same kind, size and font: FrameStore)."""
         code = item.code.text if item.code is not None else ""
+        opts = self.spec.options
         key = hashlib.sha256(
             f"{item.kind.value}\0{item.item_id}\0{item.text}\0{item.path}\0{item.anti_fraud}"
-            f"\0{code}".encode()).hexdigest()[:24]
+            f"\0{item.category}\0{code}\0{_kind(self.spec)}\0{self.spec.width}x"
+            f"{self.spec.height}\0{_font(self.spec)}\0{opts.get('scroll_px_per_s')}"
+            .encode()).hexdigest()[:24]
         path = self._frames_dir / f"{key}.png"
         if key in self._ready:
             return path
-        with self.ctx.heavy:
-            data = self._render(item)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+
+        def draw() -> bytes:
+            with self.ctx.heavy:
+                return self._render(item)
+
+        if code:  # a code is this screen's own (and this showing's): drawn here, used once
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(draw())
+            os.replace(tmp, path)
+        else:
+            shared = FrameStore.at(self._frames_dir.parent / ".shared").get(key, draw)
+            tmp = path.with_suffix(".tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.link(shared, tmp)
+            os.replace(tmp, path)
         self._ready.add(key)
         if code:  # a code frame is shown once: keep the last few, not one per showing
             self._coded.append(path)

@@ -40,6 +40,9 @@ def _lang_from_argv() -> None:
         print(f"--lang: {exc}", file=sys.stderr)
         sys.exit(3)
     use_for_libraries()
+    from .clitext import install
+
+    install()
 
 
 _lang_from_argv()
@@ -263,7 +266,7 @@ def simulate(config: ConfigOpt = Path("config.toml"),
         try:
             done = simulate_fleet(loaded, fleet, t0 / 1000, duration, log, _say)
         except (ValueError, KeyFileError, OSError) as exc:
-            _say(f"cannot start: {exc}")
+            _say(_("cannot start: {exc}").format(exc=exc))
             raise typer.Exit(3) from None
         raise typer.Exit(0 if done == fleet else 1)
     clock = VirtualClock(t0 / 1000)
@@ -361,8 +364,11 @@ def mount_optional(argv: list[str] | None = None) -> None:
             "The box's Ed25519 signing key (log format 2): generate, show, rotate."))
         app.command("checkpoint", help=_(
             "Print the box's latest signed checkpoint as one line (the line exactly as in the "
-            "log): keep it, photograph it or paste it; `signage audit --witness FILE` checks a "
-            "log against it later."))(checkpoint_command)
+            "log), after verifying its signature with the box's own key (and with --trust's) "
+            "and its link on the record before it: keep it, photograph it or paste it; "
+            "`signage audit --witness FILE` checks a log against it later. Exit codes: 0 "
+            "verified, 1 printed but not verified (no key at hand), 2 not good (not printed), "
+            "3 unreadable input."))(_marked(checkpoint_command))
     if first in (None, "hub"):
         try:
             from .hub.cli import hub_app

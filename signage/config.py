@@ -311,6 +311,15 @@ class ConsoleSection(Strict):
                                "0.0.0.0 (the LAN)").format(value=repr(v))) from None
         return v
 
+def check_authority_keys(v: list[str]) -> list[str]:
+    for i, k in enumerate(v):
+        try:
+            PublicKey.from_text(k)
+        except SigningKeyError as exc:
+            raise ValueError(f"keys[{i}]: {exc}") from None
+    return v
+
+
 class AuthoritySection(Strict):
     """Content pushed from above (docs/alerts.md): who may sign it, where this box is."""
 
@@ -327,15 +336,7 @@ class AuthoritySection(Strict):
     #: the longest one alert showing lasts on a screen, seconds
     max_show_s: float = Field(default=45.0, ge=5, le=600)
 
-    @field_validator("keys")
-    @classmethod
-    def _keys(cls, v: list[str]) -> list[str]:
-        for i, k in enumerate(v):
-            try:
-                PublicKey.from_text(k)
-            except SigningKeyError as exc:
-                raise ValueError(f"keys[{i}]: {exc}") from None
-        return v
+    _keys = field_validator("keys")(check_authority_keys)
 
     @field_validator("regions")
     @classmethod
@@ -363,8 +364,11 @@ class FleetSection(Strict):
     window_bytes: int = Field(default=1 << 20, ge=1 << 16, le=1 << 30)
     #: how often the log is looked at for new lines, seconds
     poll_s: float = Field(default=0.2, gt=0, le=10)
+    #: another name for [authority] keys (docs/alerts.md): the authority's public keys
+    authority_keys: list[str] | None = Field(default=None, max_length=16)
 
     _broker = field_validator("broker")(check_broker_url)
+    _authority_keys = field_validator("authority_keys")(check_authority_keys)
 
     @model_validator(mode="after")
     def _creds(self) -> FleetSection:
@@ -415,6 +419,18 @@ class SiteConfig(Strict):
         for d in self.authority.drill_screens:
             if d not in seen:
                 raise ValueError(f"authority.drill_screens: {d!r} is not a screen id here")
+        alias = self.fleet.authority_keys if self.fleet is not None else None
+        if alias is not None:
+            mine = self.authority.keys
+            if mine and sorted(mine) != sorted(alias):
+                raise ValueError(_(
+                    "fleet.authority_keys and authority.keys list different keys; they are "
+                    "one setting (the authority's public keys, docs/alerts.md): keep one of "
+                    "them, or list the same keys in both"))
+            # [fleet] authority_keys is another name for [authority] keys: the rest of the
+            # code reads authority.keys (frozen model: set once, here, while validating)
+            object.__setattr__(self, "authority",
+                               self.authority.model_copy(update={"keys": list(alias)}))
         return self
 
     @property

@@ -135,13 +135,14 @@ def N_(message: str) -> str:
 # What the command-line libraries (click, typer) print themselves: they look these up through
 # stdlib gettext's global domain, which use_for_libraries() points at our catalogue. Only the
 # messages people meet are listed; the msgids are theirs, verbatim. (Typer's vendored copy of
-# click prints "Usage:", the --help line and parser errors in English without gettext: those
-# stay English.)
+# click writes "Usage:", the --help line and parser errors as English f-strings without
+# gettext: signage/clitext.py translates those.)
 LIBRARY_MESSAGES = (
     N_("Options"), N_("Commands"), N_("Arguments"), N_("Error"), N_("Aborted."),
     N_("Aborted!"), N_("Try [blue]'{command_path} {help_option}'[/] for help."),
     N_("[default: {}]"), N_("[required]"), N_("default: {default}"), N_("required"),
-    N_("(dynamic)"),
+    N_("(dynamic)"), N_("Missing command."), N_("No such command {name!r}."),
+    N_("env var: {var}"), N_("[env var: {}]"), N_("(deprecated) "),
 )
 
 

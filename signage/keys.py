@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import stat
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from typing import Protocol
 import nacl.signing
 from nacl.exceptions import CryptoError
 
+from .i18n import _
 from .secretfile import create_secret
 
 PUBLIC_PREFIX = "ed25519:"
@@ -71,6 +73,7 @@ def _unb64u(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + pad)
 
 
+@functools.lru_cache(maxsize=256)
 def key_id_of(raw_public: bytes) -> str:
     """The key id of a raw 32-byte Ed25519 public key."""
     return hashlib.sha256(raw_public).digest()[:8].hex()
@@ -84,25 +87,26 @@ class PublicKey:
 
     def __post_init__(self) -> None:
         if len(self.raw) != 32:
-            raise SigningKeyError(f"an Ed25519 public key is 32 bytes, not {len(self.raw)}")
+            raise SigningKeyError(_("an Ed25519 public key is 32 bytes, not "
+                                    "{n}").format(n=len(self.raw)))
 
     @classmethod
     def from_text(cls, text: str) -> PublicKey:
         """Parse ``ed25519:<base64url>``; raises SigningKeyError with what is expected."""
         t = text.strip()
         if not t.startswith(PUBLIC_PREFIX):
-            raise SigningKeyError("not a public key: expected 'ed25519:' and 43 base64url"
-                                  f" characters, got {t[:20]!r}")
+            raise SigningKeyError(_("not a public key: expected 'ed25519:' and 43 base64url "
+                                    "characters, got {t!r}").format(t=t[:20]))
         body = t[len(PUBLIC_PREFIX):]
         if len(body) != 43 or not all(c in _B64U_ALPHABET for c in body):
             raise SigningKeyError(
-                "not a public key: expected 'ed25519:' and 43 base64url characters")
+                _("not a public key: expected 'ed25519:' and 43 base64url characters"))
         try:
             raw = _unb64u(body)
         except ValueError:
-            raise SigningKeyError("not a public key: bad base64url") from None
+            raise SigningKeyError(_("not a public key: bad base64url")) from None
         if _b64u(raw) != body:
-            raise SigningKeyError("not a public key: not the canonical base64url of 32 bytes")
+            raise SigningKeyError(_("not a public key: not the canonical base64url of 32 bytes"))
         return cls(raw)
 
     @property
@@ -143,7 +147,8 @@ class SigningKey:
         that gives it (`cryptography`'s Ed25519PrivateKey, e.g. in tests)."""
         seed = key if isinstance(key, bytes) else key.private_bytes_raw()
         if len(seed) != 32:
-            raise SigningKeyError(f"an Ed25519 private key is 32 bytes, not {len(seed)}")
+            raise SigningKeyError(
+                _("an Ed25519 private key is 32 bytes, not {n}").format(n=len(seed)))
         self._key = nacl.signing.SigningKey(seed)
         self.public = PublicKey(bytes(self._key.verify_key))
 
@@ -191,9 +196,10 @@ def _seed_via_cryptography(path: Path, data: bytes) -> bytes:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
-        raise SigningKeyError(f"{path}: not a PEM private key without a password") from None
+        raise SigningKeyError(_("{path}: not a PEM private key without a "
+                                "password").format(path=path)) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise SigningKeyError(f"{path}: not an Ed25519 key")
+        raise SigningKeyError(_("{path}: not an Ed25519 key").format(path=path))
     return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                              serialization.NoEncryption())
 
@@ -204,22 +210,26 @@ def load_signing_key(path: Path) -> SigningKey:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise SigningKeyError(f"{path}: signing key not found"
-                              " (create one with: signage keys generate)") from None
+        raise SigningKeyError(_("{path}: signing key not found (create one with: signage keys "
+                                "generate)").format(path=path)) from None
     except OSError as exc:
-        raise SigningKeyError(f"{path}: cannot read signing key: {exc.strerror}") from None
+        raise SigningKeyError(_("{path}: cannot read signing key: "
+                                "{strerror}").format(path=path, strerror=exc.strerror)) from None
     if not stat.S_ISREG(st.st_mode):
-        raise SigningKeyError(f"{path}: not a regular file (a signing key is a PEM file)")
+        raise SigningKeyError(_("{path}: not a regular file (a signing key is a PEM "
+                                "file)").format(path=path))
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SigningKeyError(
-            f"{path}: signing key is accessible by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}")
+            _("{path}: signing key is accessible by group or others (mode {mode:o}); run: chmod "
+              "600 {path}").format(path=path, mode=stat.S_IMODE(st.st_mode)))
     if st.st_size > MAX_KEY_FILE_BYTES:
-        raise SigningKeyError(f"{path}: not a signing key ({st.st_size} bytes; a key is ~120)")
+        raise SigningKeyError(_("{path}: not a signing key ({size} bytes; a key is "
+                                "~120)").format(path=path, size=st.st_size))
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise SigningKeyError(f"{path}: cannot read signing key: {exc.strerror}") from None
+        raise SigningKeyError(_("{path}: cannot read signing key: "
+                                "{strerror}").format(path=path, strerror=exc.strerror)) from None
     seed = _seed_from_pem(data)
     return SigningKey(seed if seed is not None else _seed_via_cryptography(path, data))
 
@@ -229,11 +239,12 @@ def write_new_key(path: Path) -> SigningKey:
     a private temporary file, then hard-linked into place. Never overwrites: an existing file
     raises SigningKeyError."""
     if path.exists() or path.is_symlink():
-        raise SigningKeyError(f"{path}: already exists; a signing key is never overwritten"
-                              " (use: signage keys rotate)")
+        raise SigningKeyError(_("{path}: already exists; a signing key is never overwritten (use: "
+                                "signage keys rotate)").format(path=path))
     key = SigningKey.generate()
     if not create_secret(path, key.pem()):
-        raise SigningKeyError(f"{path}: already exists; a signing key is never overwritten")
+        raise SigningKeyError(_("{path}: already exists; a signing key is never "
+                                "overwritten").format(path=path))
     return key
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .alerts import ALERT_CATEGORY, DRILL_MARK
 from .i18n import _
+from .sanitize import sanitize as sanitize  # (re-exported: its home is sanitize.py)
 
 #: fontconfig patterns tried in order; the first that resolves to a CJK-capable file wins.
 PIXEL_FONT = "Unifont"
@@ -176,16 +176,6 @@ def missing_glyphs(text: str, font_pattern: str) -> list[str]:
     return _missing(str(find_font(font_pattern)), text)
 
 
-def sanitize(text: str) -> str:
-    """Drop control and format characters (ANSI escapes, bidi overrides) before drawing or
-    printing; keep ordinary spaces."""
-    return "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in text
-        if ch in "\t\n\r" or unicodedata.category(ch)[0] != "C"
-    )
-
-
 #: an LED line is never drawn smaller than this (Unifont's native height)
 MIN_LED_LINE_PX = 16
 
@@ -283,16 +273,63 @@ class TextDoesNotFit(ValueError):
     rest): the caller shows the slide without the code."""
 
 
+_ADVANCES: dict[tuple[str, int, int], dict[str, float]] = {}
+
+
+def _advance_of(font: ImageFont.FreeTypeFont) -> dict[str, float]:
+    """The advance of each character drawn alone, per font: a first guess at a line's length
+    (shaping and kerning make the real one differ by a few pixels either way)."""
+    key = (str(font.path), int(font.size), int(getattr(font, "index", 0)))
+    table = _ADVANCES.get(key)
+    if table is None:
+        if len(_ADVANCES) > 64:
+            _ADVANCES.clear()
+        table = _ADVANCES[key] = {}
+    return table
+
+
 def wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
-    """Greedy wrap by character (CJK has no spaces), keeping Latin words whole when possible."""
+    """Greedy wrap by character (CJK has no spaces): each line is the longest run of the
+    text that fits ``max_width`` as the font lays it out (``getlength``), and a space at a
+    break is dropped. The run is first guessed from the characters' advances, then moved to
+    the exact break with a few real measurements, so a line costs about three layouts, not
+    one per character; the result is that of extending the line one character at a time."""
+    adv = _advance_of(font)
+    if len(adv) > 20000:
+        adv.clear()
+
+    def width(ch: str) -> float:
+        w = adv.get(ch)
+        if w is None:
+            w = adv[ch] = font.getlength(ch)
+        return w
+
+    def fits(s: str) -> bool:
+        return font.getlength(s) <= max_width
+
     lines: list[str] = []
     cur = ""
-    for ch in text:
-        if font.getlength(cur + ch) <= max_width or not cur:
-            cur += ch
-        else:
+    i, n = 0, len(text)
+    while i < n:
+        if not cur:
+            cur = text[i]  # a line holds at least one character
+            i += 1
+            continue
+        guess = sum(width(c) for c in cur)
+        j = i
+        while j < n and guess + width(text[j]) <= max_width:
+            guess += width(text[j])
+            j += 1
+        while j > i and not fits(cur + text[i:j]):
+            j -= 1
+        while j < n and fits(cur + text[i:j + 1]):
+            j += 1
+        cur += text[i:j]
+        i = j
+        if i < n:  # text[i] does not fit: it begins the next line (a space is dropped)
             lines.append(cur)
-            cur = ch.lstrip()
+            cur = text[i].lstrip()
+            i += 1
     if cur:
         lines.append(cur)
     return lines

@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from .config import Hours, check_id
+from .i18n import _
 from .keys import PublicKey, SigningKeyError
 
 TRUST_VERSION = 1
@@ -109,17 +110,18 @@ class Trust:
 def _aware(value: Any, where: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise TrustFileError(
-            f"{where}: expected a date and time with an offset, without quotes,"
-            " e.g. 2026-01-01T00:00:00+08:00")
+            _("{where}: expected a date and time with an offset, without quotes, e.g. "
+              "2026-01-01T00:00:00+08:00").format(where=where))
     return value
 
 
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise TrustFileError(f"{where}: expected a non-empty text in quotes")
+        raise TrustFileError(_("{where}: expected a non-empty text in quotes").format(where=where))
     if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or 0x202A <= ord(c) <= 0x202E
            or 0x2066 <= ord(c) <= 0x2069 for c in value):
-        raise TrustFileError(f"{where}: control or text-direction characters are not allowed")
+        raise TrustFileError(_("{where}: control or text-direction characters are not "
+                               "allowed").format(where=where))
     return value
 
 
@@ -127,7 +129,8 @@ def _unknown(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
     extra = sorted(set(table) - allowed)
     if extra:
         raise TrustFileError(
-            f"{where}: unknown field {extra[0]!r}; allowed: {', '.join(sorted(allowed))}")
+            _("{where}: unknown field {extra!r}; allowed: "
+              "{allowed}").format(where=where, extra=extra[0], allowed=", ".join(sorted(allowed))))
 
 
 def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
@@ -135,10 +138,12 @@ def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
     _unknown(doc, {"version", "site"}, src)
     version = doc.get("version")
     if version != TRUST_VERSION:
-        raise TrustFileError(f"{src}: version: expected version = {TRUST_VERSION}, got {version!r}")
+        raise TrustFileError(_("{src}: version: expected version = {trust_version}, got "
+                               "{version!r}").format(src=src, trust_version=TRUST_VERSION,
+                                                     version=version))
     raw_sites = doc.get("site", [])
     if not isinstance(raw_sites, list):
-        raise TrustFileError(f"{src}: site: expected [[site]] tables")
+        raise TrustFileError(_("{src}: site: expected [[site]] tables").format(src=src))
     sites: dict[str, TrustedSite] = {}
     for i, rs in enumerate(raw_sites, 1):
         where = f"{src}: site #{i}"
@@ -148,13 +153,14 @@ def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
         sid = _str(rs.get("id"), f"{where}: id")
         where = f"{src}: site {sid!r}"
         if sid in sites:
-            raise TrustFileError(f"{where}: listed twice; list each site once with all its keys")
+            raise TrustFileError(_("{where}: listed twice; list each site once with all its "
+                                   "keys").format(where=where))
         name = _str(rs["name"], f"{where}: name") if "name" in rs else ""
         profile = _profile(rs["profile"], f"{where}: profile") if "profile" in rs else None
         raw_keys = rs.get("key", [])
         if not isinstance(raw_keys, list) or (not raw_keys and profile is None):
-            raise TrustFileError(f"{where}: expected at least one [[site.key]] table (or a "
-                                 "[site.profile])")
+            raise TrustFileError(_("{where}: expected at least one [[site.key]] table (or a "
+                                   "[site.profile])").format(where=where))
         keys: list[TrustedKey] = []
         for j, rk in enumerate(raw_keys, 1):
             kw = f"{where}: key #{j}"
@@ -168,9 +174,11 @@ def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
             vf = _aware(rk.get("valid_from"), f"{kw}: valid_from")
             vt = _aware(rk["valid_to"], f"{kw}: valid_to") if "valid_to" in rk else None
             if vt is not None and vt <= vf:
-                raise TrustFileError(f"{kw}: valid_to must be later than valid_from")
+                raise TrustFileError(_("{kw}: valid_to must be later than "
+                                       "valid_from").format(kw=kw))
             if any(k.key_id == pub.key_id for k in keys):
-                raise TrustFileError(f"{kw}: the same key is listed twice for this site")
+                raise TrustFileError(_("{kw}: the same key is listed twice for this "
+                                       "site").format(kw=kw))
             keys.append(TrustedKey(pub, vf, vt))
         sites[sid] = TrustedSite(sid, name, tuple(keys), profile)
     return Trust(sites)
@@ -185,39 +193,41 @@ def _profile(raw: Any, where: str) -> SiteProfile:
     _unknown(raw, PROFILE_FIELDS, where)
     missing = sorted(PROFILE_FIELDS - {"measure"} - set(raw))
     if missing:
-        raise TrustFileError(f"{where}: {missing[0]} is required")
+        raise TrustFileError(_("{where}: {missing} is "
+                               "required").format(where=where, missing=missing[0]))
     tz = _str(raw["timezone"], f"{where}: timezone")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise TrustFileError(f"{where}: timezone: unknown timezone {tz!r}; use an IANA name "
-                             "like Asia/Shanghai") from None
+        raise TrustFileError(_("{where}: timezone: unknown timezone {tz!r}; use an IANA name like "
+                               "Asia/Shanghai").format(where=where, tz=tz)) from None
     gap = raw["max_gap_s"]
     if isinstance(gap, bool) or not isinstance(gap, int | float) or not 0 < gap <= 3600:
-        raise TrustFileError(f"{where}: max_gap_s: expected seconds, more than 0 and at most "
-                             "3600 (the rule: 60)")
+        raise TrustFileError(_("{where}: max_gap_s: expected seconds, more than 0 and at most 3600 "
+                               "(the rule: 60)").format(where=where))
     measure = raw.get("measure", "end-to-start")
     if measure not in ("end-to-start", "start-to-start"):
         raise TrustFileError(f"{where}: measure: expected \"end-to-start\" or "
                              "\"start-to-start\"")
     screens = raw["screens"]
     if not isinstance(screens, list) or not screens:
-        raise TrustFileError(f"{where}: screens: expected a list of screen ids, e.g. "
-                             "[\"entrance-led\"]")
+        raise TrustFileError(_("{where}: screens: expected a list of screen ids, e.g. "
+                               "[\"entrance-led\"]").format(where=where))
     for i, sc in enumerate(screens):
         try:
             check_id(sc if isinstance(sc, str) else repr(sc))
         except ValueError as exc:
             raise TrustFileError(f"{where}: screens[{i}]: {exc}") from None
     if len(set(screens)) != len(screens):
-        raise TrustFileError(f"{where}: screens: a screen id is listed twice")
+        raise TrustFileError(_("{where}: screens: a screen id is listed twice").format(where=where))
     try:
         hours = Hours.model_validate(raw["hours"])
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        raise TrustFileError(f"{where}: hours{'.' + loc if loc else ''}: {err['msg']} "
-                             "(the format of config.toml's [hours], docs/playlists.md)"
+        raise TrustFileError(_("{where}: hours{loc}: {msg} (the format of config.toml's [hours], "
+                               "docs/playlists.md)").format(
+                                   where=where, loc="." + loc if loc else "", msg=err["msg"])
                              ) from None
     return SiteProfile(tz, float(gap), str(measure), hours, tuple(screens))
 
@@ -227,25 +237,29 @@ def load_trust(path: Path) -> Trust:
     try:
         st = path.stat()
     except OSError as exc:
-        raise TrustFileError(f"{path}: cannot read trust file: {exc.strerror}") from None
+        raise TrustFileError(_("{path}: cannot read trust file: "
+                               "{strerror}").format(path=path, strerror=exc.strerror)) from None
     if not stat.S_ISREG(st.st_mode):
-        raise TrustFileError(f"{path}: not a regular file")
+        raise TrustFileError(_("{path}: not a regular file").format(path=path))
     if st.st_size > MAX_TRUST_BYTES:
-        raise TrustFileError(f"{path}: {st.st_size} bytes; a trust file may hold at most "
-                             f"{MAX_TRUST_BYTES // (1024 * 1024)} MiB")
+        raise TrustFileError(_("{path}: {size} bytes; a trust file may hold at most {mib} "
+                               "MiB").format(path=path, size=st.st_size,
+                                             mib=MAX_TRUST_BYTES // (1024 * 1024)))
     try:
         with path.open("rb") as f:
             data = f.read(MAX_TRUST_BYTES + 1)
     except OSError as exc:
-        raise TrustFileError(f"{path}: cannot read trust file: {exc.strerror}") from None
+        raise TrustFileError(_("{path}: cannot read trust file: "
+                               "{strerror}").format(path=path, strerror=exc.strerror)) from None
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise TrustFileError(f"{path}: not UTF-8 text") from None
+        raise TrustFileError(_("{path}: not UTF-8 text").format(path=path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise TrustFileError(f"{path}: not valid TOML: {exc}") from None
+        raise TrustFileError(_("{path}: not valid TOML: "
+                               "{exc}").format(path=path, exc=exc)) from None
     except RecursionError:
-        raise TrustFileError(f"{path}: nested too deeply") from None
+        raise TrustFileError(_("{path}: nested too deeply").format(path=path)) from None
     return parse_trust(doc, str(path))
 
 

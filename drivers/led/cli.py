@@ -167,4 +167,5 @@ def fakeboard_command(
     raise typer.Exit(fakeboard.main(argv))
 
 
-led_app.command("fakeboard")(fakeboard_command)
+led_app.command("fakeboard", help=_("Run a fake BX-5E LED board on a pty or a TCP port "
+                                    "until Ctrl-C."))(fakeboard_command)

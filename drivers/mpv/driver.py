@@ -18,6 +18,8 @@ frame instead of ending the file) or an ``end-file`` with reason ``eof`` for our
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import os
 import shlex
@@ -69,6 +71,8 @@ FRAME_SHOWN = "first video frame after restart shown"
 VIDEO_EOF = "video EOF reached"
 #: mpv's overlay id of the inspection code (overlay-add / overlay-remove)
 OVERLAY_ID = 0
+#: where the code's overlay pixels go (RAM-backed); shared by all users, hence checked
+SHM_DIR = Path("/dev/shm")  # noqa: S108 - a 0700 directory of ours, checked at use
 
 
 @dataclass(slots=True)
@@ -97,9 +101,12 @@ class MpvDriver(Driver):
         self._ipc_mode: IpcMode | None = None
         self._current: _Showing | None = None
         self._latency: float | None = None
+        self._shot_at = -1e9  # monotonic time of the last screenshot
         self._files = SlideFiles(self.runtime_dir, spec.width, spec.height)
         self._overlay: str | None = None  # the code mpv draws now (its text)
         self._tile: tuple[str, picture.Box, Path] | None = None  # the last code's pixels
+
+    SHM: ClassVar[Path] = SHM_DIR  # the shared RAM directory (a test points it at one of its own)
 
     # ---- validate time ---------------------------------------------------------------------
     @classmethod
@@ -250,6 +257,7 @@ class MpvDriver(Driver):
         showing = self._load(media, label, item.kind, options)
         if code is not None:  # after the confirmed start: the code never delays the switch
             self._add_overlay(code)
+        self._screenshot(item.item_id)
         return showing.started_at
 
     def _coded_media(self, item: Showable, label: str, make: bool = False
@@ -304,12 +312,16 @@ class MpvDriver(Driver):
         return box, path
 
     def _overlay_dir(self) -> Path:
-        shm = Path("/dev/shm")  # noqa: S108 - a 0700 directory of ours, checked below
+        shm = self.SHM
         if shm.is_dir() and os.access(shm, os.W_OK):
             d = shm / f"signage-{os.getuid()}" / self.runtime_dir.name
-            ensure_private_dir(d.parent)
-            ensure_private_dir(d)
-            return d
+            try:
+                ensure_private_dir(d.parent)
+                ensure_private_dir(d)
+                return d
+            except ScreenUnavailable:  # e.g. another user made that name first (/dev/shm
+                pass  # is shared): our private runtime directory, on disk, does as well
+        ensure_private_dir(self.runtime_dir)
         return self.runtime_dir
 
     def _add_overlay(self, code: InspectionCode) -> None:
@@ -352,10 +364,13 @@ class MpvDriver(Driver):
     def clear(self) -> None:
         """A black frame, confirmed like any item. Raises ScreenUnavailable."""
         self._restart_if_bloated()
+        if self._overlay is not None:
+            self._remove_overlay()  # a closed screen shows no code (nor a stale one)
         try:
             self._load(self._files.black(), "black frame", None)
         except ContentRejected as exc:
             raise ScreenUnavailable(f"cannot show a black frame: {exc}") from exc
+        self._screenshot()
 
     def poll_end(self) -> float | None:
         cur, player = self._current, self._player
@@ -382,12 +397,48 @@ class MpvDriver(Driver):
             player.command(["get_property", "pid"])
         except IpcError as exc:
             return Health(False, f"mpv does not answer: {exc}")
+        cur = self._current
+        if cur is not None and cur.kind is ItemKind.CLIP and (
+                time.monotonic() - self._shot_at >= self.options.screenshot_every_s):
+            self._screenshot()  # a clip's picture moves: refreshed at most this often
         rss = read_rss_mb(player.pid) if player.pid is not None else None
         rss_txt = f"{rss:.0f} MiB" if rss is not None else "unknown"
         return Health(True, f"mpv pid {player.pid}, {self._ipc_mode} IPC, RSS {rss_txt}, "
                             f"switch {self.switch_latency_s * 1000:.0f} ms")
 
     # ---- internals -------------------------------------------------------------------------
+    def _screenshot(self, item_id: str | None = None) -> None:
+        """The picture on screen for the console (docs/status-file.md): mpv itself writes
+        ``<run_dir>/frames/<screen>.jpg`` (screenshot-to-file of the video, small JPEG) to a
+        temporary name that is then renamed over it, so the daemon never holds or decodes an
+        image. Taken after every confirmed switch and, while a clip plays, at most every
+        ``screenshot_every_s`` from the health polls. The picture of a switch to an item is also
+        linked as ``<run_dir>/frames/<screen>/<digest of the item id>.jpg`` (the newest of each
+        item: as many files as items) for the campaign summary. A view, never evidence: it
+        never fails or delays a showing's credit (show() has confirmed the start before it)."""
+        player = self._player
+        every = self.options.screenshot_every_s
+        if player is None or every <= 0:
+            return
+        self._shot_at = time.monotonic()
+        root = self.ctx.run_dir / "frames"
+        tmp = root / f".{self.spec.screen_id}.{os.getpid()}.tmp.jpg"  # mpv: type by extension
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            player.command(["screenshot-to-file", str(tmp), "video"])
+            if item_id is not None:
+                kept = root / self.spec.screen_id / (
+                    hashlib.sha256(item_id.encode("utf-8", "replace")).hexdigest()[:16] + ".jpg")
+                kept.parent.mkdir(exist_ok=True)
+                link = kept.with_name(f".{kept.name}.tmp")
+                link.unlink(missing_ok=True)
+                os.link(tmp, link)
+                os.replace(link, kept)
+            os.replace(tmp, root / f"{self.spec.screen_id}.jpg")
+        except (IpcError, OSError):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
     def _load(self, media: Path, label: str, kind: ItemKind | None,
               options: str | None = None) -> _Showing:
         player = self._player

@@ -53,6 +53,8 @@ _KIOSK_ARGS = (
     "--osc=no", "--osd-level=0", "--input-default-bindings=no", "--input-vo-keyboard=no",
     "--cursor-autohide=always", "--load-scripts=no", "--load-stats-overlay=no", "--ytdl=no",
     "--sub-auto=no", "--audio-file-auto=no",
+    # the console's picture of the screen (screenshot-to-file, drivers/mpv/driver.py): small
+    "--screenshot-jpeg-quality=70", "--screenshot-high-bit-depth=no",
 )
 
 
@@ -73,6 +75,9 @@ class MpvOptions:
     user_config: bool = False
     mpv_path: str = "mpv"
     probe_cache: str = "var/cache/ffprobe.json"
+    #: a picture of the screen for the console: at each switch and at most this often while
+    #: a clip plays (0: none)
+    screenshot_every_s: float = 10.0
 
 
 KNOWN = tuple(f.name for f in fields(MpvOptions))
@@ -166,6 +171,11 @@ def parse_options(raw: Mapping[str, Any]) -> tuple[MpvOptions, list[str]]:
                 vals[key] = args
         elif key in ("reply_timeout_s", "start_timeout_s", "show_timeout_s"):
             if (n := _number(key, value, 0.0, 300.0, problems)) is not None:
+                vals[key] = n
+        elif key == "screenshot_every_s":
+            if value == 0 and not isinstance(value, bool):
+                vals[key] = 0.0
+            elif (n := _number(key, value, 0.9, 86400.0, problems)) is not None:
                 vals[key] = n
         elif key == "max_rss_mb":
             if value is None:

@@ -1,9 +1,11 @@
 """A pushed playlist bundle: the manifest signed inside a ``playlist-bundle`` envelope
-(envelope.py), format version 1, documented in docs/alerts.md ("Pushed playlists").
+(envelope.py), format version 2 (version 1, without ``serial``, is still parsed: a box loads
+one already in place, and refuses a new one), documented in docs/alerts.md ("Pushed
+playlists"); and the withdrawal of a publication slot (``playlist-withdrawal``).
 
 The manifest is one UTF-8 JSON object::
 
-    {"format": "signage-bundle", "version": 1, "id": "campaign-2026-12",
+    {"format": "signage-bundle", "version": 2, "id": "campaign-2026-12", "serial": 17960904001,
      "to": ["all"] | ["site:<site id>", "region:<6-digit code>", ...],
      "playlist": "<the playlist's TOML text, as in docs/playlists.md>",
      "media": [{"name": "poster.png", "size": 12345, "sha256": "<64 hex>"}, ...]}
@@ -24,7 +26,10 @@ from pathlib import Path
 from .cap import REGION_CODE, SITE_ID, region_covers
 
 FORMAT = "signage-bundle"
-VERSION = 1
+VERSION = 2
+WITHDRAWAL_FORMAT = "signage-withdrawal"
+WITHDRAWAL_VERSION = 1
+MAX_SERIAL = 2**53 - 1
 MAX_PLAYLIST_BYTES = 256 * 1024
 MAX_MEDIA = 64
 MAX_MEDIA_BYTES = 48 * 1024 * 1024
@@ -51,34 +56,94 @@ class Manifest:
     to: tuple[str, ...]
     playlist: str
     media: tuple[Media, ...]
+    serial: int | None = None  # None: a version-1 manifest (no serial)
 
     def to_json(self) -> bytes:
-        return json.dumps({"format": FORMAT, "version": VERSION, "id": self.id,
-                           "to": list(self.to), "playlist": self.playlist,
+        head: dict[str, object] = {"format": FORMAT, "version": 1, "id": self.id}
+        if self.serial is not None:
+            head = {"format": FORMAT, "version": VERSION, "id": self.id, "serial": self.serial}
+        return json.dumps({**head, "to": list(self.to), "playlist": self.playlist,
                            "media": [{"name": m.name, "size": m.size, "sha256": m.sha256}
                                      for m in self.media]},
                           ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def parse_manifest(data: bytes) -> Manifest:
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """The authority takes a publication slot's playlist off the boxes it addresses."""
+
+    id: str
+    serial: int
+    to: tuple[str, ...]
+
+    def to_json(self) -> bytes:
+        return json.dumps({"format": WITHDRAWAL_FORMAT, "version": WITHDRAWAL_VERSION,
+                           "id": self.id, "serial": self.serial, "to": list(self.to)},
+                          separators=(",", ":")).encode("utf-8")
+
+
+def _json_object(data: bytes, what: str) -> dict[str, object]:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise BundleError(f"bundle: not a JSON object: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BundleError(f"bundle: format is not {FORMAT!r}")
-    if doc.get("version") != VERSION:
-        raise BundleError(f"bundle: version {doc.get('version')!r}; this box reads {VERSION}")
-    extra = set(doc) - {"format", "version", "id", "to", "playlist", "media"}
-    if extra:
-        raise BundleError(f"bundle: unknown fields {sorted(extra)}")
-    bid, to, pl, media = doc.get("id"), doc.get("to"), doc.get("playlist"), doc.get("media")
+        raise BundleError(f"{what}: not a JSON object: {exc}") from None
+    if not isinstance(doc, dict):
+        raise BundleError(f"{what}: not a JSON object")
+    return doc
+
+
+def _check_id(bid: object, what: str) -> str:
     if not isinstance(bid, str) or not _ID.match(bid):
-        raise BundleError("bundle: id: 1-48 letters, digits, '-', '_', starting with a "
+        raise BundleError(f"{what}: id: 1-48 letters, digits, '-', '_', starting with a "
                           "letter or digit")
+    return bid
+
+
+def _check_to(to: object, what: str) -> tuple[str, ...]:
     if (not isinstance(to, list) or not to or len(to) > 256
             or not all(isinstance(t, str) and _TARGET.match(t) for t in to)):
-        raise BundleError("bundle: to: a list of 'all', 'site:<id>' or 'region:<6 digits>'")
+        raise BundleError(f"{what}: to: a list of 'all', 'site:<id>' or 'region:<6 digits>'")
+    return tuple(to)
+
+
+def _check_serial(serial: object, what: str) -> int:
+    if (not isinstance(serial, int) or isinstance(serial, bool)
+            or not 1 <= serial <= MAX_SERIAL):
+        raise BundleError(f"{what}: serial: an integer from 1 to {MAX_SERIAL}")
+    return serial
+
+
+def parse_withdrawal(data: bytes) -> Withdrawal:
+    doc = _json_object(data, "withdrawal")
+    if doc.get("format") != WITHDRAWAL_FORMAT:
+        raise BundleError(f"withdrawal: format is not {WITHDRAWAL_FORMAT!r}")
+    if doc.get("version") != WITHDRAWAL_VERSION:
+        raise BundleError(f"withdrawal: version {doc.get('version')!r}; this box reads "
+                          f"{WITHDRAWAL_VERSION}")
+    if set(doc) != {"format", "version", "id", "serial", "to"}:
+        raise BundleError("withdrawal: needs exactly format, version, id, serial, to")
+    return Withdrawal(_check_id(doc["id"], "withdrawal"),
+                      _check_serial(doc["serial"], "withdrawal"),
+                      _check_to(doc["to"], "withdrawal"))
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    doc = _json_object(data, "bundle")
+    if doc.get("format") != FORMAT:
+        raise BundleError(f"bundle: format is not {FORMAT!r}")
+    version = doc.get("version")
+    if version not in (1, VERSION) or isinstance(version, bool):
+        raise BundleError(f"bundle: version {version!r}; this box reads 1 and {VERSION}")
+    allowed = {"format", "version", "id", "to", "playlist", "media"}
+    if version == VERSION:
+        allowed.add("serial")
+    extra = set(doc) - allowed
+    if extra:
+        raise BundleError(f"bundle: unknown fields {sorted(extra)}")
+    serial = _check_serial(doc.get("serial"), "bundle") if version == VERSION else None
+    bid = _check_id(doc.get("id"), "bundle")
+    to = _check_to(doc.get("to"), "bundle")
+    pl, media = doc.get("playlist"), doc.get("media")
     if not isinstance(pl, str) or not pl.strip():
         raise BundleError("bundle: playlist: the playlist's TOML text is missing")
     if len(pl.encode("utf-8")) > MAX_PLAYLIST_BYTES:
@@ -101,10 +166,10 @@ def parse_manifest(data: bytes) -> Manifest:
         if any(x.name == name for x in out):
             raise BundleError(f"bundle: media[{i}].name: {name!r} appears twice")
         out.append(Media(name, size, digest))
-    return Manifest(bid, tuple(to), pl, tuple(out))
+    return Manifest(bid, to, pl, tuple(out), serial)
 
 
-def addressed(m: Manifest, site_id: str, regions: tuple[str, ...]) -> bool:
+def addressed(m: Manifest | Withdrawal, site_id: str, regions: tuple[str, ...]) -> bool:
     for t in m.to:
         if t == "all" or t == f"site:{site_id}":
             return True
@@ -140,11 +205,19 @@ def check_media(m: Manifest, files: dict[str, Path]) -> list[str]:
     return problems
 
 
-def make_manifest(bid: str, to: list[str], playlist_text: str, media: list[Path]) -> Manifest:
+def make_manifest(bid: str, to: list[str], playlist_text: str, media: list[Path],
+                  serial: int) -> Manifest:
     """The authority's side: describe the files (then seal ``to_json()``)."""
     ms = []
     for p in media:
         data = p.read_bytes()
         ms.append(Media(p.name, len(data), hashlib.sha256(data).hexdigest()))
-    m = Manifest(bid, tuple(to), playlist_text, tuple(ms))
+    m = Manifest(bid, tuple(to), playlist_text, tuple(ms), serial)
     return parse_manifest(m.to_json())  # the same checks as the box
+
+
+def next_serial(now_s: float, last: int | None) -> int:
+    """The serial for a new publication of a slot: the clock in milliseconds, or one more
+    than the slot's last serial when the clock is behind it (docs/alerts.md)."""
+    t = int(now_s * 1000)
+    return max(t, (last or 0) + 1)

@@ -85,10 +85,12 @@ def _copy_at_most(src: Path, dst: Path, limit: int) -> None:
             left -= len(chunk)
 
 
-@alert_app.command("add")
-def add(file: Annotated[Path, typer.Argument(help="a signed alert envelope (.env)")],
+@alert_app.command("add", help=_(
+    "Hand a signed alert to this box's daemon: checked here first (signature, CAP, region, "
+    "expiry), then dropped into the daemon's inbox; prints the daemon's verdict."))
+def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.env)"))],
         config: Annotated[Path, typer.Option("--config", "-c")] = Path("config.toml"),
-        wait: Annotated[float, typer.Option(help="seconds to wait for the daemon")] = 10.0
+        wait: Annotated[float, typer.Option(help=_("seconds to wait for the daemon"))] = 10.0
         ) -> None:
     """Hand a signed alert to this box's daemon: checked here first (signature, CAP, region,
     expiry), then dropped into the daemon's inbox; prints the daemon's verdict."""
@@ -129,10 +131,12 @@ def add(file: Annotated[Path, typer.Argument(help="a signed alert envelope (.env
             "(is `signage run` running?)").format(id=alert.identifier, dir=inbox))
 
 
-@alert_app.command("seal")
-def seal_cmd(file: Annotated[Path, typer.Argument(help="a CAP 1.2 alert (.xml)")],
-             key: Annotated[Path, typer.Option(help="the authority's private key (PEM)")],
-             out: Annotated[Path, typer.Option("--out", "-o", help="the envelope to write")]
+@alert_app.command("seal", help=_(
+    "The authority's tool: check a CAP alert and sign it into an envelope (for a USB stick or any "
+    "transport; `signage hub alert` does the same and sends it)."))
+def seal_cmd(file: Annotated[Path, typer.Argument(help=_("a CAP 1.2 alert (.xml)"))],
+             key: Annotated[Path, typer.Option(help=_("the authority's private key (PEM)"))],
+             out: Annotated[Path, typer.Option("--out", "-o", help=_("the envelope to write"))]
              ) -> None:
     """The authority's tool: check a CAP alert and sign it into an envelope (for a USB stick
     or any transport; `signage hub alert` does the same and sends it)."""
@@ -151,8 +155,10 @@ def seal_cmd(file: Annotated[Path, typer.Argument(help="a CAP 1.2 alert (.xml)")
         out=out, id=alert.identifier, type=alert.msg_type, status=alert.status, kid=k.key_id))
 
 
-@alert_app.command("authority-key")
-def authority_key(path: Annotated[Path, typer.Argument(help="where to create the key")]
+@alert_app.command("authority-key", help=_(
+    "Create the authority's signing key (mode 0600, never overwritten) and print the public key "
+    "line for the boxes' authority keys (config.toml, section authority)."))
+def authority_key(path: Annotated[Path, typer.Argument(help=_("where to create the key"))]
                   ) -> None:
     """Create the authority's signing key (mode 0600, never overwritten) and print the public
     key line for the boxes' authority keys (config.toml, section authority)."""
@@ -168,25 +174,33 @@ def authority_key(path: Annotated[Path, typer.Argument(help="where to create the
 push_app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
-@push_app.command("seal")
-def push_seal(playlist: Annotated[Path, typer.Argument(help="the playlist (.toml)")],
-              media: Annotated[list[Path] | None, typer.Argument(help="its media files")
+@push_app.command("seal", help=_(
+    "The authority's tool: sign a playlist and its media into a bundle directory (bundle.env + "
+    "media/), for a USB stick; `signage hub publish playlist` sends one."))
+def push_seal(playlist: Annotated[Path, typer.Argument(help=_("the playlist (.toml)"))],
+              media: Annotated[list[Path] | None, typer.Argument(help=_("its media files"))
                                ] = None,
-              key: Annotated[Path, typer.Option(help="the authority's private key (PEM)")
+              key: Annotated[Path, typer.Option(help=_("the authority's private key (PEM)"))
                              ] = Path("authority.key"),
-              id_: Annotated[str, typer.Option("--id", help="the publication's id")] = "",
+              id_: Annotated[str, typer.Option("--id", help=_("the publication's id"))] = "",
               to: Annotated[list[str] | None, typer.Option(
-                  "--to", help="all, site:<id> or region:<code>; repeatable")] = None,
-              out: Annotated[Path, typer.Option("--out", "-o", help="directory to write")
-                             ] = Path("bundle")) -> None:
+                  "--to", help=_("all, site:<id> or region:<code>; repeatable"))] = None,
+              out: Annotated[Path, typer.Option("--out", "-o", help=_("directory to write"))
+                             ] = Path("bundle"),
+              serial: Annotated[int, typer.Option(
+                  help=_("the publication's serial (default: now, in ms since 1970); a box "
+                       "takes only a serial higher than the last of this id"))] = 0) -> None:
     """The authority's tool: sign a playlist and its media into a bundle directory
     (bundle.env + media/), for a USB stick; `signage hub publish playlist` sends one."""
-    from .bundle import BundleError, make_manifest
+    import time
+
+    from .bundle import BundleError, make_manifest, next_serial
 
     try:
         text = playlist.read_text("utf-8")
         k = load_signing_key(key)
-        m = make_manifest(id_ or playlist.stem, to or ["all"], text, media or [])
+        m = make_manifest(id_ or playlist.stem, to or ["all"], text, media or [],
+                          serial or next_serial(time.time(), None))
         env = seal("playlist-bundle", m.to_json(), k)
     except (OSError, UnicodeDecodeError, SigningKeyError, BundleError, ValueError) as exc:
         raise _fail(f"{playlist}: {exc}") from None
@@ -198,11 +212,13 @@ def push_seal(playlist: Annotated[Path, typer.Argument(help="the playlist (.toml
         out=out, id=m.id, to=", ".join(m.to), n=len(m.media), kid=k.key_id))
 
 
-@push_app.command("add")
-def push_add(bundle: Annotated[Path, typer.Argument(help="a bundle directory (bundle.env, "
-                                                          "media/)")],
+@push_app.command("add", help=_(
+    "Hand a signed playlist bundle to this box's daemon, which verifies it, validates the site "
+    "with it (all or nothing) and applies it at the next item boundary."))
+def push_add(bundle: Annotated[Path, typer.Argument(help=_("a bundle directory (bundle.env, "
+                                                          "media/)"))],
              config: Annotated[Path, typer.Option("--config", "-c")] = Path("config.toml"),
-             wait: Annotated[float, typer.Option(help="seconds to wait for the daemon")
+             wait: Annotated[float, typer.Option(help=_("seconds to wait for the daemon"))
                              ] = 30.0) -> None:
     """Hand a signed playlist bundle to this box's daemon, which verifies it, validates the
     site with it (all or nothing) and applies it at the next item boundary."""

@@ -36,7 +36,8 @@ from ..keys import PublicKey, SigningKey
 FORMAT = "signage-envelope"
 VERSION = 1
 TAG = b"signage-envelope/1\n"
-KINDS = {"cap-alert": 128 * 1024, "playlist-bundle": 64 * 1024 * 1024}
+KINDS = {"cap-alert": 128 * 1024, "playlist-bundle": 64 * 1024 * 1024,
+         "playlist-withdrawal": 4 * 1024}
 #: the largest envelope of any kind; a file larger than this is not read at all
 MAX_ENVELOPE_BYTES = max(KINDS.values())
 _KEY_ID = re.compile(r"^[0-9a-f]{16}$")

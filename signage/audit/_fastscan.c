@@ -11,7 +11,12 @@
  *   - before the first line it cannot vouch for (mode 0): nothing of that line has been
  *     done, scan.py handles it whole, so every problem and message stays scan.py's;
  *   - after the header, digest and time of a line whose content scan.py must read (mode 1):
- *     heartbeats, rare record types, showings off the common shape.
+ *     rare record types, showings off the common shape.
+ *
+ * Heartbeats are walked here too (their content is not read: only their monotonic times, for
+ * the smallest interval between two heartbeats of a run): the run is the same for every line
+ * of one call, so the call returns (first, last, smallest positive interval or -1) of the
+ * heartbeats it walked, and scan.py joins them to what it knows of the run.
  *
  * The HMAC-SHA256 is OpenSSL's SHA-256 with the key's pads hashed once per Scanner; a
  * Scanner made with key None reads log format 2 (plain SHA-256 chain, "v":2), and its
@@ -514,6 +519,8 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
     const char *last_type = NULL, *last_type_end = NULL;
     const char *last_plain = NULL, *last_plain_end = NULL; /* not a checkpoint */
     const char *pend = NULL;
+    int64_t hb_first = 0, hb_last = 0, hb_min = -1; /* heartbeats walked (mono ms) */
+    int have_hb = 0;
 
     while (pos < dend) {
         const char *nl = memchr(pos, '\n', (size_t)(dend - pos));
@@ -594,6 +601,21 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
             pos = nl + 1;
             continue;
         }
+        if (tl == 9 && memcmp(ts, "heartbeat", 9) == 0) {
+            int64_t t;
+            if (mono_ms(m, &t)) {
+                if (!have_hb) {
+                    hb_first = t;
+                    have_hb = 1;
+                } else if (t > hb_last && (hb_min < 0 || t - hb_last < hb_min)) {
+                    hb_min = t - hb_last;
+                }
+                hb_last = t;
+                lines++;
+                pos = nl + 1;
+                continue;
+            }
+        }
         if (tl == 7 && memcmp(ts, "showing", 7) == 0) {
             int r = showing(self, dend, me, nl, boot);
             if (r < 0)
@@ -611,16 +633,24 @@ static PyObject *Scanner_run(Scanner *self, PyObject *const *args, Py_ssize_t na
     if (lines == 0 && mode == 0)
         Py_RETURN_NONE;
     /* (pos, lines, seq, prev_mac, mono, wall, type, pend, last type that is not a checkpoint
-     * or None): the state after the last line done (last and previous mono are both that
-     * line's); pend >= 0 for mode 1 */
+     * or None, heartbeats or None): the state after the last line done (last and previous mono
+     * are both that line's); pend >= 0 for mode 1; heartbeats: (first mono ms, last mono ms,
+     * smallest positive interval between two of them or -1) */
     PyObject *lp = last_plain == NULL ? Py_NewRef(Py_None)
                    : PyBytes_FromStringAndSize(last_plain, last_plain_end - last_plain);
     if (lp == NULL)
         return NULL;
-    return Py_BuildValue("(nnLy#dLy#nN)", (Py_ssize_t)(pos - data), lines, seq, mac,
+    PyObject *hb = have_hb ? Py_BuildValue("(LLL)", (long long)hb_first, (long long)hb_last,
+                                           (long long)hb_min)
+                           : Py_NewRef(Py_None);
+    if (hb == NULL) {
+        Py_DECREF(lp);
+        return NULL;
+    }
+    return Py_BuildValue("(nnLy#dLy#nNN)", (Py_ssize_t)(pos - data), lines, seq, mac,
                          (Py_ssize_t)64, last_mono, (long long)last_wall, last_type,
                          (Py_ssize_t)(last_type_end - last_type),
-                         (Py_ssize_t)(mode ? pend - data : -1), lp);
+                         (Py_ssize_t)(mode ? pend - data : -1), lp, hb);
 }
 
 /* find(data, needle, start, end): bytes.find with glibc's memmem (2-3x faster on log text:
@@ -739,7 +769,8 @@ static PyMethodDef Scanner_methods[] = {
     {"run", (PyCFunction)(void (*)(void))Scanner_run, METH_FASTCALL,
      "run(data, pos, seq, prev_mac, run_boot, last_mono, prev_mono, boot, idx): walk the common "
      "lines from pos; None when the line at pos is not one, else (pos, lines, seq, prev_mac, "
-     "mono, wall, type, pend, last non-checkpoint type or None)"},
+     "mono, wall, type, pend, last non-checkpoint type or None, (first, last, smallest "
+     "interval) of the heartbeats walked or None)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -7,7 +7,8 @@ class Scanner:
                  capture: tuple[int, ...], af: int) -> None: ...
     def run(self, data: bytes, pos: int, seq: int, prev_mac: bytes, run_boot: bytes,
             last_mono: float, prev_mono: float, boot: str, idx: int,
-            ) -> tuple[int, int, int, bytes, float, int, bytes, int, bytes | None] | None: ...
+            ) -> tuple[int, int, int, bytes, float, int, bytes, int, bytes | None,
+                       tuple[int, int, int] | None] | None: ...
 
 CHECKPOINT: int
 

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ..i18n import _
-from ..inspection.witness import NotACode, code_witness
 from ..playlog import format as fmt
 from ..playlog.keyfile import KeyFileError, load_key
 from ..playlog.v2 import CheckpointError, parse_checkpoint, witness_lines
-from ..render import sanitize
+from ..sanitize import sanitize
 from ..timeutil import parse_duration
 from ..trust import Trust, TrustFileError, load_trust
 from .integrity import Anchor
@@ -34,7 +32,7 @@ from .model import (
 )
 from .output import write_csv, write_json, write_table
 from .reader import LogFile, discover
-from .run import Options, run
+from .run import Options, default_jobs, run
 from .signed import Witness
 from .spool import Spool
 
@@ -76,8 +74,9 @@ def audit_command(
         "--expect-anchor", metavar="FILE:SEQ:MAC", help=_("Prove the log still holds this head "
         "(printed earlier by --anchor): a cut-off or rewritten tail is detected."))] = None,
     jobs: Annotated[str | None, typer.Option(
-        "--jobs", help=_("Worker processes that verify files in parallel. Default: the number "
-        "of CPUs."))] = None,
+        "--jobs", help=_("Worker processes that verify files in parallel. Default: one for a "
+        "log under 32 MiB, else one per CPU that the machine's load leaves idle (at least one)."
+        " The results are the same whatever the number."))] = None,
     trust: Annotated[Path | None, typer.Option(
         "--trust", help=_("The trust file (docs/trust-file.md): the sites' public keys (needed "
         "for a format-2 log: signed checkpoints) and registered profiles (rule, hours, "
@@ -146,7 +145,7 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
         raise AuditInputError(f"--max-gap: {exc}") from None
     if limit is not None and limit <= 0:
         raise AuditInputError("--max-gap: " + _("must be more than 0 s"))
-    n_jobs = os.cpu_count() or 1
+    n_jobs: int | None = None  # (chosen by the log's size and the machine's load)
     if jobs is not None:
         if not jobs.isdigit() or not 1 <= int(jobs) <= 256:
             raise AuditInputError(f"--jobs {jobs!r}: " + _("a number of processes, 1 to 256"))
@@ -179,11 +178,13 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
     if witnesses and trusted is None:
         raise AuditInputError("--witness: " + _("needs --trust: a witness counts only when its "
                                                 "signature verifies with a trusted key"))
+    total = sum(f.size for f in files)
+    if n_jobs is None:
+        n_jobs = default_jobs(total, len(os.sched_getaffinity(0)), os.getloadavg()[0])
     spool = Spool()
     opts = Options(key=site_key, max_gap_s=limit, period_from=from_, period_to=to,
                    screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool,
                    trust=trusted, witnesses=witnesses)
-    total = sum(f.size for f in files)
     try:
         if sys.stderr.isatty() and total >= PROGRESS_BYTES:
             integrity, compliance = _with_progress(files, opts, total, complete)
@@ -203,6 +204,8 @@ MAX_WITNESS_BYTES = 512 << 20
 def read_witnesses(paths: list[Path]) -> list[Witness]:
     """The witnessed checkpoints in ``paths`` (docs/log-format.md, "Witnesses"): all or
     nothing, a bad line names its file and line."""
+    from ..inspection.witness import NotACode, code_witness  # (only with --witness)
+
     out: list[Witness] = []
     for p in paths:
         try:
@@ -238,6 +241,7 @@ def read_witnesses(paths: list[Path]) -> list[Witness]:
 
 def _with_progress(files: list[LogFile], opts: Options, total: int,
                    complete: bool) -> tuple[Integrity, Compliance]:
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -284,5 +288,7 @@ def _output(result: AuditResult, format_: str, report: Path | None, anchor: bool
     elif format_ == "csv":
         write_csv(result, sys.stdout)
     else:
+        from rich.console import Console  # (only for the table: JSON and CSV need none)
+
         write_table(result, Console(highlight=False))
     return result.exit_code

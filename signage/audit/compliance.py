@@ -87,15 +87,15 @@ class Engine:
         self.t0 = wall if self._from is None else self._from
         self.t1 = self._to if self._to is not None else 2**62
         if self._from is not None and self._from < wall:
-            self._down(self._from, wall, "no_records", "no log records before this")
+            self._down(self._from, wall, "no_records", _("no log records before this"))
         exact = self.t0 == wall
         if config is not None:
             self._mode(config, str(config.get("run", _run)), wall)
         if config is None or not self._apply(config, self.t0 - 2 * 86_400_000,
                                              mono if exact else None, boot if exact else None):
             self.r.tz = "UTC"
-            self.r.warnings.append("no run_start record can be read: the site, its rule and "
-                                   "opening hours are unknown")
+            self.r.warnings.append(_("no run_start record can be read: the site, its rule and "
+                                     "opening hours are unknown"))
         for s in self.scr.values():
             s.ref_wall = self.t0
 
@@ -170,7 +170,8 @@ class Engine:
                                      "screen's own"))
                 own = None
             if isinstance(own, str):
-                self.r.warnings.append(f"screen {sid}: {own}; the site's hours are used")
+                self.r.warnings.append(_("screen {sid}: {own}; the site's hours are "
+                                         "used").format(sid=sid, own=own))
                 own = None
             s.hours.add(wall, own or hours, tz, limit)
             s.o0 = s.o1 = 0
@@ -261,12 +262,12 @@ class Engine:
                 self.silence(ev[1], ev[2], ev[4] - ev[3], ev[6])
             elif k == S.CLOCK:
                 self.steps.append(ev[1])
-                self._step(ev[1], ev[2] / 1000, "clock_step record")
+                self._step(ev[1], ev[2] / 1000, _("clock_step record"))
             elif k == S.DROPPED:
                 _k, wall, mono, _b, count, first, _last = ev
                 self.dropped.append((wall - max(0, mono - first), wall))
-                self.r.warnings.append(f"{count} records were dropped (log storage full) "
-                                       f"before {self._iso(wall)}")
+                self.r.warnings.append(_("{count} records were dropped (log storage full) before "
+                                         "{time}").format(count=count, time=self._iso(wall)))
 
     def _mode(self, rec: dict[str, Any], run: str, wall: int) -> None:
         """Count the runs by mode: a `signage simulate` run (mode = simulate) makes the whole
@@ -289,14 +290,15 @@ class Engine:
     def silence(self, a: int, b: int, length: int, run: str) -> None:
         if length > max(SILENT_MS, 3 * self._hb.get(run, 30_000)):
             self._down(a, b, "daemon_not_running",
-                       f"no records for {length / 1000:.0f} s (daemon hung or stopped)")
+                       _("no records for {seconds:.0f} s (daemon hung or "
+                         "stopped)").format(seconds=length / 1000))
 
     def _run_start(self, wall: int) -> None:
         if self._run_end is None:
             return
         end = self._run_end[0]
         why = (f"stopped ({self._stop_reason})" if self._stop_reason is not None
-               else "crashed or lost power (no run_stop)")
+               else _("crashed or lost power (no run_stop)"))
         self._down(end, wall, "daemon_not_running", why)
         for s in self.scr.values():
             if s.down is not None:
@@ -431,7 +433,7 @@ class Engine:
             pieces = self._cut(s, aw, aw + length)
         else:
             flags += ("clock_step",)
-            self._step(bw, drift / 1000, f"observed on {s.sid}")
+            self._step(bw, drift / 1000, _("observed on {sid}").format(sid=s.sid))
             early, late = self._cut(s, aw, aw + length), self._cut(s, bw - length, bw)
             pieces = max(early, late, key=lambda ps: max((b - a for a, b in ps), default=0))
         for p0, p1 in pieces:
@@ -520,7 +522,7 @@ class Engine:
         t1 = wall if self._to is None else self._to
         self.t1 = t1
         if t1 > wall:
-            self._down(wall, t1, "no_records", "no log records after this")
+            self._down(wall, t1, "no_records", _("no log records after this"))
         exact = t1 == wall
         for s in self.scr.values():
             if s.active:
@@ -531,8 +533,9 @@ class Engine:
         self._effects(t1)
         self._period_end(wall, t1)
         if self._unknown:
-            self.r.warnings.append("showings for screens not in the configuration were "
-                                   f"ignored: {', '.join(sorted(self._unknown)[:10])}")
+            self.r.warnings.append(_("showings for screens not in the configuration were ignored: "
+                                     "{screens}").format(
+                                         screens=", ".join(sorted(self._unknown)[:10])))
         return self.r
 
     def _effects(self, t1: int) -> None:

@@ -67,6 +67,9 @@ class ChunkScan:
     hb_min_ms: dict[str, int] = field(default_factory=dict)
     #: a format version this reader does not know, with its line index
     bad_version: tuple[int, int] | None = None
+    #: the chunk's bytes hold ``"type":"clock_step"`` (what timeline.clock_steps looks for):
+    #: run.py audits without that pre-scan until a chunk says so
+    clock_step: bool = False
     #: the chunk's first line is not shaped like a log record at all
     not_a_record: bool = False
 

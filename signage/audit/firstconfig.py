@@ -148,7 +148,7 @@ def first_config(files: list[LogFile], v1_key: bytes | None, seed: Seed | None =
                 elif rec.get("v") != f.version:
                     # a whole file of another version is refused by the scan (exit 3); a
                     # single record of another version among v1 records is damage
-                    why = f"log format version {rec.get('v')!r}"
+                    why = _("log format version {version!r}").format(version=rec.get("v"))
                 elif rec.get("type") == "run_start" or rec.get("accepted") is True:
                     seen_config = True
                     problem = read_config(rec, {})
@@ -221,7 +221,7 @@ def _decoded(line: bytes) -> dict[str, Any] | str:
     try:
         rec = fmt.decode(line)
     except ValueError as exc:
-        return f"a run_start record cannot be read: not valid JSON ({exc})"
+        return _("a run_start record cannot be read: not valid JSON ({exc})").format(exc=exc)
     rec.pop("mac", None)
     return rec
 

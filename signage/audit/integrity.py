@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..i18n import _
+from ..i18n import N_, _
 from ..playlog import format as fmt
 from ..playlog.v2 import CheckpointError, parse_checkpoint
 from .events import CHECKPOINT, MONO_SLACK_S, SEAL, TORN_NOTE, ChunkScan
@@ -25,7 +25,7 @@ BREAKING = frozenset({"digest", "sequence", "mono", "malformed", "seal", "missin
 #: findings after which the chain no longer vouches for what follows (format 2 coverage)
 CHAIN_BREAKS = frozenset({"digest", "sequence", "missing", "malformed", "wrong_key"})
 MAX_FINDINGS = 200
-EDIT_HINT = ("the record was edited, or records before it were deleted, inserted or reordered")
+EDIT_HINT = N_("the record was edited, or records before it were deleted, inserted or reordered")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +38,9 @@ class Anchor:
     def parse(cls, text: str) -> Anchor:
         parts = text.strip().rsplit(":", 2)
         if len(parts) != 3 or not parts[1].isdigit() or len(parts[2]) != 64:
-            raise ValueError(f"not an anchor {text!r}: expected FILE:SEQ:MAC as printed by "
-                             "--anchor, e.g. signage-2026-11-28.jsonl:1234:<64 hex digits>")
+            raise ValueError(_("not an anchor {text!r}: expected FILE:SEQ:MAC as printed by "
+                               "--anchor, e.g. signage-2026-11-28.jsonl:1234:<64 hex "
+                               "digits>").format(text=text))
         return cls(parts[0], int(parts[1]), parts[2].lower())
 
 
@@ -97,8 +98,9 @@ class Stitcher:
         self.seal = None
         if self.after_seal is not None and self.after_seal != plain_name(info.name):
             self.add("seal", info.name, None, None,
-                     f"the previous file's seal names {self.after_seal} as the next file, "
-                     f"not {plain_name(info.name)}: a file is missing or misplaced")
+                     _("the previous file's seal names {after_seal} as the next file, not {name}: "
+                       "a file is missing or "
+                       "misplaced").format(after_seal=self.after_seal, name=plain_name(info.name)))
         self.expect_run_start = self.prev_seq is not None and self.after_seal is None
         self.after_seal = None
 
@@ -109,7 +111,8 @@ class Stitcher:
             nxt, line = self.seal
             if line != self.file_lines:
                 self.add("seal", f.name, line, None,
-                         f"records follow the seal (naming {nxt}) in the same file")
+                         _("records follow the seal (naming {nxt}) in the same "
+                           "file").format(nxt=nxt))
             f.sealed = True
             self.after_seal = nxt
             if f.torn is not None:  # the writer never writes after a seal: damage
@@ -162,10 +165,10 @@ class Stitcher:
             if kind == "digest" and self.r.wrong_key:
                 continue
             if kind == "digest":
-                msg = f"{msg}: {EDIT_HINT}"
+                msg = _("{message}: {hint}").format(message=msg, hint=_(EDIT_HINT))
             if kind == "mono_jitter":
-                self.add(kind, f.name, base + idx + 1, seq, msg + " (tolerated: see "
-                         "docs/log-format.md)", breaks=False)
+                self.add(kind, f.name, base + idx + 1, seq, _("{message} (tolerated: see "
+                         "docs/log-format.md)").format(message=msg), breaks=False)
             else:
                 self.add(kind, f.name, base + idx + 1, seq, msg,
                          breaks=None if kind != "unreadable" else False)
@@ -179,8 +182,8 @@ class Stitcher:
             seen = self.boot_mono.get(boot)
             if seen is not None and first < seen - MONO_SLACK_S * 1000:
                 self.add("mono", f.name, base + 1, c.first_seq,
-                         f"monotonic time goes back {(seen - first) / 1000:.3f} s within "
-                         f"boot {boot}")
+                         _("monotonic time goes back {seconds:.3f} s within boot "
+                           "{boot}").format(seconds=(seen - first) / 1000, boot=boot))
             self.boot_mono[boot] = max(last, seen if seen is not None else last)
         sig = self.sig
         if sig is not None and c.last_seq is not None:
@@ -237,8 +240,8 @@ class Stitcher:
             self.expect_run_start = False
             if c.first_hdr[4] != "run_start":
                 self.add("missing", f.name, 1, c.first_seq,
-                         "the previous file was not sealed and this one does not begin with "
-                         "run_start: a file is missing before it, or files are out of order")
+                         _("the previous file was not sealed and this one does not begin with "
+                           "run_start: a file is missing before it, or files are out of order"))
         if self.prev_mac is None:
             if c.first_seq == 0:
                 self.key_checked = True
@@ -247,28 +250,30 @@ class Stitcher:
                         self._wrong_key(f, base)
                     else:
                         self.add("digest", f.name, line, 0,
-                                 "the first record (seq 0) does not verify: it was edited")
+                                 _("the first record (seq 0) does not verify: it was edited"))
                     if self.sig is not None:
                         self.sig.chain_break()
             else:
                 self.add("partial_start", f.name, line, c.first_seq,
-                         f"the log given starts at seq {c.first_seq}, not 0 (older files were "
-                         "removed or not given); this first record's own digest cannot be "
-                         "checked", breaks=False)
+                         _("the log given starts at seq {first_seq}, not 0 (older files were "
+                           "removed or not given); this first record's own digest cannot be "
+                           "checked").format(first_seq=c.first_seq), breaks=False)
             return
         assert self.prev_seq is not None
         if c.first_seq != self.prev_seq + 1:
             if c.first_seq > self.prev_seq + 1:
-                what = (f"records {self.prev_seq + 1}..{c.first_seq - 1} are missing"
-                        + (" (a file is missing before this one)" if new_file else ""))
+                what = (_("records {first}..{last} are "
+                          "missing").format(first=self.prev_seq + 1, last=c.first_seq - 1)
+                        + (_(" (a file is missing before this one)") if new_file else ""))
             else:
-                what = f"seq {c.first_seq} after seq {self.prev_seq}: repeated or reordered"
+                what = _("seq {first_seq} after seq {prev_seq}: repeated or "
+                         "reordered").format(first_seq=c.first_seq, prev_seq=self.prev_seq)
             self.add("missing" if new_file else "sequence", f.name, line, c.first_seq, what)
             if self.sig is not None:
                 self.sig.chain_break()
         if not self.r.wrong_key and fmt.verify(self.key, self.prev_mac, c.first_line) is None:
             self.add("digest", f.name, line, c.first_seq,
-                     f"the digest does not verify: {EDIT_HINT}")
+                     _("the digest does not verify: {hint}").format(hint=_(EDIT_HINT)))
             if self.sig is not None:
                 self.sig.chain_break()
 
@@ -278,12 +283,12 @@ class Stitcher:
             self.r.wrong_key = True
             if self.key is None:
                 self.add("wrong_key", f.name, base + 1, None,
-                         "the chain does not verify (not one record's SHA-256 digest matches):"
-                         " not a log written by signage, or rewritten throughout")
+                         _("the chain does not verify (not one record's SHA-256 digest matches): "
+                           "not a log written by signage, or rewritten throughout"))
             else:
                 self.add("wrong_key", f.name, base + 1, None,
-                         "the key does not verify this log (not one record's digest matches): "
-                         "wrong key file, or not this site's log")
+                         _("the key does not verify this log (not one record's digest matches): "
+                           "wrong key file, or not this site's log"))
             if self.sig is not None:
                 self.sig.chain_break()
 
@@ -292,9 +297,9 @@ class Stitcher:
         assert a is not None
         ok = mac.decode("ascii", "replace") == a.mac and plain_name(a.file) == plain_name(f.name)
         self.r.anchor = {"file": a.file, "seq": a.seq, "mac": a.mac, "found": ok,
-                         "message": "the log still holds the anchor" if ok else
-                         f"the record with seq {a.seq} differs from the anchor: the log was "
-                         "rewritten after the anchor was taken"}
+                         "message": _("the log still holds the anchor") if ok else
+                         _("the record with seq {seq} differs from the anchor: the log was "
+                           "rewritten after the anchor was taken").format(seq=a.seq)}
         if not ok:
             self.add("anchor", f.name, None, a.seq, self.r.anchor["message"])
 
@@ -303,37 +308,39 @@ class Stitcher:
         r = self.r
         if self.after_seal is not None and r.files and r.files[-1].sealed:
             self.add("missing", r.files[-1].name, None, self.prev_seq,
-                     f"the log ends with a seal naming {self.after_seal}, which is missing: "
-                     "the log was cut short" if self.complete_dir else
-                     f"the last file given is sealed; its successor {self.after_seal} was not "
-                     "given", breaks=self.complete_dir)
+                     _("the log ends with a seal naming {after_seal}, which is missing: the log "
+                       "was cut short").format(after_seal=self.after_seal) if self.complete_dir else
+                     _("the last file given is sealed; its successor {after_seal} was not "
+                       "given").format(after_seal=self.after_seal), breaks=self.complete_dir)
         last_file = plain_name(r.files[-1].name) if r.files else ""
         for name, off, length, sha in self.torn:
             if name == last_file:
                 self.add("torn_tail", name, None, None,
-                         f"ends in a torn line ({length} bytes at offset {off}): a power cut "
-                         "while writing; tolerated", breaks=False)
+                         _("ends in a torn line ({length} bytes at offset {off}): a power cut "
+                           "while writing; tolerated").format(length=length, off=off), breaks=False)
             elif (name, off, length, sha) not in self.notes:
                 self.add("torn_tail", name, None, None,
-                         f"torn line ({length} bytes at offset {off}) not announced by a "
-                         "torn_tail record of the next run; tolerated", breaks=False)
+                         _("torn line ({length} bytes at offset {off}) not announced by a "
+                           "torn_tail record of the next run; "
+                           "tolerated").format(length=length, off=off), breaks=False)
         if self.last_type not in ("run_stop", "") and self.anchor is None:
             self.add("open_end", r.files[-1].name if r.files else "", None, self.prev_seq,
-                     f"the log ends with a {self.last_type} record, not run_stop: the daemon "
-                     "was still running, stopped abruptly, or the tail was cut off (only an "
-                     "anchor taken earlier can tell: --expect-anchor)", breaks=False)
+                     _("the log ends with a {last_type} record, not run_stop: the daemon was still "
+                       "running, stopped abruptly, or the tail was cut off (only an anchor taken "
+                       "earlier can tell: "
+                       "--expect-anchor)").format(last_type=self.last_type), breaks=False)
         a = self.anchor
         if a is not None and r.anchor is None:
             first = r.files[0].first_seq if r.files else None
             if self.prev_seq is None or a.seq > self.prev_seq:
-                msg = (f"the log ends at seq {self.prev_seq}, before the anchor's seq {a.seq}: "
-                       "its tail was cut off or rewritten")
+                msg = (_("the log ends at seq {prev_seq}, before the anchor's seq {seq}: its tail "
+                         "was cut off or rewritten").format(prev_seq=self.prev_seq, seq=a.seq))
             else:
-                msg = (f"the anchor's seq {a.seq} is not in the files given (they start at "
-                       f"seq {first})")
+                msg = (_("the anchor's seq {seq} is not in the files given (they start at seq "
+                         "{first})").format(seq=a.seq, first=first))
             r.anchor = {"file": a.file, "seq": a.seq, "mac": a.mac, "found": False,
                         "message": msg}
             self.add("anchor", a.file, None, a.seq, msg)
         if r.records == 0:
-            self.add("missing", "", None, None, "the log holds no records")
+            self.add("missing", "", None, None, _("the log holds no records"))
         return r

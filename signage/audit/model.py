@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from ..i18n import _
+
 # exit codes (documented in docs/log-format.md, "Verdicts and exit codes")
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BROKEN, EXIT_INPUT = 0, 1, 2, 3
 #: the log holds a run in `mode = simulate` (`signage simulate`): never proof of play
@@ -36,7 +38,7 @@ class Finding:
 
     def text(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
-        seq = f" (seq {self.seq})" if self.seq is not None else ""
+        seq = _(" (seq {seq})").format(seq=self.seq) if self.seq is not None else ""
         return f"{where}{seq}: {self.message}" if where else self.message
 
 

@@ -7,19 +7,18 @@ import csv
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from ..i18n import N_, _, ngettext
-from ..render import sanitize
+from ..sanitize import sanitize
 from ..timeutil import fmt_duration
 from .integrity import BREAKING
 from .model import AuditResult, Violation
 from .signed import SignedReport, covered_ms
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 JSON_VERSION = 1
 CSV_COLUMNS = ("screen", "day", "start", "end", "length_s", "limit_s", "cause", "causes",
@@ -267,6 +266,8 @@ def write_csv(r: AuditResult, out: TextIO) -> None:
 def _lit(text: object) -> str:
     """Log or site text (names, ids, categories, reasons, messages) as rich markup that shows
     it literally: `[red]` or `[/]` in a site name is text, never a style (or a crash)."""
+    from rich.markup import escape
+
     return escape(sanitize(str(text)))
 
 
@@ -281,6 +282,9 @@ VERDICTS = {"compliant": N_("compliant"), "violations": N_("violations"),
 
 def write_signed(r: AuditResult, sr: SignedReport, con: Console, f: Fmt) -> None:
     """Format 2: who vouched for the log, and for which part of the audited time."""
+    from rich.markup import escape  # (rich only for the table)
+    from rich.table import Table
+
     s = _lit
     last = sr.last_signed
     keys = ", ".join(sr.keys) or _("none")
@@ -323,6 +327,9 @@ def write_signed(r: AuditResult, sr: SignedReport, con: Console, f: Fmt) -> None
 
 
 def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
+    from rich.markup import escape  # (rich only for the table)
+    from rich.table import Table
+
     c, i = r.compliance, r.integrity
     f = Fmt(c.tz)
     site = c.site or {}
@@ -440,7 +447,7 @@ def write_table(r: AuditResult, con: Console, limit: int = 50) -> None:
         con.print(t)
     alerts = alert_rows(r, f)
     if alerts:
-        t = Table(title="Urgent alerts (预警) shown, per screen", title_justify="left")
+        t = Table(title=_("Urgent alerts (预警) shown, per screen"), title_justify="left")
         for col in ("screen", "alert", "showings", "airtime", "first", "last"):
             t.add_column(col, justify="right" if col in ("showings", "airtime") else "left")
         for row in alerts[:limit * 4]:

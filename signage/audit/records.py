@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..i18n import _
 from ..playlog import format as fmt
 from .events import (
     AF,
@@ -35,20 +36,20 @@ def slow_header(line: bytes, ver: int = fmt.VERSION,
                 utf8(m.group(5)), m.group(6), m.group(7))
     parts = fmt.split(line)
     if parts is None:
-        return "not shaped like a log record (no digest at the end)"
+        return _("not shaped like a log record (no digest at the end)")
     try:
         rec = fmt.decode(parts[0] + b"}")
     except ValueError:
-        return "not valid JSON"
+        return _("not valid JSON")
     if not isinstance(rec.get("v"), int):
-        return "no format version"
+        return _("no format version")
     if rec["v"] != ver:
         return f"v={rec['v']}"
     try:
         return (int(rec["v"]), int(rec["seq"]), str(rec["type"]), str(rec["run"]),
                 str(rec["boot"]), str(rec["wall"]).encode(), str(rec["mono"]).encode())
     except (KeyError, TypeError, ValueError):
-        return "the common keys (v, seq, type, run, boot, wall, mono) are missing or malformed"
+        return _("the common keys (v, seq, type, run, boot, wall, mono) are missing or malformed")
 
 
 def utf8(raw: bytes) -> str:
@@ -87,7 +88,7 @@ def decode_rec(out: ChunkScan, line: bytes, idx: int, seq: int, what: str) -> di
     try:
         return fmt.decode(line)
     except ValueError:
-        out.problem("unreadable", idx, seq, f"{what} record is not valid JSON")
+        out.problem("unreadable", idx, seq, _("{what} record is not valid JSON").format(what=what))
         return None
 
 
@@ -106,13 +107,14 @@ def showing_slow(out: ChunkScan, events: list[tuple[Any, ...]], store: dict[str,
         if outcome not in ("completed", "cut_short", "failed"):
             raise ValueError(f"outcome {outcome!r}")
         if not isinstance(rec["anti_fraud"], bool):
-            raise ValueError("anti_fraud is not a boolean")
+            raise ValueError(_("anti_fraud is not a boolean"))
         showing(events, store, sid, str(rec["item"]), None if cat is None else str(cat),
                  rec["anti_fraud"], str(rec["start"]).encode(), str(rec["end"]).encode(),
                  _num(rec["start_mono"]), _num(rec["end_mono"]), outcome.encode(), boot)
     except (KeyError, TypeError, ValueError) as exc:
         out.problem("unreadable", idx, seq,
-                    f"showing record lacks or garbles a field ({exc}); not counted")
+                    _("showing record lacks or garbles a field ({exc}); not "
+                      "counted").format(exc=exc))
 
 
 def _num(v: Any) -> bytes:
@@ -150,4 +152,5 @@ def rare(out: ChunkScan, events: list[tuple[Any, ...]], line: bytes, idx: int, s
         elif rtype == "seal":
             events.append((SEAL, idx, seq, str(rec["next_file"])))
     except (KeyError, TypeError, ValueError) as exc:
-        out.problem("unreadable", idx, seq, f"{rtype} record lacks or garbles a field ({exc})")
+        out.problem("unreadable", idx, seq, _("{rtype} record lacks or garbles a field "
+                                              "({exc})").format(rtype=rtype, exc=exc))

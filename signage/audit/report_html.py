@@ -174,8 +174,9 @@ def _chart(sid: str, days: dict[date, DayStat], marks: list[Violation], limit: i
     left, cw, rh = 84, 30, 16
     ds = sorted(days)
     width, height = left + 24 * cw + 4, 20 + rh * len(ds)
+    label = _t(_("timeline of {screen}").format(screen=sid))
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-           f"role='img' aria-label='{_t(_('timeline of {screen}').format(screen=sid))}'>"]
+           f"role='img' aria-label='{label}'>"]
     for h in range(0, 25, 3):
         out.append(f"<text x='{left + h * cw - 6}' y='12'>{h:02d}</text>")
     row = {d: i for i, d in enumerate(ds)}
@@ -221,7 +222,7 @@ def _since_midnight(ms: int, f: Fmt) -> int:
 def _signed(r: AuditResult, sr: SignedReport, f: Fmt) -> str:
     """Format 2: who vouched for the log and for which part of the audited time."""
     last = sr.last_signed
-    out = [f"<h2>{_t(_('Signatures and witnesses'))}</h2><dl>"]
+    out = ["<h2>" + _t(_("Signatures and witnesses")) + "</h2><dl>"]
     agree = sum(1 for w in sr.witnesses if w["status"] == "agrees")
     items = [(_("Checkpoints"), _("{n}, signed by key {keys}").format(
                 n=f"{sr.checkpoints:,}", keys=", ".join(sr.keys) or "–")),
@@ -286,12 +287,12 @@ def build(r: AuditResult) -> str:
                   else _("BROKEN: the log cannot be trusted"))]:
         p.append(f"<dt>{_t(k)}</dt><dd>{_t(v)}</dd>")
     if i.anchor is not None:
-        p.append(f"<dt>{_t(_('Anchor'))}</dt><dd>{_t(i.anchor['message'])}</dd>")
+        p.append("<dt>" + _t(_("Anchor")) + f"</dt><dd>{_t(i.anchor['message'])}</dd>")
     p.append("</dl>")
     if i.signed is not None:
         p.append(_signed(r, i.signed, f))
     if i.findings:
-        p.append(f"<h2>{_t(_('Integrity findings'))}</h2>")
+        p.append("<h2>" + _t(_("Integrity findings")) + "</h2>")
         p.append(_table(["", _("where"), _("finding")], (
             [f"<td class='{'bad' if x.breaks else 'warn'}'>{'✗' if x.breaks else '!'}</td>",
              _td(f"{x.file}:{x.line or ''} seq {x.seq if x.seq is not None else '–'}"),
@@ -300,7 +301,7 @@ def build(r: AuditResult) -> str:
         if any(k in BREAKING for k in i.counts):
             p.append("<p class=bad>" + _t(_("Compliance figures below come from a log that "
                                             "failed verification.")) + "</p>")
-    p.append(f"<h2>{_t(_('Screens'))}</h2>")
+    p.append("<h2>" + _t(_("Screens")) + "</h2>")
     p.append(_table([_("screen"), _("label"), _("size"), _("longest gap"), _("violations"),
                      _("AF showings"), _("AF share of opening time")], (
         [_td(s["screen"]), _td(s["label"] or ""), _td(f"{s['width']}×{s['height']}"),
@@ -314,7 +315,7 @@ def build(r: AuditResult) -> str:
         marks = by_screen.setdefault(v.screen, [])
         if len(marks) < MAX_MARKS:
             marks.append(v)
-    p.append(f"<h2>{_t(_('Timelines'))}</h2><p class=muted>" + _t(_(
+    p.append("<h2>" + _t(_("Timelines")) + "</h2><p class=muted>" + _t(_(
         "Each row is a day, each cell an hour, coloured by the longest gap in it (green: well "
         "within the rule, amber: within a fifth of the limit, red: over it, grey: closed); "
         "dark bars are the violations.")) + "</p>")
@@ -337,7 +338,7 @@ def build(r: AuditResult) -> str:
             [_td(o["kind"]), _td(o["screen"] or "–"), _td(o["start"]), _td(o["end"]),
              _td(fmt_duration(o["length_s"]), "n"), _td(o["reason"])]
             for o in outage_rows(r, f)), len(c.outages)))
-    p.append(f"<h2>{_t(_('Anti-fraud showings'))}</h2>")
+    p.append("<h2>" + _t(_("Anti-fraud showings")) + "</h2>")
     p.append(_table([_("category"), _("showings"), _("airtime")], (
         [_td(x["category"] or "–"), _td(f"{x['showings']:,}", "n"),
          _td(fmt_duration(x["seconds"]), "n")] for x in category_rows(r))))
@@ -348,14 +349,14 @@ def build(r: AuditResult) -> str:
          _td(f"{x['showings']:,}", "n"), _td(fmt_duration(x["seconds"]), "n"),
          _td(", ".join(x["screens"][:8]) + (" …" if len(x["screens"]) > 8 else ""))]
         for x in items), len(items)))
-    p.append(f"<h2>{_t(_('The slogans as shown'))}</h2>" + _pictures(r))
+    p.append("<h2>" + _t(_("The slogans as shown")) + "</h2>" + _pictures(r))
     if c.clock_steps:
-        p.append(f"<h2>{_t(_('Clock steps'))}</h2>")
+        p.append("<h2>" + _t(_("Clock steps")) + "</h2>")
         p.append(_table([_("at"), _("step"), _("seen in")], (
             [_td(f.t(s["at"])), _td(f"{s['step_s']:+.3f} s", "n"), _td(s["source"])]
             for s in c.clock_steps), len(c.clock_steps)))
     if c.warnings:
-        p.append(f"<h2>{_t(_('Warnings'))}</h2><ul>"
+        p.append("<h2>" + _t(_("Warnings")) + "</h2><ul>"
                  + "".join(f"<li>{_t(w)}</li>" for w in c.warnings[:200]) + "</ul>")
     p.append("<p class=muted>" + _t(_("Made by signage audit. Times are in the site's "
                                       "timezone; gap lengths are measured on the monotonic "

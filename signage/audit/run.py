@@ -4,16 +4,15 @@ order. Memory stays bounded: a few chunks are in flight, and only running state 
 
 from __future__ import annotations
 
+import gc
 import marshal
-import multiprocessing
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..i18n import _
@@ -34,6 +33,9 @@ from .signed import Signatures, Witness
 from .signedfeed import SignedFeed
 from .timeline import Timeline, clock_steps
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 
 @dataclass
 class Options:
@@ -53,6 +55,23 @@ class Options:
     progress: Callable[[int], None] | None = None
     on_violation: Callable[[Violation], None] = field(default=lambda _v: None)
     now_ms: int | None = None
+
+
+#: below this much to read, one process: forking workers and shipping their events to the
+#: parent costs more than the scan they would share
+PARALLEL_MIN_BYTES = 4 * CHUNK
+
+
+def default_jobs(total: int, cpus: int, load: float) -> int:
+    """The number of processes when ``--jobs`` is not given: one for a small log
+    (``PARALLEL_MIN_BYTES``), else one per CPU that the machine's load (the 1-minute load
+    average) leaves idle, at least one. Workers cost CPU (their events are packed and sent to
+    the parent: a quarter more CPU for a month's log), which pays only when they run on idle
+    cores; on a busy machine one process finishes first (docs/benchmarks.md). The results are
+    the same whatever the number."""
+    if total <= PARALLEL_MIN_BYTES or cpus <= 1:
+        return 1
+    return max(1, min(cpus, round(cpus - load)))
 
 
 def work(task: Task, key: bytes | None, screens: frozenset[str] | None,
@@ -97,6 +116,9 @@ def _results(files: list[LogFile], opts: Options, prepare: Callable[[], None], s
             off, scan = work(t, key(t), screens, capture)
             yield t, off, scan
         return
+    import multiprocessing  # (only with workers: the start-up of a small audit needs none)
+    from concurrent.futures import ProcessPoolExecutor
+
     # fork: no re-import of the caller's main module (a script without a main guard works);
     # nothing here runs threads when the workers are forked (the progress bar has none)
     methods = multiprocessing.get_all_start_methods()
@@ -134,9 +156,39 @@ def capture_seqs(opts: Options) -> tuple[int, ...]:
 
 def run(files: list[LogFile], opts: Options, *,
         complete_dir: bool = True) -> tuple[Integrity, Compliance]:
+    """Audit ``files``. The cyclic garbage collector is off meanwhile (in the workers too,
+    which are forked here): the audit makes millions of small tuples and no reference cycle
+    in its loops, and the collector's passes over the events in flight cost a fifth of a
+    month's audit (measured: docs/benchmarks.md)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        # The clock_step pre-scan (timeline.clock_steps) reads the whole log once more before
+        # the audit proper, and most logs hold no clock_step record at all: audit without it
+        # (an empty Timeline, which is what the pre-scan finds then) while no chunk holds its
+        # needle; when one does, start again with it. Only with a violation sink that can be
+        # emptied (Spool.reset), and not for a partial log (its first line is not scanned).
+        reset = getattr(opts.on_violation, "reset", None)
+        if callable(reset) and partial_seed(files) is None:
+            try:
+                return _run(files, opts, complete_dir=complete_dir, lookahead=False)
+            except _ClockStepSeen:
+                reset()
+        return _run(files, opts, complete_dir=complete_dir, lookahead=True)
+    finally:
+        if was:
+            gc.enable()
+
+
+class _ClockStepSeen(Exception):
+    """A chunk holds a clock_step record: the audit starts again with the pre-scan."""
+
+
+def _run(files: list[LogFile], opts: Options, *, complete_dir: bool,
+         lookahead: bool) -> tuple[Integrity, Compliance]:
     if opts.key is None and any(f.version == fmt.VERSION for f in files):
-        raise AuditInputError("this log is in format v1 (HMAC chain): pass --key FILE, the "
-                              "site key that signed it")
+        raise AuditInputError(_("this log is in format v1 (HMAC chain): pass --key FILE, the site "
+                                "key that signed it"))
     seed = partial_seed(files)
     has_profiles = opts.trust is not None and any(
         s.profile is not None for s in opts.trust.sites.values())
@@ -162,9 +214,9 @@ def run(files: list[LogFile], opts: Options, *,
     sig = None
     if any(f.version == fmt.VERSION_2 for f in files):
         if opts.trust is None:
-            raise AuditInputError("this log is in format v2 (signed checkpoints): pass --trust "
-                                  "FILE, the trust file that lists the site's public keys "
-                                  "(docs/trust-file.md)")
+            raise AuditInputError(_("this log is in format v2 (signed checkpoints): pass --trust "
+                                    "FILE, the trust file that lists the site's public keys "
+                                    "(docs/trust-file.md)"))
         st0: list[Stitcher] = []
         sig = Signatures(opts.trust, opts.witnesses,
                          lambda *a, **k: st0[0].add(*a, **k),
@@ -185,8 +237,11 @@ def run(files: list[LogFile], opts: Options, *,
     feed = SignedFeed(engine, config, _between, lambda h: timelines[0].header(h) or h)
     try:
         for t, offset, scan in _results(
-                files, opts, lambda: timelines.append(Timeline(clock_steps(files))),
+                files, opts, lambda: timelines.append(Timeline(
+                    clock_steps(files) if lookahead else {})),
                 seed.skip if seed is not None else 0):
+            if scan.clock_step and not lookahead:
+                raise _ClockStepSeen
             timeline = timelines[0]
             f = files[t.file_index]
             if t.file_index != current:
@@ -225,21 +280,22 @@ def run(files: list[LogFile], opts: Options, *,
                 "holds no records: not a file the writer leaves (a stray, or a daemon that "
                 "died as it made the file)"), breaks=False)
     if config is None:
-        where = first.unusable or (files[0].name, 1, None, "the first record is damaged")
+        where = first.unusable or (files[0].name, 1, None, _("the first record is damaged"))
         st.add("malformed", where[0], where[1], where[2],
-               "no run_start record can be read, so the site, its rule and opening hours are "
-               f"unknown and nothing is measured: {where[3]}")
+               _("no run_start record can be read, so the site, its rule and opening hours are "
+                 "unknown and nothing is measured: {where}").format(where=where[3]))
     elif not first.verified and config.get("type") != "profile":
-        engine.r.warnings.append("the configuration (site, rule, opening hours) was taken from "
-                                 "a run_start record whose digest does not verify: the figures "
-                                 "rest on it")
+        engine.r.warnings.append(_("the configuration (site, rule, opening hours) was taken from a "
+                                   "run_start record whose digest does not verify: the figures "
+                                   "rest on it"))
     if sig is not None:
         site = str(config["site"]["id"]) if config is not None else None
         first_seq = next((fi.first_seq for fi in st.r.files if fi.first_seq is not None), None)
         st.r.signed = sig.finish(st.captured, first_seq, site)
     elif opts.witnesses:
-        st.add("witness_ignored", "", None, None, "witnesses apply to format-2 logs only: "
-               "this log is format v1 (use --expect-anchor)", breaks=False)
+        st.add("witness_ignored", "", None, None, _("witnesses apply to format-2 logs only: this "
+                                                    "log is format v1 (use "
+                                                    "--expect-anchor)"), breaks=False)
     integrity = st.finish()
     integrity.versions = list(st.versions)
     last, unsigned = feed.finish()
@@ -309,8 +365,8 @@ def _stray(st: Stitcher, f: LogFile, first_wall: int, tz: ZoneInfo, now: int) ->
 
 def _not_a_log(path: Path | None) -> None:
     if path is not None:
-        raise AuditInputError(f"{path}: not a signage log (no line is a record of log "
-                              "format v1)")
+        raise AuditInputError(_("{path}: not a signage log (no line is a record of log format "
+                                "v1)").format(path=path))
 
 
 def _check_input(f: LogFile, scan: ChunkScan, lines_before: int,

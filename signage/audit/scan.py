@@ -29,6 +29,7 @@ import os
 import re
 from collections.abc import Callable
 
+from ..i18n import _
 from ..playlog import format as fmt
 from ..playlog.format import Hmac
 from ..playlog.v2 import CheckpointError, parse_checkpoint
@@ -53,6 +54,8 @@ except ImportError:  # not built (no compiler where it was installed): the pure-
     _fast = None  # type: ignore[assignment]
 
 _SILENCE_S = SILENCE_MS / 1000
+#: what timeline.clock_steps searches the log for (ChunkScan.clock_step)
+CLOCK_STEP_NEEDLE = b'"type":"clock_step"'
 _MAC_HEAD = b',"mac":"'
 _MONO_KEY = b'","mono":'
 _S = rb'"([^"\\]*)"'  # a string without escapes (the fast case)
@@ -88,6 +91,7 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
     chain, checkpoints). ``capture``: the seqs whose claimed digest to note (sorted).
     ``compiled``: use the compiled fast path (None: when ``compiled_available()``)."""
     out = ChunkScan()
+    out.clock_step = finder()(data, CLOCK_STEP_NEEDLE, 0, len(data)) >= 0
     ver = fmt.VERSION if key is not None else fmt.VERSION_2
     plain = key is None
     hm = Hmac(key if key is not None else b"")
@@ -132,7 +136,7 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
     if compiled is None:
         compiled = compiled_available()
     elif compiled and _fast is None:
-        raise RuntimeError("the compiled scanner (signage.audit._fastscan) is not built")
+        raise RuntimeError(_("the compiled scanner (signage.audit._fastscan) is not built"))
     fast = (_fast.Scanner(key, screens, names, store, events, capture, AF)
             if compiled and _fast is not None and n else None)
     content_only = False  # the compiled path did the header, digest and time of this line
@@ -141,8 +145,16 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
             got = fast.run(data, pos, seq, prev_mac, run_boot, last_mono_f, prev_mono_f, boot,
                            idx)
             if got is not None:
-                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend, lp = got
+                pos, k, seq, prev_mac, last_mono_f, last_wall, last_type_b, pend, lp, hb = got
                 prev_mono_f = last_mono_f
+                if hb is not None:  # the heartbeats walked in C, all of run ``run``
+                    h0, h1, hmin = hb
+                    lh = last_hb.get(run)
+                    if lh is not None and h0 > lh and (hmin < 0 or h0 - lh < hmin):
+                        hmin = h0 - lh
+                    if hmin >= 0:
+                        out.hb_min_ms[run] = min(out.hb_min_ms.get(run, hmin), hmin)
+                    last_hb[run] = h1
                 rtype_b = last_type_b
                 if lp is not None:
                     last_plain = lp
@@ -169,8 +181,8 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                 prior = None  # (the compiled path hands back no checkpoint: see _fastscan.c)
             else:
                 if nl - pos > fmt.MAX_LINE:
-                    raise _Bad(f"a line of more than {fmt.MAX_LINE >> 20} MiB: longer than "
-                               "any record (docs/log-format.md)")
+                    raise _Bad(_("a line of more than {mib} MiB: longer than any record "
+                                 "(docs/log-format.md)").format(mib=fmt.MAX_LINE >> 20))
                 # ---- header: the fast path checks what the writer must have written --------------
                 pend = -1
                 if startswith(seq_next, pos):
@@ -185,8 +197,8 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                 if pend < 0:
                     line = data[pos:nl]
                     if fmt.split(line) is None:
-                        raise _Bad("not a log record (not shaped like a line of log format "
-                                   f"{vtag.decode()})")
+                        raise _Bad(_("not a log record (not shaped like a line of log format "
+                                     "{vtag})").format(vtag=vtag.decode()))
                     hdr = slow_header(line, ver)
                     if isinstance(hdr, str):
                         if hdr.startswith("v="):
@@ -194,19 +206,20 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                             if out.bad_version is None:
                                 out.bad_version = (int(other) if other.lstrip("-").isdigit()
                                                    else -1, idx)
-                            raise _Bad(f"format version {other}")
-                        raise _Bad(f"not a log record: {hdr}")
+                            raise _Bad(_("format version {other}").format(other=other))
+                        raise _Bad(_("not a log record: {hdr}").format(hdr=hdr))
                     v, rseq, rtype, rrun, rboot, wall_b, mono_b = hdr
                     if v != ver:
                         if out.bad_version is None:
                             out.bad_version = (v, idx)
-                        raise _Bad(f"format version {v}")
+                        raise _Bad(_("format version {v}").format(v=v))
                     wall_i = wall_ms(wall_b)  # ValueError: malformed
                     mono_f = mono_s(mono_b)
                     if idx > 0 and seq_next != b"\0" and rseq != seq + 1:
-                        what = "repeats or goes back" if rseq <= seq else "skips"
+                        what = _("repeats or goes back") if rseq <= seq else _("skips")
                         problem("sequence", idx, rseq,
-                                f"sequence {what}: seq {rseq} after seq {seq}")
+                                _("sequence {what}: seq {rseq} after seq "
+                                  "{seq}").format(what=what, rseq=rseq, seq=seq))
                     seq = rseq
                     rtype_b = rtype.encode()
                     if idx > 0 and (rrun != run or rboot != boot) and have_last:
@@ -229,7 +242,7 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                 # the fixed frame around the digest: ,"mac":"<64 hex>"} (else the line is not JSON)
                 if nl - pos <= fmt.SUFFIX_LEN or not (startswith(_MAC_HEAD, nl - fmt.SUFFIX_LEN)
                                                       and startswith(b'"}', nl - 2)):
-                    raise _Bad("not a log record (the frame around its digest is damaged)")
+                    raise _Bad(_("not a log record (the frame around its digest is damaged)"))
                 claimed = data[nl - 66:nl - 2]
                 prior = prev_mac
                 if prev_mac is not None:
@@ -244,10 +257,10 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                         dg = o.digest()
                     if hexlify(dg) != claimed:
                         if fmt.split(data[pos:nl]) is None:
-                            raise _Bad("not a log record (not shaped like a line of log format "
-                                       f"{vtag.decode()})")
+                            raise _Bad(_("not a log record (not shaped like a line of log format "
+                                         "{vtag})").format(vtag=vtag.decode()))
                         out.bad_macs += 1
-                        problem("digest", idx, seq, "the digest does not verify")
+                        problem("digest", idx, seq, _("the digest does not verify"))
                 elif idx == 0:
                     out.first_line = data[pos:nl]
                     out.first_seq = seq
@@ -261,7 +274,8 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
                 elif mono_f < last_mono_f:
                     back = last_mono_f - mono_f
                     problem("mono" if back > MONO_SLACK_S else "mono_jitter", idx, seq,
-                            f"monotonic time goes back {back:.3f} s within boot {boot}")
+                            _("monotonic time goes back {back:.3f} s within boot "
+                              "{boot}").format(back=back, boot=boot))
                 else:
                     if prev_mono_f > -1e299:
                         events.append((SILENCE, last_wall, wall_i,
@@ -341,7 +355,8 @@ def scan_chunk(data: bytes, key: bytes | None, *, final: bool,
             if idx == 0:
                 out.first_line = line
                 out.not_a_record = fmt.split(line) is None or out.bad_version is not None
-            msg = str(exc) if isinstance(exc, _Bad) else f"not a log record ({exc})"
+            msg = str(exc) if isinstance(exc, _Bad) else _("not a log record "
+                                                           "({exc})").format(exc=exc)
             problem("malformed", idx, None, msg)
             prev_mac = None
             seq_next = b"\0"
@@ -374,7 +389,8 @@ def checkpoint(out: ChunkScan, line: bytes, idx: int, seq: int, wall: int, mono:
     try:
         cp = parse_checkpoint(line)
     except CheckpointError as exc:
-        out.problem("checkpoint", idx, seq, f"a checkpoint record that cannot be read: {exc}")
+        out.problem("checkpoint", idx, seq, _("a checkpoint record that cannot be read: "
+                                              "{exc}").format(exc=exc))
         return
     head_ok = None if prior is None else cp.head.encode("ascii") == prior
     out.events.append((CHECKPOINT, idx, seq, wall, mono, head_ok, cp.site, cp.key,

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..inspection.witness import CodeWitness
+from ..i18n import _
 from ..keys import PublicKey, SigningKeyError
 from ..playlog.v2 import Checkpoint, CheckpointError, parse_checkpoint
 from ..trust import Trust
+
+if TYPE_CHECKING:
+    from ..inspection.witness import CodeWitness
 
 #: verify a signature at least once per this much log time (see the module docstring)
 VERIFY_EVERY_MS = 86_400_000
@@ -93,6 +96,11 @@ class Signatures:
         self.seen_checkpoint = False
         #: (site, key id) -> the key's validity in epoch ms (None, None: not registered)
         self._valid: dict[tuple[str, str], tuple[int | None, int | None]] = {}
+        #: the common case, decided once: (key id, valid from, valid to or None, verify by)
+        #: after a checkpoint of the log's site by a registered key that no rotation touched;
+        #: a next checkpoint by that key inside that validity, before ``verify by`` (wall ms)
+        #: and not a rotation, is only counted and held (see ``checkpoint``)
+        self._same: tuple[str, int, int | None, int] | None = None
 
     # ---- the log, in order -----------------------------------------------------------------
     def records(self, first_wall: int, last_seq: int) -> None:
@@ -111,11 +119,22 @@ class Signatures:
     def checkpoint(self, file: str, line: int, seq: int, wall: int, head_ok: bool,
                    site: str, key: str, next_key: str | None, raw: bytes) -> None:
         """One checkpoint event, in log order (its line is parsed only to verify it)."""
+        same = self._same
+        if same is not None and head_ok and next_key is None and key == same[0] \
+                and site == self.site and same[1] <= wall < same[3] \
+                and (same[2] is None or wall < same[2]) and len(self.pending) < 4096:
+            # the common case: what the general path below would do for it, without asking
+            # again what the last checkpoint's answers already tell
+            self.r.checkpoints += 1
+            self.pending.append(Pending(file, line, seq, wall, raw))
+            return
+        self._same = None
         self.r.checkpoints += 1
         self.seen_checkpoint = True
         if not head_ok:
-            self.add("checkpoint", file, line, seq, "the checkpoint's head is not the digest "
-                     "of the record before it: records were changed after it was signed")
+            self.add("checkpoint", file, line, seq, _("the checkpoint's head is not the digest of "
+                                                      "the record before it: records were changed "
+                                                      "after it was signed"))
             self.chain_break()
         if key not in self.r.keys:
             self.r.keys.append(key)
@@ -123,8 +142,9 @@ class Signatures:
             self.site = site
         if site != self.site:
             self.add("signature", file, line, seq,
-                     f"checkpoint signed for site {site!r}, but this log is site "
-                     f"{self.site!r}'s: a signature for another site vouches for nothing here")
+                     _("checkpoint signed for site {site!r}, but this log is site {site2!r}'s: a "
+                       "signature for another site vouches for nothing "
+                       "here").format(site=site, site2=self.site))
             self.chain_break()
             return
         why = self._key_problem(site, key, next_key, wall)
@@ -140,7 +160,8 @@ class Signatures:
             try:
                 cp = parse_checkpoint(raw)
             except CheckpointError as exc:  # (the scanner parsed it: not expected here)
-                self.add("checkpoint", file, line, seq, f"checkpoint cannot be read: {exc}")
+                self.add("checkpoint", file, line, seq, _("checkpoint cannot be read: "
+                                                          "{exc}").format(exc=exc))
                 return
             ok = self._verify_now(cp, p)
             if next_key is not None:
@@ -148,6 +169,11 @@ class Signatures:
         elif len(self.pending) > 4096:  # bound the memory: settle now
             self._settle()
         self.last_key = key
+        valid = self._valid.get((site, key))
+        if next_key is None and head_ok and self.last_verified_wall is not None \
+                and key not in self.retired and key not in self.rotated_in \
+                and valid is not None and valid[0] is not None:
+            self._same = (key, valid[0], valid[1], self.last_verified_wall + VERIFY_EVERY_MS)
 
     def _key_problem(self, site: str, key: str, next_key: str | None,
                      wall: int) -> str | None:
@@ -162,8 +188,8 @@ class Signatures:
             # the key swap: only before the new key signs anything, and within the old key's
             # validity like any checkpoint
             if repeat is None or repeat.key_id != to or to in self.signers:
-                return (f"checkpoint signed by key {key}, which a rotation at seq {at_seq}"
-                        " retired")
+                return (_("checkpoint signed by key {key}, which a rotation at seq {at_seq} "
+                          "retired").format(key=key, at_seq=at_seq))
         if key in self.rotated_in and site == self.site \
                 and self.trust.key_for(site, key) is None:
             return None  # (a key the trust file lists keeps the validity it gives there)
@@ -176,14 +202,14 @@ class Signatures:
         lo, hi = got
         if lo is None:
             if self.trust.site(site) is None:
-                return (f"site {site!r} is not in the trust file: nothing vouches for "
-                        "this log")
-            return (f"checkpoint signed by key {key}, which is not registered for site "
-                    f"{site!r} in the trust file nor introduced by a rotation")
+                return (_("site {site!r} is not in the trust file: nothing vouches for this "
+                          "log").format(site=site))
+            return (_("checkpoint signed by key {key}, which is not registered for site {site!r} "
+                      "in the trust file nor introduced by a rotation").format(key=key, site=site))
         if wall < lo or (hi is not None and wall >= hi):
             at = datetime.fromtimestamp(wall / 1000, UTC).isoformat(timespec="seconds")
-            return (f"checkpoint signed by key {key} at {at}, outside the key's validity "
-                    "period in the trust file")
+            return (_("checkpoint signed by key {key} at {at}, outside the key's validity period "
+                      "in the trust file").format(key=key, at=at))
         return None
 
     def _public(self, key: str, site: str) -> PublicKey | None:
@@ -224,8 +250,9 @@ class Signatures:
                     good = q  # the last good one before the first bad one
             else:
                 self.add("signature", q.file, q.line, q.seq,
-                         f"the checkpoint's signature does not verify with key {cp.key}: it "
-                         "was not made by that key over this checkpoint (forged or edited)")
+                         _("the checkpoint's signature does not verify with key {key}: it was not "
+                           "made by that key over this checkpoint (forged or "
+                           "edited)").format(key=cp.key))
                 if not self.broken:
                     self.broken = True
         if good is not None:
@@ -261,8 +288,9 @@ class Signatures:
         self.r.rotations.append(entry)
         if not ok:
             self.add("signature", p.file, p.line, p.seq,
-                     f"a key rotation to {new.key_id} whose signature by key {cp.key} does not "
-                     "verify: a forged rotation; the new key is not trusted")
+                     _("a key rotation to {key_id} whose signature by key {key} does not verify: a "
+                       "forged rotation; the new key is not "
+                       "trusted").format(key_id=new.key_id, key=cp.key))
             return
         if new.key_id not in self.rotated_in and new.key_id != cp.key:
             self.rotated_in[new.key_id] = (new, p.wall)
@@ -281,11 +309,11 @@ class Signatures:
             r.signed_spans.append((start, self.good[1]))
         if not self.seen_checkpoint:
             self.add("unsigned", "", None, None,
-                     "no checkpoint in this format-2 log: no record is signed, anyone could "
-                     "have written it")
+                     _("no checkpoint in this format-2 log: no record is signed, anyone could have "
+                       "written it"))
         elif self.good is None:
-            self.add("unsigned", "", None, None, "no checkpoint of this log verifies with a "
-                     "key of the trust file: nothing vouches for it")
+            self.add("unsigned", "", None, None, _("no checkpoint of this log verifies with a key "
+                                                   "of the trust file: nothing vouches for it"))
         if self.last_seq is not None:
             if self.good is None:
                 r.unsigned_tail = self.last_seq - (first_seq or 0) + 1
@@ -306,7 +334,8 @@ class Signatures:
             if self.site is not None and cp.site != self.site:
                 entry["status"] = "other_site"
                 self.add("witness_ignored", w.source, None, cp.seq,
-                         f"witness of site {cp.site!r}, not this log's {self.site!r}: ignored",
+                         _("witness of site {site!r}, not this log's {site2!r}: "
+                           "ignored").format(site=cp.site, site2=self.site),
                          breaks=False)
                 continue
             pub = self._public(cp.key, cp.site)
@@ -317,23 +346,25 @@ class Signatures:
             if pub is None or not valid or not cp.verify(pub):
                 entry["status"] = "not_signed"
                 self.add("witness_ignored", w.source, None, cp.seq,
-                         "witness whose signature does not verify with a key trusted for the "
-                         "site: it proves nothing and is ignored", breaks=False)
+                         _("witness whose signature does not verify with a key trusted for the "
+                           "site: it proves nothing and is ignored"), breaks=False)
                 continue
             got = captured.get(cp.seq)
             if got is None:
                 if first_seq is not None and cp.seq < first_seq:
                     entry["status"] = "before_log"
                     self.add("witness_ignored", w.source, None, cp.seq,
-                             f"witnessed checkpoint seq {cp.seq} is before the first record "
-                             f"given (seq {first_seq}): not checked", breaks=False)
+                             _("witnessed checkpoint seq {seq} is before the first record given "
+                               "(seq {first_seq}): not "
+                               "checked").format(seq=cp.seq, first_seq=first_seq), breaks=False)
                     continue
                 entry["status"] = "missing"
                 end = self.last_seq
                 self.add("witness", w.source, None, cp.seq,
-                         f"the log ends at seq {end}, before the witnessed checkpoint seq "
-                         f"{cp.seq} (head {cp.head}, digest {cp.mac}): its tail was cut off "
-                         "or rewritten after the witness was taken")
+                         _("the log ends at seq {end}, before the witnessed checkpoint seq {seq} "
+                           "(head {head}, digest {mac}): its tail was cut off or rewritten after "
+                           "the witness was "
+                           "taken").format(end=end, seq=cp.seq, head=cp.head, mac=cp.mac))
                 continue
             file, mac = got
             log_mac = mac.decode("ascii", "replace")
@@ -341,9 +372,11 @@ class Signatures:
                 entry["status"] = "disagrees"
                 entry["log_mac"] = log_mac
                 self.add("witness", file, None, cp.seq,
-                         f"the log disagrees with the witnessed checkpoint seq {cp.seq} "
-                         f"({w.source}): the log's record there has digest {log_mac}, the "
-                         f"witness {cp.mac}: the log was rewritten after the witness was taken")
+                         _("the log disagrees with the witnessed checkpoint seq {seq} ({source}): "
+                           "the log's record there has digest {log_mac}, the witness {mac}: the "
+                           "log was rewritten after the witness was "
+                           "taken").format(seq=cp.seq, source=w.source, log_mac=log_mac,
+                                         mac=cp.mac))
                 continue
             entry["status"] = "agrees"
             if at is not None and (best is None or cp.seq > best[0]):

@@ -31,6 +31,12 @@ class Spool:
         self._file.write(json.dumps([v.screen, v.day.isoformat(), v.start, v.end, v.length_ms,
                                      v.limit_ms, v.cause, v.causes, v.flags]) + "\n")
 
+    def reset(self) -> None:
+        """Forget every violation (the audit starts again: run.py)."""
+        self.close()
+        self._mem = []
+        self.count = 0
+
     def __iter__(self) -> Iterator[Violation]:
         yield from self._mem
         if self._file is not None:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from ..config import Hours, Rule
+from ..i18n import _
 from .hours import HoursTimeline
 from .model import DayStat
 
@@ -27,8 +28,9 @@ def read_config(rec: dict[str, Any], site_now: dict[str, Any]) -> Config | str:
         rule = Rule.model_validate_json(json.dumps(rec["rule"]))
         screens = {str(s["id"]): dict(s) for s in rec["screens"]}
     except (KeyError, TypeError, ValueError, ValidationError, ZoneInfoNotFoundError) as e:
-        return (f"a {rec.get('type')} record (seq {rec.get('seq')}) cannot be read and is "
-                f"ignored: {str(e).splitlines()[0]}")
+        return (_("a {type} record (seq {seq}) cannot be read and is ignored: "
+                  "{error}").format(type=rec.get("type"), seq=rec.get("seq"),
+                                    error=str(e).splitlines()[0]))
     return site, tz, hours, rule, screens
 
 
@@ -41,7 +43,8 @@ def screen_hours(entry: dict[str, Any]) -> Hours | str | None:
     try:
         return Hours.model_validate_json(json.dumps(raw))
     except (TypeError, ValueError, ValidationError) as e:
-        return f"its own opening hours cannot be read ({str(e).splitlines()[0]})"
+        return _("its own opening hours cannot be read ({error})").format(
+            error=str(e).splitlines()[0])
 
 
 class ScreenState:

@@ -20,7 +20,7 @@ from .events import (
     SILENCE,
 )
 from .reader import LogFile
-from .scan import finder
+from .scan import CLOCK_STEP_NEEDLE, finder
 from .timeparse import mono_ms, wall_ms
 
 BIG_STEP_MS = 86_400_000  # a step this large corrects a clock that was never set (no RTC)
@@ -34,7 +34,7 @@ def clock_steps(files: list[LogFile]) -> dict[str, list[tuple[int, int]]]:
     blocks (memory stays flat), each searched in place; only a line across two blocks is
     copied."""
     out: dict[str, list[tuple[int, int]]] = {}
-    needle = b'"type":"clock_step"'
+    needle = CLOCK_STEP_NEEDLE
     find = finder()
 
     def search(data: bytes, lo: int, hi: int) -> None:

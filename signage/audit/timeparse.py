@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from math import isfinite
 
+from ..i18n import _
+
 _MINUTES: dict[bytes, tuple[bytes, int]] = {}  # b"2026-11-28T18:24:" -> (offset, epoch ms)
 
 
@@ -33,13 +35,13 @@ def _slow_ms(text: bytes) -> int:
     try:
         dt = datetime.fromisoformat(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
-        raise ValueError(f"not an RFC 3339 time: {text[:40]!r}") from None
+        raise ValueError(_("not an RFC 3339 time: {text!r}").format(text=text[:40])) from None
     if dt.tzinfo is None:
-        raise ValueError(f"time without an offset: {text[:40]!r}")
+        raise ValueError(_("time without an offset: {text!r}").format(text=text[:40]))
     try:
         return _dt_ms(dt)
     except OverflowError:  # year 1 or 9999, moved out of range by its offset
-        raise ValueError(f"not an RFC 3339 time: {text[:40]!r}") from None
+        raise ValueError(_("not an RFC 3339 time: {text!r}").format(text=text[:40])) from None
 
 
 def _dt_ms(dt: datetime) -> int:
@@ -57,7 +59,7 @@ def mono_ms(text: bytes | float | int) -> int:
     try:
         return round(float(text) * 1000)
     except OverflowError:  # malformed, not a crash
-        raise ValueError(f"not a finite number: {text!r:.40}") from None
+        raise ValueError(_("not a finite number: {text!r:.40}").format(text=text)) from None
 
 
 def mono_s(text: bytes) -> float:
@@ -65,5 +67,5 @@ def mono_s(text: bytes) -> float:
     infinity or a NaN would poison the scan's time comparisons for the lines after it."""
     v = float(text)
     if not isfinite(v):
-        raise ValueError(f"not a finite number: {text[:40]!r}")
+        raise ValueError(_("not a finite number: {text!r}").format(text=text[:40]))
     return v

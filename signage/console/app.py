@@ -79,7 +79,7 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
                       lstrip_blocks=True)
     env.globals.update(_=_, role_name=role_name)
     con = Console(config, cdir, cfg.console.upload_max_mb * 1_000_000,
-                  Users(cdir / "users.json"), Sessions(), env)
+                  Users(cdir / "users.json"), Sessions(cdir / "sessions.json"), env)
 
     def page(request: Request, template: str, s: Session | None, status: int = 200,
              **ctx: Any) -> Response:
@@ -95,7 +95,12 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         return resp
 
     def session(request: Request) -> Session | None:
-        return con.sessions.get(request.cookies.get(COOKIE))
+        tok = request.cookies.get(COOKIE)
+        s = con.sessions.get(tok)
+        if s is not None and con.users.role(s.user) != s.role:  # removed or changed meanwhile
+            con.sessions.drop(tok)  # (`signage console` commands, while the console was down)
+            return None
+        return s
 
     Handler = Callable[[Request, Session], Awaitable[Response]]
 
@@ -199,7 +204,8 @@ def make_app(config: Path, *, secure_cookies: bool = False) -> Starlette:
         p = frame_of(con.site.run_dir, sid)
         if p is None:
             return secure(PlainTextResponse("", status_code=404))
-        return secure(Response(p.read_bytes(), media_type="image/png"))
+        kind = "image/jpeg" if p.suffix == ".jpg" else "image/png"
+        return secure(Response(p.read_bytes(), media_type=kind))
 
     # ---- 节目单 ----------------------------------------------------------------------------
     @view

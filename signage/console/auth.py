@@ -3,13 +3,17 @@
 Accounts live in ``<console dir>/users.json`` (mode 0600): name, role and a ``hashlib.scrypt``
 hash with its own salt and cost. Roles: ``admin`` (管理员: may change playlists and media, run
 reports, manage accounts) and ``inspector`` (检查员: reads everything, changes nothing).
-Sessions are random tokens kept in memory (a console restart logs everybody out); each carries
-its own CSRF token, which every form posts back. Failed logins are limited per client address
+Sessions are random tokens (the cookie); the console keeps only their SHA-256, in memory and in
+``<console dir>/sessions.json`` (mode 0600, rewritten whole on every login and logout), so a
+console restart keeps people logged in and a copy of the file logs nobody in. Each session
+carries its own CSRF token, which every form posts back, and expires SESSION_S after login; at
+most MAX_SESSIONS are kept (the oldest go first). Failed logins are limited per client address
 and per account name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -19,6 +23,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,7 @@ NAME_RE = re.compile(r"^[\w.@-]{1,32}$")
 # scrypt cost: 2**14 x 8 x 1 = 16 MiB and ~50 ms per hash on a Raspberry Pi class CPU
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
 SESSION_S = 8 * 3600
+MAX_SESSIONS = 64
 MAX_FAILS, FAIL_WINDOW_S = 5, 300.0
 
 
@@ -121,41 +127,102 @@ class Session:
     expires: float
 
 
+def token_id(token: str) -> str:
+    """What the console keeps of a session token: its SHA-256 (hex)."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
 @dataclass
 class Sessions:
-    """Live sessions by token, and the failed logins by client and by account name."""
+    """Live sessions by the SHA-256 of their token (kept in ``path`` when given), and the
+    failed logins by client and by account name (in memory: a restart forgets them)."""
 
+    path: Path | None = None
+    clock: Callable[[], float] = time.time
     sessions: dict[str, Session] = field(default_factory=dict)
     fails: dict[str, deque[float]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        self.sessions = self._load(self.clock())
+
+    def _load(self, now: float) -> dict[str, Session]:
+        """The unexpired sessions of the file; a missing, unreadable or garbled file (or
+        entry) logs those people out, nothing else."""
+        if self.path is None:
+            return {}
+        try:
+            doc = json.loads(self.path.read_text("utf-8"))
+            raw = doc["sessions"] if isinstance(doc, dict) and doc.get("version") == 1 else {}
+        except (OSError, ValueError, KeyError):
+            return {}
+        out: dict[str, Session] = {}
+        for k, v in raw.items() if isinstance(raw, dict) else ():
+            try:
+                s = Session(str(v["user"]), str(v["role"]), str(v["csrf"]),
+                            float(v["expires"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if (re.fullmatch(r"[0-9a-f]{64}", k) and s.role in ROLES and s.csrf
+                    and now < s.expires <= now + SESSION_S):
+                out[k] = s
+        return dict(sorted(out.items(), key=lambda kv: kv[1].expires)[-MAX_SESSIONS:])
+
+    def _save(self) -> None:
+        """Write the sessions whole (temporary file 0600, rename); called with the lock. A
+        failed write keeps them in memory only."""
+        if self.path is None:
+            return
+        doc = {"version": 1, "sessions": {k: {"user": s.user, "role": s.role, "csrf": s.csrf,
+                                              "expires": s.expires}
+                                          for k, s in self.sessions.items()}}
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(doc, f, ensure_ascii=False)
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
     def create(self, user: str, role: str, now: float | None = None) -> tuple[str, Session]:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         token = secrets.token_urlsafe(32)
         s = Session(user, role, secrets.token_urlsafe(32), now + SESSION_S)
         with self.lock:
-            self.sessions = {k: v for k, v in self.sessions.items() if v.expires > now}
-            self.sessions[token] = s
+            live = sorted(((k, v) for k, v in self.sessions.items() if v.expires > now),
+                          key=lambda kv: kv[1].expires)
+            self.sessions = dict(live[-(MAX_SESSIONS - 1):])  # the oldest go first
+            self.sessions[token_id(token)] = s
+            self._save()
         return token, s
 
     def get(self, token: str | None, now: float | None = None) -> Session | None:
         if not token:
             return None
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
+        key = token_id(token)
         with self.lock:
-            s = self.sessions.get(token)
-            if s is None or s.expires <= now:
-                self.sessions.pop(token, None)
+            s = self.sessions.get(key)
+            if s is None:
+                return None
+            if s.expires <= now:
+                self.sessions.pop(key, None)
+                self._save()
                 return None
             return s
 
     def drop(self, token: str | None) -> None:
         with self.lock:
-            self.sessions.pop(token or "", None)
+            if self.sessions.pop(token_id(token or ""), None) is not None:
+                self._save()
 
     def drop_user(self, user: str) -> None:
         with self.lock:
             self.sessions = {k: v for k, v in self.sessions.items() if v.user != user}
+            self._save()
 
     def limited(self, keys: list[str], now: float | None = None) -> bool:
         """Whether any of ``keys`` (client address, account name) had MAX_FAILS failed logins

@@ -91,9 +91,9 @@ def run_reports(config: Path, cdir: Path, from_: str, to: str) -> RunResult:
     if cfg.log.format == 2:  # the latest signed checkpoint, for a witness to keep
         from ..keys_cli import latest_checkpoint
 
-        line = latest_checkpoint(log_dir) if log_dir.is_dir() else None
-        if line is not None:
-            (out / "checkpoint.txt").write_bytes(line + b"\n")
+        found = latest_checkpoint(log_dir) if log_dir.is_dir() else None
+        if found is not None:
+            (out / "checkpoint.txt").write_bytes(found[0] + b"\n")
     meta = {"from": from_, "to": to, "exit_code": audit.returncode,
             "summary_code": summary.returncode, "created": time.time()}
     (out / "meta.json").write_text(json.dumps(meta), "utf-8")

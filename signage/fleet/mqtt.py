@@ -13,6 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ..i18n import _
+
 LOCAL = ("localhost", "127.0.0.1", "::1")
 
 
@@ -34,18 +36,20 @@ def parse_url(url: str) -> tuple[bool, str, int]:
     """(tls, host, port) of mqtts://host[:port] or mqtt://host[:port]."""
     u = urlsplit(url)
     if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-        raise BrokerConfigError(f"broker {url!r}: use mqtts://HOST[:PORT] or mqtt://HOST[:PORT]")
+        raise BrokerConfigError(_("broker {url!r}: use mqtts://HOST[:PORT] or "
+                                  "mqtt://HOST[:PORT]").format(url=url))
     if u.path not in ("", "/") or u.query or u.username or u.password:
-        raise BrokerConfigError(f"broker {url!r}: no path, query or credentials in the URL")
+        raise BrokerConfigError(_("broker {url!r}: no path, query or credentials in the "
+                                  "URL").format(url=url))
     tls = u.scheme == "mqtts"
     try:
         port = u.port or (8883 if tls else 1883)
     except ValueError:
-        raise BrokerConfigError(f"broker {url!r}: bad port") from None
+        raise BrokerConfigError(_("broker {url!r}: bad port").format(url=url)) from None
     if not tls and u.hostname not in LOCAL:
         raise BrokerConfigError(
-            f"broker {url!r}: plain mqtt:// only to this machine ({', '.join(LOCAL)}); "
-            "use mqtts:// with ca_file")
+            _("broker {url!r}: plain mqtt:// only to this machine ({hosts}); use mqtts:// with "
+              "ca_file").format(url=url, hosts=", ".join(LOCAL)))
     return tls, u.hostname, port
 
 
@@ -67,7 +71,8 @@ def make_client(spec: BrokerSpec, client_id: str) -> tuple[mqtt.Client, str, int
                                     str(spec.key_file) if spec.key_file else None)
             except (OSError, ssl.SSLError) as exc:
                 raise BrokerConfigError(
-                    f"client certificate {spec.cert_file}: {exc}") from None
+                    _("client certificate {cert_file}: "
+                      "{exc}").format(cert_file=spec.cert_file, exc=exc)) from None
         c.tls_set_context(ctx)
     if spec.username is not None:
         pw = None

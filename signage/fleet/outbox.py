@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..i18n import _
 from ..playlog.writer import log_files
 from .protocol import MAX_CHUNK, MAX_HEADER, MAX_PAYLOAD, Chunk, file_order, line_seq
 
@@ -60,8 +61,9 @@ class Outbox:
                     cut = data.rfind(b"\n") + 1
                     if cut == 0 and len(data) >= MAX_PAYLOAD - MAX_HEADER:
                         raise LineTooLong(
-                            f"{path}: the record at byte {pos.offset} is longer than "
-                            f"{MAX_PAYLOAD - MAX_HEADER} bytes")
+                            _("{path}: the record at byte {offset} is longer than {limit} "
+                              "bytes").format(path=path, offset=pos.offset,
+                                            limit=MAX_PAYLOAD - MAX_HEADER))
             if cut:
                 body = data[:cut]
                 n = body.count(b"\n")

@@ -21,6 +21,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from ..i18n import _
 from .mqtt import BrokerSpec, connect_props, make_client
 from .outbox import LineTooLong, Outbox, Position
 from .protocol import (
@@ -97,7 +98,7 @@ class Shipper:
     # ---- MQTT callbacks (paho's network thread) ------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
-            self._note(f"fleet: the broker refused the connection: {rc}")
+            self._note(_("fleet: the broker refused the connection: {rc}").format(rc=rc))
             return
         with self._lock:
             self._ack_seen = False
@@ -108,6 +109,8 @@ class Shipper:
         if self._commands is not None:
             client.subscribe(self._topic_cmd + "#", qos=1)
         client.publish(self._topic_online, encode_json({"online": True}), qos=1, retain=True)
+        if self._commands is not None:
+            self._commands("state", b"connected")  # the box reports its pushed state
         self._last_status = None
         self._connected.set()
         self._note(None)
@@ -124,7 +127,7 @@ class Shipper:
         try:
             ack = decode_ack(bytes(msg.payload))
         except ProtocolError as exc:
-            self._say(f"fleet: ignored a bad ack from the hub: {exc}")
+            self._say(_("fleet: ignored a bad ack from the hub: {exc}").format(exc=exc))
             return
         with self._lock:
             old = self._ack
@@ -205,10 +208,10 @@ class Shipper:
             try:
                 busy = self._step()
             except LineTooLong as exc:
-                self._note(f"fleet: cannot ship: {exc}")
+                self._note(_("fleet: cannot ship: {exc}").format(exc=exc))
                 busy = False
             except OSError as exc:
-                self._note(f"fleet: cannot read the log: {exc}")
+                self._note(_("fleet: cannot read the log: {exc}").format(exc=exc))
                 busy = False
             if not busy:
                 self.stop_event.wait(self.s.poll_s)
@@ -227,8 +230,8 @@ class Shipper:
                     return False
                 self._ack_seen = True  # no retained ack: the hub has nothing of this site
             if self._sent and now - self._progress_at > self.s.resend_s:
-                self._say(f"fleet: nothing acknowledged for {self.s.resend_s:g} s, "
-                          "sending again from the hub's ack")
+                self._say(_("fleet: nothing acknowledged for {resend_s:g} s, sending again from "
+                            "the hub's ack").format(resend_s=self.s.resend_s))
                 self._sent.clear()
                 self._pos = None
                 self._progress_at = now

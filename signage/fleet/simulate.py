@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import resolve
+from ..i18n import _
 from ..load import LoadedSite
 from ..runtime.clock import VirtualClock
 from ..runtime.daemon import RunSettings, Runtime
@@ -32,7 +33,7 @@ def simulate_fleet(loaded: LoadedSite, n: int, t0_s: float, duration_s: float, l
     """Run and ship; returns the number of boxes whose whole log the hub acknowledged."""
     fl = loaded.cfg.fleet
     if fl is None:
-        raise ValueError("--fleet needs a [fleet] section in the config (docs/fleet.md)")
+        raise ValueError(_("--fleet needs a [fleet] section in the config (docs/fleet.md)"))
     base = loaded.base
     opt = {k: resolve(base, v) if v else None for k, v in (
         ("ca", fl.ca_file), ("cert", fl.cert_file), ("key", fl.key_file),
@@ -48,7 +49,7 @@ def simulate_fleet(loaded: LoadedSite, n: int, t0_s: float, duration_s: float, l
                                              fleet=False))
         rt.setup()
         rt.run_virtual(clock.monotonic() + duration_s)
-        rt.stop_reason = "duration reached"
+        rt.stop_reason = "duration reached"  # a record field: data, not translated
         rt.finish()
         spec = BrokerSpec(fl.broker, opt["ca"], opt["cert"], opt["key"],
                           fl.username or (sid if opt["cert"] is None else None), opt["pw"])
@@ -57,15 +58,16 @@ def simulate_fleet(loaded: LoadedSite, n: int, t0_s: float, duration_s: float, l
                      say=say)
         sh.start()
         shippers.append((sh, rt))
-        say(f"{sid}: {rt.writer.records_written} records in {log}, shipping")
+        say(_("{sid}: {records} records in {log}, "
+              "shipping").format(sid=sid, records=rt.writer.records_written, log=log))
     deadline = time.monotonic() + wait_s
     done = 0
     while time.monotonic() < deadline:
-        done = sum(1 for sh, _ in shippers if sh.backlog() == 0 and sh.acked is not None)
+        done = sum(1 for sh, _rt in shippers if sh.backlog() == 0 and sh.acked is not None)
         if done == len(shippers):
             break
         time.sleep(0.5)
-    for sh, _ in shippers:
+    for sh, _rt in shippers:
         sh.stop(timeout=1)
-    say(f"{done} of {n} boxes: whole log acknowledged by the hub")
+    say(_("{done} of {n} boxes: whole log acknowledged by the hub").format(done=done, n=n))
     return done

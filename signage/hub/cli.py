@@ -19,8 +19,8 @@ from ..render import sanitize
 from .config import LoadedHub, load_hub
 
 hub_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                      help="The fleet hub: collects every site's log over MQTT (docs/fleet.md).")
-HubOpt = Annotated[Path, typer.Option("--config", "-c", help="the hub's hub.toml")]
+                      help=_("The fleet hub: collects every site's log over MQTT (docs/fleet.md)."))
+HubOpt = Annotated[Path, typer.Option("--config", "-c", help=_("the hub's hub.toml"))]
 
 
 def _say(msg: str) -> None:
@@ -36,7 +36,7 @@ def _load(path: Path) -> LoadedHub:
         raise typer.Exit(3) from None
 
 
-@hub_app.command("run")
+@hub_app.command("run", help=_('Run the hub until SIGTERM/SIGINT.'))
 def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
     """Run the hub until SIGTERM/SIGINT."""
     from ..fleet.mqtt import BrokerConfigError
@@ -76,19 +76,21 @@ def run_cmd(config: HubOpt = Path("hub.toml")) -> None:
         n=svc.ingest.records))
 
 
-@hub_app.command("rebuild")
+@hub_app.command("rebuild", help=_("Regenerate the Parquet dataset from the byte-identical "
+                                   "copies (no hub may run)."))
 def rebuild_cmd(config: HubOpt = Path("hub.toml"),
                 site: Annotated[list[str] | None, typer.Option(
-                    "--site", help="only this site (repeatable)")] = None,
+                    "--site", help=_("only this site (repeatable)"))] = None,
                 date: Annotated[str | None, typer.Option(
-                    "--date", help="only this day's partitions, YYYY-MM-DD")] = None) -> None:
+                    "--date", help=_("only this day's partitions, YYYY-MM-DD"))] = None) -> None:
     """Regenerate the Parquet dataset from the byte-identical copies (no hub may run)."""
     import os
 
     from ..playlog.keyfile import KeyFileError
     from ..trust import TrustFileError
+    from .config import site_dirs
     from .dataset import DAY_RE
-    from .ingest import Ingest, site_dirs
+    from .ingest import Ingest
     from .rebuild import HubRunning, hold_run_lock, rebuild
 
     hub = _load(config)
@@ -118,20 +120,21 @@ def rebuild_cmd(config: HubOpt = Path("hub.toml"),
     _say(_("rebuilt: {n} rows").format(n=n))
 
 
-@hub_app.command("status")
+@hub_app.command("status", help=_('Sites and screens: last heard, up/down, worst gap today; sites '
+                                  'silent in opening hours flagged.'))
 def status_cmd(config: HubOpt = Path("hub.toml"),
-               format_: Annotated[str, typer.Option("--format", help="table or json")
+               format_: Annotated[str, typer.Option("--format", help=_("table or json"))
                ] = "table",
                silent_after: Annotated[float | None, typer.Option(
-                   "--silent-after", help="minutes without a message that make a site "
-                   "silent (default: silent_after_s of hub.toml)")] = None) -> None:
+                   "--silent-after", help=_("minutes without a message that make a site "
+                   "silent (default: silent_after_s of hub.toml)"))] = None) -> None:
     """Sites and screens: last heard, up/down, worst gap today; sites silent in opening
     hours flagged."""
     from .views import refused_rows, status_rows
 
     hub = _load(config)
     if silent_after is not None and silent_after <= 0:
-        _say("--silent-after: a number of minutes above 0")
+        _say(_("--silent-after: a number of minutes above 0"))
         raise typer.Exit(3)
     rows = status_rows(hub, silent_after_s=None if silent_after is None
                        else silent_after * 60)
@@ -165,15 +168,19 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
               escape(r["reason"])) for r in refused])
 
 
-@hub_app.command("audit")
-def audit_cmd(from_: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
-              to: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
+@hub_app.command("audit", help=_("Per site the verdict of `signage audit` on the hub's copy; per "
+                                 "screen and day the anti-fraud figures from the Parquet dataset "
+                                 "(DuckDB). Exit 0 all compliant, 1 a violation, 2 an integrity "
+                                 "break, 3 bad input, 4 a simulated log, 5 a partial copy (not "
+                                 "intact) and nothing worse."))
+def audit_cmd(from_: Annotated[str, typer.Option("--from", help=_("first day, YYYY-MM-DD"))],
+              to: Annotated[str, typer.Option("--to", help=_("last day, YYYY-MM-DD"))],
               config: HubOpt = Path("hub.toml"),
-              site: Annotated[list[str] | None, typer.Option("--site", help="only this site")
+              site: Annotated[list[str] | None, typer.Option("--site", help=_("only this site"))
               ] = None,
-              format_: Annotated[str, typer.Option("--format", help="table, json, csv or html")
+              format_: Annotated[str, typer.Option("--format", help=_("table, json, csv or html"))
               ] = "table",
-              report: Annotated[Path | None, typer.Option(help="HTML file (--format html)")
+              report: Annotated[Path | None, typer.Option(help=_("HTML file (--format html)"))
               ] = None) -> None:
     """Per site the verdict of `signage audit` on the hub's copy; per screen and day the
     anti-fraud figures from the Parquet dataset (DuckDB). Exit 0 all compliant, 1 a violation,
@@ -189,12 +196,12 @@ def audit_cmd(from_: Annotated[str, typer.Option("--from", help="first day, YYYY
     hub = _load(config)
     try:
         if date.fromisoformat(to) < date.fromisoformat(from_):
-            raise ValueError("--to is before --from")
+            raise ValueError(_("--to is before --from"))
     except ValueError as exc:
-        _say(f"--from/--to: {exc} (use YYYY-MM-DD)")
+        _say(_("--from/--to: {error} (use YYYY-MM-DD)").format(error=exc))
         raise typer.Exit(3) from None
     if format_ not in ("table", "json", "csv", "html"):
-        _say("--format: use table, json, csv or html")
+        _say(_("--format: use table, json, csv or html"))
         raise typer.Exit(3)
     doc = audit_json(hub, from_, to, site)
     code = fleet_exit(s["exit_code"] for s in doc["sites"])
@@ -238,9 +245,12 @@ def _print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str
 def _table(doc: dict[str, Any]) -> None:
     from rich.markup import escape
 
+    from ..audit.output import VERDICTS
+
     _print_table(_("hub audit {start} – {end}").format(start=doc["from"], end=doc["to"]),
                  (_("site"), _("verdict"), _("records"), _("violations"), _("outages")),
-                 [(escape(s["site"]), s["verdict"], str(s.get("records", "")),
+                 [(escape(s["site"]), _(VERDICTS.get(s["verdict"], s["verdict"])),
+                   str(s.get("records", "")),
                    str(s.get("violations", "")), str(s.get("outages", "")))
                   for s in doc["sites"]])
     _print_table(_("anti-fraud showings per screen and day (verified, from Parquet)"),
@@ -251,10 +261,12 @@ def _table(doc: dict[str, Any]) -> None:
                   for r in doc["screen_days"]])
 
 
-@hub_app.command("alert")
-def alert_cmd(file: Annotated[Path, typer.Argument(help="a CAP 1.2 alert (.xml)")],
+@hub_app.command("alert", help=_("Sign a CAP alert with the authority's key and send it to the "
+                                 "sites (retained: a box offline now gets it on reconnecting). "
+                                 "docs/alerts.md."))
+def alert_cmd(file: Annotated[Path, typer.Argument(help=_("a CAP 1.2 alert (.xml)"))],
               to: Annotated[list[str], typer.Option(
-                  "--to", help="all, a site id or a 6-digit region code; repeatable")],
+                  "--to", help=_("all, a site id or a 6-digit region code; repeatable"))],
               config: HubOpt = Path("hub.toml")) -> None:
     """Sign a CAP alert with the authority's key and send it to the sites (retained: a box
     offline now gets it on reconnecting). docs/alerts.md."""
@@ -266,7 +278,8 @@ def alert_cmd(file: Annotated[Path, typer.Argument(help="a CAP 1.2 alert (.xml)"
     hub = _load(config)
     try:
         if file.stat().st_size > MAX_CAP_BYTES:
-            raise PushError(f"{file}: over {MAX_CAP_BYTES} bytes; a CAP alert is a few KB")
+            raise PushError(_("{file}: over {n} bytes; a CAP alert is a few KB").format(
+                file=file, n=MAX_CAP_BYTES))
         alert, sites, digest = send_alert(hub, file.read_bytes(), to)
     except (CapError, PushError, SigningKeyError, BrokerConfigError, OSError) as exc:
         _say(sanitize(f"{file}: {exc}"))
@@ -276,9 +289,11 @@ def alert_cmd(file: Annotated[Path, typer.Argument(help="a CAP 1.2 alert (.xml)"
         digest=digest[:16]))
 
 
-@hub_app.command("alerts")
+@hub_app.command("alerts", help=_("Per alert sent: each targeted site and screen, received, first "
+                                  "shown (latency from the alert's sent time), or why not "
+                                  "(refused, offline, screen down, closed)."))
 def alerts_cmd(config: HubOpt = Path("hub.toml"),
-               format_: Annotated[str, typer.Option("--format", help="table or json")
+               format_: Annotated[str, typer.Option("--format", help=_("table or json"))
                ] = "table") -> None:
     """Per alert sent: each targeted site and screen, received, first shown (latency from
     the alert's sent time), or why not (refused, offline, screen down, closed)."""
@@ -298,22 +313,25 @@ def alerts_cmd(config: HubOpt = Path("hub.toml"),
                   _("latency"), _("why not shown")),
                  [(escape(r.alert), escape(r.site), escape(r.screen or "—"), escape(r.received),
                    escape(r.first_shown or "—"),
-                   "—" if r.latency_s is None else f"{r.latency_s:.2f} s", escape(r.why_not))
+                   "—" if r.latency_s is None else f"{r.latency_s:.2f} s", escape(_(r.why_not)))
                   for r in rows])
 
 
 publish_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                          help="publish content to the boxes (docs/alerts.md)")
+                          help=_("publish content to the boxes (docs/alerts.md)"))
 hub_app.add_typer(publish_app, name="publish")
 
 
-@publish_app.command("playlist")
+@publish_app.command("playlist", help=_("Sign a playlist and its media with the authority's key "
+                                        "and send it to the sites; each box verifies, validates "
+                                        "its whole site with it and applies it or rejects it (see "
+                                        "`signage hub publications`)."))
 def publish_playlist_cmd(
-        file: Annotated[Path, typer.Argument(help="the playlist (.toml, docs/playlists.md)")],
-        media: Annotated[list[Path] | None, typer.Argument(help="its media files")] = None,
+        file: Annotated[Path, typer.Argument(help=_("the playlist (.toml, docs/playlists.md)"))],
+        media: Annotated[list[Path] | None, typer.Argument(help=_("its media files"))] = None,
         to: Annotated[list[str] | None, typer.Option(
-            "--to", help="all, a site id or a 6-digit region code; repeatable")] = None,
-        id_: Annotated[str, typer.Option("--id", help="publication id (default: file name)")
+            "--to", help=_("all, a site id or a 6-digit region code; repeatable"))] = None,
+        id_: Annotated[str, typer.Option("--id", help=_("publication id (default: file name)"))
                        ] = "",
         config: HubOpt = Path("hub.toml")) -> None:
     """Sign a playlist and its media with the authority's key and send it to the sites; each
@@ -336,9 +354,36 @@ def publish_playlist_cmd(
         id=bid, n=len(sites), sites=", ".join(sites), digest=digest[:16]))
 
 
-@hub_app.command("publications")
+@hub_app.command("withdraw", help=_(
+    "Take a published playlist off the sites: a signed withdrawal, applied by each box "
+    "through the same reload path (see `signage hub publications`)."))
+def withdraw_cmd(
+        publication: Annotated[str, typer.Argument(help=_("the publication's id"))],
+        to: Annotated[list[str] | None, typer.Option(
+            "--to", help=_("all, a site id or a 6-digit region code; repeatable"))] = None,
+        config: HubOpt = Path("hub.toml")) -> None:
+    """Take a published playlist off the sites: a signed withdrawal, applied by each box
+    through the same reload path (see `signage hub publications`)."""
+    from ..alerts.bundle import BundleError
+    from ..fleet.mqtt import BrokerConfigError
+    from ..keys import SigningKeyError
+    from .push import PushError, send_withdrawal
+
+    hub = _load(config)
+    try:
+        sites, digest = send_withdrawal(hub, publication, to or ["all"])
+    except (PushError, BundleError, SigningKeyError, BrokerConfigError, OSError,
+            ValueError) as exc:
+        _say(sanitize(f"{publication}: {exc}"))
+        raise typer.Exit(1) from None
+    print(_("withdrawal of {id} sent to {n} sites: {sites}; message {digest}").format(
+        id=publication, n=len(sites), sites=", ".join(sites), digest=digest[:16]))
+
+
+@hub_app.command("publications", help=_("Per playlist publication and site: applied, rejected "
+                                        "(with the box's problems), or not reached yet."))
 def publications_cmd(config: HubOpt = Path("hub.toml"),
-                     format_: Annotated[str, typer.Option("--format", help="table or json")
+                     format_: Annotated[str, typer.Option("--format", help=_("table or json"))
                      ] = "table") -> None:
     """Per playlist publication and site: applied, rejected (with the box's problems), or not
     reached yet."""
@@ -355,5 +400,5 @@ def publications_cmd(config: HubOpt = Path("hub.toml"),
 
     _print_table(_("publications ({n} rows)").format(n=len(rows)),
                  (_("publication"), _("site"), _("state"), _("when"), _("problems")),
-                 [(escape(r.id), escape(r.site), escape(r.state), escape(r.at or "—"),
+                 [(escape(r.id), escape(r.site), escape(_(r.state)), escape(r.at or "—"),
                    escape("; ".join(r.problems)[:400] or r.reason)) for r in rows])

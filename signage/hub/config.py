@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from ..config import Strict, check_broker_url, check_id, resolve
 from ..fleet.mqtt import BrokerSpec
 from ..fleet.protocol import PREFIX
+from ..i18n import _
 from ..problems import read_toml, validated
 
 
@@ -50,7 +51,8 @@ class SiteEntry(Strict):
     def _regions(cls, v: list[str]) -> list[str]:
         for r in v:
             if not (len(r) == 6 and r.isdigit()):
-                raise ValueError(f"region {r!r}: a 6-digit administrative division code")
+                raise ValueError(_("region {r!r}: a 6-digit administrative division "
+                                   "code").format(r=r))
         return v
 
 
@@ -113,3 +115,10 @@ def load_hub(path: Path) -> LoadedHub:
     data, text = read_toml(path)
     cfg = validated(HubConfig, data, path, text)
     return LoadedHub(cfg, path)
+
+
+def site_dirs(root: Path) -> list[Path]:
+    """The sites' directories under the hub's data_dir (here, not in ingest.py: a command
+    that only sends, such as `signage hub alert`, does not load the ingest and pyarrow)."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != "showings") \
+        if root.is_dir() else []

@@ -198,7 +198,8 @@ class Ingest:
             except ProtocolError as exc:
                 self._reject(site, b, f"{kind}: {exc}")
             except OSError as exc:  # the hub's disk: said, and the box will send again
-                self._say(f"hub: site {site}: cannot store a {kind} message: {exc}")
+                self._say(_("hub: site {site}: cannot store a {kind} message: "
+                            "{exc}").format(site=site, kind=kind, exc=exc))
             except Exception as exc:  # paho's thread must never die of one
                 # box's message: that would stop the whole fleet's ingest. Refused, reported.
                 self._reject(site, b, f"{kind}: a message the hub cannot read: "
@@ -336,6 +337,10 @@ class Ingest:
         self.dataset.write(batch)
 
 
+#: how often the hub looks for retained media parts it may clear (seconds)
+PARTS_CLEAR_S = 5.0
+
+
 class HubService:
     """The MQTT shell around Ingest: subscribe, feed, ack; a timer thread for the acks."""
 
@@ -361,7 +366,7 @@ class HubService:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
-            self._say(f"hub: the broker refused the connection: {rc}")
+            self._say(_("hub: the broker refused the connection: {rc}").format(rc=rc))
             return
         client.subscribe([(t, 1) for t in self.hub.subscriptions()])
 
@@ -382,10 +387,33 @@ class HubService:
         self._timer.start()
 
     def _tick(self) -> None:
+        last_clear = 0.0
         while not self.stop_event.wait(self.hub.cfg.ack_interval_s):
             self.flush_acks()
             if self.sender is not None:
                 self.notify(time.time())
+            if time.monotonic() - last_clear >= PARTS_CLEAR_S:
+                last_clear = time.monotonic()
+                self.clear_parts()
+
+    def clear_parts(self) -> None:
+        """Retained media parts of finished publications are cleared on the broker
+        (docs/alerts.md): an empty retained message on each."""
+        from .push import clear_finished_parts
+
+        def publish(site: str, sub: str, payload: bytes) -> None:
+            info = self.client.publish(topic(self.ingest.prefix, site, sub), payload, qos=1,
+                                       retain=True)
+            info.wait_for_publish(10)
+            if not info.is_published():
+                raise OSError(f"the broker did not take {sub} for {site}")
+
+        if not self.connected.is_set():
+            return
+        try:
+            clear_finished_parts(self.hub, publish)
+        except (OSError, ValueError, RuntimeError) as exc:
+            self._say(f"hub: cannot clear retained media parts: {exc}")
 
     def notify(self, now: float) -> None:
         with self.ingest.lock:
@@ -399,7 +427,7 @@ class HubService:
         try:
             acks = self.ingest.sync()
         except OSError as exc:
-            self._say(f"hub: cannot write the copies: {exc}")
+            self._say(_("hub: cannot write the copies: {exc}").format(exc=exc))
             return
         for site, ack in acks:
             self.client.publish(topic(self.ingest.prefix, site, "ack"), encode_ack(ack),
@@ -451,7 +479,3 @@ def read_refused(root: Path) -> dict[str, dict[str, Any]]:
     return {k: {"messages": n, "reason": why, "last": at}
             for k, (n, why, at) in _read_refused(root / REFUSED).items()}
 
-
-def site_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name != "showings") \
-        if root.is_dir() else []

@@ -176,7 +176,7 @@ class Sender:
             try:
                 self._q.put_nowait(it)
             except queue.Full:
-                self._say("hub: webhook queue full, a message was dropped")
+                self._say(_("hub: webhook queue full, a message was dropped"))
 
     def _run(self) -> None:
         while True:
@@ -188,7 +188,8 @@ class Sender:
             try:
                 body = json.dumps(payload(hook, ev), ensure_ascii=False).encode("utf-8")
             except (ValueError, OverflowError, OSError) as exc:  # one message, not the thread
-                self._say(f"hub: webhook message for site {ev.site} not sent: {exc}")
+                self._say(_("hub: webhook message for site {site} not sent: "
+                            "{exc}").format(site=ev.site, exc=exc))
                 continue
             for attempt in range(3):
                 req = urllib.request.Request(  # noqa: S310 (the config allows http(s) only)

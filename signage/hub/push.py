@@ -23,9 +23,9 @@ from ..alerts.cap import CapAlert, parse_cap, region_covers
 from ..alerts.envelope import open_envelope, seal
 from ..fleet.mqtt import connect_props, make_client
 from ..fleet.protocol import topic
+from ..i18n import N_, _
 from ..keys import SigningKey, load_signing_key
-from .config import LoadedHub
-from .ingest import site_dirs
+from .config import LoadedHub, site_dirs
 
 PUBLICATIONS = "publications.jsonl"
 
@@ -36,8 +36,8 @@ class PushError(ValueError):
 
 def authority_key(hub: LoadedHub) -> SigningKey:
     if not hub.cfg.authority_key:
-        raise PushError(f"{hub.path}: authority_key is not set: the hub cannot sign "
-                        "(create one with `signage alert authority-key FILE`)")
+        raise PushError(_("{path}: authority_key is not set: the hub cannot sign (create one with "
+                          "`signage alert authority-key FILE`)").format(path=hub.path))
     return load_signing_key(hub.p(hub.cfg.authority_key))
 
 
@@ -61,15 +61,20 @@ def resolve_targets(hub: LoadedHub, to: list[str]) -> list[str]:
         elif t in known:
             out.add(t)
         else:
-            raise PushError(f"--to {t!r}: not 'all', a region code, or a site this hub knows "
-                            f"({', '.join(known) or 'none yet'})")
+            raise PushError(_("--to {t!r}: not 'all', a region code, or a site this hub knows "
+                              "({known})").format(t=t, known=", ".join(known) or _("none yet")))
     if not out:
-        raise PushError(f"--to {' '.join(to)}: reaches no site")
+        raise PushError(_("--to {to}: reaches no site").format(to=" ".join(to)))
     return sorted(out)
 
 
 class Publisher:
-    """A short-lived MQTT connection with the hub's credentials."""
+    """A short-lived MQTT connection with the hub's credentials. Publishes are sent without
+    waiting for each one's acknowledgement (50 sites: one round trip, not 50); ``flush``
+    waits for them all, and is called before more than FLUSH_BYTES are in flight and by
+    the senders before they record what was sent."""
+
+    FLUSH_BYTES = 8 << 20
 
     def __init__(self, hub: LoadedHub) -> None:
         self.hub = hub
@@ -78,13 +83,28 @@ class Publisher:
         self.client.connect(host, port, keepalive=30, clean_start=True,
                             properties=connect_props(True, 0))
         self.client.loop_start()
+        self._pending: list[tuple[str, str, Any]] = []
+        self._pending_bytes = 0
 
-    def publish(self, site: str, sub: str, payload: bytes, timeout: float = 30.0) -> None:
+    def publish(self, site: str, sub: str, payload: bytes) -> None:
+        if self._pending_bytes + len(payload) > self.FLUSH_BYTES:
+            self.flush()
         info = self.client.publish(topic(self.hub.cfg.broker.prefix, site, sub), payload,
                                    qos=1, retain=True)
-        info.wait_for_publish(timeout)
-        if not info.is_published():
-            raise PushError(f"site {site}: the broker did not take cmd {sub} in {timeout} s")
+        self._pending.append((site, sub, info))
+        self._pending_bytes += len(payload)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the broker took every publish so far; PushError naming the first it
+        did not take within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for site, sub, info in self._pending:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            if not info.is_published():
+                raise PushError(_("site {site}: the broker did not take cmd {sub} in {timeout} "
+                                  "s").format(site=site, sub=sub, timeout=timeout))
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def close(self) -> None:
         self.client.disconnect()
@@ -118,6 +138,7 @@ def send_alert(hub: LoadedHub, xml: bytes, to: list[str]) -> tuple[CapAlert, lis
         for s in sites:
             pub.publish(s, f"cmd/alert/{digest[:16]}", env)
         _clear_ended(hub, pub, alert)
+        pub.flush()
     finally:
         pub.close()
     _record(hub, {"kind": "alert", "alert": alert.identifier, "sender": alert.sender,
@@ -236,15 +257,15 @@ def _why(received: str, st: dict[str, Any], screen: str | None, now: float) -> s
     if received not in ("yes", "no"):
         return f"refused: {received}"
     if received == "no":
-        return "offline: not received yet" if st else "offline: never heard from"
+        return N_("offline: not received yet") if st else N_("offline: never heard from")
     s = _screens(st).get(screen, {}) if screen else {}
     if not isinstance(s, dict):
         s = {}
     if s.get("up") is False:
-        return "screen down"
+        return N_("screen down")
     if s.get("open") is False:
-        return "closed"
-    return "not shown yet"
+        return N_("closed")
+    return N_("not shown yet")
 
 
 # ---- pushed playlists --------------------------------------------------------------------
@@ -257,7 +278,7 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
                   bid: str) -> tuple[str, list[str], str]:
     """Sign a playlist and its media into a bundle and publish it (media parts first, then
     the envelope, all retained) to every target site; (id, sites, digest)."""
-    from ..alerts.bundle import make_manifest
+    from ..alerts.bundle import make_manifest, next_serial
     from ..playlist import load_playlist
     from ..problems import InputError
 
@@ -270,11 +291,12 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
     # what the bundle itself names (the boxes check it): all, region:<code>, site:<id>
     targets = ["all" if t == "all" else f"region:{t}" if t.isdigit() else f"site:{t}"
                for t in to]
-    m = make_manifest(bid, targets, playlist.read_text("utf-8"), media)
+    serial = next_serial(time.time(), last_serial(hub, bid))
+    m = make_manifest(bid, targets, playlist.read_text("utf-8"), media, serial)
     env = seal("playlist-bundle", m.to_json(), key)
     if len(env) > 1_000_000:
-        raise PushError(f"the bundle's envelope is {len(env)} bytes; at most 1,000,000 go "
-                        "through the broker (a shorter playlist)")
+        raise PushError(_("the bundle's envelope is {n} bytes; at most 1,000,000 go through the "
+                          "broker (a shorter playlist)").format(n=len(env)))
     digest = open_envelope(env, {key.key_id: key.public}, kinds=("playlist-bundle",)).digest
     pub = Publisher(hub)
     try:
@@ -285,12 +307,103 @@ def send_playlist(hub: LoadedHub, playlist: Path, media: list[Path], to: list[st
                     pub.publish(s, f"cmd/media/{x.sha256}/{i // PART_BYTES}",
                                 data[i:i + PART_BYTES])
             pub.publish(s, f"cmd/playlist/{bid}", env)
+        pub.flush()
     finally:
         pub.close()
     _record(hub, {"kind": "playlist", "id": bid, "digest": digest, "to": to,
                   "targets": targets, "sites": sites, "media": [x.name for x in m.media],
+                  "media_sha256": [x.sha256 for x in m.media],
+                  "parts": [-(-x.size // PART_BYTES) for x in m.media], "serial": serial,
                   "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
     return bid, sites, digest
+
+
+def last_serial(hub: LoadedHub, bid: str) -> int | None:
+    """The highest serial this hub used for publication slot ``bid`` (bundles and
+    withdrawals share them, docs/alerts.md)."""
+    got = [r["serial"] for r in publications(hub)
+           if r.get("kind") in ("playlist", "withdrawal") and r.get("id") == bid
+           and isinstance(r.get("serial"), int)]
+    return max(got, default=None)
+
+
+def send_withdrawal(hub: LoadedHub, bid: str, to: list[str]) -> tuple[list[str], str]:
+    """Sign and publish the withdrawal of publication slot ``bid``, retained on the slot's
+    own topic (it replaces the retained bundle); (sites, digest)."""
+    from ..alerts.bundle import Withdrawal, next_serial, parse_withdrawal
+
+    key = authority_key(hub)
+    sites = resolve_targets(hub, to)
+    targets = ["all" if t == "all" else f"region:{t}" if t.isdigit() else f"site:{t}"
+               for t in to]
+    w = Withdrawal(bid, next_serial(time.time(), last_serial(hub, bid)), tuple(targets))
+    payload = parse_withdrawal(w.to_json()).to_json()  # the same checks as the box
+    env = seal("playlist-withdrawal", payload, key)
+    digest = open_envelope(env, {key.key_id: key.public},
+                           kinds=("playlist-withdrawal",)).digest
+    pub = Publisher(hub)
+    try:
+        for s in sites:
+            pub.publish(s, f"cmd/playlist/{bid}", env)
+        pub.flush()
+    finally:
+        pub.close()
+    _record(hub, {"kind": "withdrawal", "id": bid, "digest": digest, "to": to,
+                  "targets": targets, "sites": sites, "serial": w.serial,
+                  "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return sites, digest
+
+
+def finished_parts(hub: LoadedHub) -> tuple[list[tuple[str, str]], list[str]]:
+    """The retained media parts the broker no longer needs to hold: those of a playlist
+    publication that every targeted site has answered (applied or rejected: its box has
+    what it needed) or that a later publication or withdrawal of the same id replaced for
+    every targeted site. (site, sub-topic) pairs to clear, and the publications finished.
+    A part a later, unfinished publication of the same site still lists is kept."""
+    recs = [r for r in publications(hub) if r.get("kind") in ("playlist", "withdrawal")]
+    cleared = {r.get("digest") for r in publications(hub) if r.get("kind") == "parts_cleared"}
+    reports: dict[str, set[str]] = {}
+
+    def answered(site: str) -> set[str]:
+        if site not in reports:
+            reports[site] = {str(r.get("digest")) for r in _reports(hub, site)
+                             if r.get("topic") == "report/publication"
+                             and r.get("kind", "result") == "result"}
+        return reports[site]
+
+    def topics(rec: dict[str, Any], site: str) -> set[tuple[str, str]]:
+        shas, parts = rec.get("media_sha256"), rec.get("parts")
+        if not isinstance(shas, list) or not isinstance(parts, list):
+            return set()  # sent before the hub recorded its parts: nothing known to clear
+        return {(site, f"cmd/media/{sha}/{i}") for sha, n in zip(shas, parts, strict=False)
+                for i in range(int(n))}
+
+    finished: list[dict[str, Any]] = []
+    open_: list[dict[str, Any]] = []
+    for n, rec in enumerate(recs):
+        if rec.get("kind") != "playlist" or rec.get("digest") in cleared:
+            continue
+        later = recs[n + 1:]
+        done = all(rec["digest"] in answered(site) or any(
+            r.get("id") == rec["id"] and site in r.get("sites", []) for r in later)
+            for site in rec["sites"])
+        (finished if done else open_).append(rec)
+    keep = {t for rec in open_ for site in rec["sites"] for t in topics(rec, site)}
+    out = sorted({t for rec in finished for site in rec["sites"] for t in topics(rec, site)}
+                 - keep)
+    return out, [rec["digest"] for rec in finished]
+
+
+def clear_finished_parts(hub: LoadedHub, publish: Any) -> int:
+    """Publish an empty retained message on each part ``finished_parts`` names (``publish``:
+    (site, sub, payload) -> None), then record the publications as cleared. How many."""
+    out, done = finished_parts(hub)
+    for site, sub in out:
+        publish(site, sub, b"")
+    for digest in done:
+        _record(hub, {"kind": "parts_cleared", "digest": digest,
+                      "at": datetime.now(UTC).isoformat(timespec="milliseconds")})
+    return len(out)
 
 
 @dataclass
@@ -304,27 +417,51 @@ class PubRow:
     at: str | None
 
 
+def _pushed_state(reps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The box's last report of its pushed state: {slot id: entry}, or None (none yet)."""
+    states = [r for r in reps if r.get("kind") == "state" and isinstance(r.get("pushed"), list)]
+    if not states:
+        return None
+    return {e["id"]: e for e in states[-1]["pushed"]
+            if isinstance(e, dict) and isinstance(e.get("id"), str)}
+
+
 def publication_rows(hub: LoadedHub) -> list[PubRow]:
-    """Per playlist publication and target site: applied, rejected (why), or not reached."""
+    """Per playlist publication (and withdrawal) and target site: applied, withdrawn,
+    rejected (why), or not reached; and a site whose reported pushed state disagrees with
+    what it applied (docs/alerts.md, "Pushed state and the proof log")."""
     rows = []
-    for rec in publications(hub):
-        if rec.get("kind") != "playlist":
-            continue
+    recs = [r for r in publications(hub) if r.get("kind") in ("playlist", "withdrawal")]
+    for n, rec in enumerate(recs):
+        withdrawal = rec.get("kind") == "withdrawal"
         for site in rec["sites"]:
-            reps = [r for r in _reports(hub, site) if r.get("topic") == "report/publication"
-                    and r.get("digest") == rec["digest"]]
+            every = [r for r in _reports(hub, site) if r.get("topic") == "report/publication"]
+            latest = not any(r.get("id") == rec["id"] and site in r["sites"]
+                             for r in recs[n + 1:])
+            check = latest and not withdrawal
+            reps = [r for r in every if r.get("digest") == rec["digest"]]
             if not reps:
-                rows.append(PubRow(rec["id"], rec["digest"], site, "not reached", "", [],
+                rows.append(PubRow(rec["id"], rec["digest"], site, N_("not reached"), "", [],
                                    None))
                 continue
             done = [r for r in reps if r.get("kind", "result") == "result"]
             if not done:
-                rows.append(PubRow(rec["id"], rec["digest"], site, "delivered", "", [],
+                rows.append(PubRow(rec["id"], rec["digest"], site, N_("delivered"), "", [],
                                    reps[-1].get("received")))
                 continue
             r = done[-1]
-            rows.append(PubRow(rec["id"], rec["digest"], site,
-                               "applied" if r.get("accepted") else "rejected",
+            # the box's word on its pushed state, when given after this answer
+            after = every[next(i for i, x in enumerate(every) if x is r) + 1:]
+            state = _pushed_state(after) if check else None
+            verdict = N_("rejected")
+            if r.get("accepted"):
+                verdict = N_("withdrawn") if withdrawal else N_("applied")
+                entry = state.get(rec["id"]) if state is not None else None
+                if state is not None and (entry is None or not entry.get("present")
+                                          or entry.get("digest") != rec["digest"]):
+                    verdict = N_("disagrees: missing on the box") if entry is None or not \
+                        entry.get("present") else N_("disagrees: another bundle on the box")
+            rows.append(PubRow(rec["id"], rec["digest"], site, verdict,
                                str(r.get("reason", "")),
                                [str(p) for p in r["problems"]]
                                if isinstance(r.get("problems"), list) else [],

@@ -130,7 +130,7 @@ def fill(data_dir: Path, verifier_of: Callable[[str], Verifier],
     """Write the rows each site's copy counts after its mark and the dataset lacks; the
     number of rows written. Per site under its lock (another hub process may run)."""
     from ..i18n import _
-    from .ingest import site_dirs
+    from .config import site_dirs
 
     root = data_dir / "showings"
     written = 0

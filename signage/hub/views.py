@@ -16,8 +16,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import LoadedHub
-from .ingest import read_refused, site_dirs
+from ..i18n import _, language
+from .config import LoadedHub, site_dirs
+from .ingest import read_refused
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -190,11 +191,15 @@ def write_html(doc: dict[str, Any], path: Path) -> None:
                        + "</tr>" for r in rows)
         return f"<table><tr>{head}</tr>{body}</table>"
 
+    # headings in the language in force; column names are the JSON keys (data)
+    title = escape(_("hub audit {start} – {end}").format(start=doc["from"], end=doc["to"]))
+    h_sites, h_audit, h_parquet = (escape(x) for x in (
+        _("sites"), _("screens × days (signage audit)"), _("screens × days (Parquet, DuckDB)")))
     path.write_text(
-        "<!doctype html><meta charset=utf-8><title>signage hub audit</title>"
-        f"<h1>{escape(doc['from'])} – {escape(doc['to'])}</h1><h2>sites</h2>"
+        f"<!doctype html><html lang='{'en' if language() == 'en' else 'zh-CN'}'>"
+        f"<meta charset=utf-8><title>{title}</title><h1>{title}</h1><h2>{h_sites}</h2>"
         f"{table([{k: v for k, v in s.items() if k != 'days'} for s in doc['sites']])}"
-        f"<h2>screens × days (signage audit)</h2>"
+        f"<h2>{h_audit}</h2>"
         f"{table([{'site': s['site'], **d} for s in doc['sites'] for d in s.get('days', [])])}"
-        f"<h2>screens × days (Parquet, DuckDB)</h2>{table(doc['screen_days'])}",
+        f"<h2>{h_parquet}</h2>{table(doc['screen_days'])}",
         encoding="utf-8")

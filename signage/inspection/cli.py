@@ -48,18 +48,18 @@ def describe(report: Report, tz: ZoneInfo) -> list[str]:
 
 
 def inspect_command(
-    photo: Annotated[Path, typer.Argument(help="a photo of the screen (JPEG, PNG)")],
-    trust: Annotated[Path, typer.Option(help="the trust file (docs/trust-file.md)")] = Path(
+    photo: Annotated[Path, typer.Argument(help=_("a photo of the screen (JPEG, PNG)"))],
+    trust: Annotated[Path, typer.Option(help=_("the trust file (docs/trust-file.md)"))] = Path(
         "keys.toml"),
     log: Annotated[Path | None, typer.Option(
-        help="the site's log directory: check the chain head at the code's seq")] = None,
+        help=_("the site's log directory: check the chain head at the code's seq"))] = None,
     hub: Annotated[str | None, typer.Option(
-        help="the fleet hub's base URL: check the chain head at the code's seq in the "
-             "hub's copy of the log")] = None,
+        help=_("the fleet hub's base URL: check the chain head at the code's seq in the "
+             "hub's copy of the log"))] = None,
     at: Annotated[str | None, typer.Option(
-        help="the time of the photo, ISO 8601 with offset (default: the photo's EXIF time)"
+        help=_("the time of the photo, ISO 8601 with offset (default: the photo's EXIF time)")
     )] = None,
-    tz: Annotated[str, typer.Option(help="time zone of an EXIF time without offset")
+    tz: Annotated[str, typer.Option(help=_("time zone of an EXIF time without offset"))
                   ] = "Asia/Shanghai",
 ) -> None:
     """Check the signed inspection code in a photo of a screen."""

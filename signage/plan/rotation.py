@@ -10,6 +10,7 @@ import functools
 from collections.abc import Collection, Iterable, Sequence
 
 from ..model import Item
+from .stagger import Cycle, build_cycle
 
 #: store packing works in exact milliseconds (kept for callers that scale test durations)
 UNIT_MS = 1
@@ -42,23 +43,56 @@ def tie_order(items: Sequence[Item], screen: int, screens: int) -> list[Item]:
 
 
 class Rotation:
-    """Smooth weighted round-robin (each pick: every item gains its weight, the richest item
-    not shown last is picked and pays the total). Over n picks from a fresh start each item's
-    count stays within one of n·w/W; the same item never comes twice in a row when the pool
-    has two or more. Screens are staggered through the order in which ties are broken (see
-    ``tie_order``). Starting a shared sequence part-way in would stagger unequal weights too,
-    but it breaks the ±1 bound over a day (hypothesis found 1.25), so we do not."""
+    """The anti-fraud order of one screen among ``screens`` that share the pool.
 
-    __slots__ = ("_cur", "_items", "_order", "_prev", "_total", "_weights")
+    One screen, or items of equal weight: smooth weighted round-robin (each pick: every item
+    gains its weight, the richest item not shown last is picked and pays the total). Over n
+    picks from a fresh start each item's count stays within one of n·w/W; the same item
+    never comes twice in a row when the pool has two or more. Screens sharing a pool of
+    equal weights are staggered through the order in which ties are broken (``tie_order``).
+
+    Two or more screens and unequal weights: the staggered cycle of ``stagger.build_cycle``
+    (screen ``screen`` reads its column): weights exact over each cycle, within
+    ``cycle.error`` showings of the share at every step, no item twice in a row, and no
+    item on two of the screens at the same step unless its share exceeds 1/screens.
+
+    When an item holds half the weight or more (it must come every other time, and no cycle
+    avoids repeats), screen k reads the round-robin order starting k picks in instead.
+
+    Wishes (``last``, ``aside``) that the planned item breaks are met by a substitute from
+    later in the screen's own order, which trades places with it (see ``_cycle_pick``): the
+    screen stays in step with the others and the counts over the cycle stay exact."""
+
+    __slots__ = ("_column", "_cur", "_cycle", "_items", "_order", "_prev", "_step", "_swaps",
+                 "_total", "_weights")
 
     def __init__(self, items: Sequence[Item], screen: int = 0, screens: int = 1) -> None:
         n = len(items)
-        self._items = tie_order(items, screen, screens)
+        m = max(1, screens)
+        unequal = len({it.weight for it in items}) > 1
+        cyc = build_cycle(tuple(it.weight for it in items), m) if unequal else None
+        self._cycle = cyc if cyc is not None and cyc.repeats == 0 else None
+        shifted = unequal and m > 1 and self._cycle is None
+        staggered = self._cycle is not None or shifted
+        self._items = list(items) if staggered else tie_order(items, screen, m)
+        self._column = screen % m
+        self._step = 0
+        self._swaps: dict[int, int] = {}
         self._weights = [it.weight for it in self._items]
         self._total = sum(self._weights)
         self._cur = [0.0] * n
         self._order = range(n)
         self._prev = -1
+        if shifted:
+            # an item with half the weight or more (no cycle avoids repeats): the screens
+            # read one round-robin order, screen k starting k picks in, so the heavy item
+            # alternates between the screens (on half of them at each step)
+            for _ in range(self._column):
+                self.next()
+
+    @property
+    def cycle(self) -> Cycle | None:
+        return self._cycle
 
     def next(self, last: str | None = None, aside: Collection[str] = ()) -> Item:
         """The next item. ``last``: the id of the anti-fraud item shown last on the screen
@@ -67,19 +101,54 @@ class Rotation:
         cur, w, items = self._cur, self._weights, self._items
         prev = self._prev
         best = -1
-        best_v = 0.0
-        for i in self._order:
-            v = cur[i] + w[i]
-            cur[i] = v
-            if i != prev and (best < 0 or v > best_v):
-                it = items[i].id
-                if it != last and it not in aside:
-                    best, best_v = i, v
+        if self._cycle is not None:
+            for i in self._order:
+                cur[i] += w[i]
+            best = self._cycle_pick(last, aside)
+        else:
+            best_v = 0.0
+            for i in self._order:
+                v = cur[i] + w[i]
+                cur[i] = v
+                if i != prev and (best < 0 or v > best_v):
+                    it = items[i].id
+                    if it != last and it not in aside:
+                        best, best_v = i, v
         if best < 0:  # every other item is set aside, or the last shown, or a pool of one
             best = self._fallback(last, aside)
         cur[best] -= self._total
         self._prev = best
         return items[best]
+
+    def _cycle_pick(self, last: str | None, aside: Collection[str]) -> int:
+        """The cycle's item for this step; when a wish refuses it, the soonest item of the
+        screen's own order that is allowed now, does not make the next step a repeat, and
+        whose place can take the refused item without a repeat: the two trade places, so
+        the counts over the cycle stay exact."""
+        cyc, col, items, prev, swaps = self._cycle, self._column, self._items, self._prev, \
+            self._swaps
+        assert cyc is not None
+        p = self._step
+        self._step = p + 1
+
+        def planned(t: int) -> int:
+            x = swaps.get(t)
+            return cyc.at(t, col) if x is None else x
+
+        def ok(i: int) -> bool:
+            return i != prev and items[i].id != last and items[i].id not in aside
+
+        i = planned(p)
+        swaps.pop(p, None)
+        if ok(i):
+            return i
+        nxt = planned(p + 1)
+        for j in range(2, cyc.length + 1):
+            x = planned(p + j)
+            if x != nxt and ok(x) and i not in (planned(p + j - 1), planned(p + j + 1)):
+                swaps[p + j] = i
+                return x
+        return -1
 
     def _fallback(self, last: str | None, aside: Collection[str]) -> int:
         """Relax the wishes in order: first the planned previous, then the set-aside items;

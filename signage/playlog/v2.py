@@ -18,9 +18,11 @@ import base64
 import binascii
 import hmac
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..i18n import _
 from ..keys import PublicKey, SigningKey, SigningKeyError
 from . import format as fmt
 
@@ -53,8 +55,13 @@ def verify_link(prev: bytes, line: bytes) -> bytes | None:
     return mac
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _has_control(s: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 0x7F for c in s)
+    """Whether ``s`` holds a C0 control character or DEL (one search, not a Python loop
+    per character: the writer asks for every field of every checkpoint)."""
+    return _CONTROL.search(s) is not None
 
 
 def canonical_bytes(*, site: str, head_seq: int, head: str, wall: str, mono: float,
@@ -64,11 +71,11 @@ def canonical_bytes(*, site: str, head_seq: int, head: str, wall: str, mono: flo
     for name, v in (("site", site), ("head", head), ("wall", wall), ("boot", boot),
                     ("key", key), ("next_key", next_key or "")):
         if _has_control(v):
-            raise CheckpointError(f"{name}: holds a control character")
+            raise CheckpointError(_("{name}: holds a control character").format(name=name))
     if type(head_seq) is not int or head_seq < 0:
-        raise CheckpointError("head_seq: expected an integer >= 0")
+        raise CheckpointError(_("head_seq: expected an integer >= 0"))
     if not (math.isfinite(mono) and -MAX_MONO_S <= mono <= MAX_MONO_S):
-        raise CheckpointError("mono: expected a finite number of seconds")
+        raise CheckpointError(_("mono: expected a finite number of seconds"))
     mono_ms = round(mono * 1000)
     return (f"{TAG}\nsite={site}\nseq={head_seq}\nhead={head}\nwall={wall}\n"
             f"mono_ms={mono_ms}\nboot={boot}\nkey={key}\nnext_key={next_key or ''}\n"
@@ -156,7 +163,8 @@ def _field(rec: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any
         raise CheckpointError(f"{name}: missing")
     v = rec[name]
     if not isinstance(v, kind) or isinstance(v, bool):
-        raise CheckpointError(f"{name}: wrong type ({type(v).__name__})")
+        raise CheckpointError(_("{name}: wrong type "
+                                "({type})").format(name=name, type=type(v).__name__))
     return v
 
 
@@ -166,14 +174,15 @@ def parse_checkpoint(line: bytes) -> Checkpoint:
     signature. Raises CheckpointError saying what is wrong."""
     line = line.rstrip(b"\n")
     if len(line) > MAX_CHECKPOINT_LINE:
-        raise CheckpointError(f"longer than {MAX_CHECKPOINT_LINE} bytes: not a checkpoint")
+        raise CheckpointError(_("longer than {limit} bytes: not a "
+                                "checkpoint").format(limit=MAX_CHECKPOINT_LINE))
     parts = fmt.split(line)
     if parts is None:
-        raise CheckpointError("not a log record (the frame around its digest is damaged)")
+        raise CheckpointError(_("not a log record (the frame around its digest is damaged)"))
     try:
         rec = fmt.decode(line)
     except ValueError as exc:
-        raise CheckpointError(f"not valid JSON ({exc})") from None
+        raise CheckpointError(_("not valid JSON ({exc})").format(exc=exc)) from None
     if rec.get("v") != VERSION:
         raise CheckpointError(f"v: expected {VERSION}, got {rec.get('v')!r}")
     if rec.get("type") != "checkpoint":
@@ -181,23 +190,24 @@ def parse_checkpoint(line: bytes) -> Checkpoint:
     seq = _field(rec, "seq", int)
     head_seq = _field(rec, "head_seq", int)
     if head_seq != seq - 1 or head_seq < 0:
-        raise CheckpointError(f"head_seq: must be seq - 1 = {seq - 1}, got {head_seq}")
+        raise CheckpointError(_("head_seq: must be seq - 1 = {want}, got "
+                                "{head_seq}").format(want=seq - 1, head_seq=head_seq))
     head = _field(rec, "head", str)
     if len(head) != 64 or not fmt._HEX.issuperset(head.encode("ascii", "replace")):
-        raise CheckpointError("head: expected 64 lowercase hex digits")
+        raise CheckpointError(_("head: expected 64 lowercase hex digits"))
     nk = rec.get("next_key")
     if nk is not None and not isinstance(nk, str):
-        raise CheckpointError("next_key: expected a public key text or null")
+        raise CheckpointError(_("next_key: expected a public key text or null"))
     sig = _unb64u(_field(rec, "sig", str))
     if sig is None:
-        raise CheckpointError("sig: expected 86 base64url characters (64 bytes)")
+        raise CheckpointError(_("sig: expected 86 base64url characters (64 bytes)"))
     mono = _field(rec, "mono", (int, float))
     if not -MAX_MONO_S <= mono <= MAX_MONO_S:  # (False for NaN and the infinities too)
-        raise CheckpointError(f"mono: expected a finite number of seconds within "
-                              f"±{MAX_MONO_S:.0f}")
+        raise CheckpointError(_("mono: expected a finite number of seconds within "
+                                "±{limit:.0f}").format(limit=MAX_MONO_S))
     key = _field(rec, "key", str)
     if len(key) != 16:
-        raise CheckpointError("key: expected a key id (16 hex digits)")
+        raise CheckpointError(_("key: expected a key id (16 hex digits)"))
     return Checkpoint(seq=seq, run=_field(rec, "run", str), boot=_field(rec, "boot", str),
                       wall=_field(rec, "wall", str), mono=float(mono),
                       site=_field(rec, "site", str), head_seq=head_seq, head=head, key=key,
@@ -220,10 +230,10 @@ def witness_lines(text: bytes, src: str) -> list[tuple[int, bytes]]:
         try:
             obj = fmt.loads(raw)
         except ValueError:
-            raise CheckpointError(f"{src}:{n}: not JSON") from None
+            raise CheckpointError(_("{src}:{n}: not JSON").format(src=src, n=n)) from None
         if not isinstance(obj, dict) or not isinstance(obj.get("line"), str):
-            raise CheckpointError(f"{src}:{n}: expected a checkpoint line, or an object "
-                                  "with the checkpoint line as 'line'")
+            raise CheckpointError(_("{src}:{n}: expected a checkpoint line, or an object with the "
+                                    "checkpoint line as 'line'").format(src=src, n=n))
         out.append((n, obj["line"].encode("utf-8").strip()))
     return out
 

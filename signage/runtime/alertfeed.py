@@ -34,7 +34,7 @@ from ..driver import Clock, ItemKind
 from ..keys import PublicKey
 from ..load import LoadedSite
 from ..model import Item
-from .runner import Sink
+from .records import Sink
 
 MAX_FILE_BYTES = 128 * 1024  # a CAP alert envelope; larger drop files are refused unread
 
@@ -84,6 +84,10 @@ class AlertCenter:
         self._paths: dict[Key, Path] = {}
         self._fleet_seen: set[bytes] = set()  # the stored envelope of each accepted alert
         self.version = 0
+        #: set whenever the active alerts change: the daemon's screen threads wait on these
+        #: between switches, so a new alert (or a Cancel) is looked at at once, not at the
+        #: next poll, and its slide is drawn the moment it is accepted
+        self.wakers: list[threading.Event] = []
 
     # ---- intake --------------------------------------------------------------------------
     def restore(self) -> None:
@@ -256,6 +260,8 @@ class AlertCenter:
             cards[sc.id] = tuple(out)
         self._cards = cards
         self.version += 1
+        for ev in self.wakers:
+            ev.set()
 
     def cards(self, screen_id: str, now: float) -> tuple[AlertCard, ...]:
         """The alerts ``screen_id`` may show at ``now`` (wall seconds)."""

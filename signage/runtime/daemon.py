@@ -152,6 +152,8 @@ class Runtime:
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
         self._inbound: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        #: set when a command arrives: the main loop takes it at once, not at its next tick
+        self._kick = threading.Event()
         #: urgent alerts (docs/alerts.md): the drop directory and the fleet link feed it
         self.alerts = AlertCenter(loaded, self.writer, clock, self._iso) \
             if not settings.virtual else None
@@ -314,6 +316,7 @@ class Runtime:
         """From paho's thread: queue; the main loop handles it (see _commands)."""
         if len(payload) <= MAX_COMMAND_BYTES and self._inbound.qsize() < 1000:
             self._inbound.put((sub, payload))
+            self._kick.set()
 
     def _commands(self) -> None:
         """The hub's commands (docs/alerts.md): cmd/alert/<digest> an alert envelope,
@@ -330,6 +333,8 @@ class Runtime:
                 self.alerts.offer(payload, "fleet")
             elif sub.startswith("playlist/") and self.pushes is not None:
                 self.pushes.fleet_bundle(sub[len("playlist/"):], payload)
+            elif sub == "state" and self.pushes is not None:
+                self.pushes.report_state()  # the link (re)connected, or the hub asks
             elif sub.startswith("media/") and self.pushes is not None:
                 sha, _, idx = sub[len("media/"):].partition("/")
                 if idx.isdigit():
@@ -453,13 +458,20 @@ class Runtime:
         clock.sleep_until(end_mono)
 
     def _screen_loop(self, r: ScreenRunner) -> None:
+        wake: threading.Event | None = None
+        if self.alerts is not None and not self.s.virtual:
+            wake = threading.Event()  # set by the AlertCenter when the active alerts change
+            self.alerts.wakers.append(wake)
         r.start()
         while not self.stop.is_set():
             t = r.wake_at()
             if t == float("inf"):
                 self.stop.wait(1.0)
                 continue
-            self.clock.sleep_until(t)
+            if wake is None:
+                self.clock.sleep_until(t)
+            elif not self._nap(t, wake):
+                continue  # a second passed: look at the plan again
             if self.stop.is_set():
                 break
             try:
@@ -468,6 +480,19 @@ class Runtime:
                 self.writer.append("driver_error", screen=r.screen.id, item=None,
                                    error="unavailable", message=f"internal: {exc!r}"[:500])
                 self.stop.wait(0.5)
+
+    def _nap(self, t: float, wake: threading.Event) -> bool:
+        """Sleep until monotonic ``t``, or until an alert changes (then act at once). False
+        when a second passed first (the caller asks for its wake-up time again, so that a
+        far one never holds the thread past a stop)."""
+        left = t - self.clock.monotonic() - 0.02
+        if left <= 0:
+            self.clock.sleep_until(t)  # the last ~20 ms in short sleeps: on time
+            return True
+        if wake.wait(min(left, 1.0)):
+            wake.clear()
+            return True
+        return False
 
     def run_real(self, on_tick: Callable[[], None] | None = None) -> None:
         threads = [threading.Thread(target=self._screen_loop, args=(r,),
@@ -493,14 +518,15 @@ class Runtime:
                 try:
                     self._commands()
                     self.alerts.poll()
-                    self.pushes.poll()
+                    self.pushes.poll(now_mono)
                 except Exception as exc:  # a bad drop file must not end the daemon
                     self.writer.append("alert_error", message=f"internal: {exc!r}"[:500])
             if self.reload_requested.is_set():
                 self.housekeeping("reload")
             if on_tick is not None:
                 on_tick()
-            self.stop.wait(min(0.25, max(0.0, end - now_mono)))
+            if self._kick.wait(min(0.25, max(0.0, end - now_mono))):
+                self._kick.clear()  # a command came: round again now (stop: within 0.25 s)
         self.stop.set()
         if self.notifier.enabled:
             self.notifier.send("STOPPING=1")

@@ -21,14 +21,24 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ..alerts.bundle import BundleError, addressed, check_media, parse_manifest
-from ..alerts.envelope import KINDS, EnvelopeError, open_envelope
+from ..alerts.bundle import (
+    BundleError,
+    Withdrawal,
+    addressed,
+    check_media,
+    parse_manifest,
+    parse_withdrawal,
+)
+from ..alerts.envelope import KINDS, EnvelopeError, Opened, open_envelope
+from ..alerts.pubstate import STATE_FILE, Slot, discrepancies, dump_state, parse_state, replay
 from ..alerts.pushed import pushed_root
 from ..config import resolve
+from ..durable import fsync_dir
+from ..i18n import _
 from ..keys import PublicKey
 from ..load import LoadedSite, load_site
 from ..problems import InputError
-from .runner import Sink
+from .records import Sink
 
 BUNDLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,47}")
 #: media travel in parts of at most this size (the broker's packet limit is ~1 MB)
@@ -36,20 +46,27 @@ PART_BYTES = 512 * 1024
 MAX_PARTS = 128
 #: unverified media parts kept waiting for their bundle, at most
 SPOOL_BYTES = 256 * 1024 * 1024
+#: how often the pushed state is compared with .pushed/ (seconds)
+STATE_CHECK_S = 10.0
+#: the kinds a publication envelope may be
+PUB_KINDS = ("playlist-bundle", "playlist-withdrawal")
 
 
 @dataclass(frozen=True, slots=True)
 class PushVerdict:
     accepted: bool
     reason: str  # accepted | malformed | unsigned | too_large | unknown_key | forged |
-    #              other_region | media | invalid
+    #              other_region | media | invalid | unversioned | replay
     problems: list[str] = field(default_factory=list)
     id: str = ""
     digest: str = ""
+    serial: int | None = None
+    action: str = "apply"  # or "withdraw"
 
     def as_json(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "reason": self.reason, "problems": self.problems,
-                "id": self.id, "digest": self.digest}
+                "id": self.id, "digest": self.digest, "serial": self.serial,
+                "action": self.action}
 
 
 class PushCenter:
@@ -64,15 +81,88 @@ class PushCenter:
         self._today = today
         self._reload = request_reload
         self.inbox = resolve(loaded.base, loaded.cfg.authority.inbox)
+        self._noted: set[tuple[str, str]] = set()  # discrepancies logged already
+        self._checked_at: float | None = None
 
     def apply_site(self, loaded: LoadedSite) -> None:
         self._loaded = loaded
+
+    # ---- the pushed state (docs/alerts.md, "Pushed state and the proof log") ------------
+    @property
+    def state_path(self) -> Path:
+        return resolve(self._loaded.base, self._loaded.cfg.authority.store) / STATE_FILE
+
+    def slots(self) -> dict[str, Slot]:
+        try:
+            data = self.state_path.read_bytes()
+        except OSError:
+            return {}
+        return parse_state(data) or {}
+
+    def _keep_slot(self, bid: str, slot: Slot) -> None:
+        slots = self.slots()
+        slots[bid] = slot
+        path = self.state_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(dump_state(slots))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+
+    def _present(self) -> dict[str, str | None]:
+        root = pushed_root(self._loaded.site.media_root)
+        out: dict[str, str | None] = {}
+        try:
+            dirs = [d for d in root.iterdir() if not d.name.startswith(".") and d.is_dir()]
+        except OSError:
+            return out
+        for d in dirs:
+            try:
+                out[d.name] = hashlib.sha256((d / "bundle.env").read_bytes()).hexdigest()
+            except OSError:
+                out[d.name] = None
+        return out
+
+    def state_report(self) -> dict[str, Any]:
+        present = self._present()
+        return {"kind": "state", "pushed": [
+            {"id": bid, "serial": s.serial, "digest": s.digest, "state": s.state,
+             "present": bid in present}
+            for bid, s in sorted(self.slots().items())]
+            + [{"id": bid, "serial": None, "digest": None, "state": "unrecorded",
+                "present": True} for bid in sorted(set(present) - set(self.slots()))]}
+
+    def report_state(self) -> None:
+        rep = self.report
+        if rep is not None:
+            try:
+                rep(self.state_report())
+            except Exception:  # the link's trouble never stops the box
+                pass
+
+    def check_state(self) -> None:
+        """Compare the pushed state with .pushed/; log each new disagreement once (a
+        `publication_state` record) and report the state to the hub when there is one."""
+        slots = self.slots()
+        found = discrepancies(slots, self._present())
+        new = [(bid, what) for bid, what in found if (bid, what) not in self._noted]
+        for bid, what in new:
+            self._noted.add((bid, what))
+            s = slots.get(bid)
+            self._log.append("publication_state", id=bid, found=what,
+                             serial=s.serial if s else None, digest=s.digest if s else None)
+        self._noted &= set(found)  # resolved ones may be logged again if they come back
+        if new:
+            self.report_state()
 
     def offer(self, env: bytes, media: dict[str, Path], source: str) -> PushVerdict:
         v = self._offer(env, media)
         self._log.append("publication", id=v.id or None, digest=v.digest or None,
                          accepted=v.accepted, reason=v.reason, problems=v.problems[:50],
-                         source=source[:200])
+                         source=source[:200], action=v.action, serial=v.serial)
         if v.accepted:
             self._reload()
         rep = self.report
@@ -160,6 +250,23 @@ class PushCenter:
         if kept == env:  # in place already (the daemon restarted): nothing to do
             self._fleet_done.add(digest)
             return
+        try:
+            opened = open_envelope(env, self._keys(), kinds=PUB_KINDS)
+        except EnvelopeError:
+            kind = ""
+        else:
+            kind = opened.kind
+            slot = self.slots().get(name)
+            if slot is not None and slot.digest == opened.digest:
+                # the retained message of what this box already took (a reconnect, a
+                # restart): answered already; taken again it would only be a "replay"
+                self._fleet_done.add(digest)
+                return
+        if kind == "playlist-withdrawal":  # no media to wait for
+            self._fleet_pending.pop(name, None)
+            self._fleet_done.add(digest)
+            self.offer(env, {}, "fleet")
+            return
         self._fleet_pending[name] = env
         rep = self.report
         if rep is not None:
@@ -219,7 +326,9 @@ class PushCenter:
         cfg = loaded.cfg
         keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in cfg.authority.keys)}
         try:
-            opened = open_envelope(env, keys, kinds=("playlist-bundle",))
+            opened = open_envelope(env, keys, kinds=PUB_KINDS)
+            if opened.kind == "playlist-withdrawal":
+                return self._withdraw(opened, parse_withdrawal(opened.payload))
             m = parse_manifest(opened.payload)
         except EnvelopeError as exc:
             return PushVerdict(False, exc.reason, [str(exc)])
@@ -228,10 +337,19 @@ class PushCenter:
         if not addressed(m, cfg.site.id, tuple(cfg.authority.regions)):
             return PushVerdict(False, "other_region", [
                 f"bundle {m.id} is for {list(m.to)}; this box is site {cfg.site.id} in "
-                f"regions {list(cfg.authority.regions)}"], m.id, opened.digest)
+                f"regions {list(cfg.authority.regions)}"], m.id, opened.digest, m.serial)
+        if m.serial is None:
+            return PushVerdict(False, "unversioned", [_(
+                "bundle {id}: format 1 carries no serial, so it cannot be told from an old "
+                "bundle replayed; this box takes bundle format 2: publish it again with "
+                "`signage hub publish` or `signage push seal` of this version").format(
+                    id=m.id)], m.id, opened.digest)
+        why = replay(self.slots(), m.id, m.serial)
+        if why is not None:
+            return PushVerdict(False, "replay", [why], m.id, opened.digest, m.serial)
         bad = check_media(m, media)
         if bad:
-            return PushVerdict(False, "media", bad, m.id, opened.digest)
+            return PushVerdict(False, "media", bad, m.id, opened.digest, m.serial)
         root = pushed_root(loaded.site.media_root)
         root.mkdir(parents=True, exist_ok=True)
         tag = secrets.token_hex(4)
@@ -258,13 +376,52 @@ class PushCenter:
             shutil.rmtree(target, ignore_errors=True)
             if old.exists():
                 os.rename(old, target)
-            return PushVerdict(False, "invalid", problems, m.id, opened.digest)
+            return PushVerdict(False, "invalid", problems, m.id, opened.digest, m.serial)
         shutil.rmtree(old, ignore_errors=True)
-        return PushVerdict(True, "accepted", [], m.id, opened.digest)
+        self._keep_slot(m.id, Slot(m.serial, opened.digest, hashlib.sha256(env).hexdigest(),
+                                   opened.key_id, "applied"))
+        return PushVerdict(True, "accepted", [], m.id, opened.digest, m.serial)
 
-    def poll(self) -> None:
+    def _withdraw(self, opened: Opened, w: Withdrawal) -> PushVerdict:
+        """Take a slot's playlist away (all or nothing: the site must load without it)."""
+        loaded = self._loaded
+        cfg = loaded.cfg
+
+        def verdict(ok: bool, reason: str, problems: list[str]) -> PushVerdict:
+            return PushVerdict(ok, reason, problems, w.id, opened.digest, w.serial, "withdraw")
+
+        if not addressed(w, cfg.site.id, tuple(cfg.authority.regions)):
+            return verdict(False, "other_region", [
+                f"withdrawal of {w.id} is for {list(w.to)}; this box is site {cfg.site.id} "
+                f"in regions {list(cfg.authority.regions)}"])
+        why = replay(self.slots(), w.id, w.serial)
+        if why is not None:
+            return verdict(False, "replay", [why])
+        root = pushed_root(loaded.site.media_root)
+        target = root / w.id
+        aside = root / f".withdrawn-{w.id}-{secrets.token_hex(4)}"
+        if target.exists():
+            os.rename(target, aside)
+            try:
+                load_site(loaded.config_path, self._today())
+            except InputError as exc:
+                os.rename(aside, target)
+                return verdict(False, "invalid", [str(p) for p in exc.problems])
+            except Exception as exc:  # never let a withdrawal take the daemon down
+                os.rename(aside, target)
+                return verdict(False, "invalid", [f"cannot load: {exc}"])
+            shutil.rmtree(aside, ignore_errors=True)
+        self._keep_slot(w.id, Slot(w.serial, opened.digest, "", opened.key_id, "withdrawn"))
+        return verdict(True, "accepted", [])
+
+    def poll(self, now: float | None = None) -> None:
         """Bundle directories dropped into the inbox by `signage push add` (written as
-        .name.tmp and renamed, so a directory seen is complete)."""
+        .name.tmp and renamed, so a directory seen is complete); and every STATE_CHECK_S
+        (``now``: monotonic seconds) the pushed state against .pushed/."""
+        if now is not None and (self._checked_at is None
+                                or now - self._checked_at >= STATE_CHECK_S):
+            self._checked_at = now
+            self.check_state()
         try:
             names = sorted(e.name for e in os.scandir(self.inbox)
                            if not e.name.startswith(".") and e.name != "results"

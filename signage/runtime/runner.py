@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..alerts.choice import AlertCard, ScreenMemory, at_switch, cut_now
-from ..audit.hours import HoursTimeline
 from ..driver import (
     ContentRejected,
     Driver,
@@ -37,17 +34,19 @@ from ..driver import (
 )
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
-from ..timeutil import CLOCK_STEP_S, local_date
+from ..timeutil import local_date
+from .availability import Availability
+from .clockmap import ClockMap
 from .credit import Answer, Claim
 from .errstats import StartErrors
+from .guard import would_break
+from .records import OnScreen, Sink, WorstGap, open_hours, settle, showing_fields
 
 if TYPE_CHECKING:  # imported by the daemon only when [inspection] is on (zxing-cpp, PIL)
     from .codes import CodeHook
 
 #: the built-in last resort, used only when a screen has no anti-fraud text item of its own
 LAST_RESORT_TEXT = "防范电信诈骗，人人参与，家家受益"
-BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 30.0
 CLIP_POLL_S = 0.1
 #: how often a screen's health is checked between switches (real time only): a player that
 #: dies mid-item is noticed within this, and its showing ends at the last healthy check
@@ -61,10 +60,6 @@ ASIDE_S = 300.0
 ALERT_POLL_S = 0.5
 
 
-class Sink(Protocol):
-    def append(self, rtype: str, **fields: Any) -> None: ...
-
-
 class AlertSource(Protocol):
     """The daemon's alerts (signage/runtime/alertfeed.py), as one screen sees them."""
 
@@ -73,25 +68,6 @@ class AlertSource(Protocol):
 
     def cards(self, screen_id: str, now: float) -> Sequence[AlertCard]: ...
     def shown(self, screen_id: str, card: AlertCard, start: float) -> None: ...
-
-
-@dataclass(slots=True)
-class OnScreen:
-    item: Item
-    planned_ms: int
-    planned_end_mono: float
-    start_mono: float
-    start_wall: float
-    planned_iso: str
-    start_iso: str
-    cut: str = ""  # the plan cuts it at a boundary (closing, daypart, midnight): why
-
-
-def _open_hours(site: Site, screen: Screen) -> HoursTimeline:
-    """The screen's opening hours, measured the way the audit measures them."""
-    h = HoursTimeline()
-    h.add(0, site.hours_of(screen), site.tz, site.rule.max_gap_ms)
-    return h
 
 
 class ScreenRunner:
@@ -110,30 +86,22 @@ class ScreenRunner:
         self._iso = iso
         self._live = live  # keep next_af_ms up to date for the live table
         self.timeline = Timeline(site, screen)
-        self._hours = _open_hours(site, screen)
+        self._hours = open_hours(site, screen)
         self._it: Iterator[Entry] = iter(())
         self._ahead: list[Entry] = []
         self.next: Entry | None = None
         self.next_af_ms: int | None = None
         self.on: OnScreen | None = None
-        self.up = False
-        self.down_since: float | None = None
-        self._retry_at = 0.0
-        self._backoff = BACKOFF_MIN_S
+        self._avail = Availability()
         self._af_on = False
         self._af_ref: float | None = None  # mono: end (e2s) or start (s2s) of last AF showing
-        self.worst_gap_today = 0.0
-        self._today: date | None = None
-        self._today_span = (0.0, 0.0)  # wall times [start, end) of self._today
+        self._worst = WorstGap()
         self._pending_site: tuple[Site, Screen] | None = None
         self.shown = 0
         self._last_af: str | None = None  # the anti-fraud item shown last on this screen
         self._aside: dict[str, int] = {}  # item id -> wall ms until which it is set aside
         self.start_errors = StartErrors()
-        self._w2m = 0.0
-        self._synced = False
-        self._stepped = False
-        self._w2m_before: tuple[float, float] | None = None
+        self._map = ClockMap()
         self._sync()
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
         # what the item now on screen may claim (signage/runtime/credit.py decides)
@@ -143,32 +111,35 @@ class ScreenRunner:
         self._alerts = alerts
         self._amem = ScreenMemory.empty()  # what alerts this screen showed (choice.py)
         self._alert_on: AlertCard | None = None
+        self._alert_drawn: set[Item] = set()  # alert items prepared on this screen
 
     # ---- time mapping --------------------------------------------------------------------
     def _sync(self) -> None:
-        """Read the wall-minus-monotonic offset once per wake-up. A change of more than a
-        second is a wall-clock step (NTP, a box that booted in 1970): the plan's wall times
-        no longer map to the same monotonic instants, so the next act() re-plans from now."""
-        mono = self.clock.monotonic()
-        w2m = mono - self.clock.time()
-        if abs(w2m - self._w2m) > CLOCK_STEP_S and self._synced:
-            self._stepped = True
-            # instants before this one keep the wall time they had: (from mono, offset)
-            self._w2m_before = (mono, self._w2m)
-        self._w2m = w2m
-        self._synced = True
+        """Read the wall-minus-monotonic offset once per wake-up; a wall-clock step makes the
+        next act() re-plan from now (signage/runtime/clockmap.py)."""
+        self._map.sync(self.clock.monotonic(), self.clock.time())
 
     def _mono_of(self, wall_ms: int) -> float:
-        return wall_ms / 1000.0 + self._w2m
+        return self._map.mono_of(wall_ms)
 
     def _now_ms(self) -> int:
         return int(self.clock.time() * 1000)
 
     def _wall_of(self, mono: float) -> float:
-        before = self._w2m_before
-        if before is not None and mono < before[0] - 1.0:
-            return mono - before[1]  # an instant from before the last clock step
-        return mono - self._w2m
+        return self._map.wall_of(mono)
+
+    # ---- availability and the day's worst gap, for the live view and the daemon ---------
+    @property
+    def up(self) -> bool:
+        return self._avail.up
+
+    @property
+    def down_since(self) -> float | None:
+        return self._avail.down_since
+
+    @property
+    def worst_gap_today(self) -> float:
+        return self._worst.worst
 
     # ---- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -177,6 +148,16 @@ class ScreenRunner:
         self._try_open(first=True)
         if self.up:
             self._replan(fresh=True)
+            self._prepare_first()
+
+    def _prepare_first(self) -> None:
+        """After an (re)open, before the first switch: with codes on, the screen's code is
+        made and the first showing drawn with it now, so that the first anti-fraud showing
+        carries a code whatever thread made (or did not yet make) the first codes. A start
+        is not a switch: this costs the start a signature (~2 ms) and a drawing the switch
+        would otherwise do."""
+        if self.codes is not None:
+            self._prepare_next()
 
     def _advance(self) -> None:
         self.next = self._ahead.pop(0) if self._ahead else next(self._it, None)
@@ -227,7 +208,7 @@ class ScreenRunner:
     def wake_at(self) -> float:
         self._sync()
         if not self.up:
-            return self._retry_at
+            return self._avail.retry_at
         nxt = self.next
         on = self.on
         t = float("inf")
@@ -248,23 +229,24 @@ class ScreenRunner:
                 t = min(t, now + ALERT_POLL_S)
         if self.codes is not None and nxt is not None:
             t = min(t, self.codes.refresh_at(nxt, self._mono_of(nxt.start_ms)))
-        if self._stepped:
+        if self._map.stepped:
             t = self.clock.monotonic()
         return t
 
     def act(self) -> None:
         self._sync()
         now = self.clock.monotonic()
-        if self._stepped and self.up:
-            self._stepped = False
+        if self._map.stepped and self.up:
+            self._map.stepped = False
             self._replan()  # an anti-fraud showing now, then the plan on the new wall time
             self._switch_due()
             return
         if not self.up:
-            if now >= self._retry_at:
+            if now >= self._avail.retry_at:
                 self._try_open(first=False)
                 if self.up:
                     self._replan()
+                    self._prepare_first()
             return
         on = self.on
         if self._poll and on is not None and now >= self._last_ok + HEALTH_POLL_S:
@@ -310,7 +292,7 @@ class ScreenRunner:
             self.site, self.screen = self._pending_site
             self._pending_site = None
             self.timeline = Timeline(self.site, self.screen)
-            self._hours = _open_hours(self.site, self.screen)
+            self._hours = open_hours(self.site, self.screen)
             self._replan()
         entry = self.next
         now = self.clock.monotonic()
@@ -347,12 +329,26 @@ class ScreenRunner:
         t_next = self._mono_of(nxt.start_ms) if nxt is not None else float("inf")
         if not cut_now([c.cand for c in cards], self._amem, now, on is not None,
                        None if on is None else on.cand.key, t_next):
+            self._prepare_alerts(cards)
             return False
         if on is None and self._try_alert():
             return True
         self._replan()  # the alert on ended: an anti-fraud showing now, then the plan
         self._switch_due()
         return True
+
+    def _prepare_alerts(self, cards: Sequence[AlertCard]) -> None:
+        """Draw each new alert's slide ahead, while it waits for its slot (an alert on
+        screen finishes first), so its switch only has to switch."""
+        for c in cards:
+            if c.item not in self._alert_drawn:
+                self._alert_drawn.add(c.item)
+                try:
+                    self.driver.prepare(self._showable(c.item))
+                except Exception:  # prepare is a hint; show() reports real errors
+                    pass
+        if len(self._alert_drawn) > 64:
+            self._alert_drawn = {c.item for c in cards}
 
     def _segment_end(self, now_ms: int) -> int | None:
         for seg in self.timeline.segments(local_date(now_ms, self.site.tz)):
@@ -391,14 +387,9 @@ class ScreenRunner:
         return True
 
     def _would_break(self, entry: Entry, now: float) -> bool:
-        if self._af_ref is None and not self._af_on:
-            return True  # no anti-fraud showing yet this run: the first item is anti-fraud
-        limit = self.site.rule.max_gap_ms / 1000.0 - self._guard
-        if self.site.rule.start_to_start:
-            ref = self._af_ref if self._af_ref is not None else now
-        else:
-            ref = now if self._af_on or self._af_ref is None else self._af_ref
-        return self._mono_of(entry.end_ms) - ref > limit
+        rule = self.site.rule
+        return would_break(self._af_ref, self._af_on, now, self._mono_of(entry.end_ms),
+                           rule.max_gap_ms, self._guard, rule.start_to_start)
 
     def _show(self, entry: Entry) -> None:
         tried: set[str] = set()
@@ -504,33 +495,14 @@ class ScreenRunner:
                         start=start_iso, start_mono=round(t_conf, 3))
 
     def _note_gap(self, t: float) -> None:
-        wall = self._wall_of(t)
-        if not self._today_span[0] <= wall < self._today_span[1]:  # a new day (or a step)
-            tz = self.site.tz
-            day = datetime.fromtimestamp(wall, tz).date()
-            nxt = day + timedelta(days=1)
-            self._today_span = (datetime(day.year, day.month, day.day, tzinfo=tz).timestamp(),
-                                datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp())
-            self._today = day
-            self.worst_gap_today = 0.0
-        if self._af_ref is not None:
-            # only open time counts, as in the audit: a gap across a closed night is two
-            # pieces (to closing, from opening), each within today's part
-            day0_ms = int(self._today_span[0] * 1000)
-            for x0, x1 in self._hours.open_in(int(self._wall_of(self._af_ref) * 1000),
-                                              int(wall * 1000)):
-                if x1 > day0_ms:
-                    self.worst_gap_today = max(self.worst_gap_today,
-                                               (x1 - max(x0, day0_ms)) / 1000.0)
+        ref = None if self._af_ref is None else self._wall_of(self._af_ref)
+        self._worst.note(self._hours, self.site.tz, ref, self._wall_of(t))
 
     def _end_showing(self, t_end: float, outcome: str | None, reason: str) -> None:
         on = self.on
         if on is None:
             return
-        if outcome is None:
-            outcome = "completed" if t_end >= on.planned_end_mono - 0.25 else "cut_short"
-            if outcome == "completed" and on.cut:
-                outcome, reason = "cut_short", on.cut  # played to a boundary that cut it
+        outcome, reason = settle(on, t_end, outcome, reason)
         self.log.append("showing", **self._showing_fields(
             on.item, on.planned_ms, on.start_mono, t_end, outcome, reason,
             on.planned_iso, on.start_iso))
@@ -547,14 +519,10 @@ class ScreenRunner:
     def _showing_fields(self, item: Item, planned_ms: int, start: float, end: float,
                         outcome: str, reason: str, planned_iso: str | None = None,
                         start_iso: str | None = None) -> dict[str, Any]:
-        return {
-            "screen": self.screen.id, "item": item.id, "playlist": item.playlist,
-            "kind": item.kind.value, "category": item.category, "anti_fraud": item.anti_fraud,
-            "planned": planned_iso or self._iso(planned_ms / 1000),
-            "start": start_iso or self._iso(self._wall_of(start)),
-            "end": self._iso(self._wall_of(end)), "start_mono": round(start, 3),
-            "end_mono": round(end, 3), "outcome": outcome, "reason": reason,
-        }
+        return showing_fields(self.screen.id, item,
+                              planned_iso or self._iso(planned_ms / 1000),
+                              start_iso or self._iso(self._wall_of(start)),
+                              self._iso(self._wall_of(end)), start, end, outcome, reason)
 
     def _clear(self, now: float, reason: str) -> None:
         """Closing time or the end of the plan. The clear is confirmed like a show (an LED
@@ -601,12 +569,8 @@ class ScreenRunner:
         if self.on is not None:
             self._end_showing(self._proven_end(now), "cut_short", "screen unavailable")
         self._claim = None
-        if self.up or self.down_since is None:
+        if self._avail.went_down(now):
             self.log.append("screen_down", screen=self.screen.id, reason=reason[:500])
-            self.down_since = now
-        self.up = False
-        self._retry_at = now + self._backoff
-        self._backoff = min(BACKOFF_MAX_S, self._backoff * 2)
         try:
             self.driver.close()
         except Exception:  # close never raises by contract; a plugin might
@@ -622,13 +586,10 @@ class ScreenRunner:
             self._go_down(str(exc))
             return
         now = self.clock.monotonic()
-        if self.down_since is not None:
-            self.log.append("screen_up", screen=self.screen.id,
-                            down_s=round(now - self.down_since, 3))
-        self.down_since = None
-        self.up = True
+        down = self._avail.came_up(now)
+        if down is not None:
+            self.log.append("screen_up", screen=self.screen.id, down_s=round(down, 3))
         self._last_ok = now
-        self._backoff = BACKOFF_MIN_S
 
     def finish(self, reason: str) -> None:
         """Stop: close the record of what is on screen, release the driver. In real time what

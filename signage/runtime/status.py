@@ -64,14 +64,15 @@ def status_doc(runners: Sequence[ScreenRunner], *, site_id: str, site_name: str,
 
 
 #: where drivers keep each screen's current picture, under the run directory: the simulator's
-#: frame, and the picture an LED board acknowledged (drivers/led/driver.py)
-FRAME_DIRS = ("sim", "frames")
+#: frame, the picture an LED board acknowledged (drivers/led/driver.py), and mpv's screenshot
+#: (drivers/mpv/driver.py)
+FRAMES = ("sim/{id}.png", "frames/{id}.png", "frames/{id}.jpg")
 
 
 def frame_of(run_dir: Path, screen_id: str) -> Path | None:
     """The screen's current picture, if its driver keeps one."""
-    for d in FRAME_DIRS:
-        p = run_dir / d / f"{screen_id}.png"
+    for f in FRAMES:
+        p = run_dir / f.format(id=screen_id)
         if p.is_file():
             return p
     return None

@@ -43,15 +43,19 @@ def _thumb(path: Path, width: int = 640) -> str | None:
 def screen_pictures(run_dir: Path, screen: str, tz: ZoneInfo) -> list[dict[str, str]]:
     """Real frames the screen's driver drew at its showings, newest first: the simulator's frame
     of each item it showed (``var/sim/frames/<screen>/``) and its current frame; the bitmaps an
-    LED board acknowledged (``var/frames/<screen>/``). Drivers that keep no frame (mpv today)
-    give none (the page says so)."""
+    LED board acknowledged (``var/frames/<screen>/``); mpv's screenshot of each item it showed
+    (``var/frames/<screen>/*.jpg``) and its current one. Drivers that keep no frame give none
+    (the page says so)."""
     found: list[Path] = []
-    for cur in (run_dir / "sim" / f"{screen}.png", run_dir / "frames" / f"{screen}.png"):
+    for cur in (run_dir / "sim" / f"{screen}.png", run_dir / "frames" / f"{screen}.png",
+                run_dir / "frames" / f"{screen}.jpg"):
         if cur.is_file():
             found.append(cur)
     for fdir in (run_dir / "sim" / "frames" / screen, run_dir / "frames" / screen):
         if fdir.is_dir():
-            frames = sorted(fdir.glob("*.png"), key=lambda p: p.stat().st_mtime, reverse=True)
+            frames = sorted((p for p in fdir.iterdir() if p.suffix in (".png", ".jpg")
+                             and not p.name.startswith(".")),
+                            key=lambda p: p.stat().st_mtime, reverse=True)
             found += frames[:MAX_PICTURES_PER_SCREEN]
     out = []
     seen: set[bytes] = set()

@@ -80,9 +80,15 @@ def test_push_applied_broken_rejected_tamper_refused(tmp_path: Path) -> None:
         assert "duration_s" in r.stderr and "push-long" not in r.stdout
         r = cli("push", "add", "b3", cwd=tmp_path)
         assert r.returncode == 1 and "other_region" in r.stderr, r.stderr
-        # altered media on the way
-        (tmp_path / "b1" / "media" / "poster.png").write_bytes(b"\x89PNG not really")
+        # the same bundle again (a replay, as of a copied stick): refused by its serial
         r = cli("push", "add", "b1", cwd=tmp_path)
+        assert r.returncode == 1 and "replay" in r.stderr, r.stderr
+        # altered media on the way (a newer bundle)
+        r = cli("push", "seal", "campaign.toml", "poster.png", "--key", "auth.key", "--id",
+                "campaign", "--to", "region:330000", "-o", "b4", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        (tmp_path / "b4" / "media" / "poster.png").write_bytes(b"\x89PNG not really")
+        r = cli("push", "add", "b4", cwd=tmp_path)
         assert r.returncode == 1 and "media poster.png" in r.stderr, r.stderr
         # the pushed playlist edited on the box: the reload refuses it, the old plan goes on
         pushed = tmp_path / "media" / ".pushed" / "campaign" / "playlist.toml"
@@ -99,7 +105,10 @@ def test_push_applied_broken_rejected_tamper_refused(tmp_path: Path) -> None:
     recs = records(tmp_path / "log", tmp_path / "site.key")
     pubs = [(x["id"], x["accepted"], x["reason"]) for x in recs if x["type"] == "publication"]
     assert pubs == [("campaign", True, "accepted"), ("broken", False, "invalid"),
-                    ("campaign", False, "other_region"), ("campaign", False, "media")]
+                    ("campaign", False, "other_region"), ("campaign", False, "replay"),
+                    ("campaign", False, "media")]
+    applied = [x for x in recs if x["type"] == "publication" and x["accepted"]]
+    assert applied[0]["action"] == "apply" and applied[0]["serial"] > 0
     reloads = [x for x in recs if x["type"] == "reload"]
     assert reloads[0]["accepted"] and "pushed.campaign.toml" in reloads[0]["playlists_sha256"]
     assert not reloads[-1]["accepted"]

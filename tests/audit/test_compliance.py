@@ -229,3 +229,37 @@ def test_unknown_screen_is_a_usage_error(tmp_path: Path) -> None:
     d.stop(H8 + 10)
     code, _out, err = audit(tmp_path / "log", "--screen", "nope", tmp=tmp_path)
     assert code == 3 and "no such screen" in err and "s1" in err
+
+
+def test_a_clock_step_late_in_the_log_starts_the_audit_again(tmp_path: Path) -> None:
+    """run.py audits without the clock_step pre-scan until a chunk holds one, then starts
+    again with it: the same figures and violations (none twice) as with the pre-scan from
+    the start (a sink without reset: run.py then always pre-scans)."""
+    from signage.audit.reader import discover
+    from signage.audit.run import Options, run
+    from signage.audit.spool import Spool
+
+    from .logkit import KEY
+
+    c = clock()
+    d = Daemon(tmp_path / "log", c, site(), start=H8)
+    t = H8
+    for _ in range(30):  # violations (90 s gaps) before the step
+        af(d, "s1", t, t + 10)
+        t += 100
+    c.offset += 120.0
+    d.heartbeat(t)
+    af(d, "s1", t + 10, t + 20)
+    d.stop(t + 30)
+    files, complete = discover([tmp_path / "log"])
+    got = []
+    for sink in (Spool(), None):
+        seen: list[object] = []
+        on = sink if sink is not None else seen.append
+        integ, comp = run(files, Options(key=KEY, chunk=900, on_violation=on),  # type: ignore[arg-type]
+                          complete_dir=complete)
+        vs = list(sink) if sink is not None else seen
+        got.append((integ.intact, integ.records, [(v.screen, v.start, v.end) for v in vs],  # type: ignore[attr-defined]
+                    {s: comp.max_gap_ms(s) for s in comp.screens}, len(comp.clock_steps)))
+    assert got[0] == got[1]
+    assert len(got[0][2]) == 30 and got[0][4] >= 1

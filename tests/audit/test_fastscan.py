@@ -257,9 +257,9 @@ def test_common_lines_run_compiled_and_agree() -> None:
     got = fast.run(data, first, 0, data[first - 67:first - 3], run_boot, 5000.0, 5000.0, "b0",
                    0)
     assert got is not None
-    pos, lines, seq, mac, mono, _wall, rtype, pend, plain = got
-    assert (pos, lines, seq, mac, mono, rtype, pend, plain) == (
-        len(data), 200, 200, data[-67:-3], 5200.0, b"driver_event", -1, b"driver_event")
+    pos, lines, seq, mac, mono, _wall, rtype, pend, plain, hb = got
+    assert (pos, lines, seq, mac, mono, rtype, pend, plain, hb) == (
+        len(data), 200, 200, data[-67:-3], 5200.0, b"driver_event", -1, b"driver_event", None)
 
 
 def test_checkpoints_run_compiled_and_agree() -> None:
@@ -280,10 +280,39 @@ def test_checkpoints_run_compiled_and_agree() -> None:
     got = fast.run(data, first, 0, data[first - 67:first - 3], run_boot, 5000.0, 5000.0, "b0",
                    0)
     assert got is not None
-    # walked the showing and the checkpoint, then the heartbeat's header (its content is
-    # read by scan.py: pend >= 0)
-    assert got[1] == 2 and got[6] == b"heartbeat" and got[7] >= 0 and got[8] == b"heartbeat"
-    assert [e[0] for e in events] == [0, CHECKPOINT]  # (the AF kind given to Scanner: 0)
+    # walked every line: showings, heartbeats and checkpoints
+    assert got[0] == len(data) and got[1] == 180 and got[6] == b"checkpoint" and got[7] == -1
+    assert got[8] == b"showing"
+    assert [e[0] for e in events] == [0, CHECKPOINT, CHECKPOINT, CHECKPOINT] * 30
+    # the heartbeats' (first, last, smallest interval) in mono ms: one every 6 s
+    assert got[9] == (5003000, 5177000, 6000)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_heartbeat_intervals_across_handbacks(version: int) -> None:
+    """The smallest interval between two heartbeats of a run is the same when the compiled
+    walk is interrupted between them (a rare record read by scan.py, a new run, a backward
+    step), and when a chunk holds only one heartbeat of a run."""
+    key = KEY if version == 1 else None
+    hb = ("heartbeat", 30.0, "s1", "i", None, "completed", 0)
+    rare = ("screen_up", 1.0, "s1", "i", None, "completed", 0)
+    back = ("heartbeat", -0.5, "s1", "i", None, "completed", 0)
+    new_run = ("new_run", 2.0, "s1", "i", None, "completed", 0)
+    cases = [
+        [hb, hb, rare, hb, hb],  # 30 s, then 31 s across the rare record: 30 s
+        [hb, rare, ("heartbeat", 7.0, "s1", "i", None, "completed", 0), hb, hb],  # 8 s across
+        [hb, back, hb, hb],  # a step back (not an interval), then 30.5 s and 30 s
+        [hb, new_run, hb, hb],  # a new run: the runs' intervals are apart
+        [hb],
+        [hb, ("heartbeat", 0.0, "s1", "i", None, "completed", 0), hb],  # equal times: none
+    ]
+    for steps in cases:
+        data = b"".join(make_lines(steps, key))
+        both(data, key, final=True)
+        py = scan_chunk(data, key, compiled=False, final=True)
+        assert py.hb_min_ms == scan_chunk(data, key, compiled=True, final=True).hb_min_ms
+    py = scan_chunk(b"".join(make_lines(cases[1], key)), key, compiled=False, final=True)
+    assert py.hb_min_ms == {"r0": 8000}
 
 
 @settings(max_examples=150, deadline=None)

@@ -73,6 +73,15 @@ width = 96
 height = 16
 playlists = ["af", "store"]
 options = {{ kind = "led" }}
+
+[[screens]]
+id = "lobby-mpv"
+label = "电梯厅屏"
+driver = "mpv"
+width = 320
+height = 180
+playlists = ["af", "store"]
+options = {{ vo = "null", fullscreen = false, screenshot_every_s = 2 }}
 """
 
 AF = """name = "反诈"

@@ -56,7 +56,8 @@ def test_1_login_and_all_screens_live(browser: Any, site: Site) -> None:
     _login(browser, site, ADMIN, ADMIN_PW)
     assert browser.find_element(By.ID, "nav-overview").text == "总览"
     boxes = browser.find_elements(By.CSS_SELECTOR, "section.screen")
-    assert sorted(b.get_attribute("data-screen") for b in boxes) == ["door-led", "hall-hdmi"]
+    assert sorted(b.get_attribute("data-screen") for b in boxes) == [
+        "door-led", "hall-hdmi", "lobby-mpv"]
     _wait(browser, lambda b: b.find_element(By.ID, "daemon").get_attribute("data-live") == "1")
     assert browser.find_element(By.ID, "daemon").text == "实时：播放程序正在运行"
     for b in boxes:
@@ -64,6 +65,15 @@ def test_1_login_and_all_screens_live(browser: Any, site: Site) -> None:
         img = b.find_element(By.CSS_SELECTOR, 'img[data-k="frame"]')
         _wait(browser, lambda _b, img=img: browser.execute_script(
             "return arguments[0].complete && arguments[0].naturalWidth", img) > 0)
+    # the mpv screen's picture is mpv's own screenshot of what it shows (a JPEG at the
+    # screen's size), the simulator's its frame, the LED board's the bitmap it acknowledged
+    st = site.status()
+    frames = {s["id"]: s["frame"] for s in st["screens"]}
+    assert frames == {"hall-hdmi": "sim/hall-hdmi.png", "door-led": "sim/door-led.png",
+                      "lobby-mpv": "frames/lobby-mpv.jpg"}, frames
+    mpv_img = browser.find_element(By.CSS_SELECTOR,
+                                   '[data-screen="lobby-mpv"] img[data-k="frame"]')
+    assert browser.execute_script("return arguments[0].naturalWidth", mpv_img) == 320
     # live: the page updates itself (the on-air text follows the daemon without a reload)
     seen: set[str] = set()
     hall = '[data-screen="hall-hdmi"] [data-k="on"]'
@@ -157,7 +167,7 @@ def test_4_decompression_bomb_refused_and_a_picture_previewed(browser: Any, site
     browser.find_element(By.ID, "media-upload").click()
     _wait(browser, ec.presence_of_element_located((By.ID, "upload-ok")))
     imgs = browser.find_elements(By.CSS_SELECTOR, "#previews img")
-    assert sorted(i.get_attribute("alt") for i in imgs) == ["door-led", "hall-hdmi"]
+    assert sorted(i.get_attribute("alt") for i in imgs) == ["door-led", "hall-hdmi", "lobby-mpv"]
     for i in imgs:
         _wait(browser, lambda _b, i=i: browser.execute_script(
             "return arguments[0].complete && arguments[0].naturalWidth", i) > 0)

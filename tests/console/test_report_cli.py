@@ -34,6 +34,13 @@ def test_report_on_a_format_2_log(tmp_path: Path) -> None:
     assert "@page { size: A4" in html and "张三，店长" in html
     assert "刷单返利" in html and "冒充公检法" in html
     assert pdf.read_bytes()[:5] == b"%PDF-"
+    # the console's 报告 page keeps the latest signed checkpoint with the run
+    from signage.console.reports import run_reports
+
+    res = run_reports(cfg, tmp_path / "console", "", "")
+    assert res.exit_code == 0, res.messages
+    kept = (tmp_path / "console" / "reports" / res.rid / "checkpoint.txt").read_bytes()
+    assert b'"type":"checkpoint"' in kept and kept.endswith(b"\n") and kept.count(b"\n") == 1
     # a damaged log: the same command says the summary proves nothing (exit 2)
     log = next((tmp_path / "log").glob("signage-*.jsonl"))
     lines = log.read_bytes().split(b"\n")

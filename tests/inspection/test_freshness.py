@@ -251,3 +251,30 @@ def test_cadence_every_n_th_anti_fraud_showing(tmp_path: Path) -> None:
         clock.advance_to(clock.monotonic() + 1)
         hook.stats.af_ended(site, clock.time())
     assert got == [True, False, False] * 3
+
+
+def test_the_first_showing_after_a_start_or_reopen_carries_a_code(tmp_path: Path) -> None:
+    """Started while open, with no code made yet (no warm() thread ran, as when it lost the
+    race with the player): the runner makes the code and prepares the first showing before
+    it switches, so the first anti-fraud showing carries one; deterministic, no thread."""
+    cfg = small_site(tmp_path, max_gap=60.0, margin=5.0, af_s=(10.0, 12.0))
+    loaded = load_site(cfg, datetime(2026, 12, 1).date())
+    site = loaded.site
+    clock = VirtualClock(datetime(2026, 12, 1, 9, 0, 3, tzinfo=TZ).timestamp())
+    spec = screen_spec(loaded.cfg.screens[0], site.media_root)
+    drv = Watched(spec, DriverContext(clock=clock, run_dir=tmp_path / "var", virtual=True))
+    drv.calls = []
+    log = Records(clock)
+    r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
+                     poll_clips=False, iso=IsoFormatter(TZ))
+    key = SigningKey.generate()
+    src = CodeSource(InspectionSection(enabled=True), lambda: key, clock, log.head)
+    r.codes = CodeHook(src, site.screens[0].id)
+    r.start()
+    end = clock.monotonic() + 120
+    while (t := r.wake_at()) <= end:
+        clock.sleep_until(t)
+        r.act()
+    shows = [s for kind, _t, s in drv.calls if kind == "show" and s.anti_fraud]
+    assert shows and shows[0].code is not None
+    assert all(s.code is not None for s in shows)

@@ -72,9 +72,11 @@ def test_simulated_day_in_format_2(tmp_path: Path) -> None:
     assert res.returncode in (0, 1) and doc["integrity"]["intact"], res.stderr
     assert doc["integrity"]["signatures"]["unsigned_tail"]["records"] == 0
     # the inspector's one-line witness of the latest checkpoint
-    res = subprocess.run([PY, "-m", "signage.cli", "checkpoint", "--log", str(log)],
+    res = subprocess.run([PY, "-m", "signage.cli", "checkpoint", "--log", str(log), "--key",
+                          str(log / "simulate-signing.key"), "--trust", str(trust)],
                          capture_output=True, text=True, timeout=60, check=False)
-    assert res.returncode == 0 and res.stdout.strip() == json.dumps(
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == json.dumps(
         recs[-1], ensure_ascii=False, separators=(",", ":"))
 
 

@@ -84,7 +84,9 @@ class Base:
         assert len(cps) >= 6, len(cps)
         self.checkpoints = cps
         # the inspector's witnesses: the last checkpoint (`signage checkpoint` at the end)
-        r = signage_run("checkpoint", "--log", str(self.log), cwd=site)
+        r = signage_run("checkpoint", "--log", str(self.log), "--key",
+                        str(self.log / "simulate-signing.key"), "--trust", str(self.trust),
+                        cwd=site)
         assert r.returncode == 0, r.stderr
         self.w_last = root / "w-last.jsonl"
         self.w_last.write_text(r.stdout, "utf-8")

@@ -26,7 +26,15 @@
       const up = box.querySelector('[data-k="up"]');
       up.textContent = sc.up ? L.up : L.down;
       up.className = sc.up ? "up" : "down";
-      const img = box.querySelector('img[data-k="frame"]');
+      let img = box.querySelector('img[data-k="frame"]');
+      if (!img && sc.frame) {  // the driver's first picture arrived after the page was drawn
+        const holder = box.querySelector("div.frame");
+        if (!holder) continue;
+        img = document.createElement("img");
+        img.alt = L.picture;
+        img.dataset.k = "frame";
+        holder.replaceChildren(img);
+      }
       if (img && sc.frame) img.src = "/frame/" + encodeURIComponent(sc.id) + ".png?v=" + st.written_epoch;
     }
   }
