@@ -40,16 +40,15 @@ def _lang_from_argv() -> None:
         print(f"--lang: {exc}", file=sys.stderr)
         sys.exit(3)
     use_for_libraries()
+    # `signage run ...` runs here, without typer (~1.6 MiB less in the daemon); every other
+    # command line returns and is parsed by typer below (signage.runcmd)
+    dispatch_plain_run(sys.argv[1:])
     from .clitext import install
 
     install()
 
 
 _lang_from_argv()
-if sys.argv and Path(sys.argv[0]).name in ("signage", "cli.py"):
-    # `signage run ...` runs without typer or click (~1.6 MiB less in the daemon); every other
-    # command line returns here and is parsed by typer below (signage.runcmd)
-    dispatch_plain_run(sys.argv[1:])
 
 import typer  # noqa: E402
 
