@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import threading
 import time
 from collections.abc import Callable
 from datetime import date
@@ -13,20 +12,20 @@ from itertools import takewhile
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
-
 from . import __version__
-from .i18n import _, ngettext, take_lang_option, use_for_libraries
+from .i18n import _, take_lang_option, use_for_libraries
 from .keys import SigningKeyError
-from .load import LoadedSite, load_site
+from .load import LoadedSite
 from .plan import Timeline
 from .plan.stats import mean_af_ms, measure, plan_days, store_bound
 from .playlog.keyfile import KeyFileError
 from .playlog.logdir import LogDirError
 from .playlog.writer import RecordTooLong
-from .problems import InputError
 from .render import sanitize
-from .timeutil import fmt_duration, parse_duration, parse_when, rfc3339_ms
+from .runcmd import EXIT_LOG_LOST, dispatch_plain_run, duration_or_exit, load_or_exit, run_daemon
+from .runcmd import say as _say
+from .runcmd import summary as _summary
+from .timeutil import fmt_duration, parse_when, rfc3339_ms
 
 
 def _lang_from_argv() -> None:
@@ -41,12 +40,17 @@ def _lang_from_argv() -> None:
         print(f"--lang: {exc}", file=sys.stderr)
         sys.exit(3)
     use_for_libraries()
+    # `signage run ...` runs here, without typer (~1.6 MiB less in the daemon); every other
+    # command line returns and is parsed by typer below (signage.runcmd)
+    dispatch_plain_run(sys.argv[1:])
     from .clitext import install
 
     install()
 
 
 _lang_from_argv()
+
+import typer  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help=_("Anti-fraud publicity scheduler with a provable gap rule."))
@@ -57,11 +61,6 @@ def _global(lang: Annotated[str | None, typer.Option(
         "--lang", help=_("language of messages: zh_CN (default) or en; also from LANG"))
         ] = None) -> None:
     """Options for every command (--lang is applied before parsing, see _lang_from_argv)."""
-
-
-def _say(msg: str) -> None:
-    """A plain line on stderr (no rich: `signage run` stays light without a terminal)."""
-    print(msg, file=sys.stderr)
 
 
 def _console() -> Any:
@@ -82,32 +81,15 @@ def _esc(text: str) -> str:
 
     return escape(sanitize(text))
 
-#: `signage run`/`simulate` exit status when records were lost (log storage full until
-#: the stop): the run itself went on, but its proof is incomplete
-EXIT_LOG_LOST = 4
-
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help=_("the site's config.toml"))]
 
 
 def _load(config: Path) -> LoadedSite:
-    try:
-        return load_site(config)
-    except InputError as exc:
-        for p in exc.problems:  # one line per problem, never wrapped
-            print(sanitize(str(p)), file=sys.stderr)
-        n = len(exc.problems)
-        print(ngettext("{n} problem found; nothing was changed.",
-                       "{n} problems found; nothing was changed.", n).format(n=n),
-              file=sys.stderr)
-        raise typer.Exit(1) from None
+    return load_or_exit(config)
 
 
 def _duration(text: str, what: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        _say(f"{what}: {exc}")
-        raise typer.Exit(3) from None
+    return duration_or_exit(text, what)
 
 
 @app.command(help=_("Print the version."))
@@ -241,14 +223,6 @@ def plan(config: ConfigOpt = Path("config.toml"),
             counts=", ".join(f"{k} {v}" for k, v in res["counts"].items())), highlight=False)
 
 
-def _summary(rt: Any) -> None:
-    for r in rt.runners:
-        p99 = r.start_errors.quantile(0.99) * 1000
-        _say(_("{screen}: {shown} showings, worst gap today {gap} s, start error p99 {p99} ms"
-               ).format(screen=r.screen.id, shown=r.shown, gap=f"{r.worst_gap_today:.1f}",
-                        p99=f"{p99:.1f}"))
-
-
 @app.command(help=_("Run the screens (the kiosk daemon). SIGHUP reloads, SIGTERM/SIGINT stop "
                     "cleanly."))
 def run(config: ConfigOpt = Path("config.toml"),
@@ -257,40 +231,7 @@ def run(config: ConfigOpt = Path("config.toml"),
         live: Annotated[bool, typer.Option(help=_("live table (default: when a terminal)"))
         ] = True) -> None:
     """Run the screens (the kiosk daemon). SIGHUP reloads, SIGTERM/SIGINT stop cleanly."""
-    from .runtime.clock import RealClock
-    from .runtime.daemon import RunSettings, Runtime, install_signals
-    from .runtime.memtune import tune_malloc
-
-    tune_malloc()
-    loaded = _load(config)
-    duration = _duration(for_, "--for") if for_ else None
-    stop = threading.Event()
-    try:
-        rt = Runtime(loaded, RealClock(stop), RunSettings(duration_s=duration), stop)
-        rt.setup()
-    except (KeyFileError, SigningKeyError, LogDirError, RecordTooLong, OSError) as exc:
-        _say(_("cannot start: {error}").format(error=exc))
-        raise typer.Exit(3) from None
-    install_signals(rt)
-    _say(_("signage {version}: {n} screens, log {log}").format(
-        version=__version__, n=len(rt.runners), log=rt.writer.path))
-    if live and sys.stdout.isatty():
-        from rich.live import Live
-
-        from .runtime.live import live_table
-
-        title = _("{site} — signage run").format(site=loaded.site.name)
-        with Live(live_table(rt.runners, loaded.site.tz, title), console=_console(),
-                  refresh_per_second=4) as lv:
-            rt.run_real(on_tick=lambda: lv.update(live_table(rt.runners, loaded.site.tz, title)))
-    else:  # plain lines: each switch, and a closed screen with its opening time
-        from .runtime.plain import PlainLog
-
-        rt.run_real(on_tick=PlainLog(rt.runners, loaded.site.tz).tick)
-    rt.finish()
-    _summary(rt)
-    if rt.writer.lost is not None:
-        raise typer.Exit(EXIT_LOG_LOST)
+    run_daemon(config, for_, live)
 
 
 @app.command(help=_("Run the same runtime, gap guard and log writer on a virtual clock, all "

@@ -49,6 +49,9 @@ from .status import status_doc, take_change_note, write_status
 
 #: format 2: how often the house-keeping checks whether a checkpoint is due
 CHECKPOINT_TICK_S = 5.0
+#: the fleet link starts when every screen has shown its first item, or this long after the
+#: run started (a closed screen shows nothing): docs/benchmarks.md, the start-up peak
+SHIPPER_WAIT_S = 5.0
 
 
 @dataclass
@@ -144,6 +147,7 @@ class Runtime:
         self.runners: list[ScreenRunner] = []
         self.codes: Any = None  # signage.inspection.issuer.CodeSource when codes are on
         self.shipper: Any = None  # signage.fleet.shipper.Shipper when [fleet] is configured
+        self._shipper_due = False  # set by setup, started by run_real
         self._iso = IsoFormatter(cfg.tz)
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
@@ -230,7 +234,11 @@ class Runtime:
                 self.runners[-1].codes = CodeHook(codes, screen.id)
         if codes is not None:  # the first codes, made while the players start
             codes.warm(self.loaded.site, [screen.id for screen in self.loaded.site.screens])
-        if self.loaded.cfg.fleet is not None and self.s.fleet:
+        # the fleet link starts in run_real, once the screens' first frames are drawn: the TLS
+        # handshake and paho's buffers then do not add to the start-up's memory peak
+        self._shipper_due = self.loaded.cfg.fleet is not None and self.s.fleet
+        if self._shipper_due and self.s.virtual:  # no frames drawn on a virtual clock
+            self._shipper_due = False
             self._start_shipper()
 
     def _code_source(self) -> Any:
@@ -501,6 +509,10 @@ class Runtime:
             if now_mono >= end:
                 self.stop_reason = "duration reached"
                 break
+            if self._shipper_due and (now_mono - t0 >= SHIPPER_WAIT_S
+                                      or all(r.shown > 0 for r in self.runners)):
+                self._shipper_due = False
+                self._start_shipper()
             self.jobs.run_due()
             if self.alerts is not None and self.pushes is not None:
                 try:

@@ -10,13 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from signage.runcmd import plain_run_args
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Loaded only on the paths that need them (alerts when one arrives, [fleet], [inspection],
 # the live table on a terminal) or never in the daemon (audit, hub, console, summary;
 # APScheduler's cron module, which brings asyncio and ssl: the rotation uses LocalMidnight;
-# cryptography, ~9.6 MiB: the box signs with PyNaCl, docs/keys.md).
-HEAVY = ("defusedxml", "pyexpat", "xml.etree", "apscheduler", "asyncio", "ssl", "rich",
+# cryptography, ~9.6 MiB: the box signs with PyNaCl, docs/keys.md; typer and click: a plain
+# `signage run` line is run by signage.runcmd before signage.cli imports typer).
+HEAVY = ("typer", "click", "defusedxml", "pyexpat", "xml.etree", "apscheduler", "asyncio", "ssl", "rich",
          "segno", "zxingcpp", "paho", "duckdb", "pyarrow", "starlette", "jinja2", "uvicorn",
          "babel", "cryptography", "signage.fleet",
          "signage.inspection.issuer", "signage.hub", "signage.console", "signage.summary",
@@ -54,3 +57,33 @@ def test_run_loads_no_heavy_optional_module(tmp_path: Path) -> None:
     assert "signage.runtime.daemon" in mods and "nacl.signing" in mods  # log format 2 signs
     loaded = sorted(m for m in mods for h in HEAVY if m == h or m.startswith(h + "."))
     assert loaded == [], loaded
+
+
+def test_plain_run_line_is_recognised_and_anything_else_goes_to_typer() -> None:
+    cfg = Path("config.toml")
+    assert plain_run_args(["run"]) == (cfg, None, True)
+    assert plain_run_args(["run", "--config", "a/c.toml", "--for", "30s", "--no-live"]) == (
+        Path("a/c.toml"), "30s", False)
+    assert plain_run_args(["run", "-c", "x.toml", "--live"]) == (Path("x.toml"), None, True)
+    assert plain_run_args(["run", "--config=x.toml", "--for=2m"]) == (Path("x.toml"), "2m", True)
+    for other in (["--help"], ["run", "--help"], ["validate"], ["run", "--config"],
+                  ["run", "--for", "1m", "--for", "2m"], ["run", "--live", "--no-live"],
+                  ["run", "--config", "-x"], ["run", "--config="], ["run", "-cx.toml"],
+                  ["run", "--bogus"], ["run", "extra"], ["run", "--", "x"], []):
+        assert plain_run_args(other) is None, other
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "signage.cli", *args], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+
+
+def test_run_help_and_usage_errors_still_come_from_typer(tmp_path: Path) -> None:
+    h = _cli("--lang", "en", "run", "--help")
+    assert h.returncode == 0 and "--no-live" in h.stdout and "--config" in h.stdout, h
+    bad = _cli("--lang", "en", "run", "--bogus")
+    assert bad.returncode == 3 and "--bogus" in bad.stderr, bad  # click's usage error, as 3
+    missing = _cli("--lang", "en", "run", "--config", str(tmp_path / "none.toml"))
+    assert missing.returncode == 1 and "none.toml" in missing.stderr, missing
+    dur = _cli("--lang", "en", "run", "--config", str(ROOT / "config.toml"), "--for", "soon")
+    assert dur.returncode == 3 and dur.stderr.startswith("--for: "), dur
