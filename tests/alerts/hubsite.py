@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from signage.keys import SigningKey, write_new_key
+from signage.playlog.keyfile import create_or_load_key
 from tests.fleet.conftest import Broker, Pki, make_pki
 
 from .alertsite import alert_site
@@ -38,8 +39,14 @@ def fleet_hub(tmp_path: Path, boxes: tuple[str, ...], *, sites: Iterable[str] | 
         hubd = tmp_path / "hub"
         hubd.mkdir()
         auth = write_new_key(hubd / "authority.key")
-        regs = "".join(f'\n[[site]]\nid = "{s}"\nregions = ["330106"]\n'
-                       for s in (boxes if sites is None else sites))
+        # each site registered with the hub by its box's key (the hub refuses unknown
+        # sites): the box directories' site.key, made here and found by the box at start
+        regs = ""
+        for s in (boxes if sites is None else sites):
+            (tmp_path / s).mkdir(exist_ok=True)
+            create_or_load_key(tmp_path / s / "site.key")
+            regs += (f'\n[[site]]\nid = "{s}"\nregions = ["330106"]\n'
+                     f'v1_key_file = "{tmp_path / s / "site.key"}"\n')
         (hubd / "hub.toml").write_text(f"""data_dir = "{hubd / 'hub-data'}"
 authority_key = "authority.key"
 {settings}[broker]
@@ -69,7 +76,7 @@ def fleet_boxes(tmp_path: Path, hub: FleetHub, boxes: tuple[str, ...]) -> dict[s
     out = {}
     for s in boxes:
         d = tmp_path / s
-        d.mkdir()
+        d.mkdir(exist_ok=True)
         alert_site(d, hub.authority, site=s, extra=fleet_toml(hub.broker, hub.pki.dir, s))
         out[s] = d
     return out
