@@ -56,8 +56,8 @@ def check_spans(v: list[str]) -> list[str]:
             raise ValueError(_("time spans overlap: {spans}").format(spans=v))
         del a0
     if spans and spans[-1][1] > 24 * 60 and spans[-1][1] - 24 * 60 > spans[0][0]:
-        raise ValueError(f"time spans overlap: {v}: the span past midnight runs into the next "
-                         "day's first span")
+        raise ValueError(_("time spans overlap: {spans}: the span past midnight runs into the "
+                           "next day's first span").format(spans=v))
     return v
 
 
@@ -418,7 +418,8 @@ class SiteConfig(Strict):
             seen.add(s.id)
         for d in self.authority.drill_screens:
             if d not in seen:
-                raise ValueError(f"authority.drill_screens: {d!r} is not a screen id here")
+                raise ValueError(_("authority.drill_screens: {id} is not a screen id here")
+                                 .format(id=repr(d)))
         alias = self.fleet.authority_keys if self.fleet is not None else None
         if alias is not None:
             mine = self.authority.keys

@@ -148,7 +148,7 @@ def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
     for i, rs in enumerate(raw_sites, 1):
         where = f"{src}: site #{i}"
         if not isinstance(rs, dict):
-            raise TrustFileError(f"{where}: expected a [[site]] table")
+            raise TrustFileError(_("{where}: expected a [[site]] table").format(where=where))
         _unknown(rs, {"id", "name", "key", "profile"}, where)
         sid = _str(rs.get("id"), f"{where}: id")
         where = f"{src}: site {sid!r}"
@@ -165,7 +165,7 @@ def parse_trust(doc: Mapping[str, Any], src: str) -> Trust:
         for j, rk in enumerate(raw_keys, 1):
             kw = f"{where}: key #{j}"
             if not isinstance(rk, dict):
-                raise TrustFileError(f"{kw}: expected a [[site.key]] table")
+                raise TrustFileError(_("{kw}: expected a [[site.key]] table").format(kw=kw))
             _unknown(rk, {"public", "valid_from", "valid_to", "note"}, kw)
             try:
                 pub = PublicKey.from_text(_str(rk.get("public"), f"{kw}: public"))
@@ -189,7 +189,7 @@ PROFILE_FIELDS = {"timezone", "max_gap_s", "measure", "screens", "hours"}
 
 def _profile(raw: Any, where: str) -> SiteProfile:
     if not isinstance(raw, dict):
-        raise TrustFileError(f"{where}: expected a [site.profile] table")
+        raise TrustFileError(_("{where}: expected a [site.profile] table").format(where=where))
     _unknown(raw, PROFILE_FIELDS, where)
     missing = sorted(PROFILE_FIELDS - {"measure"} - set(raw))
     if missing:
@@ -207,8 +207,8 @@ def _profile(raw: Any, where: str) -> SiteProfile:
                                "(the rule: 60)").format(where=where))
     measure = raw.get("measure", "end-to-start")
     if measure not in ("end-to-start", "start-to-start"):
-        raise TrustFileError(f"{where}: measure: expected \"end-to-start\" or "
-                             "\"start-to-start\"")
+        raise TrustFileError(_("{where}: measure: expected \"end-to-start\" or "
+                               "\"start-to-start\"").format(where=where))
     screens = raw["screens"]
     if not isinstance(screens, list) or not screens:
         raise TrustFileError(_("{where}: screens: expected a list of screen ids, e.g. "

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..i18n import _
 from .cap import REGION_CODE, SITE_ID, region_covers
 
 FORMAT = "signage-bundle"
@@ -86,42 +87,46 @@ def _json_object(data: bytes, what: str) -> dict[str, object]:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise BundleError(f"{what}: not a JSON object: {exc}") from None
+        raise BundleError(_("{what}: not a JSON object: {error}")
+                          .format(what=what, error=exc)) from None
     if not isinstance(doc, dict):
-        raise BundleError(f"{what}: not a JSON object")
+        raise BundleError(_("{what}: not a JSON object").format(what=what))
     return doc
 
 
 def _check_id(bid: object, what: str) -> str:
     if not isinstance(bid, str) or not _ID.match(bid):
-        raise BundleError(f"{what}: id: 1-48 letters, digits, '-', '_', starting with a "
-                          "letter or digit")
+        raise BundleError(_("{what}: id: 1-48 letters, digits, '-', '_', starting with a "
+                            "letter or digit").format(what=what))
     return bid
 
 
 def _check_to(to: object, what: str) -> tuple[str, ...]:
     if (not isinstance(to, list) or not to or len(to) > 256
             or not all(isinstance(t, str) and _TARGET.match(t) for t in to)):
-        raise BundleError(f"{what}: to: a list of 'all', 'site:<id>' or 'region:<6 digits>'")
+        raise BundleError(_("{what}: to: a list of 'all', 'site:<id>' or 'region:<6 digits>'")
+                          .format(what=what))
     return tuple(to)
 
 
 def _check_serial(serial: object, what: str) -> int:
     if (not isinstance(serial, int) or isinstance(serial, bool)
             or not 1 <= serial <= MAX_SERIAL):
-        raise BundleError(f"{what}: serial: an integer from 1 to {MAX_SERIAL}")
+        raise BundleError(_("{what}: serial: an integer from 1 to {high}")
+                          .format(what=what, high=MAX_SERIAL))
     return serial
 
 
 def parse_withdrawal(data: bytes) -> Withdrawal:
     doc = _json_object(data, "withdrawal")
     if doc.get("format") != WITHDRAWAL_FORMAT:
-        raise BundleError(f"withdrawal: format is not {WITHDRAWAL_FORMAT!r}")
+        raise BundleError(_("withdrawal: format is not {format}")
+                          .format(format=repr(WITHDRAWAL_FORMAT)))
     if doc.get("version") != WITHDRAWAL_VERSION:
-        raise BundleError(f"withdrawal: version {doc.get('version')!r}; this box reads "
-                          f"{WITHDRAWAL_VERSION}")
+        raise BundleError(_("withdrawal: version {version}; this box reads {ours}")
+                          .format(version=repr(doc.get("version")), ours=WITHDRAWAL_VERSION))
     if set(doc) != {"format", "version", "id", "serial", "to"}:
-        raise BundleError("withdrawal: needs exactly format, version, id, serial, to")
+        raise BundleError(_("withdrawal: needs exactly format, version, id, serial, to"))
     return Withdrawal(_check_id(doc["id"], "withdrawal"),
                       _check_serial(doc["serial"], "withdrawal"),
                       _check_to(doc["to"], "withdrawal"))
@@ -130,41 +135,46 @@ def parse_withdrawal(data: bytes) -> Withdrawal:
 def parse_manifest(data: bytes) -> Manifest:
     doc = _json_object(data, "bundle")
     if doc.get("format") != FORMAT:
-        raise BundleError(f"bundle: format is not {FORMAT!r}")
+        raise BundleError(_("bundle: format is not {format}").format(format=repr(FORMAT)))
     version = doc.get("version")
     if version not in (1, VERSION) or isinstance(version, bool):
-        raise BundleError(f"bundle: version {version!r}; this box reads 1 and {VERSION}")
+        raise BundleError(_("bundle: version {version}; this box reads 1 and {ours}")
+                          .format(version=repr(version), ours=VERSION))
     allowed = {"format", "version", "id", "to", "playlist", "media"}
     if version == VERSION:
         allowed.add("serial")
     extra = set(doc) - allowed
     if extra:
-        raise BundleError(f"bundle: unknown fields {sorted(extra)}")
+        raise BundleError(_("bundle: unknown fields {fields}").format(fields=sorted(extra)))
     serial = _check_serial(doc.get("serial"), "bundle") if version == VERSION else None
     bid = _check_id(doc.get("id"), "bundle")
     to = _check_to(doc.get("to"), "bundle")
     pl, media = doc.get("playlist"), doc.get("media")
     if not isinstance(pl, str) or not pl.strip():
-        raise BundleError("bundle: playlist: the playlist's TOML text is missing")
+        raise BundleError(_("bundle: playlist: the playlist's TOML text is missing"))
     if len(pl.encode("utf-8")) > MAX_PLAYLIST_BYTES:
-        raise BundleError(f"bundle: playlist: over {MAX_PLAYLIST_BYTES} bytes")
+        raise BundleError(_("bundle: playlist: over {limit} bytes")
+                          .format(limit=MAX_PLAYLIST_BYTES))
     if not isinstance(media, list) or len(media) > MAX_MEDIA:
-        raise BundleError(f"bundle: media: a list of at most {MAX_MEDIA} files")
+        raise BundleError(_("bundle: media: a list of at most {limit} files")
+                          .format(limit=MAX_MEDIA))
     out: list[Media] = []
     for i, m in enumerate(media):
         if not isinstance(m, dict) or set(m) != {"name", "size", "sha256"}:
-            raise BundleError(f"bundle: media[{i}]: needs exactly name, size, sha256")
+            raise BundleError(_("bundle: media[{i}]: needs exactly name, size, sha256").format(i=i))
         name, size, digest = m["name"], m["size"], m["sha256"]
         if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-            raise BundleError(f"bundle: media[{i}].name: a plain file name (letters, digits, "
-                              "'.', '-', '_'), no directories")
+            raise BundleError(_("bundle: media[{i}].name: a plain file name (letters, digits, "
+                                "'.', '-', '_'), no directories").format(i=i))
         if (not isinstance(size, int) or isinstance(size, bool)
                 or not 0 < size <= MAX_MEDIA_BYTES):
-            raise BundleError(f"bundle: media[{i}].size: 1 to {MAX_MEDIA_BYTES} bytes")
+            raise BundleError(_("bundle: media[{i}].size: 1 to {limit} bytes")
+                              .format(i=i, limit=MAX_MEDIA_BYTES))
         if not isinstance(digest, str) or not _HEX.match(digest):
-            raise BundleError(f"bundle: media[{i}].sha256: 64 lowercase hex digits")
+            raise BundleError(_("bundle: media[{i}].sha256: 64 lowercase hex digits").format(i=i))
         if any(x.name == name for x in out):
-            raise BundleError(f"bundle: media[{i}].name: {name!r} appears twice")
+            raise BundleError(_("bundle: media[{i}].name: {name} appears twice")
+                              .format(i=i, name=repr(name)))
         out.append(Media(name, size, digest))
     return Manifest(bid, to, pl, tuple(out), serial)
 
@@ -185,23 +195,25 @@ def check_media(m: Manifest, files: dict[str, Path]) -> list[str]:
     for x in m.media:
         p = files.get(x.name)
         if p is None:
-            problems.append(f"media {x.name}: missing (the bundle lists it)")
+            problems.append(_("media {name}: missing (the bundle lists it)").format(name=x.name))
             continue
         try:
             size = p.stat().st_size
         except OSError as exc:
-            problems.append(f"media {x.name}: cannot read: {exc.strerror}")
+            problems.append(_("media {name}: cannot read: {error}")
+                            .format(name=x.name, error=exc.strerror))
             continue
         if size != x.size:
-            problems.append(f"media {x.name}: {size} bytes, the bundle says {x.size}")
+            problems.append(_("media {name}: {size} bytes, the bundle says {signed}")
+                            .format(name=x.name, size=size, signed=x.size))
             continue
         h = hashlib.sha256()
         with open(p, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 16), b""):
                 h.update(chunk)
         if h.hexdigest() != x.sha256:
-            problems.append(f"media {x.name}: SHA-256 differs from the signed bundle "
-                            "(altered or damaged)")
+            problems.append(_("media {name}: SHA-256 differs from the signed bundle (altered or "
+                              "damaged)").format(name=x.name))
     return problems
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..i18n import _
+
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
 
@@ -97,28 +99,32 @@ class CapAlert:
 
 def parse_cap_time(text: str, where: str) -> datetime:
     if not _DT.match(text):
-        raise CapError(f"{where}: {text[:40]!r} is not a CAP time; expected e.g. "
-                       "2026-12-01T21:00:00+08:00 (with a numeric offset)")
+        raise CapError(_("{where}: {text} is not a CAP time; expected e.g. "
+                         "2026-12-01T21:00:00+08:00 (with a numeric offset)")
+                       .format(where=where, text=repr(text[:40])))
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise CapError(f"{where}: {text[:40]!r} is not a valid date and time") from None
+        raise CapError(_("{where}: {text} is not a valid date and time")
+                       .format(where=where, text=repr(text[:40]))) from None
 
 
 def _text(el: Element, name: str, where: str, *, required: bool = True,
           limit: int = MAX_SHORT) -> str:
     found = el.findall(_Q + name)
     if len(found) > 1:
-        raise CapError(f"{where}/{name}: appears {len(found)} times; CAP allows one")
+        raise CapError(_("{where}/{name}: appears {n} times; CAP allows one")
+                       .format(where=where, name=name, n=len(found)))
     if not found:
         if required:
-            raise CapError(f"{where}/{name}: missing (required)")
+            raise CapError(_("{where}/{name}: missing (required)").format(where=where, name=name))
         return ""
     value = (found[0].text or "").strip()
     if required and not value:
-        raise CapError(f"{where}/{name}: empty (required)")
+        raise CapError(_("{where}/{name}: empty (required)").format(where=where, name=name))
     if len(value) > limit:
-        raise CapError(f"{where}/{name}: {len(value)} characters; at most {limit} allowed")
+        raise CapError(_("{where}/{name}: {n} characters; at most {limit} allowed")
+                       .format(where=where, name=name, n=len(value), limit=limit))
     return value
 
 
@@ -127,7 +133,8 @@ def _refs(text: str) -> tuple[Ref, ...]:
     for tok in text.split():
         parts = tok.split(",")
         if len(parts) != 3:
-            raise CapError(f"alert/references: {tok[:80]!r} is not 'sender,identifier,sent'")
+            raise CapError(_("alert/references: {token} is not 'sender,identifier,sent'")
+                           .format(token=repr(tok[:80])))
         parse_cap_time(parts[2], "alert/references")
         out.append(Ref(parts[0], parts[1], parts[2]))
     return tuple(out)
@@ -143,47 +150,52 @@ def parse_cap(data: bytes) -> CapAlert:
     from defusedxml import DefusedXmlException
 
     if len(data) > MAX_CAP_BYTES:
-        raise CapError(f"alert: the document is {len(data)} bytes; at most {MAX_CAP_BYTES} "
-                       "bytes are accepted (a CAP alert is a few KB)")
+        raise CapError(_("alert: the document is {n} bytes; at most {limit} bytes are accepted "
+                         "(a CAP alert is a few KB)").format(n=len(data), limit=MAX_CAP_BYTES))
     try:
         root: Any = DET.fromstring(data, forbid_dtd=True, forbid_entities=True,
                                    forbid_external=True)
     except DefusedXmlException as exc:
-        raise CapError(f"alert: refused XML construct ({type(exc).__name__}): DTDs and "
-                       "entities are not allowed in a CAP alert") from None
+        raise CapError(_("alert: refused XML construct ({kind}): DTDs and entities are not "
+                         "allowed in a CAP alert").format(kind=type(exc).__name__)) from None
     except ParseError as exc:
-        raise CapError(f"alert: not well-formed XML: {exc}") from None
+        raise CapError(_("alert: not well-formed XML: {error}").format(error=exc)) from None
     if not isinstance(root, Element) or root.tag != _Q + "alert":
         tag = getattr(root, "tag", "?")
-        raise CapError(f"alert: the root element is {str(tag)[:120]!r}; expected <alert> in "
-                       f"the CAP 1.2 namespace {NS}")
+        raise CapError(_("alert: the root element is {tag}; expected <alert> in the CAP 1.2 "
+                         "namespace {ns}").format(tag=repr(str(tag)[:120]), ns=NS))
     w = "alert"
     identifier = _text(root, "identifier", w)
     sender = _text(root, "sender", w)
     for name, v in (("identifier", identifier), ("sender", sender)):
         if not _TOKEN.match(v):
-            raise CapError(f"alert/{name}: {v[:80]!r} may not contain spaces, ',', '<' or '&'")
+            raise CapError(_("alert/{name}: {value} may not contain spaces, ',', '<' or '&'")
+                           .format(name=name, value=repr(v[:80])))
     sent = parse_cap_time(_text(root, "sent", w), "alert/sent")
     status = _text(root, "status", w)
     if status not in STATUSES:
-        raise CapError(f"alert/status: {status[:40]!r} is not shown on screens; allowed: "
-                       + ", ".join(STATUSES))
+        raise CapError(_("alert/status: {value} is not shown on screens; allowed: {allowed}")
+                       .format(value=repr(status[:40]), allowed=", ".join(STATUSES)))
     msg_type = _text(root, "msgType", w)
     if msg_type not in MSG_TYPES:
-        raise CapError(f"alert/msgType: {msg_type[:40]!r} is not allowed; allowed: "
-                       + ", ".join(MSG_TYPES))
+        raise CapError(_("alert/msgType: {value} is not allowed; allowed: {allowed}")
+                       .format(value=repr(msg_type[:40]), allowed=", ".join(MSG_TYPES)))
     scope = _text(root, "scope", w)
     if scope != "Public":
-        raise CapError(f"alert/scope: {scope[:40]!r}; screens show only Public alerts")
+        raise CapError(_("alert/scope: {value}; screens show only Public alerts")
+                       .format(value=repr(scope[:40])))
     refs = _refs(_text(root, "references", w, required=msg_type != "Alert", limit=4096))
     if msg_type == "Alert" and refs:
-        raise CapError("alert/references: an Alert names no references (use Update or Cancel)")
+        raise CapError(_("alert/references: an Alert names no references (use Update or "
+                         "Cancel)"))
     infos = [i for i in root.findall(_Q + "info")
              if (_text(i, "language", "alert/info", required=False) or "en-US") == LANGUAGE]
     if not infos:
-        raise CapError(f"alert/info: no <info> with <language>{LANGUAGE}</language>")
+        raise CapError(_("alert/info: no <info> with <language>{language}</language>")
+                       .format(language=LANGUAGE))
     if len(infos) > 1:
-        raise CapError(f"alert/info: {len(infos)} blocks in {LANGUAGE}; send one")
+        raise CapError(_("alert/info: {n} blocks in {language}; send one")
+                       .format(n=len(infos), language=LANGUAGE))
     info = infos[0]
     wi = "alert/info"
     for name in ("category", "urgency", "severity", "certainty"):
@@ -200,19 +212,23 @@ def parse_cap(data: bytes) -> CapAlert:
     onset = parse_cap_time(ons, f"{wi}/onset") if ons else None
     expires = parse_cap_time(_text(info, "expires", wi), f"{wi}/expires")
     if expires <= effective:
-        raise CapError(f"{wi}/expires: {expires.isoformat()} is not after the alert becomes "
-                       f"effective ({effective.isoformat()})")
+        raise CapError(_("{where}/expires: {expires} is not after the alert becomes effective "
+                         "({effective})").format(where=wi, expires=expires.isoformat(),
+                                                 effective=effective.isoformat()))
     if expires - sent > timedelta(days=MAX_LIFETIME_DAYS):
-        raise CapError(f"{wi}/expires: {expires.isoformat()} is more than "
-                       f"{MAX_LIFETIME_DAYS} days after sent ({sent.isoformat()}); send an "
-                       "Update to extend an alert")
+        raise CapError(_("{where}/expires: {expires} is more than {days} days after sent "
+                         "({sent}); send an Update to extend an alert")
+                       .format(where=wi, expires=expires.isoformat(), days=MAX_LIFETIME_DAYS,
+                               sent=sent.isoformat()))
     repeat_s = REPEAT_DEFAULT_S
     for p in info.findall(_Q + "parameter"):
         if _text(p, "valueName", f"{wi}/parameter") == "signage:repeat_s":
             v = _text(p, "value", f"{wi}/parameter")
             if not v.isdigit() or not REPEAT_MIN_S <= int(v) <= REPEAT_MAX_S:
-                raise CapError(f"{wi}/parameter signage:repeat_s: {v[:20]!r}; a whole number "
-                               f"of seconds from {REPEAT_MIN_S} to {REPEAT_MAX_S}")
+                raise CapError(_("{where}/parameter signage:repeat_s: {value}; a whole number "
+                                 "of seconds from {low} to {high}")
+                               .format(where=wi, value=repr(v[:20]), low=REPEAT_MIN_S,
+                                       high=REPEAT_MAX_S))
             repeat_s = int(v)
     sites: list[str] = []
     regions: list[str] = []
@@ -223,16 +239,18 @@ def parse_cap(data: bytes) -> CapAlert:
             value = _text(g, "value", f"{wi}/area/geocode")
             if name == "site":
                 if not _SITE.match(value):
-                    raise CapError(f"{wi}/area/geocode site: {value[:80]!r} is not a site id")
+                    raise CapError(_("{where}/area/geocode site: {value} is not a site id")
+                                   .format(where=wi, value=repr(value[:80])))
                 sites.append(value)
             elif name == "region":
                 if not _REGION.match(value):
-                    raise CapError(f"{wi}/area/geocode region: {value[:80]!r}; a region is a "
-                                   "6-digit administrative division code, e.g. 330106")
+                    raise CapError(_("{where}/area/geocode region: {value}; a region is a 6-digit "
+                                     "administrative division code, e.g. 330106")
+                                   .format(where=wi, value=repr(value[:80])))
                 regions.append(value)
     if not sites and not regions:
-        raise CapError(f"{wi}/area: no <geocode> named 'site' or 'region': the alert would "
-                       "reach no screen")
+        raise CapError(_("{where}/area: no <geocode> named 'site' or 'region': the alert "
+                         "would reach no screen").format(where=wi))
     return CapAlert(identifier, sender, sent, status, msg_type, refs, sender_name, event,
                     headline, description, instruction, effective, onset, expires, repeat_s,
                     tuple(sites), tuple(regions))

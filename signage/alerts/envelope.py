@@ -31,6 +31,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from ..i18n import _
 from ..keys import PublicKey, SigningKey
 
 FORMAT = "signage-envelope"
@@ -81,8 +82,8 @@ def seal(kind: str, payload: bytes, key: SigningKey) -> bytes:
            "signature": base64.urlsafe_b64encode(sig).rstrip(b"=").decode("ascii")}
     out = json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     if len(out) > KINDS[kind]:
-        raise ValueError(f"the {kind} envelope would be {len(out)} bytes; at most "
-                         f"{KINDS[kind]} are accepted by boxes")
+        raise ValueError(_("the {kind} envelope would be {n} bytes; at most {limit} are "
+                           "accepted by boxes").format(kind=kind, n=len(out), limit=KINDS[kind]))
     return out
 
 
@@ -91,54 +92,63 @@ def open_envelope(data: bytes, keys: dict[str, PublicKey],
     """Verify an envelope against the authority keys (by key id); raise EnvelopeError."""
     limit = max(KINDS.get(k, 0) for k in kinds)
     if len(data) > limit:
-        raise EnvelopeError("too_large", f"envelope: {len(data)} bytes; at most {limit} are "
-                            f"read for {', '.join(kinds)}")
+        raise EnvelopeError("too_large", _("envelope: {n} bytes; at most {limit} are read for "
+                                         "{kinds}").format(n=len(data), limit=limit,
+                                                           kinds=", ".join(kinds)))
     if data.lstrip()[:1] == b"<":
-        raise EnvelopeError("unsigned", "envelope: this is a bare XML file, not a signed "
-                            "envelope: alerts are accepted only signed by the authority "
-                            "(signage hub alert, or the authority's signing tool)")
+        raise EnvelopeError("unsigned", _("envelope: this is a bare XML file, not a signed "
+                                        "envelope: alerts are accepted only signed by the "
+                                        "authority (signage hub alert, or the authority's "
+                                        "signing tool)"))
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise EnvelopeError("malformed", f"envelope: not a JSON object: {exc}") from None
+        raise EnvelopeError("malformed", _("envelope: not a JSON object: {error}")
+                            .format(error=exc)) from None
     if not isinstance(doc, dict):
-        raise EnvelopeError("malformed", "envelope: not a JSON object")
+        raise EnvelopeError("malformed", _("envelope: not a JSON object"))
     if doc.get("format") != FORMAT:
-        raise EnvelopeError("malformed", f"envelope: format is not {FORMAT!r} (an unsigned "
-                            "alert or some other file?)")
+        raise EnvelopeError("malformed", _("envelope: format is not {format} (an unsigned "
+                                         "alert or some other file?)")
+                            .format(format=repr(FORMAT)))
     if doc.get("version") != VERSION:
-        raise EnvelopeError("malformed", f"envelope: version {doc.get('version')!r} is not "
-                            f"supported; this box reads version {VERSION}")
+        raise EnvelopeError("malformed", _("envelope: version {version} is not supported; this "
+                                         "box reads version {ours}")
+                            .format(version=repr(doc.get("version")), ours=VERSION))
     if set(doc) != _FIELDS:
-        raise EnvelopeError("malformed", "envelope: fields must be exactly "
-                            + ", ".join(sorted(_FIELDS)))
+        raise EnvelopeError("malformed", _("envelope: fields must be exactly {fields}")
+                            .format(fields=", ".join(sorted(_FIELDS))))
     kind, key_id, payload_b64, sig_text = (doc["kind"], doc["key_id"], doc["payload"],
                                            doc["signature"])
     if not isinstance(kind, str) or kind not in kinds:
-        raise EnvelopeError("malformed", f"envelope: kind {str(kind)[:40]!r}; allowed here: "
-                            + ", ".join(kinds))
+        raise EnvelopeError("malformed", _("envelope: kind {kind}; allowed here: {allowed}")
+                            .format(kind=repr(str(kind)[:40]), allowed=", ".join(kinds)))
     if len(data) > KINDS[kind]:
-        raise EnvelopeError("too_large", f"envelope: {len(data)} bytes; a {kind} envelope "
-                            f"is at most {KINDS[kind]} bytes")
+        raise EnvelopeError("too_large", _("envelope: {n} bytes; a {kind} envelope is at most "
+                                         "{limit} bytes")
+                            .format(n=len(data), kind=kind, limit=KINDS[kind]))
     if not isinstance(key_id, str) or not _KEY_ID.match(key_id):
-        raise EnvelopeError("malformed", "envelope: key_id must be 16 lowercase hex digits")
+        raise EnvelopeError("malformed", _("envelope: key_id must be 16 lowercase hex digits"))
     if not isinstance(payload_b64, str) or not isinstance(sig_text, str):
-        raise EnvelopeError("malformed", "envelope: payload and signature must be strings")
+        raise EnvelopeError("malformed", _("envelope: payload and signature must be strings"))
     key = keys.get(key_id)
     if key is None:
-        raise EnvelopeError("unknown_key", f"envelope: signed by key {key_id}, which is not "
-                            "one of this box's authority keys")
+        raise EnvelopeError("unknown_key", _("envelope: signed by key {key_id}, which is not one "
+                                           "of this box's authority keys")
+                            .format(key_id=key_id))
     if not _SIG.match(sig_text):
-        raise EnvelopeError("malformed", "envelope: signature must be the 86 base64url "
-                            "characters of a 64-byte Ed25519 signature, without padding")
+        raise EnvelopeError("malformed", _("envelope: signature must be the 86 base64url "
+                                         "characters of a 64-byte Ed25519 signature, "
+                                         "without padding"))
     try:
         payload = base64.b64decode(payload_b64.encode("ascii"), validate=True)
         sig = base64.urlsafe_b64decode(sig_text.encode("ascii") + b"==")
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise EnvelopeError("malformed", "envelope: payload or signature is not valid "
-                            "base64") from None
+        raise EnvelopeError("malformed", _("envelope: payload or signature is not valid "
+                                         "base64")) from None
     digest = hashlib.sha256(payload).hexdigest()
     if not key.verify(sig, canonical(kind, key_id, digest)):
-        raise EnvelopeError("forged", f"envelope: the signature does not verify with "
-                            f"authority key {key_id}: forged or altered")
+        raise EnvelopeError("forged", _("envelope: the signature does not verify with "
+                                      "authority key {key_id}: forged or altered")
+                            .format(key_id=key_id))
     return Opened(kind, key_id, payload, digest)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..i18n import _
 from ..keys import PublicKey
 from ..playlist import PlaylistConfig, load_playlist
 from ..problems import InputError, Problem
@@ -28,24 +29,28 @@ def verify_dir(d: Path, keys: dict[str, PublicKey]) -> Manifest:
     env = d / "bundle.env"
     try:
         if env.stat().st_size > KINDS["playlist-bundle"]:
-            raise BundleError(f"{env}: too large")
+            raise BundleError(_("{path}: too large").format(path=env))
         data = env.read_bytes()
     except OSError as exc:
-        raise BundleError(f"{env}: cannot read: {exc.strerror}") from None
+        raise BundleError(_("{path}: cannot read: {error}")
+                          .format(path=env, error=exc.strerror)) from None
     try:
         m = parse_manifest(open_envelope(data, keys, kinds=("playlist-bundle",)).payload)
     except EnvelopeError as exc:
         raise BundleError(f"{env}: {exc}") from None
     if m.id != d.name:
-        raise BundleError(f"{env}: the bundle's id {m.id!r} is not its directory's name")
+        raise BundleError(_("{path}: the bundle's id {id} is not its directory's name")
+                          .format(path=env, id=repr(m.id)))
     pl = d / "playlist.toml"
     try:
         text = pl.read_bytes()
     except OSError as exc:
-        raise BundleError(f"{pl}: cannot read: {exc.strerror}") from None
+        raise BundleError(_("{path}: cannot read: {error}")
+                          .format(path=pl, error=exc.strerror)) from None
     if text != m.playlist.encode("utf-8"):
-        raise BundleError(f"{pl}: differs from the signed bundle (edited on the box?); "
-                          "pushed playlists are changed only by a new publication")
+        raise BundleError(_("{path}: differs from the signed bundle (edited on the box?); "
+                            "pushed playlists are changed only by a new publication")
+                          .format(path=pl))
     bad = check_media(m, {x.name: d / "media" / x.name for x in m.media})
     if bad:
         raise BundleError(f"{d}: " + "; ".join(bad))

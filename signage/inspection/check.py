@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageOps
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..trust import Trust
 from .statement import SignedStatement, StatementError, Verdict, parse, verify
 
@@ -45,26 +45,30 @@ def read_codes(path: Path) -> list[str]:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InspectError(f"{path}: cannot read the photo: {exc.strerror}") from None
+        raise InspectError(_("{path}: cannot read the photo: {error}")
+                           .format(path=path, error=exc.strerror)) from None
     if size > MAX_PHOTO_BYTES:
-        raise InspectError(f"{path}: {size} bytes; a photo may have at most "
-                           f"{MAX_PHOTO_BYTES // (1024 * 1024)} MiB")
+        raise InspectError(_("{path}: {size} bytes; a photo may have at most {limit} MiB")
+                           .format(path=path, size=size, limit=MAX_PHOTO_BYTES // (1024 * 1024)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             src = Image.open(path)
         with src:
             if src.width * src.height > MAX_PHOTO_PIXELS:
-                raise InspectError(f"{path}: {src.width}x{src.height} pixels; at most "
-                                   f"{MAX_PHOTO_PIXELS // 1_000_000} megapixels")
+                raise InspectError(_("{path}: {width}x{height} pixels; at most {limit} megapixels")
+                                   .format(path=path, width=src.width, height=src.height,
+                                           limit=MAX_PHOTO_PIXELS // 1_000_000))
             img = ImageOps.exif_transpose(src).convert("L")
     except InspectError:
         raise
     except Image.DecompressionBombError:
-        raise InspectError(f"{path}: too many pixels; a photo may have at most "
-                           f"{MAX_PHOTO_PIXELS // 1_000_000} megapixels") from None
+        raise InspectError(_("{path}: too many pixels; a photo may have at most {limit} "
+                             "megapixels").format(path=path,
+                                                  limit=MAX_PHOTO_PIXELS // 1_000_000)) from None
     except (OSError, ValueError) as exc:
-        raise InspectError(f"{path}: not a readable image ({exc})") from None
+        raise InspectError(_("{path}: not a readable image ({error})")
+                           .format(path=path, error=exc)) from None
     found = zxingcpp.read_barcodes(img, formats=zxingcpp.barcode_formats_from_str("QRCode"))
     return [r.text for r in found if r.valid and r.text]
 
@@ -129,7 +133,7 @@ def log_mac_at(log_dir: Path, seq: int) -> tuple[str, str] | None:
     """(file name, mac) of the record with ``seq`` in the log directory, or None. Reads one
     file: the last whose first record's seq is at most ``seq`` (seqs grow across files)."""
     if not log_dir.is_dir():
-        raise InspectError(f"{log_dir}: not a log directory")
+        raise InspectError(_("{path}: not a log directory").format(path=log_dir))
     needle = f'"seq":{seq},'.encode()
     try:
         files = _log_files(log_dir)
@@ -148,7 +152,8 @@ def log_mac_at(log_dir: Path, seq: int) -> tuple[str, str] | None:
                             rec.get("mac"), str):
                         return path.name, rec["mac"]
     except (OSError, EOFError) as exc:
-        raise InspectError(f"{log_dir}: cannot read the log: {exc}") from None
+        raise InspectError(_("{path}: cannot read the log: {error}")
+                           .format(path=log_dir, error=exc)) from None
     return None
 
 
@@ -161,7 +166,8 @@ def hub_head(base_url: str, site: str, seq: int) -> tuple[str, str] | None:
     import urllib.request
 
     if not base_url.startswith(("http://", "https://")):
-        raise InspectError(f"--hub {base_url!r}: expected an http:// or https:// URL")
+        raise InspectError(_("--hub {url}: expected an http:// or https:// URL")
+                           .format(url=repr(base_url)))
     url = (base_url.rstrip("/") + "/api/head/" + urllib.parse.quote(site, safe="")
            + f"/{seq}")
     try:
@@ -170,17 +176,19 @@ def hub_head(base_url: str, site: str, seq: int) -> tuple[str, str] | None:
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
-        raise InspectError(f"{url}: the hub answered HTTP {exc.code}") from None
+        raise InspectError(_("{url}: the hub answered HTTP {code}")
+                           .format(url=url, code=exc.code)) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise InspectError(f"{url}: cannot reach the hub ({exc})") from None
+        raise InspectError(_("{url}: cannot reach the hub ({error})")
+                           .format(url=url, error=exc)) from None
     try:
         doc = json.loads(body[:4096])
         mac, name = doc["mac"], doc["file"]
     except (ValueError, KeyError, TypeError):
-        raise InspectError(f"{url}: not a hub's answer") from None
+        raise InspectError(_("{url}: not a hub's answer").format(url=url)) from None
     if not (isinstance(mac, str) and re.fullmatch(r"[0-9a-f]{64}", mac)
             and isinstance(name, str) and len(name) < 200 and doc.get("seq") == seq):
-        raise InspectError(f"{url}: not a hub's answer")
+        raise InspectError(_("{url}: not a hub's answer").format(url=url))
     return name, mac
 
 

@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..i18n import N_
+from ..i18n import N_, _
 from ..keys import SIGNATURE_LEN, PublicKey, SigningKey
 from ..trust import Trust
 
@@ -35,7 +35,8 @@ FLAG_OPEN = 0x01
 FLAG_PARTIAL = 0x02
 _FLAGS = FLAG_OPEN | FLAG_PARTIAL
 _ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-ID_RULE = "1-64 ASCII characters: letters, digits, '-', '_', '.', starting with a letter or digit"
+ID_RULE = N_("1-64 ASCII characters: letters, digits, '-', '_', '.', starting with a letter "
+             "or digit")
 #: a payload is at most 2 + 4 + 2 * 65 + 3 * 10 + 16 + 8 + 64 bytes; anything longer is not one
 MAX_PAYLOAD = 256
 MAX_TEXT = 1024  # longest URL or payload text looked at
@@ -67,17 +68,21 @@ class Statement:
         for name in ("site", "screen"):
             v = getattr(self, name)
             if not isinstance(v, str) or not _ID.fullmatch(v.encode("ascii", "replace")):
-                raise StatementError(f"{name}: {v!r} is not allowed; {ID_RULE}")
+                raise StatementError(_("{field}: {value} is not allowed; {rule}")
+                                     .format(field=name, value=repr(v), rule=_(ID_RULE)))
         if not 0 <= self.time <= U32:
-            raise StatementError(f"time: {self.time} is outside 0 .. 2**32-1 Unix seconds")
+            raise StatementError(_("time: {value} is outside 0 .. 2**32-1 Unix seconds")
+                                 .format(value=self.time))
         for name, hi in (("af_today", U32), ("worst_gap_ms", U32), ("seq", U63)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
-                raise StatementError(f"{name}: {v!r} is not an integer in 0 .. {hi}")
+                raise StatementError(_("{field}: {value} is not an integer in 0 .. {high}")
+                                     .format(field=name, value=repr(v), high=hi))
         if not isinstance(self.head, bytes) or len(self.head) != HEAD_LEN:
-            raise StatementError(f"head: expected {HEAD_LEN} bytes")
+            raise StatementError(_("head: expected {n} bytes").format(n=HEAD_LEN))
         if not re.fullmatch(r"[0-9a-f]{16}", self.key_id):
-            raise StatementError(f"key_id: {self.key_id!r} is not 16 lowercase hex digits")
+            raise StatementError(_("key_id: {value} is not 16 lowercase hex digits")
+                                 .format(value=repr(self.key_id)))
 
     def body(self) -> bytes:
         """The payload without its signature (docs/inspection-code.md, "Layout")."""
@@ -124,7 +129,8 @@ class SignedStatement:
 
 def sign(statement: Statement, key: SigningKey) -> SignedStatement:
     if key.key_id != statement.key_id:
-        raise StatementError("key_id: the statement names another key than the one signing")
+        raise StatementError(_("key_id: the statement names another key than the one "
+                                 "signing"))
     return SignedStatement(statement, key.sign(statement.signed_bytes()))
 
 
@@ -147,7 +153,8 @@ def _read_uvarint(data: bytes, pos: int, field: str) -> tuple[int, int]:
     start = pos
     while True:
         if pos >= len(data):
-            raise StatementError(f"{field}: the payload ends inside this number")
+            raise StatementError(_("{field}: the payload ends inside this number")
+                                 .format(field=field))
         b = data[pos]
         pos += 1
         n |= (b & 0x7F) << shift
@@ -155,9 +162,10 @@ def _read_uvarint(data: bytes, pos: int, field: str) -> tuple[int, int]:
         if not b & 0x80:
             break
         if shift >= 70:
-            raise StatementError(f"{field}: number longer than 10 bytes")
+            raise StatementError(_("{field}: number longer than 10 bytes").format(field=field))
     if pos - start > 1 and data[pos - 1] == 0:
-        raise StatementError(f"{field}: not the shortest encoding of the number")
+        raise StatementError(_("{field}: not the shortest encoding of the number")
+                             .format(field=field))
     return n, pos
 
 
@@ -165,29 +173,32 @@ def _read_uvarint(data: bytes, pos: int, field: str) -> tuple[int, int]:
 def decode(payload: bytes) -> SignedStatement:
     """Parse a payload (body + signature). Checks the form only, not the signature."""
     if len(payload) > MAX_PAYLOAD:
-        raise StatementError(f"payload: {len(payload)} bytes; an inspection code has at most "
-                             f"{MAX_PAYLOAD}")
+        raise StatementError(_("payload: {n} bytes; an inspection code has at most {limit}")
+                             .format(n=len(payload), limit=MAX_PAYLOAD))
     if len(payload) < 2:
-        raise StatementError("payload: too short to be an inspection code")
+        raise StatementError(_("payload: too short to be an inspection code"))
     if payload[0] != VERSION:
-        raise StatementError(f"version: {payload[0]}; this program reads version {VERSION}"
-                             " (a newer code needs a newer signage)")
+        raise StatementError(_("version: {version}; this program reads version {ours} (a newer "
+                               "code needs a newer signage)")
+                             .format(version=payload[0], ours=VERSION))
     flags = payload[1]
     if flags & ~_FLAGS:
-        raise StatementError(f"flags: {flags:#04x} has bits that version 1 does not define")
+        raise StatementError(_("flags: {flags} has bits that version 1 does not define")
+                             .format(flags=f"{flags:#04x}"))
     pos = 2
     if len(payload) < pos + 4:
-        raise StatementError("time: the payload ends inside it")
+        raise StatementError(_("time: the payload ends inside it"))
     (t,) = struct.unpack_from(">I", payload, pos)
     pos += 4
     ids: list[str] = []
     for field in ("site", "screen"):
         if pos >= len(payload):
-            raise StatementError(f"{field}: the payload ends before it")
+            raise StatementError(_("{field}: the payload ends before it").format(field=field))
         n = payload[pos]
         raw = payload[pos + 1:pos + 1 + n]
         if len(raw) != n or not _ID.fullmatch(raw):
-            raise StatementError(f"{field}: not an id ({ID_RULE})")
+            raise StatementError(_("{field}: not an id ({rule})")
+                                 .format(field=field, rule=_(ID_RULE)))
         ids.append(raw.decode("ascii"))
         pos += 1 + n
     af, pos = _read_uvarint(payload, pos, "af_today")
@@ -196,8 +207,8 @@ def decode(payload: bytes) -> SignedStatement:
     rest = payload[pos:]
     want = HEAD_LEN + KEY_ID_LEN + SIGNATURE_LEN
     if len(rest) != want:
-        raise StatementError(f"payload: {len(rest)} bytes after seq, expected {want}"
-                             " (head, key id, signature)")
+        raise StatementError(_("payload: {n} bytes after seq, expected {want} (head, key id, "
+                               "signature)").format(n=len(rest), want=want))
     head = rest[:HEAD_LEN]
     key_id = rest[HEAD_LEN:HEAD_LEN + KEY_ID_LEN].hex()
     sig = rest[HEAD_LEN + KEY_ID_LEN:]
@@ -209,20 +220,21 @@ def decode(payload: bytes) -> SignedStatement:
 def payload_of_text(text: str) -> bytes:
     """The payload bytes of a code's text: the URL ``…/v/<payload>`` or the payload alone."""
     if len(text) > MAX_TEXT:
-        raise StatementError(f"code text: {len(text)} characters; at most {MAX_TEXT}")
+        raise StatementError(_("code text: {n} characters; at most {limit}")
+                             .format(n=len(text), limit=MAX_TEXT))
     t = text.strip()
     if "/v/" in t:
         t = t.rsplit("/v/", 1)[1]
     t = t.split("?", 1)[0].split("#", 1)[0].rstrip("/")
     if not t or not _B64U.fullmatch(t) or len(t) % 4 == 1:
-        raise StatementError("code text: not a signage inspection code (expected "
-                             "<hub>/v/<base64url> or the base64url payload)")
+        raise StatementError(_("code text: not a signage inspection code (expected "
+                               "<hub>/v/<base64url> or the base64url payload)"))
     try:
         raw = base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))
     except (binascii.Error, ValueError):
-        raise StatementError("code text: bad base64url") from None
+        raise StatementError(_("code text: bad base64url")) from None
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != t:
-        raise StatementError("code text: not the canonical base64url of its bytes")
+        raise StatementError(_("code text: not the canonical base64url of its bytes"))
     return raw
 
 
