@@ -483,14 +483,19 @@ class Runtime:
 
     def _nap(self, t: float, wake: threading.Event) -> bool:
         """Sleep until monotonic ``t``, or until an alert changes (then act at once). False
-        when a second passed first (the caller asks for its wake-up time again, so that a
-        far one never holds the thread past a stop)."""
+        when a second passed before ``t`` (the caller asks for its wake-up time again, so that
+        a far one never holds the thread past a stop). A wait that reaches ``t`` acts: asking
+        again would move a deadline set relative to now (the health poll's) for ever, and a
+        dead player would go unnoticed."""
         left = t - self.clock.monotonic() - 0.02
         if left <= 0:
             self.clock.sleep_until(t)  # the last ~20 ms in short sleeps: on time
             return True
         if wake.wait(min(left, 1.0)):
             wake.clear()
+            return True
+        if left <= 1.0:  # the wait ran to ``t``: act now (asking wake_at again would move a
+            self.clock.sleep_until(t)  # relative deadline such as the health poll's on)
             return True
         return False
 
