@@ -12,6 +12,7 @@ import hmac
 import json
 import json.encoder
 import os
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -121,6 +122,13 @@ class LineEncoder:
         self._fast = (_fastlog.Encoder(key, run, boot) if compiled and _fastlog is not None
                       and type(run) is str and type(boot) is str
                       and len(run) <= 1 << 20 and len(boot) <= 1 << 20 else None)
+
+    @property
+    def compiled_line(self) -> Callable[[bytes, int, str, str, float, dict[str, Any]],
+                                        tuple[bytes, bytes] | None] | None:
+        """The compiled encoder's ``line`` (None when not in use): the same bytes as
+        ``line`` for the records it takes, None for any other (then call ``line``)."""
+        return self._fast.line if self._fast is not None else None
 
     @staticmethod
     def compiled_available(version: int = VERSION, *, switch: bool = True) -> bool:
