@@ -335,3 +335,16 @@ def test_iso_formatter_matches_datetime(zone: str, t: float, nudge: float) -> No
     for x in (t, t + nudge, -nudge + t):
         assert f(x) == datetime.fromtimestamp(x, tz).isoformat(timespec="milliseconds"), x
         assert f(x) == f(x)
+
+
+@settings(max_examples=400, deadline=None)
+@given(zone=st.sampled_from(ZONES),
+       ms=st.integers(-10**13, 10**13) | st.integers(0, 4_000_000_000_000)
+       | st.sampled_from([0, 999, 1000, 59_999, 3_999_999_999_999, 4_000_000_000_000]))
+def test_iso_formatter_ms_matches_the_float_path(zone: str, ms: int) -> None:
+    """The plan's whole-millisecond instants, in integer arithmetic: the same text as the
+    float path (and so as datetime)."""
+    f = IsoFormatter(ZoneInfo(zone))
+    assert f.ms(ms) == IsoFormatter(ZoneInfo(zone))(ms / 1000), ms
+    assert f.ms(ms) == datetime.fromtimestamp(ms / 1000, ZoneInfo(zone)).isoformat(
+        timespec="milliseconds"), ms

@@ -561,6 +561,13 @@ class LogWriter:
                            f"{exc.strerror or exc}")
 
     @property
+    def iso(self) -> IsoFormatter:
+        """The writer's wall-time formatter: the runtime's runners share it, so that a
+        showing's start or end and the wall of the record written at that instant are
+        formatted once (its memo)."""
+        return self._iso
+
+    @property
     def pending(self) -> int:
         return len(self._pending)
 

@@ -37,7 +37,6 @@ from ..playlog.keyfile import load_key
 from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_new_chain_note
 from ..playlog.writer import LogWriter, RecordTooLong, boot_id
 from ..render import sanitize
-from ..timeutil import IsoFormatter
 from .alertfeed import AlertCenter
 from .housekeeping import Housekeeping, LocalMidnight
 from .notify import Notifier
@@ -148,7 +147,7 @@ class Runtime:
         self.codes: Any = None  # signage.inspection.issuer.CodeSource when codes are on
         self.shipper: Any = None  # signage.fleet.shipper.Shipper when [fleet] is configured
         self._shipper_due = False  # set by setup, started by run_real
-        self._iso = IsoFormatter(cfg.tz)
+        self._iso = self.writer.iso  # one formatter (and memo) for the runners and the log
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
         self._inbound: queue.Queue[tuple[str, bytes]] = queue.Queue()

@@ -84,6 +84,8 @@ class ScreenRunner:
         self._guard = guard_s
         self._poll = poll_clips
         self._iso = iso
+        # whole milliseconds (the plan's instants) without float arithmetic, when given
+        self._iso_ms: Callable[[int], str] = getattr(iso, "ms", lambda ms: iso(ms / 1000))
         self._live = live  # keep next_af_ms up to date for the live table
         self.timeline = Timeline(site, screen)
         self._hours = open_hours(site, screen)
@@ -480,9 +482,8 @@ class ScreenRunner:
         """``t_start``, ``t_end``: the entry's planned start and end on the monotonic clock."""
         item = entry.item
         wall = self._wall_of(t_conf)
-        iso = self._iso
-        planned_iso = iso(entry.start_ms / 1000)
-        start_iso = iso(wall)
+        planned_iso = self._iso_ms(entry.start_ms)
+        start_iso = self._iso(wall)
         self.on = OnScreen(item, entry.start_ms, t_end, t_conf, wall, planned_iso, start_iso,
                            entry.cut)
         self.shown += 1
