@@ -112,6 +112,7 @@ class LogWriter:
         self._seq = 0
         self._mac = fmt.GENESIS
         self._offset: float | None = None  # wall - mono at the last record
+        self._mono_memo = (float("nan"), 0.0)  # the last mono rounded, and its rounding
         self.path: Path | None = None
         self.stray: list[str] = []  # files dated after today that open() did not write to
         #: what was lost at the stop (the log storage stayed full), else None
@@ -339,7 +340,13 @@ class LogWriter:
             day = datetime.fromtimestamp(wall_s, self._tz).date()
             if self._day is not None and day > self._day:
                 self._rotate(day)
-        wall, mono = self._iso(wall_s), round(mono, 3)
+        if mono == self._mono_memo[0]:  # the records of one switch share their instant
+            mono = self._mono_memo[1]
+        else:
+            r = round(mono, 3)
+            self._mono_memo = (mono, r)
+            mono = r
+        wall = self._iso(wall_s)
         if rtype == "checkpoint":  # signed now: its head is the record written last
             fields = self._checkpoint_fields(wall, mono, fields)
         fast = self._fast_line

@@ -102,15 +102,17 @@ class Housekeeping:
         """Run every job that is due now (each at most once per call)."""
         self._rearm_on_step()
         mono = self._clock.monotonic()
-        for k, (name, seconds) in enumerate(self._every):
-            if mono >= self._due_mono[k]:
-                self._run(name)
-                # keep the cadence; after a long stall, resume from now rather than catch up
-                nxt = self._due_mono[k] + seconds
-                self._due_mono[k] = nxt if nxt > mono else mono + seconds
+        if mono >= self._min_mono:
+            for k, (name, seconds) in enumerate(self._every):
+                if mono >= self._due_mono[k]:
+                    self._run(name)
+                    # keep the cadence; after a long stall, resume from now, not catch up
+                    nxt = self._due_mono[k] + seconds
+                    self._due_mono[k] = nxt if nxt > mono else mono + seconds
         wall = self._clock.time()
-        for k, (name, trig) in enumerate(self._triggers):
-            if wall >= self._due_wall[k]:
-                self._run(name)
-                self._due_wall[k] = self._next_fire(trig, wall)
+        if wall >= self._min_wall:
+            for k, (name, trig) in enumerate(self._triggers):
+                if wall >= self._due_wall[k]:
+                    self._run(name)
+                    self._due_wall[k] = self._next_fire(trig, wall)
         self._mins()
