@@ -107,6 +107,7 @@ class ScreenRunner:
         # the map's conversions, bound once (the hot path calls them several times a switch)
         self._mono_of = self._map.mono_of
         self._wall_of = self._map.wall_of
+        self._map_sync = self._map.sync
         self._sync()
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
         # what the item now on screen may claim (signage/runtime/credit.py decides)
@@ -123,7 +124,7 @@ class ScreenRunner:
         """Read the wall-minus-monotonic offset once per wake-up; a wall-clock step makes the
         next act() re-plan from now (signage/runtime/clockmap.py)."""
         clock = self.clock
-        self._map.sync(clock.monotonic(), clock.time())
+        self._map_sync(clock.monotonic(), clock.time())
 
     def _now_ms(self) -> int:
         return int(self.clock.time() * 1000)
