@@ -66,8 +66,8 @@ class Housekeeping:
         self._min_wall = float("inf")
 
     def _mins(self) -> None:
-        self._min_mono = min(self._due_mono, default=float("inf"))
-        self._min_wall = min(self._due_wall, default=float("inf"))
+        self._min_mono = min(self._due_mono) if self._due_mono else float("inf")
+        self._min_wall = min(self._due_wall) if self._due_wall else float("inf")
 
     def every(self, name: str, seconds: float) -> None:
         self._every.append((name, seconds))
