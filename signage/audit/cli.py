@@ -9,32 +9,23 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..i18n import _
-from ..playlog import format as fmt
-from ..playlog.keyfile import KeyFileError, load_key
-from ..playlog.v2 import CheckpointError, parse_checkpoint, witness_lines
 from ..sanitize import sanitize
-from ..timeutil import parse_duration
-from ..trust import Trust, TrustFileError, load_trust
-from .integrity import Anchor
-from .model import (
-    EXIT_BROKEN,
-    EXIT_INPUT,
-    EXIT_OK,
-    AuditInputError,
-    AuditResult,
-    Compliance,
-    Integrity,
-)
-from .output import write_csv, write_json, write_table
-from .reader import LogFile, discover
-from .run import Options, default_jobs, run
-from .signed import Witness
-from .spool import Spool
+from .model import EXIT_BROKEN, EXIT_INPUT, EXIT_OK, AuditInputError
+
+if TYPE_CHECKING:
+    from .model import AuditResult, Compliance, Integrity
+    from .reader import LogFile
+    from .run import Options
+    from .signed import Witness
+
+# The audit's machinery (reader, scanner, compliance engine, trust file, output) is imported
+# when the command runs, not when `signage` starts: `signage --help` and the other commands
+# need none of it (tests/test_cli_imports.py).
 
 DEFAULT_KEY = Path("var/site.key")
 PROGRESS_BYTES = 32 << 20
@@ -136,6 +127,16 @@ def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str
           max_gap: str | None, key: Path | None, format_: str, report: Path | None,
           anchor: bool, expect_anchor: str | None, jobs: str | None, trust: Path | None,
           witness: list[Path], simulated: bool = False) -> int:
+    from ..playlog import format as fmt
+    from ..playlog.keyfile import KeyFileError, load_key
+    from ..timeutil import parse_duration
+    from ..trust import Trust, TrustFileError, load_trust
+    from .integrity import Anchor
+    from .model import AuditResult
+    from .reader import discover
+    from .run import Options, default_jobs, run
+    from .spool import Spool
+
     if format_ not in FORMATS:
         raise AuditInputError(f"--format {format_!r}: " + _("use one of {choices}").format(
             choices=", ".join(FORMATS)))
@@ -204,7 +205,11 @@ MAX_WITNESS_BYTES = 512 << 20
 def read_witnesses(paths: list[Path]) -> list[Witness]:
     """The witnessed checkpoints in ``paths`` (docs/log-format.md, "Witnesses"): all or
     nothing, a bad line names its file and line."""
+    if not paths:
+        return []
     from ..inspection.witness import NotACode, code_witness  # (only with --witness)
+    from ..playlog.v2 import CheckpointError, parse_checkpoint, witness_lines
+    from .signed import Witness
 
     out: list[Witness] = []
     for p in paths:
@@ -256,10 +261,14 @@ def _with_progress(files: list[LogFile], opts: Options, total: int,
                   console=Console(stderr=True), transient=True, auto_refresh=False) as bar:
         task = bar.add_task("log", total=total)
         opts.progress = lambda done: bar.update(task, completed=done, refresh=True)
+        from .run import run
+
         return run(files, opts, complete_dir=complete)
 
 
 def _output(result: AuditResult, format_: str, report: Path | None, anchor: bool) -> int:
+    from .output import write_csv, write_json, write_table
+
     if report is not None:
         from .report_html import write_report  # pillow and fonts only when asked for
 
