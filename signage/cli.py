@@ -41,6 +41,10 @@ def _lang_from_argv() -> None:
     # `signage run ...` runs here, without typer (~1.6 MiB less in the daemon); every other
     # command line returns and is parsed by typer below (signage.runcmd)
     dispatch_plain_run(sys.argv[1:])
+    if sys.argv[1:2] == ["audit"]:  # the same for a plain `signage audit ...` (issue 12: the
+        from .audit.command import dispatch_plain_audit  # month's audit counts its start-up)
+
+        dispatch_plain_audit(sys.argv[1:])
     from .clitext import install
 
     install()
