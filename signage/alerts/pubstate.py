@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from ..i18n import _
+
 STATE_FILE = "publications.json"
 FORMAT = "signage-pushed-state"
 VERSION = 1
@@ -32,8 +34,9 @@ def replay(slots: dict[str, Slot], bid: str, serial: int) -> str | None:
     kept = slots.get(bid)
     if kept is None or serial > kept.serial:
         return None
-    return (f"{bid}: serial {serial} is not newer than serial {kept.serial} already "
-            f"accepted here ({kept.state}); an older publication is never applied again")
+    return _("{id}: serial {serial} is not newer than serial {kept} already accepted here "
+             "({state}); an older publication is never applied again").format(
+        id=bid, serial=serial, kept=kept.serial, state=kept.state)
 
 
 def parse_state(data: bytes) -> dict[str, Slot] | None:

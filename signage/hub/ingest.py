@@ -162,7 +162,7 @@ class Ingest:
         try:
             site, kind = parse_topic(self.prefix, topic_name)
         except ProtocolError as exc:
-            self._say(f"hub: ignored: {exc}")
+            self._say("hub: " + _("ignored: {error}").format(error=exc))
             return
         with self.lock:
             why = self.registered(site, datetime.now(UTC))
@@ -260,7 +260,7 @@ class Ingest:
         if b.rejected_since is None:
             b.rejected_since = time.time()
         if why != b.last_reject:
-            self._say(f"hub: site {site}: {why}")
+            self._say("hub: " + _("site {site}: {why}").format(site=site, why=why))
         b.last_reject = why
         if self._on_reject is not None:
             self._on_reject(site, why)
@@ -319,7 +319,8 @@ class Ingest:
                     finally:
                         os.close(fd)
             except OSError as exc:  # not durable: no ack; tried again at the next call
-                self._say(f"hub: site {site}: cannot fsync the copy: {exc}")
+                self._say("hub: " + _("site {site}: cannot fsync the copy: {error}").format(
+                    site=site, error=exc))
                 with self.lock:
                     st.unsynced(paths)
                 continue
@@ -415,14 +416,16 @@ class HubService:
                                        retain=True)
             info.wait_for_publish(10)
             if not info.is_published():
-                raise OSError(f"the broker did not take {sub} for {site}")
+                raise OSError(_("the broker did not take {topic} for {site}").format(
+                    topic=sub, site=site))
 
         if not self.connected.is_set():
             return
         try:
             clear_finished_parts(self.hub, publish)
         except (OSError, ValueError, RuntimeError) as exc:
-            self._say(f"hub: cannot clear retained media parts: {exc}")
+            self._say("hub: " + _("cannot clear retained media parts: {error}").format(
+                error=exc))
 
     def notify(self, now: float) -> None:
         with self.ingest.lock:
