@@ -46,9 +46,6 @@ REASON_FUNCS = {("signage/alerts/pubstate.py", "replay")}
 
 #: (file, enclosing function or class, sink name; "*": any) -> why it stays English
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("signage/runtime/credit.py", "_why", "*"):
-        "the `reason` of a credited showing in the signed proof log: documented in "
-        "docs/log-format.md and docs/drivers/led.md, a log contract (data)",
     ("signage/hub/store.py", "*", "*"):
         "the hub's stored reject reasons: data kept in the hub's store (docs/i18n.md)",
     ("drivers/led/codec.py", "*", "*"): "the LED board's wire protocol: byte-level decoding "
@@ -68,8 +65,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("signage/alerts/envelope.py", "seal", "*"): "programmer error: an unknown envelope kind "
         "asked for by our own code",
     ("signage/inspection/picture.py", "*", "*"): "programmer error: zxing-cpp's image shape",
-    ("signage/keys_cli.py", "_show_toml", "*"): "a TOML snippet to paste into trust.toml: data",
-    ("signage/summary/selftrust.py", "*", "*"): "a TOML file written for the audit: data",
     ("signage/hub/ingest.py", "*", "ProtocolError"): "a box's report or checkpoint the hub "
         "refuses: becomes the stored reject reason (as store.py), data",
     ("signage/playlog/v2.py", "*", "*"): "the checkpoint line's field checks name the field "

@@ -151,7 +151,8 @@ class LedDriver(Driver):
 
     def open(self) -> None:
         if self._problems:
-            raise ScreenUnavailable("led options: " + "; ".join(self._problems))
+            raise ScreenUnavailable(_("led options: {problems}").format(
+                problems="; ".join(self._problems)))
         if self.ctx.virtual:
             return
         self._contact = None
@@ -253,11 +254,11 @@ class LedDriver(Driver):
         if self._problems:
             return Health(ok=False, detail="; ".join(self._problems))
         if self.ctx.virtual:
-            return Health(ok=True, detail="virtual: nothing is sent")
+            return Health(ok=True, detail=_("virtual: nothing is sent"))
         if self._last_error:
             return Health(ok=False, detail=self._last_error)
         if not self._link.is_open:
-            return Health(ok=False, detail=f"{self.opts.port} is not open")
+            return Health(ok=False, detail=_("{port} is not open").format(port=self.opts.port))
         last = self._contact
         now = self.ctx.clock.monotonic()
         if self.opts.ping_s > 0 and (last is None or now - last >= self.opts.ping_s):
@@ -275,7 +276,8 @@ class LedDriver(Driver):
     # ---- internals -------------------------------------------------------------------------
     def _build(self, item: Showable) -> AreaUpdate:
         if item.kind is ItemKind.CLIP:
-            raise ContentRejected(f"{item.item_id}: an LED board cannot play video clips")
+            raise ContentRejected(_("{item}: an LED board cannot play video clips").format(
+                item=item.item_id))
         if item.kind is ItemKind.TEXT:
             return self._text_area(item)
         return self._image_area(item)
@@ -320,13 +322,15 @@ class LedDriver(Driver):
         o = self.opts
         path: Path | None = item.path
         if path is None:
-            raise ContentRejected(f"{item.item_id}: image item without a file")
+            raise ContentRejected(_("{item}: image item without a file").format(
+                item=item.item_id))
         try:
             img = render.open_image(path)  # size-checked before decoding
             planes = planes_for_image(img, o.width, o.height, o.colors)
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError,
                 ValueError) as exc:
-            raise ContentRejected(f"{item.item_id}: cannot read image {path.name}: {exc}") from exc
+            raise ContentRejected(_("{item}: cannot read image {file}: {error}").format(
+                item=item.item_id, file=path.name, error=exc)) from exc
         page = Page(bitmap=pack_bitmap(*planes, x=o.x), valid_len=o.width,
                     display_mode=DisplayMode.STATIC, speed=o.speed,
                     stay_10ms=max(0, min(0xFFFF, round(item.duration_s * 100))))
@@ -344,9 +348,10 @@ class LedDriver(Driver):
         if self.ctx.virtual:
             return self.ctx.clock.monotonic()
         if self._problems:
-            raise ScreenUnavailable("led options: " + "; ".join(self._problems))
+            raise ScreenUnavailable(_("led options: {problems}").format(
+                problems="; ".join(self._problems)))
         if not self._link.is_open:
-            raise ScreenUnavailable(f"{self.opts.port} is not open")
+            raise ScreenUnavailable(_("{port} is not open").format(port=self.opts.port))
         try:
             self.last_outcome = self._board.command(data, confirm=self.opts.confirm)
         except LinkDown as exc:
@@ -357,8 +362,10 @@ class LedDriver(Driver):
             raise ScreenUnavailable(self._last_error) from exc
         except Nacked as exc:
             if exc.response.error == ErrorCode.ERR_MEMORYVOLUME:
-                raise ContentRejected(f"board memory exceeded: {exc}") from exc
-            self._fail(f"{self.opts.port}: {exc} (check width/height/x/y/model/area_id)")
+                raise ContentRejected(_("board memory exceeded: {error}").format(
+                    error=exc)) from exc
+            self._fail(_("{port}: {error} (check width/height/x/y/model/area_id)").format(
+                port=self.opts.port, error=exc))
             raise ScreenUnavailable(self._last_error) from exc
         confirmed = self.ctx.clock.monotonic()
         outcome = self.last_outcome
@@ -415,6 +422,6 @@ def _text_problems(opts: LedOptions, text: str) -> list[str]:
         pages = -(-width // opts.width)
         size = pages * bitmap_size(opts.width, opts.height, opts.x, opts.colors)
         if size > 300 * 1024:
-            problems.append(f"text: {width} px wide needs {size} bytes, over the board's "
-                            "300 KiB dynamic-area limit")
+            problems.append(_("text: {width} px wide needs {size} bytes, over the board's "
+                              "300 KiB dynamic-area limit").format(width=width, size=size))
     return problems

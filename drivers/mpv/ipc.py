@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from signage.i18n import _
+
 IpcMode = Literal["fd", "socket"]
 _READ_CHUNK = 65536
 
@@ -123,8 +125,8 @@ class MpvProcess:
         else:
             path = self.socket_path
             if len(os.fsencode(path)) >= 104:
-                raise IpcError(f"socket path too long for AF_UNIX ({path}); use a shorter "
-                               "run_dir or ipc = \"fd\"")
+                raise IpcError(_("socket path too long for AF_UNIX ({path}); use a shorter "
+                                 "run_dir or ipc = \"fd\"").format(path=path))
             path.unlink(missing_ok=True)
             self._proc = self._spawn([f"--input-ipc-server={path}"], pass_fds=())
             self._sock = self._connect(path, time.monotonic() + self.start_timeout_s)
