@@ -67,6 +67,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("signage/inspection/picture.py", "*", "*"): "programmer error: zxing-cpp's image shape",
     ("signage/hub/ingest.py", "*", "ProtocolError"): "a box's report or checkpoint the hub "
         "refuses: becomes the stored reject reason (as store.py), data",
+    ("signage/inspection/web.py", "head", "dict[error]"): "the JSON of GET /api/head "
+        "(docs/inspection-code.md), read by `signage inspect --hub` by its HTTP status",
     ("signage/playlog/v2.py", "*", "*"): "the checkpoint line's field checks name the field "
         "and the JSON value; caught and reported through a translated message",
 }
@@ -121,6 +123,19 @@ def _offenders(rel: str, source: str) -> list[tuple[int, str, str]]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             owner = node.name
         if isinstance(node, ast.Call) and any(_english_text(a) for a in _sink_args(node)):
+            found.append((node.lineno, owner, _name(node.func)))
+        if isinstance(node, ast.Dict):  # {"error": "..."}: a JSON answer, a page's context
+            for k, v in zip(node.keys, node.values, strict=True):
+                if isinstance(k, ast.Constant) and k.value in KEYWORDS and _english_text(v):
+                    found.append((v.lineno, owner, f"dict[{k.value}]"))
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and \
+                _english_text(node.value):  # why = f"...", then shown
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name) and t.id in KEYWORDS:
+                    found.append((node.lineno, owner, f"{t.id} ="))
+        if isinstance(node, ast.Call) and _name(node.func) in ("add_column", "Table") and \
+                any(_english_text(a) for a in [*node.args, *(k.value for k in node.keywords)]):
             found.append((node.lineno, owner, _name(node.func)))
         if isinstance(node, ast.Return) and node.value is not None and \
                 (rel, owner) in REASON_FUNCS and _english_text(node.value):

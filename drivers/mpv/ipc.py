@@ -300,7 +300,7 @@ class MpvProcess:
         sock = self._sock
         assert sock is not None
         buf = b""
-        reason = "mpv closed the IPC connection"
+        reason = _("mpv closed the IPC connection")
         try:
             while True:
                 chunk = sock.recv(_READ_CHUNK)
@@ -311,11 +311,12 @@ class MpvProcess:
                 for line in lines:
                     self._dispatch(line)
         except OSError as exc:
-            reason = f"IPC read failed: {exc}"
+            reason = _("IPC read failed: {error}").format(error=exc)
         finally:
             code = self.exit_status()
             if code is not None:
-                reason += f" (mpv exit status {code})"
+                reason = _("{reason} (mpv exit status {status})").format(reason=reason,
+                                                                         status=code)
             self._mark_closed(reason)
 
     def _dispatch(self, line: bytes) -> None:
