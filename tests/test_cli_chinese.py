@@ -222,11 +222,12 @@ def test_push_verdicts_are_chinese(tmp_path: Path) -> None:
         daemon.terminate()
         daemon.communicate(timeout=30)
     assert other.returncode == 1, other.stdout + other.stderr
-    assert "节目包 campaign 被拒绝（other_region）" in other.stderr, other.stderr
+    assert "节目包 campaign 被拒绝（不是发给本场所或本区域的）" in other.stderr, other.stderr
     assert "节目包 campaign 的发送对象是 ['region:320000']；本设备是场所" in other.stderr, \
         other.stderr
     assert ok.returncode == 0 and "节目包 campaign 已接受" in ok.stdout, ok.stdout + ok.stderr
-    assert again.returncode == 1 and "被拒绝（replay）" in again.stderr, again.stderr
+    assert again.returncode == 1, again.stderr
+    assert "被拒绝（重放：序号不比已接受的新）" in again.stderr, again.stderr
     assert "（已生效）新；旧的发布不会再次生效" in again.stderr, again.stderr
     for r in (other, ok, again):
         assert _english(r.stdout + r.stderr) == [], r.stdout + r.stderr

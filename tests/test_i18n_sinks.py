@@ -132,8 +132,10 @@ def _offenders(rel: str, source: str) -> list[tuple[int, str, str]]:
                 _english_text(node.value):  # why = f"...", then shown
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for t in targets:
-                if isinstance(t, ast.Name) and t.id in KEYWORDS:
-                    found.append((node.lineno, owner, f"{t.id} ="))
+                name = t.id if isinstance(t, ast.Name) else \
+                    t.attr if isinstance(t, ast.Attribute) else ""
+                if name in KEYWORDS:
+                    found.append((node.lineno, owner, f"{name} ="))
         if isinstance(node, ast.Call) and _name(node.func) in ("add_column", "Table") and \
                 any(_english_text(a) for a in [*node.args, *(k.value for k in node.keywords)]):
             found.append((node.lineno, owner, _name(node.func)))
@@ -199,3 +201,29 @@ def l(con):
 '''
     owners = [o for _line, o, _sink in _offenders("probe.py", src)]
     assert owners == ["f", "g", "h", "i", "j"], owners
+
+
+def test_every_documented_refusal_code_has_a_label() -> None:
+    """The refusal codes of alert_received and publication (docs/log-format.md) stay codes in
+    the log; people read a label: the code in English, a phrase in zh-CN."""
+    from signage import i18n
+    from signage.alerts.reasons import CODES, label
+
+    doc = (ROOT / "docs" / "log-format.md").read_text("utf-8")
+    documented: set[str] = set()
+    for kind in ("alert_received", "publication"):
+        row = next(ln for ln in doc.splitlines() if ln.startswith(f"| `{kind}` |"))
+        reasons = row.split("`reason` (", 1)[1].split(")", 1)[0]
+        documented |= set(re.findall(r"`([a-z_]+)`", reasons))
+    assert {"accepted", "other_region", "replay", "forged"} <= documented, documented
+    assert documented <= CODES, sorted(documented - CODES)
+    try:
+        i18n.set_language("en")
+        assert [label(c) for c in sorted(documented)] == sorted(documented)
+        i18n.set_language("zh_CN")
+        assert label("other_region") == "不是发给本场所或本区域的"
+        assert all(not re.search("[a-z]{3}", label(c)) for c in documented), \
+            [label(c) for c in documented]
+        assert label("no_such_code") == "no_such_code"
+    finally:
+        i18n.set_language(None)

@@ -30,7 +30,7 @@ from ..fleet.protocol import (
     parse_topic,
     topic,
 )
-from ..i18n import _
+from ..i18n import N_, _
 from ..playlog.keyfile import KeyFileError, load_key
 from ..trust import load_trust
 from .config import LoadedHub
@@ -109,11 +109,12 @@ class Ingest:
             return None
         ts = self.trust.site(site) if self.trust is not None else None
         if ts is None:
-            return ("not registered: the trust file does not list this site" if self.trust
-                    is not None else "not registered: the hub has no trust file and hub.toml "
-                    "gives no v1_key_file for this site")
+            # stored as English (data) and translated where shown: N_()
+            return (N_("not registered: the trust file does not list this site") if self.trust
+                    is not None else N_("not registered: the hub has no trust file and "
+                                        "hub.toml gives no v1_key_file for this site"))
         if not any(k.valid_at(at) for k in ts.keys):
-            return "not registered now: none of the site's keys in the trust file is valid"
+            return N_("not registered now: none of the site's keys in the trust file is valid")
         return None
 
     def _refuse(self, site: str, kind: str, why: str) -> None:
@@ -123,7 +124,7 @@ class Ingest:
         if entry is None:
             entry = self.refused[key] = [0, "", ""]
             self._say(_("hub: site {site}: refused ({kind}): {reason}").format(
-                site=site, kind=kind, reason=why))
+                site=site, kind=kind, reason=_(why)))
         entry[0] += 1
         entry[1], entry[2] = why, now_iso()
         self._refused_dirty = True
