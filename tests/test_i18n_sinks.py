@@ -36,7 +36,7 @@ MARKUP = re.compile(r"\[/?[a-z #0-9]*\]")
 COMMAND = re.compile(r"\bsignage(?: [a-z][a-z-]*)*")
 
 ERRORS = {"ContentRejected", "ScreenUnavailable", "BadParameter"}
-OUTPUT = {"print", "echo", "secho", "_say", "say"}
+OUTPUT = {"print", "echo", "secho", "_say", "say", "_fail", "fail", "_note", "exit", "write"}
 VERDICTS = {"PushVerdict", "verdict", "Problem", "Health"}
 KEYWORDS = {"reason", "detail", "message", "why", "problem", "problems", "error", "title",
             "note"}

@@ -265,11 +265,17 @@ class LedDriver(Driver):
             try:
                 self.ping(retries=0)  # one attempt: a board that is there answers at once
             except (LinkDown, NoReply, Nacked) as exc:
-                ago = "" if last is None else f"; its last answer was {now - last:.1f} s ago"
-                self._fail(f"{self.opts.port}: board did not answer a ping: {exc}{ago}")
+                if last is None:
+                    self._fail(_("{port}: board did not answer a ping: {error}").format(
+                        port=self.opts.port, error=exc))
+                else:
+                    self._fail(_("{port}: board did not answer a ping: {error}; its last answer "
+                                 "was {s} s ago").format(port=self.opts.port, error=exc,
+                                                         s=f"{now - last:.1f}"))
                 return Health(ok=False, detail=self._last_error)
             last, now = self._contact, self.ctx.clock.monotonic()
-        age = "no answer yet" if last is None else f"last answer {now - last:.1f} s ago"
+        age = _("no answer yet") if last is None else _("last answer {s} s ago").format(
+            s=f"{now - last:.1f}")
         return Health(ok=True, detail=f"{self.opts.port} @ {self.opts.baud}, {age}",
                       as_of=last)
 
