@@ -35,9 +35,11 @@ WORDS = re.compile(r"[A-Za-z]{2,}[,;:]? +[A-Za-z]{2,}")
 MARKUP = re.compile(r"\[/?[a-z #0-9]*\]")
 COMMAND = re.compile(r"\bsignage(?: [a-z][a-z-]*)*")
 
-ERRORS = {"ContentRejected", "ScreenUnavailable", "BadParameter"}
+ERRORS = {"ContentRejected", "ScreenUnavailable", "BadParameter", "IpcClosed", "IpcTimeout",
+          "NoReply", "LinkDown", "Nacked", "NotRegular", "Refused"}
 OUTPUT = {"print", "echo", "secho", "_say", "say", "_fail", "fail", "_note", "exit", "write"}
-VERDICTS = {"PushVerdict", "verdict", "Problem", "Health"}
+VERDICTS = {"PushVerdict", "verdict", "Verdict", "_refuse", "Problem", "Health", "_go_down",
+            "_down", "_mark_closed"}
 KEYWORDS = {"reason", "detail", "message", "why", "problem", "problems", "error", "title",
             "note"}
 LISTS = ("problem", "bad", "refus", "why")

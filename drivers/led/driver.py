@@ -413,10 +413,12 @@ def _key(item: Showable) -> tuple[object, ...]:
 def _text_problems(opts: LedOptions, text: str) -> list[str]:
     clean = render.sanitize(text)
     if not clean.strip():
-        return ["text: empty after removing control characters"]
+        return [_("text: empty after removing control characters")]
     font = opts.font_pattern
     problems = [
-        f"text: {ch!r} (U+{ord(ch):04X}) is not in font {font!r} ({render.find_font(font).name})"
+        _("text: {char} (U+{code}) is not in font {font} ({file})").format(
+            char=repr(ch), code=f"{ord(ch):04X}", font=repr(font),
+            file=render.find_font(font).name)
         for ch in render.missing_glyphs(clean, font)
     ]
     lines = render.led_lines_problem(text, opts.height)

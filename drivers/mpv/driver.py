@@ -451,7 +451,7 @@ class MpvDriver(Driver):
               options: str | None = None) -> _Showing:
         player = self._player
         if player is None or not player.alive():
-            raise self._down(IpcClosed("mpv is not running"))
+            raise self._down(IpcClosed(_("mpv is not running")))
         player.pending_events()  # drop what is left of the previous item
         self._current = None
         t_send = self.ctx.clock.monotonic()
@@ -528,19 +528,19 @@ class MpvDriver(Driver):
                 except IpcError as exc:
                     raise self._down(exc) from exc
                 if not vo_up:
-                    raise self._down(IpcClosed("mpv lost its video output"))
+                    raise self._down(IpcClosed(_("mpv lost its video output")))
                 raise self._ended_early(ev, label, media)
             elif ev.name == "playback-restart" and ours and restart_at is None:
                 restart_at = ev.at
             elif ev.name == "shutdown":
-                raise self._down(IpcClosed("mpv is shutting down"))
+                raise self._down(IpcClosed(_("mpv is shutting down")))
 
     def _ended_early(self, ev: Event, label: str, media: Path) -> Exception:
         reason = ev.data.get("reason")
         if reason == "quit":
-            return self._down(IpcClosed("mpv quit while loading"))
+            return self._down(IpcClosed(_("mpv quit while loading")))
         if reason == "error":
-            why = ev.data.get("file_error", "unknown error")
+            why = ev.data.get("file_error") or _("unknown error")
             return ContentRejected(_("{label}: mpv cannot play {file}: {why}").format(
                 label=label, file=media.name, why=why))
         if reason == "redirect":
