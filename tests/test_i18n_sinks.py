@@ -36,7 +36,8 @@ MARKUP = re.compile(r"\[/?[a-z #0-9]*\]")
 COMMAND = re.compile(r"\bsignage(?: [a-z][a-z-]*)*")
 
 ERRORS = {"ContentRejected", "ScreenUnavailable", "BadParameter", "IpcClosed", "IpcTimeout",
-          "NoReply", "LinkDown", "Nacked", "NotRegular", "Refused"}
+          "NoReply", "LinkDown", "Nacked", "NotRegular", "Refused", "UnknownDriver",
+          "TextDoesNotFit"}
 OUTPUT = {"print", "echo", "secho", "_say", "say", "_fail", "fail", "_note", "exit", "write"}
 VERDICTS = {"PushVerdict", "verdict", "Verdict", "_refuse", "Problem", "Health", "_go_down",
             "_down", "_mark_closed"}
