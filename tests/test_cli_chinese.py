@@ -234,3 +234,35 @@ def test_push_verdicts_are_chinese(tmp_path: Path) -> None:
     # the log keeps the documented codes
     pubs = [(x["reason"]) for x in log_recs(tmp_path) if x["type"] == "publication"]
     assert pubs == ["other_region", "accepted", "replay"], pubs
+
+
+def test_alert_refusals_are_chinese(tmp_path: Path) -> None:
+    """`signage alert add` checks a signed alert before it drops it: one for another region
+    and an expired one are refused in Chinese, with the documented code's label."""
+    from datetime import datetime, timedelta
+
+    from signage.keys import load_signing_key
+    from tests.alerts.alertsite import alert_site
+    from tests.alerts.capgen import CN, cap
+
+    assert _run("alert", "authority-key", "auth.key", cwd=tmp_path).returncode == 0
+    cfg = alert_site(tmp_path, load_signing_key(tmp_path / "auth.key"))
+    now = datetime.now(CN)
+    (tmp_path / "far.xml").write_bytes(cap("GA-320000-1", sent=now, regions=("320102",)))
+    (tmp_path / "old.xml").write_bytes(cap("GA-330106-9", sent=now - timedelta(hours=3),
+                                           expires=now - timedelta(hours=1)))
+    for n in ("far", "old"):
+        r = _run("alert", "seal", f"{n}.xml", "--key", "auth.key", "-o", f"{n}.env",
+                 cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    far = _run("alert", "add", "far.env", "-c", str(cfg), cwd=tmp_path)
+    old = _run("alert", "add", "old.env", "-c", str(cfg), cwd=tmp_path)
+    assert far.returncode == 1, far.stdout + far.stderr
+    assert "far.env：被拒绝（不是发给本场所或本区域的）：警报 GA-320000-1 的发送对象是" in \
+        far.stderr, far.stderr
+    assert old.returncode == 1 and "（到达时已过期）：警报 GA-330106-9 已于" in old.stderr, \
+        old.stderr
+    for r in (far, old):
+        assert _english(r.stdout + r.stderr) == [], r.stdout + r.stderr
+    en = _run("alert", "add", "far.env", "-c", str(cfg), cwd=tmp_path, lang="en")
+    assert "refused (other_region): alert GA-320000-1 is for sites" in en.stderr, en.stderr

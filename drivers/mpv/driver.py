@@ -372,7 +372,7 @@ class MpvDriver(Driver):
         if self._overlay is not None:
             self._remove_overlay()  # a closed screen shows no code (nor a stale one)
         try:
-            self._load(self._files.black(), "black frame", None)
+            self._load(self._files.black(), _("black frame"), None)
         except ContentRejected as exc:
             raise ScreenUnavailable(_("cannot show a black frame: {error}").format(
                 error=exc)) from exc
