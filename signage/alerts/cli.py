@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from ..i18n import _
+from .reasons import label
 
 # (the site loader, keys, CAP parser and envelopes are imported by the commands that use them:
 # `signage --help` and the other commands start without them, tests/test_cli_imports.py)
@@ -117,7 +118,7 @@ def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.e
     got = book.receive(alert, datetime.now(UTC))
     if isinstance(got, Refused):
         raise _fail(_("{file}: refused ({reason}): {why}").format(
-            file=file, reason=got.reason, why=got.message))
+            file=file, reason=label(got.reason), why=got.message))
     inbox = resolve(loaded.base, a.inbox)
     inbox.mkdir(parents=True, exist_ok=True)
     name = f"{_drop_name()}.env"
@@ -131,7 +132,7 @@ def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.e
                 id=alert.identifier))
             return
         raise _fail(_("alert {id} refused by the daemon ({reason}): {why}").format(
-            id=alert.identifier, reason=v["reason"], why=v["message"]))
+            id=alert.identifier, reason=label(v["reason"]), why=v["message"]))
     print(_("alert {id} queued in {dir}: the daemon takes it when it runs "
             "(is `signage run` running?)").format(id=alert.identifier, dir=inbox))
 
@@ -273,5 +274,5 @@ def push_add(bundle: Annotated[Path, typer.Argument(help=_("a bundle directory (
                 id=v["id"]))
             return
         raise _fail(_("bundle {id} rejected ({reason}):\n  {problems}").format(
-            id=v["id"], reason=v["reason"], problems="\n  ".join(v["problems"])))
+            id=v["id"], reason=label(v["reason"]), problems="\n  ".join(v["problems"])))
     print(_("bundle queued in {dir}: the daemon takes it when it runs").format(dir=inbox))
