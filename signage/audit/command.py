@@ -9,6 +9,7 @@ broken (whatever the violations), 3 unreadable input or usage error, 4 simulated
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 # need none of it (tests/test_cli_imports.py).
 
 DEFAULT_KEY = Path("var/site.key")
+#: the reader closed stdout early (SIGPIPE's shell status); no verdict was delivered whole
+EXIT_PIPE = 141
 PROGRESS_BYTES = 32 << 20
 FORMATS = ("table", "json", "csv")
 
@@ -51,6 +54,14 @@ def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail(_("interrupted"))
+    except BrokenPipeError:
+        # the reader closed the pipe (`signage audit … | head`): the verdict was not delivered
+        # whole. Exit as a process killed by SIGPIPE does (128 + 13), quietly, and keep the
+        # interpreter's final flush from writing to the closed pipe again
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except Exception as exc:  # never a traceback for the inspector
         if os.environ.get("SIGNAGE_DEBUG"):
             raise

@@ -107,3 +107,19 @@ def test_plain_and_typer_agree(logs: Path, args: list[str], code: int) -> None:
         assert plain[:3] == typed[:3], (args, lang, plain[:3], typed[:3])
         assert plain[0] == code, (args, plain[1:3])
         assert "typer" not in plain[3] and "typer" in typed[3]
+
+
+@pytest.mark.parametrize("typer_way", [False, True])
+def test_a_reader_that_closes_the_pipe_early_gets_sigpipes_status_not_an_internal_error(
+        logs: Path, typer_way: bool) -> None:
+    """`signage audit … | head`: the reader is gone before the verdict is written. The audit
+    exits 141 (as a process killed by SIGPIPE) and prints no 'internal error' or traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SIGNAGE_DEBUG",)}
+    args = ["--trust", "trust.toml", "--format", "json", *(["--"] if typer_way else []), "log"]
+    p = subprocess.Popen([sys.executable, "-m", "signage.cli", "audit", *args], cwd=logs,
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # the reader leaves before anything is written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141, err
+    assert "internal" not in err and "Traceback" not in err and "内部错误" not in err, err
