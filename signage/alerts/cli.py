@@ -16,18 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ..config import resolve
 from ..i18n import _
-from ..keys import PublicKey, SigningKeyError, load_signing_key, write_new_key
-from ..load import load_site
-from ..problems import InputError
-from .bundle import BundleError, parse_manifest
-from .cap import CapError, parse_cap
-from .envelope import KINDS, EnvelopeError, open_envelope, seal
-from .state import AlertBook, Refused
+from .reasons import label
+
+# (the site loader, keys, CAP parser and envelopes are imported by the commands that use them:
+# `signage --help` and the other commands start without them, tests/test_cli_imports.py)
 
 alert_app = typer.Typer(add_completion=False, no_args_is_help=True)
-MAX_READ = KINDS["cap-alert"]
+#: the largest alert envelope read (signage.alerts.envelope.KINDS["cap-alert"], checked by
+#: tests/test_cli_imports.py)
+MAX_READ = 128 * 1024
 
 
 def _fail(msg: str, code: int = 1) -> typer.Exit:
@@ -94,6 +92,14 @@ def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.e
         ) -> None:
     """Hand a signed alert to this box's daemon: checked here first (signature, CAP, region,
     expiry), then dropped into the daemon's inbox; prints the daemon's verdict."""
+    from ..config import resolve
+    from ..keys import PublicKey
+    from ..load import load_site
+    from ..problems import InputError
+    from .cap import CapError, parse_cap
+    from .envelope import EnvelopeError, open_envelope
+    from .state import AlertBook, Refused
+
     try:
         loaded = load_site(config)
     except InputError as exc:
@@ -112,7 +118,7 @@ def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.e
     got = book.receive(alert, datetime.now(UTC))
     if isinstance(got, Refused):
         raise _fail(_("{file}: refused ({reason}): {why}").format(
-            file=file, reason=got.reason, why=got.message))
+            file=file, reason=label(got.reason), why=got.message))
     inbox = resolve(loaded.base, a.inbox)
     inbox.mkdir(parents=True, exist_ok=True)
     name = f"{_drop_name()}.env"
@@ -126,7 +132,7 @@ def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.e
                 id=alert.identifier))
             return
         raise _fail(_("alert {id} refused by the daemon ({reason}): {why}").format(
-            id=alert.identifier, reason=v["reason"], why=v["message"]))
+            id=alert.identifier, reason=label(v["reason"]), why=v["message"]))
     print(_("alert {id} queued in {dir}: the daemon takes it when it runs "
             "(is `signage run` running?)").format(id=alert.identifier, dir=inbox))
 
@@ -140,6 +146,10 @@ def seal_cmd(file: Annotated[Path, typer.Argument(help=_("a CAP 1.2 alert (.xml)
              ) -> None:
     """The authority's tool: check a CAP alert and sign it into an envelope (for a USB stick
     or any transport; `signage hub alert` does the same and sends it)."""
+    from ..keys import SigningKeyError, load_signing_key
+    from .cap import CapError, parse_cap
+    from .envelope import seal
+
     data = _read(file, MAX_READ)
     try:
         alert = parse_cap(data)
@@ -162,6 +172,8 @@ def authority_key(path: Annotated[Path, typer.Argument(help=_("where to create t
                   ) -> None:
     """Create the authority's signing key (mode 0600, never overwritten) and print the public
     key line for the boxes' authority keys (config.toml, section authority)."""
+    from ..keys import SigningKeyError, write_new_key
+
     try:
         k = write_new_key(path)
     except SigningKeyError as exc:
@@ -194,7 +206,9 @@ def push_seal(playlist: Annotated[Path, typer.Argument(help=_("the playlist (.to
     (bundle.env + media/), for a USB stick; `signage hub publish playlist` sends one."""
     import time
 
+    from ..keys import SigningKeyError, load_signing_key
     from .bundle import BundleError, make_manifest, next_serial
+    from .envelope import seal
 
     try:
         text = playlist.read_text("utf-8")
@@ -222,6 +236,12 @@ def push_add(bundle: Annotated[Path, typer.Argument(help=_("a bundle directory (
                              ] = 30.0) -> None:
     """Hand a signed playlist bundle to this box's daemon, which verifies it, validates the
     site with it (all or nothing) and applies it at the next item boundary."""
+    from ..config import resolve
+    from ..keys import PublicKey
+    from ..load import load_site
+    from ..problems import InputError
+    from .bundle import BundleError, parse_manifest
+    from .envelope import KINDS, EnvelopeError, open_envelope
 
     try:
         loaded = load_site(config)
@@ -254,5 +274,5 @@ def push_add(bundle: Annotated[Path, typer.Argument(help=_("a bundle directory (
                 id=v["id"]))
             return
         raise _fail(_("bundle {id} rejected ({reason}):\n  {problems}").format(
-            id=v["id"], reason=v["reason"], problems="\n  ".join(v["problems"])))
+            id=v["id"], reason=label(v["reason"]), problems="\n  ".join(v["problems"])))
     print(_("bundle queued in {dir}: the daemon takes it when it runs").format(dir=inbox))
