@@ -77,3 +77,24 @@ def trust_for(path: Path, site_id: str, signing_key: Path) -> Path:
     path.write_text(f'version = 1\n[[site]]\nid = "{site_id}"\n  [[site.key]]\n  public = '
                     f'"{pub.text}"\n  valid_from = 2020-01-01T00:00:00+08:00\n', "utf-8")
     return path
+
+
+def run_gaps(recs: list[dict[str, Any]], screen: str) -> list[float]:
+    """Every interval of one screen with no anti-fraud content proven, in seconds, for a log of
+    runs that were open all day (no hours, no outages): from each run's start to its first
+    anti-fraud showing, between consecutive ones (end to start), and from the last one to the
+    run's stop. Written independently of signage.audit, to check its figure on a real run:
+    the two must agree whatever a busy machine did to the gaps."""
+    out: list[float] = []
+    ref: float | None = None
+    for r in recs:
+        if r["type"] == "run_start":
+            ref = r["mono"]
+        elif (r["type"] == "showing" and r.get("screen") == screen and r["anti_fraud"]
+              and r["outcome"] in ("completed", "cut_short") and ref is not None):
+            out.append(r["start_mono"] - ref)
+            ref = r["end_mono"]
+        elif r["type"] == "run_stop" and ref is not None:
+            out.append(r["mono"] - ref)
+            ref = None
+    return out
