@@ -116,16 +116,16 @@ def led_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedRun]:
         log = site / "log"
         # a few seconds of normal play, then pull the adapter out
         wait_for(log, proc, "2 anti-fraud showings", lambda rs: sum(
-            1 for r in showings(rs, SCREEN) if r["anti_fraud"]) >= 2, timeout_s=15)
+            1 for r in showings(rs, SCREEN) if r["anti_fraud"]) >= 2, timeout_s=RUN_S + 60)
         t_unplug = time.monotonic()
         board.unplug()
         (down,) = wait_for(log, proc, "screen_down", lambda rs: [
-            r for r in rs if r["type"] == "screen_down"], timeout_s=6)
+            r for r in rs if r["type"] == "screen_down"], timeout_s=RUN_S + 60)
         time.sleep(max(0.0, down["mono"] + REPLUG_AFTER_DOWN_S - time.monotonic()))
         t_replug = time.monotonic()
         board.replug()
         wait_for(log, proc, "screen_up", lambda rs: any(
-            r["type"] == "screen_up" for r in rs), timeout_s=10)
+            r["type"] == "screen_up" for r in rs), timeout_s=RUN_S + 60)
         _out, err = proc.communicate(timeout=RUN_S + 30)
     finally:
         if proc.poll() is None:

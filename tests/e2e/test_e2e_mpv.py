@@ -97,26 +97,26 @@ def mpv_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MpvRun]:
         # 1. the clip plays once, then disappears from the disk while the daemon runs
         wait_for(log, proc, "a completed showing of the clip", lambda rs: any(
             r["item"] == "af-clip" and r["outcome"] == "completed"
-            for r in showings(rs, SCREEN)), timeout_s=12)
+            for r in showings(rs, SCREEN)), timeout_s=RUN_S + 60)
         seen.update(_mpv_children(proc.pid))
         t_delete = time.monotonic()
         clip.unlink()
         failed = wait_for(log, proc, "the missing clip rejected", lambda rs: [
             r for r in showings(rs, SCREEN)
-            if r["item"] == "af-clip" and r["outcome"] == "failed"], timeout_s=8)
+            if r["item"] == "af-clip" and r["outcome"] == "failed"], timeout_s=RUN_S + 60)
         # 2. the player dies in the middle of the second item after the substitute
         wait_for(log, proc, "two more starts", lambda rs: len(
             [r for r in rs if r["type"] == "showing_start" and r["seq"] > failed[0]["seq"]]
-        ) >= 2, timeout_s=5)
+        ) >= 2, timeout_s=RUN_S + 60)
         time.sleep(0.2)
         (killed,) = _mpv_children(proc.pid)
         seen.add(killed)
         t_kill = time.monotonic()
         os.kill(killed, signal.SIGKILL)
         wait_for(log, proc, "screen_up", lambda rs: any(
-            r["type"] == "screen_up" for r in rs), timeout_s=8)
+            r["type"] == "screen_up" for r in rs), timeout_s=RUN_S + 60)
         later = wait_for(log, proc, "a new mpv", lambda _rs: [
-            p for p in _mpv_children(proc.pid) if p != killed], timeout_s=5)
+            p for p in _mpv_children(proc.pid) if p != killed], timeout_s=RUN_S + 60)
         seen.update(later)
         _out, err = proc.communicate(timeout=RUN_S + 30)
     finally:
