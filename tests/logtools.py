@@ -79,10 +79,12 @@ def trust_for(path: Path, site_id: str, signing_key: Path) -> Path:
     return path
 
 
-def run_gaps(recs: list[dict[str, Any]], screen: str) -> list[float]:
+def run_gaps(recs: list[dict[str, Any]], screen: str,
+             measure: str = "end-to-start") -> list[float]:
     """Every interval of one screen with no anti-fraud content proven, in seconds, for a log of
     runs that were open all day (no hours, no outages): from each run's start to its first
-    anti-fraud showing, between consecutive ones (end to start), and from the last one to the
+    anti-fraud showing, between consecutive ones (end to start, or start to start with that
+    ``measure``), and from the last one to the
     run's stop. Written independently of signage.audit, to check its figure on a real run:
     the two must agree whatever a busy machine did to the gaps."""
     out: list[float] = []
@@ -93,7 +95,7 @@ def run_gaps(recs: list[dict[str, Any]], screen: str) -> list[float]:
         elif (r["type"] == "showing" and r.get("screen") == screen and r["anti_fraud"]
               and r["outcome"] in ("completed", "cut_short") and ref is not None):
             out.append(r["start_mono"] - ref)
-            ref = r["end_mono"]
+            ref = r["start_mono"] if measure == "start-to-start" else r["end_mono"]
         elif r["type"] == "run_stop" and ref is not None:
             out.append(r["mono"] - ref)
             ref = None
