@@ -100,3 +100,32 @@ def run_gaps(recs: list[dict[str, Any]], screen: str,
             out.append(r["mono"] - ref)
             ref = None
     return out
+
+
+def planned_af_gaps(recs: list[dict[str, Any]], screen: str) -> list[float]:
+    """The gaps between consecutive anti-fraud attempts of one screen as the runtime planned
+    them: a switch is planned where the entry before it ends, so the gap after anti-fraud
+    showing A is the planned start of the next anti-fraud attempt B (shown, or failed and
+    replaced at once) minus the planned start of the entry that followed A (0 when B followed
+    A directly). Planned instants are the records' ``planned`` (wall). A busy machine makes
+    starts late, never these figures longer: this checks the planner's budget, the start
+    errors check how late the machine was."""
+    from datetime import datetime
+
+    tries = [r for r in recs if r.get("screen") == screen and (
+        r["type"] == "showing_start" or (r["type"] == "showing" and r["outcome"] == "failed"))]
+    out: list[float] = []
+    for i, a in enumerate(tries):
+        if a["type"] != "showing_start" or not a["anti_fraud"]:
+            continue
+        j = next((k for k in range(i + 1, len(tries)) if tries[k]["anti_fraud"]), None)
+        if j is None:
+            break
+        if tries[j].get("run") != a.get("run"):
+            continue
+        if j == i + 1:
+            out.append(0.0)
+            continue
+        t1 = datetime.fromisoformat(tries[i + 1]["planned"]).timestamp()
+        out.append(datetime.fromisoformat(tries[j]["planned"]).timestamp() - t1)
+    return out
