@@ -78,7 +78,7 @@ def test_audit_of_a_broken_log_is_chinese(broken_log: tuple[Path, Path]) -> None
     (d / "trust.toml").write_text('version = 1\n[[site]]\nid = "x"\nbogus = 1\n', "utf-8")
     bad = _run("audit", "log", "--key", str(key), "--trust", "trust.toml", cwd=d)
     assert bad.returncode == 3, bad.stderr
-    assert "trust.toml: site #1：未知字段 'bogus'；允许的字段：id, key, name, profile" in \
+    assert "trust.toml: site #1: 未知字段 'bogus'；允许的字段：id, key, name, profile" in \
         bad.stderr, bad.stderr
 
 
@@ -258,7 +258,7 @@ def test_alert_refusals_are_chinese(tmp_path: Path) -> None:
     far = _run("alert", "add", "far.env", "-c", str(cfg), cwd=tmp_path)
     old = _run("alert", "add", "old.env", "-c", str(cfg), cwd=tmp_path)
     assert far.returncode == 1, far.stdout + far.stderr
-    assert "far.env：被拒绝（不是发给本场所或本区域的）：警报 GA-320000-1 的发送对象是" in \
+    assert "far.env: 被拒绝（不是发给本场所或本区域的）：警报 GA-320000-1 的发送对象是" in \
         far.stderr, far.stderr
     assert old.returncode == 1 and "（到达时已过期）：警报 GA-330106-9 已于" in old.stderr, \
         old.stderr
