@@ -39,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from signage.hub.ingest import read_refused  # noqa: E402
 from signage.keys import write_new_key  # noqa: E402
 from tests.alerts.capgen import CN, cap, ref  # noqa: E402
 from tests.fleet.conftest import Broker, make_pki  # noqa: E402
@@ -69,6 +70,22 @@ def make_box(d: Path, site: str, broker: Broker, pki_dir: Path, authority: str,
                  f'options = {{ kind = "{"led" if led else "hdmi"}", frames = '
                  f'{"true" if frames else "false"} }}\n')
     (d / "config.toml").write_text(head + body, "utf-8")
+
+
+def trust_toml(keys: dict[str, str], since: datetime) -> str:
+    """The hub's trust file (docs/trust-file.md): each box's Ed25519 public key, valid from
+    ``since`` (the hub refuses the messages of sites it does not list)."""
+    out = "# written by bench/alerts.py: the bench boxes' public keys\nversion = 1\n"
+    for site, public in keys.items():
+        out += (f'\n[[site]]\nid = "{site}"\n[[site.key]]\npublic = "{public}"\n'
+                f"valid_from = {since.isoformat()}\n")
+    return out
+
+
+def refused_sites(hub_data: Path) -> str:
+    """The sites the hub refused so far (its refused.json), as one line; "" if none."""
+    return "; ".join(f"{s} ({v['messages']} messages: {v['reason']})"
+                     for s, v in sorted(read_refused(hub_data).items()))
 
 
 def log_of(d: Path) -> list[dict[str, Any]]:
@@ -107,8 +124,18 @@ def main() -> int:
     hubd = tmp / "hub"
     hubd.mkdir()
     auth = write_new_key(hubd / "authority.key")
+    # each box's signing key (log format 2: config.toml's var/signing.key) made here, and its
+    # public key registered in the hub's trust file: the hub accepts only registered sites
+    box_keys: dict[str, str] = {}
+    for s in sites:
+        (tmp / s / "var").mkdir(parents=True)
+        box_keys[s] = write_new_key(tmp / s / "var" / "signing.key").public.text
+    (hubd / "trust.toml").write_text(
+        trust_toml(box_keys, datetime.now(CN).replace(microsecond=0) - timedelta(days=1)),
+        "utf-8")
     (hubd / "hub.toml").write_text(
         f'data_dir = "{hubd / "hub-data"}"\nauthority_key = "authority.key"\n'
+        f'trust_file = "trust.toml"\n'
         f'[broker]\nurl = "{broker.url}"\nca_file = "{pki.ca}"\n'
         f'cert_file = "{pki.dir / "hub.crt"}"\nkey_file = "{pki.dir / "hub.key"}"\n'
         f'client_id = "hub-bench"\n[http]\nenabled = false\n'
@@ -127,7 +154,6 @@ def main() -> int:
     try:
         for s in sites:
             d = tmp / s
-            d.mkdir()
             make_box(d, s, broker, pki.dir, auth.public.text, a.frames)
             boxes[s] = d
             procs.append(subprocess.Popen(
@@ -135,8 +161,16 @@ def main() -> int:
                 cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         t_start = time.monotonic()
         while not all((hubd / "hub-data" / s / "status.json").exists() for s in sites):
+            refused = refused_sites(hubd / "hub-data")
+            if refused:
+                raise SystemExit(f"the hub refused sites (hub-data/refused.json): {refused}")
+            if hub.poll() is not None:
+                raise SystemExit(f"the hub exited (rc {hub.returncode}) before the boxes "
+                                 "reported")
             if time.monotonic() - t_start > 600:
-                raise SystemExit("boxes did not all report within 600 s")
+                missing = [s for s in sites
+                           if not (hubd / "hub-data" / s / "status.json").exists()]
+                raise SystemExit(f"boxes did not all report within 600 s: {missing}")
             time.sleep(1)
         print(f"{a.boxes} boxes up and reporting after {time.monotonic() - t_start:.0f} s; "
               "settling 20 s", flush=True)
