@@ -88,15 +88,45 @@ def refused_sites(hub_data: Path) -> str:
                      for s, v in sorted(read_refused(hub_data).items()))
 
 
-def log_of(d: Path) -> list[dict[str, Any]]:
-    out = []
-    for p in sorted((d / "var" / "log").glob("*.jsonl")):
-        for line in p.read_bytes().split(b"\n"):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-    return out
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds so far of the processes ``pids`` (those still there)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(f[11]) + int(f[12])
+    return total / tick
+
+
+class Tail:
+    """The alert records of a box's log as it grows: reads only what was added since the
+    last call and parses only the alert lines (the bench shares the cores with the boxes it
+    measures: re-reading every log each second cost them CPU)."""
+
+    def __init__(self, d: Path) -> None:
+        self.dir = d / "var" / "log"
+        self.pos: dict[Path, int] = {}
+        self.part: dict[Path, bytes] = {}
+        self.recs: list[dict[str, Any]] = []
+
+    def poll(self) -> list[dict[str, Any]]:
+        for p in sorted(self.dir.glob("*.jsonl")):
+            with open(p, "rb") as fh:
+                fh.seek(self.pos.get(p, 0))
+                data = self.part.get(p, b"") + fh.read()
+                self.pos[p] = fh.tell()
+            lines = data.split(b"\n")
+            self.part[p] = lines.pop()
+            for line in lines:
+                if b'"alert_' in line:
+                    try:
+                        self.recs.append(json.loads(line))
+                    except ValueError:
+                        pass
+        return self.recs
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -149,6 +179,8 @@ def main() -> int:
     to_box: list[float] = []  # publish -> the box's alert_received record
     on_box: list[float] = []  # alert_received -> first confirmed showing, per screen
     load_rounds: list[float] = []
+    cpu_round: list[float] = []  # the boxes' CPU seconds per box from publish to all shown
+    cpu_idle = 0.0  # the boxes' CPU per box while no alert comes, % of one core
     expiry_over: list[float] = []
     late_starts = 0
     try:
@@ -174,7 +206,13 @@ def main() -> int:
             time.sleep(1)
         print(f"{a.boxes} boxes up and reporting after {time.monotonic() - t_start:.0f} s; "
               "settling 20 s", flush=True)
+        pids = [p.pid for p in procs]
+        tails = {s: Tail(d) for s, d in boxes.items()}
+        c0, t0 = cpu_s(pids), time.monotonic()
         time.sleep(20)
+        cpu_idle = 100 * (cpu_s(pids) - c0) / (time.monotonic() - t0) / a.boxes
+        print(f"boxes' CPU while idle: {cpu_idle:.2f} % of a core per box; hub "
+              f"{cpu_s([hub.pid]):.1f} s so far", flush=True)
         prev: tuple[str, datetime] | None = None
         for rnd in range(a.rounds):
             load_rounds.append(os.getloadavg()[0])
@@ -183,6 +221,7 @@ def main() -> int:
             kw: dict[str, Any] = {"msg_type": "Update", "references": ref(*prev)} if prev else {}
             (hubd / f"{aid}.xml").write_bytes(cap(aid, sent=sent, repeat_s=600,
                                                   expires=sent + timedelta(minutes=30), **kw))
+            c0 = cpu_s(pids)
             t_pub = time.time()
             r = subprocess.run([sys.executable, "-m", "signage.cli", "hub", "alert",
                                 str(hubd / f"{aid}.xml"), "--to", "330106", "-c",
@@ -193,14 +232,15 @@ def main() -> int:
             got: dict[tuple[str, str], float] = {}
             while len(got) < 4 * a.boxes and time.monotonic() < deadline:
                 time.sleep(1)
-                for s, d in boxes.items():
-                    for x in log_of(d):
+                for s in boxes:
+                    for x in tails[s].poll():
                         if x["type"] == "alert_shown" and x["alert"] == aid and x["first"]:
                             got[(s, x["screen"])] = (
                                 datetime.fromisoformat(x["start"]).timestamp() - t_pub)
+            cpu_round.append((cpu_s(pids) - c0) / a.boxes)
             lat += list(got.values())
-            for d in boxes.values():  # where the time went: to the box, then on the box
-                recs_ = log_of(d)
+            for s in boxes:  # where the time went: to the box, then on the box
+                recs_ = tails[s].poll()
                 rx = [x for x in recs_ if x["type"] == "alert_received" and x["alert"] == aid]
                 if rx:
                     t_rx = datetime.fromisoformat(rx[0]["wall"]).timestamp()
@@ -210,7 +250,8 @@ def main() -> int:
                                and x["alert"] == aid and x["first"]]
             print(f"round {rnd}: {len(got)}/{4 * a.boxes} screens showed {aid}; latency p50 "
                   f"{pct(list(got.values()), 0.5):.2f} s, p95 {pct(list(got.values()), 0.95):.2f}"
-                  f" s, max {max(got.values()):.2f} s", flush=True)
+                  f" s, max {max(got.values()):.2f} s; boxes' CPU {cpu_round[-1]:.3f} s per box; "
+                  f"load {os.getloadavg()[0]:.2f}", flush=True)
             prev = (aid, sent)
             time.sleep(10)
         # expiry: an alert that expires 25 s after it is sent
@@ -266,6 +307,8 @@ def main() -> int:
         "publish_to_box_p95_s": round(pct(to_box, 0.95), 3) if to_box else None,
         "box_to_screen_p50_s": round(pct(on_box, 0.5), 3) if on_box else None,
         "box_to_screen_p95_s": round(pct(on_box, 0.95), 3) if on_box else None,
+        "box_cpu_idle_pct_per_box": round(cpu_idle, 2),
+        "box_cpu_per_round_s_per_box": [round(x, 3) for x in cpu_round],
         "gap_violations": violations, "worst_gap_s": round(worst_gap, 3),
         "expiring_showings": exp_shows,
         "expiry_end_after_expires_max_s": round(max(expiry_over, default=0.0), 3),
