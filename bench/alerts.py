@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from signage.hub.ingest import read_refused  # noqa: E402
+from signage.hub.push import PUBLICATIONS  # noqa: E402
 from signage.keys import write_new_key  # noqa: E402
 from tests.alerts.capgen import CN, cap, ref  # noqa: E402
 from tests.fleet.conftest import Broker, make_pki  # noqa: E402
@@ -176,6 +177,7 @@ def main() -> int:
                             str(hubd / "hub.toml")], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     lat: list[float] = []
+    to_broker: list[float] = []  # publish -> the broker took every site's copy (hub CLI)
     to_box: list[float] = []  # publish -> the box's alert_received record
     on_box: list[float] = []  # alert_received -> first confirmed showing, per screen
     load_rounds: list[float] = []
@@ -228,6 +230,11 @@ def main() -> int:
                                 str(hubd / "hub.toml")], capture_output=True, text=True,
                                timeout=120, check=False)
             assert r.returncode == 0, r.stderr
+            # the hub records the publication once the broker acknowledged every copy
+            pubs = [json.loads(x) for x in (hubd / "hub-data" / PUBLICATIONS)
+                    .read_text("utf-8").splitlines() if x.strip()]
+            to_broker += [datetime.fromisoformat(x["at"]).timestamp() - t_pub
+                          for x in pubs if x.get("alert") == aid]
             deadline = time.monotonic() + 120
             got: dict[tuple[str, str], float] = {}
             while len(got) < 4 * a.boxes and time.monotonic() < deadline:
@@ -239,6 +246,7 @@ def main() -> int:
                                 datetime.fromisoformat(x["start"]).timestamp() - t_pub)
             cpu_round.append((cpu_s(pids) - c0) / a.boxes)
             lat += list(got.values())
+            n_box, n_on = len(to_box), len(on_box)
             for s in boxes:  # where the time went: to the box, then on the box
                 recs_ = tails[s].poll()
                 rx = [x for x in recs_ if x["type"] == "alert_received" and x["alert"] == aid]
@@ -250,8 +258,11 @@ def main() -> int:
                                and x["alert"] == aid and x["first"]]
             print(f"round {rnd}: {len(got)}/{4 * a.boxes} screens showed {aid}; latency p50 "
                   f"{pct(list(got.values()), 0.5):.2f} s, p95 {pct(list(got.values()), 0.95):.2f}"
-                  f" s, max {max(got.values()):.2f} s; boxes' CPU {cpu_round[-1]:.3f} s per box; "
-                  f"load {os.getloadavg()[0]:.2f}", flush=True)
+                  f" s, max {max(got.values()):.2f} s (to the broker {to_broker[-1]:.2f} s; to the "
+                  f"box p50 {pct(to_box[n_box:], 0.5):.2f} p95 {pct(to_box[n_box:], 0.95):.2f}"
+                  f" s; box to screen p50 {pct(on_box[n_on:], 0.5):.2f} p95 "
+                  f"{pct(on_box[n_on:], 0.95):.2f} s); boxes' CPU {cpu_round[-1]:.3f} s per "
+                  f"box; load {os.getloadavg()[0]:.2f}", flush=True)
             prev = (aid, sent)
             time.sleep(10)
         # expiry: an alert that expires 25 s after it is sent
@@ -303,6 +314,7 @@ def main() -> int:
         "boxes": a.boxes, "screens": 4 * a.boxes, "rounds": a.rounds, "frames": a.frames,
         "latency_samples": len(lat), "latency_p50_s": round(pct(lat, 0.5), 3),
         "latency_p95_s": round(pct(lat, 0.95), 3), "latency_max_s": round(max(lat), 3),
+        "publish_to_broker_acked_s": [round(x, 3) for x in to_broker],
         "publish_to_box_p50_s": round(pct(to_box, 0.5), 3) if to_box else None,
         "publish_to_box_p95_s": round(pct(to_box, 0.95), 3) if to_box else None,
         "box_to_screen_p50_s": round(pct(on_box, 0.5), 3) if on_box else None,
