@@ -29,6 +29,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -143,6 +144,9 @@ def main() -> int:
                     help="the simulator confirms switches without drawing frames")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
+    # a TERM (timeout(1), a CI's cancel) stops the bench through its clean-up: the boxes, the
+    # hub and the broker are stopped, not left running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     wall0 = time.monotonic()
     load0 = os.getloadavg()
@@ -173,9 +177,9 @@ def main() -> int:
         + "".join(f'\n[[site]]\nid = "{s}"\nregions = ["330106"]\n' for s in sites))
     procs: list[subprocess.Popen[bytes]] = []
     boxes: dict[str, Path] = {}
-    hub = subprocess.Popen([sys.executable, "-m", "signage.cli", "hub", "run", "-c",
-                            str(hubd / "hub.toml")], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    with open(hubd / "stderr.txt", "wb") as err:
+        hub = subprocess.Popen([sys.executable, "-m", "signage.cli", "hub", "run", "-c",
+                                str(hubd / "hub.toml")], stdout=subprocess.DEVNULL, stderr=err)
     lat: list[float] = []
     to_broker: list[float] = []  # publish -> the broker took every site's copy (hub CLI)
     to_box: list[float] = []  # publish -> the box's alert_received record
@@ -190,17 +194,26 @@ def main() -> int:
             d = tmp / s
             make_box(d, s, broker, pki.dir, auth.public.text, a.frames)
             boxes[s] = d
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "signage.cli", "run", "--config", str(d / "config.toml")],
-                cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            with open(d / "stderr.txt", "wb") as err:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "signage.cli", "run", "--config",
+                     str(d / "config.toml")], cwd=d, stdout=subprocess.DEVNULL, stderr=err))
         t_start = time.monotonic()
         while not all((hubd / "hub-data" / s / "status.json").exists() for s in sites):
             refused = refused_sites(hubd / "hub-data")
             if refused:
                 raise SystemExit(f"the hub refused sites (hub-data/refused.json): {refused}")
+            dead = [(s, p.returncode) for s, p in zip(sites, procs, strict=True)
+                    if p.poll() is not None]
+            if dead:
+                s, rc = dead[0]
+                tail = (tmp / s / "stderr.txt").read_text("utf-8", "replace")[-2000:]
+                raise SystemExit(f"{len(dead)} boxes exited before reporting (first: {s}, rc "
+                                 f"{rc}; its stderr ends:\n{tail})")
             if hub.poll() is not None:
+                tail = (hubd / "stderr.txt").read_text("utf-8", "replace")[-2000:]
                 raise SystemExit(f"the hub exited (rc {hub.returncode}) before the boxes "
-                                 "reported")
+                                 f"reported; its stderr ends:\n{tail}")
             if time.monotonic() - t_start > 600:
                 missing = [s for s in sites
                            if not (hubd / "hub-data" / s / "status.json").exists()]
