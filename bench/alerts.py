@@ -4,15 +4,23 @@ every screen, the gap rule meanwhile, and expiry.
     .venv/bin/python bench/alerts.py [--boxes 50] [--rounds 3] [--no-frames]
 
 Starts a real Mosquitto (the shipped contrib/ config and ACL, TLS with a CA made here),
-`signage hub run`, and N boxes as real `signage run` processes, each with 4 simulator screens
-(2 LED strips 128x16, 2 HDMI 1280x720) on the shipped playlists, open all day, drawing every
-frame as the simulator does by default (`--no-frames`: confirm switches without drawing). Then, per
-round, `signage hub alert` sends a new alert (an Update of the previous) to every box, and
+`signage hub run` with a trust file registering each box's Ed25519 key (made here, before the
+box starts: the hub accepts only registered sites; a refused site, a box or a hub that exits
+before reporting stops the bench at once, with the reason), and N boxes as real `signage
+run` processes, each with 4 simulator screens (2 LED strips 128x16, 2 HDMI 1280x720) on the
+shipped playlists, open all day, drawing every frame as the simulator does by default
+(`--no-frames`: confirm switches without drawing). Then, per round, `signage hub alert`
+sends a new alert (an Update of the previous) to every box, and
 the latency is each screen's confirmed start of it (its `alert_shown` record) minus the
 instant the publish was issued. A last alert expires 25 s after it is sent: every showing of
 it must end within 1 s of `expires` and none may start after. At the end every box's log is
 checked for the gap rule by an independent reader (tests/logtools.af_gaps), not the
 runner's own figure.
+
+Per round it prints where the time went: publish -> the broker acknowledged every site's
+copy (the hub's publications.jsonl `at`), -> the box's `alert_received`, and the box's
+`alert_received` -> each screen's confirmed start; and the boxes' CPU (user+sys, from /proc)
+while idle and per round, with the load average.
 """
 
 from __future__ import annotations
