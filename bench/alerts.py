@@ -140,6 +140,9 @@ class Tail:
 
 
 def pct(xs: list[float], q: float) -> float:
+    """The q-quantile (nearest rank); NaN for no samples (then no target is met)."""
+    if not xs:
+        return float("nan")
     s = sorted(xs)
     return s[min(len(s) - 1, max(0, round(q * len(s)) - 1))]
 
@@ -279,7 +282,8 @@ def main() -> int:
                                and x["alert"] == aid and x["first"]]
             print(f"round {rnd}: {len(got)}/{4 * a.boxes} screens showed {aid}; latency p50 "
                   f"{pct(list(got.values()), 0.5):.2f} s, p95 {pct(list(got.values()), 0.95):.2f}"
-                  f" s, max {max(got.values()):.2f} s (to the broker {to_broker[-1]:.2f} s; to the "
+                  f" s, max {max(got.values(), default=float('nan')):.2f} s (to the broker "
+                  f"{to_broker[-1] if to_broker else float('nan'):.2f} s; to the "
                   f"box p50 {pct(to_box[n_box:], 0.5):.2f} p95 {pct(to_box[n_box:], 0.95):.2f}"
                   f" s; box to screen p50 {pct(on_box[n_on:], 0.5):.2f} p95 "
                   f"{pct(on_box[n_on:], 0.95):.2f} s); boxes' CPU {cpu_round[-1]:.3f} s per "
@@ -334,7 +338,8 @@ def main() -> int:
         "loadavg_during_rounds": load_rounds,
         "boxes": a.boxes, "screens": 4 * a.boxes, "rounds": a.rounds, "frames": a.frames,
         "latency_samples": len(lat), "latency_p50_s": round(pct(lat, 0.5), 3),
-        "latency_p95_s": round(pct(lat, 0.95), 3), "latency_max_s": round(max(lat), 3),
+        "latency_p95_s": round(pct(lat, 0.95), 3),
+        "latency_max_s": round(max(lat, default=float("nan")), 3),
         "publish_to_broker_acked_s": [round(x, 3) for x in to_broker],
         "publish_to_box_p50_s": round(pct(to_box, 0.5), 3) if to_box else None,
         "publish_to_box_p95_s": round(pct(to_box, 0.95), 3) if to_box else None,
@@ -347,11 +352,27 @@ def main() -> int:
         "expiry_end_after_expires_max_s": round(max(expiry_over, default=0.0), 3),
         "showings_started_after_expiry": late_starts,
     }, indent=1))
+    # the targets of issue 14, each with what it rests on; a check with nothing to check
+    # (no showing of the expiring alert) is a miss, not a pass
+    screens = 4 * a.boxes
+    verdict = {
+        f"every screen showed every round's alert ({len(lat)}/{screens * a.rounds})":
+            len(lat) == screens * a.rounds,
+        f"publish -> first confirmed showing p95 {pct(lat, 0.95):.2f} s <= 2 s":
+            pct(lat, 0.95) <= 2.0,
+        f"gap violations {violations} == 0": violations == 0,
+        f"expiring alert shown ({exp_shows} showings; {screens} screens), every showing ended"
+        f" within 1 s of expires ({max(expiry_over, default=0.0):.2f} s), none started "
+        f"after ({late_starts})":
+            exp_shows >= screens and max(expiry_over, default=0.0) <= 1.0 and late_starts == 0,
+    }
+    for what, ok in verdict.items():
+        print(f"{'MET   ' if ok else 'MISSED'} {what}")
     if not a.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         print(f"kept {tmp}")
-    return 0
+    return 0 if all(verdict.values()) else 1
 
 
 if __name__ == "__main__":
