@@ -31,6 +31,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from .i18n import _
+
 ENTRY_POINT_GROUP = "signage.drivers"
 
 
@@ -244,12 +246,15 @@ def load_driver(name: str) -> DriverClass:
     """Load a driver class by entry-point name, lazily, with a clear error."""
     eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not eps:
-        known = ", ".join(available_drivers()) or "none installed"
-        raise UnknownDriver(f"unknown driver {name!r}; installed drivers: {known}")
+        known = ", ".join(available_drivers()) or _("none installed")
+        raise UnknownDriver(_("unknown driver {name}; installed drivers: {known}").format(
+            name=repr(name), known=known))
     try:
         obj = eps[0].load()
     except Exception as exc:  # a third-party plugin may fail in any way on import
-        raise UnknownDriver(f"driver {name!r} failed to load ({eps[0].value}): {exc}") from exc
+        raise UnknownDriver(_("driver {name} failed to load ({entry}): {error}").format(
+            name=repr(name), entry=eps[0].value, error=exc)) from exc
     if not (isinstance(obj, type) and issubclass(obj, Driver)):
-        raise UnknownDriver(f"driver {name!r} ({eps[0].value}) is not a signage.driver.Driver")
+        raise UnknownDriver(_("driver {name} ({entry}) is not a signage.driver.Driver").format(
+            name=repr(name), entry=eps[0].value))
     return obj
