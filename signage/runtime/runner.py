@@ -198,9 +198,14 @@ class ScreenRunner:
             self._ahead = []
             self._advance()
 
-    def _set_aside(self, item: Item) -> None:
-        """A failed or early-ended item: the rotation moves on without it for a while."""
-        self._aside[item.id] = self._now_ms() + int(ASIDE_S * 1000)
+    def _set_aside(self, item: Item, why: str) -> None:
+        """A failed or early-ended item, anti-fraud or store: the plan moves on without it
+        for ASIDE_S (the rotation, the store filler), and the log says so and why."""
+        until = self._now_ms() + int(ASIDE_S * 1000)
+        self._aside[item.id] = until
+        self.log.append("item_aside", screen=self.screen.id, item=item.id,
+                        anti_fraud=item.anti_fraud, until=self._iso(until / 1000),
+                        reason=why[:200])
 
     def apply_site(self, site: Site, screen: Screen) -> None:
         """A reload: takes effect at the next item boundary."""
@@ -266,7 +271,7 @@ class ScreenRunner:
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
-                self._set_aside(on.item)
+                self._set_aside(on.item, "ended early (end of file)")
                 self._end_showing(ended, "cut_short", "ended early (end of file)")
                 self._replan()
                 self._switch_due()
@@ -424,7 +429,7 @@ class ScreenRunner:
                 self.log.append("showing", **self._showing_fields(
                     item, entry.start_ms, now, now, "failed", msg[:200]))
                 tried.add(item.id)
-                self._set_aside(item)
+                self._set_aside(item, msg)
                 sub = self._substitute(tried)
                 if sub is None:
                     self._go_down(_("every anti-fraud item was rejected: {error}").format(
