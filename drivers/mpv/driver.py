@@ -233,8 +233,11 @@ class MpvDriver(Driver):
         if item.code is None:
             return
         with self.ctx.heavy:
-            self._coded_media(item, f"item {item.item_id}", make=True)
-            self._overlay_file(item.code)
+            try:
+                self._coded_media(item, f"item {item.item_id}", make=True)
+                self._overlay_file(item.code)
+            finally:
+                render.release_fonts()  # the faces' font pages leave the daemon's RSS
 
     def show(self, item: Showable) -> float:
         label = f"item {item.item_id}"
