@@ -22,7 +22,7 @@ from .playlog.keyfile import KeyFileError
 from .playlog.logdir import LogDirError
 from .playlog.writer import RecordTooLong
 from .problems import InputError
-from .render import sanitize
+from .render import release_fonts, sanitize
 from .timeutil import parse_duration
 
 #: `signage run`/`simulate` exit status when records were lost (log storage full until
@@ -73,6 +73,7 @@ def run_daemon(config: Path, for_: str | None, live: bool) -> None:
 
     tune_malloc()
     loaded = load_or_exit(config)
+    release_fonts()  # the faces of the glyph checks: the first frames open what they draw with
     duration = duration_or_exit(for_, "--for") if for_ else None
     stop = threading.Event()
     try:
