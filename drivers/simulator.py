@@ -291,7 +291,8 @@ class SimulatorDriver(Driver):
             try:
                 img = picture.image_with_code(p, w, h, item.code)
             except (OSError, ValueError) as exc:
-                raise ContentRejected(f"cannot decode image {p}: {exc}") from None
+                raise ContentRejected(_("cannot decode image {path}: {error}").format(
+                    path=p, error=exc)) from None
         elif item.kind is ItemKind.IMAGE:
             img = self._image(item.path, led)
         elif item.code is not None and not led:  # as mpv: the clip above the code area
@@ -313,7 +314,7 @@ class SimulatorDriver(Driver):
 
     def _check_file(self, path: Path | None) -> Path:
         if path is None or not path.is_file():
-            raise ContentRejected(f"file not found: {path}")
+            raise ContentRejected(_("file not found: {path}").format(path=path))
         return path
 
     def _image(self, path: Path | None, led: bool) -> Image.Image:
@@ -321,7 +322,8 @@ class SimulatorDriver(Driver):
         try:
             img = render.open_image(p).convert("RGB")  # size-checked before decoding
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise ContentRejected(f"cannot decode image {p}: {exc}") from None
+            raise ContentRejected(_("cannot decode image {path}: {error}").format(
+                path=p, error=exc)) from None
         w, h = self.spec.width, self.spec.height
         img.thumbnail((w, h))
         canvas = render.blank("RGB", w, h)  # rows outside the picture never made resident
@@ -341,7 +343,8 @@ class SimulatorDriver(Driver):
         if item.anti_fraud and self._fail_every:
             self._af_count += 1
             if self._af_count % self._fail_every == 0:
-                raise ContentRejected(f"simulated rejection of {item.item_id} (fail_every_af)")
+                raise ContentRejected(_("simulated rejection of {item_id} (fail_every_af)").format(
+                    item_id=item.item_id))
         if self._frames_on:
             frame = self._frame(item)
             tmp = self._out.with_suffix(".png.tmp")

@@ -30,6 +30,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from .i18n import _
+
 ENTRY_POINT_GROUP = "signage.drivers"
 #: the drivers shipped with signage (their entry points in pyproject.toml say the same;
 #: tests/test_driver_builtin.py checks it): loaded without reading the installed packages'
@@ -254,23 +256,27 @@ def load_driver(name: str) -> DriverClass:
         import importlib
 
         mod, attr = BUILTIN[name]
-        where = f"{mod}:{attr}"
+        entry = f"{mod}:{attr}"
         try:
             obj = getattr(importlib.import_module(mod), attr)
         except (ImportError, AttributeError) as exc:
-            raise UnknownDriver(f"driver {name!r} failed to load ({where}): {exc}") from exc
+            raise UnknownDriver(_("driver {name} failed to load ({entry}): {error}").format(
+                name=repr(name), entry=entry, error=exc)) from exc
     else:
         from importlib.metadata import entry_points
 
         eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
         if not eps:
-            known = ", ".join(available_drivers()) or "none installed"
-            raise UnknownDriver(f"unknown driver {name!r}; installed drivers: {known}")
-        where = eps[0].value
+            known = ", ".join(available_drivers()) or _("none installed")
+            raise UnknownDriver(_("unknown driver {name}; installed drivers: {known}").format(
+                name=repr(name), known=known))
+        entry = eps[0].value
         try:
             obj = eps[0].load()
         except Exception as exc:  # a third-party plugin may fail in any way on import
-            raise UnknownDriver(f"driver {name!r} failed to load ({where}): {exc}") from exc
+            raise UnknownDriver(_("driver {name} failed to load ({entry}): {error}").format(
+                name=repr(name), entry=entry, error=exc)) from exc
     if not (isinstance(obj, type) and issubclass(obj, Driver)):
-        raise UnknownDriver(f"driver {name!r} ({where}) is not a signage.driver.Driver")
+        raise UnknownDriver(_("driver {name} ({entry}) is not a signage.driver.Driver").format(
+            name=repr(name), entry=entry))
     return obj

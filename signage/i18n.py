@@ -46,7 +46,7 @@ def normalize(lang: str) -> str:
         return "en"
     if low.startswith("zh"):
         return "zh_CN"
-    raise ValueError(f"unknown language {lang!r}; use zh_CN or en")
+    raise ValueError(_("unknown language {lang}; use zh_CN or en").format(lang=repr(lang)))
 
 
 def from_environment(env: dict[str, str] | None = None) -> str:

@@ -139,8 +139,8 @@ def load_site(config_path: Path, today: date | None = None,
     for pid in pushed:
         if pid in playlists:
             problems.append(Problem(str(pl_dir / f"{pid}.toml"), "",
-                                    f"the name {pid!r} is taken by a pushed playlist; rename "
-                                    "this file"))
+                                    _("the name {name} is taken by a pushed playlist; "
+                                      "rename this file").format(name=repr(pid))))
     if pushed and cfg is not None:
         playlists = {**playlists, **pushed}
         cfg = cfg.model_copy(update={"screens": [

@@ -89,7 +89,7 @@ def check_clip(path: Path) -> MediaCheck:
         return MediaCheck(False, 0, 0, got)
     if got.returncode != 0:
         return MediaCheck(False, 0, 0, _("not a readable clip: {err}").format(
-            err=_last_line(got.stderr) or "ffprobe failed"))
+            err=_last_line(got.stderr) or _("ffprobe failed")))
     try:
         streams = json.loads(got.stdout).get("streams") or []
         w, h = int(streams[0]["width"]), int(streams[0]["height"])

@@ -451,8 +451,9 @@ def render_alert(text: str, width: int, height: int, clear_bottom: int = 0, *,
             break
         size = _ladder(size - 1)
     if clear_bottom and need > avail_h:
-        raise TextDoesNotFit(f"the alert needs {need} px; {max(0, avail_h)} px above the "
-                             f"bottom {clear_bottom} rows")
+        raise TextDoesNotFit(_("the alert needs {need} px; {free} px above the bottom {rows} "
+                               "rows").format(need=need, free=max(0, avail_h),
+                                              rows=clear_bottom))
     hfont = _font(SMOOTH_FONT, _ladder(size * 1.4))
     font = _font(SMOOTH_FONT, size)
     y = banner_h + margin + max(0, (avail_h - need) / 2)
@@ -506,8 +507,9 @@ def render_slide(text: str, width: int, height: int, *, style: SlideStyle = Slid
             break
         size = _ladder(size - 1)
     if clear_bottom and len(lines) * line_h > avail_h:
-        raise TextDoesNotFit(f"the text needs {len(lines)} lines of {line_h} px; "
-                             f"{avail_h} px are free above the inspection code")
+        raise TextDoesNotFit(_("the text needs {n} lines of {h} px; {free} px are free above "
+                               "the inspection code").format(n=len(lines), h=line_h,
+                                                             free=avail_h))
     font = _font(SMOOTH_FONT, size)
     y = banner_h + margin + (avail_h - len(lines) * line_h) / 2
     for line in lines:

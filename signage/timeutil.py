@@ -110,8 +110,8 @@ def parse_when(text: str, tz: ZoneInfo, now_ms: int) -> int:
         dt = datetime.fromisoformat(t)
     except ValueError:
         raise ValueError(
-            f"not an instant: {text!r} (use now, today, 2026-03-18 or 2026-03-18T08:00)"
-        ) from None
+            _("not an instant: {text} (use now, today, 2026-03-18 or 2026-03-18T08:00)").format(
+                text=repr(text))) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     return round(dt.timestamp() * 1000)

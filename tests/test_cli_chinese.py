@@ -78,7 +78,7 @@ def test_audit_of_a_broken_log_is_chinese(broken_log: tuple[Path, Path]) -> None
     (d / "trust.toml").write_text('version = 1\n[[site]]\nid = "x"\nbogus = 1\n', "utf-8")
     bad = _run("audit", "log", "--key", str(key), "--trust", "trust.toml", cwd=d)
     assert bad.returncode == 3, bad.stderr
-    assert "trust.toml: site #1：未知字段 'bogus'；允许的字段：id, key, name, profile" in \
+    assert "trust.toml: site #1: 未知字段 'bogus'；允许的字段：id, key, name, profile" in \
         bad.stderr, bad.stderr
 
 
@@ -175,3 +175,94 @@ def test_hub_commands_are_chinese(tmp_path: Path) -> None:
     assert "--to 早于 --from" in runs["period"].stderr
     assert "汇总审计 2026-12-01 – 2026-12-01" in runs["audit"].stdout
     assert "没有设置 authority_key：汇总服务器无法签名" in runs["publish"].stderr
+
+
+PUSHED = """name = "集中宣传阶段"
+content = "anti-fraud"
+window = {{ start = {start}, end = {end} }}
+
+[[items]]
+id = "push-slogan"
+type = "text"
+text = "凡是要求屏幕共享的都是诈骗"
+duration_s = 1.0
+"""
+
+
+def test_push_verdicts_are_chinese(tmp_path: Path) -> None:
+    """A running daemon (default locale) refuses a bundle for another region and a replayed
+    one; `signage push add` shows its verdicts in Chinese. The refusal codes (other_region,
+    replay) stay as logged and documented (docs/log-format.md)."""
+    from datetime import date, timedelta
+
+    from signage.keys import load_signing_key
+    from tests.alerts.alertsite import alert_site
+    from tests.alerts.test_alerts_run import log_recs, wait_for
+
+    assert _run("alert", "authority-key", "auth.key", cwd=tmp_path).returncode == 0
+    cfg = alert_site(tmp_path, load_signing_key(tmp_path / "auth.key"))
+    today = date.today()
+    (tmp_path / "campaign.toml").write_text(
+        PUSHED.format(start=today - timedelta(days=1), end=today + timedelta(days=7)), "utf-8")
+    for out, region in (("ours", "330000"), ("theirs", "320000")):
+        r = _run("push", "seal", "campaign.toml", "--key", "auth.key", "--id", "campaign",
+                 "--to", f"region:{region}", "-o", out, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    env = {k: v for k, v in os.environ.items() if k not in _LANG_VARS}
+    daemon = subprocess.Popen([str(SIGNAGE), "run", "--config", str(cfg), "--for", "60s"],
+                              cwd=tmp_path, env={**env, "LANG": "C.UTF-8",
+                                                 "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any(x["type"] == "showing" for x in log_recs(tmp_path)), 30, "start")
+        other = _run("push", "add", "theirs", cwd=tmp_path)
+        ok = _run("push", "add", "ours", cwd=tmp_path)
+        again = _run("push", "add", "ours", cwd=tmp_path)
+    finally:
+        daemon.terminate()
+        daemon.communicate(timeout=30)
+    assert other.returncode == 1, other.stdout + other.stderr
+    assert "节目包 campaign 被拒绝（不是发给本场所或本区域的）" in other.stderr, other.stderr
+    assert "节目包 campaign 的发送对象是 ['region:320000']；本设备是场所" in other.stderr, \
+        other.stderr
+    assert ok.returncode == 0 and "节目包 campaign 已接受" in ok.stdout, ok.stdout + ok.stderr
+    assert again.returncode == 1, again.stderr
+    assert "被拒绝（重放：序号不比已接受的新）" in again.stderr, again.stderr
+    assert "（已生效）新；旧的发布不会再次生效" in again.stderr, again.stderr
+    for r in (other, ok, again):
+        assert _english(r.stdout + r.stderr) == [], r.stdout + r.stderr
+    # the log keeps the documented codes
+    pubs = [(x["reason"]) for x in log_recs(tmp_path) if x["type"] == "publication"]
+    assert pubs == ["other_region", "accepted", "replay"], pubs
+
+
+def test_alert_refusals_are_chinese(tmp_path: Path) -> None:
+    """`signage alert add` checks a signed alert before it drops it: one for another region
+    and an expired one are refused in Chinese, with the documented code's label."""
+    from datetime import datetime, timedelta
+
+    from signage.keys import load_signing_key
+    from tests.alerts.alertsite import alert_site
+    from tests.alerts.capgen import CN, cap
+
+    assert _run("alert", "authority-key", "auth.key", cwd=tmp_path).returncode == 0
+    cfg = alert_site(tmp_path, load_signing_key(tmp_path / "auth.key"))
+    now = datetime.now(CN)
+    (tmp_path / "far.xml").write_bytes(cap("GA-320000-1", sent=now, regions=("320102",)))
+    (tmp_path / "old.xml").write_bytes(cap("GA-330106-9", sent=now - timedelta(hours=3),
+                                           expires=now - timedelta(hours=1)))
+    for n in ("far", "old"):
+        r = _run("alert", "seal", f"{n}.xml", "--key", "auth.key", "-o", f"{n}.env",
+                 cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    far = _run("alert", "add", "far.env", "-c", str(cfg), cwd=tmp_path)
+    old = _run("alert", "add", "old.env", "-c", str(cfg), cwd=tmp_path)
+    assert far.returncode == 1, far.stdout + far.stderr
+    assert "far.env: 被拒绝（不是发给本场所或本区域的）：警报 GA-320000-1 的发送对象是" in \
+        far.stderr, far.stderr
+    assert old.returncode == 1 and "（到达时已过期）：警报 GA-330106-9 已于" in old.stderr, \
+        old.stderr
+    for r in (far, old):
+        assert _english(r.stdout + r.stderr) == [], r.stdout + r.stderr
+    en = _run("alert", "add", "far.env", "-c", str(cfg), cwd=tmp_path, lang="en")
+    assert "refused (other_region): alert GA-320000-1 is for sites" in en.stderr, en.stderr

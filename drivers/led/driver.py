@@ -151,7 +151,8 @@ class LedDriver(Driver):
 
     def open(self) -> None:
         if self._problems:
-            raise ScreenUnavailable("led options: " + "; ".join(self._problems))
+            raise ScreenUnavailable(_("led options: {problems}").format(
+                problems="; ".join(self._problems)))
         if self.ctx.virtual:
             return
         self._contact = None
@@ -253,29 +254,36 @@ class LedDriver(Driver):
         if self._problems:
             return Health(ok=False, detail="; ".join(self._problems))
         if self.ctx.virtual:
-            return Health(ok=True, detail="virtual: nothing is sent")
+            return Health(ok=True, detail=_("virtual: nothing is sent"))
         if self._last_error:
             return Health(ok=False, detail=self._last_error)
         if not self._link.is_open:
-            return Health(ok=False, detail=f"{self.opts.port} is not open")
+            return Health(ok=False, detail=_("{port} is not open").format(port=self.opts.port))
         last = self._contact
         now = self.ctx.clock.monotonic()
         if self.opts.ping_s > 0 and (last is None or now - last >= self.opts.ping_s):
             try:
                 self.ping(retries=0)  # one attempt: a board that is there answers at once
             except (LinkDown, NoReply, Nacked) as exc:
-                ago = "" if last is None else f"; its last answer was {now - last:.1f} s ago"
-                self._fail(f"{self.opts.port}: board did not answer a ping: {exc}{ago}")
+                if last is None:
+                    self._fail(_("{port}: board did not answer a ping: {error}").format(
+                        port=self.opts.port, error=exc))
+                else:
+                    self._fail(_("{port}: board did not answer a ping: {error}; its last answer "
+                                 "was {s} s ago").format(port=self.opts.port, error=exc,
+                                                         s=f"{now - last:.1f}"))
                 return Health(ok=False, detail=self._last_error)
             last, now = self._contact, self.ctx.clock.monotonic()
-        age = "no answer yet" if last is None else f"last answer {now - last:.1f} s ago"
+        age = _("no answer yet") if last is None else _("last answer {s} s ago").format(
+            s=f"{now - last:.1f}")
         return Health(ok=True, detail=f"{self.opts.port} @ {self.opts.baud}, {age}",
                       as_of=last)
 
     # ---- internals -------------------------------------------------------------------------
     def _build(self, item: Showable) -> AreaUpdate:
         if item.kind is ItemKind.CLIP:
-            raise ContentRejected(f"{item.item_id}: an LED board cannot play video clips")
+            raise ContentRejected(_("{item}: an LED board cannot play video clips").format(
+                item=item.item_id))
         if item.kind is ItemKind.TEXT:
             return self._text_area(item)
         return self._image_area(item)
@@ -320,13 +328,15 @@ class LedDriver(Driver):
         o = self.opts
         path: Path | None = item.path
         if path is None:
-            raise ContentRejected(f"{item.item_id}: image item without a file")
+            raise ContentRejected(_("{item}: image item without a file").format(
+                item=item.item_id))
         try:
             img = render.open_image(path)  # size-checked before decoding
             planes = planes_for_image(img, o.width, o.height, o.colors)
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError,
                 ValueError) as exc:
-            raise ContentRejected(f"{item.item_id}: cannot read image {path.name}: {exc}") from exc
+            raise ContentRejected(_("{item}: cannot read image {file}: {error}").format(
+                item=item.item_id, file=path.name, error=exc)) from exc
         page = Page(bitmap=pack_bitmap(*planes, x=o.x), valid_len=o.width,
                     display_mode=DisplayMode.STATIC, speed=o.speed,
                     stay_10ms=max(0, min(0xFFFF, round(item.duration_s * 100))))
@@ -344,9 +354,10 @@ class LedDriver(Driver):
         if self.ctx.virtual:
             return self.ctx.clock.monotonic()
         if self._problems:
-            raise ScreenUnavailable("led options: " + "; ".join(self._problems))
+            raise ScreenUnavailable(_("led options: {problems}").format(
+                problems="; ".join(self._problems)))
         if not self._link.is_open:
-            raise ScreenUnavailable(f"{self.opts.port} is not open")
+            raise ScreenUnavailable(_("{port} is not open").format(port=self.opts.port))
         try:
             self.last_outcome = self._board.command(data, confirm=self.opts.confirm)
         except LinkDown as exc:
@@ -357,8 +368,10 @@ class LedDriver(Driver):
             raise ScreenUnavailable(self._last_error) from exc
         except Nacked as exc:
             if exc.response.error == ErrorCode.ERR_MEMORYVOLUME:
-                raise ContentRejected(f"board memory exceeded: {exc}") from exc
-            self._fail(f"{self.opts.port}: {exc} (check width/height/x/y/model/area_id)")
+                raise ContentRejected(_("board memory exceeded: {error}").format(
+                    error=exc)) from exc
+            self._fail(_("{port}: {error} (check width/height/x/y/model/area_id)").format(
+                port=self.opts.port, error=exc))
             raise ScreenUnavailable(self._last_error) from exc
         confirmed = self.ctx.clock.monotonic()
         outcome = self.last_outcome
@@ -400,10 +413,12 @@ def _key(item: Showable) -> tuple[object, ...]:
 def _text_problems(opts: LedOptions, text: str) -> list[str]:
     clean = render.sanitize(text)
     if not clean.strip():
-        return ["text: empty after removing control characters"]
+        return [_("text: empty after removing control characters")]
     font = opts.font_pattern
     problems = [
-        f"text: {ch!r} (U+{ord(ch):04X}) is not in font {font!r} ({render.find_font(font).name})"
+        _("text: {char} (U+{code}) is not in font {font} ({file})").format(
+            char=repr(ch), code=f"{ord(ch):04X}", font=repr(font),
+            file=render.find_font(font).name)
         for ch in render.missing_glyphs(clean, font)
     ]
     lines = render.led_lines_problem(text, opts.height)
@@ -415,6 +430,6 @@ def _text_problems(opts: LedOptions, text: str) -> list[str]:
         pages = -(-width // opts.width)
         size = pages * bitmap_size(opts.width, opts.height, opts.x, opts.colors)
         if size > 300 * 1024:
-            problems.append(f"text: {width} px wide needs {size} bytes, over the board's "
-                            "300 KiB dynamic-area limit")
+            problems.append(_("text: {width} px wide needs {size} bytes, over the board's "
+                              "300 KiB dynamic-area limit").format(width=width, size=size))
     return problems

@@ -148,7 +148,8 @@ class MpvDriver(Driver):
         self.close()
         exe = shutil.which(self.options.mpv_path)
         if exe is None:
-            raise ScreenUnavailable(f"{self.options.mpv_path} not found: apt install mpv")
+            raise ScreenUnavailable(_("{program} not found: apt install mpv").format(
+                program=self.options.mpv_path))
         ensure_private_dir(self.runtime_dir)
         if self._ipc_mode is None:
             want = self.options.ipc
@@ -172,14 +173,15 @@ class MpvDriver(Driver):
         except IpcError as exc:
             player.kill()
             raise ScreenUnavailable(
-                f"mpv did not start (exit status {player.exit_status()}, {self._ipc_mode} IPC): "
-                f"{exc}; command line: {shlex.join(argv)}") from exc
+                _("mpv did not start (exit status {status}, {ipc} IPC): {error}; command line: "
+                  "{argv}").format(status=player.exit_status(), ipc=self._ipc_mode, error=exc,
+                                   argv=shlex.join(argv))) from exc
         if not vo_up:
             player.kill()
             raise ScreenUnavailable(
-                f"mpv started but its video output vo={self.options.vo!r} could not be "
-                f"opened (no display/DRM device, or no permission: see docs/drivers/mpv.md); "
-                f"command line: {shlex.join(argv)}")
+                _("mpv started but its video output vo={vo} could not be opened (no "
+                  "display/DRM device, or no permission: see docs/drivers/mpv.md); command "
+                  "line: {argv}").format(vo=repr(self.options.vo), argv=shlex.join(argv)))
         self._player = player
         self._current = None
         self._overlay = None
@@ -248,7 +250,8 @@ class MpvDriver(Driver):
         elif item.kind is ItemKind.TEXT:
             media = self._files.slide(item.text, item.anti_fraud, label, item.category)
         elif item.path is None:
-            raise ContentRejected(f"{label}: {item.kind.value} item without a path")
+            raise ContentRejected(_("{label}: {kind} item without a path").format(
+                label=label, kind=item.kind.value))
         else:
             media = checked_media_path(self.spec, item.path, label)
             too_large = render.header_problem(media) if item.kind is ItemKind.IMAGE else None
@@ -281,7 +284,8 @@ class MpvDriver(Driver):
                                          item.category), None, None
             return above, code, None
         if item.path is None:
-            raise ContentRejected(f"{label}: {item.kind.value} item without a path")
+            raise ContentRejected(_("{label}: {kind} item without a path").format(
+                label=label, kind=item.kind.value))
         media = checked_media_path(self.spec, item.path, label)
         if item.kind is ItemKind.IMAGE:
             too_large = render.header_problem(media)
@@ -310,7 +314,8 @@ class MpvDriver(Driver):
                 fh.write(pixels)
             os.replace(tmp, path)
         except OSError as exc:
-            raise ScreenUnavailable(f"cannot write the code's overlay {path}: {exc}") from exc
+            raise ScreenUnavailable(_("cannot write the code's overlay {path}: {error}").format(
+                path=path, error=exc)) from exc
         self._tile = (code.text, box, path)
         return box, path
 
@@ -370,9 +375,10 @@ class MpvDriver(Driver):
         if self._overlay is not None:
             self._remove_overlay()  # a closed screen shows no code (nor a stale one)
         try:
-            self._load(self._files.black(), "black frame", None)
+            self._load(self._files.black(), _("black frame"), None)
         except ContentRejected as exc:
-            raise ScreenUnavailable(f"cannot show a black frame: {exc}") from exc
+            raise ScreenUnavailable(_("cannot show a black frame: {error}").format(
+                error=exc)) from exc
         self._screenshot()
 
     def poll_end(self) -> float | None:
@@ -393,21 +399,23 @@ class MpvDriver(Driver):
     def health(self) -> Health:
         player = self._player
         if player is None:
-            return Health(False, "mpv not running (not opened, or closed after a failure)")
+            return Health(False, _("mpv not running (not opened, or closed after a failure)"))
         if not player.alive():
-            return Health(False, f"mpv exited (status {player.exit_status()})")
+            return Health(False, _("mpv exited (status {status})").format(
+                status=player.exit_status()))
         try:
             player.command(["get_property", "pid"])
         except IpcError as exc:
-            return Health(False, f"mpv does not answer: {exc}")
+            return Health(False, _("mpv does not answer: {error}").format(error=exc))
         cur = self._current
         if cur is not None and cur.kind is ItemKind.CLIP and (
                 time.monotonic() - self._shot_at >= self.options.screenshot_every_s):
             self._screenshot()  # a clip's picture moves: refreshed at most this often
         rss = read_rss_mb(player.pid) if player.pid is not None else None
-        rss_txt = f"{rss:.0f} MiB" if rss is not None else "unknown"
-        return Health(True, f"mpv pid {player.pid}, {self._ipc_mode} IPC, RSS {rss_txt}, "
-                            f"switch {self.switch_latency_s * 1000:.0f} ms")
+        rss_txt = f"{rss:.0f} MiB" if rss is not None else _("unknown")
+        return Health(True, _("mpv pid {pid}, {ipc} IPC, RSS {rss}, switch {ms} ms").format(
+            pid=player.pid, ipc=self._ipc_mode, rss=rss_txt,
+            ms=f"{self.switch_latency_s * 1000:.0f}"))
 
     # ---- internals -------------------------------------------------------------------------
     def _screenshot(self, item_id: str | None = None) -> None:
@@ -446,7 +454,7 @@ class MpvDriver(Driver):
               options: str | None = None) -> _Showing:
         player = self._player
         if player is None or not player.alive():
-            raise self._down(IpcClosed("mpv is not running"))
+            raise self._down(IpcClosed(_("mpv is not running")))
         player.pending_events()  # drop what is left of the previous item
         self._current = None
         t_send = self.ctx.clock.monotonic()
@@ -456,7 +464,8 @@ class MpvDriver(Driver):
                 cmd["options"] = options
             data, reply_seq = player.command(cmd)
         except CommandFailed as exc:
-            raise ContentRejected(f"{label}: mpv refused {media.name}: {exc.error}") from exc
+            raise ContentRejected(_("{label}: mpv refused {file}: {error}").format(
+                label=label, file=media.name, error=exc.error)) from exc
         except IpcError as exc:
             raise self._down(exc) from exc
         entry = data.get("playlist_entry_id") if isinstance(data, dict) else None
@@ -509,9 +518,9 @@ class MpvDriver(Driver):
                 elif log_ours and text == FRAME_SHOWN and frame_at is None:
                     frame_at = ev.at
                 elif log_ours and text == VIDEO_EOF and frame_at is None:
-                    raise ContentRejected(f"{label}: {media.name} has no decodable frame "
-                                          f"(mpv reached the end of its video before drawing "
-                                          f"one)")
+                    raise ContentRejected(_(
+                        "{label}: {file} has no decodable frame (mpv reached the end of its "
+                        "video before drawing one)").format(label=label, file=media.name))
             elif ev.name == "start-file":
                 if entry is None:  # an mpv whose loadfile returns no id: first start is ours
                     entry = eid
@@ -522,23 +531,26 @@ class MpvDriver(Driver):
                 except IpcError as exc:
                     raise self._down(exc) from exc
                 if not vo_up:
-                    raise self._down(IpcClosed("mpv lost its video output"))
+                    raise self._down(IpcClosed(_("mpv lost its video output")))
                 raise self._ended_early(ev, label, media)
             elif ev.name == "playback-restart" and ours and restart_at is None:
                 restart_at = ev.at
             elif ev.name == "shutdown":
-                raise self._down(IpcClosed("mpv is shutting down"))
+                raise self._down(IpcClosed(_("mpv is shutting down")))
 
     def _ended_early(self, ev: Event, label: str, media: Path) -> Exception:
         reason = ev.data.get("reason")
         if reason == "quit":
-            return self._down(IpcClosed("mpv quit while loading"))
+            return self._down(IpcClosed(_("mpv quit while loading")))
         if reason == "error":
-            why = ev.data.get("file_error", "unknown error")
-            return ContentRejected(f"{label}: mpv cannot play {media.name}: {why}")
+            why = ev.data.get("file_error") or _("unknown error")
+            return ContentRejected(_("{label}: mpv cannot play {file}: {why}").format(
+                label=label, file=media.name, why=why))
         if reason == "redirect":
-            return ContentRejected(f"{label}: {media.name} is a playlist, not a media file")
-        return ContentRejected(f"{label}: {media.name} ended before its first frame ({reason})")
+            return ContentRejected(_("{label}: {file} is a playlist, not a media file").format(
+                label=label, file=media.name))
+        return ContentRejected(_("{label}: {file} ended before its first frame ({reason})")
+                               .format(label=label, file=media.name, reason=reason))
 
     def _require_video(self, player: MpvProcess, label: str, media: Path) -> None:
         """A file without a video track (audio only) "starts" on a black window: refuse it,
@@ -550,7 +562,8 @@ class MpvDriver(Driver):
         except IpcError as exc:
             raise self._down(exc) from exc
         if vid is False or vid is None:
-            raise ContentRejected(f"{label}: {media.name} has no picture (audio only)")
+            raise ContentRejected(_("{label}: {file} has no picture (audio only)").format(
+                label=label, file=media.name))
 
     def _stop_quietly(self, player: MpvProcess) -> None:
         """Best effort ``stop`` (idle, black window); a dead player shows up at the next call."""
@@ -564,14 +577,18 @@ class MpvDriver(Driver):
         try:
             player.command(["get_property", "pid"])
         except IpcError as exc:
-            raise self._down(IpcTimeout(f"mpv stopped answering while loading: {exc}")) from exc
+            raise self._down(IpcTimeout(_("mpv stopped answering while loading: {error}")
+                                        .format(error=exc))) from exc
 
     def _no_confirmation(self, player: MpvProcess, label: str, restarted: bool) -> NoReturn:
         """No drawn frame in time: a hung player is down, a live one rejects the file."""
         self._ping(player)
-        why = " (playback started, but mpv drew no frame)" if restarted else ""
-        raise ContentRejected(f"{label}: no first frame within "
-                              f"{self.options.show_timeout_s:g} s{why}")
+        if restarted:
+            raise ContentRejected(_("{label}: no first frame within {s} s (playback started, "
+                                    "but mpv drew no frame)").format(
+                label=label, s=f"{self.options.show_timeout_s:g}"))
+        raise ContentRejected(_("{label}: no first frame within {s} s").format(
+            label=label, s=f"{self.options.show_timeout_s:g}"))
 
     def _down(self, exc: IpcError) -> ScreenUnavailable:
         """Kill and forget the player; the runtime's open() starts a fresh one."""
@@ -581,8 +598,10 @@ class MpvDriver(Driver):
         if player is not None:
             player.kill()
             status = player.exit_status()
-        tail = f" (exit status {status})" if status is not None else ""
-        return ScreenUnavailable(f"mpv unavailable: {exc}{tail}")
+        if status is not None:
+            return ScreenUnavailable(_("mpv unavailable: {error} (exit status {status})").format(
+                error=exc, status=status))
+        return ScreenUnavailable(_("mpv unavailable: {error}").format(error=exc))
 
     def _record_latency(self, sample: float) -> None:
         sample = max(0.0, sample)

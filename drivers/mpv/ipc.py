@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from signage.i18n import _
+
 IpcMode = Literal["fd", "socket"]
 _READ_CHUNK = 65536
 
@@ -52,7 +54,8 @@ class CommandFailed(IpcError):
     """mpv answered with an error (e.g. "property unavailable")."""
 
     def __init__(self, command: object, error: str) -> None:
-        super().__init__(f"mpv command {command!r} failed: {error}")
+        super().__init__(_("mpv command {command} failed: {error}").format(
+            command=repr(command), error=error))
         self.error = error
 
 
@@ -123,8 +126,8 @@ class MpvProcess:
         else:
             path = self.socket_path
             if len(os.fsencode(path)) >= 104:
-                raise IpcError(f"socket path too long for AF_UNIX ({path}); use a shorter "
-                               "run_dir or ipc = \"fd\"")
+                raise IpcError(_("socket path too long for AF_UNIX ({path}); use a shorter "
+                                 "run_dir or ipc = \"fd\"").format(path=path))
             path.unlink(missing_ok=True)
             self._proc = self._spawn([f"--input-ipc-server={path}"], pass_fds=())
             self._sock = self._connect(path, time.monotonic() + self.start_timeout_s)
@@ -140,16 +143,18 @@ class MpvProcess:
                 stderr=subprocess.DEVNULL, pass_fds=pass_fds, close_fds=True,
             )
         except OSError as exc:
-            raise IpcClosed(f"cannot start {argv[0]}: {exc}") from exc
+            raise IpcClosed(_("cannot start {argv}: {error}").format(
+                argv=argv[0], error=exc)) from exc
 
     def _connect(self, path: Path, deadline: float) -> socket.socket:
         """The socket file may exist before mpv listens: retry until the deadline."""
         delay = 0.005
-        last = "socket not created"
+        last = _("socket not created")
         while True:
             code = self._proc.poll() if self._proc is not None else None
             if code is not None:
-                raise IpcClosed(f"mpv exited with status {code} before accepting IPC")
+                raise IpcClosed(_("mpv exited with status {code} before accepting IPC").format(
+                    code=code))
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(str(path))
@@ -158,7 +163,8 @@ class MpvProcess:
                 sock.close()
                 last = exc.strerror or str(exc)
             if time.monotonic() >= deadline:
-                raise IpcTimeout(f"mpv did not listen on {path} in time ({last})")
+                raise IpcTimeout(_("mpv did not listen on {path} in time ({last})").format(
+                    path=path, last=last))
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 
@@ -189,7 +195,7 @@ class MpvProcess:
                     proc.wait(timeout=5.0)
                 except subprocess.TimeoutExpired:
                     pass  # unkillable (D state); nothing more to do from here
-        self._mark_closed("closed by driver")
+        self._mark_closed(_("closed by driver"))
         if self._sock is not None:
             try:
                 self._sock.shutdown(socket.SHUT_RDWR)
@@ -220,20 +226,21 @@ class MpvProcess:
         slot = _Slot()
         with self._lock:
             if self._closed:
-                raise IpcClosed(self._close_reason or "connection closed")
+                raise IpcClosed(self._close_reason or _("connection closed"))
             self._pending[rid] = slot
         limit = self.reply_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + limit
         try:
             self._send({"command": command, "request_id": rid}, deadline)
             if not slot.done.wait(max(0.0, deadline - time.monotonic())):
-                raise IpcTimeout(f"no reply from mpv to {_short(command)} within {limit:g} s")
+                raise IpcTimeout(_("no reply from mpv to {command} within {limit} s").format(
+                    command=_short(command), limit=f"{limit:g}"))
         finally:
             with self._lock:
                 self._pending.pop(rid, None)
         reply = slot.reply
         if reply is None:
-            raise IpcClosed(self._close_reason or "connection closed")
+            raise IpcClosed(self._close_reason or _("connection closed"))
         error = reply.get("error", "success")
         if error != "success":
             raise CommandFailed(_short(command), str(error))
@@ -242,24 +249,24 @@ class MpvProcess:
     def _send(self, message: Mapping[str, Any], deadline: float) -> None:
         sock = self._sock
         if sock is None:
-            raise IpcClosed("not connected")
+            raise IpcClosed(_("not connected"))
         data = json.dumps(message, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
         view = memoryview(data)
         with self._send_lock:
             while view:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise IpcTimeout("mpv does not read its IPC connection")
+                    raise IpcTimeout(_("mpv does not read its IPC connection"))
                 try:
-                    _, writable, _ = select.select([], [sock], [], remaining)
+                    _r, writable, _x = select.select([], [sock], [], remaining)
                     if not writable:
                         continue
                     sent = sock.send(view, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
                 except BlockingIOError:
                     continue
                 except (OSError, ValueError) as exc:  # EPIPE, ECONNRESET, closed fd
-                    self._mark_closed(f"IPC send failed: {exc}")
-                    raise IpcClosed(f"IPC send failed: {exc}") from exc
+                    self._mark_closed(_("IPC send failed: {error}").format(error=exc))
+                    raise IpcClosed(_("IPC send failed: {error}").format(error=exc)) from exc
                 view = view[sent:]
 
     # ---- events ----------------------------------------------------------------------------
@@ -272,7 +279,7 @@ class MpvProcess:
             return None
         if ev is None:
             self._events.put(None)  # keep the end marker for later callers
-            raise IpcClosed(self._close_reason or "connection closed")
+            raise IpcClosed(self._close_reason or _("connection closed"))
         return ev
 
     def pending_events(self) -> list[Event]:
@@ -298,7 +305,7 @@ class MpvProcess:
         sock = self._sock
         assert sock is not None
         buf = b""
-        reason = "mpv closed the IPC connection"
+        reason = _("mpv closed the IPC connection")
         try:
             while True:
                 chunk = sock.recv(_READ_CHUNK)
@@ -309,11 +316,12 @@ class MpvProcess:
                 for line in lines:
                     self._dispatch(line)
         except OSError as exc:
-            reason = f"IPC read failed: {exc}"
+            reason = _("IPC read failed: {error}").format(error=exc)
         finally:
             code = self.exit_status()
             if code is not None:
-                reason += f" (mpv exit status {code})"
+                reason = _("{reason} (mpv exit status {status})").format(reason=reason,
+                                                                         status=code)
             self._mark_closed(reason)
 
     def _dispatch(self, line: bytes) -> None:

@@ -18,6 +18,7 @@ from PIL import Image
 
 from signage import render
 from signage.driver import ContentRejected, ScreenSpec, ScreenUnavailable
+from signage.i18n import _
 from signage.inspection import picture
 
 
@@ -29,13 +30,16 @@ def checked_media_path(spec: ScreenSpec, path: Path, label: str) -> Path:
     try:
         resolved = candidate.resolve()
     except (OSError, RuntimeError) as exc:  # symlink loop
-        raise ContentRejected(f"{label}: cannot resolve {path}: {exc}") from exc
+        raise ContentRejected(_("{label}: cannot resolve {path}: {error}").format(
+            label=label, path=path, error=exc)) from exc
     if not resolved.is_relative_to(root):
-        raise ContentRejected(f"{label}: {path} lies outside the media root {root}")
+        raise ContentRejected(_("{label}: {path} lies outside the media root {root}").format(
+            label=label, path=path, root=root))
     if not resolved.is_file():
-        raise ContentRejected(f"{label}: {path} is missing or not a regular file")
+        raise ContentRejected(_("{label}: {path} is missing or not a regular file").format(
+            label=label, path=path))
     if not os.access(resolved, os.R_OK):
-        raise ContentRejected(f"{label}: {path} is not readable")
+        raise ContentRejected(_("{label}: {path} is not readable").format(label=label, path=path))
     return resolved
 
 
@@ -45,11 +49,13 @@ def ensure_private_dir(path: Path) -> None:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.lstat(path)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-            raise ScreenUnavailable(f"{path}: not a directory owned by this user")
+            raise ScreenUnavailable(_("{path}: not a directory owned by this user").format(
+                path=path))
         if stat.S_IMODE(st.st_mode) != 0o700:
             os.chmod(path, 0o700)
     except OSError as exc:
-        raise ScreenUnavailable(f"cannot create runtime directory {path}: {exc}") from exc
+        raise ScreenUnavailable(_("cannot create runtime directory {path}: {error}").format(
+            path=path, error=exc)) from exc
 
 
 def save_png(img: Image.Image, path: Path, fast: bool = False) -> None:
@@ -58,14 +64,16 @@ def save_png(img: Image.Image, path: Path, fast: bool = False) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
     except OSError as exc:
-        raise ScreenUnavailable(f"cannot write in {path.parent}: {exc}") from exc
+        raise ScreenUnavailable(_("cannot write in {parent}: {error}").format(
+            parent=path.parent, error=exc)) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             img.save(fh, format="PNG", compress_level=1 if fast else 6)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise ScreenUnavailable(f"cannot write {path}: {exc}") from exc
+        raise ScreenUnavailable(_("cannot write {path}: {error}").format(
+            path=path, error=exc)) from exc
 
 
 class SlideFiles:
@@ -84,7 +92,7 @@ class SlideFiles:
         whatever code is put over it. None when the text does not fit there (it is then
         shown whole, without a code)."""
         if not text.strip():
-            raise ContentRejected(f"{label}: empty text")
+            raise ContentRejected(_("{label}: empty text").format(label=label))
         key = hashlib.sha256(
             f"{self._renderer_tag()}|{self.width}x{self.height}|{int(anti_fraud)}|{category}|"
             f"code {size}|{text}".encode()).hexdigest()[:32]
@@ -96,7 +104,8 @@ class SlideFiles:
                                            anti_fraud=anti_fraud, category=category,
                                            indexed=True)
         except (render.FontNotFound, OSError, ValueError) as exc:
-            raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
+            raise ContentRejected(_("{label}: cannot render the slide: {error}").format(
+                label=label, error=exc)) from exc
         if img is None:
             return None
         save_png(img, path)
@@ -111,7 +120,8 @@ class SlideFiles:
         try:
             st = media.stat()
         except OSError as exc:
-            raise ContentRejected(f"{label}: cannot read {media.name}: {exc}") from exc
+            raise ContentRejected(_("{label}: cannot read {name}: {error}").format(
+                label=label, name=media.name, error=exc)) from exc
         key = hashlib.sha256(
             f"{self.width}x{self.height}|code {size}|{media}|{st.st_size}|{st.st_mtime_ns}"
             .encode()).hexdigest()[:32]
@@ -121,8 +131,8 @@ class SlideFiles:
         try:
             img = picture.image_above_code(media, self.width, self.height, size)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise ContentRejected(f"{label}: cannot draw the image above the code: {exc}"
-                                  ) from exc
+            raise ContentRejected(_("{label}: cannot draw the image above the code: {error}")
+                                  .format(label=label, error=exc)) from exc
         save_png(img, path, fast=True)
         return path
 
@@ -131,7 +141,7 @@ class SlideFiles:
         """The text drawn by signage.render as a full-screen slide. Raises ContentRejected
         (empty or undrawable text) or ScreenUnavailable (cannot write the file)."""
         if not text.strip():
-            raise ContentRejected(f"{label}: empty text")
+            raise ContentRejected(_("{label}: empty text").format(label=label))
         key = hashlib.sha256(
             f"{self._renderer_tag()}|{self.width}x{self.height}|{int(anti_fraud)}|{category}|{text}"
             .encode()
@@ -143,7 +153,8 @@ class SlideFiles:
             img = render.render_slide(text, self.width, self.height, anti_fraud=anti_fraud,
                                       category=category, indexed=True)
         except (render.FontNotFound, OSError, ValueError) as exc:
-            raise ContentRejected(f"{label}: cannot render the slide: {exc}") from exc
+            raise ContentRejected(_("{label}: cannot render the slide: {error}").format(
+                label=label, error=exc)) from exc
         save_png(img, path)
         return path
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from signage.digestcache import file_digest, load_entries, save_entries
+from signage.i18n import _
 
 DEFAULT_CACHE = Path("var/cache/ffprobe.json")
 CACHE_VERSION = 1
@@ -45,23 +46,26 @@ def run_ffprobe(path: Path, *, digest: str = "", ffprobe: str = "ffprobe",
     """Probe one file (no cache). Raises ProbeError naming the file."""
     exe = shutil.which(ffprobe)
     if exe is None:
-        raise ProbeError(f"{ffprobe} not found: install ffmpeg (apt install ffmpeg)")
+        raise ProbeError(_("{ffprobe} not found: install ffmpeg (apt install ffmpeg)").format(
+            ffprobe=ffprobe))
     argv = [exe, "-v", "error", "-of", "json",
             "-show_entries", "format=duration,format_name:stream=codec_type",
             f"file:{path}"]  # "file:" so a name with ':' is never taken for a protocol
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise ProbeError(f"{path}: ffprobe timed out after {timeout_s:g} s") from exc
+        raise ProbeError(_("{path}: ffprobe timed out after {timeout_s} s").format(
+            path=path, timeout_s=f"{timeout_s:g}")) from exc
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ProbeError(f"{path}: ffprobe failed: {msg[-1] if msg else 'no output'}")
+        raise ProbeError(_("{path}: ffprobe failed: {value}").format(
+            path=path, value=msg[-1] if msg else _("no output")))
     try:
         info = json.loads(proc.stdout)
         fmt = info.get("format", {})
         streams = info.get("streams", [])
     except (ValueError, AttributeError) as exc:
-        raise ProbeError(f"{path}: unreadable ffprobe output") from exc
+        raise ProbeError(_("{path}: unreadable ffprobe output").format(path=path)) from exc
     raw = fmt.get("duration")
     try:
         duration = float(raw) if raw not in (None, "N/A") else None
@@ -88,7 +92,8 @@ class ProbeCache:
         try:
             digest = file_digest(path)
         except OSError as exc:
-            raise ProbeError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+            raise ProbeError(_("{path}: cannot read: {error}").format(
+                path=path, error=exc.strerror or exc)) from exc
         with self._lock:
             entries = self._load()
             hit = entries.get(digest)
@@ -117,7 +122,8 @@ class ProbeCache:
             return res.duration_s
         if res.is_still_image:
             return None
-        raise ProbeError(f"{path}: ffprobe found no duration (format {res.format_name!r})")
+        raise ProbeError(_("{path}: ffprobe found no duration (format {format_name})").format(
+            path=path, format_name=repr(res.format_name)))
 
     def _load(self) -> dict[str, Any]:
         return load_entries(self.cache_file, CACHE_VERSION)

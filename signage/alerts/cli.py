@@ -24,6 +24,7 @@ from ..problems import InputError
 from .bundle import BundleError, parse_manifest
 from .cap import CapError, parse_cap
 from .envelope import KINDS, EnvelopeError, open_envelope, seal
+from .reasons import label
 from .state import AlertBook, Refused
 
 alert_app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -112,7 +113,7 @@ def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.e
     got = book.receive(alert, datetime.now(UTC))
     if isinstance(got, Refused):
         raise _fail(_("{file}: refused ({reason}): {why}").format(
-            file=file, reason=got.reason, why=got.message))
+            file=file, reason=label(got.reason), why=got.message))
     inbox = resolve(loaded.base, a.inbox)
     inbox.mkdir(parents=True, exist_ok=True)
     name = f"{_drop_name()}.env"
@@ -126,7 +127,7 @@ def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.e
                 id=alert.identifier))
             return
         raise _fail(_("alert {id} refused by the daemon ({reason}): {why}").format(
-            id=alert.identifier, reason=v["reason"], why=v["message"]))
+            id=alert.identifier, reason=label(v["reason"]), why=v["message"]))
     print(_("alert {id} queued in {dir}: the daemon takes it when it runs "
             "(is `signage run` running?)").format(id=alert.identifier, dir=inbox))
 
@@ -254,5 +255,5 @@ def push_add(bundle: Annotated[Path, typer.Argument(help=_("a bundle directory (
                 id=v["id"]))
             return
         raise _fail(_("bundle {id} rejected ({reason}):\n  {problems}").format(
-            id=v["id"], reason=v["reason"], problems="\n  ".join(v["problems"])))
+            id=v["id"], reason=label(v["reason"]), problems="\n  ".join(v["problems"])))
     print(_("bundle queued in {dir}: the daemon takes it when it runs").format(dir=inbox))

@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from ..i18n import N_, _
+
 STATE_FILE = "publications.json"
 FORMAT = "signage-pushed-state"
 VERSION = 1
 MAX_STATE_BYTES = 1 << 20
+#: a slot's state as people read it (the file keeps the code)
+STATES = {"applied": N_("applied"), "withdrawn": N_("withdrawn")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +36,9 @@ def replay(slots: dict[str, Slot], bid: str, serial: int) -> str | None:
     kept = slots.get(bid)
     if kept is None or serial > kept.serial:
         return None
-    return (f"{bid}: serial {serial} is not newer than serial {kept.serial} already "
-            f"accepted here ({kept.state}); an older publication is never applied again")
+    return _("{id}: serial {serial} is not newer than serial {kept} already accepted here "
+             "({state}); an older publication is never applied again").format(
+        id=bid, serial=serial, kept=kept.serial, state=_(STATES.get(kept.state, kept.state)))
 
 
 def parse_state(data: bytes) -> dict[str, Slot] | None:

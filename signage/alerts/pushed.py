@@ -87,8 +87,9 @@ def load_pushed(media_root: Path, keys: dict[str, PublicKey]
                 continue
             if it.path not in names:
                 problems.append(Problem(str(d / "playlist.toml"), f"items[{i}].path",
-                                        f"{it.path!r} is not one of the bundle's media files: "
-                                        f"{sorted(names)}"))
+                                        _("{path} is not one of the bundle's media "
+                                          "files: {names}").format(path=repr(it.path),
+                                                                   names=sorted(names))))
                 continue
             items.append(it.model_copy(update={"path": f"{PUSHED_DIR}/{m.id}/media/{it.path}"}))
         pid = PREFIX + m.id

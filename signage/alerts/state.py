@@ -24,7 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..i18n import _
 from .cap import CapAlert, addressed_to
+from .reasons import label
 
 Key = tuple[str, str]  # (sender, identifier)
 
@@ -66,23 +68,26 @@ class AlertBook:
         """``signer``: the id of the authority key whose envelope carried ``alert``."""
         key = alert.key
         if key in self._seen:
-            return Refused("duplicate", f"alert {alert.identifier} from {alert.sender} was "
-                           "already received")
+            return Refused("duplicate", _("alert {id} from {sender} was already received")
+                           .format(id=alert.identifier, sender=alert.sender))
         if not addressed_to(alert, self.site_id, self.regions):
-            return Refused("other_region", f"alert {alert.identifier} is for sites "
-                           f"{list(alert.sites)} and regions {list(alert.regions)}; this box "
-                           f"is site {self.site_id} in regions {list(self.regions)}")
+            return Refused("other_region", _(
+                "alert {id} is for sites {sites} and regions {regions}; this box is site "
+                "{site} in regions {ours}").format(
+                    id=alert.identifier, sites=list(alert.sites), regions=list(alert.regions),
+                    site=self.site_id, ours=list(self.regions)))
         if alert.drill and not self.drills:
-            return Refused("drill_not_configured", f"alert {alert.identifier} is a drill "
-                           f"(status {alert.status}) and no screen here is configured for "
-                           "drills")
+            return Refused("drill_not_configured", _(
+                "alert {id} is a drill (status {status}) and no screen here is configured for "
+                "drills").format(id=alert.identifier, status=alert.status))
         expired = alert.expires <= now
         if expired and alert.msg_type == "Alert":
-            return Refused("expired", f"alert {alert.identifier} expired at "
-                           f"{alert.expires.isoformat()}")
+            return Refused("expired", _("alert {id} expired at {at}").format(
+                id=alert.identifier, at=alert.expires.isoformat()))
         gone = self._ended.get((key, signer))
         if gone is not None:
-            return Refused(gone[0], f"alert {alert.identifier} was {gone[0]} by {gone[1]}")
+            return Refused(gone[0], _("alert {id} was {how} by {by}").format(
+                id=alert.identifier, how=label(gone[0]), by=gone[1]))
         self._seen.add(key)
         self._signer[key] = signer
         ended: list[Key] = []

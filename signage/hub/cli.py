@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..alerts.reasons import label
 from ..i18n import _
 from ..problems import InputError
 from ..render import sanitize
@@ -165,7 +166,7 @@ def status_cmd(config: HubOpt = Path("hub.toml"),
         _print_table(_("refused: {n} sites not registered (nothing of them stored)").format(
             n=len(refused)), (_("site"), _("messages"), _("last refused"), _("reason")),
             [(escape(r["site"]), str(r["refused_messages"]), escape(r["last_refused"]),
-              escape(r["reason"])) for r in refused])
+              escape(_(r["reason"]))) for r in refused])
 
 
 @hub_app.command("audit", help=_("Per site the verdict of `signage audit` on the hub's copy; per "
@@ -311,7 +312,8 @@ def alerts_cmd(config: HubOpt = Path("hub.toml"),
     _print_table(_("alerts sent ({n} rows)").format(n=len(rows)),
                  (_("alert"), _("site"), _("screen"), _("received"), _("first shown"),
                   _("latency"), _("why not shown")),
-                 [(escape(r.alert), escape(r.site), escape(r.screen or "—"), escape(r.received),
+                 [(escape(r.alert), escape(r.site), escape(r.screen or "—"),
+                   escape(label(r.received)),
                    escape(r.first_shown or "—"),
                    "—" if r.latency_s is None else f"{r.latency_s:.2f} s", escape(_(r.why_not)))
                   for r in rows])
@@ -401,4 +403,4 @@ def publications_cmd(config: HubOpt = Path("hub.toml"),
     _print_table(_("publications ({n} rows)").format(n=len(rows)),
                  (_("publication"), _("site"), _("state"), _("when"), _("problems")),
                  [(escape(r.id), escape(r.site), escape(_(r.state)), escape(r.at or "—"),
-                   escape("; ".join(r.problems)[:400] or r.reason)) for r in rows])
+                   escape("; ".join(r.problems)[:400] or label(r.reason))) for r in rows])

@@ -30,7 +30,7 @@ from ..fleet.protocol import (
     parse_topic,
     topic,
 )
-from ..i18n import _
+from ..i18n import N_, _
 from ..playlog.keyfile import KeyFileError, load_key
 from ..trust import load_trust
 from .config import LoadedHub
@@ -109,11 +109,12 @@ class Ingest:
             return None
         ts = self.trust.site(site) if self.trust is not None else None
         if ts is None:
-            return ("not registered: the trust file does not list this site" if self.trust
-                    is not None else "not registered: the hub has no trust file and hub.toml "
-                    "gives no v1_key_file for this site")
+            # stored as English (data) and translated where shown: N_()
+            return (N_("not registered: the trust file does not list this site") if self.trust
+                    is not None else N_("not registered: the hub has no trust file and "
+                                        "hub.toml gives no v1_key_file for this site"))
         if not any(k.valid_at(at) for k in ts.keys):
-            return "not registered now: none of the site's keys in the trust file is valid"
+            return N_("not registered now: none of the site's keys in the trust file is valid")
         return None
 
     def _refuse(self, site: str, kind: str, why: str) -> None:
@@ -123,7 +124,7 @@ class Ingest:
         if entry is None:
             entry = self.refused[key] = [0, "", ""]
             self._say(_("hub: site {site}: refused ({kind}): {reason}").format(
-                site=site, kind=kind, reason=why))
+                site=site, kind=kind, reason=_(why)))
         entry[0] += 1
         entry[1], entry[2] = why, now_iso()
         self._refused_dirty = True
@@ -162,7 +163,7 @@ class Ingest:
         try:
             site, kind = parse_topic(self.prefix, topic_name)
         except ProtocolError as exc:
-            self._say(f"hub: ignored: {exc}")
+            self._say("hub: " + _("ignored: {error}").format(error=exc))
             return
         with self.lock:
             why = self.registered(site, datetime.now(UTC))
@@ -260,7 +261,7 @@ class Ingest:
         if b.rejected_since is None:
             b.rejected_since = time.time()
         if why != b.last_reject:
-            self._say(f"hub: site {site}: {why}")
+            self._say("hub: " + _("site {site}: {why}").format(site=site, why=why))
         b.last_reject = why
         if self._on_reject is not None:
             self._on_reject(site, why)
@@ -319,7 +320,8 @@ class Ingest:
                     finally:
                         os.close(fd)
             except OSError as exc:  # not durable: no ack; tried again at the next call
-                self._say(f"hub: site {site}: cannot fsync the copy: {exc}")
+                self._say("hub: " + _("site {site}: cannot fsync the copy: {error}").format(
+                    site=site, error=exc))
                 with self.lock:
                     st.unsynced(paths)
                 continue
@@ -415,14 +417,16 @@ class HubService:
                                        retain=True)
             info.wait_for_publish(10)
             if not info.is_published():
-                raise OSError(f"the broker did not take {sub} for {site}")
+                raise OSError(_("the broker did not take {topic} for {site}").format(
+                    topic=sub, site=site))
 
         if not self.connected.is_set():
             return
         try:
             clear_finished_parts(self.hub, publish)
         except (OSError, ValueError, RuntimeError) as exc:
-            self._say(f"hub: cannot clear retained media parts: {exc}")
+            self._say("hub: " + _("cannot clear retained media parts: {error}").format(
+                error=exc))
 
     def notify(self, now: float) -> None:
         with self.ingest.lock:

@@ -202,7 +202,8 @@ class Sender:
                     break
                 except OSError as exc:
                     if attempt == 2:
-                        self._say(f"hub: webhook {hook.url}: {exc}")
+                        self._say("hub: " + _("webhook {url}: {error}").format(url=hook.url,
+                                                                             error=exc))
 
     def close(self) -> None:
         self._q.put(None)

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..fleet.protocol import line_seq
+from ..i18n import _
 from ..playlog.logdir import log_files
 from .dataset import (
     DAY_RE,
@@ -111,7 +112,8 @@ def replay(d: Path, verifier: Verifier, start: Mark | None,
                 end, mac, seq = sc.mark
                 out.end = Mark(path.name, at + end, seq, mac)
             if sc.why is not None:
-                out.problem = f"{path.name} at byte {at + sc.good_end}: {sc.why}"
+                out.problem = _("{file} at byte {offset}: {why}").format(
+                    file=path.name, offset=at + sc.good_end, why=sc.why)
                 return out
     return out
 

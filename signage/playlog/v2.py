@@ -160,7 +160,7 @@ class Checkpoint:
 
 def _field(rec: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     if name not in rec:
-        raise CheckpointError(f"{name}: missing")
+        raise CheckpointError(_("{name}: missing").format(name=name))
     v = rec[name]
     if not isinstance(v, kind) or isinstance(v, bool):
         raise CheckpointError(_("{name}: wrong type "
@@ -184,9 +184,11 @@ def parse_checkpoint(line: bytes) -> Checkpoint:
     except ValueError as exc:
         raise CheckpointError(_("not valid JSON ({exc})").format(exc=exc)) from None
     if rec.get("v") != VERSION:
-        raise CheckpointError(f"v: expected {VERSION}, got {rec.get('v')!r}")
+        raise CheckpointError(_("v: expected {want}, got {got}").format(
+            want=VERSION, got=repr(rec.get("v"))))
     if rec.get("type") != "checkpoint":
-        raise CheckpointError(f"type: expected 'checkpoint', got {rec.get('type')!r}")
+        raise CheckpointError(_("type: expected 'checkpoint', got {got}").format(
+            got=repr(rec.get("type"))))
     seq = _field(rec, "seq", int)
     head_seq = _field(rec, "head_seq", int)
     if head_seq != seq - 1 or head_seq < 0:

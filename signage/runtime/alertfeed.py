@@ -31,6 +31,7 @@ from ..alerts.envelope import EnvelopeError, Opened, open_envelope
 from ..alerts.state import AlertBook, Key, Refused
 from ..config import resolve
 from ..driver import Clock, ItemKind
+from ..i18n import _
 from ..keys import PublicKey
 from ..load import LoadedSite
 from ..model import Item
@@ -112,7 +113,7 @@ class AlertCenter:
         if source == "fleet":
             fp = hashlib.sha256(data).digest()
             if fp in self._fleet_seen:
-                return Verdict(False, "duplicate", "already received over the fleet link")
+                return Verdict(False, "duplicate", _("already received over the fleet link"))
             self._fleet_seen.add(fp)
         now = self._clock.time()
         try:
@@ -200,8 +201,9 @@ class AlertCenter:
             del self._pending[name]
             if st.st_size > MAX_FILE_BYTES:
                 v = self._refuse(f"inbox:{name}", "too_large",
-                                 f"{name}: {st.st_size} bytes; an alert envelope is at most "
-                                 f"{MAX_FILE_BYTES} bytes")
+                                 _("{file}: {size} bytes; an alert envelope is at most "
+                                   "{limit} bytes").format(file=name, size=st.st_size,
+                                                           limit=MAX_FILE_BYTES))
             else:
                 try:
                     data = p.read_bytes()

@@ -131,7 +131,8 @@ class Runtime:
         else:
             site_key = chain_key(key_path, log_dir, "signage new-chain --config "
                                  f"{loaded.config_path} --reason TEXT" if not settings.virtual
-                                 else f"give simulate a new --log directory, or remove {log_dir}")
+                                 else _("give simulate a new --log directory, or remove {dir}")
+                                 .format(dir=log_dir))
         self.new_chain = read_new_chain_note(log_dir)
         self.writer = LogWriter(
             log_dir, site_key, cfg.tz, clock, run_id=secrets.token_hex(6),

@@ -335,9 +335,10 @@ class PushCenter:
         except BundleError as exc:
             return PushVerdict(False, "malformed", [str(exc)])
         if not addressed(m, cfg.site.id, tuple(cfg.authority.regions)):
-            return PushVerdict(False, "other_region", [
-                f"bundle {m.id} is for {list(m.to)}; this box is site {cfg.site.id} in "
-                f"regions {list(cfg.authority.regions)}"], m.id, opened.digest, m.serial)
+            return PushVerdict(False, "other_region", [_(
+                "bundle {id} is for {to}; this box is site {site} in regions {regions}"
+            ).format(id=m.id, to=list(m.to), site=cfg.site.id,
+                     regions=list(cfg.authority.regions))], m.id, opened.digest, m.serial)
         if m.serial is None:
             return PushVerdict(False, "unversioned", [_(
                 "bundle {id}: format 1 carries no serial, so it cannot be told from an old "
@@ -369,7 +370,7 @@ class PushCenter:
         except InputError as exc:
             problems = [str(p) for p in exc.problems]
         except Exception as exc:  # never let a bundle take the daemon down
-            problems = [f"cannot load: {exc}"]
+            problems = [_("cannot load: {error}").format(error=exc)]
         else:
             problems = []
         if problems:
@@ -391,9 +392,10 @@ class PushCenter:
             return PushVerdict(ok, reason, problems, w.id, opened.digest, w.serial, "withdraw")
 
         if not addressed(w, cfg.site.id, tuple(cfg.authority.regions)):
-            return verdict(False, "other_region", [
-                f"withdrawal of {w.id} is for {list(w.to)}; this box is site {cfg.site.id} "
-                f"in regions {list(cfg.authority.regions)}"])
+            return verdict(False, "other_region", [_(
+                "withdrawal of {id} is for {to}; this box is site {site} in regions {regions}"
+            ).format(id=w.id, to=list(w.to), site=cfg.site.id,
+                     regions=list(cfg.authority.regions))])
         why = replay(self.slots(), w.id, w.serial)
         if why is not None:
             return verdict(False, "replay", [why])
@@ -409,7 +411,7 @@ class PushCenter:
                 return verdict(False, "invalid", [str(p) for p in exc.problems])
             except Exception as exc:  # never let a withdrawal take the daemon down
                 os.rename(aside, target)
-                return verdict(False, "invalid", [f"cannot load: {exc}"])
+                return verdict(False, "invalid", [_("cannot load: {error}").format(error=exc)])
             shutil.rmtree(aside, ignore_errors=True)
         self._keep_slot(w.id, Slot(w.serial, opened.digest, "", opened.key_id, "withdrawn"))
         return verdict(True, "accepted", [])
@@ -433,7 +435,8 @@ class PushCenter:
             env_path = d / "bundle.env"
             try:
                 if env_path.stat().st_size > KINDS["playlist-bundle"]:
-                    raise OSError("bundle.env too large")
+                    raise OSError(_("bundle.env is larger than {limit} bytes").format(
+                        limit=KINDS["playlist-bundle"]))
                 env = env_path.read_bytes()
             except OSError as exc:
                 v = PushVerdict(False, "malformed", [f"{env_path}: {exc}"])

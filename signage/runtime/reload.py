@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..alerts.pushed import pushed_root
 from ..config import resolve
+from ..i18n import _
 from ..load import LoadedSite, load_site
 from ..problems import InputError
 
@@ -59,12 +60,14 @@ class Reloader:
         except InputError as exc:
             return None, [str(p) for p in exc.problems]
         except Exception as exc:  # never let a reload take the daemon down
-            return None, [f"{self.current.config_path}: cannot load: {exc}"]
+            return None, [_("{file}: cannot load: {error}").format(
+                file=self.current.config_path, error=exc)]
         if new.digests == self.current.digests and not force:
             return None
         if screens_shape(new) != screens_shape(self.current):
-            return None, [f"{self.current.config_path}: screens: adding, removing or re-wiring "
-                          "screens (id, driver, geometry, options) needs a restart of the "
-                          "daemon; playlists, rule and hours reload live"]
+            return None, [_("{file}: screens: adding, removing or re-wiring screens (id, "
+                            "driver, geometry, options) needs a restart of the daemon; "
+                            "playlists, rule and hours reload live").format(
+                file=self.current.config_path)]
         self.current = new
         return new, []

@@ -32,6 +32,7 @@ from ..driver import (
     ScreenUnavailable,
     Showable,
 )
+from ..i18n import _
 from ..model import Item, Screen, Site
 from ..plan import Entry, Timeline
 from ..timeutil import local_date
@@ -421,7 +422,8 @@ class ScreenRunner:
                 self._set_aside(item)
                 sub = self._substitute(tried)
                 if sub is None:
-                    self._go_down(f"every anti-fraud item was rejected: {msg}")
+                    self._go_down(_("every anti-fraud item was rejected: {error}").format(
+                        error=msg))
                     return
                 entry = sub
         self._sync()
@@ -457,7 +459,7 @@ class ScreenRunner:
         """An anti-fraud entry from now with an item not yet tried in this switch: the
         rotation's next items first, then any text slogan, then the built-in slogan."""
         pool = [it for p in self.screen.playlists if p.anti_fraud for it in p.items]
-        for _ in range(len(pool)):
+        for _attempt in range(len(pool)):
             self._replan()
             cand = self.next
             if cand is not None and cand.anti_fraud and cand.item.id not in tried:
