@@ -10,22 +10,20 @@ from collections.abc import Callable
 from datetime import date
 from itertools import takewhile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from . import __version__
 from .i18n import _, take_lang_option, use_for_libraries
-from .keys import SigningKeyError
-from .load import LoadedSite
-from .plan import Timeline
-from .plan.stats import mean_af_ms, measure, plan_days, store_bound
-from .playlog.keyfile import KeyFileError
-from .playlog.logdir import LogDirError
-from .playlog.writer import RecordTooLong
-from .render import sanitize
-from .runcmd import EXIT_LOG_LOST, dispatch_plain_run, duration_or_exit, load_or_exit, run_daemon
+from .runcmd import dispatch_plain_run
 from .runcmd import say as _say
-from .runcmd import summary as _summary
-from .timeutil import fmt_duration, parse_when, rfc3339_ms
+from .sanitize import sanitize
+
+if TYPE_CHECKING:
+    from .load import LoadedSite
+
+# Each command imports what it uses inside its body (the site loader with pydantic, the
+# planner, the log writer, keys…): `signage --help`, `signage audit` and the other commands
+# start without them (docs/benchmarks.md, issue 12); tests/test_cli_imports.py guards it.
 
 
 def _lang_from_argv() -> None:
@@ -43,6 +41,10 @@ def _lang_from_argv() -> None:
     # `signage run ...` runs here, without typer (~1.6 MiB less in the daemon); every other
     # command line returns and is parsed by typer below (signage.runcmd)
     dispatch_plain_run(sys.argv[1:])
+    if sys.argv[1:2] == ["audit"]:  # the same for a plain `signage audit ...` (issue 12: the
+        from .audit.command import dispatch_plain_audit  # month's audit counts its start-up)
+
+        dispatch_plain_audit(sys.argv[1:])
     from .clitext import install
 
     install()
@@ -85,10 +87,14 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help=_("the site's co
 
 
 def _load(config: Path) -> LoadedSite:
+    from .runcmd import load_or_exit
+
     return load_or_exit(config)
 
 
 def _duration(text: str, what: str) -> float:
+    from .runcmd import duration_or_exit
+
     return duration_or_exit(text, what)
 
 
@@ -104,6 +110,8 @@ def validate(config: ConfigOpt = Path("config.toml"),
              days: Annotated[int, typer.Option(help=_("days planned to measure the gaps"))] = 7
              ) -> None:
     """Check config.toml and every playlist; print each screen's worst gap and store share."""
+    from .plan.stats import mean_af_ms, measure, plan_days, store_bound
+
     try:
         loaded = _load(config)
         site = loaded.site
@@ -177,6 +185,10 @@ def plan(config: ConfigOpt = Path("config.toml"),
          format_: Annotated[str, typer.Option("--format", help=_("table or json"))
          ] = "table") -> None:
     """Print the planned timeline and, per screen, max gap, anti-fraud share, counts."""
+    from .plan import Timeline
+    from .plan.stats import measure
+    from .timeutil import parse_when, rfc3339_ms
+
     loaded = _load(config)
     site = loaded.site
     if format_ not in ("table", "json"):
@@ -231,6 +243,8 @@ def run(config: ConfigOpt = Path("config.toml"),
         live: Annotated[bool, typer.Option(help=_("live table (default: when a terminal)"))
         ] = True) -> None:
     """Run the screens (the kiosk daemon). SIGHUP reloads, SIGTERM/SIGINT stop cleanly."""
+    from .runcmd import run_daemon
+
     run_daemon(config, for_, live)
 
 
@@ -249,8 +263,15 @@ def simulate(config: ConfigOpt = Path("config.toml"),
                         "hub of \\[fleet] (docs/fleet.md)"))] = 0) -> None:
     """Run the same runtime, gap guard and log writer on a virtual clock, all screens on the
     simulator driver: a day in seconds. The log is marked mode=simulate, with its own key."""
+    from .keys import SigningKeyError
+    from .playlog.keyfile import KeyFileError
+    from .playlog.logdir import LogDirError
+    from .playlog.writer import RecordTooLong
+    from .runcmd import EXIT_LOG_LOST
+    from .runcmd import summary as _summary
     from .runtime.clock import VirtualClock
     from .runtime.daemon import RunSettings, Runtime
+    from .timeutil import fmt_duration, parse_when, rfc3339_ms
 
     loaded = _load(config)
     duration = _duration(for_, "--for")
@@ -305,6 +326,8 @@ def new_chain_command(
     a new key is made, and the next start marks the break in its run_start."""
     from .cliload import config_or_exit
     from .config import resolve
+    from .playlog.keyfile import KeyFileError
+    from .playlog.logdir import LogDirError
     from .playlog.newchain import new_chain
 
     cfg = config_or_exit(config)

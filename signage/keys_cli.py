@@ -11,18 +11,20 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .i18n import _
-from .keys import PublicKey, SigningKey, SigningKeyError, load_signing_key, write_new_key
-from .playlog import format as fmt
-from .playlog.boxkey import next_path
-from .playlog.v2 import Checkpoint, CheckpointError, parse_checkpoint, verify_link
-from .playlog.writer import log_files
-from .render import sanitize
-from .trust import Trust, TrustFileError, load_trust
+from .sanitize import sanitize
+
+if TYPE_CHECKING:
+    from .keys import PublicKey, SigningKey
+    from .playlog.v2 import Checkpoint
+    from .trust import Trust
+
+# (keys, the log's format and the trust file are imported by the commands: `signage --help`
+# and the other commands start without them, tests/test_cli_imports.py)
 
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True,
                        help=_("The box's Ed25519 signing key (log format 2): generate, show, "
@@ -79,6 +81,8 @@ def _show(pub: PublicKey, path: Path | None) -> None:
 def generate(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None) -> None:
     """Make the box's key pair (private key mode 0600, never overwritten) and print the public
     key and its fingerprint for registration."""
+    from .keys import SigningKeyError, write_new_key
+
     path = _key_path(config, key)
     try:
         made = write_new_key(path)
@@ -94,6 +98,9 @@ def show(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None,
              "--public", help=_("show a public key given as text (ed25519:…) instead"))] = None,
          ) -> None:
     """Print the public key, its key id and fingerprint (to register, or to compare aloud)."""
+    from .keys import PublicKey, SigningKeyError, load_signing_key
+    from .playlog.boxkey import next_path
+
     if public is not None:
         try:
             _show(PublicKey.from_text(public), None)
@@ -120,6 +127,9 @@ def rotate(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None) -> None:
     """Prepare a new key. The daemon (running: within its reload check; else at its next
     start) writes a rotation checkpoint signed by the current key that names the new one,
     then signs with the new key only; the old file is kept as .retired-<key id>."""
+    from .keys import SigningKeyError, load_signing_key, write_new_key
+    from .playlog.boxkey import next_path
+
     path = _key_path(config, key)
     try:
         old: SigningKey = load_signing_key(path)
@@ -136,6 +146,8 @@ def rotate(config: ConfigOpt = Path("config.toml"), key: KeyOpt = None) -> None:
 def latest_checkpoint(log_dir: Path) -> tuple[bytes, bytes | None, Path] | None:
     """The last checkpoint line in the log directory (newest file first), the line before it
     in the same file when it is there, and the file."""
+    from .playlog.writer import log_files
+
     for path in reversed(log_files(log_dir)):
         try:
             with open(path, "rb") as fh:
@@ -173,6 +185,9 @@ def check_checkpoint(cp: Checkpoint, line: bytes, prev: bytes | None,
     names (when that record is at hand), its signature by one of the box's own keys
     (``box_keys``: key id → the current key and retired ones), and by the key the trust file
     registers for its site at its wall time."""
+    from .playlog import format as fmt
+    from .playlog.v2 import verify_link
+
     problems: list[str] = []
     vouched: list[str] = []
     unchecked: list[str] = []
@@ -225,6 +240,8 @@ def check_checkpoint(cp: Checkpoint, line: bytes, prev: bytes | None,
 def _box_keys(path: Path) -> tuple[dict[str, PublicKey] | None, str | None]:
     """The box's public keys by key id: the current one and every retired one kept next to it
     (a rotation checkpoint is signed by the key it retires)."""
+    from .keys import SigningKeyError, load_signing_key
+
     try:
         cur = load_signing_key(path)
     except SigningKeyError as exc:
@@ -252,6 +269,9 @@ def checkpoint_command(
     link on the record before it. Keep it, photograph it or paste it; `signage audit --witness
     FILE` checks a log against it later. A checkpoint that fails is not printed on stdout:
     exit 2, the reasons on stderr."""
+    from .playlog.v2 import CheckpointError, parse_checkpoint
+    from .trust import TrustFileError, load_trust
+
     if log is None:
         base, sec = _log_section(config)
         rel = Path(str(sec.get("dir", "var/log")))

@@ -12,18 +12,16 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .i18n import _, ngettext
-from .keys import SigningKeyError
-from .load import LoadedSite, load_site
-from .playlog.keyfile import KeyFileError
-from .playlog.logdir import LogDirError
-from .playlog.writer import RecordTooLong
-from .problems import InputError
-from .render import release_fonts, sanitize
-from .timeutil import parse_duration
+
+if TYPE_CHECKING:
+    from .load import LoadedSite
+
+# (the site loader, keys and log writer are imported by the functions that use them: signage.cli
+# imports this module at every start, tests/test_cli_imports.py)
 
 #: `signage run`/`simulate` exit status when records were lost (log storage full until
 #: the stop): the run itself went on, but its proof is incomplete
@@ -37,6 +35,10 @@ def say(msg: str) -> None:
 
 def load_or_exit(config: Path) -> LoadedSite:
     """The site, or each problem on its own line and exit status 1."""
+    from .load import load_site
+    from .problems import InputError
+    from .sanitize import sanitize
+
     try:
         return load_site(config)
     except InputError as exc:
@@ -50,6 +52,8 @@ def load_or_exit(config: Path) -> LoadedSite:
 
 
 def duration_or_exit(text: str, what: str) -> float:
+    from .timeutil import parse_duration
+
     try:
         return parse_duration(text)
     except ValueError as exc:
@@ -67,12 +71,18 @@ def summary(rt: Any) -> None:
 
 def run_daemon(config: Path, for_: str | None, live: bool) -> None:
     """Run the screens until stopped; SystemExit with the status when it is not 0."""
+    from .keys import SigningKeyError
+    from .playlog.keyfile import KeyFileError
+    from .playlog.logdir import LogDirError
+    from .playlog.writer import RecordTooLong
     from .runtime.clock import RealClock
     from .runtime.daemon import RunSettings, Runtime, install_signals
     from .runtime.memtune import tune_malloc
 
     tune_malloc()
     loaded = load_or_exit(config)
+    from .render import release_fonts
+
     release_fonts()  # the faces of the glyph checks: the first frames open what they draw with
     duration = duration_or_exit(for_, "--for") if for_ else None
     stop = threading.Event()

@@ -133,6 +133,11 @@ def fmt_duration(seconds: float) -> str:
     return f"{seconds:.1f}s"
 
 
+#: below 2**32 s a double's spacing is under a microsecond (2**-20 s): ``ms / 1000`` rounds
+#: back to the exact millisecond (IsoFormatter.ms)
+_MS_EXACT = 4_000_000_000_000
+
+
 class IsoFormatter:
     """RFC 3339 with milliseconds and the zone's offset, e.g. 2026-11-28T18:24:21.123+08:00:
     the same text as ``datetime.fromtimestamp(t, tz).isoformat(timespec="milliseconds")``,
@@ -173,6 +178,21 @@ class IsoFormatter:
             text = f"{got[0]}{sec:02d}.{rem // 1000:03d}{got[1]}"
         self._memo = (wall_s, text)
         return text
+
+    def ms(self, ms: int) -> str:
+        """``self(ms / 1000)`` for an instant in whole milliseconds (the plan's instants), in
+        integer arithmetic. Within [0, _MS_EXACT) the float ``ms / 1000`` is within half a
+        microsecond of the instant, so both give the same text; outside, the float path."""
+        if type(ms) is not int or not 0 <= ms < _MS_EXACT:
+            return self(ms / 1000)
+        minute, rest = divmod(ms, 60_000)
+        got = self._cache.get(minute)
+        if got is None:
+            got = self._minute(minute)
+        if not got:
+            return self(ms / 1000)
+        sec, milli = divmod(rest, 1000)
+        return f"{got[0]}{sec:02d}.{milli:03d}{got[1]}"
 
     def _minute(self, minute: int) -> tuple[str, ...]:
         if len(self._cache) >= 1024:

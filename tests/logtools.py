@@ -77,3 +77,62 @@ def trust_for(path: Path, site_id: str, signing_key: Path) -> Path:
     path.write_text(f'version = 1\n[[site]]\nid = "{site_id}"\n  [[site.key]]\n  public = '
                     f'"{pub.text}"\n  valid_from = 2020-01-01T00:00:00+08:00\n', "utf-8")
     return path
+
+
+def run_gaps(recs: list[dict[str, Any]], screen: str,
+             measure: str = "end-to-start") -> list[float]:
+    """Every interval of one screen with no anti-fraud content proven, in seconds, for a log of
+    runs that were open all day (no hours, no outages): from each run's start to its first
+    anti-fraud showing, between consecutive ones (end to start, or start to start with that
+    ``measure``), and from the last one to the
+    run's stop. Written independently of signage.audit, to check its figure on a real run:
+    the two must agree whatever a busy machine did to the gaps."""
+    out: list[float] = []
+    ref: float | None = None
+    for r in recs:
+        if r["type"] == "run_start":
+            ref = r["mono"]
+        elif (r["type"] == "showing" and r.get("screen") == screen and r["anti_fraud"]
+              and r["outcome"] in ("completed", "cut_short") and ref is not None):
+            out.append(r["start_mono"] - ref)
+            ref = r["start_mono"] if measure == "start-to-start" else r["end_mono"]
+        elif r["type"] == "run_stop" and ref is not None:
+            out.append(r["mono"] - ref)
+            ref = None
+    return out
+
+
+def planned_af_gaps(recs: list[dict[str, Any]], screen: str,
+                    skip: tuple[tuple[float, float], ...] = ()) -> list[float]:
+    """The gaps between consecutive anti-fraud attempts of one screen as the runtime planned
+    them: a switch is planned where the entry before it ends, so the gap after anti-fraud
+    showing A is the planned start of the next anti-fraud attempt B (shown, or failed and
+    replaced at once) minus the planned start of the entry that followed A (0 when B followed
+    A directly). Planned instants are the records' ``planned`` (wall). A busy machine makes
+    starts late, never these figures longer: this checks the planner's budget, the start
+    errors check how late the machine was. ``skip``: (from, to) windows on the monotonic
+    clock (a screen outage); a gap whose attempts A..B overlap one is left out. A re-plan
+    (a reload applied, an alert, a screen back up) plans from the instant it runs: a gap
+    through one includes how late that was, so tests with re-plans bound it by the rule (the
+    margin is for that), tests without by the budget."""
+    from datetime import datetime
+
+    tries = [r for r in recs if r.get("screen") == screen and (
+        r["type"] == "showing_start" or (r["type"] == "showing" and r["outcome"] == "failed"))]
+    out: list[float] = []
+    for i, a in enumerate(tries):
+        if a["type"] != "showing_start" or not a["anti_fraud"]:
+            continue
+        j = next((k for k in range(i + 1, len(tries)) if tries[k]["anti_fraud"]), None)
+        if j is None:
+            break
+        if tries[j].get("run") != a.get("run"):
+            continue
+        if any(a["start_mono"] < w1 and w0 < tries[j]["start_mono"] for w0, w1 in skip):
+            continue
+        if j == i + 1:
+            out.append(0.0)
+            continue
+        t1 = datetime.fromisoformat(tries[i + 1]["planned"]).timestamp()
+        out.append(datetime.fromisoformat(tries[j]["planned"]).timestamp() - t1)
+    return out

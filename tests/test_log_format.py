@@ -57,13 +57,32 @@ other = st.dictionaries(st.sampled_from(["screen", "item", "reason", "count", "x
 # a hot record with a value of another type still encodes like the encoder would
 odd = showing.flatmap(lambda d: st.sampled_from(sorted(d)).flatmap(
     lambda k: scalar.map(lambda v: {**d, k: v})))
+# the heartbeat and checkpoint templates (Python only), and the same with odd values
+screen_state = st.fixed_dictionaries({
+    "item": maybe, "anti_fraud": st.booleans(), "since_mono": st.none() | mono}).map(
+        lambda d: {k: d[k] for k in ("item", "anti_fraud", "since_mono")})
+heartbeat = st.fixed_dictionaries({"screens": st.dictionaries(text, screen_state, max_size=4)})
+odd_heartbeat = st.fixed_dictionaries({"screens": st.dictionaries(
+    text | st.integers(), screen_state | st.dictionaries(st.sampled_from(
+        ["item", "anti_fraud", "since_mono"]), scalar, max_size=3)
+    | screen_state.flatmap(lambda d: st.sampled_from(sorted(d)).flatmap(
+        lambda k: scalar.map(lambda v: {**d, k: v}))), max_size=3) | scalar})
+checkpoint = st.fixed_dictionaries({
+    "site": text, "head_seq": st.integers(0, 10**12) | st.integers(), "head": text, "key": text,
+    "next_key": maybe, "reason": text, "sig": text}).map(
+        lambda d: {k: d[k] for k in ("site", "head_seq", "head", "key", "next_key", "reason",
+                                     "sig")})
+odd_checkpoint = checkpoint.flatmap(lambda d: st.sampled_from(sorted(d)).flatmap(
+    lambda k: scalar.map(lambda v: {**d, k: v})))
 
 
 @pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("compiled", MODES)
 @settings(max_examples=400, deadline=None)  # (ASan builds on a busy machine: no deadline)
-@given(rtype=st.sampled_from(["showing", "showing_start", "heartbeat", "dropped", "x\"y"]),
-       fields=showing | showing_start | other | odd,
+@given(rtype=st.sampled_from(["showing", "showing_start", "heartbeat", "checkpoint", "dropped",
+                              "x\"y"]),
+       fields=showing | showing_start | other | odd | heartbeat | odd_heartbeat | checkpoint
+       | odd_checkpoint,
        seq=st.integers(0, 10**12) | st.integers(), run=text, boot=text, wall=iso | text,
        m=mono)
 def test_template_encoder_writes_the_encoders_bytes(compiled: bool, version: int, rtype: str,
@@ -335,3 +354,40 @@ def test_iso_formatter_matches_datetime(zone: str, t: float, nudge: float) -> No
     for x in (t, t + nudge, -nudge + t):
         assert f(x) == datetime.fromtimestamp(x, tz).isoformat(timespec="milliseconds"), x
         assert f(x) == f(x)
+
+
+@settings(max_examples=400, deadline=None)
+@given(zone=st.sampled_from(ZONES),
+       ms=st.integers(-10**13, 10**13) | st.integers(0, 4_000_000_000_000)
+       | st.sampled_from([0, 999, 1000, 59_999, 3_999_999_999_999, 4_000_000_000_000]))
+def test_iso_formatter_ms_matches_the_float_path(zone: str, ms: int) -> None:
+    """The plan's whole-millisecond instants, in integer arithmetic: the same text as the
+    float path (and so as datetime)."""
+    f = IsoFormatter(ZoneInfo(zone))
+    assert f.ms(ms) == IsoFormatter(ZoneInfo(zone))(ms / 1000), ms
+    assert f.ms(ms) == datetime.fromtimestamp(ms / 1000, ZoneInfo(zone)).isoformat(
+        timespec="milliseconds"), ms
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@settings(max_examples=300, deadline=None)
+@given(rtype_fields=st.tuples(st.just("heartbeat"), heartbeat | odd_heartbeat)
+       | st.tuples(st.just("checkpoint"), checkpoint | odd_checkpoint),
+       seq=st.integers(0, 10**12), wall=iso, m=mono)
+def test_heartbeat_and_checkpoint_templates_write_the_encoders_bytes(
+        version: int, rtype_fields: tuple[str, dict[str, Any]], seq: int, wall: str,
+        m: float) -> None:
+    """The Python templates of the heartbeat and the checkpoint (the compiled encoder leaves
+    them to Python): the JSON encoder's bytes, or its exception, for any values."""
+    rtype, fields = rtype_fields
+    key = KEY if version == 1 else None
+    enc = fmt.LineEncoder(key, "run", "boot", compiled=False)
+    body = {"v": version, "seq": seq, "type": rtype, "run": "run", "boot": "boot",
+            "wall": wall, "mono": m, **fields}
+    try:
+        want = fmt.encode(KEY if key is not None else fmt.PLAIN, PREV, body)
+    except (TypeError, ValueError) as e:
+        with pytest.raises(type(e)):
+            enc.line(PREV, seq, rtype, wall, m, fields)
+        return
+    assert enc.line(PREV, seq, rtype, wall, m, fields) == want

@@ -17,20 +17,12 @@ from typing import Annotated, Any
 
 import typer
 
-from signage import render
-from signage.driver import (
-    ContentRejected,
-    DriverContext,
-    ItemKind,
-    ScreenSpec,
-    ScreenUnavailable,
-    Showable,
-)
 from signage.i18n import _
 from signage.runtime.clock import RealClock
+from signage.sanitize import sanitize
 
-from . import fakeboard
-from .driver import LedDriver
+# (the driver, the renderer and the fake board are imported by the commands: `signage --help`
+# and the other commands start without them, tests/test_cli_imports.py)
 
 SLOGAN = "防范电信网络诈骗，人人参与，家家受益"
 
@@ -45,12 +37,24 @@ class ProbeReport:
     show_latency_s: float | None = None
 
     def say(self, line: str) -> None:
-        self.lines.append(render.sanitize(line))
+        self.lines.append(sanitize(line))
 
 
 def probe(port: str, baud: int, options: Mapping[str, Any], *, text: str = SLOGAN,
           duration_s: float = 10.0) -> ProbeReport:
     """Ping the board at ``port`` and show ``text``; never raises, reports every step."""
+    from signage import render
+    from signage.driver import (
+        ContentRejected,
+        DriverContext,
+        ItemKind,
+        ScreenSpec,
+        ScreenUnavailable,
+        Showable,
+    )
+
+    from .driver import LedDriver
+
     report = ProbeReport()
     opts = {**options, "port": port, "baud": baud}
     width, height = int(opts.get("width", 128)), int(opts.get("height", 16))
@@ -156,6 +160,8 @@ def fakeboard_command(
     quiet: Annotated[bool, typer.Option("--quiet", help=_("do not log requests"))] = False,
 ) -> None:
     """Run a fake BX-5E LED board on a pty or a TCP port until Ctrl-C."""
+    from . import fakeboard
+
     argv = ["--width", str(width), "--height", str(height), "--colors", str(colors),
             "--address", address, "--model", model, "--baud", str(baud), "--busy", str(busy),
             "--corrupt", str(corrupt), "--host", host]

@@ -55,7 +55,7 @@ from .ipc import (
     read_rss_mb,
     supports_ipc_client,
 )
-from .media import SlideFiles, checked_media_path, ensure_private_dir
+from .media import SlideFiles, checked_media_path, ensure_private_dir, sweep_stale_overlays
 from .options import MpvOptions, build_argv, parse_options
 from .probe import ProbeCache, ProbeError
 
@@ -105,6 +105,7 @@ class MpvDriver(Driver):
         self._files = SlideFiles(self.runtime_dir, spec.width, spec.height)
         self._overlay: str | None = None  # the code mpv draws now (its text)
         self._tile: tuple[str, picture.Box, Path] | None = None  # the last code's pixels
+        self._swept = False  # stale overlay files of dead daemons removed (at the first open)
 
     SHM: ClassVar[Path] = SHM_DIR  # the shared RAM directory (a test points it at one of its own)
 
@@ -151,6 +152,10 @@ class MpvDriver(Driver):
             raise ScreenUnavailable(_("{program} not found: apt install mpv").format(
                 program=self.options.mpv_path))
         ensure_private_dir(self.runtime_dir)
+        if not self._swept:  # once per driver: what a crashed daemon left behind
+            self._swept = True
+            for d in dict.fromkeys((self.runtime_dir, self._overlay_dir())):
+                sweep_stale_overlays(d)
         if self._ipc_mode is None:
             want = self.options.ipc
             if want == "auto":
@@ -313,7 +318,8 @@ class MpvDriver(Driver):
                 return None
             os.replace(tmp, path)
         except OSError as exc:
-            raise ScreenUnavailable(f"cannot write the code's overlay {path}: {exc}") from exc
+            raise ScreenUnavailable(_("cannot write the code's overlay {path}: {error}").format(
+                path=path, error=exc)) from exc
         self._tile = (code.text, box, path)
         return box, path
 

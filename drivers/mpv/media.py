@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -56,6 +57,50 @@ def ensure_private_dir(path: Path) -> None:
     except OSError as exc:
         raise ScreenUnavailable(_("cannot create runtime directory {path}: {error}").format(
             path=path, error=exc)) from exc
+
+
+#: the code overlay's pixel file (driver.py ``_overlay_file``) and its temporary name
+_OVERLAY_FILE = re.compile(r"code-([1-9][0-9]{0,9})\.(?:bgra|tmp)")
+
+
+def sweep_stale_overlays(directory: Path) -> list[str]:
+    """Remove the code's overlay pixel files (``code-<pid>.bgra`` and ``.tmp``) that a daemon
+    which is gone (crashed, killed) left in ``directory``, one of the driver's private 0700
+    directories (the caller ensured it). Only names of exactly that form, only regular files
+    owned by us, only when process <pid> no longer exists: a running daemon's file (another
+    site's screen of the same name shares the /dev/shm directory) is never touched. Returns
+    the names removed; a file that cannot be examined or removed is left as it is."""
+    removed: list[str] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        m = _OVERLAY_FILE.fullmatch(name)
+        if m is None or _process_exists(int(m.group(1))):
+            continue
+        path = directory / name
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                continue
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(name)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (EPERM: it exists, another user's)
+        return True
+    return True
 
 
 def save_png(img: Image.Image, path: Path, fast: bool = False) -> None:

@@ -16,19 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ..config import resolve
 from ..i18n import _
-from ..keys import PublicKey, SigningKeyError, load_signing_key, write_new_key
-from ..load import load_site
-from ..problems import InputError
-from .bundle import BundleError, parse_manifest
-from .cap import CapError, parse_cap
-from .envelope import KINDS, EnvelopeError, open_envelope, seal
 from .reasons import label
-from .state import AlertBook, Refused
+
+# (the site loader, keys, CAP parser and envelopes are imported by the commands that use them:
+# `signage --help` and the other commands start without them, tests/test_cli_imports.py)
 
 alert_app = typer.Typer(add_completion=False, no_args_is_help=True)
-MAX_READ = KINDS["cap-alert"]
+#: the largest alert envelope read (signage.alerts.envelope.KINDS["cap-alert"], checked by
+#: tests/test_cli_imports.py)
+MAX_READ = 128 * 1024
 
 
 def _fail(msg: str, code: int = 1) -> typer.Exit:
@@ -95,6 +92,14 @@ def add(file: Annotated[Path, typer.Argument(help=_("a signed alert envelope (.e
         ) -> None:
     """Hand a signed alert to this box's daemon: checked here first (signature, CAP, region,
     expiry), then dropped into the daemon's inbox; prints the daemon's verdict."""
+    from ..config import resolve
+    from ..keys import PublicKey
+    from ..load import load_site
+    from ..problems import InputError
+    from .cap import CapError, parse_cap
+    from .envelope import EnvelopeError, open_envelope
+    from .state import AlertBook, Refused
+
     try:
         loaded = load_site(config)
     except InputError as exc:
@@ -141,6 +146,10 @@ def seal_cmd(file: Annotated[Path, typer.Argument(help=_("a CAP 1.2 alert (.xml)
              ) -> None:
     """The authority's tool: check a CAP alert and sign it into an envelope (for a USB stick
     or any transport; `signage hub alert` does the same and sends it)."""
+    from ..keys import SigningKeyError, load_signing_key
+    from .cap import CapError, parse_cap
+    from .envelope import seal
+
     data = _read(file, MAX_READ)
     try:
         alert = parse_cap(data)
@@ -163,6 +172,8 @@ def authority_key(path: Annotated[Path, typer.Argument(help=_("where to create t
                   ) -> None:
     """Create the authority's signing key (mode 0600, never overwritten) and print the public
     key line for the boxes' authority keys (config.toml, section authority)."""
+    from ..keys import SigningKeyError, write_new_key
+
     try:
         k = write_new_key(path)
     except SigningKeyError as exc:
@@ -195,7 +206,9 @@ def push_seal(playlist: Annotated[Path, typer.Argument(help=_("the playlist (.to
     (bundle.env + media/), for a USB stick; `signage hub publish playlist` sends one."""
     import time
 
+    from ..keys import SigningKeyError, load_signing_key
     from .bundle import BundleError, make_manifest, next_serial
+    from .envelope import seal
 
     try:
         text = playlist.read_text("utf-8")
@@ -223,6 +236,12 @@ def push_add(bundle: Annotated[Path, typer.Argument(help=_("a bundle directory (
                              ] = 30.0) -> None:
     """Hand a signed playlist bundle to this box's daemon, which verifies it, validates the
     site with it (all or nothing) and applies it at the next item boundary."""
+    from ..config import resolve
+    from ..keys import PublicKey
+    from ..load import load_site
+    from ..problems import InputError
+    from .bundle import BundleError, parse_manifest
+    from .envelope import KINDS, EnvelopeError, open_envelope
 
     try:
         loaded = load_site(config)

@@ -11,6 +11,11 @@ def main() -> None:
 
     gc.disable()  # (run.py keeps it off during the audit; the imports make no cycles to free)
 
+    # a plain command line runs without typer, as `signage audit` does (signage/audit/command.py)
+    from .command import dispatch_plain_audit
+
+    dispatch_plain_audit(["audit", *sys.argv[1:]])
+
     import typer
 
     from . import cli

@@ -1,4 +1,5 @@
-"""`signage audit`: the command. Parses options, loads the key, runs the audit, prints.
+"""`signage audit`: the typer command around signage.audit.command.main (the options, their help,
+the exit code). A plain `signage audit` line is run without typer (signage.audit.command).
 
 Exit codes: 0 compliant and intact, 1 gap-rule violations (log intact or partial), 2 integrity
 broken (whatever the violations), 3 unreadable input or usage error, 4 simulated, 5 partial log
@@ -6,39 +7,14 @@ broken (whatever the violations), 3 unreadable input or usage error, 4 simulated
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..i18n import _
-from ..playlog import format as fmt
-from ..playlog.keyfile import KeyFileError, load_key
-from ..playlog.v2 import CheckpointError, parse_checkpoint, witness_lines
-from ..sanitize import sanitize
-from ..timeutil import parse_duration
-from ..trust import Trust, TrustFileError, load_trust
-from .integrity import Anchor
-from .model import (
-    EXIT_BROKEN,
-    EXIT_INPUT,
-    EXIT_OK,
-    AuditInputError,
-    AuditResult,
-    Compliance,
-    Integrity,
-)
-from .output import write_csv, write_json, write_table
-from .reader import LogFile, discover
-from .run import Options, default_jobs, run
-from .signed import Witness
-from .spool import Spool
+from .command import DEFAULT_KEY, FORMATS, MAX_WITNESS_BYTES, main, read_witnesses
 
-DEFAULT_KEY = Path("var/site.key")
-PROGRESS_BYTES = 32 << 20
-FORMATS = ("table", "json", "csv")
 #: the exit code of the last audit run in this process (None: none ran)
 LAST_CODE: int | None = None
 
@@ -107,188 +83,5 @@ def audit_command(
     raise typer.Exit(code)
 
 
-def _fail(message: str) -> int:
-    print(f"signage audit: {sanitize(message)}", file=sys.stderr)
-    return EXIT_INPUT
-
-
-def main(paths: list[Path], *, from_: str | None = None, to: str | None = None,
-         screen: list[str] | None = None, max_gap: str | None = None, key: Path | None = None,
-         format_: str = "table", report: Path | None = None, anchor: bool = False,
-         expect_anchor: str | None = None, jobs: str | None = None,
-         trust: Path | None = None, witness: list[Path] | None = None,
-         simulated: bool = False) -> int:
-    try:
-        return _main(paths, from_, to, screen, max_gap, key, format_, report, anchor,
-                     expect_anchor, jobs, trust, witness or [], simulated)
-    except AuditInputError as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        return _fail(_("interrupted"))
-    except Exception as exc:  # never a traceback for the inspector
-        if os.environ.get("SIGNAGE_DEBUG"):
-            raise
-        return _fail(_("internal error: {error} (a bug; set SIGNAGE_DEBUG=1 to see where)"
-                       ).format(error=f"{type(exc).__name__}: {exc}"))
-
-
-def _main(paths: list[Path], from_: str | None, to: str | None, screen: list[str] | None,
-          max_gap: str | None, key: Path | None, format_: str, report: Path | None,
-          anchor: bool, expect_anchor: str | None, jobs: str | None, trust: Path | None,
-          witness: list[Path], simulated: bool = False) -> int:
-    if format_ not in FORMATS:
-        raise AuditInputError(f"--format {format_!r}: " + _("use one of {choices}").format(
-            choices=", ".join(FORMATS)))
-    try:
-        limit = parse_duration(max_gap) if max_gap is not None else None
-    except ValueError as exc:
-        raise AuditInputError(f"--max-gap: {exc}") from None
-    if limit is not None and limit <= 0:
-        raise AuditInputError("--max-gap: " + _("must be more than 0 s"))
-    n_jobs: int | None = None  # (chosen by the log's size and the machine's load)
-    if jobs is not None:
-        if not jobs.isdigit() or not 1 <= int(jobs) <= 256:
-            raise AuditInputError(f"--jobs {jobs!r}: " + _("a number of processes, 1 to 256"))
-        n_jobs = int(jobs)
-    try:
-        want = Anchor.parse(expect_anchor) if expect_anchor else None
-    except ValueError as exc:
-        raise AuditInputError(f"--expect-anchor: {exc}") from None
-    if report is not None and report.is_dir():
-        raise AuditInputError(f"--report {report}: " + _("is a directory; name an .html file"))
-    files, complete = discover(paths)
-    site_key: bytes | None = None
-    if any(f.version == fmt.VERSION for f in files) or key is not None:
-        key_path = key or DEFAULT_KEY
-        if key is None and not key_path.exists():
-            raise AuditInputError(_("no key: pass --key FILE, the site key file that signed "
-                                    "the log (the daemon's [log] key_file; {path} by default)"
-                                    ).format(path=DEFAULT_KEY))
-        try:
-            site_key = load_key(key_path)
-        except KeyFileError as exc:
-            raise AuditInputError(str(exc)) from None
-    trusted: Trust | None = None
-    if trust is not None:
-        try:
-            trusted = load_trust(trust)
-        except TrustFileError as exc:
-            raise AuditInputError(str(exc)) from None
-    witnesses = read_witnesses(witness)
-    if witnesses and trusted is None:
-        raise AuditInputError("--witness: " + _("needs --trust: a witness counts only when its "
-                                                "signature verifies with a trusted key"))
-    total = sum(f.size for f in files)
-    if n_jobs is None:
-        n_jobs = default_jobs(total, len(os.sched_getaffinity(0)), os.getloadavg()[0])
-    spool = Spool()
-    opts = Options(key=site_key, max_gap_s=limit, period_from=from_, period_to=to,
-                   screens=screen or None, anchor=want, jobs=n_jobs, on_violation=spool,
-                   trust=trusted, witnesses=witnesses)
-    try:
-        if sys.stderr.isatty() and total >= PROGRESS_BYTES:
-            integrity, compliance = _with_progress(files, opts, total, complete)
-        else:
-            integrity, compliance = run(files, opts, complete_dir=complete)
-        result = AuditResult(integrity, compliance, spool, preview_simulated=simulated)
-        return _output(result, format_, report, anchor)
-    finally:
-        spool.close()
-
-
-#: a witness file is a few hundred bytes per checkpoint; a hub's store for one site and a year
-#: is ~300 MB at one checkpoint per 30 s, so witnesses are read up to this size per file
-MAX_WITNESS_BYTES = 512 << 20
-
-
-def read_witnesses(paths: list[Path]) -> list[Witness]:
-    """The witnessed checkpoints in ``paths`` (docs/log-format.md, "Witnesses"): all or
-    nothing, a bad line names its file and line."""
-    from ..inspection.witness import NotACode, code_witness  # (only with --witness)
-
-    out: list[Witness] = []
-    for p in paths:
-        try:
-            if not p.is_file():
-                raise AuditInputError(f"--witness {p}: " + _("not a regular file"))
-            if p.stat().st_size > MAX_WITNESS_BYTES:
-                raise AuditInputError(f"--witness {p}: " + _("larger than {n} MiB").format(
-                    n=MAX_WITNESS_BYTES >> 20))
-            data = p.read_bytes()
-        except OSError as exc:
-            raise AuditInputError(f"--witness {p}: " + _("cannot read: {error}").format(
-                error=exc.strerror)) from None
-        try:
-            for n, raw in enumerate(data.split(b"\n"), 1):
-                try:  # an on-screen inspection code (a hub scan, a code URL, a payload)
-                    code = code_witness(raw)
-                except NotACode as exc:
-                    raise AuditInputError(f"--witness {p}:{n}: {exc}") from None
-                if code is not None:
-                    out.append(Witness(f"{p}:{n}", code))
-                    continue
-                for _n, line in witness_lines(raw, f"{p}:{n}"):
-                    try:
-                        cp = parse_checkpoint(line)
-                    except CheckpointError as exc:
-                        raise AuditInputError(f"--witness {p}:{n}: " + _(
-                            "not a checkpoint: {error}").format(error=exc)) from None
-                    out.append(Witness(f"{p}:{n}", cp))
-        except CheckpointError as exc:
-            raise AuditInputError(f"--witness {exc}") from None
-    return out
-
-
-def _with_progress(files: list[LogFile], opts: Options, total: int,
-                   complete: bool) -> tuple[Integrity, Compliance]:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    with Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True, auto_refresh=False) as bar:
-        task = bar.add_task("log", total=total)
-        opts.progress = lambda done: bar.update(task, completed=done, refresh=True)
-        return run(files, opts, complete_dir=complete)
-
-
-def _output(result: AuditResult, format_: str, report: Path | None, anchor: bool) -> int:
-    if report is not None:
-        from .report_html import write_report  # pillow and fonts only when asked for
-
-        try:
-            write_report(result, report)
-        except OSError as exc:
-            raise AuditInputError(f"--report {report}: " + _("cannot write: {error}").format(
-                error=exc.strerror)) from None
-    if anchor:
-        head = result.integrity.head
-        if not result.integrity.unbroken or head is None:
-            for x in result.integrity.findings[:20]:
-                print(sanitize(x.text()), file=sys.stderr)
-            print("signage audit: " + _("the log's integrity is broken: no anchor to print"),
-                  file=sys.stderr)
-            return EXIT_BROKEN
-        if format_ == "json":
-            import json
-
-            print(json.dumps({"file": head[0], "seq": head[1], "mac": head[2]}))
-        else:
-            print(f"{head[0]}:{head[1]}:{head[2]}")
-        return EXIT_OK
-    if format_ == "json":
-        write_json(result, sys.stdout)
-    elif format_ == "csv":
-        write_csv(result, sys.stdout)
-    else:
-        from rich.console import Console  # (only for the table: JSON and CSV need none)
-
-        write_table(result, Console(highlight=False))
-    return result.exit_code
+__all__ = ["DEFAULT_KEY", "FORMATS", "LAST_CODE", "MAX_WITNESS_BYTES", "audit_command", "main",
+           "read_witnesses"]

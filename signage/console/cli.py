@@ -9,8 +9,6 @@ from typing import Annotated
 
 import typer
 
-from ..cliload import config_or_exit
-from ..config import resolve
 from ..i18n import _
 from .auth import ROLES, Users
 
@@ -21,6 +19,9 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help=_("the site's co
 
 
 def _users(config: Path) -> Users:
+    from ..cliload import config_or_exit  # (pydantic: only when a command reads the config)
+    from ..config import resolve
+
     cfg = config_or_exit(config)
     return Users(resolve(config.parent, cfg.console.dir) / "users.json")
 
@@ -36,6 +37,7 @@ def serve(ctx: typer.Context, config: ConfigOpt = Path("config.toml"),
         return
     import uvicorn
 
+    from ..cliload import config_or_exit
     from .app import make_app
 
     cfg = config_or_exit(config)

@@ -9,15 +9,16 @@ import sys
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..alerts.reasons import label
 from ..i18n import _
-from ..problems import InputError
-from ..render import sanitize
-from .config import LoadedHub, load_hub
+from ..sanitize import sanitize
+
+if TYPE_CHECKING:
+    from .config import LoadedHub
 
 hub_app = typer.Typer(add_completion=False, no_args_is_help=True,
                       help=_("The fleet hub: collects every site's log over MQTT (docs/fleet.md)."))
@@ -29,6 +30,9 @@ def _say(msg: str) -> None:
 
 
 def _load(path: Path) -> LoadedHub:
+    from ..problems import InputError
+    from .config import load_hub  # (pydantic: only for the commands that read hub.toml)
+
     try:
         return load_hub(path)
     except InputError as exc:

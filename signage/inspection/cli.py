@@ -9,25 +9,19 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
 from ..i18n import _
-from ..render import sanitize
-from ..trust import Trust, TrustFileError, load_trust
-from .check import (
-    InspectError,
-    Report,
-    check,
-    hub_head,
-    log_mac_at,
-    photo_time,
-    read_codes,
-)
-from .statement import StatementError, parse
-from .wording import statement_lines
+from ..sanitize import sanitize
+
+if TYPE_CHECKING:
+    from .check import Report
+
+# (the code reader, the trust file and the checks are imported when the command runs:
+# `signage --help` and the other commands start without them, tests/test_cli_imports.py)
 
 
 def _fmt(template: str, fields: tuple[tuple[str, str], ...]) -> str:
@@ -36,6 +30,8 @@ def _fmt(template: str, fields: tuple[tuple[str, str], ...]) -> str:
 
 def describe(report: Report, tz: ZoneInfo) -> list[str]:
     """The statement and the findings as lines for people (through signage.i18n._)."""
+    from .wording import statement_lines
+
     st = report.signed.statement
     when = datetime.fromtimestamp(st.time, tz).isoformat()
     lines = statement_lines(st, when, key=True)
@@ -63,13 +59,17 @@ def inspect_command(
                   ] = "Asia/Shanghai",
 ) -> None:
     """Check the signed inspection code in a photo of a screen."""
+    from ..trust import TrustFileError, load_trust
+    from .check import InspectError, check, hub_head, log_mac_at, photo_time, read_codes
+    from .statement import StatementError, parse
+
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         print(_("--tz: unknown time zone {tz!r}").format(tz=tz), file=sys.stderr)
         raise typer.Exit(3) from None
     try:
-        keys: Trust = load_trust(trust)
+        keys = load_trust(trust)
     except TrustFileError as exc:
         print(str(exc), file=sys.stderr)
         raise typer.Exit(3) from None

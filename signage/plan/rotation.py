@@ -265,7 +265,11 @@ class Filler:
         self._best_t: array[int] = array("I", [0])
         self.slack_ms = slack_ms
 
-    def fill(self, budget_ms: int) -> list[Item]:
+    def fill(self, budget_ms: int, aside: Collection[str] = ()) -> list[Item]:
+        """The items of one gap. ``aside``: ids the runtime set aside (they failed to show):
+        the gap is packed from the others, as fully as they allow (none left: no store
+        content, the next anti-fraud showing comes sooner), and they earn no credit meanwhile
+        (no burst of them when they are back)."""
         if not self._items or budget_ms <= 0:
             return []
         rem = budget_ms
@@ -273,18 +277,26 @@ class Filler:
             # whole seconds up: a few table sizes per pool, shared by every day and screen
             self._limit = -(-rem // 1000) * 1000
             self._best_t = best_table(tuple(sorted(set(self._durs))), self._limit)
-        best = self._best_t.__getitem__
+        durs, credit, share = self._durs, self._credit, self._share
+        n = len(durs)
+        usable: Sequence[int] = range(n)
+        table = self._best_t
+        if aside and any(it.id in aside for it in self._items):
+            usable = [i for i in range(n) if self._items[i].id not in aside]
+            if not usable:
+                return []
+            table = best_table(tuple(sorted({durs[i] for i in usable})), self._limit)
+        best = table.__getitem__
         target = best(rem) - self.slack_ms
         if target <= 0:
             return []
-        durs, credit, share = self._durs, self._credit, self._share
+        total = sum(share[i] for i in usable) or 1.0
         picked: list[Item] = []
         filled = 0
-        n = len(durs)
         while True:
             choice = -1
             cv = 0.0
-            for i in range(n):
+            for i in usable:
                 u = durs[i]
                 if u <= rem and filled + u + best(rem - u) >= target:
                     c = credit[i]
@@ -292,8 +304,8 @@ class Filler:
                         choice, cv = i, c
             if choice < 0:
                 break
-            for i in range(n):
-                credit[i] += share[i]
+            for i in usable:
+                credit[i] += share[i] / total
             credit[choice] -= 1.0
             picked.append(self._items[choice])
             u = durs[choice]

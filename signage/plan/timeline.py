@@ -48,7 +48,8 @@ CUT_REASONS = (CUT_CLOSING, CUT_DAYPART, CUT_MIDNIGHT)
 class Wishes:
     """What one run of the timeline must avoid: the anti-fraud item shown (or planned) last,
     carried across segments, daypart changes and midnight, and items set aside until an
-    instant (ms) by the runtime (a file that failed or ended early)."""
+    instant (ms) by the runtime (a file that failed or ended early): anti-fraud items by the
+    rotation, store items by the filler."""
 
     __slots__ = ("aside", "last")
 
@@ -142,7 +143,7 @@ def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
             t += code_slide.duration_ms
             budget -= code_slide.duration_ms
         if filler is not None and budget > 0:
-            for it in filler.fill(budget):
+            for it in filler.fill(budget, wishes.aside_at(t) if wishes.aside else ()):
                 s = t + it.duration_ms
                 yield Entry(t, s, it, False)
                 t = s

@@ -12,6 +12,7 @@ import hmac
 import json
 import json.encoder
 import os
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -122,6 +123,13 @@ class LineEncoder:
                       and type(run) is str and type(boot) is str
                       and len(run) <= 1 << 20 and len(boot) <= 1 << 20 else None)
 
+    @property
+    def compiled_line(self) -> Callable[[bytes, int, str, str, float, dict[str, Any]],
+                                        tuple[bytes, bytes] | None] | None:
+        """The compiled encoder's ``line`` (None when not in use): the same bytes as
+        ``line`` for the records it takes, None for any other (then call ``line``)."""
+        return self._fast.line if self._fast is not None else None
+
     @staticmethod
     def compiled_available(version: int = VERSION, *, switch: bool = True) -> bool:
         """Whether the compiled encoder is built, writes this format version, and (``switch``)
@@ -140,9 +148,9 @@ class LineEncoder:
             if got is not None:
                 return got
         try:
-            keys = _TEMPLATES.get(rtype)
-            if keys is not None and tuple(fields) == keys:
-                text = _hot(rtype, fields)
+            tpl = _PY_TEMPLATES.get(rtype)
+            if tpl is not None and tuple(fields) == tpl[0]:
+                text = tpl[1](rtype, fields)
             else:
                 rest = _ENCODER.encode(fields)
                 text = "," + rest[1:-1] if len(rest) > 2 else ""
@@ -198,6 +206,51 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
                 "start", "end", "start_mono", "end_mono", "outcome", "reason"),
     "showing_start": ("screen", "item", "anti_fraud", "planned", "planned_mono", "start",
                       "start_mono"),
+}
+
+
+def _heartbeat(_rtype: str, f: dict[str, Any]) -> str:
+    """A heartbeat's ``screens`` (runner.status() of each screen), as the encoder writes it."""
+    screens = f["screens"]
+    if type(screens) is not dict:
+        raise TypeError
+    out = []
+    for sid, st in screens.items():
+        if type(st) is not dict or tuple(st) != _HEARTBEAT_SCREEN:
+            raise TypeError
+        af, since = st["anti_fraud"], st["since_mono"]
+        if af is not True and af is not False:
+            raise TypeError
+        if since is None:
+            since_text = "null"
+        elif -_BIG < since < _BIG:
+            since_text = _frepr(since)
+        else:
+            raise TypeError
+        out.append(f'{_str(sid)}:{{"item":{_nstr(st["item"])},'
+                   f'"anti_fraud":{"true" if af else "false"},"since_mono":{since_text}}}')
+    return ',"screens":{' + ",".join(out) + "}"
+
+
+def _checkpoint(_rtype: str, f: dict[str, Any]) -> str:
+    """A checkpoint's fields (v2.checkpoint_fields), as the encoder writes them."""
+    seq = f["head_seq"]
+    if type(seq) is not int:
+        raise TypeError
+    return (f',"site":{_str(f["site"])},"head_seq":{int.__repr__(seq)},"head":{_str(f["head"])}'
+            f',"key":{_str(f["key"])},"next_key":{_nstr(f["next_key"])}'
+            f',"reason":{_str(f["reason"])},"sig":{_str(f["sig"])}')
+
+
+_HEARTBEAT_SCREEN = ("item", "anti_fraud", "since_mono")
+#: the records the Python path writes by template (the two hot ones, and the heartbeat and
+#: checkpoint, which the compiled encoder leaves to it): key order, and the writer of the rest
+_PY_TEMPLATES: dict[str, tuple[tuple[str, ...], Callable[[str, dict[str, Any]], str]]] = {
+    "showing": (_TEMPLATES["showing"], _hot),
+    "showing_start": (_TEMPLATES["showing_start"], _hot),
+    "heartbeat": (("screens",), _heartbeat),
+    "checkpoint": (("site", "head_seq", "head", "key", "next_key", "reason", "sig"),
+                   _checkpoint),
 }
 
 

@@ -36,6 +36,8 @@ DROP_ORDER: tuple[frozenset[str], ...] = (frozenset({"heartbeat"}), frozenset({"
 #: ... and these never: without them a run cannot be audited or its story is lost
 KEEP = frozenset({"run_start", "run_stop", "torn_tail", "reload", "clock_step", "seal",
                   "checkpoint"})
+#: the records of unbounded size (through the item catalogue), checked against MAX_LINE
+_UNBOUNDED = frozenset({"run_start", "reload"})
 #: format version 2: a signed checkpoint at least this often (docs/log-format.md)
 CHECKPOINT_S = 30.0
 
@@ -81,6 +83,8 @@ class LogWriter:
         self._since_cp = 0  # records written since the last checkpoint
         self._last_type = ""
         self._enc = fmt.LineEncoder(key, run_id, boot_id)
+        self._line = self._enc.line
+        self._fast_line = self._enc.compiled_line  # the hot records, without a Python frame
         self._tz = tz
         self._clock = clock
         self._run = run_id
@@ -108,6 +112,7 @@ class LogWriter:
         self._seq = 0
         self._mac = fmt.GENESIS
         self._offset: float | None = None  # wall - mono at the last record
+        self._mono_memo = (float("nan"), 0.0)  # the last mono rounded, and its rounding
         self.path: Path | None = None
         self.stray: list[str] = []  # files dated after today that open() did not write to
         #: what was lost at the stop (the log storage stayed full), else None
@@ -219,7 +224,7 @@ class LogWriter:
         (run_start, reload: the only ones of unbounded size, through the item catalogue)
         that would be longer than format.MAX_LINE raises RecordTooLong, and nothing is
         written."""
-        if rtype in ("run_start", "reload"):
+        if rtype in _UNBOUNDED:
             size = len(json.dumps(fields, ensure_ascii=False, default=str).encode())
             if size > fmt.MAX_LINE - 4096:
                 raise RecordTooLong(_(
@@ -228,8 +233,9 @@ class LogWriter:
                     "long texts) for one site").format(type=rtype, size=size / (1 << 20),
                                                       limit=fmt.MAX_LINE >> 20))
         with self._lock:  # read the clocks under the lock: mono never runs backwards in the file
-            wall_s = self._clock.time()
-            mono = self._clock.monotonic()
+            clock = self._clock
+            wall_s = clock.time()
+            mono = clock.monotonic()
             offset = wall_s - mono
             last = self._offset
             if last is not None and not -CLOCK_STEP_S <= offset - last <= CLOCK_STEP_S:
@@ -249,7 +255,7 @@ class LogWriter:
                 self._queue(rec)
                 self._failed(exc)
                 return
-            if not self._fsync_every:
+            if not self._fsync_every and mono - self._last_sync >= self._batch_s:
                 try:  # the record is written (or in the block): a failed sync never re-queues it
                     self._sync_batch()
                 except OSError as exc:
@@ -334,22 +340,34 @@ class LogWriter:
             day = datetime.fromtimestamp(wall_s, self._tz).date()
             if self._day is not None and day > self._day:
                 self._rotate(day)
-        wall, mono = self._iso(wall_s), round(mono, 3)
+        if mono == self._mono_memo[0]:  # the records of one switch share their instant
+            mono = self._mono_memo[1]
+        else:
+            r = round(mono, 3)
+            self._mono_memo = (mono, r)
+            mono = r
+        wall = self._iso(wall_s)
         if rtype == "checkpoint":  # signed now: its head is the record written last
             fields = self._checkpoint_fields(wall, mono, fields)
-        line, mac = self._enc.line(self._mac, self._seq, rtype, wall, mono, fields)
+        fast = self._fast_line
+        got = fast(self._mac, self._seq, rtype, wall, mono, fields) if fast else None
+        line, mac = got or self._line(self._mac, self._seq, rtype, wall, mono, fields)
         if self._wbuf_max:
             self._wbuf.append(line)
-            self._wbuf_len += len(line)
+            n = self._wbuf_len + len(line)
+            self._wbuf_len = n
             self._seq += 1
             self._mac = mac
             self.records_written += 1
-            if self._wbuf_len >= self._wbuf_max:
+            if n >= self._wbuf_max:
                 try:
                     self._drain()
                 except OSError as exc:  # the block stays; the next record retries it
                     self._failed(exc)
-            self._written(rtype, mono)
+            if self._signing is None:
+                self._last_type = rtype
+            else:
+                self._written(rtype, mono)
             return
         try:
             n = os.write(self._fd, line)
@@ -548,6 +566,13 @@ class LogWriter:
         except OSError as exc:
             self._on_error(f"cannot keep a note of the {n} lost records: "
                            f"{exc.strerror or exc}")
+
+    @property
+    def iso(self) -> IsoFormatter:
+        """The writer's wall-time formatter: the runtime's runners share it, so that a
+        showing's start or end and the wall of the record written at that instant are
+        formatted once (its memo)."""
+        return self._iso
 
     @property
     def pending(self) -> int:

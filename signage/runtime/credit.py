@@ -27,7 +27,7 @@ In short: **no claim past the last proof**, and **a retry proves nothing before 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 #: slack added to twice the driver's expected latency before an answer counts as slow
 PROMPT_SLACK_S = 1.0
@@ -38,12 +38,13 @@ def prompt_bound(expected_latency_s: float) -> float:
     return 2.0 * max(0.0, expected_latency_s) + PROMPT_SLACK_S
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """One answer from a screen: asked at ``asked``, read at ``at`` (the same monotonic clock).
 
     ``attempts`` > 1 means the driver had to resend or retry. ``as_of`` (None: the answer's own
-    instant) is the last instant the driver can vouch for, e.g. an LED board's last reply."""
+    instant) is the last instant the driver can vouch for, e.g. an LED board's last reply.
+    (Immutable; a named tuple rather than a frozen dataclass: the runner makes one per
+    switch, and a frozen dataclass's constructor costs several times a tuple's.)"""
 
     asked: float
     at: float
@@ -51,7 +52,9 @@ class Answer:
     as_of: float | None = None
 
     def prompt(self, expected_latency_s: float) -> bool:
-        return self.attempts <= 1 and self.at - self.asked <= prompt_bound(expected_latency_s)
+        # prompt_bound(expected_latency_s), inline (asked twice per switch)
+        bound = 2.0 * (expected_latency_s if expected_latency_s > 0.0 else 0.0) + PROMPT_SLACK_S
+        return self.attempts <= 1 and self.at - self.asked <= bound
 
     @property
     def vouches(self) -> float:
@@ -59,9 +62,8 @@ class Answer:
         return self.at if self.as_of is None else min(self.at, self.as_of)
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """What the showing now on screen may claim so far."""
+class Claim(NamedTuple):
+    """What the showing now on screen may claim so far (immutable, as Answer)."""
 
     start: float
     planned_end: float
@@ -72,15 +74,16 @@ class Claim:
     @classmethod
     def confirmed(cls, confirmation: Answer, planned_end: float) -> Claim:
         """Rule 1: the showing starts at its confirmation."""
-        return cls(confirmation.at, planned_end, confirmation.at)
+        at = confirmation.at
+        return cls(at, planned_end, at)
 
     def checked(self, answer: Answer, expected_latency_s: float) -> Claim:
         """A healthy check while the item is on (rules 2 and 3)."""
         if self.broken:
             return self
         if not answer.prompt(expected_latency_s):
-            return replace(self, broken=_why(answer))
-        return replace(self, proven=max(self.proven, answer.vouches))
+            return self._replace(broken=_why(answer))
+        return self._replace(proven=max(self.proven, answer.vouches))
 
     def replaced(self, confirmation: Answer, expected_latency_s: float) -> float:
         """The end of this showing when the next item is confirmed (rule 4)."""

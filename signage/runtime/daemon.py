@@ -37,7 +37,6 @@ from ..playlog.keyfile import load_key
 from ..playlog.logdir import NEW_CHAIN_NOTE, chain_key, check_mode, claim, read_new_chain_note
 from ..playlog.writer import LogWriter, RecordTooLong, boot_id
 from ..render import sanitize
-from ..timeutil import IsoFormatter
 from .alertfeed import AlertCenter
 from .housekeeping import Housekeeping, LocalMidnight
 from .notify import Notifier
@@ -149,7 +148,7 @@ class Runtime:
         self.codes: Any = None  # signage.inspection.issuer.CodeSource when codes are on
         self.shipper: Any = None  # signage.fleet.shipper.Shipper when [fleet] is configured
         self._shipper_due = False  # set by setup, started by run_real
-        self._iso = IsoFormatter(cfg.tz)
+        self._iso = self.writer.iso  # one formatter (and memo) for the runners and the log
         self._heavy = threading.Lock()
         self.reloader = Reloader(loaded, self._today)
         self._inbound: queue.Queue[tuple[str, bytes]] = queue.Queue()
@@ -442,20 +441,24 @@ class Runtime:
         heap: list[tuple[float, int, int]] = []
         for i, r in enumerate(self.runners):
             heapq.heappush(heap, (r.wake_at(), 0, i))
+        runners, next_due, run_due = self.runners, self.jobs.next_due, self.jobs.run_due
+        replace = heapq.heapreplace
         while heap:
             t_run = heap[0][0]
-            t_hk = self.jobs.next_due()
-            t = min(t_run, t_hk)
+            t_hk = next_due()
+            t = t_hk if t_hk < t_run else t_run
             if t >= end_mono:
                 break
             clock.sleep_until(t)
             if t_hk <= t_run:
-                self.jobs.run_due()
+                run_due()
                 continue
-            i = heapq.heappop(heap)[2]
-            r = self.runners[i]
+            i = heap[0][2]  # stays on top while it acts: nothing else touches the heap
+            r = runners[i]
             r.act()
-            heapq.heappush(heap, (max(r.wake_at(), clock.monotonic() + 1e-6), 0, i))
+            t_next = r.wake_at()
+            floor = clock.monotonic() + 1e-6
+            replace(heap, (t_next if t_next > floor else floor, 0, i))
         clock.sleep_until(end_mono)
 
     def _screen_loop(self, r: ScreenRunner) -> None:

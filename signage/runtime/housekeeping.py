@@ -60,14 +60,24 @@ class Housekeeping:
         self._triggers: list[tuple[str, WallTrigger]] = []
         self._due_wall: list[float] = []
         self._offset = clock.time() - clock.monotonic()
+        # the earliest of _due_mono and of _due_wall, kept whenever they change: the
+        # simulation asks next_due() at every event
+        self._min_mono = float("inf")
+        self._min_wall = float("inf")
+
+    def _mins(self) -> None:
+        self._min_mono = min(self._due_mono) if self._due_mono else float("inf")
+        self._min_wall = min(self._due_wall) if self._due_wall else float("inf")
 
     def every(self, name: str, seconds: float) -> None:
         self._every.append((name, seconds))
         self._due_mono.append(self._clock.monotonic() + seconds)
+        self._mins()
 
     def at(self, name: str, trigger: WallTrigger) -> None:
         self._triggers.append((name, trigger))
         self._due_wall.append(self._next_fire(trigger, self._clock.time()))
+        self._mins()
 
     def _next_fire(self, trig: WallTrigger, after: float) -> float:
         now = datetime.fromtimestamp(after, self._tz)
@@ -79,28 +89,30 @@ class Housekeeping:
         if abs(offset - self._offset) > CLOCK_STEP_S:
             now = self._clock.time()
             self._due_wall = [self._next_fire(t, now) for _, t in self._triggers]
+            self._mins()
         self._offset = offset
 
     def next_due(self) -> float:
         """The monotonic instant of the next job."""
         self._rearm_on_step()
-        t = min(self._due_mono, default=float("inf"))
-        if self._due_wall:
-            t = min(t, min(self._due_wall) - self._offset)
-        return t
+        t = self._min_wall - self._offset
+        return t if t < self._min_mono else self._min_mono
 
     def run_due(self) -> None:
         """Run every job that is due now (each at most once per call)."""
         self._rearm_on_step()
         mono = self._clock.monotonic()
-        for k, (name, seconds) in enumerate(self._every):
-            if mono >= self._due_mono[k]:
-                self._run(name)
-                # keep the cadence; after a long stall, resume from now rather than catch up
-                nxt = self._due_mono[k] + seconds
-                self._due_mono[k] = nxt if nxt > mono else mono + seconds
+        if mono >= self._min_mono:
+            for k, (name, seconds) in enumerate(self._every):
+                if mono >= self._due_mono[k]:
+                    self._run(name)
+                    # keep the cadence; after a long stall, resume from now, not catch up
+                    nxt = self._due_mono[k] + seconds
+                    self._due_mono[k] = nxt if nxt > mono else mono + seconds
         wall = self._clock.time()
-        for k, (name, trig) in enumerate(self._triggers):
-            if wall >= self._due_wall[k]:
-                self._run(name)
-                self._due_wall[k] = self._next_fire(trig, wall)
+        if wall >= self._min_wall:
+            for k, (name, trig) in enumerate(self._triggers):
+                if wall >= self._due_wall[k]:
+                    self._run(name)
+                    self._due_wall[k] = self._next_fire(trig, wall)
+        self._mins()

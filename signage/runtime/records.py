@@ -65,11 +65,14 @@ class WorstGap:
     as the audit does: a gap across a closed night is two pieces (to closing, from opening),
     each within today's part."""
 
-    __slots__ = ("_span", "worst")
+    __slots__ = ("_open", "_span", "worst")
 
     def __init__(self) -> None:
         self.worst = 0.0
         self._span = (0.0, 0.0)  # wall times [start, end) of today
+        # the open stretch [o0, o1) (ms) around the last showing, and whose hours it is in:
+        # a gap inside it is all open time (no clipping to the hours needed)
+        self._open: tuple[HoursTimeline | None, int, int] = (None, 0, 0)
 
     def note(self, hours: HoursTimeline, tz: ZoneInfo, ref_wall: float | None,
              wall: float) -> None:
@@ -81,8 +84,20 @@ class WorstGap:
             self._span = (datetime(day.year, day.month, day.day, tzinfo=tz).timestamp(),
                           datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp())
             self.worst = 0.0
-        if ref_wall is not None:
-            day0_ms = int(self._span[0] * 1000)
-            for x0, x1 in hours.open_in(int(ref_wall * 1000), int(wall * 1000)):
-                if x1 > day0_ms:
-                    self.worst = max(self.worst, (x1 - max(x0, day0_ms)) / 1000.0)
+        if ref_wall is None:
+            return
+        day0_ms = int(self._span[0] * 1000)
+        a, b = int(ref_wall * 1000), int(wall * 1000)
+        got, o0, o1 = self._open
+        if got is not hours or not o0 <= b < o1:
+            o0, o1, is_open = hours.stretch_at(b)
+            if not is_open:
+                o0 = o1 = b  # closed at b: no stretch to reuse
+            self._open = (hours, o0, o1)
+        if o0 <= a and b < o1:  # all of [a, b] is open: the one piece is [a, b] itself
+            if b > a and b > day0_ms:
+                self.worst = max(self.worst, (b - max(a, day0_ms)) / 1000.0)
+            return
+        for x0, x1 in hours.open_in(a, b):
+            if x1 > day0_ms:
+                self.worst = max(self.worst, (x1 - max(x0, day0_ms)) / 1000.0)

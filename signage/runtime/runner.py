@@ -85,6 +85,8 @@ class ScreenRunner:
         self._guard = guard_s
         self._poll = poll_clips
         self._iso = iso
+        # whole milliseconds (the plan's instants) without float arithmetic, when given
+        self._iso_ms: Callable[[int], str] = getattr(iso, "ms", lambda ms: iso(ms / 1000))
         self._live = live  # keep next_af_ms up to date for the live table
         self.timeline = Timeline(site, screen)
         self._hours = open_hours(site, screen)
@@ -103,6 +105,10 @@ class ScreenRunner:
         self._aside: dict[str, int] = {}  # item id -> wall ms until which it is set aside
         self.start_errors = StartErrors()
         self._map = ClockMap()
+        # the map's conversions, bound once (the hot path calls them several times a switch)
+        self._mono_of = self._map.mono_of
+        self._wall_of = self._map.wall_of
+        self._map_sync = self._map.sync
         self._sync()
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
         # what the item now on screen may claim (signage/runtime/credit.py decides)
@@ -118,16 +124,11 @@ class ScreenRunner:
     def _sync(self) -> None:
         """Read the wall-minus-monotonic offset once per wake-up; a wall-clock step makes the
         next act() re-plan from now (signage/runtime/clockmap.py)."""
-        self._map.sync(self.clock.monotonic(), self.clock.time())
-
-    def _mono_of(self, wall_ms: int) -> float:
-        return self._map.mono_of(wall_ms)
+        clock = self.clock
+        self._map_sync(clock.monotonic(), clock.time())
 
     def _now_ms(self) -> int:
         return int(self.clock.time() * 1000)
-
-    def _wall_of(self, mono: float) -> float:
-        return self._map.wall_of(mono)
 
     # ---- availability and the day's worst gap, for the live view and the daemon ---------
     @property
@@ -197,9 +198,14 @@ class ScreenRunner:
             self._ahead = []
             self._advance()
 
-    def _set_aside(self, item: Item) -> None:
-        """A failed or early-ended item: the rotation moves on without it for a while."""
-        self._aside[item.id] = self._now_ms() + int(ASIDE_S * 1000)
+    def _set_aside(self, item: Item, why: str) -> None:
+        """A failed or early-ended item, anti-fraud or store: the plan moves on without it
+        for ASIDE_S (the rotation, the store filler), and the log says so and why."""
+        until = self._now_ms() + int(ASIDE_S * 1000)
+        self._aside[item.id] = until
+        self.log.append("item_aside", screen=self.screen.id, item=item.id,
+                        anti_fraud=item.anti_fraud, until=self._iso(until / 1000),
+                        reason=why[:200])
 
     def apply_site(self, site: Site, screen: Screen) -> None:
         """A reload: takes effect at the next item boundary."""
@@ -208,7 +214,7 @@ class ScreenRunner:
     # ---- scheduling ----------------------------------------------------------------------
     def wake_at(self) -> float:
         self._sync()
-        if not self.up:
+        if not self._avail.up:
             return self._avail.retry_at
         nxt = self.next
         on = self.on
@@ -237,12 +243,13 @@ class ScreenRunner:
     def act(self) -> None:
         self._sync()
         now = self.clock.monotonic()
-        if self._map.stepped and self.up:
+        up = self._avail.up
+        if self._map.stepped and up:
             self._map.stepped = False
             self._replan()  # an anti-fraud showing now, then the plan on the new wall time
             self._switch_due()
             return
-        if not self.up:
+        if not up:
             if now >= self._avail.retry_at:
                 self._try_open(first=False)
                 if self.up:
@@ -264,7 +271,7 @@ class ScreenRunner:
         if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
-                self._set_aside(on.item)
+                self._set_aside(on.item, "ended early (end of file)")
                 self._end_showing(ended, "cut_short", "ended early (end of file)")
                 self._replan()
                 self._switch_due()
@@ -394,14 +401,17 @@ class ScreenRunner:
 
     def _show(self, entry: Entry) -> None:
         tried: set[str] = set()
-        latency = self.driver.switch_latency_s
+        driver, clock = self.driver, self.clock
+        latency = driver.switch_latency_s
         while True:
             item = entry.item
-            asked = self.clock.monotonic()
-            self.driver.last_attempts = 1
+            asked = clock.monotonic()
+            driver.last_attempts = 1
             try:
-                t_conf = self.driver.show(
-                    self._with_code(item, self.clock.monotonic(), make=False))
+                showable = self._showable(item)
+                if self.codes is not None:
+                    showable = self.codes.attach(self.site, showable, clock.monotonic(), False)
+                t_conf = driver.show(showable)
                 break
             except ScreenUnavailable as exc:
                 self.log.append("driver_error", screen=self.screen.id, item=item.id,
@@ -419,7 +429,7 @@ class ScreenRunner:
                 self.log.append("showing", **self._showing_fields(
                     item, entry.start_ms, now, now, "failed", msg[:200]))
                 tried.add(item.id)
-                self._set_aside(item)
+                self._set_aside(item, msg)
                 sub = self._substitute(tried)
                 if sub is None:
                     self._go_down(_("every anti-fraud item was rejected: {error}").format(
@@ -427,31 +437,33 @@ class ScreenRunner:
                     return
                 entry = sub
         self._sync()
-        conf = Answer(asked, t_conf, self.driver.last_attempts)
+        conf = Answer(asked, t_conf, driver.last_attempts)
         self._last_ok = t_conf
-        self.start_errors.add(t_conf - self._mono_of(entry.start_ms))
+        mono_of = self._mono_of
+        t_start, t_end = mono_of(entry.start_ms), mono_of(entry.end_ms)
+        self.start_errors.add(t_conf - t_start)
         claim = self._claim
         if self.on is not None and claim is not None:
             # the item replaced: credited up to the new confirmation only when that came
             # promptly, and never past its planned end unless proven (signage/runtime/credit.py)
             self._end_showing(claim.replaced(conf, latency), None,
                               claim.why_short(conf, latency))
-        self._claim = Claim.confirmed(conf, self._mono_of(entry.end_ms))
-        self._begin(entry, t_conf)
+        self._claim = Claim.confirmed(conf, t_end)
+        self._begin(entry, t_conf, t_start, t_end)
         self._advance()
         if self._live:
             self._look_ahead()
         self._prepare_next()
 
-    def _with_code(self, item: Item, at_mono: float, make: bool = True) -> Showable:
-        s = self._showable(item)
-        return s if self.codes is None else self.codes.attach(self.site, s, at_mono, make)
-
     def _prepare_next(self) -> None:
-        if self.next is not None:
+        nxt = self.next
+        if nxt is not None:
             try:
-                self.driver.prepare(self._with_code(
-                    self.next.item, self._mono_of(self.next.start_ms)))
+                showable = self._showable(nxt.item)
+                if self.codes is not None:
+                    showable = self.codes.attach(self.site, showable,
+                                                 self._mono_of(nxt.start_ms), True)
+                self.driver.prepare(showable)
             except Exception:  # prepare is a hint; show() reports real errors
                 pass
 
@@ -474,13 +486,14 @@ class ScreenRunner:
             return Entry(now, now + it.duration_ms, it, True)
         return None
 
-    def _begin(self, entry: Entry, t_conf: float) -> None:
+    def _begin(self, entry: Entry, t_conf: float, t_start: float, t_end: float) -> None:
+        """``t_start``, ``t_end``: the entry's planned start and end on the monotonic clock."""
         item = entry.item
         wall = self._wall_of(t_conf)
-        planned_iso = self._iso(entry.start_ms / 1000)
+        planned_iso = self._iso_ms(entry.start_ms)
         start_iso = self._iso(wall)
-        self.on = OnScreen(item, entry.start_ms, self._mono_of(entry.end_ms), t_conf, wall,
-                           planned_iso, start_iso, entry.cut)
+        self.on = OnScreen(item, entry.start_ms, t_end, t_conf, wall, planned_iso, start_iso,
+                           entry.cut)
         self.shown += 1
         if item.anti_fraud:
             self._last_af = item.id
@@ -493,7 +506,7 @@ class ScreenRunner:
                 self._af_ref = t_conf
         self.log.append("showing_start", screen=self.screen.id, item=item.id,
                         anti_fraud=item.anti_fraud, planned=planned_iso,
-                        planned_mono=round(self._mono_of(entry.start_ms), 3),
+                        planned_mono=round(t_start, 3),
                         start=start_iso, start_mono=round(t_conf, 3))
 
     def _note_gap(self, t: float) -> None:
@@ -505,9 +518,9 @@ class ScreenRunner:
         if on is None:
             return
         outcome, reason = settle(on, t_end, outcome, reason)
-        self.log.append("showing", **self._showing_fields(
-            on.item, on.planned_ms, on.start_mono, t_end, outcome, reason,
-            on.planned_iso, on.start_iso))
+        self.log.append("showing", **showing_fields(
+            self.screen.id, on.item, on.planned_iso, on.start_iso,
+            self._iso(self._wall_of(t_end)), on.start_mono, t_end, outcome, reason))
         if on.item.anti_fraud:
             if self.codes is not None:
                 self.codes.stats.af_ended(self.site, self._wall_of(t_end))

@@ -9,19 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..audit.model import AuditInputError, AuditResult
-from ..audit.reader import discover
-from ..audit.run import Options, run
-from ..audit.spool import Spool
-from ..cliload import config_or_exit
-from ..config import resolve
 from ..i18n import _
-from ..keys import SigningKeyError
-from ..playlog.keyfile import KeyFileError, load_key
-from ..render import sanitize
-from .build import build
-from .render import render_html, screen_pictures, site_photos, to_pdf
-from .selftrust import self_trust
 
 
 def report_command(
@@ -39,6 +27,20 @@ def report_command(
     photos: Annotated[Path | None, typer.Option(
         help=_("site photos to include (default: the console's photos)"))] = None,
 ) -> None:
+    # (the audit, the config's models, keys and the page's templates: only when it runs)
+    from ..audit.model import AuditInputError, AuditResult
+    from ..audit.reader import discover
+    from ..audit.run import Options, run
+    from ..audit.spool import Spool
+    from ..cliload import config_or_exit
+    from ..config import resolve
+    from ..keys import SigningKeyError
+    from ..playlog.keyfile import KeyFileError, load_key
+    from ..sanitize import sanitize
+    from .build import build
+    from .render import render_html, screen_pictures, site_photos, to_pdf
+    from .selftrust import self_trust
+
     cfg = config_or_exit(config)
     base = config.parent
     log_dir = resolve(base, cfg.log.dir)

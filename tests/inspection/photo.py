@@ -8,6 +8,8 @@ import random
 
 from PIL import Image, ImageDraw, ImageFilter
 
+PHOTO_LONG_SIDE = 1280  # px: what a chat app sends
+
 
 def _perspective_coeffs(src: list[tuple[float, float]],
                         dst: list[tuple[float, float]]) -> list[float]:
@@ -40,6 +42,14 @@ def phone_photo(frame: Image.Image, rng: random.Random, *, rotate_deg: float = 5
     pad = int(max(w, h) * 0.08)
     scene = Image.new("RGB", (w + 2 * pad, h + 2 * pad), (70, 66, 60))  # the wall around
     scene.paste(frame.convert("RGB"), (pad, pad))
+    # the camera's resolution first: the scene shrunk to a little more than the photo's long
+    # side (the rotation below widens it by ~5 %). The perspective and rotation then resample
+    # at the photo's own scale, which blurs the modules a little more than resampling the full
+    # frame and shrinking after (never less), at a third of the pixels for a 1920x1080 frame.
+    k = PHOTO_LONG_SIDE * 1.05 / max(scene.size)
+    if k < 1:
+        scene = scene.resize((round(scene.width * k), round(scene.height * k)),
+                             Image.Resampling.LANCZOS)
     sw, sh = scene.size
     # perspective: the phone held a little off-axis (one side of the screen nearer)
     d = tilt * sw
@@ -53,7 +63,7 @@ def phone_photo(frame: Image.Image, rng: random.Random, *, rotate_deg: float = 5
                           fillcolor=(70, 66, 60))
     img = img.rotate(rotate_deg if rng.random() < 0.5 else -rotate_deg,
                      Image.Resampling.BICUBIC, expand=True, fillcolor=(70, 66, 60))
-    scale = 1280 / max(img.size)
+    scale = PHOTO_LONG_SIDE / max(img.size)
     img = img.resize((round(img.width * scale), round(img.height * scale)),
                      Image.Resampling.LANCZOS)
     img = img.filter(ImageFilter.GaussianBlur(blur))

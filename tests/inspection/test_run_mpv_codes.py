@@ -15,7 +15,7 @@ from signage.inspection.statement import parse
 from signage.keys import load_signing_key
 from signage.trust import parse_trust
 from tests.e2e.e2etools import Item, write_site
-from tests.logtools import af_gaps, records
+from tests.logtools import af_gaps, planned_af_gaps, records
 from tests.xscreen import XScreen
 
 AF = [Item("af-1", "text", "凡是公检法要求转账汇款的都是诈骗", duration_s=2.0),
@@ -63,4 +63,5 @@ def test_signage_run_on_mpv_shows_codes_that_verify(tmp_path: Path) -> None:
         rep = check(t, trust, st.time + 5, lambda s: log_mac_at(tmp_path / "log", s))
         assert rep.ok, rep.findings
     recs = records(tmp_path / "log", tmp_path / "site.key")
-    assert max(af_gaps(recs)["hall"]) <= 6.0
+    assert max(planned_af_gaps(recs, "hall")) <= 5.0 + 0.001  # the budget: 6 - 1 s
+    assert max(af_gaps(recs)["hall"]) <= 6.0 + 10  # (a hang; a busy machine makes them late)

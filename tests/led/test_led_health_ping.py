@@ -219,16 +219,16 @@ def ping_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PingRun]:
         # the first hold plays through; the board goes silent 3.5 s into the second
         (_first, second) = wait_for(log, proc, "two af-hold starts",
                                     lambda rs: af_starts(rs)[:2]
-                                    if len(af_starts(rs)) >= 2 else None, timeout_s=25)
+                                    if len(af_starts(rs)) >= 2 else None, timeout_s=90)
         time.sleep(max(0.0, second["start_mono"] + 3.5 - time.monotonic()))
         t_silent = time.monotonic()
         board.faults.silent = True
         wait_for(log, proc, "screen_down", lambda rs: any(
-            r["type"] == "screen_down" for r in rs), timeout_s=8)
+            r["type"] == "screen_down" for r in rs), timeout_s=90)
         t_back = time.monotonic()
         board.faults.silent = False
         wait_for(log, proc, "screen_up", lambda rs: any(
-            r["type"] == "screen_up" for r in rs), timeout_s=8)
+            r["type"] == "screen_up" for r in rs), timeout_s=90)
         _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -124,7 +124,8 @@ def test_hung_mpv_times_out_as_unavailable(make_driver: MakeDriver, media: Media
     t0 = time.monotonic()
     with pytest.raises(ScreenUnavailable, match="no reply"):
         drv.show(item(ItemKind.IMAGE, media.blue))
-    assert time.monotonic() - t0 < 8.0  # found by the pings, long before show_timeout_s
+    # found by the pings, long before show_timeout_s (30 s): 20 s leaves a busy machine room
+    assert time.monotonic() - t0 < 20.0
     with pytest.raises(ProcessLookupError):  # the hung player was killed and reaped
         os.kill(old, 0)
     drv.open()

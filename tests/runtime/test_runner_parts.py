@@ -97,3 +97,32 @@ def test_worst_gap_counts_open_time_only_and_restarts_each_day() -> None:
 ])
 def test_gap_guard(s2s: bool, ref: float | None, on: bool, end: float, want: bool) -> None:
     assert would_break(ref, on, 100.0, end, 60_000, 1.0, s2s) is want
+
+
+@pytest.mark.parametrize("hours", [["08:00-22:00"], ["00:00-24:00"],
+                                   ["06:00-12:00", "13:00-23:30"]])
+def test_worst_gap_fast_path_agrees_with_the_hours(hours: list[str]) -> None:
+    """The open stretch kept between notes gives the same worst gap as clipping every gap
+    to the hours (the audit's way), over a week of random gaps, across nights and days."""
+    import random
+
+    h = HoursTimeline()
+    h.add(0, Hours(default=hours), TZ, 60_000)
+    rng = random.Random(7)  # noqa: S311 (test data, not secrets)
+    w = WorstGap()
+    t = datetime(2026, 12, 1, 7, 0, tzinfo=TZ).timestamp()
+    ref: float | None = None
+    worst, span = 0.0, (0.0, 0.0)
+    for _ in range(3000):
+        t += rng.choice([0.0, 0.5, 7.25, 30.0, 55.0, 59.9, 600.0, 3600.0 * 9])
+        w.note(h, TZ, ref, t)
+        if not span[0] <= t < span[1]:
+            d = datetime.fromtimestamp(t, TZ).date()
+            d0 = datetime(d.year, d.month, d.day, tzinfo=TZ).timestamp()
+            span, worst = (d0, d0 + 86400), 0.0  # (no DST in Asia/Shanghai)
+        if ref is not None:
+            for x0, x1 in h.open_in(int(ref * 1000), int(t * 1000)):
+                if x1 > int(span[0] * 1000):
+                    worst = max(worst, (x1 - max(x0, int(span[0] * 1000))) / 1000.0)
+        assert w.worst == worst
+        ref = t + rng.choice([0.0, 8.0, 15.0])

@@ -12,9 +12,10 @@ from typing import Any
 
 from signage_drivers.simulator import SimulatorDriver
 
-from signage.driver import ItemKind, Showable
+from signage.driver import ContentRejected, ItemKind, Showable
 from signage.load import load_site
 from signage.plan import Timeline
+from signage.runtime.runner import ASIDE_S
 from tests.conftest import small_site
 from tests.runtime.runnerkit import TZ, virtual_runner
 
@@ -125,3 +126,57 @@ def test_a_replan_does_not_repeat_the_item_on_screen(tmp_path: Path) -> None:
     # set aside: skipped while another item is left
     nxt = next(tl.replan(t + 600, last=first.item.id, aside={"af1": t + 60_000}))
     assert nxt.item.id not in (first.item.id, "af1")
+
+
+class RejectsOneStoreItem(SimulatorDriver):
+    """The simulator, except that store item st0 never shows (its file is broken)."""
+
+    tries = 0
+
+    def show(self, item: Showable) -> float:
+        if item.item_id == "st0":
+            type(self).tries += 1
+            raise ContentRejected("st0.png: cannot decode the image")
+        return super().show(item)
+
+
+def test_a_store_item_that_fails_is_set_aside_like_an_anti_fraud_one(tmp_path: Path) -> None:
+    """A store item that fails to show is set aside for ASIDE_S (the filler packs the gaps
+    without it), as a failing anti-fraud item is; an item_aside record says which, until when
+    and why. After the time it is tried again."""
+    cfg = small_site(tmp_path, max_gap=6.0, margin=1.0, af_s=(1.0, 1.5),
+                     store_s=(1.0, 0.5, 2.0))
+    RejectsOneStoreItem.tries = 0
+    recs = _run(tmp_path, cfg, RejectsOneStoreItem, datetime(2026, 12, 1, 10, 0, tzinfo=TZ),
+                ASIDE_S - 30)
+    failed = [r for r in recs if r["type"] == "showing" and r["item"] == "st0"]
+    assert RejectsOneStoreItem.tries == 1 and len(failed) == 1, failed
+    assert failed[0]["outcome"] == "failed"
+    (aside,) = [r for r in recs if r["type"] == "item_aside"]
+    assert aside["screen"] == "s1" and aside["item"] == "st0" and not aside["anti_fraud"]
+    assert "cannot decode the image" in aside["reason"]
+    until = datetime.fromisoformat(aside["until"]) - datetime.fromisoformat(failed[0]["end"])
+    assert abs(until.total_seconds() - ASIDE_S) < 0.01
+    # the other store items fill the gaps meanwhile; the rule holds
+    shown = [r["item"] for r in recs if r["type"] == "showing" and r["outcome"] != "failed"]
+    assert shown.count("st1") > 20 and shown.count("st2") > 20
+    af = [r for r in recs if r["type"] == "showing" and r["anti_fraud"]
+          and r["outcome"] != "failed"]
+    assert max(b["start_mono"] - a["end_mono"] for a, b in itertools.pairwise(af)) <= 5.0 + 1e-6
+
+
+def test_the_planner_fills_gaps_without_a_store_item_set_aside(tmp_path: Path) -> None:
+    cfg = small_site(tmp_path, max_gap=6.0, margin=1.0, af_s=(1.0, 1.5),
+                     store_s=(1.0, 0.5, 2.0))
+    site = load_site(cfg, date(2026, 12, 1)).site
+    tl = Timeline(site, site.screens[0])
+    t = int(datetime(2026, 12, 1, 10, 0, tzinfo=TZ).timestamp() * 1000)
+    plan = list(itertools.takewhile(lambda e: e.start_ms < t + 600_000,
+                                    tl.replan(t, aside={"st2": t + 300_000})))
+    before = [e for e in plan if e.start_ms < t + 300_000]
+    after = [e for e in plan if e.start_ms >= t + 300_000]
+    assert not [e for e in before if e.item.id == "st2"]
+    assert {e.item.id for e in before if not e.anti_fraud} == {"st0", "st1"}
+    assert [e for e in after if e.item.id == "st2"]  # tried again once the time is over
+    af = [e for e in plan if e.anti_fraud]
+    assert max(b.start_ms - a.end_ms for a, b in itertools.pairwise(af)) <= 5000

