@@ -14,8 +14,8 @@ from signage.runcmd import plain_run_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Loaded only on the paths that need them (alerts when one arrives, [fleet], [inspection],
-# the live table on a terminal) or never in the daemon (audit, hub, console, summary;
+# Loaded only on the paths that need them (the CAP parser when [authority] keys are set,
+# [fleet], [inspection], the live table on a terminal) or never in the daemon (audit, hub, console, summary;
 # APScheduler's cron module, which brings asyncio and ssl: the rotation uses LocalMidnight;
 # cryptography, ~9.6 MiB: the box signs with PyNaCl, docs/keys.md; typer and click: a plain
 # `signage run` line is run by signage.runcmd before signage.cli imports typer;
