@@ -38,6 +38,7 @@ from signage.driver import (
     Driver,
     DriverContext,
     Health,
+    InspectionCode,
     ItemKind,
     ScreenSpec,
     Showable,
@@ -126,6 +127,40 @@ class FrameStore:
                 del self._busy[key]
             busy.set()
         return path
+
+
+#: the last alert slides laid out above the code area, without their code (per process):
+#: text, width, height, code size, anti_fraud -> the slide, indexed (None: the alert does not
+#: fit above the code, and is drawn whole, without one)
+_BARE: dict[tuple[str, int, int, float, bool], Image.Image | None] = {}
+_BARE_MAX = 2  # 0.9 MB each at 1280x720 (mode "P"); one alert on every HDMI screen needs one
+_BARE_LOCK = threading.Lock()
+
+
+def alert_with_code(text: str, width: int, height: int, code: InspectionCode,
+                    anti_fraud: bool = True) -> Image.Image:
+    """``picture.slide_with_code(text, width, height, code, category=ALERT_CATEGORY,
+    indexed=True)``, pixel for pixel, with the slide laid out once per process and size.
+    A coded frame is each showing's own (its code is new each time), but an alert's slide
+    under the code is the same on every screen of one size and at every showing: it is laid
+    out and drawn once, and each showing pastes its code on a copy."""
+    key = (text, width, height, code.size, anti_fraud)
+    with _BARE_LOCK:
+        known = key in _BARE
+        bare = _BARE.get(key)
+    if not known:
+        bare = picture.slide_above_code(text, width, height, code.size, anti_fraud=anti_fraud,
+                                        category=ALERT_CATEGORY, indexed=True)
+        with _BARE_LOCK:
+            _BARE[key] = bare
+            while len(_BARE) > _BARE_MAX:
+                del _BARE[next(iter(_BARE))]
+    if bare is None:  # does not fit above the code: the whole slide, no code (as slide_with_code)
+        return render.render_slide(text, width, height, anti_fraud=anti_fraud,
+                                   category=ALERT_CATEGORY, indexed=True)
+    img = bare.copy()
+    picture.place_code(img, code)
+    return img
 
 
 class SimulatorDriver(Driver):
@@ -236,7 +271,10 @@ class SimulatorDriver(Driver):
 
         def draw() -> bytes:
             with self.ctx.heavy:
-                return self._render(item)
+                try:
+                    return self._render(item)
+                finally:  # the faces' mapped font pages leave the daemon's RSS until the
+                    render.release_fonts()  # next drawing (docs/benchmarks.md)
 
         if code:  # a code is this screen's own (and this showing's): drawn here, used once
             tmp = path.with_suffix(".tmp")
@@ -276,6 +314,8 @@ class SimulatorDriver(Driver):
             elif led:
                 bmp = render.render_bitmap(item.text, w, h, _font(self.spec))
                 img = render.dot_matrix(bmp, width=w, pitch=max(2, min(8, 1024 // w)))
+            elif item.code is not None and item.category == ALERT_CATEGORY:
+                img = alert_with_code(item.text, w, h, item.code, item.anti_fraud)
             elif item.code is not None:
                 img = picture.slide_with_code(item.text, w, h, item.code,
                                               anti_fraud=item.anti_fraud,

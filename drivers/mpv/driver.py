@@ -240,8 +240,11 @@ class MpvDriver(Driver):
         if item.code is None:
             return
         with self.ctx.heavy:
-            self._coded_media(item, f"item {item.item_id}", make=True)
-            self._overlay_file(item.code)
+            try:
+                self._coded_media(item, f"item {item.item_id}", make=True)
+                self._overlay_file(item.code)
+            finally:
+                render.release_fonts()  # the faces' font pages leave the daemon's RSS
 
     def show(self, item: Showable) -> float:
         label = f"item {item.item_id}"
@@ -304,16 +307,15 @@ class MpvDriver(Driver):
         written once per code; None when the screen is too small for a code."""
         if self._tile is not None and self._tile[0] == code.text:
             return self._tile[1], self._tile[2]
-        made = picture.code_overlay(code, self.spec.width, self.spec.height)
-        if made is None:
-            return None
-        box, pixels = made
         path = self._overlay_dir() / f"code-{os.getpid()}.bgra"
         tmp = path.with_suffix(".tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pixels)
+            with os.fdopen(fd, "wb") as fh:  # band by band: never the whole tile in memory
+                box = picture.write_code_overlay(code, self.spec.width, self.spec.height, fh)
+            if box is None:
+                tmp.unlink()
+                return None
             os.replace(tmp, path)
         except OSError as exc:
             raise ScreenUnavailable(_("cannot write the code's overlay {path}: {error}").format(

@@ -140,6 +140,12 @@ def _refs(text: str) -> tuple[Ref, ...]:
     return tuple(out)
 
 
+def warm_parser() -> None:
+    """Load the XML parser ``parse_cap`` uses (a daemon that takes alerts calls this at start,
+    so that the first alert does not wait for the import)."""
+    import defusedxml.ElementTree  # noqa: F401
+
+
 def parse_cap(data: bytes) -> CapAlert:
     """Parse one CAP 1.2 ``<alert>``; raise CapError with a clear message otherwise."""
     # The XML parser (defusedxml, pyexpat) is loaded only when an alert arrives: the daemon

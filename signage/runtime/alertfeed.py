@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..alerts import ALERT_CATEGORY, DRILL_MARK
-from ..alerts.cap import CapAlert, CapError, parse_cap
+from ..alerts.cap import CapAlert, CapError, parse_cap, warm_parser
 from ..alerts.choice import AlertCard, Candidate, show_seconds
 from ..alerts.envelope import EnvelopeError, Opened, open_envelope
 from ..alerts.state import AlertBook, Key, Refused
@@ -76,6 +76,10 @@ class AlertCenter:
         a = loaded.cfg.authority
         self.keys = {k.key_id: k for k in (PublicKey.from_text(t) for t in a.keys)}
         self.enabled = bool(self.keys)
+        if self.enabled:
+            # a box that takes alerts loads the CAP parser now (a few hundred KB): not when
+            # the first alert arrives, on its way to the screens, on a busy machine
+            warm_parser()
         self.book = AlertBook(loaded.cfg.site.id, tuple(a.regions), bool(a.drill_screens))
         self.inbox = resolve(loaded.base, a.inbox)
         self.store = resolve(loaded.base, a.store)

@@ -522,7 +522,8 @@ class Runtime:
                                       or all(r.shown > 0 for r in self.runners)):
                 self._shipper_due = False
                 self._start_shipper()
-            self.jobs.run_due()
+            # the hub's commands first: a kick for an alert waits for no house-keeping job
+            # (a checkpoint's signature and fsync, the status file) due at the same round
             if self.alerts is not None and self.pushes is not None:
                 try:
                     self._commands()
@@ -530,6 +531,7 @@ class Runtime:
                     self.pushes.poll(now_mono)
                 except Exception as exc:  # a bad drop file must not end the daemon
                     self.writer.append("alert_error", message=f"internal: {exc!r}"[:500])
+            self.jobs.run_due()
             if self.reload_requested.is_set():
                 self.housekeeping("reload")
             if on_tick is not None:

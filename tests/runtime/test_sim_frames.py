@@ -62,3 +62,37 @@ def test_a_frame_removed_from_disk_is_drawn_again(tmp_path: Path) -> None:
     b = _screen(tmp_path, "b", 640, 360, heavy)
     b.show(ALERT)
     assert (tmp_path / "var" / "sim" / "b.png").stat().st_size > 0
+
+
+def test_coded_alert_frames_are_the_slide_with_each_screens_code(tmp_path: Path) -> None:
+    """With inspection codes on, each showing of an alert has its own code: the slide under
+    it is laid out once per size (signage_drivers.simulator.alert_with_code) and each frame
+    is, pixel for pixel, the slide drawn with that code; an alert too long for the space
+    above the code is drawn whole, without one, as picture.slide_with_code does."""
+    from dataclasses import replace
+
+    from signage.driver import InspectionCode
+    from signage.inspection.picture import qr_modules, slide_with_code
+    from signage_drivers import simulator
+
+    heavy = threading.Lock()
+    long_text = "警惕诈骗\n" + "近期有骗子冒充电商客服，以退款为由诱导转账。" * 60
+    for text in (ALERT.text, long_text):
+        for w, h in ((1280, 720), (640, 360)):
+            screens = [_screen(tmp_path / f"{w}-{len(text)}", f"hdmi-{i}", w, h, heavy)
+                       for i in range(2)]
+            for i, d in enumerate(screens):
+                for n in range(2):  # a new code each showing
+                    url = f"https://hub.example/v/{i}-{n}-" + "A" * 60
+                    code = InspectionCode(url, qr_modules(url))
+                    d.show(replace(ALERT, text=text, code=code))
+                    with Image.open(d._out) as got:
+                        want = slide_with_code(text, w, h, code, category=ALERT_CATEGORY,
+                                               indexed=True)
+                        assert got.mode == "P"
+                        assert ImageChops.difference(got.convert("RGB"),
+                                                     want.convert("RGB")).getbbox() is None
+            key = (text, w, h, 0.4, True)
+            assert key in simulator._BARE  # laid out once for this size
+            assert (simulator._BARE[key] is None) == (text == long_text)
+    assert len(simulator._BARE) <= simulator._BARE_MAX
