@@ -83,6 +83,18 @@ class _Showing:
     ended_at: float | None = None
 
 
+def runtime_name(screen_id: str) -> str:
+    """The screen's runtime directory name: its id when that is short enough for the IPC
+    socket's AF_UNIX path (ids are 1-64 of [A-Za-z0-9_.-], config.py), else a 39-character
+    prefix and 8 hex digits of the id's SHA-256, so that two long ids with the same beginning
+    never share a directory, an IPC socket or an overlay file."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in screen_id)
+    if safe == screen_id and len(safe) <= 48:
+        return safe or "screen"
+    digest = hashlib.sha256(screen_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[:39]}-{digest}"
+
+
 class MpvDriver(Driver):
     """mpv on an HDMI screen. Options: see docs/drivers/mpv.md."""
 
@@ -94,9 +106,8 @@ class MpvDriver(Driver):
         if problems:
             raise ValueError(f"screen {spec.screen_id}: " + "; ".join(problems))
         self.options: MpvOptions = opts
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.screen_id)[:48]
         #: private 0700 runtime directory: IPC socket, rendered slides, black frame
-        self.runtime_dir = ctx.run_dir / "mpv" / (safe or "screen")
+        self.runtime_dir = ctx.run_dir / "mpv" / runtime_name(spec.screen_id)
         self._player: MpvProcess | None = None
         self._ipc_mode: IpcMode | None = None
         self._current: _Showing | None = None
