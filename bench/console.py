@@ -16,6 +16,7 @@ Target: 总览 ≤ 200 ms; console ≤ 80 MB; daemon ≤ 60 MB (docs/benchmarks.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -30,8 +31,15 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runtime import make_site, pct  # noqa: E402
+# bench/ must not be on the path (its inspect.py would shadow the stdlib's, which selenium
+# imports): bench/runtime.py is loaded by its file name
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+_spec = importlib.util.spec_from_file_location("bench_runtime",
+                                               Path(__file__).resolve().parent / "runtime.py")
+assert _spec is not None and _spec.loader is not None
+_bench_runtime = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bench_runtime)
+make_site, pct = _bench_runtime.make_site, _bench_runtime.pct
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 

@@ -271,7 +271,10 @@ class SimulatorDriver(Driver):
 
         def draw() -> bytes:
             with self.ctx.heavy:
-                return self._render(item)
+                try:
+                    return self._render(item)
+                finally:  # the faces' mapped font pages leave the daemon's RSS until the
+                    render.release_fonts()  # next drawing (docs/benchmarks.md)
 
         if code:  # a code is this screen's own (and this showing's): drawn here, used once
             tmp = path.with_suffix(".tmp")

@@ -27,13 +27,19 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from .i18n import _
 
 ENTRY_POINT_GROUP = "signage.drivers"
+#: the drivers shipped with signage (their entry points in pyproject.toml say the same;
+#: tests/test_driver_builtin.py checks it): loaded without reading the installed packages'
+#: entry points, so that the daemon never imports importlib.metadata (~1.3 MiB of its RSS,
+#: docs/benchmarks.md). Any other name is looked up in the entry-point group.
+BUILTIN = {"simulator": ("signage_drivers.simulator", "SimulatorDriver"),
+           "led": ("signage_drivers.led.driver", "LedDriver"),
+           "mpv": ("signage_drivers.mpv.driver", "MpvDriver")}
 
 
 class DriverError(Exception):
@@ -239,22 +245,38 @@ DriverClass = type[Driver]
 
 
 def available_drivers() -> list[str]:
-    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+    from importlib.metadata import entry_points
+
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)} | set(BUILTIN))
 
 
 def load_driver(name: str) -> DriverClass:
     """Load a driver class by entry-point name, lazily, with a clear error."""
-    eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-    if not eps:
-        known = ", ".join(available_drivers()) or _("none installed")
-        raise UnknownDriver(_("unknown driver {name}; installed drivers: {known}").format(
-            name=repr(name), known=known))
-    try:
-        obj = eps[0].load()
-    except Exception as exc:  # a third-party plugin may fail in any way on import
-        raise UnknownDriver(_("driver {name} failed to load ({entry}): {error}").format(
-            name=repr(name), entry=eps[0].value, error=exc)) from exc
+    if name in BUILTIN:
+        import importlib
+
+        mod, attr = BUILTIN[name]
+        entry = f"{mod}:{attr}"
+        try:
+            obj = getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError) as exc:
+            raise UnknownDriver(_("driver {name} failed to load ({entry}): {error}").format(
+                name=repr(name), entry=entry, error=exc)) from exc
+    else:
+        from importlib.metadata import entry_points
+
+        eps = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+        if not eps:
+            known = ", ".join(available_drivers()) or _("none installed")
+            raise UnknownDriver(_("unknown driver {name}; installed drivers: {known}").format(
+                name=repr(name), known=known))
+        entry = eps[0].value
+        try:
+            obj = eps[0].load()
+        except Exception as exc:  # a third-party plugin may fail in any way on import
+            raise UnknownDriver(_("driver {name} failed to load ({entry}): {error}").format(
+                name=repr(name), entry=entry, error=exc)) from exc
     if not (isinstance(obj, type) and issubclass(obj, Driver)):
         raise UnknownDriver(_("driver {name} ({entry}) is not a signage.driver.Driver").format(
-            name=repr(name), entry=eps[0].value))
+            name=repr(name), entry=entry))
     return obj

@@ -81,6 +81,9 @@ def run_daemon(config: Path, for_: str | None, live: bool) -> None:
 
     tune_malloc()
     loaded = load_or_exit(config)
+    from .render import release_fonts
+
+    release_fonts()  # the faces of the glyph checks: the first frames open what they draw with
     duration = duration_or_exit(for_, "--for") if for_ else None
     stop = threading.Event()
     try:

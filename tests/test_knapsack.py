@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from signage.cli import app
 from signage.driver import ItemKind
 from signage.model import Item
-from signage.plan.rotation import Filler, never_placed
+from signage.plan.rotation import Filler, best_table, never_placed
 
 runner = CliRunner()
 
@@ -55,3 +55,21 @@ def test_validate_warns_about_an_item_that_never_plays(make_small_site) -> None:
     assert res.exit_code == 0, res.output
     assert "warning:" in res.output and "items[0].duration_s: store item 'st0' (50 s) never " \
         "plays on screen s1" in " ".join(res.output.split()), res.output
+
+
+def test_best_table_is_the_fullest_packing_for_every_budget() -> None:
+    """best[r] = the largest sum of durations (each repeatable) that is at most r, checked
+    against a plain dynamic programme, for pools of odd, round, too long and zero durations."""
+    pools = [(7,), (3, 5), (1000, 1500, 2750), (4, 60), (250, 70_000), (0, 9), (13, 17, 29)]
+    for durations in pools:
+        for limit in (0, 1, 59, 60, 61, 1000, 3001):
+            fits = [False] * (limit + 1)
+            fits[0] = True
+            for x in range(1, limit + 1):
+                fits[x] = any(0 < d <= x and fits[x - d] for d in durations)
+            want = []
+            last = 0
+            for x in range(limit + 1):
+                last = x if fits[x] else last
+                want.append(last)
+            assert list(best_table(durations, limit)) == want, (durations, limit)

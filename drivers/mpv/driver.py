@@ -83,6 +83,18 @@ class _Showing:
     ended_at: float | None = None
 
 
+def runtime_name(screen_id: str) -> str:
+    """The screen's runtime directory name: its id when that is short enough for the IPC
+    socket's AF_UNIX path (ids are 1-64 of [A-Za-z0-9_.-], config.py), else a 39-character
+    prefix and 8 hex digits of the id's SHA-256, so that two long ids with the same beginning
+    never share a directory, an IPC socket or an overlay file."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in screen_id)
+    if safe == screen_id and len(safe) <= 48:
+        return safe or "screen"
+    digest = hashlib.sha256(screen_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe[:39]}-{digest}"
+
+
 class MpvDriver(Driver):
     """mpv on an HDMI screen. Options: see docs/drivers/mpv.md."""
 
@@ -94,9 +106,8 @@ class MpvDriver(Driver):
         if problems:
             raise ValueError(f"screen {spec.screen_id}: " + "; ".join(problems))
         self.options: MpvOptions = opts
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.screen_id)[:48]
         #: private 0700 runtime directory: IPC socket, rendered slides, black frame
-        self.runtime_dir = ctx.run_dir / "mpv" / (safe or "screen")
+        self.runtime_dir = ctx.run_dir / "mpv" / runtime_name(spec.screen_id)
         self._player: MpvProcess | None = None
         self._ipc_mode: IpcMode | None = None
         self._current: _Showing | None = None
@@ -240,8 +251,11 @@ class MpvDriver(Driver):
         if item.code is None:
             return
         with self.ctx.heavy:
-            self._coded_media(item, f"item {item.item_id}", make=True)
-            self._overlay_file(item.code)
+            try:
+                self._coded_media(item, f"item {item.item_id}", make=True)
+                self._overlay_file(item.code)
+            finally:
+                render.release_fonts()  # the faces' font pages leave the daemon's RSS
 
     def show(self, item: Showable) -> float:
         label = f"item {item.item_id}"
@@ -304,16 +318,15 @@ class MpvDriver(Driver):
         written once per code; None when the screen is too small for a code."""
         if self._tile is not None and self._tile[0] == code.text:
             return self._tile[1], self._tile[2]
-        made = picture.code_overlay(code, self.spec.width, self.spec.height)
-        if made is None:
-            return None
-        box, pixels = made
         path = self._overlay_dir() / f"code-{os.getpid()}.bgra"
         tmp = path.with_suffix(".tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pixels)
+            with os.fdopen(fd, "wb") as fh:  # band by band: never the whole tile in memory
+                box = picture.write_code_overlay(code, self.spec.width, self.spec.height, fh)
+            if box is None:
+                tmp.unlink()
+                return None
             os.replace(tmp, path)
         except OSError as exc:
             raise ScreenUnavailable(_("cannot write the code's overlay {path}: {error}").format(

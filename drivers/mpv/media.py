@@ -100,6 +100,8 @@ def _process_exists(pid: int) -> bool:
         return False
     except OSError:  # (EPERM: it exists, another user's)
         return True
+    except OverflowError:  # beyond a pid_t: not a process of ours, and not ours to judge
+        return True
     return True
 
 

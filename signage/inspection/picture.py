@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from PIL import Image
 
@@ -110,6 +110,24 @@ def code_overlay(code: InspectionCode, width: int, height: int) -> tuple[Box, by
     if box is None:
         return None
     return box, code_tile(code, box.scale).convert("RGBA").tobytes("raw", "BGRA")
+
+
+def write_code_overlay(code: InspectionCode, width: int, height: int,
+                       out: BinaryIO) -> Box | None:
+    """``code_overlay``'s pixels written to ``out`` band by band (the same bytes): the whole
+    BGRA tile is never held (0.75 MB at 1080p, twice over while converted: the daemon's
+    memory peak, docs/benchmarks.md). None (nothing written) when the screen is too small."""
+    box = code_box(width, height, len(code.modules), code.position, code.size)
+    if box is None:
+        return None
+    tile = code_tile(code, box.scale)
+    for y in range(0, tile.height, _BAND):
+        band = tile.crop((0, y, tile.width, min(tile.height, y + _BAND)))
+        out.write(band.convert("RGBA").tobytes("raw", "BGRA"))
+    return box
+
+
+_BAND = 32  # rows of the overlay converted at a time
 
 
 def content_height(width: int, height: int, size: float) -> int:
@@ -293,4 +311,5 @@ __all__ = [
     "slide_above_code",
     "slide_with_code",
     "worst_modules",
+    "write_code_overlay",
 ]

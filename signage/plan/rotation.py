@@ -7,6 +7,8 @@ Both are deterministic state machines: same pool, same offset, same sequence.
 from __future__ import annotations
 
 import functools
+import threading
+from array import array
 from collections.abc import Collection, Iterable, Sequence
 
 from ..model import Item
@@ -188,17 +190,31 @@ def reachable(durations_ms: tuple[int, ...], limit_ms: int) -> int:
     return reach
 
 
+#: one table built at a time: screens sharing a pool start together and would otherwise each
+#: build the same table at once (the daemon's start-up memory peak)
+_TABLE_LOCK = threading.Lock()
+
+
+def best_table(durations_ms: tuple[int, ...], limit_ms: int) -> array[int]:
+    """``best[r]`` for r in 0..limit_ms: the fullest packing (ms) that fits in r ms. An
+    array of 4-byte integers (240 KB for a minute), built once per pool and limit and shared
+    by every screen and day."""
+    with _TABLE_LOCK:
+        return _best_table(durations_ms, limit_ms)
+
+
 @functools.lru_cache(maxsize=64)
-def best_table(durations_ms: tuple[int, ...], limit_ms: int) -> tuple[int, ...]:
-    """``best[r]`` for r in 0..limit_ms: the fullest packing (ms) that fits in r ms."""
+def _best_table(durations_ms: tuple[int, ...], limit_ms: int) -> array[int]:
     bits = bin(reachable(durations_ms, limit_ms))[:1:-1]  # bit x at index x
-    out = []
-    last = 0
-    for x in range(limit_ms + 1):
-        if x < len(bits) and bits[x] == "1":
-            last = x
-        out.append(last)
-    return tuple(out)
+    out = array("I")
+    last = 0  # sum 0 is always reachable: runs of equal values, appended in C
+    x = bits.find("1", 1)
+    while 0 < x <= limit_ms:
+        out.extend(array("I", [last]) * (x - len(out)))
+        last = x
+        x = bits.find("1", x + 1)
+    out.extend(array("I", [last]) * (limit_ms + 1 - len(out)))
+    return out
 
 
 def best_fill(reach: int, r_ms: int) -> int:
@@ -246,7 +262,7 @@ class Filler:
         self._share = [it.weight / total for it in self._items]
         self._credit = [0.0] * n
         self._limit = -1
-        self._best_t: tuple[int, ...] = (0,)
+        self._best_t: array[int] = array("I", [0])
         self.slack_ms = slack_ms
 
     def fill(self, budget_ms: int, aside: Collection[str] = ()) -> list[Item]:

@@ -100,3 +100,16 @@ def test_check_text_reports_glyphs_the_slide_font_lacks() -> None:
     assert MpvDriver.check_text(spec, "谨防电信诈骗 110") == []
     problems = MpvDriver.check_text(spec, "防\U000F0000骗")  # private use plane: no glyph
     assert problems and "U+F0000" in problems[0]
+
+
+def test_two_long_screen_ids_with_the_same_beginning_get_their_own_runtime_directories(
+        tmp_path: Path) -> None:
+    """Ids may be 64 characters; the runtime directory (IPC socket, overlay file) must stay
+    short for AF_UNIX, but two screens must never share it."""
+    ctx = DriverContext(clock=RealClock(), run_dir=tmp_path)
+    a, b = "hdmi-" + "x" * 50 + "-north", "hdmi-" + "x" * 50 + "-south"
+    dirs = {MpvDriver(ScreenSpec(i, 320, 240, {}, Path("/nonexistent-media")), ctx).runtime_dir
+            for i in (a, b, "hdmi-1")}
+    assert len(dirs) == 3
+    assert all(len(d.name) <= 48 for d in dirs)
+    assert tmp_path / "mpv" / "hdmi-1" in dirs  # a short id is its own name, as before

@@ -58,3 +58,30 @@ def test_open_removes_only_the_stale_overlay_files_of_dead_daemons(
         live.kill()
         live.wait(timeout=120)
     assert outside.read_bytes() == b"x"
+
+
+def test_a_pid_beyond_any_process_number_is_left_and_the_driver_opens(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``code-9999999999.bgra`` matches the name's form, but no process can have that number
+    (os.kill raises OverflowError, not an OSError): the file is left as it is, and the
+    screen opens (a stray name must not keep a screen dark)."""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(MpvDriver, "SHM", shm)
+    spec = ScreenSpec("hall", 320, 180, {"vo": "null", "ao": "null", "fullscreen": False,
+                                         "start_timeout_s": 60.0}, tmp_path)
+    drv = MpvDriver(spec, DriverContext(RealClock(), tmp_path / "run"))
+    ours = shm / f"signage-{os.getuid()}" / "hall"
+    names = ("code-9999999999.bgra", "code-4294967296.tmp", "code-2147483648.bgra")
+    for d in (ours, drv.runtime_dir):
+        d.mkdir(mode=0o700, parents=True)
+        d.parent.chmod(0o700)
+        for name in names:
+            (d / name).write_bytes(b"\0" * 64)
+    drv.open()
+    try:
+        assert drv.health().ok
+        for d in (ours, drv.runtime_dir):
+            assert set(names) <= {p.name for p in d.iterdir()}
+    finally:
+        drv.close()

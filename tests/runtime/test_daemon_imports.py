@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # [fleet], [inspection], the live table on a terminal) or never in the daemon (audit, hub, console, summary;
 # APScheduler's cron module, which brings asyncio and ssl: the rotation uses LocalMidnight;
 # cryptography, ~9.6 MiB: the box signs with PyNaCl, docs/keys.md; typer and click: a plain
-# `signage run` line is run by signage.runcmd before signage.cli imports typer).
+# `signage run` line is run by signage.runcmd before signage.cli imports typer;
+# importlib.metadata, ~1.3 MiB with zipfile, email, csv: the shipped drivers load without
+# entry points, and signage/__init__.py answers pydantic's plugin lookup).
 HEAVY = ("typer", "click", "defusedxml", "pyexpat", "xml.etree", "apscheduler", "asyncio", "ssl", "rich",
          "segno", "zxingcpp", "paho", "duckdb", "pyarrow", "starlette", "jinja2", "uvicorn",
-         "babel", "cryptography", "signage.fleet",
+         "babel", "cryptography", "importlib.metadata", "signage.fleet",
          "signage.inspection.issuer", "signage.hub", "signage.console", "signage.summary",
          "signage.audit.check", "signage.audit.cli")
 
