@@ -31,6 +31,7 @@ class OnScreen:
     planned_iso: str
     start_iso: str
     cut: str = ""  # the plan cuts it at a boundary (closing, daypart, midnight): why
+    start_mono_r: float = 0.0  # start_mono rounded to the millisecond, as the log has it
 
 
 def settle(on: OnScreen, t_end: float, outcome: str | None, reason: str) -> tuple[str, str]:
@@ -45,14 +46,15 @@ def settle(on: OnScreen, t_end: float, outcome: str | None, reason: str) -> tupl
 
 
 def showing_fields(screen_id: str, item: Item, planned_iso: str, start_iso: str,
-                   end_iso: str, start: float, end: float, outcome: str,
+                   end_iso: str, start_r: float, end: float, outcome: str,
                    reason: str) -> dict[str, Any]:
-    """The fields of a ``showing`` record (docs/log-format.md)."""
+    """The fields of a ``showing`` record (docs/log-format.md). ``start_r``: the start's
+    monotonic instant already rounded to the millisecond (by the showing_start record)."""
     return {
         "screen": screen_id, "item": item.id, "playlist": item.playlist,
         "kind": item.kind._value_, "category": item.category, "anti_fraud": item.anti_fraud,
         "planned": planned_iso, "start": start_iso, "end": end_iso,
-        "start_mono": round(start, 3), "end_mono": round(end, 3), "outcome": outcome,
+        "start_mono": start_r, "end_mono": round(end, 3), "outcome": outcome,
         "reason": reason,
     }
 

@@ -109,6 +109,7 @@ class ScreenRunner:
         self._mono_of = self._map.mono_of
         self._wall_of = self._map.wall_of
         self._map_sync = self._map.sync
+        self._synced_at = (float("nan"), float("nan"))  # the clock readings last synced
         self._sync()
         self._last_ok = self.clock.monotonic()  # last instant the screen was known to be up
         # what the item now on screen may claim (signage/runtime/credit.py decides)
@@ -125,7 +126,12 @@ class ScreenRunner:
         """Read the wall-minus-monotonic offset once per wake-up; a wall-clock step makes the
         next act() re-plan from now (signage/runtime/clockmap.py)."""
         clock = self.clock
-        self._map_sync(clock.monotonic(), clock.time())
+        mono, wall = clock.monotonic(), clock.time()
+        if mono != self._synced_at[0] or wall != self._synced_at[1]:
+            # the same readings again (act, its switch and the next wake_at at one instant
+            # of a virtual clock) would leave the map as it is: skip the call
+            self._synced_at = (mono, wall)
+            self._map_sync(mono, wall)
 
     def _now_ms(self) -> int:
         return int(self.clock.time() * 1000)
@@ -492,8 +498,9 @@ class ScreenRunner:
         wall = self._wall_of(t_conf)
         planned_iso = self._iso_ms(entry.start_ms)
         start_iso = self._iso(wall)
+        start_r = round(t_conf, 3)  # rounded once: this record and the showing's at its end
         self.on = OnScreen(item, entry.start_ms, t_end, t_conf, wall, planned_iso, start_iso,
-                           entry.cut)
+                           entry.cut, start_r)
         self.shown += 1
         if item.anti_fraud:
             self._last_af = item.id
@@ -507,7 +514,7 @@ class ScreenRunner:
         self.log.append_dict("showing_start", {
             "screen": self.screen.id, "item": item.id, "anti_fraud": item.anti_fraud,
             "planned": planned_iso, "planned_mono": round(t_start, 3), "start": start_iso,
-            "start_mono": round(t_conf, 3)})
+            "start_mono": start_r})
 
     def _note_gap(self, t: float) -> None:
         ref = None if self._af_ref is None else self._wall_of(self._af_ref)
@@ -520,7 +527,7 @@ class ScreenRunner:
         outcome, reason = settle(on, t_end, outcome, reason)
         self.log.append_dict("showing", showing_fields(
             self.screen.id, on.item, on.planned_iso, on.start_iso,
-            self._iso(self._wall_of(t_end)), on.start_mono, t_end, outcome, reason))
+            self._iso(self._wall_of(t_end)), on.start_mono_r, t_end, outcome, reason))
         if on.item.anti_fraud:
             if self.codes is not None:
                 self.codes.stats.af_ended(self.site, self._wall_of(t_end))
@@ -537,7 +544,8 @@ class ScreenRunner:
         return showing_fields(self.screen.id, item,
                               planned_iso or self._iso(planned_ms / 1000),
                               start_iso or self._iso(self._wall_of(start)),
-                              self._iso(self._wall_of(end)), start, end, outcome, reason)
+                              self._iso(self._wall_of(end)), round(start, 3), end, outcome,
+                              reason)
 
     def _clear(self, now: float, reason: str) -> None:
         """Closing time or the end of the plan. The clear is confirmed like a show (an LED

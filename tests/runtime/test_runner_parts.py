@@ -63,7 +63,7 @@ def test_settle_outcomes() -> None:
 
 
 def test_showing_fields() -> None:
-    f = showing_fields("s0", ITEM, "P", "S", "E", 1.23456, 9.87654, "completed", "")
+    f = showing_fields("s0", ITEM, "P", "S", "E", 1.235, 9.87654, "completed", "")
     assert f == {"screen": "s0", "item": "a1", "playlist": "af", "kind": "text",
                  "category": "主题", "anti_fraud": True, "planned": "P", "start": "S",
                  "end": "E", "start_mono": 1.235, "end_mono": 9.877, "outcome": "completed",
