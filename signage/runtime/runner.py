@@ -310,7 +310,8 @@ class ScreenRunner:
             self._replan()
         entry = self.next
         now = self.clock.monotonic()
-        while entry is not None and self._mono_of(entry.end_ms) <= now + 0.05:
+        w2m = self._map.w2m  # ClockMap.mono_of, inline (nothing below syncs the map)
+        while entry is not None and entry.end_ms / 1000.0 + w2m <= now + 0.05:
             self._advance()  # already over (we were blocked): skip; the guard covers gaps
             entry = self.next
         if entry is None:
@@ -322,7 +323,7 @@ class ScreenRunner:
             entry = self.next
             if entry is None:
                 return
-        t_entry = self._mono_of(entry.start_ms)
+        t_entry = entry.start_ms / 1000.0 + w2m
         if t_entry - self.driver.switch_latency_s > now + 0.5:
             # not due: a re-plan found nothing open now (a reload that closes today, the last
             # moment of a day). Closed means blank, never the next opening's item held early.
@@ -445,8 +446,8 @@ class ScreenRunner:
         self._sync()
         conf = Answer(asked, t_conf, driver.last_attempts)
         self._last_ok = t_conf
-        mono_of = self._mono_of
-        t_start, t_end = mono_of(entry.start_ms), mono_of(entry.end_ms)
+        w2m = self._map.w2m  # ClockMap.mono_of, inline
+        t_start, t_end = entry.start_ms / 1000.0 + w2m, entry.end_ms / 1000.0 + w2m
         self.start_errors.add(t_conf - t_start)
         claim = self._claim
         if self.on is not None and claim is not None:
