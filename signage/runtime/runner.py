@@ -102,6 +102,9 @@ class ScreenRunner:
         self._pending_site: tuple[Site, Screen] | None = None
         self.shown = 0
         self._last_af: str | None = None  # the anti-fraud item shown last on this screen
+        #: the planned (start, end) wall ms of the anti-fraud showing begun last: a re-plan
+        #: counts the gap budget from it, not from when it runs (Timeline.replan)
+        self._af_span: tuple[int, int] | None = None
         self._aside: dict[str, int] = {}  # item id -> wall ms until which it is set aside
         self.start_errors = StartErrors()
         self._map = ClockMap()
@@ -185,11 +188,15 @@ class ScreenRunner:
                 return
         self.next_af_ms = None
 
-    def _replan(self, fresh: bool = False) -> None:
+    def _replan(self, fresh: bool = False, anchored: bool = True) -> None:
+        """``anchored``: the new plan counts the gap budget from the last anti-fraud
+        showing's planned instants, so a re-plan that runs late keeps the plan within the
+        budget; False after an outage or a wall-clock step, when the plan is from now."""
         now = self._now_ms()
         self._aside = {i: u for i, u in self._aside.items() if u > now}
         self._it = (self.timeline.entries(now) if fresh
-                    else self.timeline.replan(now, self._last_af, self._aside))
+                    else self.timeline.replan(now, self._last_af, self._aside,
+                                              self._af_span if anchored else None))
         self._ahead = []
         self._advance()
         if fresh and self.next is not None and self.next.start_ms < now:
@@ -246,14 +253,14 @@ class ScreenRunner:
         up = self._avail.up
         if self._map.stepped and up:
             self._map.stepped = False
-            self._replan()  # an anti-fraud showing now, then the plan on the new wall time
+            self._replan(anchored=False)  # an anti-fraud showing now, on the new wall time
             self._switch_due()
             return
         if not up:
             if now >= self._avail.retry_at:
                 self._try_open(first=False)
                 if self.up:
-                    self._replan()
+                    self._replan(anchored=False)
                     self._prepare_first()
             return
         on = self.on
@@ -497,6 +504,7 @@ class ScreenRunner:
         self.shown += 1
         if item.anti_fraud:
             self._last_af = item.id
+            self._af_span = (entry.start_ms, entry.end_ms)
             if self.codes is not None:
                 self.codes.stats.af_started(self.site, wall)
             if not self._af_on:
