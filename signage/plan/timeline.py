@@ -234,6 +234,14 @@ class Timeline:
             if e.end_ms > t_ms:
                 yield e
 
+    def due_ms(self, last_af: tuple[int, int] | None) -> int | None:
+        """The instant the plan has the next anti-fraud showing start at the latest, given
+        the planned (start, end) of the last one: its end (start in start-to-start mode)
+        plus the gap budget; None without one."""
+        if last_af is None:
+            return None
+        return (last_af[0] if self._s2s else last_af[1]) + self._budget
+
     def replan(self, now_ms: int, last: str | None = None,
                aside: Mapping[str, int] | None = None,
                last_af: tuple[int, int] | None = None) -> Iterator[Entry]:
@@ -249,10 +257,8 @@ class Timeline:
         at once, late, and is shortened by that like any late switch. Only when less than
         MIN_SHOWING_MS (or half of a shorter item) of it would be left at ``now`` does it
         start at ``now`` (see segment_entries)."""
-        t0 = now_ms
-        if last_af is not None:
-            due = (last_af[0] if self._s2s else last_af[1]) + self._budget
-            t0 = min(now_ms, due)
+        due = self.due_ms(last_af)
+        t0 = now_ms if due is None else min(now_ms, due)
         day = local_date(t0, self.site.tz)
         return self._days_from(day, t0, fresh=self._state_day != day,
                                wishes=Wishes(last, aside), now=now_ms)

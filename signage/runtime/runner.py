@@ -193,6 +193,8 @@ class ScreenRunner:
         showing's planned instants, so a re-plan that runs late keeps the plan within the
         budget; False after an outage or a wall-clock step, when the plan is from now."""
         now = self._now_ms()
+        if not anchored:
+            self._af_span = None  # the plan before no longer counts: from now on
         self._aside = {i: u for i, u in self._aside.items() if u > now}
         self._it = (self.timeline.entries(now) if fresh
                     else self.timeline.replan(now, self._last_af, self._aside,
@@ -365,10 +367,10 @@ class ScreenRunner:
         if len(self._alert_drawn) > 64:
             self._alert_drawn = {c.item for c in cards}
 
-    def _segment_end(self, now_ms: int) -> int | None:
+    def _segment(self, now_ms: int) -> tuple[int, int] | None:
         for seg in self.timeline.segments(local_date(now_ms, self.site.tz)):
             if seg.start_ms <= now_ms < seg.end_ms:
-                return seg.end_ms
+                return seg.start_ms, seg.end_ms
         return None
 
     def _try_alert(self) -> bool:
@@ -377,9 +379,10 @@ class ScreenRunner:
         plan then resumes from its end with an anti-fraud showing."""
         assert self._alerts is not None
         now_ms = self._now_ms()
-        seg_end = self._segment_end(now_ms)
-        if seg_end is None:
+        seg = self._segment(now_ms)
+        if seg is None:
             return False  # closed: no alert on a blank screen
+        seg_end = seg[1]
         cards = self._alerts.cards(self.screen.id, now_ms / 1000)
         got = at_switch([c.cand for c in cards], self._amem, now_ms / 1000)
         card = next((c for c in cards if c.cand == got), None)
@@ -389,7 +392,11 @@ class ScreenRunner:
         if end - now_ms < 1000:
             return False
         self._amem.shown(card.cand.key, now_ms / 1000)  # tried: a rejection waits its cadence
-        self._show(Entry(now_ms, end, card.item, True))
+        # planned where the next anti-fraud showing was due when the switch runs late (the
+        # alert is one), like a late re-plan: the plan keeps the budget (Timeline.replan)
+        due = self.timeline.due_ms(self._af_span)
+        start = now_ms if due is None else max(min(now_ms, due), seg[0])
+        self._show(Entry(start, end, card.item, True))
         on = self.on
         if on is not None and on.item is card.item:
             self._alert_on = card
