@@ -11,7 +11,9 @@ The gap guard, in order of defence:
    lateness never accumulates; a late start only shortens that showing;
 3. no store item starts if its planned end would push the next anti-fraud showing past
    ``max_gap - guard`` measured from the last real anti-fraud showing: an anti-fraud item
-   plays instead and the timeline is re-planned from now;
+   plays instead and the timeline is re-planned from now (every re-plan counts the gap
+   budget from the last anti-fraud showing's planned instants: a late one keeps the plan
+   within the budget, see Timeline.replan);
 4. a rejected anti-fraud item is replaced at once by the next one in rotation, and finally by
    a text slogan (never a file that can be missing);
 5. an unavailable screen is retried with exponential backoff; down and up are logged.
