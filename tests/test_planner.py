@@ -240,6 +240,40 @@ def test_replan_opens_with_anti_fraud_now_and_keeps_the_rule(site: Site, offset:
     assert measure(screen.id, re, site.rule.start_to_start).worst_gap_ms <= site.rule.budget_ms
 
 
+@EXAMPLES
+@given(sites(simple=True), st.integers(0, 40), st.integers(0, 30_000))
+def test_a_late_replan_counts_the_budget_from_the_last_anti_fraud_showing(
+        site: Site, k: int, late: int) -> None:
+    """A re-plan run ``late`` ms after the next anti-fraud showing was due (the last one's
+    planned end, or start in start-to-start mode, plus the budget) opens with an anti-fraud
+    showing planned where it was due, so the plan keeps the budget; only when less than
+    1 s (or half a shorter item) of it would be left at now does it start at now."""
+    screen = site.screens[0]
+    t0 = local_ms(DAY, 0, TZ)
+    before = list(itertools.islice(Timeline(site, screen).entries(t0), 200))
+    afs = [e for e in before if e.anti_fraud]
+    a = afs[k % len(afs)]
+    s2s = site.rule.start_to_start
+    due = (a.start_ms if s2s else a.end_ms) + site.rule.budget_ms
+    now = due + late
+    tl = Timeline(site, screen)
+    re = list(takewhile(lambda e: e.start_ms < now + 600_000,
+                        tl.replan(now, a.item.id, None, (a.start_ms, a.end_ms))))
+    first = re[0]
+    assert first.anti_fraud
+    dur = first.item.duration_ms
+    if due + dur - now >= min(1000, dur // 2):
+        assert first.start_ms == due, (first, due, now)
+        assert measure(screen.id, [a, *re], s2s).worst_gap_ms <= site.rule.budget_ms
+    else:
+        assert first.start_ms == now
+    assert measure(screen.id, re, s2s).worst_gap_ms <= site.rule.budget_ms
+    # a re-plan before the showing is due plans from now, as before
+    early = next(iter(Timeline(site, screen).replan(due - 1, a.item.id, None,
+                                                    (a.start_ms, a.end_ms))))
+    assert early.anti_fraud and early.start_ms == due - 1
+
+
 def test_store_airtime_reaches_the_bound_on_a_packable_pool() -> None:
     af = tuple(Item(f"a{i}", "af", ItemKind.TEXT, True, 1.0, 8000 + 500 * i) for i in range(5))
     st_ = tuple(Item(f"s{i}", "st", ItemKind.TEXT, False, 1.0, d)
