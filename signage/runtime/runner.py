@@ -84,6 +84,10 @@ class ScreenRunner:
         self._showable = showable
         self._guard = guard_s
         self._poll = poll_clips
+        # a driver that keeps the default poll_end (its items never end by themselves: the
+        # simulator, the LED board) is not polled every CLIP_POLL_S: that poll only woke the
+        # screen's thread ten times a second for an answer that is always None
+        self._clips_end = type(driver).poll_end is not Driver.poll_end
         self._iso = iso
         # whole milliseconds (the plan's instants) without float arithmetic, when given
         self._iso_ms: Callable[[int], str] = getattr(iso, "ms", lambda ms: iso(ms / 1000))
@@ -229,7 +233,7 @@ class ScreenRunner:
             t = on.planned_end_mono
         if self._poll:  # real time: look again at least every second (health, clock steps)
             now = self.clock.monotonic()
-            if on is not None and on.item.kind is ItemKind.CLIP:
+            if on is not None and on.item.kind is ItemKind.CLIP and self._clips_end:
                 t = min(t, now + CLIP_POLL_S)
             t = min(t, max(now, self._last_ok) + HEALTH_POLL_S)
             if self._alerts is not None and on is not None and self._alerts.enabled:
@@ -268,7 +272,8 @@ class ScreenRunner:
                 return
             self._last_ok = now  # paces the polls: the next one a second from this check
             self._vouched(health, now, latency)
-        if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
+        if (self._poll and self._clips_end and on is not None
+                and on.item.kind is ItemKind.CLIP):
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
                 self._set_aside(on.item, "ended early (end of file)")
