@@ -57,7 +57,8 @@ HEALTH_POLL_S = 1.0
 HOLE_S = 2.0
 #: an item that failed or ended early is skipped this long while its pool has another item
 ASIDE_S = 300.0
-#: how often a screen looks for a new alert between switches (real time only)
+#: how often a screen looks for a new alert between switches (real time only), while it
+#: has any alert card or shows one: with none, a new alert wakes the thread itself
 ALERT_POLL_S = 0.5
 
 
@@ -68,6 +69,12 @@ class AlertSource(Protocol):
     enabled: bool
 
     def cards(self, screen_id: str, now: float) -> Sequence[AlertCard]: ...
+    def pending(self, screen_id: str) -> bool:
+        """True while ``screen_id`` has any alert card, live now or later (its effective
+        time not reached yet). False: a new card comes only with a change of the alerts,
+        which wakes the screen's thread (the daemon's waker event), so the runner does not
+        look every ALERT_POLL_S."""
+        ...
     def shown(self, screen_id: str, card: AlertCard, start: float) -> None: ...
 
 
@@ -236,7 +243,8 @@ class ScreenRunner:
             if on is not None and on.item.kind is ItemKind.CLIP and self._clips_end:
                 t = min(t, now + CLIP_POLL_S)
             t = min(t, max(now, self._last_ok) + HEALTH_POLL_S)
-            if self._alerts is not None and on is not None and self._alerts.enabled:
+            if (self._alerts is not None and on is not None and self._alerts.enabled
+                    and (self._alert_on is not None or self._alerts.pending(self.screen.id))):
                 t = min(t, now + ALERT_POLL_S)
         if self.codes is not None and nxt is not None:
             t = min(t, self.codes.refresh_at(nxt, self._mono_of(nxt.start_ms)))
