@@ -19,7 +19,6 @@ if sys.path and sys.path[0].rstrip("/").endswith("bench"):
     sys.path.pop(0)  # bench/inspect.py would shadow the standard library's inspect
 
 import argparse
-import os
 import shutil
 import subprocess
 import tempfile
