@@ -140,7 +140,7 @@ class _RawPrivateKey(Protocol):
 class SigningKey:
     """The private half; lives only on the box."""
 
-    __slots__ = ("_key", "public")
+    __slots__ = ("_id", "_key", "public")
 
     def __init__(self, key: bytes | _RawPrivateKey) -> None:
         """From the 32-byte Ed25519 seed (the private key of RFC 8032), or from a key object
@@ -151,6 +151,7 @@ class SigningKey:
                 _("an Ed25519 private key is 32 bytes, not {n}").format(n=len(seed)))
         self._key = nacl.signing.SigningKey(seed)
         self.public = PublicKey(bytes(self._key.verify_key))
+        self._id = self.public.key_id  # (every checkpoint names it twice)
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -158,7 +159,7 @@ class SigningKey:
 
     @property
     def key_id(self) -> str:
-        return self.public.key_id
+        return self._id
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature over ``message``. Each format that signs documents

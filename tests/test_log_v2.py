@@ -224,6 +224,17 @@ def test_parse_checkpoint_refuses_bad_shapes() -> None:
                            boot="b", key="k", next_key=None)
 
 
+def test_canonical_bytes_names_the_field_with_a_control_character() -> None:
+    ok = {"site": "s", "head": "a" * 64, "wall": "w", "boot": "b", "key": "k", "next_key": "n"}
+    v2.canonical_bytes(head_seq=1, mono=1.0, **ok)  # clean: no error
+    for name in ok:
+        for ch in ("\x00", "\n", "\x1f", "\x7f"):
+            bad = {**ok, name: ok[name] + ch}
+            with pytest.raises(v2.CheckpointError) as got:
+                v2.canonical_bytes(head_seq=1, mono=1.0, **bad)
+            assert str(got.value).startswith(name), (name, str(got.value))
+
+
 def test_witness_lines_forms() -> None:
     cp = b'{"v":2,"seq":1,"type":"checkpoint","mac":"' + b"a" * 64 + b'"}'
     text = cp + b"\n\n" + json.dumps({"line": cp.decode(), "received": "x"}).encode() + b"\n"

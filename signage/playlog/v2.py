@@ -68,10 +68,13 @@ def canonical_bytes(*, site: str, head_seq: int, head: str, wall: str, mono: flo
                     boot: str, key: str, next_key: str | None) -> bytes:
     """The bytes a checkpoint's signature covers (docs/log-format.md). Raises CheckpointError
     when a value cannot be put in them unambiguously (a control character)."""
-    for name, v in (("site", site), ("head", head), ("wall", wall), ("boot", boot),
-                    ("key", key), ("next_key", next_key or "")):
-        if _has_control(v):
-            raise CheckpointError(_("{name}: holds a control character").format(name=name))
+    nk = next_key or ""
+    if _has_control(site + head + wall + boot + key + nk):  # one search; which field: below
+        for name, v in (("site", site), ("head", head), ("wall", wall), ("boot", boot),
+                        ("key", key), ("next_key", nk)):
+            if _has_control(v):
+                raise CheckpointError(_("{name}: holds a control character").format(
+                    name=name))
     if type(head_seq) is not int or head_seq < 0:
         raise CheckpointError(_("head_seq: expected an integer >= 0"))
     if not (math.isfinite(mono) and -MAX_MONO_S <= mono <= MAX_MONO_S):

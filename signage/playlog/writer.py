@@ -224,6 +224,12 @@ class LogWriter:
         (run_start, reload: the only ones of unbounded size, through the item catalogue)
         that would be longer than format.MAX_LINE raises RecordTooLong, and nothing is
         written."""
+        self.append_dict(rtype, fields)
+
+    def append_dict(self, rtype: str, fields: dict[str, Any]) -> None:
+        """``append(rtype, **fields)`` with the fields in a dict, which the writer owns from
+        then on (it may wait in the queue): the caller never changes it afterwards. The
+        runner's records of every switch come this way, without a copy of the keywords."""
         if rtype in _UNBOUNDED:
             size = len(json.dumps(fields, ensure_ascii=False, default=str).encode())
             if size > fmt.MAX_LINE - 4096:
@@ -366,6 +372,10 @@ class LogWriter:
                     self._failed(exc)
             if self._signing is None:
                 self._last_type = rtype
+            elif (self._since_cp and rtype != "checkpoint" and rtype != "run_stop"
+                  and mono - self._unsigned_since < self._cp_every):
+                self._last_type = rtype  # _written's common case, without its frame
+                self._since_cp += 1
             else:
                 self._written(rtype, mono)
             return

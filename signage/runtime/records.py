@@ -16,6 +16,10 @@ from ..model import Item, Screen, Site
 class Sink(Protocol):
     def append(self, rtype: str, **fields: Any) -> None: ...
 
+    def append_dict(self, rtype: str, fields: dict[str, Any]) -> None:
+        """``append(rtype, **fields)`` with the fields already in a dict, which the sink then
+        owns (the runner's two records of every switch: no copy of the keywords)."""
+
 
 @dataclass(slots=True)
 class OnScreen:
@@ -46,7 +50,7 @@ def showing_fields(screen_id: str, item: Item, planned_iso: str, start_iso: str,
     """The fields of a ``showing`` record (docs/log-format.md)."""
     return {
         "screen": screen_id, "item": item.id, "playlist": item.playlist,
-        "kind": item.kind.value, "category": item.category, "anti_fraud": item.anti_fraud,
+        "kind": item.kind._value_, "category": item.category, "anti_fraud": item.anti_fraud,
         "planned": planned_iso, "start": start_iso, "end": end_iso,
         "start_mono": round(start, 3), "end_mono": round(end, 3), "outcome": outcome,
         "reason": reason,

@@ -517,10 +517,10 @@ class ScreenRunner:
             self._af_on = True
             if self.site.rule.start_to_start:
                 self._af_ref = t_conf
-        self.log.append("showing_start", screen=self.screen.id, item=item.id,
-                        anti_fraud=item.anti_fraud, planned=planned_iso,
-                        planned_mono=round(t_start, 3),
-                        start=start_iso, start_mono=round(t_conf, 3))
+        self.log.append_dict("showing_start", {
+            "screen": self.screen.id, "item": item.id, "anti_fraud": item.anti_fraud,
+            "planned": planned_iso, "planned_mono": round(t_start, 3), "start": start_iso,
+            "start_mono": round(t_conf, 3)})
 
     def _note_gap(self, t: float) -> None:
         ref = None if self._af_ref is None else self._wall_of(self._af_ref)
@@ -531,7 +531,7 @@ class ScreenRunner:
         if on is None:
             return
         outcome, reason = settle(on, t_end, outcome, reason)
-        self.log.append("showing", **showing_fields(
+        self.log.append_dict("showing", showing_fields(
             self.screen.id, on.item, on.planned_iso, on.start_iso,
             self._iso(self._wall_of(t_end)), on.start_mono, t_end, outcome, reason))
         if on.item.anti_fraud:

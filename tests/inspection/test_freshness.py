@@ -36,6 +36,9 @@ class Records:
         self.recs.append({"type": rtype, "seq": len(self.recs), "wall": self.clock.time(),
                           **fields})
 
+    def append_dict(self, rtype: str, fields: dict[str, Any]) -> None:
+        self.append(rtype, **fields)
+
     def head(self) -> tuple[int, str]:
         n = len(self.recs) - 1
         return n, hashlib.sha256(str(n).encode()).hexdigest()

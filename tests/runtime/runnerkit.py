@@ -30,6 +30,9 @@ class Records:
     def append(self, rtype: str, **fields: Any) -> None:
         self.recs.append({"type": rtype, **fields})
 
+    def append_dict(self, rtype: str, fields: dict[str, Any]) -> None:
+        self.append(rtype, **fields)
+
 
 def virtual_runner(tmp_path: Path, cfg: Path, start: datetime,
                    driver_cls: type[SimulatorDriver] = SimulatorDriver, *,
