@@ -112,9 +112,10 @@ def planned_af_gaps(recs: list[dict[str, Any]], screen: str,
     starts late, never these figures longer: this checks the planner's budget, the start
     errors check how late the machine was. ``skip``: (from, to) windows on the monotonic
     clock (a screen outage); a gap whose attempts A..B overlap one is left out. A re-plan
-    (a reload applied, an alert, a screen back up) plans from the instant it runs: a gap
-    through one includes how late that was, so tests with re-plans bound it by the rule (the
-    margin is for that), tests without by the budget."""
+    (a reload or push applied, an alert coming or ending) counts the budget from the last
+    anti-fraud showing's planned instants however late it runs (Timeline.replan), so these
+    are bounded by the budget with re-plans too; only a screen back up after an outage or a
+    wall-clock step plans from the instant it runs (skip the outage's window)."""
     from datetime import datetime
 
     tries = [r for r in recs if r.get("screen") == screen and (

@@ -36,6 +36,10 @@ SEARCH_WORK = 400_000
 GOLDEN = 0.6180339887498949
 #: a cycle whose screens stay within this many showings of their share ends the search
 GOOD_ENOUGH = 2.5
+#: the drift docs/playlists.md states ("at most 4"): finer circles (up to MAX_SCALE times the
+#: blocks' size) are tried while the best cycle drifts more
+ERROR_BOUND = 4.0
+MAX_SCALE = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,8 @@ def build_cycle(weights: tuple[float, ...], screens: int) -> Cycle | None:
     """The staggered cycle for a pool with these weights on ``screens`` screens, or None
     when there is nothing to stagger (one screen, one item) or no stride prime to L.
 
-    Tried: the blocks at 1 to 6 times their size until a cycle is within GOOD_ENOUGH (a
+    Tried: the blocks at 1 to 6 times their size (up to MAX_SCALE while the best cycle
+    drifts more than ERROR_BOUND) until a cycle is within GOOD_ENOUGH (a
     finer circle offers more strides; it helps most when an item holds more than 1/m of the
     weight, or close to half of it), in the pool's order and
     heaviest first, and for each up to STRIDES strides nearest L·0.618; kept: the fewest
@@ -115,10 +120,12 @@ def build_cycle(weights: tuple[float, ...], screens: int) -> Cycle | None:
     w = integer_weights(weights, m)
     best: Cycle | None = None
     heavy_first = tuple(sorted(range(len(w)), key=lambda i: (-w[i], i)))
-    for q in range(1, 7):
+    for q in range(1, MAX_SCALE + 1):
         if q > 1 and (q * m * sum(w) > MAX_CYCLE or (
                 best is not None and best.repeats == 0 and best.error <= GOOD_ENOUGH)):
             break
+        if q > 6 and best is not None and best.error <= ERROR_BOUND:
+            break  # past 6 only while the drift is above the documented bound
         for order in (tuple(range(len(w))), heavy_first):
             cyc = _best_stride(tuple(q * x for x in w), m, order)
             if cyc is not None and (best is None or (cyc.repeats, cyc.error) < (

@@ -102,7 +102,7 @@ class DayState:
 def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
                     start_to_start: bool, wishes: Wishes | None = None, cut: str = CUT_CLOSING,
                     runs_on: tuple[Item, ...] = (), code_slide: Item | None = None,
-                    code_every: int = 1) -> Generator[Entry, None, int]:
+                    code_every: int = 1, now: int | None = None) -> Generator[Entry, None, int]:
     """Entries of one segment from ``t0`` (an anti-fraud showing first). Returns the instant
     the last entry ends: the segment's end, or later when the last anti-fraud item is in
     ``runs_on`` (the next segment's pool, when that segment follows without a pause at
@@ -121,6 +121,10 @@ def segment_entries(seg: Segment, t0: int, state: DayState, budget_ms: int,
     while end - t >= MIN_SHOWING_MS:
         af = rot.next(wishes.last, wishes.aside_at(t) if wishes.aside else ())
         wishes.last = af.id
+        if now is not None and t < now:
+            if t + af.duration_ms - now < min(MIN_SHOWING_MS, af.duration_ms // 2):
+                t = now
+            now = None
         stop = t + af.duration_ms
         if stop > end and af in runs_on:
             yield Entry(t, stop, af, True)  # midnight is no boundary for the viewer
@@ -176,11 +180,12 @@ class Timeline:
         return day_segments(self.site, self.screen, day)
 
     def _days_from(self, day: date, t0: int | None, fresh: bool,
-                   wishes: Wishes | None = None) -> Iterator[Entry]:
+                   wishes: Wishes | None = None, now: int | None = None) -> Iterator[Entry]:
         wishes = wishes if wishes is not None else Wishes()
         closed = 0
         first = True
         carry = 0  # where the previous day's last showing ended (it may run past midnight)
+        late = now  # for the first segment planned only
         segs = self.segments(day)
         while closed < MAX_CLOSED_DAYS:
             nxt_segs = self.segments(day + timedelta(days=1))
@@ -208,7 +213,9 @@ class Timeline:
                         why, runs_on = CUT_MIDNIGHT, follow.anti_fraud
                     carry = yield from segment_entries(
                         seg, start, state, self._budget, self._s2s, wishes, why, runs_on,
-                        self.screen.code_slide, self.screen.code_slide_every)
+                        self.screen.code_slide, self.screen.code_slide_every,
+                        late)
+                    late = None
             else:
                 closed += 1
             if not (segs and nxt_segs and segs[-1].end_ms == nxt_segs[0].start_ms):
@@ -227,14 +234,32 @@ class Timeline:
             if e.end_ms > t_ms:
                 yield e
 
+    def due_ms(self, last_af: tuple[int, int] | None) -> int | None:
+        """The instant the plan has the next anti-fraud showing start at the latest, given
+        the planned (start, end) of the last one: its end (start in start-to-start mode)
+        plus the gap budget; None without one."""
+        if last_af is None:
+            return None
+        return (last_af[0] if self._s2s else last_af[1]) + self._budget
+
     def replan(self, now_ms: int, last: str | None = None,
-               aside: Mapping[str, int] | None = None) -> Iterator[Entry]:
+               aside: Mapping[str, int] | None = None,
+               last_af: tuple[int, int] | None = None) -> Iterator[Entry]:
         """Re-plan from ``now``: an anti-fraud showing at once (inside a segment), then normal.
 
         ``last`` is the anti-fraud item last shown on the screen: it does not come again at
         once. ``aside`` maps item ids to the instant (ms) until which they are skipped while
-        the pool has another item."""
-        day = local_date(now_ms, self.site.tz)
-        return self._days_from(day, now_ms, fresh=self._state_day != day,
-                               wishes=Wishes(last, aside))
+        the pool has another item. ``last_af``: the planned (start, end) of the anti-fraud
+        showing last begun on the screen. The gap budget counts from it (its end, or its
+        start in start-to-start mode), not from ``now``: a re-plan that runs after the next
+        anti-fraud showing was due (a loaded machine, late to the switch) is anchored where
+        it was due, so the plan keeps the budget whatever the lateness; the showing starts
+        at once, late, and is shortened by that like any late switch. Only when less than
+        MIN_SHOWING_MS (or half of a shorter item) of it would be left at ``now`` does it
+        start at ``now`` (see segment_entries)."""
+        due = self.due_ms(last_af)
+        t0 = now_ms if due is None else min(now_ms, due)
+        day = local_date(t0, self.site.tz)
+        return self._days_from(day, t0, fresh=self._state_day != day,
+                               wishes=Wishes(last, aside), now=now_ms)
 

@@ -11,7 +11,9 @@ The gap guard, in order of defence:
    lateness never accumulates; a late start only shortens that showing;
 3. no store item starts if its planned end would push the next anti-fraud showing past
    ``max_gap - guard`` measured from the last real anti-fraud showing: an anti-fraud item
-   plays instead and the timeline is re-planned from now;
+   plays instead and the timeline is re-planned from now (every re-plan counts the gap
+   budget from the last anti-fraud showing's planned instants: a late one keeps the plan
+   within the budget, see Timeline.replan);
 4. a rejected anti-fraud item is replaced at once by the next one in rotation, and finally by
    a text slogan (never a file that can be missing);
 5. an unavailable screen is retried with exponential backoff; down and up are logged.
@@ -113,6 +115,9 @@ class ScreenRunner:
         self._pending_site: tuple[Site, Screen] | None = None
         self.shown = 0
         self._last_af: str | None = None  # the anti-fraud item shown last on this screen
+        #: the planned (start, end) wall ms of the anti-fraud showing begun last: a re-plan
+        #: counts the gap budget from it, not from when it runs (Timeline.replan)
+        self._af_span: tuple[int, int] | None = None
         self._aside: dict[str, int] = {}  # item id -> wall ms until which it is set aside
         self.start_errors = StartErrors()
         self._map = ClockMap()
@@ -196,11 +201,17 @@ class ScreenRunner:
                 return
         self.next_af_ms = None
 
-    def _replan(self, fresh: bool = False) -> None:
+    def _replan(self, fresh: bool = False, anchored: bool = True) -> None:
+        """``anchored``: the new plan counts the gap budget from the last anti-fraud
+        showing's planned instants, so a re-plan that runs late keeps the plan within the
+        budget; False after an outage or a wall-clock step, when the plan is from now."""
         now = self._now_ms()
+        if not anchored:
+            self._af_span = None  # the plan before no longer counts: from now on
         self._aside = {i: u for i, u in self._aside.items() if u > now}
         self._it = (self.timeline.entries(now) if fresh
-                    else self.timeline.replan(now, self._last_af, self._aside))
+                    else self.timeline.replan(now, self._last_af, self._aside,
+                                              self._af_span if anchored else None))
         self._ahead = []
         self._advance()
         if fresh and self.next is not None and self.next.start_ms < now:
@@ -258,14 +269,14 @@ class ScreenRunner:
         up = self._avail.up
         if self._map.stepped and up:
             self._map.stepped = False
-            self._replan()  # an anti-fraud showing now, then the plan on the new wall time
+            self._replan(anchored=False)  # an anti-fraud showing now, on the new wall time
             self._switch_due()
             return
         if not up:
             if now >= self._avail.retry_at:
                 self._try_open(first=False)
                 if self.up:
-                    self._replan()
+                    self._replan(anchored=False)
                     self._prepare_first()
             return
         on = self.on
@@ -371,10 +382,10 @@ class ScreenRunner:
         if len(self._alert_drawn) > 64:
             self._alert_drawn = {c.item for c in cards}
 
-    def _segment_end(self, now_ms: int) -> int | None:
+    def _segment(self, now_ms: int) -> tuple[int, int] | None:
         for seg in self.timeline.segments(local_date(now_ms, self.site.tz)):
             if seg.start_ms <= now_ms < seg.end_ms:
-                return seg.end_ms
+                return seg.start_ms, seg.end_ms
         return None
 
     def _try_alert(self) -> bool:
@@ -383,9 +394,10 @@ class ScreenRunner:
         plan then resumes from its end with an anti-fraud showing."""
         assert self._alerts is not None
         now_ms = self._now_ms()
-        seg_end = self._segment_end(now_ms)
-        if seg_end is None:
+        seg = self._segment(now_ms)
+        if seg is None:
             return False  # closed: no alert on a blank screen
+        seg_end = seg[1]
         cards = self._alerts.cards(self.screen.id, now_ms / 1000)
         got = at_switch([c.cand for c in cards], self._amem, now_ms / 1000)
         card = next((c for c in cards if c.cand == got), None)
@@ -395,7 +407,11 @@ class ScreenRunner:
         if end - now_ms < 1000:
             return False
         self._amem.shown(card.cand.key, now_ms / 1000)  # tried: a rejection waits its cadence
-        self._show(Entry(now_ms, end, card.item, True))
+        # planned where the next anti-fraud showing was due when the switch runs late (the
+        # alert is one), like a late re-plan: the plan keeps the budget (Timeline.replan)
+        due = self.timeline.due_ms(self._af_span)
+        start = now_ms if due is None else max(min(now_ms, due), seg[0])
+        self._show(Entry(start, end, card.item, True))
         on = self.on
         if on is not None and on.item is card.item:
             self._alert_on = card
@@ -510,6 +526,7 @@ class ScreenRunner:
         self.shown += 1
         if item.anti_fraud:
             self._last_af = item.id
+            self._af_span = (entry.start_ms, entry.end_ms)
             if self.codes is not None:
                 self.codes.stats.af_started(self.site, wall)
             if not self._af_on:

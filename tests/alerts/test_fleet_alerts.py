@@ -137,9 +137,10 @@ def test_alerts_over_the_fleet_link(tmp_path: Path) -> None:
                        for x in recs)
         gaps = af_gaps(recs)
         assert set(gaps) == {"s1", "s2", "s3"}
-        # as planned, within the rule (an alert re-plans from the instant it comes: that gap
-        # may pass the 5 s budget by how late the switch was); real gaps: a hang check
-        assert all(max(planned_af_gaps(recs, sc)) <= 6.0 + 0.001 for sc in gaps), s
+        # as planned, within the budget (6 - 1 s), alerts included: an alert at a late switch
+        # and the re-plan after it count from the last anti-fraud showing's planned
+        # instants; the real gaps only catch a hang (a busy machine makes switches late)
+        assert all(max(planned_af_gaps(recs, sc)) <= 5.0 + 0.001 for sc in gaps), s
         assert all(max(g) <= 6.0 + 10 for g in gaps.values()), s
 
 

@@ -14,7 +14,7 @@ from signage_drivers.simulator import SimulatorDriver
 from signage.driver import DriverContext
 from signage.load import load_site, screen_spec
 from signage.runtime.clock import VirtualClock
-from signage.runtime.runner import ScreenRunner
+from signage.runtime.runner import AlertSource, ScreenRunner
 from signage.runtime.showables import Showables
 from signage.timeutil import IsoFormatter
 
@@ -36,7 +36,8 @@ class Records:
 
 def virtual_runner(tmp_path: Path, cfg: Path, start: datetime,
                    driver_cls: type[SimulatorDriver] = SimulatorDriver, *,
-                   poll_clips: bool = False) -> tuple[ScreenRunner, VirtualClock, Records]:
+                   poll_clips: bool = False, alerts: AlertSource | None = None
+                   ) -> tuple[ScreenRunner, VirtualClock, Records]:
     """The runner of `cfg`'s first screen, planned for `start`'s day, its virtual clock set to
     `start`; not started."""
     loaded = load_site(cfg, start.date())
@@ -46,7 +47,7 @@ def virtual_runner(tmp_path: Path, cfg: Path, start: datetime,
     drv = driver_cls(spec, DriverContext(clock=clock, run_dir=tmp_path / "var", virtual=True))
     log = Records()
     r = ScreenRunner(site, site.screens[0], drv, log, Showables(site.media_root),
-                     poll_clips=poll_clips, iso=IsoFormatter(TZ))
+                     poll_clips=poll_clips, iso=IsoFormatter(TZ), alerts=alerts)
     return r, clock, log
 
 

@@ -166,7 +166,7 @@ def test_bad_playlist_edit_is_rejected_and_the_old_schedule_continues(
     assert shown_between and shown_between <= {"af0", "af1", "af2", "st0", "st1"}
     shown_after = {r["item"] for r in recs[i_good:] if r["type"] == "showing_start"}
     assert "af9" in shown_after
-    # the rule as planned: a reload re-plans from the instant it is applied, so that gap
-    # may pass the budget (3 - 0.5 s) by how late the switch was; the margin is for that
-    assert max(planned_af_gaps(recs, "s1")) <= 3.0 + 0.001
+    # the budget as planned (3 - 0.5 s), reloads included: a re-plan counts it from the last
+    # anti-fraud showing's planned instants, however late it ran (Timeline.replan)
+    assert max(planned_af_gaps(recs, "s1")) <= 2.5 + 0.001
     assert max(af_gaps(recs)["s1"]) <= 3.0 + HANG_S

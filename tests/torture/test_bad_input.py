@@ -477,10 +477,10 @@ def test_a_running_daemon_rejects_bad_edits_and_keeps_its_schedule(
     shown = {r["item"] for r in recs[first:] if r["type"] == "showing_start"}
     assert shown <= {"af0", "af1", "af2", "st0", "st1"}, shown  # the old items, only
     assert sum(r["type"] == "showing_start" and r["anti_fraud"] for r in recs[first:last]) >= 2
-    # the gaps held throughout: as planned (budget 3 - 0.5 s); the real ones catch a hang
-    # (a reload re-plans from the instant it is applied: that gap may pass the budget,
-    # 3 - 0.5 s, by how late the switch was; the margin is for that)
-    assert max(planned_af_gaps(recs, "s1")) <= 3.0 + 0.001
+    # the gaps held throughout: as planned (budget 3 - 0.5 s, reloads included: a re-plan
+    # counts it from the last anti-fraud showing's planned instants); the real ones catch a
+    # hang
+    assert max(planned_af_gaps(recs, "s1")) <= 2.5 + 0.001
     assert max(af_gaps(recs)["s1"]) <= 3.0 + 10
     report("bad input: reload", bad_reloads=len(BAD_RELOADS), rejected=len(rejected),
            showings_during=sum(r["type"] == "showing_start" for r in recs[first:last]),
