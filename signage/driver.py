@@ -220,8 +220,10 @@ class Driver(abc.ABC):
 
     def poll_end(self) -> float | None:
         """Monotonic instant at which the current item ended by itself (a clip's end of file),
-        or None while it is still on screen. Most drivers hold content until replaced.
-        Never raises: a dead player shows up in ``health()`` and the next ``show()``."""
+        or None while it is still on screen. Most drivers hold content until replaced: they
+        keep this default, and the runtime then never polls it (a driver that overrides it is
+        asked about every 0.1 s while a clip is on). Never raises: a dead player shows up in
+        ``health()`` and the next ``show()``."""
         return None
 
     @abc.abstractmethod

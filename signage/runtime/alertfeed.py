@@ -274,6 +274,11 @@ class AlertCenter:
         cs = self._cards.get(screen_id, ())
         return tuple(c for c in cs if c.effective <= now < c.expires)
 
+    def pending(self, screen_id: str) -> bool:
+        """True while ``screen_id`` has any alert card (live now or later). A change of
+        the cards always sets every waker (_rebuild), so with none the screens need not poll."""
+        return bool(self._cards.get(screen_id))
+
     def shown(self, screen_id: str, card: AlertCard, start: float) -> None:
         """A confirmed alert showing (the runner calls this after the driver confirmed)."""
         k = (card.cand.key, screen_id)

@@ -59,7 +59,8 @@ HEALTH_POLL_S = 1.0
 HOLE_S = 2.0
 #: an item that failed or ended early is skipped this long while its pool has another item
 ASIDE_S = 300.0
-#: how often a screen looks for a new alert between switches (real time only)
+#: how often a screen looks for a new alert between switches (real time only), while it
+#: has any alert card or shows one: with none, a new alert wakes the thread itself
 ALERT_POLL_S = 0.5
 
 
@@ -70,6 +71,12 @@ class AlertSource(Protocol):
     enabled: bool
 
     def cards(self, screen_id: str, now: float) -> Sequence[AlertCard]: ...
+    def pending(self, screen_id: str) -> bool:
+        """True while ``screen_id`` has any alert card, live now or later (its effective
+        time not reached yet). False: a new card comes only with a change of the alerts,
+        which wakes the screen's thread (the daemon's waker event), so the runner does not
+        look every ALERT_POLL_S."""
+        ...
     def shown(self, screen_id: str, card: AlertCard, start: float) -> None: ...
 
 
@@ -86,6 +93,10 @@ class ScreenRunner:
         self._showable = showable
         self._guard = guard_s
         self._poll = poll_clips
+        # a driver that keeps the default poll_end (its items never end by themselves: the
+        # simulator, the LED board) is not polled every CLIP_POLL_S: that poll only woke the
+        # screen's thread ten times a second for an answer that is always None
+        self._clips_end = type(driver).poll_end is not Driver.poll_end
         self._iso = iso
         # whole milliseconds (the plan's instants) without float arithmetic, when given
         self._iso_ms: Callable[[int], str] = getattr(iso, "ms", lambda ms: iso(ms / 1000))
@@ -246,10 +257,11 @@ class ScreenRunner:
             t = on.planned_end_mono
         if self._poll:  # real time: look again at least every second (health, clock steps)
             now = self.clock.monotonic()
-            if on is not None and on.item.kind is ItemKind.CLIP:
+            if on is not None and on.item.kind is ItemKind.CLIP and self._clips_end:
                 t = min(t, now + CLIP_POLL_S)
             t = min(t, max(now, self._last_ok) + HEALTH_POLL_S)
-            if self._alerts is not None and on is not None and self._alerts.enabled:
+            if (self._alerts is not None and on is not None and self._alerts.enabled
+                    and (self._alert_on is not None or self._alerts.pending(self.screen.id))):
                 t = min(t, now + ALERT_POLL_S)
         if self.codes is not None and nxt is not None:
             t = min(t, self.codes.refresh_at(nxt, self._mono_of(nxt.start_ms)))
@@ -285,7 +297,8 @@ class ScreenRunner:
                 return
             self._last_ok = now  # paces the polls: the next one a second from this check
             self._vouched(health, now, latency)
-        if self._poll and on is not None and on.item.kind is ItemKind.CLIP:
+        if (self._poll and self._clips_end and on is not None
+                and on.item.kind is ItemKind.CLIP):
             ended = self.driver.poll_end()
             if ended is not None and ended < on.planned_end_mono - 0.2:
                 self._set_aside(on.item, "ended early (end of file)")

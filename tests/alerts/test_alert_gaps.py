@@ -48,6 +48,9 @@ class Scripted:
     def cards(self, screen_id: str, now: float) -> tuple[AlertCard, ...]:
         return tuple(c for c in self._cards if c.effective <= now < c.expires)
 
+    def pending(self, screen_id: str) -> bool:
+        return bool(self._cards)
+
     def shown(self, screen_id: str, card: AlertCard, start: float) -> None:
         self.log.append((screen_id, card.identifier, start))
 
