@@ -112,7 +112,7 @@ def _wait_until_stopped(pid: int) -> None:
 @pytest.mark.parametrize("settled", [True, False], ids=["stopped-before", "stopped-while-loading"])
 def test_hung_mpv_times_out_as_unavailable(make_driver: MakeDriver, media: Media,
                                            settled: bool) -> None:
-    drv = make_driver(reply_timeout_s=0.5, show_timeout_s=30.0)
+    drv = make_driver(reply_timeout_s=0.5, show_timeout_s=300.0)
     drv.show(item(ItemKind.IMAGE, media.red))
     old = drv.pid
     assert old is not None
@@ -120,12 +120,13 @@ def test_hung_mpv_times_out_as_unavailable(make_driver: MakeDriver, media: Media
     if settled:
         _wait_until_stopped(old)
     # else: the stop usually lands after mpv accepted the loadfile; then the silent player
-    # is pinged and found hung long before show_timeout_s (30 s here)
+    # is pinged and found hung long before show_timeout_s (300 s here)
     t0 = time.monotonic()
     with pytest.raises(ScreenUnavailable, match="no reply"):
         drv.show(item(ItemKind.IMAGE, media.blue))
-    # found by the pings, long before show_timeout_s (30 s): 20 s leaves a busy machine room
-    assert time.monotonic() - t0 < 20.0
+    # found by the pings (every reply_timeout_s), not by show_timeout_s (300 s): a hang bound
+    # of 120 s no busy machine reaches, and still far from the show timeout
+    assert time.monotonic() - t0 < 120.0
     with pytest.raises(ProcessLookupError):  # the hung player was killed and reaped
         os.kill(old, 0)
     drv.open()
